@@ -1,0 +1,245 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// samples holds one filled-in payload of every registered type. The golden test fails when a
+// type is registered without a sample, so no type escapes the wire-format check.
+var samples = map[string]Payload{
+	TypeCreateCluster:      CreateCluster{Spec: sampleSpec()},
+	TypeScaleWorkers:       ScaleWorkers{Workers: 5},
+	TypeUpgradeTemplate:    UpgradeTemplate{Template: TemplateRef{Name: "ubuntu-22.04_k8-1.30_antrea-1.15", Revision: 2}},
+	TypeDeleteCluster:      DeleteCluster{},
+	TypeForceDeleteCluster: ForceDeleteCluster{},
+
+	TypeClusterCreationStarted: ClusterCreationStarted{Spec: sampleSpec()},
+	TypeTemplateResolved:       TemplateResolved{Template: sampleTemplate()},
+	TypeVAppCreated:            VAppCreated{VAppID: "urn:vcloud:vapp:2f7c9a52-0b8e-4f0c-9d44-0e5a9e8c1b21", Name: "prod-1"},
+	TypeNodeCreated:            NodeCreated{Name: "mstr-7k2q", Role: RoleControlPlane, Ordinal: 0, VMID: "urn:vcloud:vm:6a1d8f3e-5b7c-4e2a-8f9d-1c3b5a7e9d20"},
+	TypeNodeStarted:            NodeStarted{Name: "mstr-7k2q"},
+	TypeControlPlaneInitialized: ControlPlaneInitialized{Node: "mstr-7k2q", IP: "10.0.0.10", Endpoint: "https://10.0.0.10:6443",
+		KubeconfigRef: "cluster.0d6f2b8a-3c1e-4e7a-9b5d-2f8c4a6e1b30.kubeconfig", JoinCommandRef: "cluster.0d6f2b8a-3c1e-4e7a-9b5d-2f8c4a6e1b30.join"},
+	TypeNodeJoined:     NodeJoined{Name: "node-p3xz", IP: "10.0.0.11"},
+	TypeNodeReady:      NodeReady{Name: "nfsd-b8w2", IP: "10.0.0.12"},
+	TypeClusterCreated: ClusterCreated{},
+	TypeStepRetrying: StepRetrying{Step: "CreateVApp", Attempt: 2, NotUntil: time.Date(2026, 11, 23, 12, 0, 5, 0, time.UTC),
+		Failure: Failure{Code: CodeVCDError, Message: "VCD is busy", VCDCode: "BUSY_ENTITY", VCDMessage: "The entity is busy completing an operation."}},
+	TypeOperationFailed: OperationFailed{Rollback: true, Failure: Failure{Code: CodeTemplateNotFound, Step: "ResolveTemplate",
+		Message: `template "ubuntu-20.04_k8-1.21" revision 9 is not in any catalog of org "acme"`}},
+	TypeNodeDeleted:            NodeDeleted{Name: "node-p3xz"},
+	TypeVAppDeleted:            VAppDeleted{VAppID: "urn:vcloud:vapp:2f7c9a52-0b8e-4f0c-9d44-0e5a9e8c1b21"},
+	TypeOperationRolledBack:    OperationRolledBack{},
+	TypeWorkersScaleStarted:    WorkersScaleStarted{From: 2, To: 5},
+	TypeClusterScaled:          ClusterScaled{Workers: 5},
+	TypeClusterUpgradeStarted:  ClusterUpgradeStarted{From: TemplateRef{Name: "ubuntu-22.04_k8-1.29_antrea-1.14", Revision: 1}, To: TemplateRef{Name: "ubuntu-22.04_k8-1.30_antrea-1.15", Revision: 2}},
+	TypeNodeUpgradeRequested:   NodeUpgradeRequested{Name: "mstr-7k2q", KubernetesVersion: "v1.30.4"},
+	TypeNodeUpgraded:           NodeUpgraded{Name: "mstr-7k2q", KubernetesVersion: "v1.30.4"},
+	TypeClusterUpgraded:        ClusterUpgraded{Template: sampleTemplate()},
+	TypeClusterDeletionStarted: ClusterDeletionStarted{Force: true, Superseded: "5e0b7c2d-8a4f-4d1e-b6c3-9f2a1e7d4c58"},
+	TypeClusterDeleted:         ClusterDeleted{},
+	TypeCommandRejected:        CommandRejected{CommandType: TypeScaleWorkers, Failure: Failure{Code: CodeBusy, Message: "cluster is busy with UPGRADE:IN_PROGRESS"}},
+}
+
+func sampleSpec() ClusterSpec {
+	return ClusterSpec{
+		Name: "prod-1", OrgName: "acme", VDC: "acme-vdc", Site: "https://vcd.example.com",
+		Template:     TemplateRef{Name: "ubuntu-22.04_k8-1.29_antrea-1.14", Revision: 1},
+		ControlPlane: NodePool{Count: 1, SizingClass: "Large"},
+		Workers:      NodePool{Count: 2, StorageProfile: "Gold", CPU: 4, MemoryMB: 8192},
+		Network:      "acme-net", SSHKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHkaas tenant@acme",
+		RollbackOnFailure: true, PodCIDRs: []string{"100.96.0.0/11"}, ServiceCIDRs: []string{"100.64.0.0/13"},
+		CNI: Component{Name: "antrea", Version: "1.14.0"},
+	}
+}
+
+func sampleTemplate() Template {
+	return Template{Name: "ubuntu-22.04_k8-1.29_antrea-1.14", Revision: 1, Catalog: "kaas-templates",
+		CatalogItemID: "urn:vcloud:catalogitem:4b2e6d8f-1a3c-4e5b-9d7f-8c0a2e4b6d19", KubernetesVersion: "v1.29.8",
+		OS: "ubuntu-22.04", CNI: Component{Name: "antrea", Version: "1.14.0"}}
+}
+
+func sampleEnvelope(p Payload) Envelope {
+	e := Envelope{
+		ID: "9f1c2e3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f", ClusterID: "0d6f2b8a-3c1e-4e7a-9b5d-2f8c4a6e1b30",
+		OrgID: "urn:vcloud:org:7e3d1c2b-5a4f-4e6d-9c8b-1a2b3c4d5e6f", Actor: "urn:vcloud:user:3c2b1a09-8f7e-4d6c-b5a4-938271605f4e",
+		Time: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC), CorrelationID: "6f0c2a1e-9b8d-4c7f-a6e5-d4c3b2a19087", Payload: p,
+	}
+	if KindOf(p.Type()) == KindEvent {
+		e.CausationID = "5e0b7c2d-8a4f-4d1e-b6c3-9f2a1e7d4c58"
+		e.PrevHash = "3b1f6a0e8d2c4b7a9e5f1d3c7b9a2e4f6d8c0b1a3e5f7d9c2b4a6e8f0d1c3b5a"
+	}
+	return e
+}
+
+// TestGolden pins the JSON of every command and event type: a change to a payload struct
+// shows up as a diff here, and must come with a new schema version and an upcaster.
+func TestGolden(t *testing.T) {
+	all := append(TypeNames(KindCommand), TypeNames(KindEvent)...)
+	if len(samples) != len(all) {
+		t.Errorf("samples has %d entries, the type table %d: add a sample for every type", len(samples), len(all))
+	}
+	for _, name := range all {
+		t.Run(name, func(t *testing.T) {
+			p, ok := samples[name]
+			if !ok {
+				t.Fatalf("no sample for %s", name)
+			}
+			got, err := Marshal(sampleEnvelope(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, got, "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			path := filepath.Join("testdata", name+".json")
+			if *update {
+				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./events -update to create it)", err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Errorf("%s changed:\n got: %s\nwant: %s", name, pretty.Bytes(), want)
+			}
+			// The golden file decodes back to the same envelope.
+			back, err := Unmarshal(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEnv := sampleEnvelope(p)
+			wantEnv.Type, wantEnv.SchemaVersion = name, SchemaVersion(name)
+			if !reflect.DeepEqual(back, wantEnv) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", back, wantEnv)
+			}
+		})
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	good, err := Marshal(sampleEnvelope(NodeStarted{Name: "n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		in      string
+		wantErr error
+		wantMsg string
+	}{
+		{"not json", `{"id":`, ErrMalformed, "malformed envelope"},
+		{"no type", `{"id":"a","clusterId":"b","data":{}}`, ErrMalformed, "no type"},
+		{"unknown type", `{"id":"a","type":"ClusterExploded","clusterId":"b","data":{}}`, ErrUnknownType, `"ClusterExploded"`},
+		{"no id", `{"type":"NodeStarted","clusterId":"b","data":{}}`, ErrMalformed, "lacks an id"},
+		{"no cluster", `{"id":"a","type":"NodeStarted","data":{}}`, ErrMalformed, "lacks an id or a cluster id"},
+		{"future version", `{"id":"a","type":"NodeStarted","schemaVersion":9,"clusterId":"b","data":{}}`, ErrMalformed, "newer than this kaas understands"},
+		{"mistyped data", `{"id":"a","type":"NodeStarted","clusterId":"b","data":{"name":7}}`, ErrMalformed, "NodeStarted data"},
+		{"good", string(good), nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Unmarshal([]byte(tt.in))
+			if tt.wantErr == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("err = %v, want %v containing %q", err, tt.wantErr, tt.wantMsg)
+			}
+		})
+	}
+}
+
+type unregistered struct{}
+
+func (unregistered) Type() string { return "Unregistered" }
+
+// impostor claims a registered name with the wrong Go type.
+type impostor struct{}
+
+func (impostor) Type() string { return TypeClusterCreated }
+
+func TestMarshalRejects(t *testing.T) {
+	for _, p := range []Payload{nil, unregistered{}, impostor{}} {
+		if _, err := Marshal(sampleEnvelope2(p)); err == nil {
+			t.Errorf("Marshal(%T) succeeded", p)
+		}
+	}
+	if _, err := Marshal(Envelope{Payload: ClusterDeleted{}}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("envelope without ids: %v", err)
+	}
+}
+
+func sampleEnvelope2(p Payload) Envelope {
+	return Envelope{ID: "a", ClusterID: "b", Payload: p}
+}
+
+func TestUpcastChain(t *testing.T) {
+	// A private table proves the mechanism: version 1 had "vm", version 2 renamed it "vmId".
+	rename := func(data json.RawMessage) (json.RawMessage, error) {
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, err
+		}
+		m["vmId"] = m["vm"]
+		delete(m, "vm")
+		return json.Marshal(m)
+	}
+	saved := types
+	t.Cleanup(func() { types = saved })
+	types = buildTypes(reg(KindEvent, 2, NodeCreated{}, rename))
+	env, err := Unmarshal([]byte(`{"id":"a","type":"NodeCreated","schemaVersion":1,"clusterId":"b","data":{"name":"n","vm":"urn:vcloud:vm:1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.Payload.(NodeCreated).VMID; got != "urn:vcloud:vm:1" || env.SchemaVersion != 2 {
+		t.Fatalf("upcast: vmId=%q version=%d", got, env.SchemaVersion)
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	for _, p := range samples {
+		b, _ := Marshal(sampleEnvelope(p))
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"NodeCreated","data":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env, err := Unmarshal(b)
+		if err != nil {
+			return
+		}
+		// Anything accepted must encode again and decode to the same thing.
+		again, err := Marshal(env)
+		if err != nil {
+			t.Fatalf("accepted envelope does not re-encode: %v", err)
+		}
+		if _, err := Unmarshal(again); err != nil {
+			t.Fatalf("re-encoded envelope does not decode: %v", err)
+		}
+	})
+}
+
+func TestDeriveIDStable(t *testing.T) {
+	a, b := DeriveID("cluster", "req-1"), DeriveID("cluster", "req-1")
+	if a != b || !ValidClusterID(a) || a == DeriveID("command", "req-1") {
+		t.Fatalf("DeriveID not stable or not distinct: %s %s", a, b)
+	}
+}

@@ -1,0 +1,41 @@
+package events
+
+// Command types: what a tenant or provider asks kaas to do to one cluster. Each is appended
+// to the cluster's command subject with the VCD request id as its Nats-Msg-Id.
+
+// CreateCluster asks for a new cluster.
+type CreateCluster struct {
+	Spec ClusterSpec `json:"spec"`
+}
+
+// ScaleWorkers asks for a new number of worker nodes.
+type ScaleWorkers struct {
+	Workers int `json:"workers"`
+}
+
+// UpgradeTemplate asks to move a cluster to another template (and so Kubernetes version).
+type UpgradeTemplate struct {
+	Template TemplateRef `json:"template"`
+}
+
+// DeleteCluster asks to delete a cluster that is not busy.
+type DeleteCluster struct{}
+
+// ForceDeleteCluster asks to delete a cluster whatever state it is in, cancelling any
+// operation in progress; it is the way out for a broken cluster.
+type ForceDeleteCluster struct{}
+
+// Command type names, as they appear in the envelope.
+const (
+	TypeCreateCluster      = "CreateCluster"
+	TypeScaleWorkers       = "ScaleWorkers"
+	TypeUpgradeTemplate    = "UpgradeTemplate"
+	TypeDeleteCluster      = "DeleteCluster"
+	TypeForceDeleteCluster = "ForceDeleteCluster"
+)
+
+func (CreateCluster) Type() string      { return TypeCreateCluster }
+func (ScaleWorkers) Type() string       { return TypeScaleWorkers }
+func (UpgradeTemplate) Type() string    { return TypeUpgradeTemplate }
+func (DeleteCluster) Type() string      { return TypeDeleteCluster }
+func (ForceDeleteCluster) Type() string { return TypeForceDeleteCluster }

@@ -1,0 +1,90 @@
+package jsstore
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SecretsBucket is the key value bucket that holds sealed secrets.
+const SecretsBucket = "KAAS_SECRETS"
+
+// ErrNoSecret means no secret is stored under the reference.
+var ErrNoSecret = errors.New("no such secret")
+
+// Secrets keeps kubeconfigs and join commands out of events, logs and metrics. Values are
+// sealed with AES-GCM, the reference bound in as additional data so that a sealed value
+// cannot be moved to another reference.
+type Secrets struct {
+	kv   jetstream.KeyValue
+	aead cipher.AEAD
+}
+
+func newSecrets(ctx context.Context, js jetstream.JetStream, cfg Config) (*Secrets, error) {
+	block, err := aes.NewCipher(cfg.SecretsKey)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      SecretsBucket,
+		Description: "kaas secrets (kubeconfigs, join commands), sealed with AES-GCM",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("declare secrets bucket: %w", err)
+	}
+	return &Secrets{kv: kv, aead: aead}, nil
+}
+
+// Put seals and stores a secret under ref, replacing any earlier value.
+func (s *Secrets) Put(ctx context.Context, ref string, value []byte) error {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	sealed := s.aead.Seal(nonce, nonce, value, []byte(ref))
+	if _, err := s.kv.Put(ctx, ref, sealed); err != nil {
+		return fmt.Errorf("store secret %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Get returns the secret stored under ref.
+func (s *Secrets) Get(ctx context.Context, ref string) ([]byte, error) {
+	e, err := s.kv.Get(ctx, ref)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNoSecret, ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secret %s: %w", ref, err)
+	}
+	sealed := e.Value()
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, fmt.Errorf("secret %s is corrupt", ref)
+	}
+	v, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(ref))
+	if err != nil {
+		return nil, fmt.Errorf("secret %s cannot be opened with this key: %w", ref, err)
+	}
+	return v, nil
+}
+
+// Delete removes a secret; deleting one that does not exist is not an error.
+func (s *Secrets) Delete(ctx context.Context, ref string) error {
+	if err := s.kv.Purge(ctx, ref); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("delete secret %s: %w", ref, err)
+	}
+	return nil
+}

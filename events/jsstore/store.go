@@ -1,0 +1,359 @@
+package jsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// MinServerVersion is the oldest nats-server kaas runs against (architecture.md §3.6).
+const MinServerVersion = "2.12.0"
+
+// Config sets up the streams.
+type Config struct {
+	// Replicas of each stream: 1 on one machine, 3 on a NATS cluster.
+	Replicas int
+	// Duplicates is the dedupe window for Nats-Msg-Id. It should cover the time a request
+	// can spend being redelivered; past it, the aggregate's own command memory takes over.
+	Duplicates time.Duration
+	// CommandMaxAge and EventMaxAge bound retention; zero keeps history forever, which is
+	// the default because history is the product (audit, replay).
+	CommandMaxAge, EventMaxAge time.Duration
+	// SecretsKey seals secrets at rest (32 bytes for AES-256). Required.
+	SecretsKey []byte
+	// Timeout bounds each JetStream call whose context has no deadline.
+	Timeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = 10 * time.Minute
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 5 * time.Second
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		errs = append(errs, fmt.Errorf("replicas must be 1, 3 or 5, not %d", c.Replicas))
+	}
+	if c.Duplicates < time.Second {
+		errs = append(errs, fmt.Errorf("duplicates window %s is too short", c.Duplicates))
+	}
+	if len(c.SecretsKey) != 32 {
+		errs = append(errs, fmt.Errorf("secrets key must be 32 bytes, not %d", len(c.SecretsKey)))
+	}
+	return errors.Join(errs...)
+}
+
+// Errors of the store.
+var (
+	// ErrConflict means another append reached the cluster's subject first: reload the
+	// history, decide again, retry.
+	ErrConflict = errors.New("append conflict: the cluster's history moved on")
+	// ErrServerTooOld means the nats-server lacks features kaas needs.
+	ErrServerTooOld = errors.New("nats-server too old")
+)
+
+// Store is the command and event store. It is safe for concurrent use.
+type Store struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	cmds    jetstream.Stream
+	evts    jetstream.Stream
+	secrets *Secrets
+	cfg     Config
+}
+
+// New checks the server, declares the streams and the secrets bucket, and returns the store.
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("jsstore config: %w", err)
+	}
+	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	s := &Store{nc: nc, js: js, cfg: cfg}
+	if s.cmds, err = s.declare(ctx, events.CommandStream, events.CommandSubjects, cfg.CommandMaxAge,
+		"kaas commands: what tenants and providers asked for, one subject per cluster"); err != nil {
+		return nil, err
+	}
+	if s.evts, err = s.declare(ctx, events.EventStream, events.EventSubjects, cfg.EventMaxAge,
+		"kaas events: the source of truth, one subject per cluster"); err != nil {
+		return nil, err
+	}
+	if s.secrets, err = newSecrets(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) declare(ctx context.Context, name, subjects string, maxAge time.Duration, desc string) (jetstream.Stream, error) {
+	want := jetstream.StreamConfig{
+		Name:        name,
+		Description: desc,
+		Subjects:    []string{subjects},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.cfg.Replicas,
+		MaxAge:      maxAge,
+		Duplicates:  s.cfg.Duplicates,
+		Discard:     jetstream.DiscardNew,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+		Metadata:    map[string]string{"kaas.schema": "1"},
+	}
+	st, err := s.js.CreateOrUpdateStream(ctx, want)
+	if err != nil {
+		return nil, fmt.Errorf("declare stream %s: %w", name, err)
+	}
+	// A server that accepted the config but dropped a flag would silently break our
+	// guarantees (jetstream.md §2): check that it echoed what we asked for.
+	got := st.CachedInfo().Config
+	if !got.DenyDelete || !got.DenyPurge || !got.AllowDirect || got.Duplicates != want.Duplicates {
+		return nil, fmt.Errorf("stream %s: the server did not keep deny_delete, deny_purge, allow_direct or the duplicates window", name)
+	}
+	return st, nil
+}
+
+// CheckServerVersion refuses servers older than MinServerVersion, naming both versions.
+func CheckServerVersion(version string) error {
+	if !versionAtLeast(version, MinServerVersion) {
+		return fmt.Errorf("%w: connected to nats-server %s, but kaas needs %s or newer (older servers silently ignore per-subject "+
+			"concurrency headers and atomic publishes that kaas relies on); upgrade the server, or leave KAAS_NATS_URL empty to "+
+			"use the embedded one", ErrServerTooOld, version, MinServerVersion)
+	}
+	return nil
+}
+
+func versionAtLeast(have, want string) bool {
+	h, w := semver(have), semver(want)
+	for i := range 3 {
+		if h[i] != w[i] {
+			return h[i] > w[i]
+		}
+	}
+	return true
+}
+
+func semver(v string) [3]int {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	for i, p := range strings.SplitN(v, ".", 3) {
+		out[i], _ = strconv.Atoi(p)
+	}
+	return out
+}
+
+// Secrets returns the secret store.
+func (s *Store) Secrets() *Secrets { return s.secrets }
+
+// JetStream returns the JetStream context, for consumers of the streams.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Record is one stored command or event.
+type Record struct {
+	Seq      uint64
+	Subject  string
+	MsgID    string
+	Time     time.Time
+	Raw      []byte
+	Envelope events.Envelope
+}
+
+// Hash returns the hash of the record as stored: the PrevHash of the event after it.
+func (r Record) Hash() string { return events.Hash(r.Raw) }
+
+const headerType = "Kaas-Type"
+
+// AppendCommand appends a command to its cluster's command subject. msgID is the VCD
+// request id: a second append with the same id within the dedupe window stores nothing and
+// reports duplicate, with the sequence of the first.
+func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error) {
+	if events.KindOf(env.Payload.Type()) != events.KindCommand {
+		return 0, false, fmt.Errorf("append command: %s is not a command", env.Payload.Type())
+	}
+	data, err := events.Marshal(env)
+	if err != nil {
+		return 0, false, err
+	}
+	msg := nats.NewMsg(events.CommandSubject(env.ClusterID))
+	msg.Data = data
+	msg.Header.Set(headerType, env.Payload.Type())
+	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.CommandStream))
+	if err != nil {
+		return 0, false, fmt.Errorf("append command %s: %w", env.Payload.Type(), err)
+	}
+	return ack.Sequence, ack.Duplicate, nil
+}
+
+// Append appends one event to its cluster's subject if the subject's last sequence is
+// still expectedSeq (0 for a cluster with no events). msgID makes the append idempotent:
+// when our own earlier attempt already landed, Append returns its record instead of an
+// error. Any other mismatch is ErrConflict.
+func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uint64, msgID string) (Record, error) {
+	if events.KindOf(env.Payload.Type()) != events.KindEvent {
+		return Record{}, fmt.Errorf("append: %s is not an event", env.Payload.Type())
+	}
+	data, err := events.Marshal(env)
+	if err != nil {
+		return Record{}, err
+	}
+	subject := events.EventSubject(env.ClusterID)
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(headerType, env.Payload.Type())
+	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.EventStream),
+		jetstream.WithExpectLastSequencePerSubject(expectedSeq))
+	if err == nil {
+		if ack.Duplicate {
+			// Our earlier attempt landed (R3 streams dedupe before the sequence check).
+			return s.recordAt(ctx, ack.Sequence)
+		}
+		return Record{Seq: ack.Sequence, Subject: subject, MsgID: msgID, Time: env.Time, Raw: data, Envelope: env}, nil
+	}
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || (apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence &&
+		apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return Record{}, fmt.Errorf("append %s: %w", env.Payload.Type(), err)
+	}
+	// A conflict, or our own earlier append whose ack was lost: the last message tells.
+	last, lerr := s.evts.GetLastMsgForSubject(ctx, subject)
+	if lerr == nil && last.Header.Get(jetstream.MsgIDHeader) == msgID {
+		return s.decode(last.Sequence, last.Subject, last.Header, last.Data, last.Time)
+	}
+	return Record{}, fmt.Errorf("%w (expected sequence %d): %v", ErrConflict, expectedSeq, err)
+}
+
+func (s *Store) recordAt(ctx context.Context, seq uint64) (Record, error) {
+	m, err := s.evts.GetMsg(ctx, seq)
+	if err != nil {
+		return Record{}, fmt.Errorf("read event %d: %w", seq, err)
+	}
+	return s.decode(m.Sequence, m.Subject, m.Header, m.Data, m.Time)
+}
+
+func (s *Store) decode(seq uint64, subject string, h nats.Header, data []byte, t time.Time) (Record, error) {
+	env, err := events.Unmarshal(data)
+	if err != nil {
+		return Record{}, fmt.Errorf("decode %s #%d: %w", subject, seq, err)
+	}
+	return Record{Seq: seq, Subject: subject, MsgID: h.Get(jetstream.MsgIDHeader), Time: t, Raw: data, Envelope: env}, nil
+}
+
+// LastSeq returns the stream sequence of a cluster's last event, 0 if it has none.
+func (s *Store) LastSeq(ctx context.Context, clusterID string) (uint64, error) {
+	m, err := s.evts.GetLastMsgForSubject(ctx, events.EventSubject(clusterID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last event of %s: %w", clusterID, err)
+	}
+	return m.Sequence, nil
+}
+
+// Load returns a cluster's events with a stream sequence above afterSeq, in order. It uses
+// batched direct gets (one round trip per 256 events) rather than a consumer, because most
+// loads are a few events appended since the executor last looked.
+func (s *Store) Load(ctx context.Context, clusterID string, afterSeq uint64) ([]Record, error) {
+	return s.loadSubject(ctx, events.EventStream, events.EventSubject(clusterID), afterSeq)
+}
+
+// LoadCommands returns a cluster's commands with a stream sequence above afterSeq.
+func (s *Store) LoadCommands(ctx context.Context, clusterID string, afterSeq uint64) ([]Record, error) {
+	return s.loadSubject(ctx, events.CommandStream, events.CommandSubject(clusterID), afterSeq)
+}
+
+const batchSize = 256
+
+func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSeq uint64) ([]Record, error) {
+	if _, has := ctx.Deadline(); !has {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+	}
+	inbox := s.nc.NewRespInbox()
+	sub, err := s.nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", subject, err)
+	}
+	defer sub.Unsubscribe()
+
+	var out []Record
+	next := afterSeq + 1
+	for {
+		req := fmt.Sprintf(`{"seq":%d,"next_by_subj":%q,"batch":%d}`, next, subject, batchSize)
+		if err := s.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, inbox, []byte(req)); err != nil {
+			return nil, fmt.Errorf("load %s: %w", subject, err)
+		}
+		pending := uint64(0)
+	batch:
+		for {
+			m, err := sub.NextMsgWithContext(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("load %s after %d: %w", subject, next-1, err)
+			}
+			switch m.Header.Get("Status") {
+			case "404":
+				return out, nil
+			case "204": // end of batch
+				pending, _ = strconv.ParseUint(m.Header.Get("Nats-Num-Pending"), 10, 64)
+				break batch
+			case "":
+			default:
+				return nil, fmt.Errorf("load %s: status %s %s", subject, m.Header.Get("Status"), m.Header.Get("Description"))
+			}
+			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("load %s: bad sequence header: %w", subject, err)
+			}
+			t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+			rec, err := s.decode(seq, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rec)
+			next = seq + 1
+		}
+		if pending == 0 {
+			return out, nil
+		}
+	}
+}
+
+// StreamInfo returns the last sequence of the command and event streams.
+func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err error) {
+	ci, err := s.cmds.Info(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	ei, err := s.evts.Info(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ci.State.LastSeq, ei.State.LastSeq, nil
+}

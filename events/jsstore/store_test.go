@@ -1,0 +1,227 @@
+package jsstore_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/events/natstest"
+)
+
+func ev(cluster string, p events.Payload, i int) events.Envelope {
+	return events.Envelope{ID: fmt.Sprintf("ev-%d", i), ClusterID: cluster, Time: time.Now(), CausationID: "cmd", Payload: p}
+}
+
+func TestCheckServerVersion(t *testing.T) {
+	tests := []struct {
+		version string
+		ok      bool
+	}{
+		{"2.9.10", false}, {"2.11.9", false}, {"2.12.0", true}, {"2.15.2", true}, {"v2.12.1-beta", true}, {"3.0.0", true}, {"", false},
+	}
+	for _, tt := range tests {
+		err := jsstore.CheckServerVersion(tt.version)
+		if (err == nil) != tt.ok {
+			t.Errorf("%q: %v", tt.version, err)
+		}
+		if err != nil && (!errors.Is(err, jsstore.ErrServerTooOld) || !strings.Contains(err.Error(), tt.version) || !strings.Contains(err.Error(), jsstore.MinServerVersion)) {
+			t.Errorf("%q: message must name both versions: %v", tt.version, err)
+		}
+	}
+}
+
+func TestDeclareIsIdempotentAndDeniesDelete(t *testing.T) {
+	st, srv := natstest.Store(t)
+	// A second start against the same server declares nothing new.
+	if _, err := jsstore.New(t.Context(), srv.Connect(t), jsstore.Config{SecretsKey: natstest.Key()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(t.Context(), ev("c1", events.ClusterCreated{}, 1), 0, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.JetStream().Stream(t.Context(), events.EventStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMsg(t.Context(), 1); err == nil {
+		t.Fatal("deleting an event succeeded")
+	}
+	if err := s.Purge(t.Context()); err == nil {
+		t.Fatal("purging the event stream succeeded")
+	}
+}
+
+func TestAppendCommandDedupes(t *testing.T) {
+	st, _ := natstest.Store(t)
+	cmd := events.Envelope{ID: "c", ClusterID: "c1", Payload: events.ScaleWorkers{Workers: 3}}
+	seq1, dup1, err := st.AppendCommand(t.Context(), cmd, "vcd-req-1")
+	if err != nil || dup1 {
+		t.Fatal(err, dup1)
+	}
+	seq2, dup2, err := st.AppendCommand(t.Context(), cmd, "vcd-req-1")
+	if err != nil || !dup2 || seq2 != seq1 {
+		t.Fatalf("second append: seq %d dup %v err %v", seq2, dup2, err)
+	}
+	recs, err := st.LoadCommands(t.Context(), "c1", 0)
+	if err != nil || len(recs) != 1 || recs[0].MsgID != "vcd-req-1" {
+		t.Fatalf("commands %v %v", recs, err)
+	}
+	if _, _, err := st.AppendCommand(t.Context(), ev("c1", events.ClusterCreated{}, 1), "x"); err == nil {
+		t.Fatal("an event was accepted as a command")
+	}
+}
+
+func TestAppendConcurrencyAndRetry(t *testing.T) {
+	st, _ := natstest.Store(t)
+	ctx := t.Context()
+	r1, err := st.Append(ctx, ev("c1", events.ClusterCreated{}, 1), 0, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's append with a stale expectation is a conflict.
+	if _, err := st.Append(ctx, ev("c1", events.ClusterScaled{}, 2), 0, "other"); !errors.Is(err, jsstore.ErrConflict) {
+		t.Fatalf("stale append: %v", err)
+	}
+	// Our own append retried after a lost ack (same Msg-Id, same stale expectation) is
+	// success with the original record, not a conflict (jetstream.md §1.3, R1 ordering).
+	again, err := st.Append(ctx, ev("c1", events.ClusterCreated{}, 1), 0, "m1")
+	if err != nil || again.Seq != r1.Seq || again.Hash() != r1.Hash() {
+		t.Fatalf("retry: %+v %v", again, err)
+	}
+	// The next append chains on.
+	e2 := ev("c1", events.ClusterScaled{Workers: 3}, 2)
+	e2.PrevHash = r1.Hash()
+	r2, err := st.Append(ctx, e2, r1.Seq, "m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := st.LastSeq(ctx, "c1")
+	if err != nil || last != r2.Seq {
+		t.Fatalf("last %d %v", last, err)
+	}
+	if n, err := st.LastSeq(ctx, "nobody"); err != nil || n != 0 {
+		t.Fatalf("empty cluster: %d %v", n, err)
+	}
+}
+
+func TestConcurrentAppendsOneWins(t *testing.T) {
+	st, _ := natstest.Store(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := st.Append(t.Context(), ev("c1", events.ClusterCreated{}, i), 0, fmt.Sprintf("m%d", i))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, jsstore.ErrConflict):
+				conflicts++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 19 {
+		t.Fatalf("wins %d conflicts %d", wins, conflicts)
+	}
+}
+
+func TestLoadAcrossBatches(t *testing.T) {
+	st, _ := natstest.Store(t)
+	ctx := t.Context()
+	seqs := map[string]uint64{}
+	// Interleave three clusters so each one's events are spread through the stream.
+	for i := range 700 {
+		c := fmt.Sprintf("c%d", i%3)
+		r, err := st.Append(ctx, ev(c, events.NodeStarted{Name: fmt.Sprint(i)}, i), seqs[c], fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs[c] = r.Seq
+	}
+	recs, err := st.Load(ctx, "c1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 233 {
+		t.Fatalf("loaded %d events, want 233", len(recs))
+	}
+	for i, r := range recs {
+		if want := fmt.Sprint(3*i + 1); r.Envelope.Payload.(events.NodeStarted).Name != want || r.Subject != events.EventSubject("c1") {
+			t.Fatalf("event %d is %+v, want name %s", i, r.Envelope.Payload, want)
+		}
+	}
+	tail, err := st.Load(ctx, "c1", recs[229].Seq)
+	if err != nil || len(tail) != 3 || tail[0].Seq != recs[230].Seq {
+		t.Fatalf("tail: %d records, %v", len(tail), err)
+	}
+	none, err := st.Load(ctx, "c1", recs[232].Seq)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("after the last: %d %v", len(none), err)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	st, srv := natstest.Store(t)
+	ctx := t.Context()
+	sec := st.Secrets()
+	if err := sec.Put(ctx, "cluster.c1.kubeconfig", []byte("apiVersion: v1")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sec.Get(ctx, "cluster.c1.kubeconfig")
+	if err != nil || string(got) != "apiVersion: v1" {
+		t.Fatalf("%q %v", got, err)
+	}
+	// At rest the value is sealed.
+	js, _ := jetstream.New(srv.Connect(t))
+	kv, _ := js.KeyValue(ctx, jsstore.SecretsBucket)
+	raw, _ := kv.Get(ctx, "cluster.c1.kubeconfig")
+	if strings.Contains(string(raw.Value()), "apiVersion") {
+		t.Fatal("secret stored in clear text")
+	}
+	// A sealed value moved to another reference does not open.
+	if _, err := kv.Put(ctx, "cluster.c2.kubeconfig", raw.Value()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sec.Get(ctx, "cluster.c2.kubeconfig"); err == nil {
+		t.Fatal("a secret opened under another reference")
+	}
+	if err := sec.Delete(ctx, "cluster.c1.kubeconfig"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sec.Get(ctx, "cluster.c1.kubeconfig"); !errors.Is(err, jsstore.ErrNoSecret) {
+		t.Fatalf("after delete: %v", err)
+	}
+}
+
+func TestEmbedded(t *testing.T) {
+	e, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown()
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if e.ClientURL() != "" {
+		t.Fatal("an embedded server without Listen listens")
+	}
+	if _, err := jsstore.New(t.Context(), nc, jsstore.Config{SecretsKey: natstest.Key()}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,65 @@
+// Package natstest starts a real nats-server with JetStream inside a test: a random port, a
+// temporary store directory, shut down when the test ends.
+package natstest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/kaasproject/kaas/events/jsstore"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	Dir string
+}
+
+// Start runs nats-server with JetStream in t.TempDir() (or dir, when given, so that a test
+// can restart a server on the same files).
+func Start(t testing.TB, dir ...string) *Server {
+	t.Helper()
+	d := t.TempDir()
+	if len(dir) > 0 {
+		d = dir[0]
+	}
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: d, NoLog: true, NoSigs: true}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10e9) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return &Server{Server: s, Dir: d}
+}
+
+// Connect opens a connection closed when the test ends.
+func (s *Server) Connect(t testing.TB) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Key returns a fixed secrets key for tests.
+func Key() []byte { return bytes.Repeat([]byte{7}, 32) }
+
+// Store starts a server and returns a store on it.
+func Store(t testing.TB) (*jsstore.Store, *Server) {
+	t.Helper()
+	s := Start(t)
+	st, err := jsstore.New(t.Context(), s.Connect(t), jsstore.Config{SecretsKey: Key()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, s
+}
