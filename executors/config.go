@@ -1,0 +1,98 @@
+package executors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Config tunes an Executor.
+type Config struct {
+	// Consumer is the durable consumer's name. It is API: renaming it makes a new consumer
+	// that starts from the first command again.
+	Consumer string
+	// Workers is how many commands run at once (on different clusters). Waiting for VCD
+	// holds no worker, so a few are plenty.
+	Workers int
+	// PollInterval is how soon a command comes back while VCD is still working on a step.
+	PollInterval time.Duration
+	// MaxAttempts is how many times one step may hit a retryable error before the
+	// operation fails.
+	MaxAttempts int
+	// RetryBase and RetryMax bound the exponential backoff between attempts.
+	RetryBase, RetryMax time.Duration
+	// BootTimeout is how long a node may take to finish its bootstrap.
+	BootTimeout time.Duration
+	// OperationTimeout is how long any operation may take before it is failed.
+	OperationTimeout time.Duration
+	// AckWait is how long JetStream waits for an answer before delivering a command again
+	// (to another executor, if this one died). Long steps send progress to extend it.
+	AckWait time.Duration
+	// StepsPerDelivery bounds how many steps one delivery runs before the command yields to
+	// other clusters' commands.
+	StepsPerDelivery int
+	// Logger receives lifecycle and failure logs; Metrics may be nil.
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+func (c *Config) setDefaults() {
+	if c.Consumer == "" {
+		c.Consumer = "executor"
+	}
+	if c.Workers == 0 {
+		c.Workers = 8
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 8
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = time.Minute
+	}
+	if c.BootTimeout == 0 {
+		c.BootTimeout = 20 * time.Minute
+	}
+	if c.OperationTimeout == 0 {
+		c.OperationTimeout = 2 * time.Hour
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.StepsPerDelivery == 0 {
+		c.StepsPerDelivery = 50
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Workers < 1 || c.Workers > 1024 {
+		errs = append(errs, fmt.Errorf("workers must be between 1 and 1024, not %d", c.Workers))
+	}
+	if c.PollInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("poll interval %s is too short", c.PollInterval))
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts must be 1 or more, not %d", c.MaxAttempts))
+	}
+	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
+		errs = append(errs, fmt.Errorf("retry backoff %s..%s is not a range", c.RetryBase, c.RetryMax))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("ack wait %s is too short", c.AckWait))
+	}
+	if c.BootTimeout <= 0 || c.OperationTimeout < c.BootTimeout {
+		errs = append(errs, fmt.Errorf("boot timeout %s must be positive and no longer than the operation timeout %s", c.BootTimeout, c.OperationTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,208 @@
+package executors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/jsstore"
+)
+
+// Executor runs cluster commands against VCD.
+type Executor struct {
+	cfg   Config
+	store *jsstore.Store
+	vcd   VCD
+
+	mu     sync.Mutex
+	states map[string]*cluster.State // cached aggregates; each is only touched by the worker that holds its cluster
+	ready  bool
+}
+
+// New returns an executor. Run starts it.
+func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("executor config: %w", err)
+	}
+	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}}, nil
+}
+
+// Ready reports whether the consumer is bound, for /readyz.
+func (e *Executor) Ready() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.ready {
+		return errors.New("executor consumer not bound")
+	}
+	return nil
+}
+
+// consumerConfig is the durable pull consumer on every cluster's commands. MaxDeliver is
+// unlimited because a waiting operation is redelivered on purpose (NakWithDelay) many
+// times; the executor bounds retries itself, per step.
+func (e *Executor) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       e.cfg.Consumer,
+		Description:   "kaas executors: run each cluster command until its operation ends",
+		FilterSubject: events.CommandSubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       e.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 20000,
+	}
+}
+
+// Run consumes commands until ctx ends. In-flight steps finish (bounded by their own
+// timeouts) before Run returns; unfinished commands are redelivered to the next executor.
+func (e *Executor) Run(ctx context.Context) error {
+	cons, err := e.store.JetStream().CreateOrUpdateConsumer(ctx, events.CommandStream, e.consumerConfig())
+	if err != nil {
+		return fmt.Errorf("executor consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(4 * e.cfg.Workers))
+	if err != nil {
+		return fmt.Errorf("executor consumer: %w", err)
+	}
+	e.mu.Lock()
+	e.ready = true
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.ready = false
+		e.mu.Unlock()
+	}()
+	e.cfg.Logger.Info("executor started", "consumer", e.cfg.Consumer, "workers", e.cfg.Workers)
+
+	q := newKeyedQueue()
+	var wg sync.WaitGroup
+	// Steps run on a context that outlives ctx by a little, so that a shutdown lets the
+	// step in flight record its outcome instead of leaving VCD work unrecorded.
+	stepCtx, cancelSteps := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSteps()
+	for range e.cfg.Workers {
+		wg.Go(func() {
+			for {
+				key, msgs, ok := q.take()
+				if !ok {
+					return
+				}
+				for _, m := range msgs {
+					e.handle(stepCtx, m)
+				}
+				q.done(key)
+			}
+		})
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break
+			}
+			e.cfg.Logger.Warn("executor fetch failed", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		id, _ := events.ClusterIDFromSubject(m.Subject())
+		q.put(id, m)
+	}
+	// Commands fetched but never started go back at once, not after AckWait.
+	for _, m := range q.close() {
+		_ = m.Nak()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cancelSteps()
+		<-done
+	}
+	e.cfg.Logger.Info("executor stopped")
+	return nil
+}
+
+// keyedQueue runs one cluster's messages in order on one worker at a time, and different
+// clusters in parallel.
+type keyedQueue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending map[string][]jetstream.Msg
+	busy    map[string]bool
+	order   []string // clusters with pending messages and no worker, oldest first
+	closed  bool
+}
+
+func newKeyedQueue() *keyedQueue {
+	q := &keyedQueue{pending: map[string][]jetstream.Msg{}, busy: map[string]bool{}}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *keyedQueue) put(key string, m jetstream.Msg) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending[key]) == 0 && !q.busy[key] {
+		q.order = append(q.order, key)
+		q.cond.Signal()
+	}
+	q.pending[key] = append(q.pending[key], m)
+}
+
+// take waits for a cluster with pending messages that no worker holds, and hands them over.
+func (q *keyedQueue) take() (string, []jetstream.Msg, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.order) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if q.closed {
+		return "", nil, false
+	}
+	key := q.order[0]
+	q.order = q.order[1:]
+	msgs := q.pending[key]
+	delete(q.pending, key)
+	q.busy[key] = true
+	return key, msgs, true
+}
+
+// done releases a cluster; messages that arrived meanwhile are queued again.
+func (q *keyedQueue) done(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.busy, key)
+	if len(q.pending[key]) > 0 {
+		q.order = append(q.order, key)
+		q.cond.Signal()
+	}
+}
+
+// close stops handing out work and returns what was never handed out.
+func (q *keyedQueue) close() []jetstream.Msg {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.cond.Broadcast()
+	var left []jetstream.Msg
+	for _, msgs := range q.pending {
+		left = append(left, msgs...)
+	}
+	q.pending = map[string][]jetstream.Msg{}
+	return left
+}

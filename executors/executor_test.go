@@ -1,0 +1,450 @@
+package executors_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/executors/vcdmem"
+)
+
+type harness struct {
+	t     *testing.T
+	store *jsstore.Store
+	vcd   *vcdmem.VCD
+	cfg   executors.Config
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+func fastCloud() vcdmem.Config {
+	c := vcdmem.Default()
+	c.TaskDelay, c.BootDelay = 10*time.Millisecond, 60*time.Millisecond
+	return c
+}
+
+func fastConfig() executors.Config {
+	return executors.Config{Workers: 4, PollInterval: 15 * time.Millisecond, RetryBase: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		MaxAttempts: 12, BootTimeout: 20 * time.Second, OperationTimeout: time.Minute, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func newHarness(t *testing.T, cloud vcdmem.Config, cfg executors.Config) *harness {
+	t.Helper()
+	st, _ := natstest.Store(t)
+	v, err := vcdmem.New(cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: st, vcd: v, cfg: cfg}
+	h.start()
+	t.Cleanup(h.halt)
+	return h
+}
+
+func (h *harness) start() {
+	ex, err := executors.New(h.cfg, h.store, h.vcd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop, h.done = cancel, make(chan struct{})
+	go func() { defer close(h.done); _ = ex.Run(ctx) }()
+}
+
+func (h *harness) halt() {
+	if h.stop != nil {
+		h.stop()
+		<-h.done
+		h.stop = nil
+	}
+}
+
+var reqN atomic.Int64
+
+// send appends a command as the ingress would.
+func (h *harness) send(clusterID string, p events.Payload) string {
+	h.t.Helper()
+	req := fmt.Sprintf("req-%d", reqN.Add(1))
+	env := events.Envelope{ID: events.DeriveID("command", req), ClusterID: clusterID, OrgID: "urn:vcloud:org:acme",
+		Actor: "urn:vcloud:user:alice", Time: time.Now(), CorrelationID: req, Payload: p}
+	if _, _, err := h.store.AppendCommand(h.t.Context(), env, req); err != nil {
+		h.t.Fatal(err)
+	}
+	return env.ID
+}
+
+func (h *harness) state(id string) *cluster.State {
+	h.t.Helper()
+	recs, err := h.store.Load(h.t.Context(), id, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	st := &cluster.State{}
+	prev := ""
+	for _, r := range recs {
+		if r.Envelope.PrevHash != prev {
+			h.t.Fatalf("event %d of %s breaks the hash chain", r.Seq, id)
+		}
+		prev = r.Hash()
+		st.Apply(r.Envelope, r.Seq, r.Hash())
+	}
+	return st
+}
+
+// waitIdle waits until the cluster has no operation in progress and at least n events.
+func (h *harness) waitIdle(id string, n int) *cluster.State {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		st := h.state(id)
+		if st.Events >= n && !st.Busy() && (st.Exists || st.Events > 0) {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := h.state(id)
+	h.t.Fatalf("cluster %s still busy: phase %s op %+v", id, st.Phase, st.Op)
+	return nil
+}
+
+func spec(name, template string, workers int, rollback bool) events.ClusterSpec {
+	return events.ClusterSpec{Name: name, OrgName: "acme", VDC: "acme-vdc", Network: "acme-net",
+		Template:     events.TemplateRef{Name: template, Revision: 1},
+		ControlPlane: events.NodePool{Count: 1}, Workers: events.NodePool{Count: workers}, RollbackOnFailure: rollback}
+}
+
+const good = "ubuntu-22.04_k8s-1.29_antrea-1.14"
+
+func (h *harness) vapp(clusterID string) *vcdmem.VAppInfo {
+	for _, a := range h.vcd.VApps() {
+		if a.ClusterID == clusterID {
+			return &a
+		}
+	}
+	return nil
+}
+
+func TestLifecycle(t *testing.T) {
+	h := newHarness(t, fastCloud(), fastConfig())
+	id := events.DeriveID("cluster", "c1")
+	h.send(id, events.CreateCluster{Spec: spec("c1", good, 2, true)})
+	st := h.waitIdle(id, 2)
+	if st.Phase != events.PhaseCreateSucceeded {
+		t.Fatalf("create ended %s: %+v", st.Phase, st.LastFailure)
+	}
+	a := h.vapp(id)
+	if a == nil || len(a.VMs) != 3 {
+		t.Fatalf("vApp %+v", a)
+	}
+	for _, vm := range a.VMs {
+		if vm.Status != "done" || !vm.PoweredOn {
+			t.Fatalf("VM %+v not up", vm)
+		}
+	}
+	kc, err := h.store.Secrets().Get(t.Context(), st.ControlPlane.KubeconfigRef)
+	if err != nil || len(kc) == 0 {
+		t.Fatalf("kubeconfig: %v", err)
+	}
+
+	h.send(id, events.ScaleWorkers{Workers: 4})
+	st = h.waitIdle(id, st.Events+1)
+	if st.Phase != events.PhaseUpdateSucceeded || len(h.vapp(id).VMs) != 5 {
+		t.Fatalf("scale up: %s, %d VMs", st.Phase, len(h.vapp(id).VMs))
+	}
+	h.send(id, events.ScaleWorkers{Workers: 1})
+	st = h.waitIdle(id, st.Events+1)
+	if st.Phase != events.PhaseUpdateSucceeded || len(h.vapp(id).VMs) != 2 {
+		t.Fatalf("scale down: %s, %d VMs", st.Phase, len(h.vapp(id).VMs))
+	}
+
+	h.send(id, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1}})
+	st = h.waitIdle(id, st.Events+1)
+	if st.Phase != events.PhaseUpgradeSucceeded || st.Template.KubernetesVersion != "v1.30.4" {
+		t.Fatalf("upgrade: %s %+v", st.Phase, st.LastFailure)
+	}
+
+	h.send(id, events.DeleteCluster{})
+	st = h.waitIdle(id, st.Events+1)
+	if !st.Deleted || h.vapp(id) != nil {
+		t.Fatalf("delete: %s, vApp %+v", st.Phase, h.vapp(id))
+	}
+	if _, err := h.store.Secrets().Get(t.Context(), st.ID+"x"); err == nil {
+		t.Fatal("impossible secret")
+	}
+	if _, err := h.store.Secrets().Get(t.Context(), "cluster."+id+".kubeconfig"); !errors.Is(err, jsstore.ErrNoSecret) {
+		t.Fatalf("kubeconfig survived the cluster: %v", err)
+	}
+}
+
+func TestFailedCreate(t *testing.T) {
+	tests := []struct {
+		name     string
+		rollback bool
+		wantVMs  int
+	}{
+		{"rollback", true, -1},
+		{"keep VMs", false, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, fastCloud(), fastConfig())
+			id := events.DeriveID("cluster", tt.name)
+			h.send(id, events.CreateCluster{Spec: spec("bad", "ubuntu-22.04_k8s-1.30_broken", 2, tt.rollback)})
+			st := h.waitIdle(id, 2)
+			if st.Phase != events.PhaseCreateFailed || st.LastFailure == nil || st.LastFailure.Code != events.CodeBootstrapFailed {
+				t.Fatalf("phase %s failure %+v", st.Phase, st.LastFailure)
+			}
+			a := h.vapp(id)
+			switch {
+			case tt.wantVMs < 0 && a != nil:
+				t.Fatalf("rollback left %+v", a)
+			case tt.wantVMs < 0:
+				if !st.RolledBack {
+					t.Fatal("not marked rolled back")
+				}
+			case a == nil || len(a.VMs) != 1:
+				// The control plane failed, so no worker was ever made.
+				t.Fatalf("kept VMs: %+v", a)
+			}
+		})
+	}
+}
+
+func TestTerminalVCDErrorsKeepTheirReason(t *testing.T) {
+	h := newHarness(t, fastCloud(), fastConfig())
+	id := events.DeriveID("cluster", "nonet")
+	sp := spec("nonet", good, 1, true)
+	sp.Network = "missing-net"
+	h.send(id, events.CreateCluster{Spec: sp})
+	st := h.waitIdle(id, 2)
+	if st.Phase != events.PhaseCreateFailed || st.LastFailure.Code != events.CodeNetworkNotFound || st.LastFailure.Step != "CreateVApp" {
+		t.Fatalf("%s %+v", st.Phase, st.LastFailure)
+	}
+
+	id2 := events.DeriveID("cluster", "notpl")
+	h.send(id2, events.CreateCluster{Spec: spec("notpl", "no-such-template", 1, true)})
+	st = h.waitIdle(id2, 2)
+	if st.LastFailure == nil || st.LastFailure.Code != events.CodeTemplateNotFound {
+		t.Fatalf("%+v", st.LastFailure)
+	}
+}
+
+func TestRetryableFaults(t *testing.T) {
+	cloud := fastCloud()
+	cloud.ErrorRate = 0.3
+	h := newHarness(t, cloud, fastConfig())
+	var ids []string
+	for i := range 8 {
+		id := events.DeriveID("cluster", fmt.Sprint("f", i))
+		ids = append(ids, id)
+		h.send(id, events.CreateCluster{Spec: spec(fmt.Sprint("f", i), good, 2, true)})
+	}
+	retries := 0
+	for _, id := range ids {
+		st := h.waitIdle(id, 2)
+		if st.Phase != events.PhaseCreateSucceeded {
+			t.Fatalf("%s: %s %+v", id, st.Phase, st.LastFailure)
+		}
+		recs, _ := h.store.Load(t.Context(), id, 0)
+		for _, r := range recs {
+			if r.Envelope.Type == events.TypeStepRetrying {
+				retries++
+			}
+		}
+		if a := h.vapp(id); a == nil || len(a.VMs) != 3 {
+			t.Fatalf("%s has %+v", id, a)
+		}
+	}
+	if retries == 0 {
+		t.Fatal("30% faults caused no recorded retry")
+	}
+	if n := len(h.vcd.VApps()); n != 8 {
+		t.Fatalf("%d vApps for 8 clusters", n)
+	}
+}
+
+func TestRetriesRunOut(t *testing.T) {
+	cloud := fastCloud()
+	cloud.ErrorRate = 1
+	cfg := fastConfig()
+	cfg.MaxAttempts = 3
+	h := newHarness(t, cloud, cfg)
+	id := events.DeriveID("cluster", "hopeless")
+	sp := spec("hopeless", good, 1, false)
+	h.send(id, events.CreateCluster{Spec: sp})
+	st := h.waitIdle(id, 2)
+	if st.Phase != events.PhaseCreateFailed || st.LastFailure.Code != events.CodeRetriesExhausted || st.LastFailure.VCDCode != "BUSY_ENTITY" {
+		t.Fatalf("%s %+v", st.Phase, st.LastFailure)
+	}
+}
+
+func TestBootTimeout(t *testing.T) {
+	cloud := fastCloud()
+	cloud.Orgs[0].Templates = append(cloud.Orgs[0].Templates, vcdmem.Template{
+		Template: events.Template{Name: "hangs", Revision: 1, KubernetesVersion: "v1.29.0"}, FailAt: "never"})
+	cfg := fastConfig()
+	cfg.BootTimeout = 300 * time.Millisecond
+	h := newHarness(t, cloud, cfg)
+	id := events.DeriveID("cluster", "hang")
+	h.send(id, events.CreateCluster{Spec: spec("hang", "hangs", 1, true)})
+	st := h.waitIdle(id, 2)
+	if st.Phase != events.PhaseCreateFailed || st.LastFailure.Code != events.CodeTimeout || h.vapp(id) != nil {
+		t.Fatalf("%s %+v %+v", st.Phase, st.LastFailure, h.vapp(id))
+	}
+}
+
+func TestForceDeleteDuringCreate(t *testing.T) {
+	cloud := fastCloud()
+	cloud.BootDelay = time.Hour // the create can never finish by itself
+	h := newHarness(t, cloud, fastConfig())
+	id := events.DeriveID("cluster", "stuck")
+	h.send(id, events.CreateCluster{Spec: spec("stuck", good, 1, true)})
+	// Wait until the control plane is booting.
+	deadline := time.Now().Add(10 * time.Second)
+	for h.state(id).ControlPlane.Node == "" && len(h.state(id).Nodes) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.send(id, events.DeleteCluster{}) // refused: busy
+	h.send(id, events.ForceDeleteCluster{})
+	st := h.waitIdle(id, 4)
+	for !st.Deleted && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		st = h.state(id)
+	}
+	if !st.Deleted || h.vapp(id) != nil {
+		t.Fatalf("force delete: %s %+v", st.Phase, h.vapp(id))
+	}
+	recs, _ := h.store.Load(t.Context(), id, 0)
+	rejected := 0
+	for _, r := range recs {
+		if r.Envelope.Type == events.TypeCommandRejected {
+			rejected++
+		}
+	}
+	if rejected != 1 {
+		t.Fatalf("%d rejections, want the plain delete refused once", rejected)
+	}
+}
+
+func TestDuplicateCommandDoesNothingTwice(t *testing.T) {
+	h := newHarness(t, fastCloud(), fastConfig())
+	id := events.DeriveID("cluster", "dup")
+	env := events.Envelope{ID: events.DeriveID("command", "r1"), ClusterID: id, Time: time.Now(), CorrelationID: "r1",
+		Payload: events.CreateCluster{Spec: spec("dup", good, 1, true)}}
+	if _, _, err := h.store.AppendCommand(t.Context(), env, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	st := h.waitIdle(id, 2)
+	// The same command again under another Msg-Id, as when the dedupe window has passed.
+	if _, _, err := h.store.AppendCommand(t.Context(), env, "r1-late"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if after := h.state(id); after.Events != st.Events || len(h.vcd.VApps()) != 1 {
+		t.Fatalf("a redelivered command did something: %d -> %d events", st.Events, after.Events)
+	}
+}
+
+// lossy makes the first VM creation succeed in VCD but lose its answer, as when kaas dies
+// right after the call.
+type lossy struct {
+	executors.VCD
+	once sync.Once
+}
+
+func (l *lossy) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.Status, error) {
+	st, err := l.VCD.EnsureVM(ctx, spec)
+	lost := false
+	l.once.Do(func() { lost = true })
+	if lost {
+		return executors.Status{}, errors.New("connection reset by peer")
+	}
+	return st, err
+}
+
+func TestLostAnswerMakesNoDuplicate(t *testing.T) {
+	st, _ := natstest.Store(t)
+	v, _ := vcdmem.New(fastCloud())
+	ex, err := executors.New(fastConfig(), st, &lossy{VCD: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ex.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h := &harness{t: t, store: st, vcd: v}
+	id := events.DeriveID("cluster", "lossy")
+	h.send(id, events.CreateCluster{Spec: spec("lossy", good, 2, true)})
+	s := h.waitIdle(id, 2)
+	if s.Phase != events.PhaseCreateSucceeded || len(h.vapp(id).VMs) != 3 {
+		t.Fatalf("%s, %+v", s.Phase, h.vapp(id))
+	}
+}
+
+func TestRestartResumes(t *testing.T) {
+	h := newHarness(t, fastCloud(), fastConfig())
+	var ids []string
+	for i := range 6 {
+		id := events.DeriveID("cluster", fmt.Sprint("r", i))
+		ids = append(ids, id)
+		h.send(id, events.CreateCluster{Spec: spec(fmt.Sprint("r", i), good, 2, true)})
+	}
+	// Stop the executor twice in the middle of provisioning.
+	for range 2 {
+		time.Sleep(60 * time.Millisecond)
+		h.halt()
+		h.start()
+	}
+	for _, id := range ids {
+		st := h.waitIdle(id, 2)
+		if st.Phase != events.PhaseCreateSucceeded || len(h.vapp(id).VMs) != 3 {
+			t.Fatalf("%s: %s %+v", id, st.Phase, h.vapp(id))
+		}
+	}
+}
+
+// Hundreds of clusters provisioning at once need only the configured workers: waiting for
+// VCD holds no goroutine.
+func TestManyClustersFewWorkers(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Workers = 2
+	cfg.PollInterval = 50 * time.Millisecond
+	cloud := fastCloud()
+	cloud.BootDelay = 500 * time.Millisecond
+	h := newHarness(t, cloud, cfg)
+	const n = 200
+	before := runtime.NumGoroutine()
+	var ids []string
+	for i := range n {
+		id := events.DeriveID("cluster", fmt.Sprint("m", i))
+		ids = append(ids, id)
+		h.send(id, events.CreateCluster{Spec: spec(fmt.Sprint("m", i), good, 1, true)})
+	}
+	peak := 0
+	for _, id := range ids {
+		for !h.state(id).Exists {
+			time.Sleep(5 * time.Millisecond)
+		}
+		peak = max(peak, runtime.NumGoroutine())
+	}
+	for _, id := range ids {
+		if st := h.waitIdle(id, 2); st.Phase != events.PhaseCreateSucceeded {
+			t.Fatalf("%s: %s", id, st.Phase)
+		}
+	}
+	if grew := peak - before; grew > 50 {
+		t.Fatalf("goroutines grew by %d while %d clusters provisioned", grew, n)
+	}
+}

@@ -1,0 +1,297 @@
+package executors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/jsstore"
+)
+
+// delivery is one command being handled.
+type delivery struct {
+	msg jetstream.Msg
+	cmd events.Envelope
+	st  *cluster.State
+	log *slog.Logger
+}
+
+// handle runs one delivery of a command: decide if it is new, then drive its operation
+// until it ends (ack), must wait for VCD (nak with a delay), or hits an error it cannot
+// record (nak, so that the next delivery tries again from the recorded history).
+func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
+	m := e.cfg.Metrics
+	m.delivery(1)
+	defer m.delivery(-1)
+
+	cmd, err := events.Unmarshal(msg.Data())
+	if err != nil || events.KindOf(cmd.Type) != events.KindCommand {
+		// Only kaas writes commands, so this is corruption or a newer kaas's command: park
+		// it for a person instead of retrying forever.
+		e.cfg.Logger.Error("undecodable command terminated", "subject", msg.Subject(), "err", err, "type", cmd.Type)
+		_ = msg.TermWithReason(fmt.Sprintf("undecodable command: %v", err))
+		return
+	}
+	d := &delivery{msg: msg, cmd: cmd, log: e.cfg.Logger.With("cluster_id", cmd.ClusterID, "command", cmd.Type,
+		"command_id", cmd.ID, "request_id", cmd.CorrelationID)}
+
+	stop := e.keepAlive(msg)
+	defer stop()
+	result, err := e.run(ctx, d)
+	if err != nil {
+		// Nothing unrecorded happened: the history is intact, so the next delivery picks up
+		// from it. Back off so that a broken NATS or VCD is not hammered.
+		d.log.Warn("command delivery failed; will retry", "err", err)
+		_ = msg.NakWithDelay(e.cfg.RetryBase)
+		m.command(cmd.Type, "error")
+		return
+	}
+	m.command(cmd.Type, result.label)
+	if result.wait > 0 {
+		_ = msg.NakWithDelay(result.wait)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The outcome is recorded; a redelivery will find the operation over and ack then.
+		d.log.Warn("ack failed", "err", err)
+	}
+}
+
+// keepAlive tells JetStream the command is still being worked on while a slow step runs,
+// so that it is not delivered to a second executor meanwhile.
+func (e *Executor) keepAlive(msg jetstream.Msg) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(e.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+type outcome struct {
+	wait  time.Duration // > 0: come back later
+	label string        // for metrics
+}
+
+func (e *Executor) run(ctx context.Context, d *delivery) (outcome, error) {
+	st, err := e.load(ctx, d.cmd.ClusterID)
+	if err != nil {
+		return outcome{}, err
+	}
+	d.st = st
+
+	switch {
+	case st.Op != nil && st.Op.CommandID == d.cmd.ID:
+		// Our operation, in progress: carry on.
+	case st.Seen(d.cmd.ID):
+		// Started or refused before (a redelivery, or superseded by a forced delete).
+		return outcome{label: "done"}, nil
+	default:
+		ev, err := cluster.Decide(st, d.cmd)
+		var rej *cluster.Rejection
+		switch {
+		case errors.Is(err, cluster.ErrDuplicate):
+			return outcome{label: "done"}, nil
+		case errors.As(err, &rej):
+			d.log.Info("command rejected", "code", rej.Code, "reason", rej.Message)
+			if err := e.append(ctx, d, events.CommandRejected{CommandType: d.cmd.Type, Failure: rej.Failure}); err != nil {
+				return outcome{}, err
+			}
+			return outcome{label: "rejected"}, nil
+		case err != nil:
+			return outcome{}, err
+		}
+		if err := e.append(ctx, d, ev); err != nil {
+			return outcome{}, err
+		}
+		d.log.Info("operation started", "phase", st.Phase)
+	}
+	return e.drive(ctx, d)
+}
+
+// drive runs the operation's steps until it ends or must wait.
+func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
+	for range e.cfg.StepsPerDelivery {
+		st := d.st
+		if st.Op == nil || st.Op.CommandID != d.cmd.ID {
+			// The operation ended (or a forced delete took over).
+			if st.LastFailure != nil && st.Phase.Status() == events.StatusFailed {
+				return outcome{label: "failed"}, nil
+			}
+			return outcome{label: "done"}, nil
+		}
+		now := time.Now()
+		if r := st.Op.Retry; r != nil && now.Before(r.NotUntil) {
+			return outcome{wait: r.NotUntil.Sub(now), label: "retry"}, nil
+		}
+		if now.Sub(st.Op.Started) > e.cfg.OperationTimeout && st.Op.Failed == nil {
+			if err := e.fail(ctx, d, events.Failure{Code: events.CodeTimeout,
+				Message: fmt.Sprintf("%s did not finish within %s", st.Op.Op, e.cfg.OperationTimeout)}); err != nil {
+				return outcome{}, err
+			}
+			continue
+		}
+
+		step := cluster.Plan(st)
+		start := time.Now()
+		res, err := e.step(ctx, d, step)
+		e.cfg.Metrics.stepDone(step, res, err, time.Since(start))
+		switch {
+		case err != nil:
+			retry, f := classify(err)
+			if ctx.Err() != nil {
+				return outcome{}, ctx.Err()
+			}
+			if f.Step == "" {
+				f.Step = string(step.Kind)
+			}
+			if retry {
+				wait, err := e.retry(ctx, d, step, f)
+				if err != nil {
+					return outcome{}, err
+				}
+				if wait > 0 {
+					return outcome{wait: wait, label: "retry"}, nil
+				}
+				continue
+			}
+			d.log.Warn("step failed", "step", step.String(), "code", f.Code, "reason", f.Message, "vcd_code", f.VCDCode)
+			if err := e.fail(ctx, d, f); err != nil {
+				return outcome{}, err
+			}
+		case len(res.events) > 0:
+			for _, ev := range res.events {
+				if err := e.append(ctx, d, ev); err != nil {
+					return outcome{}, err
+				}
+			}
+		default:
+			if res.timeout != nil {
+				if err := e.fail(ctx, d, *res.timeout); err != nil {
+					return outcome{}, err
+				}
+				continue
+			}
+			return outcome{wait: e.cfg.PollInterval, label: "waiting"}, nil
+		}
+	}
+	// Let other clusters have a turn; this command comes straight back.
+	return outcome{wait: time.Millisecond, label: "waiting"}, nil
+}
+
+// retry records a retryable failure and says how long to wait, or fails the operation
+// once the step used up its attempts (then wait is 0 and the operation goes on failing).
+func (e *Executor) retry(ctx context.Context, d *delivery, step cluster.Step, f events.Failure) (time.Duration, error) {
+	attempt := 1
+	if r := d.st.Op.Retry; r != nil && r.Step == f.Step {
+		attempt = r.Attempt + 1
+	}
+	if attempt > e.cfg.MaxAttempts {
+		f.Code, f.Message = events.CodeRetriesExhausted, fmt.Sprintf("%s failed %d times: %s", step.Kind, e.cfg.MaxAttempts, f.Message)
+		d.log.Warn("step gave up", "step", step.String(), "reason", f.Message)
+		return 0, e.fail(ctx, d, f)
+	}
+	wait := backoff(e.cfg.RetryBase, e.cfg.RetryMax, attempt)
+	d.log.Info("step will be retried", "step", step.String(), "attempt", attempt, "in", wait, "reason", f.Message, "vcd_code", f.VCDCode)
+	return wait, e.append(ctx, d, events.StepRetrying{Step: f.Step, Attempt: attempt, Failure: f, NotUntil: time.Now().Add(wait).UTC()})
+}
+
+// fail records that the operation failed, rolling back when the tenant asked for it and
+// there is something to undo. A failure while rolling back ends the operation as failed.
+func (e *Executor) fail(ctx context.Context, d *delivery, f events.Failure) error {
+	op := d.st.Op
+	rollback := false
+	switch {
+	case op.Failed != nil:
+		f.Message = "rollback failed: " + f.Message + " (after: " + op.Failed.Message + ")"
+	case op.Op == events.OpCreate:
+		rollback = d.st.Spec.RollbackOnFailure
+	case op.Op == events.OpUpdate:
+		rollback = d.st.Spec.RollbackOnFailure && op.Workers > op.FromWorkers
+	}
+	return e.append(ctx, d, events.OperationFailed{Failure: f, Rollback: rollback})
+}
+
+func backoff(base, max time.Duration, attempt int) time.Duration {
+	d := base << min(attempt-1, 20)
+	if d > max || d <= 0 {
+		d = max
+	}
+	// Jitter keeps clusters that failed together from retrying together.
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// load returns the cluster's state, bringing the cached copy up to date with the stream.
+func (e *Executor) load(ctx context.Context, id string) (*cluster.State, error) {
+	e.mu.Lock()
+	st := e.states[id]
+	e.mu.Unlock()
+	if st == nil {
+		st = &cluster.State{}
+	}
+	recs, err := e.store.Load(ctx, id, st.Seq)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		st.Apply(r.Envelope, r.Seq, r.Hash())
+	}
+	e.mu.Lock()
+	if st.Deleted && st.Op == nil {
+		delete(e.states, id) // nothing more will happen to it
+	} else {
+		if len(e.states) > 10000 {
+			clear(e.states) // a cache, not the truth: reloading is cheap
+		}
+		e.states[id] = st
+	}
+	e.mu.Unlock()
+	return st, nil
+}
+
+// append records one event caused by the delivery's command and folds it into the state.
+// On a conflict (another executor moved the history on) it reloads and reports an error,
+// so that the delivery is retried against the new history.
+func (e *Executor) append(ctx context.Context, d *delivery, p events.Payload) error {
+	st := d.st
+	msgID := fmt.Sprintf("%s:%d", d.cmd.ID, st.Seq)
+	env := events.Envelope{
+		ID: events.DeriveID("event", msgID), ClusterID: d.cmd.ClusterID, OrgID: d.cmd.OrgID, Actor: d.cmd.Actor,
+		Time: time.Now().UTC(), CausationID: d.cmd.ID, CorrelationID: d.cmd.CorrelationID, PrevHash: st.Hash, Payload: p,
+	}
+	if st.OrgID != "" {
+		env.OrgID = st.OrgID
+	}
+	rec, err := e.store.Append(ctx, env, st.Seq, msgID)
+	if errors.Is(err, jsstore.ErrConflict) {
+		e.cfg.Metrics.conflict()
+		e.mu.Lock()
+		delete(e.states, d.cmd.ClusterID)
+		e.mu.Unlock()
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	st.Apply(rec.Envelope, rec.Seq, rec.Hash())
+	e.cfg.Metrics.appendedEvent(p.Type())
+	if st.Op == nil {
+		d.log.Info("operation ended", "phase", st.Phase, "event", p.Type())
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package executors
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+)
+
+// Metrics are the executor's Prometheus collectors. Labels are bounded: command and step
+// types, results; never cluster ids or orgs.
+type Metrics struct {
+	commands  *prometheus.CounterVec
+	steps     *prometheus.CounterVec
+	stepTime  *prometheus.HistogramVec
+	appended  *prometheus.CounterVec
+	conflicts prometheus.Counter
+	inFlight  prometheus.Gauge
+}
+
+// NewMetrics registers the executor's collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kaas", Subsystem: "executor", Name: "commands_total",
+			Help: "Command deliveries handled, by command type and result (done, waiting, retry, rejected, failed, error)."}, []string{"command", "result"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kaas", Subsystem: "executor", Name: "steps_total",
+			Help: "Operation steps run, by step and outcome (progress, pending, retry, terminal)."}, []string{"step", "outcome"}),
+		stepTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "kaas", Subsystem: "executor", Name: "step_duration_seconds",
+			Help: "Time one step spent calling VCD.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"step"}),
+		appended: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kaas", Name: "events_appended_total",
+			Help: "Events appended to KAAS_EVENTS, by type."}, []string{"event"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "kaas", Name: "event_append_conflicts_total",
+			Help: "Appends refused because the cluster's history moved on (optimistic concurrency)."}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "kaas", Subsystem: "executor", Name: "deliveries_in_flight",
+			Help: "Command deliveries being handled right now."}),
+	}
+	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight)
+	// Known label values start at zero, so that rates exist before the first event.
+	for _, c := range events.TypeNames(events.KindCommand) {
+		for _, r := range []string{"done", "waiting", "retry", "rejected", "failed", "error"} {
+			m.commands.WithLabelValues(c, r)
+		}
+	}
+	for _, e := range events.TypeNames(events.KindEvent) {
+		m.appended.WithLabelValues(e)
+	}
+	for _, s := range []cluster.StepKind{cluster.StepResolveTemplate, cluster.StepCreateVApp, cluster.StepCreateNode, cluster.StepStartNode,
+		cluster.StepAwaitControlPlane, cluster.StepAwaitNodes, cluster.StepRequestUpgrade, cluster.StepAwaitUpgrade,
+		cluster.StepDeleteNode, cluster.StepDeleteVApp, cluster.StepRecord, cluster.StepFail} {
+		m.stepTime.WithLabelValues(string(s))
+	}
+	return m
+}
+
+// The helpers below accept a nil *Metrics, so that metrics stay optional.
+
+func (m *Metrics) delivery(delta float64) {
+	if m != nil {
+		m.inFlight.Add(delta)
+	}
+}
+
+func (m *Metrics) command(typ, result string) {
+	if m != nil {
+		m.commands.WithLabelValues(typ, result).Inc()
+	}
+}
+
+func (m *Metrics) stepDone(s cluster.Step, r stepResult, err error, d time.Duration) {
+	if m == nil || s.Kind == cluster.StepNone {
+		return
+	}
+	outcome := "pending"
+	switch {
+	case err != nil:
+		outcome = "error"
+	case len(r.events) > 0:
+		outcome = "progress"
+	}
+	m.steps.WithLabelValues(string(s.Kind), outcome).Inc()
+	m.stepTime.WithLabelValues(string(s.Kind)).Observe(d.Seconds())
+}
+
+func (m *Metrics) appendedEvent(typ string) {
+	if m != nil {
+		m.appended.WithLabelValues(typ).Inc()
+	}
+}
+
+func (m *Metrics) conflict() {
+	if m != nil {
+		m.conflicts.Inc()
+	}
+}

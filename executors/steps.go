@@ -1,0 +1,248 @@
+package executors
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/executors/bootstrap"
+)
+
+// stepResult is what one step found out: events to record, or nothing yet (VCD still at
+// work), or a timeout to fail the operation with.
+type stepResult struct {
+	events  []events.Payload
+	timeout *events.Failure
+}
+
+func progress(evs ...events.Payload) stepResult { return stepResult{events: evs} }
+
+// Secret references: events carry these names, never the values.
+func kubeconfigRef(clusterID string) string { return "cluster." + clusterID + ".kubeconfig" }
+func joinRef(clusterID string) string       { return "cluster." + clusterID + ".join" }
+
+func vappRef(st *cluster.State) VAppRef {
+	return VAppRef{Org: st.Spec.OrgName, VDC: st.Spec.VDC, Name: st.Spec.Name, ClusterID: st.ID}
+}
+
+func vmRef(st *cluster.State, name string) VMRef { return VMRef{VApp: vappRef(st), Name: name} }
+
+// step carries out one planned step with one VCD call (or a few reads) and reports what
+// it found. It never waits for VCD.
+func (e *Executor) step(ctx context.Context, d *delivery, s cluster.Step) (stepResult, error) {
+	st := d.st
+	switch s.Kind {
+	case cluster.StepResolveTemplate:
+		t, err := e.vcd.ResolveTemplate(ctx, st.Spec.OrgName, s.Template)
+		if err != nil {
+			return stepResult{}, err
+		}
+		return progress(events.TemplateResolved{Template: t}), nil
+
+	case cluster.StepCreateVApp:
+		res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
+			MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}})
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+		return progress(events.VAppCreated{VAppID: res.ID, Name: st.Spec.Name}), nil
+
+	case cluster.StepCreateNode:
+		spec, err := e.vmSpec(ctx, st, s.New)
+		if err != nil {
+			return stepResult{}, err
+		}
+		res, err := e.vcd.EnsureVM(ctx, spec)
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+		return progress(events.NodeCreated{Name: s.New.Name, Role: s.New.Role, Ordinal: s.New.Ordinal, VMID: res.ID}), nil
+
+	case cluster.StepStartNode:
+		res, err := e.vcd.PowerOn(ctx, vmRef(st, s.Node.Name))
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+		return progress(events.NodeStarted{Name: s.Node.Name}), nil
+
+	case cluster.StepAwaitControlPlane:
+		return e.awaitControlPlane(ctx, st, s.Node)
+
+	case cluster.StepAwaitNodes:
+		var out []events.Payload
+		for _, n := range s.Nodes {
+			gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
+			if err != nil {
+				return stepResult{}, err
+			}
+			done, err := bootDone(gi, n)
+			if err != nil {
+				return stepResult{}, err
+			}
+			switch {
+			case done && n.Role == events.RoleNFS:
+				out = append(out, events.NodeReady{Name: n.Name, IP: gi[GuestIP]})
+			case done:
+				out = append(out, events.NodeJoined{Name: n.Name, IP: gi[GuestIP]})
+			case time.Since(n.StartedAt) > e.cfg.BootTimeout:
+				return stepResult{timeout: e.bootTimeout(n)}, nil
+			}
+		}
+		return progress(out...), nil
+
+	case cluster.StepRequestUpgrade:
+		res, err := e.vcd.SetGuestInfo(ctx, vmRef(st, s.Node.Name), map[string]string{GuestUpgradeTarget: s.Version})
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+		return progress(events.NodeUpgradeRequested{Name: s.Node.Name, KubernetesVersion: s.Version}), nil
+
+	case cluster.StepAwaitUpgrade:
+		gi, err := e.vcd.GuestInfo(ctx, vmRef(st, s.Node.Name))
+		if err != nil {
+			return stepResult{}, err
+		}
+		status := gi[GuestUpgradeStatus]
+		switch {
+		case status == "done:"+s.Version:
+			return progress(events.NodeUpgraded{Name: s.Node.Name, KubernetesVersion: s.Version}), nil
+		case strings.HasPrefix(status, "failed"):
+			return stepResult{}, Terminal(events.CodeBootstrapFailed,
+				fmt.Sprintf("node %s could not upgrade to Kubernetes %s (%s)", s.Node.Name, s.Version, status), "", "")
+		}
+		return stepResult{}, nil
+
+	case cluster.StepDeleteNode:
+		res, err := e.vcd.DeleteVM(ctx, vmRef(st, s.Node.Name))
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+		return progress(events.NodeDeleted{Name: s.Node.Name}), nil
+
+	case cluster.StepDeleteVApp:
+		res, err := e.vcd.DeleteVApp(ctx, vappRef(st))
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+		id := res.ID
+		if id == "" {
+			id = st.VAppID
+		}
+		return progress(events.VAppDeleted{VAppID: id}), nil
+
+	case cluster.StepRecord:
+		if e.forgetsSecrets(st, s.Event) {
+			for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
+				if err := e.store.Secrets().Delete(ctx, ref); err != nil {
+					return stepResult{}, err
+				}
+			}
+		}
+		return progress(s.Event), nil
+
+	case cluster.StepFail:
+		return stepResult{}, Terminal(s.Failure.Code, s.Failure.Message, "", "")
+	}
+	return stepResult{}, Terminal(events.CodeInternal, "no step to run for "+string(s.Kind), "", "")
+}
+
+// forgetsSecrets: a deleted or rolled-back cluster's kubeconfig and join command go too.
+func (e *Executor) forgetsSecrets(st *cluster.State, ev events.Payload) bool {
+	switch ev.(type) {
+	case events.ClusterDeleted:
+		return true
+	case events.OperationRolledBack:
+		return st.Op != nil && st.Op.Op == events.OpCreate
+	}
+	return false
+}
+
+func (e *Executor) bootTimeout(n *cluster.Node) *events.Failure {
+	return &events.Failure{Code: events.CodeTimeout,
+		Message: fmt.Sprintf("node %s did not finish its bootstrap within %s", n.Name, e.cfg.BootTimeout)}
+}
+
+// bootDone reads a node's bootstrap status from its guestinfo.
+func bootDone(gi map[string]string, n *cluster.Node) (bool, error) {
+	status := gi[GuestStatus]
+	switch {
+	case status == "done":
+		return true, nil
+	case strings.HasPrefix(status, "failed"):
+		step := strings.TrimPrefix(strings.TrimPrefix(status, "failed"), ":")
+		return false, Terminal(events.CodeBootstrapFailed, fmt.Sprintf("node %s: bootstrap failed at %s", n.Name, step), "", "")
+	}
+	return false, nil
+}
+
+func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, n *cluster.Node) (stepResult, error) {
+	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
+	if err != nil {
+		return stepResult{}, err
+	}
+	done, err := bootDone(gi, n)
+	if err != nil {
+		return stepResult{}, err
+	}
+	if !done {
+		if time.Since(n.StartedAt) > e.cfg.BootTimeout {
+			return stepResult{timeout: e.bootTimeout(n)}, nil
+		}
+		return stepResult{}, nil
+	}
+	kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
+	join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
+	ip := gi[GuestIP]
+	if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || ip == "" {
+		return stepResult{}, Terminal(events.CodeBootstrapFailed,
+			fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
+	}
+	// The secrets are stored before the event that names them, so that the event never
+	// points at nothing.
+	if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
+		return stepResult{}, err
+	}
+	if err := e.store.Secrets().Put(ctx, joinRef(st.ID), join); err != nil {
+		return stepResult{}, err
+	}
+	return progress(events.ControlPlaneInitialized{Node: n.Name, IP: ip, Endpoint: "https://" + ip + ":6443",
+		KubeconfigRef: kubeconfigRef(st.ID), JoinCommandRef: joinRef(st.ID)}), nil
+}
+
+// vmSpec builds a node's VM, bootstrap included.
+func (e *Executor) vmSpec(ctx context.Context, st *cluster.State, n cluster.NewNode) (VMSpec, error) {
+	pool := map[string]events.NodePool{events.RoleControlPlane: st.Spec.ControlPlane, events.RoleWorker: st.Spec.Workers,
+		events.RoleNFS: st.Spec.NFS}[n.Role]
+	p := bootstrap.Params{ClusterName: st.Spec.Name, ClusterID: st.ID, NodeName: n.Name, KubernetesVersion: st.Template.KubernetesVersion,
+		CNI: st.Template.CNI.Name, CNIVersion: st.Template.CNI.Version, SSHKey: st.Spec.SSHKey}
+	if len(st.Spec.PodCIDRs) > 0 {
+		p.PodCIDR = st.Spec.PodCIDRs[0]
+	}
+	if len(st.Spec.ServiceCIDRs) > 0 {
+		p.ServiceCIDR = st.Spec.ServiceCIDRs[0]
+	}
+	if n.Role == events.RoleWorker {
+		join, err := e.store.Secrets().Get(ctx, st.ControlPlane.JoinCommandRef)
+		if err != nil {
+			return VMSpec{}, Terminal(events.CodeInternal, "the control plane's join command is missing", "", err.Error())
+		}
+		p.JoinCommand = string(join)
+	}
+	userData, err := bootstrap.Render(n.Role, p)
+	if err != nil {
+		return VMSpec{}, Terminal(events.CodeInternal, err.Error(), "", "")
+	}
+	return VMSpec{
+		VMRef: vmRef(st, n.Name), Role: n.Role, Template: st.Template, Network: st.Spec.Network,
+		SizingClass: pool.SizingClass, StorageProfile: pool.StorageProfile, CPU: pool.CPU, MemoryMB: pool.MemoryMB,
+		GuestInfo: map[string]string{
+			GuestUserData:         base64.StdEncoding.EncodeToString([]byte(userData)),
+			GuestUserDataEncoding: "base64",
+		},
+		Metadata: map[string]string{MetaClusterID: st.ID, MetaNodeRole: n.Role, MetaOrgID: st.OrgID},
+	}, nil
+}

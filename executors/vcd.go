@@ -1,0 +1,136 @@
+package executors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// VCD is what the executors need of VMware Cloud Director. Every call is short and
+// idempotent: it looks for what an earlier, interrupted call may have made (by name and
+// kaas metadata) before making anything, and it never waits for VCD to finish. A call whose
+// work VCD has not finished yet returns a Status with Done false; the executor calls it
+// again later.
+type VCD interface {
+	// ResolveTemplate finds a template by name and revision in the catalogs the org sees.
+	ResolveTemplate(ctx context.Context, org string, ref events.TemplateRef) (events.Template, error)
+	// EnsureVApp finds or creates the cluster's vApp, attached to the network and tagged
+	// with the cluster's metadata.
+	EnsureVApp(ctx context.Context, spec VAppSpec) (Status, error)
+	// EnsureVM finds or creates a node's VM from the template, powered off, with its
+	// guestinfo (the bootstrap) and metadata set.
+	EnsureVM(ctx context.Context, spec VMSpec) (Status, error)
+	// PowerOn powers a VM on.
+	PowerOn(ctx context.Context, vm VMRef) (Status, error)
+	// GuestInfo reads the guestinfo keys a VM's guest published.
+	GuestInfo(ctx context.Context, vm VMRef) (map[string]string, error)
+	// SetGuestInfo sets guestinfo keys for the guest to read.
+	SetGuestInfo(ctx context.Context, vm VMRef, values map[string]string) (Status, error)
+	// DeleteVM powers off and deletes a VM; a VM that is not there is already deleted.
+	DeleteVM(ctx context.Context, vm VMRef) (Status, error)
+	// DeleteVApp undeploys and deletes the cluster's vApp and every VM in it; a vApp that is
+	// not there is already deleted.
+	DeleteVApp(ctx context.Context, vapp VAppRef) (Status, error)
+}
+
+// Status is the state of a VCD object an executor asked for.
+type Status struct {
+	// ID is the object's VCD URN, once known.
+	ID string
+	// Done is false while VCD still works on the request.
+	Done bool
+}
+
+// VAppRef names a cluster's vApp. Name is the cluster name (CSE's convention); ClusterID
+// is in its metadata and tells it apart from a tenant's vApp of the same name.
+type VAppRef struct {
+	Org, VDC, Name, ClusterID string
+}
+
+// VAppSpec is a vApp to create.
+type VAppSpec struct {
+	VAppRef
+	Network  string
+	Metadata map[string]string
+}
+
+// VMRef names a VM in a cluster's vApp.
+type VMRef struct {
+	VApp VAppRef
+	Name string
+}
+
+// VMSpec is a node VM to create.
+type VMSpec struct {
+	VMRef
+	Role           string
+	Template       events.Template
+	Network        string
+	SizingClass    string
+	StorageProfile string
+	CPU, MemoryMB  int
+	// GuestInfo holds the bootstrap (user data) and anything else the guest reads.
+	GuestInfo map[string]string
+	Metadata  map[string]string
+}
+
+// Metadata keys kaas puts on every vApp and VM it creates, so that a retried step finds
+// what an interrupted one made (architecture.md §3.4).
+const (
+	MetaClusterID = "kaas.cluster.id"
+	MetaNodeRole  = "kaas.node.role"
+	MetaOrgID     = "kaas.org.id"
+	MetaTemplate  = "kaas.template"
+)
+
+// Error is a VCD failure, classified once where VCD is called.
+type Error struct {
+	// Retryable errors (busy entity, timeouts, 5xx) are tried again with backoff;
+	// others fail the operation.
+	Retryable bool
+	// Code is kaas's failure code; VCDCode and VCDMessage keep VCD's own.
+	Code       string
+	Message    string
+	VCDCode    string
+	VCDMessage string
+	Err        error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if e.VCDMessage != "" {
+		msg += ": VCD says " + e.VCDCode + ": " + e.VCDMessage
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable wraps a transient VCD failure.
+func Retryable(vcdCode, vcdMessage string, err error) *Error {
+	return &Error{Retryable: true, Code: events.CodeVCDError, Message: "VCD call failed", VCDCode: vcdCode, VCDMessage: vcdMessage, Err: err}
+}
+
+// Terminal wraps a failure that retrying cannot fix.
+func Terminal(code, message, vcdCode, vcdMessage string) *Error {
+	return &Error{Code: code, Message: message, VCDCode: vcdCode, VCDMessage: vcdMessage}
+}
+
+// classify turns any error into a retry decision and a failure to record. Errors that did
+// not come classified (a dropped connection, a timeout) are retryable: the attempt limit
+// bounds them.
+func classify(err error) (retryable bool, f events.Failure) {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return ve.Retryable, events.Failure{Code: ve.Code, Message: ve.Message, VCDCode: ve.VCDCode, VCDMessage: ve.VCDMessage}
+	}
+	if errors.Is(err, context.Canceled) {
+		return true, events.Failure{Code: events.CodeVCDError, Message: "interrupted"}
+	}
+	return true, events.Failure{Code: events.CodeVCDError, Message: fmt.Sprintf("VCD call failed: %v", err)}
+}

@@ -1,0 +1,568 @@
+// Package vcdmem is an in-memory VMware Cloud Director for tests and local runs: orgs,
+// VDCs, networks, catalog templates, vApps and VMs whose operations take time like VCD
+// tasks, and a guest that plays the node bootstrap (a control plane publishes a kubeconfig
+// and a join command; a worker joins only with the control plane's real join command).
+//
+// It implements executors.VCD directly, without HTTP: it proves the executors' logic, not
+// the VCD wire protocol (that is the simulator's job). Faults can be injected: random
+// retryable errors, and templates whose bootstrap fails or never finishes. Its state can be
+// kept in a file so that it outlives a kaasd that is killed, as a real VCD would.
+package vcdmem
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/executors"
+)
+
+// Config describes the simulated cloud.
+type Config struct {
+	Orgs []Org `json:"orgs"`
+	// TaskDelay is how long VCD takes to create, power on or delete something.
+	TaskDelay time.Duration `json:"taskDelay"`
+	// BootDelay is how long a node's bootstrap takes after power on.
+	BootDelay time.Duration `json:"bootDelay"`
+	// ErrorRate is the chance (0..1) that a call fails with a retryable BUSY_ENTITY error.
+	ErrorRate float64 `json:"errorRate"`
+	// StateFile, when set, keeps the cloud's state across restarts.
+	StateFile string `json:"stateFile,omitempty"`
+}
+
+// Org is a tenant organization.
+type Org struct {
+	Name      string     `json:"name"`
+	VDCs      []VDC      `json:"vdcs"`
+	Templates []Template `json:"templates"`
+}
+
+// VDC is an org VDC with its networks.
+type VDC struct {
+	Name     string   `json:"name"`
+	Networks []string `json:"networks"`
+	// MaxVMs is the VDC's VM quota; 0 means no limit.
+	MaxVMs int `json:"maxVMs,omitempty"`
+}
+
+// Template is a catalog template.
+type Template struct {
+	events.Template
+	// FailAt makes every node's bootstrap fail at this step; "never" makes it hang.
+	FailAt string `json:"failAt,omitempty"`
+}
+
+// Default is a small cloud: one org with one VDC and network, and templates for two
+// Kubernetes minor versions plus one whose bootstrap fails.
+func Default() Config {
+	return Config{
+		TaskDelay: 200 * time.Millisecond,
+		BootDelay: time.Second,
+		Orgs: []Org{{
+			Name: "acme",
+			VDCs: []VDC{{Name: "acme-vdc", Networks: []string{"acme-net"}}},
+			Templates: []Template{
+				{Template: tpl("ubuntu-22.04_k8s-1.29_antrea-1.14", "v1.29.8", "antrea", "1.14.0")},
+				{Template: tpl("ubuntu-22.04_k8s-1.30_antrea-1.15", "v1.30.4", "antrea", "1.15.1")},
+				{Template: tpl("ubuntu-22.04_k8s-1.30_broken", "v1.30.4", "antrea", "1.15.1"), FailAt: "kubeadm-init"},
+			},
+		}},
+	}
+}
+
+func tpl(name, k8s, cni, cniVersion string) events.Template {
+	return events.Template{Name: name, Revision: 1, Catalog: "kaas-templates", KubernetesVersion: k8s, OS: "ubuntu-22.04",
+		CNI: events.Component{Name: cni, Version: cniVersion}, CatalogItemID: "urn:vcloud:catalogitem:" + events.DeriveID("template", name)}
+}
+
+// VCD is the simulated cloud. It is safe for concurrent use.
+type VCD struct {
+	cfg Config
+	mu  sync.Mutex
+	st  state
+}
+
+// state is everything that changes, kept in a form that survives a restart: operations
+// are recorded as the time they complete, so a restart simply goes on with the clock.
+type state struct {
+	VApps map[string]*VApp `json:"vapps"`
+	NextIP int             `json:"nextIp"`
+}
+
+// VApp is a simulated vApp.
+type VApp struct {
+	ID        string            `json:"id"`
+	Org       string            `json:"org"`
+	VDC       string            `json:"vdc"`
+	Name      string            `json:"name"`
+	Network   string            `json:"network"`
+	Metadata  map[string]string `json:"metadata"`
+	ReadyAt   time.Time         `json:"readyAt"`
+	DeletedAt time.Time         `json:"deletedAt,omitzero"`
+	VMs       map[string]*VM    `json:"vms"`
+	// JoinCommand is what the control plane handed out, to check workers against.
+	JoinCommand string `json:"joinCommand,omitempty"`
+}
+
+// VM is a simulated VM.
+type VM struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Role      string            `json:"role"`
+	Template  string            `json:"template"`
+	Metadata  map[string]string `json:"metadata"`
+	GuestInfo map[string]string `json:"guestInfo"`
+	IP        string            `json:"ip"`
+	ReadyAt   time.Time         `json:"readyAt"`
+	OnAt      time.Time         `json:"onAt,omitzero"`
+	DeletedAt time.Time         `json:"deletedAt,omitzero"`
+	UpgradeAt time.Time         `json:"upgradeAt,omitzero"`
+}
+
+// New returns a simulated cloud, loading its state file when there is one.
+func New(cfg Config) (*VCD, error) {
+	v := &VCD{cfg: cfg, st: state{VApps: map[string]*VApp{}}}
+	if cfg.StateFile != "" {
+		b, err := os.ReadFile(cfg.StateFile)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(b, &v.st); err != nil {
+				return nil, fmt.Errorf("vcdmem state %s: %w", cfg.StateFile, err)
+			}
+		case !os.IsNotExist(err):
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+var _ executors.VCD = (*VCD)(nil)
+
+// save writes the state file; called with mu held after every change.
+func (v *VCD) save() error {
+	if v.cfg.StateFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(v.st)
+	if err != nil {
+		return err
+	}
+	tmp := v.cfg.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, v.cfg.StateFile)
+}
+
+// fault fails a call now and then, as a busy VCD does.
+func (v *VCD) fault(op string) error {
+	if v.cfg.ErrorRate > 0 && rand.Float64() < v.cfg.ErrorRate {
+		return executors.Retryable("BUSY_ENTITY", "The entity is busy completing an operation ("+op+").", nil)
+	}
+	return nil
+}
+
+func (v *VCD) org(name string) (*Org, error) {
+	for i := range v.cfg.Orgs {
+		if v.cfg.Orgs[i].Name == name {
+			return &v.cfg.Orgs[i], nil
+		}
+	}
+	return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
+}
+
+// ResolveTemplate implements executors.VCD.
+func (v *VCD) ResolveTemplate(ctx context.Context, org string, ref events.TemplateRef) (events.Template, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("query catalog items"); err != nil {
+		return events.Template{}, err
+	}
+	o, err := v.org(org)
+	if err != nil {
+		return events.Template{}, err
+	}
+	for _, t := range o.Templates {
+		if t.Name == ref.Name && t.Revision == ref.Revision {
+			return t.Template, nil
+		}
+	}
+	return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
+		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org), "", "")
+}
+
+func (v *VCD) template(org, name string) Template {
+	o, _ := v.org(org)
+	if o != nil {
+		for _, t := range o.Templates {
+			if t.Name == name {
+				return t
+			}
+		}
+	}
+	return Template{}
+}
+
+// findVApp finds a cluster's vApp by name, and tells a tenant's vApp of the same name apart.
+func (v *VCD) findVApp(ref executors.VAppRef) (*VApp, error) {
+	for _, a := range v.st.VApps {
+		if a.Org == ref.Org && a.VDC == ref.VDC && a.Name == ref.Name {
+			if a.Metadata[executors.MetaClusterID] != ref.ClusterID {
+				return nil, executors.Terminal(events.CodeNameConflict,
+					fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")
+			}
+			return a, nil
+		}
+	}
+	return nil, nil
+}
+
+// EnsureVApp implements executors.VCD.
+func (v *VCD) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executors.Status, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("compose vApp"); err != nil {
+		return executors.Status{}, err
+	}
+	a, err := v.findVApp(spec.VAppRef)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	now := time.Now()
+	if a == nil {
+		o, err := v.org(spec.Org)
+		if err != nil {
+			return executors.Status{}, err
+		}
+		i := slices.IndexFunc(o.VDCs, func(d VDC) bool { return d.Name == spec.VDC })
+		if i < 0 {
+			return executors.Status{}, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", spec.VDC, spec.Org), "", "")
+		}
+		if !slices.Contains(o.VDCs[i].Networks, spec.Network) {
+			return executors.Status{}, executors.Terminal(events.CodeNetworkNotFound, fmt.Sprintf("network %q does not exist in VDC %q", spec.Network, spec.VDC), "", "")
+		}
+		a = &VApp{ID: "urn:vcloud:vapp:" + uuid.NewString(), Org: spec.Org, VDC: spec.VDC, Name: spec.Name, Network: spec.Network,
+			Metadata: maps.Clone(spec.Metadata), ReadyAt: now.Add(v.cfg.TaskDelay), VMs: map[string]*VM{}}
+		v.st.VApps[a.ID] = a
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
+	}
+	return executors.Status{ID: a.ID, Done: !now.Before(a.ReadyAt)}, nil
+}
+
+func (v *VCD) vm(ref executors.VMRef) (*VApp, *VM, error) {
+	a, err := v.findVApp(ref.VApp)
+	if err != nil || a == nil {
+		return a, nil, err
+	}
+	return a, a.VMs[ref.Name], nil
+}
+
+// EnsureVM implements executors.VCD.
+func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.Status, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("recompose vApp"); err != nil {
+		return executors.Status{}, err
+	}
+	a, m, err := v.vm(spec.VMRef)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if a == nil {
+		return executors.Status{}, executors.Terminal(events.CodeInternal, fmt.Sprintf("vApp %q is gone", spec.VApp.Name), "", "")
+	}
+	now := time.Now()
+	if m == nil {
+		o, _ := v.org(a.Org)
+		if i := slices.IndexFunc(o.VDCs, func(d VDC) bool { return d.Name == a.VDC }); i >= 0 && o.VDCs[i].MaxVMs > 0 && v.countVMs(a.Org, a.VDC) >= o.VDCs[i].MaxVMs {
+			return executors.Status{}, executors.Terminal(events.CodeQuotaExceeded, fmt.Sprintf("VDC %q has reached its quota of %d VMs", a.VDC, o.VDCs[i].MaxVMs),
+				"VDC_RESOURCE_LIMIT_EXCEEDED", "The requested operation will exceed the VDC's VM quota.")
+		}
+		v.st.NextIP++
+		m = &VM{ID: "urn:vcloud:vm:" + uuid.NewString(), Name: spec.Name, Role: spec.Role, Template: spec.Template.Name,
+			Metadata: maps.Clone(spec.Metadata), GuestInfo: maps.Clone(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
+			IP: fmt.Sprintf("10.%d.%d.%d", 100+v.st.NextIP/65536%100, v.st.NextIP/256%256, v.st.NextIP%256)}
+		a.VMs[m.Name] = m
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
+	}
+	return executors.Status{ID: m.ID, Done: !now.Before(m.ReadyAt)}, nil
+}
+
+func (v *VCD) countVMs(org, vdc string) int {
+	n := 0
+	for _, a := range v.st.VApps {
+		if a.Org == org && a.VDC == vdc {
+			n += len(a.VMs)
+		}
+	}
+	return n
+}
+
+// PowerOn implements executors.VCD.
+func (v *VCD) PowerOn(ctx context.Context, ref executors.VMRef) (executors.Status, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("power on"); err != nil {
+		return executors.Status{}, err
+	}
+	_, m, err := v.vm(ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if m == nil {
+		return executors.Status{}, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	now := time.Now()
+	if now.Before(m.ReadyAt) {
+		return executors.Status{}, executors.Retryable("BUSY_ENTITY", "The VM is busy completing an operation.", nil)
+	}
+	if m.OnAt.IsZero() {
+		m.OnAt = now.Add(v.cfg.TaskDelay)
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
+	}
+	return executors.Status{ID: m.ID, Done: !now.Before(m.OnAt)}, nil
+}
+
+// GuestInfo implements executors.VCD: it plays the guest's bootstrap as far as the clock
+// says it has got.
+func (v *VCD) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("get VM"); err != nil {
+		return nil, err
+	}
+	a, m, err := v.vm(ref)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	v.play(a, m, time.Now())
+	return maps.Clone(m.GuestInfo), nil
+}
+
+var joinFile = regexp.MustCompile(`path: /etc/kaas/join\.b64\s+permissions: "0600"\s+content: (\S+)`)
+
+// play runs the guest's side of the bootstrap contract up to now.
+func (v *VCD) play(a *VApp, m *VM, now time.Time) {
+	gi := m.GuestInfo
+	if m.OnAt.IsZero() || now.Before(m.OnAt) || gi[executors.GuestStatus] == "done" || strings.HasPrefix(gi[executors.GuestStatus], "failed") {
+		v.playUpgrade(m, now)
+		return
+	}
+	t := v.template(a.Org, m.Template)
+	if t.FailAt == "never" || now.Before(m.OnAt.Add(v.cfg.BootDelay/2)) {
+		gi[executors.GuestStatus] = "running:boot"
+		return
+	}
+	if now.Before(m.OnAt.Add(v.cfg.BootDelay)) {
+		gi[executors.GuestStatus] = "running:" + map[string]string{events.RoleControlPlane: "kubeadm-init", events.RoleWorker: "kubeadm-join"}[m.Role]
+		return
+	}
+	if t.FailAt != "" {
+		gi[executors.GuestStatus] = "failed:" + t.FailAt
+		return
+	}
+	userData, _ := base64.StdEncoding.DecodeString(gi[executors.GuestUserData])
+	switch m.Role {
+	case events.RoleControlPlane:
+		token := randHex(3) + "." + randHex(8)
+		a.JoinCommand = fmt.Sprintf("kubeadm join %s:6443 --token %s --discovery-token-ca-cert-hash sha256:%s", m.IP, token, randHex(32))
+		gi[executors.GuestJoinCommand] = base64.StdEncoding.EncodeToString([]byte(a.JoinCommand))
+		gi[executors.GuestKubeconfig] = base64.StdEncoding.EncodeToString([]byte(kubeconfig(a.Name, m.IP)))
+	case events.RoleWorker:
+		sub := joinFile.FindSubmatch(userData)
+		var join []byte
+		if sub != nil {
+			join, _ = base64.StdEncoding.DecodeString(string(sub[1]))
+		}
+		if a.JoinCommand == "" || string(join) != a.JoinCommand {
+			gi[executors.GuestStatus] = "failed:kubeadm-join"
+			return
+		}
+	}
+	gi[executors.GuestIP] = m.IP
+	gi[executors.GuestStatus] = "done"
+	_ = v.save()
+}
+
+func (v *VCD) playUpgrade(m *VM, now time.Time) {
+	target := m.GuestInfo[executors.GuestUpgradeTarget]
+	if target == "" || m.UpgradeAt.IsZero() || now.Before(m.UpgradeAt) || m.GuestInfo[executors.GuestUpgradeStatus] == "done:"+target {
+		return
+	}
+	m.GuestInfo[executors.GuestUpgradeStatus] = "done:" + target
+	_ = v.save()
+}
+
+func kubeconfig(cluster, ip string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: %s
+    server: https://%s:6443
+  name: %s
+contexts:
+- context:
+    cluster: %s
+    user: %s-admin
+  name: %s-admin@%s
+current-context: %s-admin@%s
+users:
+- name: %s-admin
+  user:
+    client-certificate-data: %s
+    client-key-data: %s
+`, base64.StdEncoding.EncodeToString([]byte(randHex(64))), ip, cluster, cluster, cluster, cluster, cluster, cluster, cluster, cluster,
+		base64.StdEncoding.EncodeToString([]byte(randHex(64))), base64.StdEncoding.EncodeToString([]byte(randHex(64))))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// SetGuestInfo implements executors.VCD.
+func (v *VCD) SetGuestInfo(ctx context.Context, ref executors.VMRef, values map[string]string) (executors.Status, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("reconfigure VM"); err != nil {
+		return executors.Status{}, err
+	}
+	_, m, err := v.vm(ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if m == nil {
+		return executors.Status{}, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	changed := false
+	for k, val := range values {
+		if m.GuestInfo[k] != val {
+			m.GuestInfo[k] = val
+			changed = true
+		}
+	}
+	if changed && values[executors.GuestUpgradeTarget] != "" {
+		m.UpgradeAt = time.Now().Add(v.cfg.BootDelay)
+		m.GuestInfo[executors.GuestUpgradeStatus] = "running"
+	}
+	if changed {
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
+	}
+	return executors.Status{ID: m.ID, Done: true}, nil
+}
+
+// DeleteVM implements executors.VCD.
+func (v *VCD) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.Status, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("delete VM"); err != nil {
+		return executors.Status{}, err
+	}
+	a, m, err := v.vm(ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if m == nil {
+		return executors.Status{Done: true}, nil
+	}
+	now := time.Now()
+	if m.DeletedAt.IsZero() {
+		m.DeletedAt = now.Add(v.cfg.TaskDelay)
+	}
+	if now.Before(m.DeletedAt) {
+		return executors.Status{ID: m.ID}, v.save()
+	}
+	delete(a.VMs, m.Name)
+	return executors.Status{ID: m.ID, Done: true}, v.save()
+}
+
+// DeleteVApp implements executors.VCD.
+func (v *VCD) DeleteVApp(ctx context.Context, ref executors.VAppRef) (executors.Status, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("delete vApp"); err != nil {
+		return executors.Status{}, err
+	}
+	a, err := v.findVApp(ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if a == nil {
+		return executors.Status{Done: true}, nil
+	}
+	now := time.Now()
+	if a.DeletedAt.IsZero() {
+		a.DeletedAt = now.Add(v.cfg.TaskDelay)
+	}
+	if now.Before(a.DeletedAt) {
+		return executors.Status{ID: a.ID}, v.save()
+	}
+	delete(v.st.VApps, a.ID)
+	return executors.Status{ID: a.ID, Done: true}, v.save()
+}
+
+// VAppInfo describes a vApp for inspection.
+type VAppInfo struct {
+	ID, Org, VDC, Name string
+	ClusterID          string
+	VMs                []VMInfo
+}
+
+// VMInfo describes a VM for inspection.
+type VMInfo struct {
+	Name, Role, IP, Status string
+	PoweredOn              bool
+}
+
+// VApps lists every vApp and VM, for tests and people.
+func (v *VCD) VApps() []VAppInfo {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []VAppInfo
+	now := time.Now()
+	for _, a := range v.st.VApps {
+		info := VAppInfo{ID: a.ID, Org: a.Org, VDC: a.VDC, Name: a.Name, ClusterID: a.Metadata[executors.MetaClusterID]}
+		for _, m := range a.VMs {
+			info.VMs = append(info.VMs, VMInfo{Name: m.Name, Role: m.Role, IP: m.IP, Status: m.GuestInfo[executors.GuestStatus],
+				PoweredOn: !m.OnAt.IsZero() && !now.Before(m.OnAt)})
+		}
+		slices.SortFunc(info.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(x, y VAppInfo) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// SetErrorRate changes the fault rate at run time.
+func (v *VCD) SetErrorRate(r float64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cfg.ErrorRate = r
+}
