@@ -64,9 +64,9 @@ type ClusterCreated struct{}
 // StepRetrying records that a step hit a retryable error and will be tried again, so that a
 // person can see why an operation is slow.
 type StepRetrying struct {
-	Step    string    `json:"step"`
-	Attempt int       `json:"attempt"`
-	Failure Failure   `json:"failure"`
+	Step     string    `json:"step"`
+	Attempt  int       `json:"attempt"`
+	Failure  Failure   `json:"failure"`
 	NotUntil time.Time `json:"notUntil"`
 }
 

@@ -241,4 +241,3 @@ func jsonName(f reflect.StructField) string {
 	}
 	return tag
 }
-

@@ -99,8 +99,8 @@ type VCD struct {
 // state is everything that changes, kept in a form that survives a restart: operations
 // are recorded as the time they complete, so a restart simply goes on with the clock.
 type state struct {
-	VApps map[string]*VApp `json:"vapps"`
-	NextIP int             `json:"nextIp"`
+	VApps  map[string]*VApp `json:"vapps"`
+	NextIP int              `json:"nextIp"`
 }
 
 // VApp is a simulated vApp.
