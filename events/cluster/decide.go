@@ -10,15 +10,17 @@ import (
 	"github.com/kaasproject/kaas/events"
 )
 
-// Rejection is a command that may not run. It carries a failure code a client can act on.
+// Rejection is a command that may not run. It carries a failure code a client can act on
+// and, when one field is to blame, its path in events.ClusterSpec.
 type Rejection struct {
 	events.Failure
+	Field string
 }
 
 func (r *Rejection) Error() string { return r.Message }
 
 func reject(code, format string, args ...any) *Rejection {
-	return &Rejection{events.Failure{Code: code, Message: fmt.Sprintf(format, args...)}}
+	return &Rejection{Failure: events.Failure{Code: code, Message: fmt.Sprintf(format, args...)}}
 }
 
 // ErrDuplicate means the command already started or was refused: doing nothing is right.
@@ -116,25 +118,32 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z][A-Za-z0-9-]*$`)
 
 // ValidateSpec checks a create request against the rules CSE applies to native clusters.
 func ValidateSpec(s events.ClusterSpec) error {
+	bad := func(field, format string, args ...any) error {
+		r := reject(events.CodeInvalidChange, format, args...)
+		r.Field = field
+		return r
+	}
 	switch {
 	case s.Name == "":
-		return reject(events.CodeInvalidChange, "cluster name is missing")
+		return bad("name", "cluster name is missing")
 	case len(s.Name) > MaxNameLength || !nameRE.MatchString(s.Name):
-		return reject(events.CodeInvalidChange, "cluster name %q must start with a letter, contain only letters, digits and hyphens, and be at most %d characters", s.Name, MaxNameLength)
+		return bad("name", "Invalid cluster name '%s': it must start with a letter, contain only letters, digits and hyphens, and be at most %d characters", s.Name, MaxNameLength)
 	case s.OrgName == "":
-		return reject(events.CodeInvalidChange, "organization name is missing")
+		return bad("orgName", "organization name is missing")
 	case s.VDC == "":
-		return reject(events.CodeInvalidChange, "org VDC name is missing")
+		return bad("vdc", "org VDC name is missing")
 	case s.Network == "":
-		return reject(events.CodeInvalidChange, "org VDC network is missing")
-	case s.Template.Name == "" || s.Template.Revision < 1:
-		return reject(events.CodeInvalidChange, "template name and revision (1 or more) are required")
+		return bad("network", "org VDC network is missing")
+	case s.Template.Name == "":
+		return bad("template.name", "template name is missing")
+	case s.Template.Revision < 1:
+		return bad("template.revision", "template revision must be 1 or more, not %d", s.Template.Revision)
 	case s.ControlPlane.Count != 1:
-		return reject(events.CodeInvalidChange, "native clusters have exactly one control plane node, not %d", s.ControlPlane.Count)
+		return bad("controlPlane.count", "native clusters have exactly one control plane node, not %d", s.ControlPlane.Count)
 	case s.Workers.Count < 0 || s.Workers.Count > MaxWorkers:
-		return reject(events.CodeInvalidChange, "worker count must be between 0 and %d, not %d", MaxWorkers, s.Workers.Count)
+		return bad("workers.count", "worker count must be between 0 and %d, not %d", MaxWorkers, s.Workers.Count)
 	case s.NFS.Count < 0 || s.NFS.Count > MaxWorkers:
-		return reject(events.CodeInvalidChange, "NFS node count must be between 0 and %d, not %d", MaxWorkers, s.NFS.Count)
+		return bad("nfs.count", "NFS node count must be between 0 and %d, not %d", MaxWorkers, s.NFS.Count)
 	}
 	return nil
 }
@@ -206,10 +215,14 @@ func diff(current, desired events.ClusterSpec) []fieldDiff {
 // what tenants write and read.
 var cseNames = map[string]string{
 	"name": "metadata.name", "orgName": "metadata.orgName", "vdc": "metadata.virtualDataCenterName", "site": "metadata.site",
+	"template.name": "distribution.templateName", "template.revision": "distribution.templateRevision",
 	"network": "settings.ovdcNetwork", "sshKey": "settings.sshKey", "rollbackOnFailure": "settings.rollbackOnFailure",
 	"podCidrs": "settings.network.pods.cidrBlocks", "serviceCidrs": "settings.network.services.cidrBlocks",
 	"cni.name": "settings.cni.name", "cni.version": "settings.cni.version", "memoryMb": "memory",
 }
+
+// CSEName returns the flattened CSE payload name of a ClusterSpec field path.
+func CSEName(field string) string { return cseName(field) }
 
 func cseName(field string) string {
 	if n, ok := cseNames[field]; ok {

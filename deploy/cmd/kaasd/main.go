@@ -1,0 +1,129 @@
+// Command kaasd is the kaas service: it takes VCD's API-extension calls over AMQP, keeps
+// commands and events in JetStream, provisions clusters on VCD, and answers queries.
+//
+//	kaasd [flags]        run (every flag also reads its KAAS_* environment variable)
+//	kaasd version        print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/svc"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "version" {
+		fmt.Fprintln(stdout, "kaasd", kaasd.Version)
+		return 0
+	}
+	cfg, level, err := parse(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd:", err)
+		return 2
+	}
+	log, err := svc.NewLogger(stderr, level)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd:", err)
+		return 2
+	}
+	srv, err := kaasd.Start(ctx, cfg, log)
+	if err != nil {
+		log.Error("kaasd could not start", "err", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-srv.Done():
+	}
+	if err := srv.Close(); err != nil {
+		log.Error("kaasd stopped with an error", "err", err)
+		return 1
+	}
+	log.Info("kaasd stopped")
+	return 0
+}
+
+// parse reads flags, each defaulting to its KAAS_* environment variable.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.Config, string, error) {
+	cfg := kaasd.Defaults()
+	fs := flag.NewFlagSet("kaasd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	str := func(p *string, name, env_, usage string) { fs.StringVar(p, name, env(env_, *p), usage+" ("+env_+")") }
+	str(&cfg.NATSURL, "nats-url", "KAAS_NATS_URL", "NATS server URL; empty runs JetStream embedded in the data dir")
+	str(&cfg.NATSListen, "nats-listen", "KAAS_NATS_LISTEN", "host:port where the embedded NATS also listens; empty: in-process only")
+	str(&cfg.DataDir, "data-dir", "KAAS_DATA_DIR", "directory for JetStream, the secrets key and the in-memory VCD")
+	str(&cfg.AMQPURL, "amqp-url", "KAAS_AMQP_URL", "RabbitMQ URL VCD publishes API-extension calls to")
+	str(&cfg.AMQPExchange, "amqp-exchange", "KAAS_AMQP_EXCHANGE", "exchange registered with VCD (CSE's default)")
+	str(&cfg.AMQPRoutingKey, "amqp-routing-key", "KAAS_AMQP_ROUTING_KEY", "routing key registered with VCD (CSE's default)")
+	str(&cfg.AMQPQueue, "amqp-queue", "KAAS_AMQP_QUEUE", "durable queue to consume; default: the routing key")
+	str(&cfg.AdminAddr, "admin-addr", "KAAS_ADMIN_ADDR", "listener for /metrics, /livez and /readyz")
+	str(&cfg.VCDURL, "vcd-url", "KAAS_VCD_URL", "VCD API URL; empty uses the in-memory VCD")
+	str(&cfg.VCDMemConfig, "vcdmem-config", "KAAS_VCDMEM_CONFIG", "JSON file describing the in-memory VCD's orgs, templates, delays and faults")
+	str(&cfg.SecretsKeyFile, "secrets-key-file", "KAAS_SECRETS_KEY_FILE", "32-byte key sealing kubeconfigs at rest; default <data-dir>/secrets.key, made on first start")
+	level := env("KAAS_LOG_LEVEL", "info")
+	fs.StringVar(&level, "log-level", level, "debug, info, warn or error (KAAS_LOG_LEVEL)")
+	roles := env("KAAS_ROLES", strings.Join(cfg.Roles, ","))
+	fs.StringVar(&roles, "roles", roles, "roles this process plays (KAAS_ROLES)")
+	intVar := func(p *int, name, env_, usage string) error {
+		def := *p
+		if v := getenv(env_); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a number", env_, v)
+			}
+			def = n
+		}
+		fs.IntVar(p, name, def, usage+" ("+env_+")")
+		return nil
+	}
+	if err := errors.Join(
+		intVar(&cfg.AMQPPrefetch, "amqp-prefetch", "KAAS_AMQP_PREFETCH", "requests in flight per consumer"),
+		intVar(&cfg.ExecutorWorkers, "executor-workers", "KAAS_EXECUTOR_WORKERS", "commands run at once (0: default)"),
+		intVar(&cfg.Replicas, "replicas", "KAAS_REPLICAS", "JetStream stream replicas (1, or 3 on a NATS cluster)"),
+	); err != nil {
+		return cfg, "", err
+	}
+	poll := env("KAAS_POLL_INTERVAL", "0s")
+	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again (KAAS_POLL_INTERVAL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, "", err
+	}
+	if fs.NArg() > 0 {
+		return cfg, "", fmt.Errorf("unexpected argument %q (see kaasd -h)", fs.Arg(0))
+	}
+	d, err := time.ParseDuration(poll)
+	if err != nil {
+		return cfg, "", fmt.Errorf("poll interval %q: %w", poll, err)
+	}
+	cfg.PollInterval = d
+	cfg.Roles = strings.Split(roles, ",")
+	return cfg, level, cfg.Validate()
+}

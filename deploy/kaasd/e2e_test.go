@@ -1,0 +1,384 @@
+package kaasd_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/executors/vcdmem"
+	"github.com/kaasproject/kaas/ingress"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+)
+
+// env is a running kaasd and a VCD-shaped AMQP client talking to it.
+type env struct {
+	t      *testing.T
+	srv    *kaasd.Server
+	client *vcdexttest.Client
+	cfg    kaasd.Config
+}
+
+// fastCloud is the in-memory VCD with short delays, written where kaasd reads it.
+func fastCloud(t *testing.T, dir string) string {
+	c := vcdmem.Default()
+	c.TaskDelay, c.BootDelay = 20*time.Millisecond, 150*time.Millisecond
+	b, _ := json.Marshal(c)
+	path := filepath.Join(dir, "vcdmem.json.cfg")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	url := vcdexttest.RequireBroker(t)
+	exchange, key := vcdexttest.UniqueNames(t)
+	dir := t.TempDir()
+	cfg := kaasd.Defaults()
+	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = dir, url, exchange, key
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.VCDMemConfig = fastCloud(t, dir)
+	cfg.PollInterval = 20 * time.Millisecond
+	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	client, err := vcdexttest.NewClient(t.Context(), url, exchange, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return &env{t: t, srv: srv, client: client, cfg: cfg}
+}
+
+func (e *env) do(method, path string, body any, opts ...func(*vcdexttest.Req)) (int, []byte) {
+	e.t.Helper()
+	req := vcdexttest.Req{Method: method, Path: path}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		req.Body = b
+	}
+	if s, ok := body.(string); ok {
+		req.Body = []byte(s)
+	}
+	for _, o := range opts {
+		o(&req)
+	}
+	ctx, cancel := context.WithTimeout(e.t.Context(), 10*time.Second)
+	defer cancel()
+	resp, err := e.client.Do(ctx, req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp.StatusCode, resp.Body
+}
+
+func withRequestID(id string) func(*vcdexttest.Req) {
+	return func(r *vcdexttest.Req) { r.RequestID = id }
+}
+
+func withCaller(c ingress.Caller) func(*vcdexttest.Req) {
+	return func(r *vcdexttest.Req) { r.Caller = c }
+}
+
+func entity(name, template string, workers int, rollback bool) map[string]any {
+	return map[string]any{
+		"apiVersion": "cse.vmware.com/v2.1", "kind": "native",
+		"metadata": map[string]any{"name": name, "orgName": "acme", "virtualDataCenterName": "acme-vdc", "site": "https://vcd.example.com"},
+		"spec": map[string]any{
+			"distribution": map[string]any{"templateName": template, "templateRevision": 1},
+			"topology": map[string]any{"controlPlane": map[string]any{"count": 1},
+				"workers": map[string]any{"count": workers}},
+			"settings": map[string]any{"ovdcNetwork": "acme-net", "rollbackOnFailure": rollback},
+		},
+	}
+}
+
+const good = "ubuntu-22.04_k8s-1.29_antrea-1.14"
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+// waitPhase polls GET until the cluster reaches a phase that is not in progress.
+func (e *env) waitPhase(id string) cse.DefEntity {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		code, body := e.do("GET", "/api/cse/3.0/cluster/"+id, nil)
+		if code != http.StatusOK {
+			e.t.Fatalf("GET %s: %d %s", id, code, body)
+		}
+		ent := decode[cse.DefEntity](e.t, body)
+		if !strings.HasSuffix(ent.Entity.Status.Phase, "IN_PROGRESS") {
+			return ent
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	e.t.Fatalf("cluster %s still in progress", id)
+	return cse.DefEntity{}
+}
+
+func (e *env) waitGone(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		code, _ := e.do("GET", "/api/cse/3.0/cluster/"+id, nil)
+		if code == http.StatusNotFound {
+			return
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	e.t.Fatalf("cluster %s still there", id)
+}
+
+func (e *env) vapp(id string) *vcdmem.VAppInfo {
+	clusterID, _ := cse.ParseClusterID(id)
+	for _, a := range e.srv.VCD().VApps() {
+		if a.ClusterID == clusterID {
+			return &a
+		}
+	}
+	return nil
+}
+
+func TestEndToEnd(t *testing.T) {
+	e := start(t)
+
+	// Create: 202 with the entity in CREATE:IN_PROGRESS.
+	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("prod", good, 2, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	created := decode[cse.DefEntity](t, body)
+	if created.Entity.Status.Phase != "CREATE:IN_PROGRESS" || !strings.HasPrefix(created.ID, cse.EntityIDPrefix) || created.Name != "prod" {
+		t.Fatalf("create answer: %s", body)
+	}
+	id := created.ID
+
+	// Read your writes: the GET right after the 202 sees the cluster.
+	code, body = e.do("GET", "/api/cse/3.0/cluster/"+id, nil)
+	if code != http.StatusOK || decode[cse.DefEntity](t, body).Entity.Status.Phase != "CREATE:IN_PROGRESS" {
+		t.Fatalf("GET after create: %d %s", code, body)
+	}
+
+	ent := e.waitPhase(id)
+	if ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
+		t.Fatalf("create ended %s: %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas)
+	}
+	nodes := ent.Entity.Status.Nodes
+	if nodes == nil || nodes.ControlPlane == nil || len(nodes.Workers) != 2 || nodes.ControlPlane.IP == "" {
+		t.Fatalf("nodes: %+v", nodes)
+	}
+	if a := e.vapp(id); a == nil || len(a.VMs) != 3 {
+		t.Fatalf("VCD has %+v", a)
+	}
+	if k := ent.Entity.Status.Kubernetes; k == nil || *k != "upstream v1.29.8" {
+		t.Fatalf("kubernetes %v", k)
+	}
+
+	// Scale up through CSE's full-entity PUT.
+	up := ent.Entity
+	three := 3
+	up.Spec.Topology.Workers.Count = &three
+	up.Status = nil
+	code, body = e.do("PUT", "/api/cse/3.0/cluster/"+id, up)
+	if code != http.StatusAccepted || decode[cse.DefEntity](t, body).Entity.Status.Phase != "UPDATE:IN_PROGRESS" {
+		t.Fatalf("scale: %d %s", code, body)
+	}
+	// A second change while busy is refused.
+	code, body = e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil)
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "UPDATE:IN_PROGRESS") {
+		t.Fatalf("delete while busy: %d %s", code, body)
+	}
+	ent = e.waitPhase(id)
+	if ent.Entity.Status.Phase != "UPDATE:SUCCEEDED" || len(ent.Entity.Status.Nodes.Workers) != 3 || len(e.vapp(id).VMs) != 4 {
+		t.Fatalf("after scale: %s, %d workers", ent.Entity.Status.Phase, len(ent.Entity.Status.Nodes.Workers))
+	}
+
+	// List, bare (CSE) and paged.
+	code, body = e.do("GET", "/api/cse/3.0/clusters", nil)
+	if list := decode[[]cse.DefEntity](t, body); code != 200 || len(list) != 1 || list[0].ID != id {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	code, body = e.do("GET", "/api/cse/3.0/nativeclusters", nil, func(r *vcdexttest.Req) { r.Query = "page=1&pageSize=10" })
+	if page := decode[cse.Page[cse.DefEntity]](t, body); code != 200 || page.ResultTotal != 1 || len(page.Values) != 1 || page.PageCount != 1 {
+		t.Fatalf("page: %d %s", code, body)
+	}
+
+	// Delete.
+	code, body = e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil)
+	if code != http.StatusAccepted || decode[cse.DefEntity](t, body).Entity.Status.Phase != "DELETE:IN_PROGRESS" {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	e.waitGone(id)
+	if a := e.vapp(id); a != nil {
+		t.Fatalf("delete left %+v", a)
+	}
+}
+
+func TestFailedCreateRollsBack(t *testing.T) {
+	e := start(t)
+	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("broken", "ubuntu-22.04_k8s-1.30_broken", 2, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[cse.DefEntity](t, body).ID
+	ent := e.waitPhase(id)
+	ks := ent.Entity.Status.Kaas
+	if ent.Entity.Status.Phase != "CREATE:FAILED" || ks == nil || ks.Error == nil || ks.Error.Code != "BOOTSTRAP_FAILED" || !ks.RolledBack {
+		t.Fatalf("failed create: %s %+v", ent.Entity.Status.Phase, ks)
+	}
+	if a := e.vapp(id); a != nil {
+		t.Fatalf("rollback left %+v", a)
+	}
+	// The operation says the same.
+	code, body = e.do("GET", ks.OperationHref, nil)
+	op := decode[cse.Operation](t, body)
+	if code != 200 || op.Status != "FAILED" || op.Error == nil || !strings.Contains(op.Error.Message, "kubeadm-init") {
+		t.Fatalf("operation: %d %s", code, body)
+	}
+	// A failed cluster can be deleted.
+	if code, body = e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusAccepted {
+		t.Fatalf("delete failed cluster: %d %s", code, body)
+	}
+	e.waitGone(id)
+}
+
+func TestFailedCreateKeepsVMsWithoutRollback(t *testing.T) {
+	e := start(t)
+	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("keep", "ubuntu-22.04_k8s-1.30_broken", 1, false))
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[cse.DefEntity](t, body).ID
+	ent := e.waitPhase(id)
+	if ent.Entity.Status.Phase != "CREATE:FAILED" || ent.Entity.Status.Kaas.RolledBack || e.vapp(id) == nil {
+		t.Fatalf("%s %+v %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas, e.vapp(id))
+	}
+}
+
+func TestRedeliveredRequestGetsTheSameAnswer(t *testing.T) {
+	e := start(t)
+	_, first := e.do("POST", "/api/cse/3.0/clusters", entity("once", good, 0, true), withRequestID("vcd-req-42"))
+	code, second := e.do("POST", "/api/cse/3.0/clusters", entity("once", good, 0, true), withRequestID("vcd-req-42"))
+	if code != http.StatusAccepted || string(first) != string(second) {
+		t.Fatalf("redelivery: %d\n%s\n%s", code, first, second)
+	}
+	// A different request for the same name is refused.
+	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("once", good, 0, true))
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "already exists") {
+		t.Fatalf("duplicate name: %d %s", code, body)
+	}
+	_, body = e.do("GET", "/api/cse/3.0/clusters", nil)
+	if n := len(decode[[]cse.DefEntity](t, body)); n != 1 {
+		t.Fatalf("%d clusters", n)
+	}
+	cmds, _, err := e.srv.Store().LastSequences(t.Context())
+	if err != nil || cmds != 1 {
+		t.Fatalf("command stream holds %d commands (%v)", cmds, err)
+	}
+}
+
+func TestTenantsSeeOnlyTheirOrg(t *testing.T) {
+	e := start(t)
+	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("mine", good, 0, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %s", code, body)
+	}
+	id := decode[cse.DefEntity](t, body).ID
+	other := withCaller(ingress.Caller{User: "urn:vcloud:user:eve", Org: "urn:vcloud:org:other"})
+	if code, _ := e.do("GET", "/api/cse/3.0/cluster/"+id, nil, other); code != http.StatusNotFound {
+		t.Fatalf("other org GET: %d", code)
+	}
+	if code, _ := e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil, other); code != http.StatusNotFound {
+		t.Fatalf("other org DELETE: %d", code)
+	}
+	if _, body := e.do("GET", "/api/cse/3.0/clusters", nil, other); string(body) != "[]" {
+		t.Fatalf("other org list: %s", body)
+	}
+}
+
+func TestBadInputIsRefusedAndHarmsNothing(t *testing.T) {
+	e := start(t)
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		accept string
+		status int
+		want   string
+	}{
+		{"not json", "POST", "/api/cse/3.0/clusters", "{nope", "", 400, "not valid JSON"},
+		{"array", "POST", "/api/cse/3.0/clusters", "[1]", "", 400, "must be a JSON object"},
+		{"empty", "POST", "/api/cse/3.0/clusters", "", "", 400, "no body"},
+		{"unknown field", "POST", "/api/cse/3.0/clusters", mutate(func(m map[string]any) { m["spec"].(map[string]any)["topology"].(map[string]any)["wrokers"] = 1 }), "", 400, "spec.topology.wrokers: unknown field"},
+		{"mistyped", "POST", "/api/cse/3.0/clusters", mutate(func(m map[string]any) {
+			m["spec"].(map[string]any)["topology"].(map[string]any)["workers"] = map[string]any{"count": "two"}
+		}), "", 400, "spec.topology.workers.count: expected an integer"},
+		{"missing network", "POST", "/api/cse/3.0/clusters", mutate(func(m map[string]any) { delete(m["spec"].(map[string]any)["settings"].(map[string]any), "ovdcNetwork") }), "", 400, "spec.settings.ovdcNetwork: missing"},
+		{"bad name", "POST", "/api/cse/3.0/clusters", mutate(func(m map[string]any) { m["metadata"].(map[string]any)["name"] = "9lives" }), "", 400, "Invalid cluster name"},
+		{"old payload", "POST", "/api/cse/3.0/clusters", mutate(func(m map[string]any) { m["apiVersion"] = "cse.vmware.com/v1.0" }), "", 400, "Unsupported payload version"},
+		{"two control planes", "POST", "/api/cse/3.0/clusters", mutate(func(m map[string]any) {
+			m["spec"].(map[string]any)["topology"].(map[string]any)["controlPlane"] = map[string]any{"count": 3}
+		}), "", 400, "exactly one control plane"},
+		{"xml", "GET", "/api/cse/3.0/clusters", nil, "application/xml", 406, "CSE can only serve response as json"},
+		{"old version", "GET", "/api/cse/3.0/clusters", nil, "application/json;version=33.0", 406, "Invalid api version"},
+		{"no route", "GET", "/api/cse/3.0/nothing", nil, "", 404, "Invalid url - not found"},
+		{"wrong method", "PATCH", "/api/cse/3.0/clusters", nil, "", 405, "Method not allowed"},
+		{"bad id", "GET", "/api/cse/3.0/cluster/not-a-uuid", nil, "", 404, "not found"},
+		{"unknown id", "DELETE", "/api/cse/3.0/cluster/urn:vcloud:entity:cse:nativeCluster:6f0c2a1e-9b8d-4c7f-a6e5-d4c3b2a19087", nil, "", 404, "not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := e.do(tt.method, tt.path, tt.body, func(r *vcdexttest.Req) {
+				if tt.accept != "" {
+					r.Headers = map[string]string{"Accept": tt.accept}
+				}
+			})
+			if code != tt.status {
+				t.Fatalf("status %d, want %d: %s", code, tt.status, body)
+			}
+			var errBody cse.Error
+			if err := json.Unmarshal(body, &errBody); err != nil || !strings.Contains(errBody.Message.ErrorDescription, tt.want) {
+				t.Fatalf("body %s does not say %q", body, tt.want)
+			}
+		})
+	}
+	cmds, evts, err := e.srv.Store().LastSequences(t.Context())
+	if err != nil || cmds != 0 || evts != 0 {
+		t.Fatalf("bad input appended %d commands and %d events (%v)", cmds, evts, err)
+	}
+	// And the next good request is served normally.
+	if code, body := e.do("POST", "/api/cse/3.0/clusters", entity("fine", good, 0, true)); code != http.StatusAccepted {
+		t.Fatalf("good request after bad ones: %d %s", code, body)
+	}
+}
+
+func mutate(f func(map[string]any)) any {
+	m := entity("x1", good, 1, true)
+	f(m)
+	return m
+}
+
+var _ = fmt.Sprint

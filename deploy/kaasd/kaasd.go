@@ -1,0 +1,336 @@
+// Package kaasd wires kaas's components into one service: embedded or external JetStream,
+// the projector, the executors, the CSE API behind the AMQP ingress, and the admin
+// listener. By default one process plays every role; Roles splits them.
+package kaasd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kaasproject/kaas/deploy/svc"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/executors/vcdmem"
+	"github.com/kaasproject/kaas/ingress"
+	"github.com/kaasproject/kaas/ingress/vcdext"
+	"github.com/kaasproject/kaas/projector"
+	"github.com/kaasproject/kaas/queries"
+)
+
+// Version is kaas's version, set at build time.
+var Version = "dev"
+
+// Roles a kaasd can play.
+const (
+	RoleIngress   = "ingress"
+	RoleExecutor  = "executor"
+	RoleProjector = "projector"
+)
+
+// Config is kaasd's whole configuration. Every field has an environment variable of the
+// matching name (KAAS_NATS_URL, …) and a flag (--nats-url, …); see deploy/cmd/kaasd.
+type Config struct {
+	NATSURL    string // empty: embedded JetStream in DataDir
+	NATSListen string // embedded server's listen address for other processes; empty: in-process only
+	DataDir    string
+
+	AMQPURL        string
+	AMQPExchange   string
+	AMQPRoutingKey string
+	AMQPQueue      string
+	AMQPPrefetch   int
+
+	AdminAddr string
+
+	// VCDURL empty means the in-memory VCD (state kept in DataDir), configured from
+	// VCDMemConfig (a JSON file of vcdmem.Config) when given.
+	VCDURL       string
+	VCDMemConfig string
+
+	Roles           []string
+	ExecutorWorkers int
+	PollInterval    time.Duration
+	SecretsKeyFile  string
+	Replicas        int
+	LogLevel        string
+}
+
+// Defaults returns the configuration of a one-machine kaasd.
+func Defaults() Config {
+	return Config{
+		DataDir: "./data", AMQPURL: vcdext.DefaultURL, AMQPExchange: vcdext.DefaultExchange, AMQPRoutingKey: vcdext.DefaultRoutingKey,
+		AMQPPrefetch: vcdext.DefaultPrefetch, AdminAddr: "127.0.0.1:9090",
+		Roles: []string{RoleIngress, RoleExecutor, RoleProjector}, LogLevel: "info", Replicas: 1,
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NATSURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("KAAS_DATA_DIR is required for the embedded JetStream"))
+	}
+	if c.NATSURL != "" && c.NATSListen != "" {
+		errs = append(errs, errors.New("KAAS_NATS_LISTEN only applies to the embedded server; unset it or KAAS_NATS_URL"))
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains([]string{RoleIngress, RoleExecutor, RoleProjector}, r) {
+			errs = append(errs, fmt.Errorf("unknown role %q: use ingress, executor, projector", r))
+		}
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("no roles: give at least one of ingress, executor, projector"))
+	}
+	if c.has(RoleIngress) && !c.has(RoleProjector) {
+		errs = append(errs, errors.New("the ingress answers reads from the projector's views: run both roles in one process"))
+	}
+	if c.VCDURL != "" {
+		errs = append(errs, errors.New("KAAS_VCD_URL is set, but this kaasd drives only the in-memory VCD; leave KAAS_VCD_URL empty"))
+	}
+	if c.AMQPPrefetch < 1 || c.AMQPPrefetch > 65535 {
+		errs = append(errs, fmt.Errorf("KAAS_AMQP_PREFETCH must be 1..65535, not %d", c.AMQPPrefetch))
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("KAAS_ADMIN_ADDR %q: %v", c.AdminAddr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// Server is a running kaasd.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	admin net.Listener
+	vcd   *vcdmem.VCD
+	store *jsstore.Store
+	views *projector.Views
+	api   *ingress.API
+	group *errgroup.Group
+	stop  func()
+	done  chan struct{}
+}
+
+// Start brings kaasd up and returns once it serves: the projector has caught up with the
+// history and the ingress consumes. It runs until ctx ends or Close is called.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s = &Server{cfg: cfg, log: log}
+	var cleanups []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		}
+	}()
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+
+	// NATS: embedded unless told otherwise.
+	var nc *nats.Conn
+	opts := []nats.Option{nats.Name("kaasd"), nats.MaxReconnects(-1)}
+	if cfg.NATSURL == "" {
+		emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATSListen})
+		if err != nil {
+			return nil, err
+		}
+		cleanups = append(cleanups, emb.Shutdown)
+		if nc, err = emb.Connect(opts...); err != nil {
+			return nil, err
+		}
+		log.Info("embedded JetStream started", "store", filepath.Join(cfg.DataDir, "jetstream"), "listen", emb.ClientURL())
+	} else {
+		if nc, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
+			return nil, fmt.Errorf("connect to NATS: %w", err)
+		}
+	}
+	cleanups = append(cleanups, nc.Close)
+
+	key, err := secretsKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, Replicas: cfg.Replicas}); err != nil {
+		return nil, err
+	}
+
+	reg := svc.NewRegistry(Version)
+	admin := svc.NewAdmin(reg)
+	admin.AddCheck("nats", func() error {
+		if !nc.IsConnected() {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+
+	runCtx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	s.group, s.stop = g, cancel
+	cleanups = append(cleanups, cancel)
+
+	if cfg.AdminAddr != "" {
+		if s.admin, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		g.Go(func() error { return svc.ServeListener(gctx, s.admin, admin.Handler(), log) })
+	}
+
+	var proj *projector.Projector
+	if cfg.has(RoleProjector) {
+		proj = projector.New(s.store.JetStream(), projector.Config{Logger: log})
+		s.views = proj.Views()
+		admin.AddCheck("projector", proj.Ready)
+		g.Go(func() error { return proj.Run(gctx) })
+		// Answers must not come from half-built views: wait for the catch-up.
+		for proj.Ready() != nil {
+			select {
+			case <-gctx.Done():
+				return nil, fmt.Errorf("projector did not catch up: %w", errors.Join(gctx.Err(), g.Wait()))
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+
+	if cfg.has(RoleExecutor) {
+		memCfg := vcdmem.Default()
+		if cfg.VCDMemConfig != "" {
+			b, err := os.ReadFile(cfg.VCDMemConfig)
+			if err != nil {
+				return nil, fmt.Errorf("in-memory VCD config: %w", err)
+			}
+			if err := json.Unmarshal(b, &memCfg); err != nil {
+				return nil, fmt.Errorf("in-memory VCD config %s: %w", cfg.VCDMemConfig, err)
+			}
+		}
+		memCfg.StateFile = filepath.Join(cfg.DataDir, "vcdmem.json")
+		if s.vcd, err = vcdmem.New(memCfg); err != nil {
+			return nil, err
+		}
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, Logger: log,
+			Metrics: executors.NewMetrics(reg)}, s.store, s.vcd)
+		if err != nil {
+			return nil, err
+		}
+		admin.AddCheck("executor", ex.Ready)
+		g.Go(func() error { return ex.Run(gctx) })
+	}
+
+	if cfg.has(RoleIngress) {
+		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg)}, s.store, queries.New(s.views))
+		if err != nil {
+			return nil, err
+		}
+		consumer, err := vcdext.New(vcdext.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, RoutingKey: cfg.AMQPRoutingKey,
+			Queue: cfg.AMQPQueue, Prefetch: cfg.AMQPPrefetch, Logger: log, Metrics: vcdext.NewMetrics(reg)}, s.api)
+		if err != nil {
+			return nil, err
+		}
+		admin.AddCheck("amqp", consumer.Ready)
+		g.Go(func() error { return consumer.Run(gctx) })
+		// Serving means consuming. A broker that is down is not fatal (the consumer keeps
+		// reconnecting, and /readyz says so), but a broker that is up should be bound first.
+		for wait := time.Now().Add(5 * time.Second); consumer.Ready() != nil && time.Now().Before(wait); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := consumer.Ready(); err != nil {
+			log.Warn("AMQP consumer not ready yet; it keeps trying", "err", err)
+		}
+	}
+	go func() {
+		<-runCtx.Done()
+		admin.Stopping()
+	}()
+	s.done = make(chan struct{})
+	go func() {
+		_ = g.Wait()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		close(s.done)
+	}()
+	log.Info("kaasd started", "version", Version, "roles", strings.Join(cfg.Roles, ","), "admin", s.AdminAddr())
+	return s, nil
+}
+
+// AdminAddr is where /metrics, /livez and /readyz are served.
+func (s *Server) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.Addr().String()
+}
+
+// API returns the CSE API handler, to serve it over plain HTTP too.
+func (s *Server) API() *ingress.API { return s.api }
+
+// VCD returns the in-memory VCD, when this kaasd runs the executors.
+func (s *Server) VCD() *vcdmem.VCD { return s.vcd }
+
+// Store returns the command and event store.
+func (s *Server) Store() *jsstore.Store { return s.store }
+
+// Views returns the live views, when this kaasd runs the projector.
+func (s *Server) Views() *projector.Views { return s.views }
+
+// Close stops kaasd and waits for it: in-flight requests are answered, in-flight steps
+// recorded, unfinished commands left for the next start.
+func (s *Server) Close() error {
+	s.stop()
+	err := s.group.Wait()
+	<-s.done
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Done is closed once kaasd has stopped, for whatever reason.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// secretsKey reads the key that seals secrets, making one on first start.
+func secretsKey(cfg Config) ([]byte, error) {
+	path := cfg.SecretsKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "secrets.key")
+	}
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		b = make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, fmt.Errorf("write secrets key %s: %w", path, err)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secrets key %s: %w", path, err)
+	}
+	if len(b) != 32 {
+		return nil, fmt.Errorf("secrets key %s must hold 32 bytes, not %d", path, len(b))
+	}
+	return b, nil
+}

@@ -1,0 +1,43 @@
+package cluster
+
+import "github.com/kaasproject/kaas/events"
+
+// Snapshot is a cluster as a reader sees it: its folded history plus the commands that were
+// accepted but have not started yet. The ingress checks a change against it.
+type Snapshot struct {
+	// Exists is false for a cluster never created, deleted, or of another org.
+	Exists bool
+	// State is the folded history, nil before the first event.
+	State *State
+	// Spec is the cluster's spec, also for a create that has not started yet.
+	Spec events.ClusterSpec
+	// Pending lists the types of the commands accepted but not started, oldest first.
+	Pending []string
+}
+
+// Busy returns the phase the cluster is busy with, or "" when it takes changes. A command
+// accepted but not started makes it busy too: it will run first.
+func (s Snapshot) Busy() events.Phase {
+	if s.State != nil && s.State.Busy() {
+		return s.State.Phase
+	}
+	if len(s.Pending) > 0 {
+		return PendingPhase(s.Pending[0])
+	}
+	return ""
+}
+
+// PendingPhase is the phase a command puts a cluster in once it starts.
+func PendingPhase(commandType string) events.Phase {
+	switch commandType {
+	case events.TypeCreateCluster:
+		return events.PhaseCreateInProgress
+	case events.TypeScaleWorkers:
+		return events.PhaseUpdateInProgress
+	case events.TypeUpgradeTemplate:
+		return events.PhaseUpgradeInProgress
+	case events.TypeDeleteCluster, events.TypeForceDeleteCluster:
+		return events.PhaseDeleteInProgress
+	}
+	return ""
+}

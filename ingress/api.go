@@ -1,0 +1,296 @@
+package ingress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+)
+
+// Commands is where accepted changes go: the JetStream command stream. AppendCommand
+// returns once the command is durable; msgID dedupes a redelivered request.
+type Commands interface {
+	AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error)
+}
+
+// Reader answers reads from the views. Deploy wires it to package queries.
+type Reader interface {
+	// Sync waits until the views reflect every command up to commandSeq.
+	Sync(ctx context.Context, commandSeq uint64) error
+	// Cluster returns a cluster the org can see, or an error wrapping ErrNotFound.
+	Cluster(ctx context.Context, org, id string) (cse.DefEntity, error)
+	// Clusters returns the org's clusters, sorted by name.
+	Clusters(ctx context.Context, org string) []cse.DefEntity
+	// Operation returns an operation the org can see, or an error wrapping ErrNotFound.
+	Operation(ctx context.Context, org, id string) (cse.Operation, error)
+	// Snapshot returns what the ingress checks a change against.
+	Snapshot(ctx context.Context, org, id string) cluster.Snapshot
+	// NameTaken returns the id of the org VDC's cluster with that name, or "".
+	NameTaken(ctx context.Context, org, vdc, name string) string
+	// OperationExists reports whether a command id was already accepted.
+	OperationExists(ctx context.Context, id string) bool
+}
+
+// ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
+var ErrNotFound = errors.New("not found")
+
+// Config tunes the API.
+type Config struct {
+	// Versions are the API versions served, oldest first.
+	Versions []string
+	// SyncTimeout bounds how long a request waits for the views to catch up with the
+	// commands this process appended (read your writes).
+	SyncTimeout time.Duration
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+func (c *Config) setDefaults() {
+	if len(c.Versions) == 0 {
+		c.Versions = []string{"35.0", "36.0"}
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, v := range c.Versions {
+		if _, err := strconv.ParseFloat(v, 64); err != nil || !strings.Contains(v, ".") {
+			errs = append(errs, fmt.Errorf("API version %q is not of the form 36.0", v))
+		}
+	}
+	if c.SyncTimeout < 10*time.Millisecond || c.SyncTimeout > 8*time.Second {
+		errs = append(errs, fmt.Errorf("sync timeout %s must be between 10ms and 8s (VCD gives up after 10s)", c.SyncTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// API is the whole CSE-compatible REST API as one http.Handler.
+type API struct {
+	cfg      Config
+	commands Commands
+	reader   Reader
+	routes   []route
+	// lastSeq is the highest command sequence this process appended: reads wait for the
+	// views to reach it, so that a tenant sees its own change right after the 202.
+	lastSeq atomic.Uint64
+	locks   keyedMutex
+}
+
+// New returns the API.
+func New(cfg Config, commands Commands, reader Reader) (*API, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ingress config: %w", err)
+	}
+	a := &API{cfg: cfg, commands: commands, reader: reader}
+	all := cfg.Versions
+	a.routes = []route{
+		{name: "clusters", pattern: []string{"cse", "3.0", "clusters"}, versions: all, methods: map[string]handler{
+			http.MethodGet:  {"list_clusters", a.listClusters},
+			http.MethodPost: {"create_cluster", a.createCluster},
+		}},
+		{name: "nativeclusters", pattern: []string{"cse", "3.0", "nativeclusters"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_native_clusters", a.pageClusters},
+		}},
+		{name: "cluster", pattern: []string{"cse", "3.0", "cluster", "{}"}, versions: all, methods: map[string]handler{
+			http.MethodGet:    {"get_cluster", a.getCluster},
+			http.MethodPut:    {"update_cluster", a.updateCluster},
+			http.MethodDelete: {"delete_cluster", a.deleteCluster},
+		}},
+		{name: "force-delete", pattern: []string{"cse", "3.0", "cluster", "{}", "action", "force-delete"}, versions: all, methods: map[string]handler{
+			http.MethodPost: {"force_delete_cluster", a.forceDelete},
+		}},
+		{name: "operation", pattern: []string{"cse", "3.0", "operation", "{}"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"get_operation", a.getOperation},
+		}},
+	}
+	return a, nil
+}
+
+// call is one request being served.
+type call struct {
+	ctx       context.Context
+	r         *http.Request
+	args      []string
+	caller    Caller
+	requestID string
+	version   string
+	log       *slog.Logger
+}
+
+// reply is a handler's answer.
+type reply struct {
+	status   int
+	body     any
+	location string
+	reason   string // why a 4xx, for the log line
+}
+
+func ok(status int, body any) reply { return reply{status: status, body: body} }
+
+func fail(status, minor int, format string, args ...any) reply {
+	msg := fmt.Sprintf(format, args...)
+	return reply{status: status, body: cse.NewError(minor, msg), reason: msg}
+}
+
+// ServeHTTP routes a request as CSE's dispatcher does: no path is 404, a path without the
+// method is 405, an Accept kaas cannot serve is 406.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	c := &call{ctx: r.Context(), r: r}
+	c.requestID, _ = RequestIDFrom(r.Context())
+	if c.requestID == "" {
+		c.requestID = r.Header.Get("X-Vmware-Vcloud-Request-Id")
+	}
+	if c.requestID == "" {
+		c.requestID = "kaas-" + uuid.NewString() // not from VCD: no redelivery to dedupe
+	}
+	c.log = a.cfg.Logger.With("request_id", c.requestID, "method", r.Method, "path", r.URL.Path)
+
+	op, rep := a.dispatch(c)
+	a.write(w, c, rep)
+	a.cfg.Metrics.observe(op, rep.status, time.Since(start))
+	switch {
+	case rep.status >= 500:
+		c.log.Error("request failed", "status", rep.status, "op", op, "reason", rep.reason)
+	case rep.status >= 400:
+		c.log.Warn("request refused", "status", rep.status, "op", op, "reason", rep.reason)
+	default:
+		c.log.Debug("request served", "status", rep.status, "op", op, "took", time.Since(start))
+	}
+}
+
+func (a *API) dispatch(c *call) (op string, rep reply) {
+	rt, args := match(a.routes, c.r.URL.Path)
+	if rt == nil {
+		return "not_found", fail(http.StatusNotFound, cse.MinorDefault, "Invalid url - not found: %s", c.r.URL.Path)
+	}
+	h, ok := rt.methods[c.r.Method]
+	if !ok {
+		return "method_not_allowed", fail(http.StatusMethodNotAllowed, cse.MinorDefault, "Method not allowed: %s %s (allowed: %s)", c.r.Method, c.r.URL.Path, rt.allow())
+	}
+	accept := c.r.Header.Get("Accept")
+	if !jsonAcceptable(accept) {
+		return h.op, fail(http.StatusNotAcceptable, cse.MinorDefault, "CSE can only serve response as json.")
+	}
+	v, vok := negotiate(accept, rt.versions)
+	if !vok {
+		return h.op, fail(http.StatusNotAcceptable, cse.MinorDefault, "Invalid api version specified (%s). Expected api version '%s'.", v, strings.Join(rt.versions, "', '"))
+	}
+	caller, has := CallerFrom(c.ctx)
+	if !has || caller.User == "" || caller.Org == "" {
+		return h.op, fail(http.StatusUnauthorized, cse.MinorDefault, "the request carries no VCD security context (user and org)")
+	}
+	c.args, c.caller, c.version = args, caller, v
+	c.log = c.log.With("user", caller.User, "org", caller.Org, "op", h.op)
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("handler panic", "panic", p)
+			rep = fail(http.StatusInternalServerError, cse.MinorDefault, "internal error (request %s)", c.requestID)
+		}
+	}()
+	return h.op, h.fn(c)
+}
+
+func (a *API) write(w http.ResponseWriter, c *call, rep reply) {
+	b, err := json.Marshal(rep.body)
+	if err != nil {
+		rep.status = http.StatusInternalServerError
+		b, _ = json.Marshal(cse.NewError(cse.MinorDefault, "internal error: "+err.Error()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if c.version != "" {
+		w.Header().Set("Content-Type", "application/json;version="+c.version)
+	}
+	if rep.location != "" {
+		w.Header().Set("Location", rep.location)
+	}
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(b)
+}
+
+// readBody reads a request body, bounded.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, cse.MaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return b, nil
+}
+
+// sync waits for the views to reflect this process's own commands. A timeout is not
+// fatal: the answer is served from views that are a little behind, and says so in the log.
+func (a *API) sync(c *call) {
+	ctx, cancel := context.WithTimeout(c.ctx, a.cfg.SyncTimeout)
+	defer cancel()
+	if err := a.reader.Sync(ctx, a.lastSeq.Load()); err != nil {
+		c.log.Warn("views behind the commands; answering from older views", "err", err)
+	}
+}
+
+func (a *API) noteSeq(seq uint64) {
+	for {
+		cur := a.lastSeq.Load()
+		if seq <= cur || a.lastSeq.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// keyedMutex serializes work on one key (a cluster, a name) without a global lock.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.Lock()
+	return func() {
+		e.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

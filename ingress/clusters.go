@@ -1,0 +1,299 @@
+package ingress
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+)
+
+// OperationHref is where an accepted change's progress is served.
+func OperationHref(id string) string { return "/api/cse/3.0/operations/" + id }
+
+// fieldFailure turns a payload problem into CSE's 400.
+func fieldFailure(err error) reply {
+	var fe *cse.FieldError
+	if errors.As(err, &fe) {
+		return fail(http.StatusBadRequest, fe.Minor, "%s", fe.Error())
+	}
+	return fail(http.StatusBadRequest, cse.MinorDefault, "%s", err.Error())
+}
+
+// minorFor maps the field a refusal blames to CSE's minor error code.
+var minorFor = map[string]int{
+	"name": cse.MinorClusterNameInvalid, "orgName": cse.MinorOrgNameInvalid, "vdc": cse.MinorOvdcNameInvalid,
+	"network": cse.MinorNetworkNameInvalid, "workers.count": cse.MinorNumWorkersInvalid,
+}
+
+// rejection turns an aggregate's refusal into CSE's 400 (404 for a missing cluster).
+func rejection(err error) reply {
+	var rej *cluster.Rejection
+	if !errors.As(err, &rej) {
+		return fail(http.StatusInternalServerError, cse.MinorDefault, "%v", err)
+	}
+	status, minor, msg := http.StatusBadRequest, cse.MinorDefault, rej.Message
+	if rej.Code == events.CodeNotFound {
+		status = http.StatusNotFound
+	}
+	if rej.Field != "" {
+		if m, ok := minorFor[rej.Field]; ok {
+			minor = m
+		}
+		msg = cluster.CSEName(rej.Field) + ": " + msg
+	}
+	return fail(status, minor, "%s", msg)
+}
+
+func (a *API) decodeEntity(c *call) (cse.NativeEntity, *reply) {
+	b, err := readBody(c.r)
+	if err != nil {
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+		return cse.NativeEntity{}, &r
+	}
+	e, err := cse.DecodeEntity(b)
+	if err != nil {
+		r := fieldFailure(err)
+		return e, &r
+	}
+	return e, nil
+}
+
+// accept appends a command for a cluster. It returns once the command is durable.
+func (a *API) accept(c *call, clusterID string, p events.Payload) (cmdID string, err error) {
+	cmdID = events.DeriveID("command", c.requestID)
+	env := events.Envelope{ID: cmdID, ClusterID: clusterID, OrgID: c.caller.Org, Actor: c.caller.User,
+		Time: time.Now().UTC(), CorrelationID: c.requestID, Payload: p}
+	seq, dup, err := a.commands.AppendCommand(c.ctx, env, c.requestID)
+	if err != nil {
+		return "", err
+	}
+	a.noteSeq(seq)
+	c.log.Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
+	return cmdID, nil
+}
+
+func (a *API) createCluster(c *call) reply {
+	e, bad := a.decodeEntity(c)
+	if bad != nil {
+		return *bad
+	}
+	spec, err := cse.ToSpec(e)
+	if err != nil {
+		return fieldFailure(err)
+	}
+	if err := cluster.ValidateSpec(spec); err != nil {
+		return rejection(err)
+	}
+	clusterID := events.DeriveID("cluster", c.requestID)
+	cmdID := events.DeriveID("command", c.requestID)
+
+	// One create per name at a time, so that two requests for the same name cannot both
+	// pass the check below.
+	unlock := a.locks.lock("name/" + c.caller.Org + "/" + spec.VDC + "/" + spec.Name)
+	defer unlock()
+	a.sync(c)
+	if !a.reader.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
+		if other := a.reader.NameTaken(c.ctx, c.caller.Org, spec.VDC, spec.Name); other != "" && other != clusterID {
+			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
+		}
+		if _, err := a.accept(c, clusterID, events.CreateCluster{Spec: spec}); err != nil {
+			return unrecorded(err)
+		}
+	}
+	// The answer is built from the request alone, so that a redelivered request gets the
+	// same one.
+	ent := cse.Render(cse.View{ClusterID: clusterID, OrgID: c.caller.Org, Owner: c.caller.User, Spec: spec,
+		Phase: events.PhaseCreateInProgress, State: cse.StatePreCreated, TaskHref: OperationHref(cmdID),
+		Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID)}})
+	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
+}
+
+// target resolves the {id} of a cluster route to a cluster the caller can see.
+func (a *API) target(c *call) (string, cluster.Snapshot, *reply) {
+	id, valid := cse.ParseClusterID(c.args[0])
+	notFound := fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	if !valid {
+		return "", cluster.Snapshot{}, &notFound
+	}
+	a.sync(c)
+	snap := a.reader.Snapshot(c.ctx, c.caller.Org, id)
+	if !snap.Exists {
+		return id, snap, &notFound
+	}
+	return id, snap, nil
+}
+
+func (a *API) getCluster(c *call) reply {
+	id, valid := cse.ParseClusterID(c.args[0])
+	if !valid {
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	}
+	a.sync(c)
+	ent, err := a.reader.Cluster(c.ctx, c.caller.Org, id)
+	if err != nil {
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	}
+	return ok(http.StatusOK, ent)
+}
+
+func unrecorded(err error) reply {
+	return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the request could not be recorded; nothing was changed, try again: %v", err)
+}
+
+// redelivered reports whether this request's command was already accepted: VCD (or
+// RabbitMQ) delivered it again, and it gets the same answer without a second command.
+func (a *API) redelivered(c *call) (string, bool) {
+	cmdID := events.DeriveID("command", c.requestID)
+	return cmdID, a.reader.OperationExists(c.ctx, cmdID)
+}
+
+// change runs the common path of every change to an existing cluster: the busy check, the
+// aggregate's own check, the append, and the 202 with the cluster as it now reads.
+func (a *API) change(c *call, id string, snap cluster.Snapshot, p events.Payload) reply {
+	cmdID, again := a.redelivered(c)
+	if !again {
+		_, force := p.(events.ForceDeleteCluster)
+		if busy := snap.Busy(); busy != "" && !force {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s with id %s is not in a valid state for this operation: it is %s. Try again when it ends.",
+				snap.Spec.Name, cse.EntityID(id), busy)
+		}
+		if snap.State != nil {
+			if _, err := cluster.Decide(snap.State, events.Envelope{ID: cmdID, ClusterID: id, Payload: p}); err != nil {
+				return rejection(err)
+			}
+		}
+		if _, err := a.accept(c, id, p); err != nil {
+			return unrecorded(err)
+		}
+	}
+	return a.accepted(c, id, cmdID)
+}
+
+// accepted answers 202 with the cluster as it reads now, the change included.
+func (a *API) accepted(c *call, id, cmdID string) reply {
+	a.sync(c)
+	ent, err := a.reader.Cluster(c.ctx, c.caller.Org, id)
+	if err != nil {
+		return fail(http.StatusInternalServerError, cse.MinorDefault, "cluster %s vanished: %v", id, err)
+	}
+	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
+}
+
+func (a *API) updateCluster(c *call) reply {
+	e, bad := a.decodeEntity(c)
+	if bad != nil {
+		return *bad
+	}
+	id, snap, bad := a.target(c)
+	if bad != nil {
+		return *bad
+	}
+	unlock := a.locks.lock("cluster/" + id)
+	defer unlock()
+	desired, err := cse.Merge(snap.Spec, e)
+	if err != nil {
+		return fieldFailure(err)
+	}
+	if cmdID, again := a.redelivered(c); again {
+		return a.accepted(c, id, cmdID)
+	}
+	if busy := snap.Busy(); busy != "" {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s with id %s is not in a valid state to be updated: it is %s. Try again when it ends.",
+			snap.Spec.Name, cse.EntityID(id), busy)
+	}
+	p, err := cluster.Change(snap.Spec, desired)
+	if err != nil {
+		return rejection(err)
+	}
+	return a.change(c, id, snap, p)
+}
+
+func (a *API) deleteCluster(c *call) reply {
+	id, snap, bad := a.target(c)
+	if bad != nil {
+		return *bad
+	}
+	unlock := a.locks.lock("cluster/" + id)
+	defer unlock()
+	return a.change(c, id, snap, events.DeleteCluster{})
+}
+
+func (a *API) forceDelete(c *call) reply {
+	id, snap, bad := a.target(c)
+	if bad != nil {
+		return *bad
+	}
+	unlock := a.locks.lock("cluster/" + id)
+	defer unlock()
+	return a.change(c, id, snap, events.ForceDeleteCluster{})
+}
+
+func (a *API) listClusters(c *call) reply {
+	a.sync(c)
+	all := a.reader.Clusters(c.ctx, c.caller.Org)
+	q := c.r.URL.Query()
+	if !q.Has("page") && !q.Has("pageSize") {
+		return ok(http.StatusOK, all) // CSE's GET clusters answers a bare list
+	}
+	return a.page(c, all)
+}
+
+func (a *API) pageClusters(c *call) reply {
+	a.sync(c)
+	return a.page(c, a.reader.Clusters(c.ctx, c.caller.Org))
+}
+
+func (a *API) page(c *call, all []cse.DefEntity) reply {
+	q := c.r.URL.Query()
+	page, size := 1, 25
+	var err error
+	if s := q.Get("page"); s != "" {
+		if page, err = strconv.Atoi(s); err != nil || page < 1 {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "page must be a whole number of 1 or more, not %q", s)
+		}
+	}
+	if s := q.Get("pageSize"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > 128 {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "pageSize must be a whole number from 1 to 128, not %q", s)
+		}
+	}
+	total := len(all)
+	res := cse.Page[cse.DefEntity]{ResultTotal: total, Page: page, PageSize: size, PageCount: (total + size - 1) / size, Values: []cse.DefEntity{}}
+	if from := (page - 1) * size; from < total {
+		res.Values = all[from:min(from+size, total)]
+	}
+	link := func(p int) string {
+		v := url.Values{}
+		for k, vals := range q {
+			v[k] = vals
+		}
+		v.Set("page", strconv.Itoa(p))
+		v.Set("pageSize", strconv.Itoa(size))
+		base := c.r.URL.Path
+		if c.r.Host != "" {
+			base = "https://" + c.r.Host + base // VCD's public address, as CSE's links are
+		}
+		return base + "?" + v.Encode()
+	}
+	if page*size < total {
+		res.NextPageURI = link(page + 1)
+	}
+	if page > 1 && page <= res.PageCount {
+		res.PreviousPageURI = link(page - 1)
+	}
+	return ok(http.StatusOK, res)
+}
+
+func (a *API) getOperation(c *call) reply {
+	a.sync(c)
+	op, err := a.reader.Operation(c.ctx, c.caller.Org, c.args[0])
+	if err != nil {
+		return fail(http.StatusNotFound, cse.MinorDefault, "operation %s not found", c.args[0])
+	}
+	return ok(http.StatusOK, op)
+}

@@ -1,0 +1,259 @@
+package vcdext_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kaasproject/kaas/ingress"
+	"github.com/kaasproject/kaas/ingress/vcdext"
+)
+
+// vcdExample is the reconstructed request from cse-protocol.md §1.2, with a real body.
+const vcdExample = `[{"id":"6f0c9a4e-1111-4b7d-9a51-000000000001","method":"POST","requestUri":"/api/cse/3.0/clusters","queryString":null,
+  "headers":{"Accept":"application/json;version=36.0","Authorization":"Bearer eyJ","Content-Type":"application/json","Host":"vcd.example.com"},
+  "body":"eyJuYW1lIjoiYzEifQ==","scheme":"https","protocol":"HTTP/1.1","request":true,"statusCode":0,
+  "localAddr":"10.0.0.5","localPort":443,"remoteAddr":"10.1.2.3","remotePort":53211},
+ {"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`
+
+const secCtx = `{"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":[]}`
+
+func TestDecodeRequestVCDExample(t *testing.T) {
+	r, err := vcdext.DecodeRequest([]byte(vcdExample))
+	if err != nil {
+		t.Fatalf("DecodeRequest: %v", err)
+	}
+	want := &vcdext.Request{
+		ID: "6f0c9a4e-1111-4b7d-9a51-000000000001", Method: "POST", RequestURI: "/api/cse/3.0/clusters",
+		Header: http.Header{
+			"Accept": {"application/json;version=36.0"}, "Authorization": {"Bearer eyJ"},
+			"Content-Type": {"application/json"}, "Host": {"vcd.example.com"},
+		},
+		Body:   []byte(`{"name":"c1"}`),
+		Scheme: "https", Protocol: "HTTP/1.1",
+		LocalAddr: "10.0.0.5", LocalPort: 443, RemoteAddr: "10.1.2.3", RemotePort: 53211,
+		Caller: ingress.Caller{User: "urn:vcloud:user:u1", Org: "urn:vcloud:org:o1", Rights: []string{"urn:vcloud:right:r1", "urn:vcloud:right:r2"}},
+	}
+	if !reflect.DeepEqual(r, want) {
+		t.Fatalf("DecodeRequest:\n got %+v\nwant %+v", r, want)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	hr, err := r.HTTPRequest(ctx)
+	if err != nil {
+		t.Fatalf("HTTPRequest: %v", err)
+	}
+	body, _ := io.ReadAll(hr.Body)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Method", hr.Method, "POST"},
+		{"URL", hr.URL.String(), "/api/cse/3.0/clusters"},
+		{"RequestURI", hr.RequestURI, "/api/cse/3.0/clusters"},
+		{"Host", hr.Host, "vcd.example.com"},
+		{"Host header removed", hr.Header.Get("Host"), ""},
+		{"Accept", hr.Header.Get("Accept"), "application/json;version=36.0"},
+		{"RemoteAddr", hr.RemoteAddr, "10.1.2.3:53211"},
+		{"Proto", hr.Proto, "HTTP/1.1"},
+		{"ContentLength", hr.ContentLength, int64(13)},
+		{"Body", string(body), `{"name":"c1"}`},
+		{"ctx", hr.Context().Done() != nil, true},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	caller, ok := ingress.CallerFrom(hr.Context())
+	if !ok || !reflect.DeepEqual(caller, want.Caller) {
+		t.Errorf("CallerFrom = %+v, %v; want %+v", caller, ok, want.Caller)
+	}
+	rb, err := hr.GetBody()
+	if err != nil {
+		t.Fatalf("GetBody: %v", err)
+	}
+	if again, _ := io.ReadAll(rb); string(again) != `{"name":"c1"}` {
+		t.Errorf("GetBody read %q", again)
+	}
+}
+
+func TestDecodeRequestTolerant(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		check func(t *testing.T, r *vcdext.Request, hr *http.Request)
+	}{
+		{
+			name: "minimal",
+			body: `[{"id":"r1","method":"GET","requestUri":"/api/cse/system"},` + secCtx + `]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if hr.Body != http.NoBody || hr.ContentLength != 0 || r.Body != nil {
+					t.Errorf("body = %v, %d, %q; want NoBody", hr.Body, hr.ContentLength, r.Body)
+				}
+				if hr.RemoteAddr != "" || hr.Host != "" || hr.URL.RawQuery != "" {
+					t.Errorf("RemoteAddr %q Host %q RawQuery %q; want empty", hr.RemoteAddr, hr.Host, hr.URL.RawQuery)
+				}
+			},
+		},
+		{
+			name: "ports as strings, query with leading ?",
+			body: `[{"id":"r1","method":"GET","requestUri":"/api/cse/clusters","queryString":"?org_name=a%20b&page=2",
+			        "remoteAddr":"::1","remotePort":"4711","localPort":" 443 "},` + secCtx + `]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if r.RemotePort != 4711 || r.LocalPort != 443 {
+					t.Errorf("ports = %d, %d", r.RemotePort, r.LocalPort)
+				}
+				if hr.RemoteAddr != "[::1]:4711" {
+					t.Errorf("RemoteAddr = %q", hr.RemoteAddr)
+				}
+				if got := hr.URL.Query().Get("org_name"); got != "a b" {
+					t.Errorf("org_name = %q", got)
+				}
+				if hr.RequestURI != "/api/cse/clusters?org_name=a%20b&page=2" {
+					t.Errorf("RequestURI = %q", hr.RequestURI)
+				}
+			},
+		},
+		{
+			name: "junk ports are ignored",
+			body: `[{"id":"r1","method":"GET","requestUri":"/x","localPort":"https","remotePort":{"a":1}},` + secCtx + `]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if r.LocalPort != 0 || r.RemotePort != 0 {
+					t.Errorf("ports = %d, %d; want 0", r.LocalPort, r.RemotePort)
+				}
+			},
+		},
+		{
+			name: "header values of other JSON types, null skipped",
+			body: `[{"id":"r1","method":"GET","requestUri":"/x","headers":{"x-count":3,"x-flag":true,"x-multi":["a","b"],"x-none":null}},` + secCtx + `]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				want := http.Header{"X-Count": {"3"}, "X-Flag": {"true"}, "X-Multi": {"a", "b"}}
+				if !reflect.DeepEqual(hr.Header, want) {
+					t.Errorf("Header = %v, want %v", hr.Header, want)
+				}
+			},
+		},
+		{
+			name: "unpadded and MIME-wrapped base64",
+			body: `[{"id":"r1","method":"PUT","requestUri":"/x","body":"eyJuYW1l\r\nIjoiYzEifQ"},` + secCtx + `]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if string(r.Body) != `{"name":"c1"}` {
+					t.Errorf("Body = %q", r.Body)
+				}
+			},
+		},
+		{
+			name: "rights null, extra fields, bad protocol defaults to HTTP/1.1",
+			body: `[{"id":"r1","method":"DELETE","requestUri":"/x","protocol":"SPDY","extra":{"x":[1]}},{"user":"u","org":"o","rights":null,"sessionId":"s"}]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if r.Caller.Rights != nil {
+					t.Errorf("Rights = %v", r.Caller.Rights)
+				}
+				if hr.ProtoMajor != 1 || hr.ProtoMinor != 1 {
+					t.Errorf("Proto = %s", hr.Proto)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := vcdext.DecodeRequest([]byte(tt.body))
+			if err != nil {
+				t.Fatalf("DecodeRequest: %v", err)
+			}
+			hr, err := r.HTTPRequest(t.Context())
+			if err != nil {
+				t.Fatalf("HTTPRequest: %v", err)
+			}
+			tt.check(t, r, hr)
+		})
+	}
+}
+
+func TestDecodeRequestErrors(t *testing.T) {
+	req := func(fields string) string {
+		return `[{"id":"r1","method":"GET","requestUri":"/x"` + fields + `},` + secCtx + `]`
+	}
+	tests := []struct {
+		name   string
+		body   string
+		wantID string // the request id the 400 reply can carry
+		want   string // substring of the message
+	}{
+		{"empty", ``, "", "not a JSON array"},
+		{"not JSON", `hello`, "", "not a JSON array"},
+		{"object", `{"id":"r1"}`, "", "not a JSON array"},
+		{"null", `null`, "", "not a JSON array"},
+		{"truncated", `[{"id":"r1"`, "", "not a JSON array"},
+		{"trailing garbage", req("") + `]`, "", "not a JSON array"},
+		{"empty array", `[]`, "", "empty array"},
+		{"one element", `[{"id":"r1","method":"GET","requestUri":"/x"}]`, "r1", "1 elements"},
+		{"three elements", `[{"id":"r1","method":"GET","requestUri":"/x"},{},{}]`, "r1", "3 elements"},
+		{"request not object", `["r1",` + secCtx + `]`, "", "element 0"},
+		{"missing id", `[{"method":"GET","requestUri":"/x"},` + secCtx + `]`, "", "id missing"},
+		{"empty id", `[{"id":"","method":"GET","requestUri":"/x"},` + secCtx + `]`, "", "id missing"},
+		{"numeric id", `[{"id":7,"method":"GET","requestUri":"/x"},` + secCtx + `]`, "", "id is not a string"},
+		{"bad base64", req(`,"body":"not base64!"`), "r1", "base64"},
+		{"body not string", req(`,"body":{"a":1}`), "r1", "body is not a string"},
+		{"missing method", `[{"id":"r1","requestUri":"/x"},` + secCtx + `]`, "r1", "method missing"},
+		{"bad method", `[{"id":"r1","method":"GE T","requestUri":"/x"},` + secCtx + `]`, "r1", "not a valid HTTP method"},
+		{"missing uri", `[{"id":"r1","method":"GET"},` + secCtx + `]`, "r1", "requestUri missing"},
+		{"relative uri", `[{"id":"r1","method":"GET","requestUri":"api/cse"},` + secCtx + `]`, "r1", "not an absolute path"},
+		{"space in uri", `[{"id":"r1","method":"GET","requestUri":"/a b"},` + secCtx + `]`, "r1", "control character"},
+		{"newline in query", req(`,"queryString":"a=1\nb"`), "r1", "control character"},
+		{"bad escape in uri", `[{"id":"r1","method":"GET","requestUri":"/a%zz"},` + secCtx + `]`, "r1", "do not form a URL"},
+		{"query not string", req(`,"queryString":5`), "r1", "queryString is not a string"},
+		{"headers not object", req(`,"headers":["Accept"]`), "r1", "headers is not a JSON object"},
+		{"bad header name", req(`,"headers":{"Bad Name":"x"}`), "r1", "not a valid HTTP token"},
+		{"header value with newline", req(`,"headers":{"X-A":"a\r\nX-B: b"}`), "r1", "control character"},
+		{"header value object", req(`,"headers":{"X-A":{"b":1}}`), "r1", "not a string"},
+		{"security context null", `[{"id":"r1","method":"GET","requestUri":"/x"},null]`, "r1", "securityContext"},
+		{"security context array", `[{"id":"r1","method":"GET","requestUri":"/x"},[]]`, "r1", "securityContext"},
+		{"no user", `[{"id":"r1","method":"GET","requestUri":"/x"},{"org":"o"}]`, "r1", "securityContext.user missing"},
+		{"no org", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"u"}]`, "r1", "securityContext.org missing"},
+		{"rights not strings", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"u","org":"o","rights":[1]}]`, "r1", "rights"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := vcdext.DecodeRequest([]byte(tt.body))
+			if err == nil {
+				t.Fatalf("DecodeRequest = %+v, want error", r)
+			}
+			var ee *vcdext.EnvelopeError
+			if !errors.As(err, &ee) {
+				t.Fatalf("error %T %v is not an *EnvelopeError", err, err)
+			}
+			if ee.RequestID != tt.wantID {
+				t.Errorf("RequestID = %q, want %q", ee.RequestID, tt.wantID)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTPRequestRejectsHandBuiltGarbage(t *testing.T) {
+	tests := []struct {
+		name string
+		r    vcdext.Request
+	}{
+		{"no method", vcdext.Request{ID: "r", RequestURI: "/x"}},
+		{"bad method", vcdext.Request{ID: "r", Method: "G(T", RequestURI: "/x"}},
+		{"no uri", vcdext.Request{ID: "r", Method: "GET"}},
+		{"absolute URL", vcdext.Request{ID: "r", Method: "GET", RequestURI: "http://evil/x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if hr, err := tt.r.HTTPRequest(t.Context()); err == nil {
+				t.Fatalf("HTTPRequest = %v, want error", hr.URL)
+			}
+		})
+	}
+}

@@ -1,0 +1,14 @@
+// Package vcdexttest plays VMware Cloud Director's side of the API-extension protocol, for
+// tests and benchmarks of package vcdext and of anything served through it.
+//
+// [Client] publishes requests exactly as VCD does (body [request, securityContext],
+// correlation_id, reply_to, headers replyToExchange and messageType, persistent delivery) to
+// the extension's exchange, and collects replies from its own auto-deleted reply exchange and
+// exclusive queue, matching them by correlation id. [RunEcho] is a bare request-reply server
+// with the same topology and reply format and no handler work: the ceiling against which the
+// real consumer is benchmarked. [Load] drives either with concurrent callers.
+//
+// It fakes only the AMQP leg: nothing here authenticates users, enforces VCD's 10 s timeout,
+// or turns replies into HTTP responses. The tests need a real RabbitMQ: [RequireBroker]
+// fails, rather than skips, a test when none is reachable.
+package vcdexttest

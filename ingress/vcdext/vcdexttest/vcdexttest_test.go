@@ -1,0 +1,195 @@
+package vcdexttest_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/kaasproject/kaas/ingress"
+	"github.com/kaasproject/kaas/ingress/vcdext"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+)
+
+// startEcho runs RunEcho until the test ends and returns a client for it.
+func startEcho(t testing.TB, prefetch int) *vcdexttest.Client {
+	t.Helper()
+	url := vcdexttest.RequireBroker(t)
+	ex, rk := vcdexttest.UniqueNames(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- vcdexttest.RunEcho(ctx, url, ex, rk, prefetch) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunEcho: %v", err)
+		}
+	})
+	c, err := vcdexttest.NewClient(context.Background(), url, ex, rk)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// RunEcho declares the exchange and queue asynchronously; until then requests fail.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := c.Do(ctx, vcdexttest.Req{Path: "/ping"})
+		cancel()
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("echo server not answering: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestEncodeRequestDecodesInVCDExt(t *testing.T) {
+	caller := ingress.Caller{User: "urn:vcloud:user:u", Org: "urn:vcloud:org:o", Rights: []string{"r"}}
+	body, err := vcdexttest.EncodeRequest(vcdexttest.Req{
+		Method: "PUT", Path: "/api/cse/3.0/cluster/c1", Query: "force=true",
+		Headers: map[string]string{"Accept": "application/json"}, Body: []byte("{}"), RequestID: "id-1", Caller: caller,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := vcdext.DecodeRequest(body)
+	if err != nil {
+		t.Fatalf("vcdext cannot decode the client's envelope %s: %v", body, err)
+	}
+	if r.ID != "id-1" || r.Method != "PUT" || r.RequestURI != "/api/cse/3.0/cluster/c1" || r.QueryString != "force=true" ||
+		string(r.Body) != "{}" || !reflect.DeepEqual(r.Caller, caller) || r.RemotePort != 53211 {
+		t.Errorf("decoded %+v", r)
+	}
+	// Zero fields get VCD-like defaults, including a caller.
+	body, _ = vcdexttest.EncodeRequest(vcdexttest.Req{Path: "/x", RequestID: "id-2"})
+	if r, err = vcdext.DecodeRequest(body); err != nil || r.Method != http.MethodGet || r.Caller.User == "" {
+		t.Errorf("defaults: %+v, %v", r, err)
+	}
+	if _, err := vcdexttest.EncodeRequest(vcdexttest.Req{}); err == nil {
+		t.Error("EncodeRequest without a request id succeeded")
+	}
+}
+
+func TestClientAgainstEcho(t *testing.T) {
+	c := startEcho(t, 32)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	resp, err := c.Do(ctx, vcdexttest.Req{Method: "POST", Path: "/api/cse/3.0/clusters", RequestID: "echo-1"})
+	if err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	if resp.StatusCode != 202 || resp.RequestID != "echo-1" || string(resp.Body) != `{"message":"accepted"}` ||
+		resp.Header.Get("Content-Length") != "22" || resp.MessageType != vcdexttest.MessageTypeResponse {
+		t.Errorf("reply %+v", resp)
+	}
+
+	// Publish now, wait later, by request id.
+	if _, err := c.Publish(ctx, vcdexttest.Req{Path: "/later", RequestID: "later-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := c.Wait(ctx, "later-1"); err != nil || resp.RequestID != "later-1" {
+		t.Errorf("Wait: %+v, %v", resp, err)
+	}
+	if _, err := c.Wait(ctx, "later-1"); err == nil {
+		t.Error("second Wait for the same id succeeded")
+	}
+
+	// Raw messages are matched by correlation id.
+	call, err := c.PublishRaw(ctx, []byte(`not json`), vcdexttest.RawProps{CorrelationID: "corr-raw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := call.Wait(ctx); err != nil || resp.CorrelationID != "corr-raw" || resp.RequestID != "corr-raw" {
+		t.Errorf("raw reply %+v, %v", resp, err)
+	}
+
+	// Calls fail, rather than hang, once the client is closed.
+	call, err = c.PublishRaw(ctx, []byte(`[]`), vcdexttest.RawProps{OmitReplyTo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := call.Wait(ctx); !errors.Is(err, vcdexttest.ErrClosed) {
+		t.Errorf("Wait after Close = %v, want ErrClosed", err)
+	}
+	if _, err := c.Do(ctx, vcdexttest.Req{Path: "/x"}); err == nil {
+		t.Error("Do after Close succeeded")
+	}
+}
+
+func TestClientUnroutable(t *testing.T) {
+	url := vcdexttest.RequireBroker(t)
+	ex, rk := vcdexttest.UniqueNames(t)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := vcdexttest.NewClient(t.Context(), url, ex, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	// No exchange: the broker closes the publishing channel with 404.
+	var ae *amqp.Error
+	if _, err := c.Do(ctx, vcdexttest.Req{Path: "/x"}); !errors.As(err, &ae) || ae.Code != amqp.NotFound {
+		t.Errorf("Do with no exchange = %v, want a 404", err)
+	}
+	ch, _ := conn.Channel()
+	if err := ch.ExchangeDeclare(ex, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The client recovers its channel; with nothing bound, the request comes back.
+	if _, err := c.Do(ctx, vcdexttest.Req{Path: "/x"}); !errors.Is(err, vcdexttest.ErrUnroutable) {
+		t.Errorf("Do with no queue bound = %v, want ErrUnroutable", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	c := startEcho(t, 32)
+	r := vcdexttest.Load(t.Context(), 8, 300*time.Millisecond, func(ctx context.Context) error {
+		_, err := c.Do(ctx, vcdexttest.Req{Path: "/api/cse/system"})
+		return err
+	})
+	t.Logf("echo ceiling, 8 callers: %.0f req/s, p50 %v, p99 %v, %d requests", r.Throughput, r.P50, r.P99, r.Requests)
+	if r.Requests == 0 || r.Errors != 0 || r.Throughput <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+		t.Errorf("Load = %+v", r)
+	}
+
+	var calls int
+	r = vcdexttest.Load(t.Context(), 1, 100*time.Millisecond, func(ctx context.Context) error {
+		calls++
+		time.Sleep(time.Millisecond)
+		if calls%2 == 0 {
+			return errors.New("every other call fails")
+		}
+		return nil
+	})
+	if r.Errors == 0 || r.Requests <= r.Errors {
+		t.Errorf("Load with failures = %+v", r)
+	}
+}
+
+func BenchmarkEchoRoundTrip(b *testing.B) {
+	c := startEcho(b, 64)
+	b.SetParallelism(8) // 8×GOMAXPROCS concurrent callers
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Do(context.Background(), vcdexttest.Req{Path: "/api/cse/system"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,165 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// Config tunes a Projector.
+type Config struct {
+	Logger *slog.Logger
+}
+
+// Projector keeps Views up to date with the streams.
+type Projector struct {
+	js    jetstream.JetStream
+	log   *slog.Logger
+	views *Views
+
+	mu     sync.Mutex
+	caught bool // reached the streams' ends as they were at start
+	err    error
+}
+
+// New returns a projector feeding fresh views.
+func New(js jetstream.JetStream, cfg Config) *Projector {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Projector{js: js, log: cfg.Logger, views: NewViews()}
+}
+
+// Views returns the live views.
+func (p *Projector) Views() *Views { return p.views }
+
+// Ready reports whether the views have caught up with the history that existed at start,
+// so that answers are not served from half-built views.
+func (p *Projector) Ready() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.err != nil:
+		return p.err
+	case !p.caught:
+		return errors.New("projector is catching up")
+	}
+	return nil
+}
+
+// Run follows both streams until ctx ends.
+func (p *Projector) Run(ctx context.Context) error {
+	cmdEnd, evtEnd, err := lastSeqs(ctx, p.js)
+	if err != nil {
+		return err
+	}
+	stop, err := follow(ctx, p.js, p.views, p.log)
+	if err != nil {
+		p.mu.Lock()
+		p.err = err
+		p.mu.Unlock()
+		return err
+	}
+	defer stop()
+	start := time.Now()
+	if err := p.views.WaitFor(ctx, cmdEnd, evtEnd); err != nil {
+		return nil
+	}
+	p.mu.Lock()
+	p.caught = true
+	p.mu.Unlock()
+	c, e := p.views.Seqs()
+	p.log.Info("projector caught up", "commands_seq", c, "events_seq", e, "took", time.Since(start))
+	<-ctx.Done()
+	return nil
+}
+
+// Rebuild builds new views from sequence 1 up to the streams' ends as they are now. The
+// live views keep serving meanwhile.
+func Rebuild(ctx context.Context, js jetstream.JetStream) (*Views, error) {
+	cmdEnd, evtEnd, err := lastSeqs(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	v := NewViews()
+	stop, err := follow(ctx, js, v, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	if err := v.WaitFor(ctx, cmdEnd, evtEnd); err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
+	}
+	return v, nil
+}
+
+func lastSeqs(ctx context.Context, js jetstream.JetStream) (commands, evts uint64, err error) {
+	for _, s := range []struct {
+		name string
+		seq  *uint64
+	}{{events.CommandStream, &commands}, {events.EventStream, &evts}} {
+		st, err := js.Stream(ctx, s.name)
+		if err != nil {
+			return 0, 0, fmt.Errorf("projector: stream %s: %w", s.name, err)
+		}
+		*s.seq = st.CachedInfo().State.LastSeq
+	}
+	return commands, evts, nil
+}
+
+// follow starts ordered consumers on both streams, from the first sequence the views have
+// not seen, and folds every message into v.
+func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Logger) (stop func(), err error) {
+	cmdSeq, evtSeq := v.Seqs()
+	var stops []func()
+	stopAll := func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	for _, f := range []struct {
+		stream string
+		from   uint64
+		apply  func(jetstream.Msg, uint64, events.Envelope)
+	}{
+		{events.CommandStream, cmdSeq + 1, func(_ jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyCommand(seq, env) }},
+		{events.EventStream, evtSeq + 1, func(m jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyEvent(seq, events.Hash(m.Data()), env) }},
+	} {
+		cons, err := js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: f.from})
+		if err != nil {
+			stopAll()
+			return nil, fmt.Errorf("projector: follow %s: %w", f.stream, err)
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) {
+			meta, err := m.Metadata()
+			if err != nil {
+				log.Error("projector: message without metadata", "stream", f.stream, "err", err)
+				return
+			}
+			seq := meta.Sequence.Stream
+			env, err := events.Unmarshal(m.Data())
+			if err != nil {
+				// History that cannot be read is skipped, loudly: the views must still
+				// move on, and the audit tools report the bad record.
+				log.Error("projector: unreadable record skipped", "stream", f.stream, "seq", seq, "err", err)
+				v.skip(f.stream, seq)
+				return
+			}
+			f.apply(m, seq, env)
+		})
+		if err != nil {
+			stopAll()
+			return nil, fmt.Errorf("projector: follow %s: %w", f.stream, err)
+		}
+		stops = append(stops, cc.Stop)
+	}
+	return stopAll, nil
+}

@@ -1,0 +1,242 @@
+package queries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/projector"
+)
+
+// ErrNotFound means there is no such cluster or operation for the caller: one that exists
+// in another org is not found either, so that tenants learn nothing of each other.
+var ErrNotFound = errors.New("not found")
+
+// Queries answers reads.
+type Queries struct {
+	views *projector.Views
+}
+
+// New returns queries over the views.
+func New(v *projector.Views) *Queries { return &Queries{views: v} }
+
+// Sync waits until the views reflect every command up to commandSeq, so that a tenant reads
+// its own writes.
+func (q *Queries) Sync(ctx context.Context, commandSeq uint64) error {
+	return q.views.WaitFor(ctx, commandSeq, 0)
+}
+
+// visible reports whether a caller of org may see the cluster; an empty org sees all.
+func visible(org string, cv projector.ClusterView) bool {
+	if org == "" {
+		return true
+	}
+	if cv.State != nil && cv.State.OrgID != "" {
+		return cv.State.OrgID == org
+	}
+	for _, o := range cv.Pending {
+		if o.OrgID != org {
+			return false
+		}
+	}
+	return true
+}
+
+// OperationHref is where an operation's progress is served.
+func OperationHref(id string) string { return "/api/cse/3.0/operations/" + id }
+
+// ClusterHref is where a cluster is served.
+func ClusterHref(clusterID string) string { return "/api/cse/3.0/cluster/" + cse.EntityID(clusterID) }
+
+// Cluster returns one cluster as a DefEntity.
+func (q *Queries) Cluster(ctx context.Context, org, id string) (cse.DefEntity, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || !visible(org, cv) {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	return Render(cv), nil
+}
+
+// Render turns a cluster view into CSE's DefEntity, showing an accepted change that has
+// not started yet as already in progress.
+func Render(cv projector.ClusterView) cse.DefEntity {
+	v := cse.View{ClusterID: cv.ID, State: cse.StateResolved}
+	if st := cv.State; st != nil && st.Exists {
+		v.OrgID, v.Owner, v.Spec, v.Template, v.Phase, v.RolledBack = st.OrgID, st.Owner, st.Spec, st.Template, st.Phase, st.RolledBack
+		if st.VAppID != "" {
+			v.VAppHref = st.VAppID
+		}
+		for _, n := range st.Nodes {
+			v.Nodes = append(v.Nodes, cse.NodeView{Name: n.Name, Role: n.Role, IP: n.IP})
+		}
+	} else if o := cv.PendingCreate(); o != nil {
+		v.OrgID, v.Owner, v.Spec, v.State, v.Phase = o.OrgID, o.Actor, *o.Spec, cse.StatePreCreated, events.PhaseCreateInProgress
+	}
+	ks := &cse.KaasStatus{}
+	op := cv.Current
+	if len(cv.Pending) > 0 && (cv.State == nil || !cv.State.Busy()) {
+		// Read your writes: the change the tenant was just told was accepted shows now.
+		op = cv.Pending[0]
+		v.Phase = cluster.PendingPhase(op.Command)
+	}
+	if op != nil {
+		ks.OperationID, ks.OperationHref = op.ID, OperationHref(op.ID)
+		ks.Step, ks.Percent = op.Step, op.Percent
+		if op.EffectiveStatus() == projector.OpSucceeded {
+			ks.Percent = 100
+		}
+		ks.Retrying = kaasError(op.Retrying)
+		v.TaskHref = ks.OperationHref
+	}
+	if st := cv.State; st != nil && st.LastFailure != nil {
+		ks.Error = kaasError(st.LastFailure)
+	}
+	ks.RolledBack = v.RolledBack
+	v.Kaas = ks
+	return cse.Render(v)
+}
+
+func kaasError(f *events.Failure) *cse.KaasError {
+	if f == nil {
+		return nil
+	}
+	return &cse.KaasError{Code: f.Code, Message: f.Message, Step: f.Step, VCDCode: f.VCDCode, VCDMessage: f.VCDMessage}
+}
+
+// Clusters returns an org's clusters, sorted by name (CSE's order).
+func (q *Queries) Clusters(ctx context.Context, org string) []cse.DefEntity {
+	cvs := q.views.OrgClusters(org)
+	out := make([]cse.DefEntity, 0, len(cvs))
+	for _, cv := range cvs {
+		out = append(out, Render(cv))
+	}
+	return out
+}
+
+// Paging defaults, as CSE's.
+const (
+	DefaultPageSize = 25
+	MaxPageSize     = 128
+)
+
+// PageParams are the paging parameters of a list request.
+type PageParams struct {
+	Page, PageSize int
+	// Base is the absolute URL of the list (scheme, host, path) for the page links.
+	Base string
+	// Filters are the other query parameters, repeated in the page links.
+	Filters url.Values
+}
+
+// ParsePage reads page and pageSize from a query, with CSE's defaults.
+func ParsePage(query url.Values) (page, size int, err error) {
+	page, size = 1, DefaultPageSize
+	if s := query.Get("page"); s != "" {
+		if page, err = strconv.Atoi(s); err != nil || page < 1 {
+			return 0, 0, fmt.Errorf("page must be a whole number of 1 or more, not %q", s)
+		}
+	}
+	if s := query.Get("pageSize"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > MaxPageSize {
+			return 0, 0, fmt.Errorf("pageSize must be a whole number from 1 to %d, not %q", MaxPageSize, s)
+		}
+	}
+	return page, size, nil
+}
+
+// Paginate cuts a list into CSE's paged result.
+func Paginate[T any](all []T, p PageParams) cse.Page[T] {
+	total := len(all)
+	res := cse.Page[T]{ResultTotal: total, Page: p.Page, PageSize: p.PageSize, PageCount: (total + p.PageSize - 1) / p.PageSize, Values: []T{}}
+	from := (p.Page - 1) * p.PageSize
+	if from < total {
+		res.Values = all[from:min(from+p.PageSize, total)]
+	}
+	link := func(page int) string {
+		v := url.Values{}
+		for k, vals := range p.Filters {
+			if k != "page" && k != "pageSize" {
+				v[k] = vals
+			}
+		}
+		v.Set("page", strconv.Itoa(page))
+		v.Set("pageSize", strconv.Itoa(p.PageSize))
+		return p.Base + "?" + v.Encode()
+	}
+	if p.Page*p.PageSize < total {
+		res.NextPageURI = link(p.Page + 1)
+	}
+	if p.Page > 1 && p.Page <= res.PageCount {
+		res.PreviousPageURI = link(p.Page - 1)
+	}
+	return res
+}
+
+// Operation returns an operation's progress.
+func (q *Queries) Operation(ctx context.Context, org, id string) (cse.Operation, error) {
+	o, ok := q.views.Operation(id)
+	if !ok || (org != "" && o.OrgID != org) {
+		return cse.Operation{}, fmt.Errorf("operation %s: %w", id, ErrNotFound)
+	}
+	out := cse.Operation{ID: o.ID, ClusterID: cse.EntityID(o.ClusterID), Operation: o.Command, Status: o.EffectiveStatus(),
+		Phase: string(o.Phase), Step: o.Step, Percent: o.Percent, Target: o.Target, RequestID: o.RequestID, Actor: o.Actor,
+		Error: kaasError(o.Failure), Retrying: kaasError(o.Retrying), ClusterURI: ClusterHref(o.ClusterID)}
+	if out.Status == projector.OpPending {
+		out.Phase = string(cluster.PendingPhase(o.Command))
+	}
+	if o.Status == projector.OpFailed || o.Status == projector.OpRejected || o.Status == projector.OpSuperseded {
+		out.Retrying = nil
+	} else {
+		out.Error = nil
+	}
+	out.Accepted, out.Started, out.Ended = tp(o.Accepted), tp(o.Started), tp(o.Ended)
+	return out, nil
+}
+
+// Snapshot returns a cluster's state for the ingress's checks.
+func (q *Queries) Snapshot(ctx context.Context, org, id string) cluster.Snapshot {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || !visible(org, cv) {
+		return cluster.Snapshot{}
+	}
+	s := cluster.Snapshot{Exists: true, State: cv.State}
+	if cv.State != nil && cv.State.Exists {
+		s.Spec = cv.State.Spec
+	} else if o := cv.PendingCreate(); o != nil {
+		s.Spec = *o.Spec
+	}
+	for _, o := range cv.Pending {
+		s.Pending = append(s.Pending, o.Command)
+	}
+	return s
+}
+
+// NameTaken returns the id of an existing cluster with that name in the org VDC (CSE's
+// vApp names are unique per VDC), or "".
+func (q *Queries) NameTaken(ctx context.Context, org, vdc, name string) string {
+	for _, cv := range q.views.Named(org, vdc, name) {
+		if visible(org, cv) {
+			return cv.ID
+		}
+	}
+	return ""
+}
+
+// OperationExists reports whether a command was already accepted (a redelivered request).
+func (q *Queries) OperationExists(ctx context.Context, id string) bool {
+	_, ok := q.views.Operation(id)
+	return ok
+}
+
+func tp(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
