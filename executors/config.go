@@ -63,7 +63,7 @@ func (c *Config) setDefaults() {
 		c.OperationTimeout = 2 * time.Hour
 	}
 	if c.AckWait == 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = 10 * time.Second
 	}
 	if c.StepsPerDelivery == 0 {
 		c.StepsPerDelivery = 50

@@ -63,6 +63,7 @@ type Config struct {
 	Roles           []string
 	ExecutorWorkers int
 	PollInterval    time.Duration
+	AckWait         time.Duration
 	SecretsKeyFile  string
 	Replicas        int
 	LogLevel        string
@@ -228,7 +229,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		if s.vcd, err = vcdmem.New(memCfg); err != nil {
 			return nil, err
 		}
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, Logger: log,
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, s.vcd)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@
 // commands and events in JetStream, provisions clusters on VCD, and answers queries.
 //
 //	kaasd [flags]        run (every flag also reads its KAAS_* environment variable)
+//	kaasd call PATH      send one API call over AMQP as VCD would, and print the reply
 //	kaasd version        print the version
 package main
 
@@ -30,9 +31,14 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "version" {
-		fmt.Fprintln(stdout, "kaasd", kaasd.Version)
-		return 0
+	if len(args) > 0 {
+		switch args[0] {
+		case "version":
+			fmt.Fprintln(stdout, "kaasd", kaasd.Version)
+			return 0
+		case "call":
+			return callCmd(ctx, args[1:], getenv, stdout, stderr)
+		}
 	}
 	cfg, level, err := parse(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -112,18 +118,22 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 		return cfg, "", err
 	}
 	poll := env("KAAS_POLL_INTERVAL", "0s")
-	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again (KAAS_POLL_INTERVAL)")
+	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again; 0: 2s (KAAS_POLL_INTERVAL)")
+	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
+	fs.StringVar(&ackWait, "executor-ack-wait", ackWait, "how soon a command held by a dead executor runs elsewhere; 0: 10s (KAAS_EXECUTOR_ACK_WAIT)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", err
 	}
 	if fs.NArg() > 0 {
 		return cfg, "", fmt.Errorf("unexpected argument %q (see kaasd -h)", fs.Arg(0))
 	}
-	d, err := time.ParseDuration(poll)
-	if err != nil {
+	var err error
+	if cfg.PollInterval, err = time.ParseDuration(poll); err != nil {
 		return cfg, "", fmt.Errorf("poll interval %q: %w", poll, err)
 	}
-	cfg.PollInterval = d
+	if cfg.AckWait, err = time.ParseDuration(ackWait); err != nil {
+		return cfg, "", fmt.Errorf("executor ack wait %q: %w", ackWait, err)
+	}
 	cfg.Roles = strings.Split(roles, ",")
 	return cfg, level, cfg.Validate()
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# check-imports.sh: data flows one way (ingress → commands → executors → events →
+# projector → views → queries), and packages import only along it. This fails the lint
+# when a package imports a kaas package it should not.
+set -euo pipefail
+mod=$(go list -m)
+fail=0
+# allowed <package prefix> <kaas prefixes it may import, space separated>
+check() {
+	local pkg=$1
+	shift
+	local imports
+	imports=$(go list -f '{{join .Imports "\n"}}' "$mod/$pkg/..." 2>/dev/null | grep "^$mod/" | sort -u || true)
+	for imp in $imports; do
+		local ok=0
+		for allowed in "$@"; do
+			case "$imp" in "$mod/$allowed" | "$mod/$allowed/"*) ok=1 ;; esac
+		done
+		case "$imp" in "$mod/$pkg" | "$mod/$pkg/"*) ok=1 ;; esac
+		if [ $ok -eq 0 ]; then
+			echo "import rule: $pkg must not import $imp" >&2
+			fail=1
+		fi
+	done
+}
+# events itself imports nothing of ours; its subpackages only events.
+imports=$(go list -f '{{join .Imports "\n"}}' "$mod/events" | grep "^$mod/" || true)
+if [ -n "$imports" ]; then
+	echo "import rule: events must import nothing of kaas, but imports: $imports" >&2
+	fail=1
+fi
+check events events
+check executors events
+check projector events
+check queries events projector
+check ingress events
+exit $fail
