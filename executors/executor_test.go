@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -446,5 +447,21 @@ func TestManyClustersFewWorkers(t *testing.T) {
 	}
 	if grew := peak - before; grew > 50 {
 		t.Fatalf("goroutines grew by %d while %d clusters provisioned", grew, n)
+	}
+}
+
+// A VCD task that never ends fails the operation after its budget, and a rollback that
+// cannot finish either ends too: nothing stays in progress.
+func TestStuckVCDTaskTimesOut(t *testing.T) {
+	cloud := fastCloud()
+	cloud.TaskDelay = time.Hour
+	cfg := fastConfig()
+	cfg.OperationTimeout, cfg.BootTimeout = 300*time.Millisecond, 200*time.Millisecond
+	h := newHarness(t, cloud, cfg)
+	id := events.DeriveID("cluster", "stuck-task")
+	h.send(id, events.CreateCluster{Spec: spec("stuck-task", good, 1, true)})
+	st := h.waitIdle(id, 2)
+	if st.Phase != events.PhaseCreateFailed || st.LastFailure.Code != events.CodeTimeout || !strings.Contains(st.LastFailure.Message, "rollback") {
+		t.Fatalf("%s %+v", st.Phase, st.LastFailure)
 	}
 }

@@ -139,9 +139,15 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 		if r := st.Op.Retry; r != nil && now.Before(r.NotUntil) {
 			return outcome{wait: r.NotUntil.Sub(now), label: "retry"}, nil
 		}
-		if now.Sub(st.Op.Started) > e.cfg.OperationTimeout && st.Op.Failed == nil {
+		// Every operation, and then its rollback, has a time budget: nothing waits forever
+		// on a VCD task that never ends.
+		since, what := st.Op.Started, st.Op.Op
+		if st.Op.Failed != nil {
+			since, what = st.Op.FailedAt, "the rollback of "+st.Op.Op
+		}
+		if now.Sub(since) > e.cfg.OperationTimeout {
 			if err := e.fail(ctx, d, events.Failure{Code: events.CodeTimeout,
-				Message: fmt.Sprintf("%s did not finish within %s", st.Op.Op, e.cfg.OperationTimeout)}); err != nil {
+				Message: fmt.Sprintf("%s did not finish within %s", what, e.cfg.OperationTimeout)}); err != nil {
 				return outcome{}, err
 			}
 			continue

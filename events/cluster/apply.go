@@ -96,7 +96,7 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 			break
 		}
 		if p.Rollback {
-			s.Op.Failed = &f
+			s.Op.Failed, s.Op.FailedAt = &f, e.Time
 			break
 		}
 		s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil

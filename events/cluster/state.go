@@ -67,8 +67,9 @@ type Operation struct {
 	// Delete: whether forced.
 	Force bool
 
-	// Failed is set when the operation failed and is being rolled back.
-	Failed *events.Failure
+	// Failed is set when the operation failed and is being rolled back, since FailedAt.
+	Failed   *events.Failure
+	FailedAt time.Time
 	// Retry is set while a step waits to be tried again after a retryable error.
 	Retry *Retry
 	// LastStep is the type of the last event the operation recorded.
