@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c kaasd.Config)
+		wantErr string
+	}{
+		{name: "defaults", check: func(t *testing.T, c kaasd.Config) {
+			if c.DataDir != "./data" || c.AMQPExchange != "cse-ext" || c.AMQPRoutingKey != "cse" || c.AdminAddr != "127.0.0.1:9090" ||
+				c.AMQPPrefetch != 64 || c.NATSURL != "" || len(c.Roles) != 3 {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "env", env: map[string]string{"KAAS_AMQP_EXCHANGE": "x", "KAAS_AMQP_PREFETCH": "8", "KAAS_POLL_INTERVAL": "50ms"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.AMQPExchange != "x" || c.AMQPPrefetch != 8 || c.PollInterval != 50*time.Millisecond {
+					t.Errorf("env not read: %+v", c)
+				}
+			}},
+		{name: "flag beats env", args: []string{"--amqp-exchange", "y"}, env: map[string]string{"KAAS_AMQP_EXCHANGE": "x"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.AMQPExchange != "y" {
+					t.Errorf("flag lost: %+v", c)
+				}
+			}},
+		{name: "bad number", env: map[string]string{"KAAS_AMQP_PREFETCH": "lots"}, wantErr: "KAAS_AMQP_PREFETCH"},
+		{name: "bad role", args: []string{"--roles", "ingress,chef"}, wantErr: `unknown role "chef"`},
+		{name: "vcd url", env: map[string]string{"KAAS_VCD_URL": "https://vcd"}, wantErr: "in-memory VCD"},
+		{name: "bad duration", env: map[string]string{"KAAS_POLL_INTERVAL": "soon"}, wantErr: "poll interval"},
+		{name: "stray arg", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, _, err := parse(tt.args, func(k string) string { return tt.env[k] }, &stderr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+func TestRunUsageErrorsExit2(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--roles", "nope"}, func(string) string { return "" }, &out, &errb); code != 2 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if code := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "kaasd ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+func TestCallWithoutKaasdSaysWhy(t *testing.T) {
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code := run(ctx, []string{"call", "-timeout", "300ms", "-amqp-exchange", "kaas-nobody-home", "/api/cse/3.0/clusters"},
+		func(string) string { return "" }, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "kaas-nobody-home") {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
