@@ -80,4 +80,3 @@ func TestCallWithoutKaasdSaysWhy(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
-
