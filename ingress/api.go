@@ -95,6 +95,7 @@ type API struct {
 	// views to reach it, so that a tenant sees its own change right after the 202.
 	lastSeq atomic.Uint64
 	locks   keyedMutex
+	names   recentNames
 }
 
 // New returns the API.
@@ -244,12 +245,41 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // sync waits for the views to reflect this process's own commands. A timeout is not
 // fatal: the answer is served from views that are a little behind, and says so in the log.
-func (a *API) sync(c *call) {
+func (a *API) sync(c *call) { a.syncTo(c, a.lastSeq.Load()) }
+
+func (a *API) syncTo(c *call, seq uint64) {
+	if seq == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, a.cfg.SyncTimeout)
 	defer cancel()
-	if err := a.reader.Sync(ctx, a.lastSeq.Load()); err != nil {
+	if err := a.reader.Sync(ctx, seq); err != nil {
 		c.log.Warn("views behind the commands; answering from older views", "err", err)
 	}
+}
+
+// recentNames remembers, per org VDC and cluster name, the sequence of the last create this
+// process appended, so that a create waits only for the views to show an earlier create of
+// the same name, not for every command in flight.
+type recentNames struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (r *recentNames) get(key string) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[key]
+}
+
+func (r *recentNames) set(key string, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil || len(r.m) > 100_000 {
+		// Entries this old were projected long ago: forgetting them loses nothing.
+		r.m = map[string]uint64{}
+	}
+	r.m[key] = seq
 }
 
 func (a *API) noteSeq(seq uint64) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
@@ -63,18 +64,19 @@ func (a *API) decodeEntity(c *call) (cse.NativeEntity, *reply) {
 	return e, nil
 }
 
-// accept appends a command for a cluster. It returns once the command is durable.
-func (a *API) accept(c *call, clusterID string, p events.Payload) (cmdID string, err error) {
-	cmdID = events.DeriveID("command", c.requestID)
+// accept appends a command for a cluster. It returns once the command is durable, with its
+// stream sequence.
+func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, err error) {
+	cmdID := events.DeriveID("command", c.requestID)
 	env := events.Envelope{ID: cmdID, ClusterID: clusterID, OrgID: c.caller.Org, Actor: c.caller.User,
 		Time: time.Now().UTC(), CorrelationID: c.requestID, Payload: p}
 	seq, dup, err := a.commands.AppendCommand(c.ctx, env, c.requestID)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	a.noteSeq(seq)
 	c.log.Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
-	return cmdID, nil
+	return seq, nil
 }
 
 func (a *API) createCluster(c *call) reply {
@@ -94,16 +96,20 @@ func (a *API) createCluster(c *call) reply {
 
 	// One create per name at a time, so that two requests for the same name cannot both
 	// pass the check below.
-	unlock := a.locks.lock("name/" + c.caller.Org + "/" + spec.VDC + "/" + spec.Name)
+	// Names compare without case, as VCD compares vApp names.
+	nameKey := c.caller.Org + "/" + spec.VDC + "/" + strings.ToLower(spec.Name)
+	unlock := a.locks.lock("name/" + nameKey)
 	defer unlock()
-	a.sync(c)
+	a.syncTo(c, a.names.get(nameKey))
 	if !a.reader.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
 		if other := a.reader.NameTaken(c.ctx, c.caller.Org, spec.VDC, spec.Name); other != "" && other != clusterID {
 			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
 		}
-		if _, err := a.accept(c, clusterID, events.CreateCluster{Spec: spec}); err != nil {
+		seq, err := a.accept(c, clusterID, events.CreateCluster{Spec: spec})
+		if err != nil {
 			return unrecorded(err)
 		}
+		a.names.set(nameKey, seq)
 	}
 	// The answer is built from the request alone, so that a redelivered request gets the
 	// same one.
