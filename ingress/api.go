@@ -145,6 +145,7 @@ type reply struct {
 	status   int
 	body     any
 	location string
+	allow    string // the Allow header of a 405
 	reason   string // why a 4xx, for the log line
 }
 
@@ -189,7 +190,9 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 	}
 	h, ok := rt.methods[c.r.Method]
 	if !ok {
-		return "method_not_allowed", fail(http.StatusMethodNotAllowed, cse.MinorDefault, "Method not allowed: %s %s (allowed: %s)", c.r.Method, c.r.URL.Path, rt.allow())
+		rep := fail(http.StatusMethodNotAllowed, cse.MinorDefault, "Method not allowed: %s %s (allowed: %s)", c.r.Method, c.r.URL.Path, rt.allow())
+		rep.allow = rt.allow()
+		return "method_not_allowed", rep
 	}
 	accept := c.r.Header.Get("Accept")
 	if !jsonAcceptable(accept) {
@@ -226,6 +229,9 @@ func (a *API) write(w http.ResponseWriter, c *call, rep reply) {
 	}
 	if rep.location != "" {
 		w.Header().Set("Location", rep.location)
+	}
+	if rep.allow != "" {
+		w.Header().Set("Allow", rep.allow)
 	}
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(b)

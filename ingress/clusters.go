@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -241,7 +240,7 @@ func (a *API) forceDelete(c *call) reply {
 
 func (a *API) listClusters(c *call) reply {
 	a.sync(c)
-	all := a.reader.Clusters(c.ctx, c.caller.Org)
+	all := filterClusters(a.reader.Clusters(c.ctx, c.caller.Org), c.r.URL.Query())
 	q := c.r.URL.Query()
 	if !q.Has("page") && !q.Has("pageSize") {
 		return ok(http.StatusOK, all) // CSE's GET clusters answers a bare list
@@ -251,48 +250,35 @@ func (a *API) listClusters(c *call) reply {
 
 func (a *API) pageClusters(c *call) reply {
 	a.sync(c)
-	return a.page(c, a.reader.Clusters(c.ctx, c.caller.Org))
+	return a.page(c, filterClusters(a.reader.Clusters(c.ctx, c.caller.Org), c.r.URL.Query()))
+}
+
+// filterClusters applies CSE's list filters, org_name and ovdc_name.
+func filterClusters(all []cse.DefEntity, q url.Values) []cse.DefEntity {
+	org, vdc := q.Get("org_name"), q.Get("ovdc_name")
+	if org == "" && vdc == "" {
+		return all
+	}
+	out := []cse.DefEntity{}
+	for _, d := range all {
+		if (org == "" || d.Entity.Metadata.OrgName == org) && (vdc == "" || d.Entity.Metadata.VirtualDataCenterName == vdc) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func (a *API) page(c *call, all []cse.DefEntity) reply {
 	q := c.r.URL.Query()
-	page, size := 1, 25
-	var err error
-	if s := q.Get("page"); s != "" {
-		if page, err = strconv.Atoi(s); err != nil || page < 1 {
-			return fail(http.StatusBadRequest, cse.MinorDefault, "page must be a whole number of 1 or more, not %q", s)
-		}
+	page, size, err := cse.ParsePage(q)
+	if err != nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
 	}
-	if s := q.Get("pageSize"); s != "" {
-		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > 128 {
-			return fail(http.StatusBadRequest, cse.MinorDefault, "pageSize must be a whole number from 1 to 128, not %q", s)
-		}
+	base := c.r.URL.Path
+	if c.r.Host != "" {
+		base = "https://" + c.r.Host + base // VCD's public address, as CSE's links are
 	}
-	total := len(all)
-	res := cse.Page[cse.DefEntity]{ResultTotal: total, Page: page, PageSize: size, PageCount: (total + size - 1) / size, Values: []cse.DefEntity{}}
-	if from := (page - 1) * size; from < total {
-		res.Values = all[from:min(from+size, total)]
-	}
-	link := func(p int) string {
-		v := url.Values{}
-		for k, vals := range q {
-			v[k] = vals
-		}
-		v.Set("page", strconv.Itoa(p))
-		v.Set("pageSize", strconv.Itoa(size))
-		base := c.r.URL.Path
-		if c.r.Host != "" {
-			base = "https://" + c.r.Host + base // VCD's public address, as CSE's links are
-		}
-		return base + "?" + v.Encode()
-	}
-	if page*size < total {
-		res.NextPageURI = link(page + 1)
-	}
-	if page > 1 && page <= res.PageCount {
-		res.PreviousPageURI = link(page - 1)
-	}
-	return ok(http.StatusOK, res)
+	return ok(http.StatusOK, cse.Paginate(all, cse.PageParams{Page: page, PageSize: size, Base: base, Filters: q}))
 }
 
 func (a *API) getOperation(c *call) reply {

@@ -176,6 +176,9 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 			if p.Superseded != "" {
 				prev := v.op(p.Superseded, env.ClusterID)
 				prev.Status, prev.Ended = OpSuperseded, env.Time
+				if prev.Phase != "" {
+					prev.Phase = events.MakePhase(prev.Phase.Op(), events.StatusFailed)
+				}
 				prev.Failure = &events.Failure{Code: events.CodeSuperseded, Message: "cancelled by a forced delete"}
 			}
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
@@ -119,65 +117,6 @@ func (q *Queries) Clusters(ctx context.Context, org string) []cse.DefEntity {
 	return out
 }
 
-// Paging defaults, as CSE's.
-const (
-	DefaultPageSize = 25
-	MaxPageSize     = 128
-)
-
-// PageParams are the paging parameters of a list request.
-type PageParams struct {
-	Page, PageSize int
-	// Base is the absolute URL of the list (scheme, host, path) for the page links.
-	Base string
-	// Filters are the other query parameters, repeated in the page links.
-	Filters url.Values
-}
-
-// ParsePage reads page and pageSize from a query, with CSE's defaults.
-func ParsePage(query url.Values) (page, size int, err error) {
-	page, size = 1, DefaultPageSize
-	if s := query.Get("page"); s != "" {
-		if page, err = strconv.Atoi(s); err != nil || page < 1 {
-			return 0, 0, fmt.Errorf("page must be a whole number of 1 or more, not %q", s)
-		}
-	}
-	if s := query.Get("pageSize"); s != "" {
-		if size, err = strconv.Atoi(s); err != nil || size < 1 || size > MaxPageSize {
-			return 0, 0, fmt.Errorf("pageSize must be a whole number from 1 to %d, not %q", MaxPageSize, s)
-		}
-	}
-	return page, size, nil
-}
-
-// Paginate cuts a list into CSE's paged result.
-func Paginate[T any](all []T, p PageParams) cse.Page[T] {
-	total := len(all)
-	res := cse.Page[T]{ResultTotal: total, Page: p.Page, PageSize: p.PageSize, PageCount: (total + p.PageSize - 1) / p.PageSize, Values: []T{}}
-	from := (p.Page - 1) * p.PageSize
-	if from < total {
-		res.Values = all[from:min(from+p.PageSize, total)]
-	}
-	link := func(page int) string {
-		v := url.Values{}
-		for k, vals := range p.Filters {
-			if k != "page" && k != "pageSize" {
-				v[k] = vals
-			}
-		}
-		v.Set("page", strconv.Itoa(page))
-		v.Set("pageSize", strconv.Itoa(p.PageSize))
-		return p.Base + "?" + v.Encode()
-	}
-	if p.Page*p.PageSize < total {
-		res.NextPageURI = link(p.Page + 1)
-	}
-	if p.Page > 1 && p.Page <= res.PageCount {
-		res.PreviousPageURI = link(p.Page - 1)
-	}
-	return res
-}
-
 // Operation returns an operation's progress.
 func (q *Queries) Operation(ctx context.Context, org, id string) (cse.Operation, error) {
 	o, ok := q.views.Operation(id)
@@ -190,10 +129,8 @@ func (q *Queries) Operation(ctx context.Context, org, id string) (cse.Operation,
 	if out.Status == projector.OpPending {
 		out.Phase = string(cluster.PendingPhase(o.Command))
 	}
-	if o.Status == projector.OpFailed || o.Status == projector.OpRejected || o.Status == projector.OpSuperseded {
-		out.Retrying = nil
-	} else {
-		out.Error = nil
+	if o.Status != projector.OpRunning && o.Status != "" {
+		out.Retrying = nil // an ended operation retries nothing; a running one may be rolling back after Error
 	}
 	out.Accepted, out.Started, out.Ended = tp(o.Accepted), tp(o.Started), tp(o.Ended)
 	return out, nil

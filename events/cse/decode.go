@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -51,19 +51,18 @@ func DecodeEntity(body []byte) (NativeEntity, error) {
 	if _, ok := raw.(map[string]any); !ok {
 		return e, fieldErr("", MinorDefault, "the body must be a JSON object, not %s", jsonKind(raw))
 	}
-	if path := unknownField(raw, reflect.TypeOf(e), ""); path != "" {
-		return e, fieldErr(path, MinorDefault, "unknown field")
+	if path, err := duplicateKey(json.NewDecoder(bytes.NewReader(body)), ""); err == nil && path != "" {
+		return e, fieldErr(path, MinorDefault, "given twice")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&e); err != nil {
+	if path, problem := shape(raw, reflect.TypeOf(e), ""); path != "" {
+		return e, fieldErr(path, MinorDefault, "%s", problem)
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return e, fieldErr(te.Field, MinorDefault, "expected %s, got %s", kindName(te.Type), te.Value)
 		}
 		return e, fieldErr("", MinorDefault, "the body cannot be read: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return e, fieldErr("", MinorDefault, "the body has data after the JSON object")
 	}
 	return e, nil
 }
@@ -101,16 +100,25 @@ func kindName(t reflect.Type) string {
 	return "an object"
 }
 
-// unknownField returns the path of the first JSON key (in sorted order, so the answer is
-// stable) that the Go type has no field for.
-func unknownField(raw any, t reflect.Type, path string) string {
+// shape checks the decoded JSON against the Go type before decoding into it, so that an
+// unknown or mistyped field is reported with its full path, array indexes included (Go's
+// decoder drops them, and matches keys without case). It returns the first problem, in
+// sorted key order so that the answer is stable.
+func shape(raw any, t reflect.Type, path string) (string, string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch v := raw.(type) {
-	case map[string]any:
-		if t.Kind() != reflect.Struct {
-			return ""
+	if raw == nil {
+		return "", "" // null leaves a field unset
+	}
+	mismatch := func() (string, string) {
+		return path, fmt.Sprintf("expected %s, got %s", kindName(t), goJSONKind(raw))
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		v, ok := raw.(map[string]any)
+		if !ok {
+			return mismatch()
 		}
 		fields := map[string]reflect.Type{}
 		for i := range t.NumField() {
@@ -125,25 +133,91 @@ func unknownField(raw any, t reflect.Type, path string) string {
 		for _, k := range keys {
 			ft, ok := fields[k]
 			if !ok {
-				// Go's decoder matches keys case-insensitively; kaas does not, so that a
-				// misspelt key is reported rather than half-matched.
-				return join(path, k)
+				return join(path, k), "unknown field"
 			}
-			if p := unknownField(v[k], ft, join(path, k)); p != "" {
-				return p
+			if p, problem := shape(v[k], ft, join(path, k)); p != "" {
+				return p, problem
 			}
 		}
-	case []any:
-		if t.Kind() != reflect.Slice {
-			return ""
+	case reflect.Slice:
+		v, ok := raw.([]any)
+		if !ok {
+			return mismatch()
 		}
 		for i, item := range v {
-			if p := unknownField(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
-				return p
+			if p, problem := shape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p, problem
 			}
 		}
+	case reflect.String:
+		if _, ok := raw.(string); !ok {
+			return mismatch()
+		}
+	case reflect.Bool:
+		if _, ok := raw.(bool); !ok {
+			return mismatch()
+		}
+	case reflect.Int:
+		f, ok := raw.(float64)
+		if !ok {
+			return mismatch()
+		}
+		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return path, fmt.Sprintf("expected an integer, got number %v", f)
+		}
 	}
-	return ""
+	return "", ""
+}
+
+// goJSONKind names a JSON value's kind as Go's decoder does in its errors.
+func goJSONKind(v any) string {
+	switch v.(type) {
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "object"
+}
+
+// duplicateKey returns the path of the first key an object gives twice. Go's decoder keeps
+// the last copy, which would let a misspelt field hide behind a correct one.
+func duplicateKey(dec *json.Decoder, path string) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			k, _ := kt.(string)
+			if seen[k] {
+				return join(path, k), nil
+			}
+			seen[k] = true
+			if p, err := duplicateKey(dec, join(path, k)); p != "" || err != nil {
+				return p, err
+			}
+		}
+		_, err = dec.Token()
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if p, err := duplicateKey(dec, fmt.Sprintf("%s[%d]", path, i)); p != "" || err != nil {
+				return p, err
+			}
+		}
+		_, err = dec.Token()
+	}
+	return "", err
 }
 
 func join(path, key string) string {
@@ -211,6 +285,9 @@ func Merge(current events.ClusterSpec, e NativeEntity) (events.ClusterSpec, erro
 	if e.Metadata.VirtualDataCenterName != "" {
 		s.VDC = e.Metadata.VirtualDataCenterName
 	}
+	if e.Metadata.Site != "" {
+		s.Site = e.Metadata.Site
+	}
 	return merge(s, e)
 }
 
@@ -227,6 +304,9 @@ func merge(s events.ClusterSpec, e NativeEntity) (events.ClusterSpec, error) {
 		}{{"spec.topology.controlPlane", t.ControlPlane, &s.ControlPlane}, {"spec.topology.workers", t.Workers, &s.Workers}, {"spec.topology.nfs", t.NFS, &s.NFS}} {
 			if p.in == nil {
 				continue
+			}
+			if p.out == &s.NFS && (p.in.CPU != nil || p.in.Memory != nil) {
+				return s, fieldErr(p.path, MinorDefault, "NFS nodes are sized by sizingClass only, not cpu or memory")
 			}
 			if p.in.SizingClass != nil && (p.in.CPU != nil || p.in.Memory != nil) {
 				return s, fieldErr(p.path, MinorDefault, "give either sizingClass or cpu and memory, not both")

@@ -1,0 +1,430 @@
+package ingress_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/ingress"
+	"github.com/kaasproject/kaas/projector"
+	"github.com/kaasproject/kaas/queries"
+)
+
+const (
+	orgA  = "urn:vcloud:org:a0000000-0000-4000-8000-000000000001"
+	orgB  = "urn:vcloud:org:b0000000-0000-4000-8000-000000000002"
+	alice = "urn:vcloud:user:a0000000-0000-4000-8000-00000000000a"
+	bob   = "urn:vcloud:user:b0000000-0000-4000-8000-00000000000b"
+
+	base = "/api/cse/3.0"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// fakeCommands is the command stream: it dedupes by msgID as JetStream does, hands out
+// increasing sequences, and folds every command into the views the way the projector
+// would (through the codec, so Type is filled as on the real stream). With lag set, the
+// views see a command only lag after it was appended, in order.
+type fakeCommands struct {
+	views *projector.Views
+	lag   time.Duration
+
+	mu      sync.Mutex
+	seq     uint64
+	byMsgID map[string]uint64
+	log     []events.Envelope // as the projector reads them back
+	calls   int
+	err     error // returned (and nothing stored) while set
+
+	queue chan applyReq
+	done  chan struct{}
+}
+
+type applyReq struct {
+	seq uint64
+	env events.Envelope
+	due time.Time
+}
+
+func newFakeCommands(t testing.TB, views *projector.Views, lag time.Duration) *fakeCommands {
+	f := &fakeCommands{views: views, lag: lag, byMsgID: map[string]uint64{}}
+	if lag > 0 {
+		f.queue, f.done = make(chan applyReq, 1024), make(chan struct{})
+		go func() {
+			defer close(f.done)
+			for r := range f.queue {
+				time.Sleep(time.Until(r.due))
+				views.ApplyCommand(r.seq, r.env)
+			}
+		}()
+		t.Cleanup(func() { close(f.queue); <-f.done })
+	}
+	return f
+}
+
+func (f *fakeCommands) AppendCommand(ctx context.Context, env events.Envelope, msgID string) (uint64, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return 0, false, f.err
+	}
+	if seq, ok := f.byMsgID[msgID]; ok {
+		return seq, true, nil
+	}
+	if events.KindOf(env.Payload.Type()) != events.KindCommand {
+		return 0, false, fmt.Errorf("%s is not a command", env.Payload.Type())
+	}
+	data, err := events.Marshal(env)
+	if err != nil {
+		return 0, false, err
+	}
+	stored, err := events.Unmarshal(data)
+	if err != nil {
+		return 0, false, err
+	}
+	f.seq++
+	f.byMsgID[msgID] = f.seq
+	f.log = append(f.log, stored)
+	if f.lag > 0 {
+		f.queue <- applyReq{f.seq, stored, time.Now().Add(f.lag)}
+	} else {
+		f.views.ApplyCommand(f.seq, stored)
+	}
+	return f.seq, false, nil
+}
+
+func (f *fakeCommands) commands() []events.Envelope {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]events.Envelope(nil), f.log...)
+}
+
+func (f *fakeCommands) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// harness is the API over real views and queries, fed by the fake command stream and by a
+// simulated executor.
+type harness struct {
+	t     testing.TB
+	api   *ingress.API
+	views *projector.Views
+	cmds  *fakeCommands
+	exec  *executor
+	n     atomic.Int64 // request ids
+}
+
+func newHarness(t testing.TB) *harness { return newHarnessLag(t, 0) }
+
+func newHarnessLag(t testing.TB, lag time.Duration) *harness {
+	t.Helper()
+	views := projector.NewViews()
+	cmds := newFakeCommands(t, views, lag)
+	api, err := ingress.New(ingress.Config{}, cmds, queries.New(views))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, api: api, views: views, cmds: cmds}
+	h.exec = &executor{h: h, states: map[string]*cluster.State{}, handled: map[string]bool{}}
+	return h
+}
+
+// request describes one API call; the zero value is alice of orgA with a fresh request id.
+type request struct {
+	org, user string
+	reqID     string
+	accept    *string
+	anonymous bool
+	header    http.Header
+}
+
+type opt func(*request)
+
+func as(org, user string) opt { return func(r *request) { r.org, r.user = org, user } }
+func reqID(id string) opt     { return func(r *request) { r.reqID = id } }
+func accept(a string) opt     { return func(r *request) { r.accept = &a } }
+func anonymous() opt          { return func(r *request) { r.anonymous = true } }
+func header(k, v string) opt  { return func(r *request) { r.header.Set(k, v) } }
+
+// do serves one request, as the AMQP adapter would hand it over. It is safe for
+// concurrent use.
+func (h *harness) do(method, path, body string, opts ...opt) *httptest.ResponseRecorder {
+	h.t.Helper()
+	r := request{org: orgA, user: alice, reqID: fmt.Sprintf("vcd-req-%d", h.n.Add(1)), header: http.Header{}}
+	for _, o := range opts {
+		o(&r)
+	}
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	ctx := req.Context()
+	if !r.anonymous {
+		ctx = ingress.WithCaller(ctx, ingress.Caller{User: r.user, Org: r.org})
+	}
+	if r.reqID != "" {
+		ctx = ingress.WithRequestID(ctx, r.reqID)
+	}
+	req = req.WithContext(ctx)
+	if r.accept == nil {
+		req.Header.Set("Accept", "application/json;version=36.0")
+	} else if *r.accept != "" {
+		req.Header.Set("Accept", *r.accept)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.api.ServeHTTP(rec, req)
+	return rec
+}
+
+// createBody is a v2.1 create request.
+func createBody(name, vdc string, workers int) string {
+	return fmt.Sprintf(`{"apiVersion":"cse.vmware.com/v2.1","kind":"native",
+	  "metadata":{"name":%q,"orgName":"acme","virtualDataCenterName":%q,"site":"vcd.example.com"},
+	  "spec":{"distribution":{"templateName":"ubuntu-k8s-1.29","templateRevision":1},
+	    "topology":{"controlPlane":{"count":1},"workers":{"count":%d,"sizingClass":"Medium"}},
+	    "settings":{"ovdcNetwork":"net1","sshKey":"ssh-ed25519 AAAA","network":{"pods":{"cidrBlocks":[]},"services":{"cidrBlocks":[]}}}}}`,
+		name, vdc, workers)
+}
+
+// create asks for a cluster and returns its id and the command id.
+func (h *harness) create(name string, opts ...opt) (clusterID, cmdID string) {
+	h.t.Helper()
+	rec := h.do(http.MethodPost, base+"/clusters", createBody(name, "vdc1", 2), opts...)
+	if rec.Code != http.StatusAccepted {
+		h.t.Fatalf("create %s: %d %s", name, rec.Code, rec.Body)
+	}
+	ent := decode[cse.DefEntity](h.t, rec)
+	id, ok := cse.ParseClusterID(ent.ID)
+	if !ok {
+		h.t.Fatalf("create answered id %q", ent.ID)
+	}
+	return id, strings.TrimPrefix(rec.Header().Get("Location"), base+"/operations/")
+}
+
+// running creates a cluster and runs the create to its end.
+func (h *harness) running(name string, opts ...opt) (clusterID, cmdID string) {
+	h.t.Helper()
+	id, cmd := h.create(name, opts...)
+	h.exec.run(cmd)
+	return id, cmd
+}
+
+func clusterPath(id string) string { return base + "/cluster/" + cse.EntityID(id) }
+
+// decode reads a JSON body strictly into T.
+func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(rec.Body.String()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("body %s does not decode as %T: %v", rec.Body, v, err)
+	}
+	return v
+}
+
+// cseError checks that a body is exactly CSE's error body and returns its two values.
+func cseError(t testing.TB, rec *httptest.ResponseRecorder) (minor int, description string) {
+	t.Helper()
+	var raw map[string]map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil || len(raw) != 1 || raw["message"] == nil {
+		t.Fatalf("%d body %s is not CSE's error body", rec.Code, rec.Body)
+	}
+	m := raw["message"]
+	code, ok1 := m["minor error code"].(float64)
+	desc, ok2 := m["error description"].(string)
+	if len(m) != 2 || !ok1 || !ok2 {
+		t.Fatalf("%d body %s is not CSE's error body", rec.Code, rec.Body)
+	}
+	return int(code), desc
+}
+
+// wantError checks a refusal: its status, CSE's body, the minor code and a part of the text.
+func wantError(t testing.TB, rec *httptest.ResponseRecorder, status, minor int, text string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d, want %d: %s", rec.Code, status, rec.Body)
+	}
+	m, d := cseError(t, rec)
+	if m != minor || !strings.Contains(d, text) {
+		t.Errorf("error (%d, %q), want minor %d and text containing %q", m, d, minor, text)
+	}
+}
+
+// executor plays kaas's executor against the views: it decides each command on the folded
+// history, records the events every step would record, and succeeds at every step.
+type executor struct {
+	h       *harness
+	states  map[string]*cluster.State
+	handled map[string]bool
+	seq     uint64
+}
+
+func (x *executor) command(id string) events.Envelope {
+	for _, c := range x.h.cmds.commands() {
+		if c.ID == id {
+			return c
+		}
+	}
+	x.h.t.Fatalf("no command %s", id)
+	return events.Envelope{}
+}
+
+func (x *executor) state(clusterID string) *cluster.State {
+	st := x.states[clusterID]
+	if st == nil {
+		st = &cluster.State{}
+		x.states[clusterID] = st
+	}
+	return st
+}
+
+// record appends one event caused by cmd.
+func (x *executor) record(cmd events.Envelope, p events.Payload) {
+	x.h.t.Helper()
+	st := x.state(cmd.ClusterID)
+	x.seq++
+	env := events.Envelope{ID: events.DeriveID("event", fmt.Sprint(cmd.ID, x.seq)), ClusterID: cmd.ClusterID, OrgID: cmd.OrgID,
+		Actor: cmd.Actor, Time: t0.Add(time.Duration(x.seq) * time.Second), CausationID: cmd.ID,
+		CorrelationID: cmd.CorrelationID, PrevHash: st.Hash, Payload: p}
+	if st.OrgID != "" {
+		env.OrgID = st.OrgID
+	}
+	data, err := events.Marshal(env)
+	if err != nil {
+		x.h.t.Fatal(err)
+	}
+	stored, err := events.Unmarshal(data)
+	if err != nil {
+		x.h.t.Fatal(err)
+	}
+	st.Apply(stored, x.seq, events.Hash(data))
+	x.h.views.ApplyEvent(x.seq, events.Hash(data), stored)
+}
+
+// start decides a command and records its first event (or its refusal).
+func (x *executor) start(cmdID string) {
+	x.h.t.Helper()
+	cmd := x.command(cmdID)
+	x.handled[cmdID] = true
+	p, err := cluster.Decide(x.state(cmd.ClusterID), cmd)
+	var rej *cluster.Rejection
+	switch {
+	case errors.Is(err, cluster.ErrDuplicate):
+	case errors.As(err, &rej):
+		x.record(cmd, events.CommandRejected{CommandType: cmd.Type, Failure: rej.Failure})
+	case err != nil:
+		x.h.t.Fatal(err)
+	default:
+		x.record(cmd, p)
+	}
+}
+
+// run starts a command and carries its operation to the end.
+func (x *executor) run(cmdID string) {
+	x.h.t.Helper()
+	x.start(cmdID)
+	x.finish(x.command(cmdID).ClusterID)
+}
+
+// runAll runs every command not yet handled, in stream order, and carries every operation
+// to its end. An operation in progress ends before the next command of its cluster starts,
+// unless that command is a forced delete, which supersedes it.
+func (x *executor) runAll() {
+	x.h.t.Helper()
+	for _, c := range x.h.cmds.commands() {
+		if x.handled[c.ID] {
+			continue
+		}
+		if _, force := c.Payload.(events.ForceDeleteCluster); !force {
+			x.finish(c.ClusterID)
+		}
+		x.run(c.ID)
+	}
+	for id := range x.states {
+		x.finish(id)
+	}
+}
+
+// finish plays the steps of the operation in progress until it ends.
+func (x *executor) finish(clusterID string) {
+	x.h.t.Helper()
+	st := x.state(clusterID)
+	for range 200 {
+		if st.Op == nil {
+			return
+		}
+		cmd := x.command(st.Op.CommandID)
+		step := cluster.Plan(st)
+		switch step.Kind {
+		case cluster.StepResolveTemplate:
+			v := "v1.29.3"
+			if strings.Contains(step.Template.Name, "1.30") {
+				v = "v1.30.1"
+			}
+			x.record(cmd, events.TemplateResolved{Template: events.Template{Name: step.Template.Name, Revision: step.Template.Revision,
+				KubernetesVersion: v, OS: "ubuntu-22.04", CNI: events.Component{Name: "antrea", Version: "1.14"}}})
+		case cluster.StepCreateVApp:
+			x.record(cmd, events.VAppCreated{VAppID: "urn:vcloud:vapp:" + clusterID, Name: st.Spec.Name})
+		case cluster.StepCreateNode:
+			x.record(cmd, events.NodeCreated{Name: step.New.Name, Role: step.New.Role, Ordinal: step.New.Ordinal, VMID: "urn:vcloud:vm:" + step.New.Name})
+		case cluster.StepStartNode:
+			x.record(cmd, events.NodeStarted{Name: step.Node.Name})
+		case cluster.StepAwaitControlPlane:
+			x.record(cmd, events.ControlPlaneInitialized{Node: step.Node.Name, IP: "10.0.0.10", Endpoint: "https://10.0.0.10:6443",
+				KubeconfigRef: "kubeconfig/" + clusterID, JoinCommandRef: "join/" + clusterID})
+		case cluster.StepAwaitNodes:
+			for i, n := range step.Nodes {
+				x.record(cmd, events.NodeJoined{Name: n.Name, IP: fmt.Sprintf("10.0.0.%d", 11+i)})
+			}
+		case cluster.StepRequestUpgrade:
+			x.record(cmd, events.NodeUpgradeRequested{Name: step.Node.Name, KubernetesVersion: step.Version})
+		case cluster.StepAwaitUpgrade:
+			x.record(cmd, events.NodeUpgraded{Name: step.Node.Name, KubernetesVersion: step.Version})
+		case cluster.StepDeleteNode:
+			x.record(cmd, events.NodeDeleted{Name: step.Node.Name})
+		case cluster.StepDeleteVApp:
+			x.record(cmd, events.VAppDeleted{VAppID: st.VAppID})
+		case cluster.StepRecord:
+			x.record(cmd, step.Event)
+		case cluster.StepFail:
+			x.record(cmd, events.OperationFailed{Failure: step.Failure})
+		default:
+			x.h.t.Fatalf("unexpected step %s", step)
+		}
+	}
+	x.h.t.Fatalf("operation on %s did not end", clusterID)
+}
+
+// sameJSON reports whether two bodies hold the same JSON value.
+func sameJSON(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
+}
