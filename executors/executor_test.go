@@ -465,3 +465,17 @@ func TestStuckVCDTaskTimesOut(t *testing.T) {
 		t.Fatalf("%s %+v", st.Phase, st.LastFailure)
 	}
 }
+
+// A tenant that names another org in its request is refused by VCD: the org name is
+// checked against the org URN from the caller's security context.
+func TestOtherOrgIsRefused(t *testing.T) {
+	cloud := fastCloud()
+	cloud.Orgs[0].ID = "urn:vcloud:org:the-real-acme"
+	h := newHarness(t, cloud, fastConfig())
+	id := events.DeriveID("cluster", "intruder")
+	h.send(id, events.CreateCluster{Spec: spec("intruder", good, 1, true)}) // sent as urn:vcloud:org:acme
+	st := h.waitIdle(id, 2)
+	if st.Phase != events.PhaseCreateFailed || !strings.Contains(st.LastFailure.Message, "not the requester's organization") || h.vapp(id) != nil {
+		t.Fatalf("%s %+v", st.Phase, st.LastFailure)
+	}
+}

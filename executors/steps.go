@@ -26,7 +26,7 @@ func kubeconfigRef(clusterID string) string { return "cluster." + clusterID + ".
 func joinRef(clusterID string) string       { return "cluster." + clusterID + ".join" }
 
 func vappRef(st *cluster.State) VAppRef {
-	return VAppRef{Org: st.Spec.OrgName, VDC: st.Spec.VDC, Name: st.Spec.Name, ClusterID: st.ID}
+	return VAppRef{Org: st.Spec.OrgName, OrgID: st.OrgID, VDC: st.Spec.VDC, Name: st.Spec.Name, ClusterID: st.ID}
 }
 
 func vmRef(st *cluster.State, name string) VMRef { return VMRef{VApp: vappRef(st), Name: name} }
@@ -37,7 +37,7 @@ func (e *Executor) step(ctx context.Context, d *delivery, s cluster.Step) (stepR
 	st := d.st
 	switch s.Kind {
 	case cluster.StepResolveTemplate:
-		t, err := e.vcd.ResolveTemplate(ctx, st.Spec.OrgName, s.Template)
+		t, err := e.vcd.ResolveTemplate(ctx, Org{Name: st.Spec.OrgName, ID: st.OrgID}, s.Template)
 		if err != nil {
 			return stepResult{}, err
 		}

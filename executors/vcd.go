@@ -15,7 +15,7 @@ import (
 // again later.
 type VCD interface {
 	// ResolveTemplate finds a template by name and revision in the catalogs the org sees.
-	ResolveTemplate(ctx context.Context, org string, ref events.TemplateRef) (events.Template, error)
+	ResolveTemplate(ctx context.Context, org Org, ref events.TemplateRef) (events.Template, error)
 	// EnsureVApp finds or creates the cluster's vApp, attached to the network and tagged
 	// with the cluster's metadata.
 	EnsureVApp(ctx context.Context, spec VAppSpec) (Status, error)
@@ -43,10 +43,19 @@ type Status struct {
 	Done bool
 }
 
+// Org names a tenant organization by the name the tenant wrote and the URN VCD vouched for
+// in the caller's security context. An implementation must refuse a name that is not the
+// URN's org: that is what stops a tenant from naming another org in its request.
+type Org struct {
+	Name, ID string
+}
+
 // VAppRef names a cluster's vApp. Name is the cluster name (CSE's convention); ClusterID
 // is in its metadata and tells it apart from a tenant's vApp of the same name.
 type VAppRef struct {
 	Org, VDC, Name, ClusterID string
+	// OrgID is the org's URN, checked against Org.
+	OrgID string
 }
 
 // VAppSpec is a vApp to create.

@@ -46,7 +46,11 @@ type Config struct {
 
 // Org is a tenant organization.
 type Org struct {
-	Name      string     `json:"name"`
+	Name string `json:"name"`
+	// ID, when set, is the org's URN: a request naming this org from another org's
+	// security context is refused, as VCD refuses it. Empty accepts any caller (handy for
+	// local runs, where kaasd call makes up its own URNs).
+	ID        string     `json:"id,omitempty"`
 	VDCs      []VDC      `json:"vdcs"`
 	Templates []Template `json:"templates"`
 }
@@ -176,23 +180,38 @@ func (v *VCD) fault(op string) error {
 	return nil
 }
 
-func (v *VCD) org(name string) (*Org, error) {
+// orgByName finds an org by name, for lookups the caller was already checked for.
+func (v *VCD) orgByName(name string) *Org {
 	for i := range v.cfg.Orgs {
 		if v.cfg.Orgs[i].Name == name {
-			return &v.cfg.Orgs[i], nil
+			return &v.cfg.Orgs[i]
+		}
+	}
+	return nil
+}
+
+// org finds an org by name and checks that the caller belongs to it.
+func (v *VCD) org(name, callerOrg string) (*Org, error) {
+	for i := range v.cfg.Orgs {
+		if o := &v.cfg.Orgs[i]; o.Name == name {
+			if o.ID != "" && callerOrg != o.ID {
+				return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
+					"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
+			}
+			return o, nil
 		}
 	}
 	return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
 }
 
 // ResolveTemplate implements executors.VCD.
-func (v *VCD) ResolveTemplate(ctx context.Context, org string, ref events.TemplateRef) (events.Template, error) {
+func (v *VCD) ResolveTemplate(ctx context.Context, org executors.Org, ref events.TemplateRef) (events.Template, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.fault("query catalog items"); err != nil {
 		return events.Template{}, err
 	}
-	o, err := v.org(org)
+	o, err := v.org(org.Name, org.ID)
 	if err != nil {
 		return events.Template{}, err
 	}
@@ -202,12 +221,11 @@ func (v *VCD) ResolveTemplate(ctx context.Context, org string, ref events.Templa
 		}
 	}
 	return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
-		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org), "", "")
+		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org.Name), "", "")
 }
 
 func (v *VCD) template(org, name string) Template {
-	o, _ := v.org(org)
-	if o != nil {
+	if o := v.orgByName(org); o != nil {
 		for _, t := range o.Templates {
 			if t.Name == name {
 				return t
@@ -244,7 +262,7 @@ func (v *VCD) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executor
 	}
 	now := time.Now()
 	if a == nil {
-		o, err := v.org(spec.Org)
+		o, err := v.org(spec.Org, spec.OrgID)
 		if err != nil {
 			return executors.Status{}, err
 		}
@@ -289,7 +307,7 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 	}
 	now := time.Now()
 	if m == nil {
-		o, _ := v.org(a.Org)
+		o := v.orgByName(a.Org)
 		if i := slices.IndexFunc(o.VDCs, func(d VDC) bool { return d.Name == a.VDC }); i >= 0 && o.VDCs[i].MaxVMs > 0 && v.countVMs(a.Org, a.VDC) >= o.VDCs[i].MaxVMs {
 			return executors.Status{}, executors.Terminal(events.CodeQuotaExceeded, fmt.Sprintf("VDC %q has reached its quota of %d VMs", a.VDC, o.VDCs[i].MaxVMs),
 				"VDC_RESOURCE_LIMIT_EXCEEDED", "The requested operation will exceed the VDC's VM quota.")
