@@ -1,0 +1,464 @@
+// Command kaas-bench is `make bench`: it measures kaas's request path against the bare
+// ceilings it is built on, on this machine, in one run.
+//
+// For each in-flight level (-levels, default 1, 16 and 64 concurrent callers) it measures,
+// back to back in one process:
+//
+//   - echo: the bare AMQP request-reply ceiling. [vcdexttest.RunEcho] is an extension with
+//     vcdext's topology and reply protocol (persistent requests, publisher confirms on the
+//     reply, ack after the confirm) and no handler work. It is the fastest any AMQP
+//     extension can answer VCD here. Its 202 carries a 22-byte body, where kaas's carries
+//     the rendered entity (about 1.9 KB), so part of the gap is the size of the answer.
+//   - kaas: the create path of a real kaasd started in-process with [kaasd.Start]:
+//     POST /api/cse/3.0/clusters with a valid v2.1 native entity and a cluster name unique to
+//     each request, expecting 202. The request goes AMQP in, envelope decode, entity decode
+//     and validation, name check against the views, durable JetStream append of the
+//     CreateCluster command, 202 rendered, reply published and confirmed, request acked.
+//     kaasd runs the ingress and projector roles only, with no executor: the bench measures
+//     the request path, not provisioning. An executor would pick up every accepted command
+//     and drive the in-memory VCD, burning the same two cores on work that happens after
+//     the 202 and that no tenant waits for.
+//   - jetstream: the bare JetStream ceiling, for context: N goroutines each doing a
+//     synchronous PublishMsg with a unique Nats-Msg-Id (and the expected-stream header, as
+//     kaas's AppendCommand does) of a real encoded CreateCluster command to a file-backed
+//     R1 stream, one subject per message, on an embedded nats-server reached in-process,
+//     as kaasd reaches its own.
+//
+// Both AMQP paths use the same prefetch (kaasd.Defaults().AMQPPrefetch), the same client
+// ([vcdexttest.Client], which publishes exactly as VCD does), the same request bodies and
+// the same load driver ([vcdexttest.Load]).
+//
+// Why ratios: absolute figures on a 2-core box that also runs the broker, the client and
+// the server mostly measure the box, and vary 10-30% from run to run (docs/amqp.md, Part A).
+// What kaas controls is how much of the AMQP ceiling its own work gives away, so the figure
+// that matters is kaas/echo throughput at the same in-flight level, measured seconds apart
+// in the same process. The aim is kaas ≥ 0.8 × echo at 64 in flight. An unmet aim is
+// reported, not a failure.
+//
+// kaasd logs at warn level, so the per-request info lines a default kaasd writes are not
+// part of the cost measured. Its state is kept for the whole run: every create of every
+// cell (warm-ups included) stays in its views and its command stream, as in a long-lived
+// kaasd.
+//
+// Each cell first runs -warmup of unmeasured load at its level, then vcdexttest.Load for
+// -duration (Load itself discards a further duration/5 at the start). The table also shows
+// the CPU this process (client, server and, for kaas and jetstream, the embedded
+// nats-server) and, when it runs on this machine, the RabbitMQ broker spent per completed
+// request: on two shared cores, CPU per request is what bounds throughput. The last column
+// is the CPU, in cores, that every other process used meanwhile; above 0.15 the table
+// warns that the machine was not quiet and the figures are skewed.
+//
+// Flags:
+//
+//	-duration    measured time per cell (default 3s)
+//	-warmup      unmeasured load before each cell (default 500ms)
+//	-levels      in-flight levels, comma separated (default 1,16,64)
+//	-out         also write the results as JSON to this file
+//	-cpuprofile  write a CPU profile of the kaas cell at the highest level to this file
+//
+// RabbitMQ is $KAAS_AMQP_URL or amqp://guest:guest@127.0.0.1:5672/. Every exchange and
+// queue the bench declares has a name unique to the run and is deleted at the end. The
+// exit status is non-zero on a setup failure or when more than 1% of a cell's requests
+// fail.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+)
+
+// aimLevel and aimRatio are the goal: kaas keeps 80% of the echo ceiling at 64 in flight.
+const (
+	aimLevel = 64
+	aimRatio = 0.8
+	// maxErrorRate fails the run: more failed requests than this is a broken path, not a
+	// slow one.
+	maxErrorRate = 0.01
+	// requestTimeout is VCD's default extensibility timeout.
+	requestTimeout = 10 * time.Second
+	// busyCores is how much CPU other processes may use during a cell before the table
+	// warns that its figures are skewed.
+	busyCores = 0.15
+)
+
+// Paths measured, in the order they run at each level.
+const (
+	pathEcho      = "echo"
+	pathKaas      = "kaas"
+	pathJetStream = "jetstream"
+)
+
+var pathLabel = map[string]string{
+	pathEcho:      "AMQP echo (ceiling)",
+	pathKaas:      "kaas create, 202",
+	pathJetStream: "JetStream sync publish",
+}
+
+// Cell is one measured path at one in-flight level.
+type Cell struct {
+	Path       string  `json:"path"`
+	InFlight   int     `json:"in_flight"`
+	Requests   int     `json:"requests"` // completed in the measured window, failed included
+	Errors     int     `json:"errors"`
+	Throughput float64 `json:"throughput_per_s"` // successful requests per second
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	// CPUPerReqUs is this process's CPU (user+system) per completed request, µs.
+	CPUPerReqUs float64 `json:"process_cpu_us_per_req"`
+	// BrokerCPUPerReqUs is the local RabbitMQ's CPU per completed request, µs; absent when
+	// the broker is not a local process we can read.
+	BrokerCPUPerReqUs *float64 `json:"broker_cpu_us_per_req,omitempty"`
+	// OtherCores is the CPU, in cores, that every other process on the machine used during
+	// the cell: the bench shares the machine, and a busy neighbour skews the figures.
+	OtherCores   *float64 `json:"other_processes_cores,omitempty"`
+	ErrorSamples []string `json:"error_samples,omitempty"`
+}
+
+func (c Cell) errorRate() float64 {
+	if c.Requests == 0 {
+		return 0
+	}
+	return float64(c.Errors) / float64(c.Requests)
+}
+
+// Ratio is kaas/echo throughput at one level.
+type Ratio struct {
+	InFlight int     `json:"in_flight"`
+	Ratio    float64 `json:"kaas_over_echo"`
+}
+
+// Results is what -out writes.
+type Results struct {
+	Time       time.Time `json:"time"`
+	GoVersion  string    `json:"go_version"`
+	GOMAXPROCS int       `json:"gomaxprocs"`
+	NumCPU     int       `json:"num_cpu"`
+	Broker     string    `json:"broker"`
+	Prefetch   int       `json:"prefetch"`
+	Duration   string    `json:"duration"`
+	Warmup     string    `json:"warmup"`
+	Cells      []Cell    `json:"cells"`
+	Ratios     []Ratio   `json:"ratios"`
+	// AimMet is nil when the aim's level was not measured.
+	AimMet *bool `json:"aim_met,omitempty"`
+}
+
+type options struct {
+	duration, warmup time.Duration
+	levels           []int
+	out, cpuprofile  string
+}
+
+func main() {
+	var o options
+	var levels string
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per cell")
+	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured load before each cell")
+	flag.StringVar(&levels, "levels", "1,16,64", "in-flight levels, comma separated")
+	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kaas cell at the highest level to this file")
+	flag.Parse()
+	var err error
+	if o.levels, err = parseLevels(levels); err != nil {
+		fmt.Fprintf(os.Stderr, "kaas-bench: -levels: %v\n", err)
+		os.Exit(2)
+	}
+	if o.duration <= 0 || o.warmup < 0 {
+		fmt.Fprintln(os.Stderr, "kaas-bench: -duration must be positive and -warmup not negative")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, o, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no levels")
+	}
+	return out, nil
+}
+
+// run sets up, measures, prints and tears down. It returns the exit status.
+func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "kaas-bench: "+format+"\n", args...) }
+	prefetch := kaasd.Defaults().AMQPPrefetch
+	url := vcdexttest.AMQPURL()
+
+	env, err := setup(ctx, url, prefetch, logf)
+	if env != nil {
+		defer env.close(logf)
+	}
+	if err != nil {
+		logf("setup failed: %v", err)
+		return 2
+	}
+
+	res := Results{
+		Time: time.Now().UTC(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+		Broker: redact(url), Prefetch: prefetch, Duration: o.duration.String(), Warmup: o.warmup.String(),
+	}
+	broker := findBroker(url)
+	if broker == 0 {
+		logf("RabbitMQ is not a local process this user can read: broker CPU is not shown")
+	}
+	top := slices.Max(o.levels)
+	for _, n := range o.levels {
+		for _, path := range []string{pathEcho, pathKaas, pathJetStream} {
+			if ctx.Err() != nil {
+				logf("interrupted")
+				return 2
+			}
+			var profile string
+			if path == pathKaas && n == top {
+				profile = o.cpuprofile
+			}
+			logf("%-9s %3d in flight: warm-up %v, measure %v", path, n, o.warmup, o.duration)
+			c, err := measure(ctx, path, n, o, env.do(path), broker, profile)
+			if err != nil {
+				logf("%v", err)
+				return 2
+			}
+			logf("%-9s %3d in flight: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors of %d",
+				path, n, c.Throughput, c.P50Ms, c.P99Ms, c.Errors, c.Requests)
+			if c.OtherCores != nil && *c.OtherCores > busyCores {
+				logf("  other processes used %.2f cores meanwhile: this cell is skewed", *c.OtherCores)
+			}
+			for _, s := range c.ErrorSamples {
+				logf("  error: %s", s)
+			}
+			res.Cells = append(res.Cells, c)
+		}
+	}
+	res.Ratios = ratios(res.Cells)
+	for _, r := range res.Ratios {
+		if r.InFlight == aimLevel {
+			met := r.Ratio >= aimRatio
+			res.AimMet = &met
+		}
+	}
+	if err := printTable(stdout, res); err != nil {
+		logf("write table: %v", err)
+		return 2
+	}
+	if o.out != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+			logf("write %s: %v", o.out, err)
+			return 2
+		}
+		logf("results written to %s", o.out)
+	}
+	failed := false
+	for _, c := range res.Cells {
+		if c.errorRate() > maxErrorRate {
+			logf("%s at %d in flight: %d of %d requests failed (more than %.0f%%)", c.Path, c.InFlight, c.Errors, c.Requests, maxErrorRate*100)
+			failed = true
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// errorLog keeps the first few distinct errors of a cell.
+type errorLog struct {
+	mu      sync.Mutex
+	samples []string
+}
+
+func (l *errorLog) add(err error) {
+	msg := err.Error()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.samples) < 5 && !slices.Contains(l.samples, msg) {
+		l.samples = append(l.samples, msg)
+	}
+}
+
+// measure runs one cell: warm-up, then vcdexttest.Load, with the CPU spent meanwhile.
+func measure(ctx context.Context, path string, n int, o options, do func(context.Context) error, broker int, profile string) (Cell, error) {
+	var errs errorLog
+	var completed atomic.Int64
+	call := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		err := do(ctx)
+		if err != nil {
+			errs.add(err)
+		}
+		completed.Add(1)
+		return err
+	}
+	warm(ctx, n, o.warmup, call)
+	errs = errorLog{} // warm-up errors do not count
+
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return Cell{}, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return Cell{}, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	completed.Store(0)
+	cpu0 := processCPU()
+	b0, bok0 := brokerCPU(broker)
+	s0, sok0 := systemBusy()
+	t0 := time.Now()
+	r := vcdexttest.Load(ctx, n, o.duration, call)
+	wall := time.Since(t0)
+	cpu1 := processCPU()
+	b1, bok1 := brokerCPU(broker)
+	s1, sok1 := systemBusy()
+	done := completed.Load()
+
+	c := Cell{
+		Path: path, InFlight: n, Requests: r.Requests, Errors: r.Errors, Throughput: r.Throughput,
+		P50Ms: ms(r.P50), P99Ms: ms(r.P99), ErrorSamples: errs.samples,
+	}
+	if done > 0 {
+		c.CPUPerReqUs = float64((cpu1 - cpu0).Microseconds()) / float64(done)
+		if bok0 && bok1 {
+			v := float64((b1 - b0).Microseconds()) / float64(done)
+			c.BrokerCPUPerReqUs = &v
+		}
+	}
+	if sok0 && sok1 && wall > 0 {
+		other := s1 - s0 - (cpu1 - cpu0)
+		if bok0 && bok1 {
+			other -= b1 - b0
+		}
+		v := max(0, other.Seconds()/wall.Seconds())
+		c.OtherCores = &v
+	}
+	return c, nil
+}
+
+// warm runs n callers for d and discards what they measure.
+func warm(ctx context.Context, n int, d time.Duration, do func(context.Context) error) {
+	if d <= 0 {
+		return
+	}
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(end) {
+				_ = do(ctx)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ratios(cells []Cell) []Ratio {
+	var out []Ratio
+	for _, e := range cells {
+		if e.Path != pathEcho {
+			continue
+		}
+		for _, k := range cells {
+			if k.Path == pathKaas && k.InFlight == e.InFlight && e.Throughput > 0 {
+				out = append(out, Ratio{InFlight: e.InFlight, Ratio: k.Throughput / e.Throughput})
+			}
+		}
+	}
+	return out
+}
+
+func printTable(w io.Writer, res Results) error {
+	fmt.Fprintf(w, "kaas bench: %s, GOMAXPROCS %d, %d CPUs, broker %s, prefetch %d, %s per cell after %s warm-up\n\n",
+		res.GoVersion, res.GOMAXPROCS, res.NumCPU, res.Broker, res.Prefetch, res.Duration, res.Warmup)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "in flight\tpath\treq/s\tp50 ms\tp99 ms\terrors\tCPU µs/req (bench)\tCPU µs/req (broker)\tothers' CPU\t")
+	busy := false
+	for _, c := range res.Cells {
+		broker, other := "-", "-"
+		if c.BrokerCPUPerReqUs != nil {
+			broker = fmt.Sprintf("%.0f", *c.BrokerCPUPerReqUs)
+		}
+		if c.OtherCores != nil {
+			other = fmt.Sprintf("%.2f", *c.OtherCores)
+			busy = busy || *c.OtherCores > busyCores
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.2f\t%.2f\t%d/%d\t%.0f\t%s\t%s\t\n",
+			c.InFlight, pathLabel[c.Path], c.Throughput, c.P50Ms, c.P99Ms, c.Errors, c.Requests, c.CPUPerReqUs, broker, other)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if busy {
+		fmt.Fprintf(w, "\nWARNING: other processes used more than %.2f cores during some cells (others' CPU, in cores): those figures are skewed; run again on a quiet machine.\n", busyCores)
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "in flight\techo req/s\tkaas req/s\tkaas/echo\t")
+	for _, r := range res.Ratios {
+		var e, k float64
+		for _, c := range res.Cells {
+			if c.InFlight == r.InFlight && c.Path == pathEcho {
+				e = c.Throughput
+			}
+			if c.InFlight == r.InFlight && c.Path == pathKaas {
+				k = c.Throughput
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t\n", r.InFlight, e, k, r.Ratio)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	var at float64
+	for _, r := range res.Ratios {
+		if r.InFlight == aimLevel {
+			at = r.Ratio
+		}
+	}
+	switch {
+	case res.AimMet == nil:
+		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: not measured (%d is not in -levels)\n", aimRatio, aimLevel, aimLevel)
+	case *res.AimMet:
+		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: MET (%.2f)\n", aimRatio, aimLevel, at)
+	default:
+		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: NOT MET (%.2f)\n", aimRatio, aimLevel, at)
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	neturl "net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/svc"
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+)
+
+const (
+	createPath = "/api/cse/3.0/clusters"
+	// benchStream and benchSubjects are the bare JetStream cell's stream, shaped like
+	// KAAS_COMMANDS: one subject per cluster.
+	benchStream   = "KAAS_BENCH"
+	benchPrefix   = "kaas.bench.cluster."
+	benchSubjects = benchPrefix + "*"
+)
+
+// env is everything the cells run against. close undoes whatever setup got done.
+type env struct {
+	runID string
+	dir   string
+	url   string
+
+	// The echo ceiling.
+	echoExchange, echoKey string
+	echoStop              context.CancelFunc
+	echoDone              chan error
+	echoClient            *vcdexttest.Client
+
+	// kaasd.
+	kaasExchange, kaasKey string
+	kaasStop              context.CancelFunc
+	kaas                  *kaasd.Server
+	kaasClient            *vcdexttest.Client
+
+	// Bare JetStream.
+	emb     *jsstore.Embedded
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	command []byte // an encoded CreateCluster command, the payload of each publish
+
+	names names
+}
+
+// names hands out cluster names unique to the run: a letter, the run id, a counter in
+// base 36. At most 1+8+1+13 = 23 characters, within the 25 kaas allows.
+type names struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func (n *names) next() string { return n.prefix + strconv.FormatUint(n.n.Add(1), 36) }
+
+// bodyTemplate is a valid v2.1 create entity split around its name, so that a request
+// body costs a concatenation, not a json.Marshal, on the client side.
+var bodyHead, bodyTail = func() (string, string) {
+	const marker = "NAME-MARKER"
+	b, err := json.Marshal(entity(marker))
+	if err != nil {
+		panic(err)
+	}
+	head, tail, ok := strings.Cut(string(b), marker)
+	if !ok {
+		panic("kaas-bench: entity template lost its name")
+	}
+	return head, tail
+}()
+
+// entity is a valid CSE v2.1 native cluster entity, as deploy/kaasd's end-to-end test and
+// the README's example send it.
+func entity(name string) map[string]any {
+	return map[string]any{
+		"apiVersion": "cse.vmware.com/v2.1", "kind": "native",
+		"metadata": map[string]any{"name": name, "orgName": "acme", "virtualDataCenterName": "acme-vdc", "site": "https://vcd.example.com"},
+		"spec": map[string]any{
+			"distribution": map[string]any{"templateName": "ubuntu-22.04_k8s-1.29_antrea-1.14", "templateRevision": 1},
+			"topology": map[string]any{"controlPlane": map[string]any{"count": 1},
+				"workers": map[string]any{"count": 2}},
+			"settings": map[string]any{"ovdcNetwork": "acme-net", "rollbackOnFailure": true},
+		},
+	}
+}
+
+func (e *env) createBody() []byte { return []byte(bodyHead + e.names.next() + bodyTail) }
+
+// setup starts the echo server, kaasd and an embedded JetStream, each with a client, and
+// checks that each answers. On error the returned env (if not nil) still needs close.
+func setup(ctx context.Context, url string, prefetch int, logf func(string, ...any)) (*env, error) {
+	if err := probeBroker(url); err != nil {
+		return nil, fmt.Errorf("RabbitMQ is not reachable at %s (set KAAS_AMQP_URL, or run `make rabbitmq`): %w", redact(url), err)
+	}
+	id := make([]byte, 4)
+	_, _ = rand.Read(id)
+	e := &env{runID: hex.EncodeToString(id), url: url}
+	e.names.prefix = "b" + e.runID + "-"
+	var err error
+	if e.dir, err = os.MkdirTemp("", "kaas-bench-"); err != nil {
+		return nil, err
+	}
+	e.echoExchange, e.echoKey = "kaas-bench-x-echo-"+e.runID, "kaas-bench-q-echo-"+e.runID
+	e.kaasExchange, e.kaasKey = "kaas-bench-x-kaas-"+e.runID, "kaas-bench-q-kaas-"+e.runID
+
+	// Echo.
+	logf("starting the AMQP echo server (exchange %s, prefetch %d)", e.echoExchange, prefetch)
+	echoCtx, stop := context.WithCancel(context.Background())
+	e.echoStop, e.echoDone = stop, make(chan error, 1)
+	go func() { e.echoDone <- vcdexttest.RunEcho(echoCtx, url, e.echoExchange, e.echoKey, prefetch) }()
+	if e.echoClient, err = vcdexttest.NewClient(ctx, url, e.echoExchange, e.echoKey); err != nil {
+		return e, fmt.Errorf("echo client: %w", err)
+	}
+	// RunEcho declares its queue asynchronously: until then requests are unroutable.
+	if err := e.firstAnswer(ctx, e.echoClient, e.echoDone); err != nil {
+		return e, fmt.Errorf("echo server: %w", err)
+	}
+
+	// kaasd: ingress and projector, no executor.
+	cfg := kaasd.Defaults()
+	cfg.DataDir = filepath.Join(e.dir, "kaasd")
+	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = url, e.kaasExchange, e.kaasKey
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.Roles = []string{kaasd.RoleIngress, kaasd.RoleProjector}
+	log, err := svc.NewLogger(os.Stderr, "warn")
+	if err != nil {
+		return e, err
+	}
+	logf("starting kaasd (roles %s, exchange %s, prefetch %d, data %s)", strings.Join(cfg.Roles, ","), e.kaasExchange, cfg.AMQPPrefetch, cfg.DataDir)
+	kctx, kstop := context.WithCancel(context.Background())
+	e.kaasStop = kstop
+	if e.kaas, err = kaasd.Start(kctx, cfg, log); err != nil {
+		return e, fmt.Errorf("start kaasd: %w", err)
+	}
+	if e.kaasClient, err = vcdexttest.NewClient(ctx, url, e.kaasExchange, e.kaasKey); err != nil {
+		return e, fmt.Errorf("kaas client: %w", err)
+	}
+	if err := e.firstAnswer(ctx, e.kaasClient, nil); err != nil {
+		return e, fmt.Errorf("kaasd: %w", err)
+	}
+
+	// Bare JetStream.
+	logf("starting an embedded nats-server for the bare JetStream ceiling")
+	if e.emb, err = jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(e.dir, "jetstream"), Name: "kaas-bench"}); err != nil {
+		return e, err
+	}
+	if e.nc, err = e.emb.Connect(nats.Name("kaas-bench")); err != nil {
+		return e, fmt.Errorf("connect to the embedded nats-server: %w", err)
+	}
+	if e.js, err = jetstream.New(e.nc, jetstream.WithDefaultTimeout(5*time.Second)); err != nil {
+		return e, err
+	}
+	// The same stream settings as jsstore's KAAS_COMMANDS.
+	if _, err = e.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: benchStream, Subjects: []string{benchSubjects}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+		Replicas: 1, Duplicates: 10 * time.Minute, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true,
+	}); err != nil {
+		return e, fmt.Errorf("create stream %s: %w", benchStream, err)
+	}
+	if e.command, err = sampleCommand(); err != nil {
+		return e, err
+	}
+	if err := e.publish(ctx); err != nil {
+		return e, fmt.Errorf("first publish to %s: %w", benchStream, err)
+	}
+	return e, nil
+}
+
+// firstAnswer sends one create until it gets its 202, for at most 10 s.
+func (e *env) firstAnswer(ctx context.Context, c *vcdexttest.Client, died <-chan error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := e.create(ctx, c)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("no 202 to a create within 10s: %w", err)
+		}
+		select {
+		case err := <-died:
+			return fmt.Errorf("stopped: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// create sends one create and wants its 202.
+func (e *env) create(ctx context.Context, c *vcdexttest.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	resp, err := c.Do(ctx, vcdexttest.Req{Method: "POST", Path: createPath, Body: e.createBody()})
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 202 {
+		body := string(resp.Body)
+		if len(body) > 300 {
+			body = body[:300] + "…"
+		}
+		return fmt.Errorf("status %d, want 202: %s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// publish appends one command as jsstore's AppendCommand does: a subject of its own, a
+// unique Nats-Msg-Id, the expected stream, a type header, and a synchronous wait for the ack.
+func (e *env) publish(ctx context.Context) error {
+	msg := nats.NewMsg(benchPrefix + uuid.NewString())
+	msg.Data = e.command
+	msg.Header.Set("Kaas-Type", "CreateCluster")
+	ack, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgID(uuid.NewString()), jetstream.WithExpectStream(benchStream))
+	if err != nil {
+		return err
+	}
+	if ack.Duplicate {
+		return errors.New("publish reported a duplicate")
+	}
+	return nil
+}
+
+// do returns the request of one path.
+func (e *env) do(path string) func(context.Context) error {
+	switch path {
+	case pathEcho:
+		return func(ctx context.Context) error { return e.create(ctx, e.echoClient) }
+	case pathKaas:
+		return func(ctx context.Context) error { return e.create(ctx, e.kaasClient) }
+	case pathJetStream:
+		return e.publish
+	}
+	panic("unknown path " + path)
+}
+
+// sampleCommand is a CreateCluster command as kaas stores it, for a realistic payload size.
+func sampleCommand() ([]byte, error) {
+	ent, err := cse.DecodeEntity([]byte(bodyHead + "b0123abcd-zzzzzzzz" + bodyTail))
+	if err != nil {
+		return nil, fmt.Errorf("sample entity: %w", err)
+	}
+	spec, err := cse.ToSpec(ent)
+	if err != nil {
+		return nil, fmt.Errorf("sample entity: %w", err)
+	}
+	caller := vcdexttest.DefaultCaller()
+	reqID := uuid.NewString()
+	return events.Marshal(events.Envelope{
+		ID: events.DeriveID("command", reqID), ClusterID: events.DeriveID("cluster", reqID), OrgID: caller.Org, Actor: caller.User,
+		Time: time.Now().UTC(), CorrelationID: reqID, Payload: events.CreateCluster{Spec: spec},
+	})
+}
+
+// close stops everything setup started, deletes the run's exchanges and queues, and
+// removes the temporary directory.
+func (e *env) close(logf func(string, ...any)) {
+	if e.echoClient != nil {
+		_ = e.echoClient.Close()
+	}
+	if e.kaasClient != nil {
+		_ = e.kaasClient.Close()
+	}
+	if e.echoStop != nil {
+		e.echoStop()
+		if err := <-e.echoDone; err != nil {
+			logf("echo server: %v", err)
+		}
+	}
+	if e.kaas != nil {
+		if err := e.kaas.Close(); err != nil {
+			logf("kaasd: %v", err)
+		}
+	}
+	if e.kaasStop != nil {
+		e.kaasStop()
+	}
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	if e.emb != nil {
+		e.emb.Shutdown()
+	}
+	if e.echoExchange != "" {
+		deleteTopology(e.url, logf, [2]string{e.echoExchange, e.echoKey}, [2]string{e.kaasExchange, e.kaasKey})
+	}
+	if e.dir != "" {
+		if err := os.RemoveAll(e.dir); err != nil {
+			logf("remove %s: %v", e.dir, err)
+		}
+	}
+}
+
+// deleteTopology deletes each {exchange, queue} pair the run declared.
+func deleteTopology(url string, logf func(string, ...any), pairs ...[2]string) {
+	conn, err := dial(url)
+	if err != nil {
+		logf("cleanup: dial RabbitMQ: %v", err)
+		return
+	}
+	defer conn.Close()
+	for _, p := range pairs {
+		// One channel per delete: an error closes the channel it happened on.
+		if ch, err := conn.Channel(); err == nil {
+			if _, err := ch.QueueDelete(p[1], false, false, false); err != nil {
+				logf("cleanup: delete queue %s: %v", p[1], err)
+			}
+			_ = ch.Close()
+		}
+		if ch, err := conn.Channel(); err == nil {
+			if err := ch.ExchangeDelete(p[0], false, false); err != nil {
+				logf("cleanup: delete exchange %s: %v", p[0], err)
+			}
+			_ = ch.Close()
+		}
+	}
+}
+
+func dial(url string) (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName("kaas-bench")
+	return amqp.DialConfig(url, amqp.Config{Properties: props, Heartbeat: 10 * time.Second, Dial: amqp.DefaultDial(5 * time.Second)})
+}
+
+func probeBroker(url string) error {
+	conn, err := dial(url)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// redact hides the password of an AMQP URL.
+func redact(url string) string {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// isLocal reports whether the broker URL names this machine.
+func isLocal(url string) bool {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
