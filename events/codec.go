@@ -166,15 +166,30 @@ func Marshal(e Envelope) ([]byte, error) {
 	if e.ID == "" || e.ClusterID == "" {
 		return nil, fmt.Errorf("%w: %s needs an id and a cluster id", ErrMalformed, name)
 	}
-	data, err := json.Marshal(e.Payload)
+	b, err := json.Marshal(wireOut{
+		ID: e.ID, Type: name, SchemaVersion: t.version, ClusterID: e.ClusterID, OrgID: e.OrgID,
+		Actor: e.Actor, Time: e.Time.UTC(), CausationID: e.CausationID, CorrelationID: e.CorrelationID,
+		PrevHash: e.PrevHash, Data: e.Payload,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", name, err)
 	}
-	return json.Marshal(wire{
-		ID: e.ID, Type: name, SchemaVersion: t.version, ClusterID: e.ClusterID, OrgID: e.OrgID,
-		Actor: e.Actor, Time: e.Time.UTC(), CausationID: e.CausationID, CorrelationID: e.CorrelationID,
-		PrevHash: e.PrevHash, Data: data,
-	})
+	return b, nil
+}
+
+// wireOut is wire for encoding: the payload is encoded in place, in one pass.
+type wireOut struct {
+	ID            string    `json:"id"`
+	Type          string    `json:"type"`
+	SchemaVersion int       `json:"schemaVersion"`
+	ClusterID     string    `json:"clusterId"`
+	OrgID         string    `json:"orgId,omitempty"`
+	Actor         string    `json:"actor,omitempty"`
+	Time          time.Time `json:"time"`
+	CausationID   string    `json:"causationId,omitempty"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	PrevHash      string    `json:"prevHash,omitempty"`
+	Data          Payload   `json:"data"`
 }
 
 // Unmarshal decodes an envelope, upcasting older schema versions to the current one. A type

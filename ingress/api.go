@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,11 +90,8 @@ type API struct {
 	commands Commands
 	reader   Reader
 	routes   []route
-	// lastSeq is the highest command sequence this process appended: reads wait for the
-	// views to reach it, so that a tenant sees its own change right after the 202.
-	lastSeq atomic.Uint64
-	locks   keyedMutex
-	names   recentNames
+	locks    keyedMutex
+	recent   recentSeqs
 }
 
 // New returns the API.
@@ -137,7 +133,19 @@ type call struct {
 	caller    Caller
 	requestID string
 	version   string
-	log       *slog.Logger
+	// The request's log attributes; the logger is built only when a line is written.
+	base  *slog.Logger
+	attrs []any
+	log_  *slog.Logger
+}
+
+// log returns the request's logger: every line carries the VCD request id, so one grep
+// follows one request.
+func (c *call) log() *slog.Logger {
+	if c.log_ == nil {
+		c.log_ = c.base.With(c.attrs...)
+	}
+	return c.log_
 }
 
 // reply is a handler's answer.
@@ -168,18 +176,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.requestID == "" {
 		c.requestID = "kaas-" + uuid.NewString() // not from VCD: no redelivery to dedupe
 	}
-	c.log = a.cfg.Logger.With("request_id", c.requestID, "method", r.Method, "path", r.URL.Path)
+	c.base, c.attrs = a.cfg.Logger, []any{"request_id", c.requestID, "method", r.Method, "path", r.URL.Path}
 
 	op, rep := a.dispatch(c)
 	a.write(w, c, rep)
 	a.cfg.Metrics.observe(op, rep.status, time.Since(start))
 	switch {
 	case rep.status >= 500:
-		c.log.Error("request failed", "status", rep.status, "op", op, "reason", rep.reason)
+		c.log().Error("request failed", "status", rep.status, "op", op, "reason", rep.reason)
 	case rep.status >= 400:
-		c.log.Warn("request refused", "status", rep.status, "op", op, "reason", rep.reason)
-	default:
-		c.log.Debug("request served", "status", rep.status, "op", op, "took", time.Since(start))
+		c.log().Warn("request refused", "status", rep.status, "op", op, "reason", rep.reason)
+	case a.cfg.Logger.Enabled(c.ctx, slog.LevelDebug):
+		c.log().Debug("request served", "status", rep.status, "op", op, "took", time.Since(start))
 	}
 }
 
@@ -207,10 +215,10 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 		return h.op, fail(http.StatusUnauthorized, cse.MinorDefault, "the request carries no VCD security context (user and org)")
 	}
 	c.args, c.caller, c.version = args, caller, v
-	c.log = c.log.With("user", caller.User, "org", caller.Org, "op", h.op)
+	c.attrs = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op)
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error("handler panic", "panic", p)
+			c.log().Error("handler panic", "panic", p)
 			rep = fail(http.StatusInternalServerError, cse.MinorDefault, "internal error (request %s)", c.requestID)
 		}
 	}()
@@ -249,9 +257,10 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// sync waits for the views to reflect this process's own commands. A timeout is not
-// fatal: the answer is served from views that are a little behind, and says so in the log.
-func (a *API) sync(c *call) { a.syncTo(c, a.lastSeq.Load()) }
+// sync waits for the views to reflect this process's own commands on the given keys
+// (read your writes). A timeout is not fatal: the answer is served from views that are a
+// little behind, and says so in the log.
+func (a *API) sync(c *call, keys ...string) { a.syncTo(c, a.recent.get(keys...)) }
 
 func (a *API) syncTo(c *call, seq uint64) {
 	if seq == 0 {
@@ -260,40 +269,40 @@ func (a *API) syncTo(c *call, seq uint64) {
 	ctx, cancel := context.WithTimeout(c.ctx, a.cfg.SyncTimeout)
 	defer cancel()
 	if err := a.reader.Sync(ctx, seq); err != nil {
-		c.log.Warn("views behind the commands; answering from older views", "err", err)
+		c.log().Warn("views behind the commands; answering from older views", "err", err)
 	}
 }
 
-// recentNames remembers, per org VDC and cluster name, the sequence of the last create this
-// process appended, so that a create waits only for the views to show an earlier create of
-// the same name, not for every command in flight.
-type recentNames struct {
-	mu sync.Mutex
-	m  map[string]uint64
+// recentSeqs remembers, per key (a cluster, an org, an operation, a cluster name), the
+// sequence of the last command this process appended for it, so that a request waits only
+// for the views to show the commands it depends on, not every command in flight. Two
+// generations rotate: an entry is forgotten only after tens of thousands of newer ones,
+// long after the views showed it.
+type recentSeqs struct {
+	mu       sync.Mutex
+	cur, old map[string]uint64
 }
 
-func (r *recentNames) get(key string) uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.m[key]
-}
+const recentGeneration = 50_000
 
-func (r *recentNames) set(key string, seq uint64) {
+func (r *recentSeqs) get(keys ...string) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.m == nil || len(r.m) > 100_000 {
-		// Entries this old were projected long ago: forgetting them loses nothing.
-		r.m = map[string]uint64{}
+	var seq uint64
+	for _, k := range keys {
+		seq = max(seq, r.cur[k], r.old[k])
 	}
-	r.m[key] = seq
+	return seq
 }
 
-func (a *API) noteSeq(seq uint64) {
-	for {
-		cur := a.lastSeq.Load()
-		if seq <= cur || a.lastSeq.CompareAndSwap(cur, seq) {
-			return
-		}
+func (r *recentSeqs) set(seq uint64, keys ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == nil || len(r.cur) >= recentGeneration {
+		r.old, r.cur = r.cur, make(map[string]uint64, 1024)
+	}
+	for _, k := range keys {
+		r.cur[k] = max(r.cur[k], seq)
 	}
 }
 

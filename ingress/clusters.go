@@ -73,8 +73,8 @@ func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, e
 	if err != nil {
 		return 0, err
 	}
-	a.noteSeq(seq)
-	c.log.Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
+	a.recent.set(seq, "cluster/"+clusterID, "org/"+c.caller.Org, "op/"+cmdID)
+	c.log().Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
 	return seq, nil
 }
 
@@ -99,7 +99,7 @@ func (a *API) createCluster(c *call) reply {
 	nameKey := c.caller.Org + "/" + spec.VDC + "/" + strings.ToLower(spec.Name)
 	unlock := a.locks.lock("name/" + nameKey)
 	defer unlock()
-	a.syncTo(c, a.names.get(nameKey))
+	a.sync(c, "name/"+nameKey)
 	if !a.reader.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
 		if other := a.reader.NameTaken(c.ctx, c.caller.Org, spec.VDC, spec.Name); other != "" && other != clusterID {
 			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
@@ -108,7 +108,7 @@ func (a *API) createCluster(c *call) reply {
 		if err != nil {
 			return unrecorded(err)
 		}
-		a.names.set(nameKey, seq)
+		a.recent.set(seq, "name/"+nameKey)
 	}
 	// The answer is built from the request alone, so that a redelivered request gets the
 	// same one.
@@ -125,7 +125,7 @@ func (a *API) target(c *call) (string, cluster.Snapshot, *reply) {
 	if !valid {
 		return "", cluster.Snapshot{}, &notFound
 	}
-	a.sync(c)
+	a.sync(c, "cluster/"+id)
 	snap := a.reader.Snapshot(c.ctx, c.caller.Org, id)
 	if !snap.Exists {
 		return id, snap, &notFound
@@ -138,7 +138,7 @@ func (a *API) getCluster(c *call) reply {
 	if !valid {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
-	a.sync(c)
+	a.sync(c, "cluster/"+id)
 	ent, err := a.reader.Cluster(c.ctx, c.caller.Org, id)
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
@@ -181,7 +181,7 @@ func (a *API) change(c *call, id string, snap cluster.Snapshot, p events.Payload
 
 // accepted answers 202 with the cluster as it reads now, the change included.
 func (a *API) accepted(c *call, id, cmdID string) reply {
-	a.sync(c)
+	a.sync(c, "op/"+cmdID, "cluster/"+id)
 	ent, err := a.reader.Cluster(c.ctx, c.caller.Org, id)
 	if err != nil {
 		return fail(http.StatusInternalServerError, cse.MinorDefault, "cluster %s vanished: %v", id, err)
@@ -239,7 +239,7 @@ func (a *API) forceDelete(c *call) reply {
 }
 
 func (a *API) listClusters(c *call) reply {
-	a.sync(c)
+	a.sync(c, "org/"+c.caller.Org)
 	all := filterClusters(a.reader.Clusters(c.ctx, c.caller.Org), c.r.URL.Query())
 	q := c.r.URL.Query()
 	if !q.Has("page") && !q.Has("pageSize") {
@@ -249,7 +249,7 @@ func (a *API) listClusters(c *call) reply {
 }
 
 func (a *API) pageClusters(c *call) reply {
-	a.sync(c)
+	a.sync(c, "org/"+c.caller.Org)
 	return a.page(c, filterClusters(a.reader.Clusters(c.ctx, c.caller.Org), c.r.URL.Query()))
 }
 
@@ -282,7 +282,7 @@ func (a *API) page(c *call, all []cse.DefEntity) reply {
 }
 
 func (a *API) getOperation(c *call) reply {
-	a.sync(c)
+	a.sync(c, "op/"+c.args[0])
 	op, err := a.reader.Operation(c.ctx, c.caller.Org, c.args[0])
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "operation %s not found", c.args[0])

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kaasproject/kaas/events"
 )
@@ -44,17 +45,20 @@ func DecodeEntity(body []byte) (NativeEntity, error) {
 	if len(body) > MaxBody {
 		return e, fieldErr("", MinorDefault, "the request body is larger than %d bytes", MaxBody)
 	}
-	var raw any
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return e, fieldErr("", MinorDefault, "the body is not valid JSON: %v", err)
-	}
-	if _, ok := raw.(map[string]any); !ok {
+	trimmed := bytes.TrimSpace(body)
+	if !json.Valid(body) || trimmed[0] != '{' {
+		// The slow path only explains what is wrong.
+		var raw any
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return e, fieldErr("", MinorDefault, "the body is not valid JSON: %v", err)
+		}
 		return e, fieldErr("", MinorDefault, "the body must be a JSON object, not %s", jsonKind(raw))
 	}
-	if path, err := duplicateKey(json.NewDecoder(bytes.NewReader(body)), ""); err == nil && path != "" {
-		return e, fieldErr(path, MinorDefault, "given twice")
-	}
-	if path, problem := shape(raw, reflect.TypeOf(e), ""); path != "" {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if path, problem, err := check(dec, reflect.TypeOf(e), ""); err != nil {
+		return e, fieldErr("", MinorDefault, "the body cannot be read: %v", err)
+	} else if path != "" || problem != "" {
 		return e, fieldErr(path, MinorDefault, "%s", problem)
 	}
 	if err := json.Unmarshal(body, &e); err != nil {
@@ -100,124 +104,115 @@ func kindName(t reflect.Type) string {
 	return "an object"
 }
 
-// shape checks the decoded JSON against the Go type before decoding into it, so that an
-// unknown or mistyped field is reported with its full path, array indexes included (Go's
-// decoder drops them, and matches keys without case). It returns the first problem, in
-// sorted key order so that the answer is stable.
-func shape(raw any, t reflect.Type, path string) (string, string) {
+// fieldTables caches, per struct type, its fields by JSON name.
+var fieldTables sync.Map // reflect.Type → map[string]reflect.Type
+
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldTables.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		fields[name] = t.Field(i).Type
+	}
+	fieldTables.Store(t, fields)
+	return fields
+}
+
+// check reads one JSON value from dec and checks it against the Go type before the body is
+// decoded into it, so that an unknown, repeated or mistyped field is reported with its full
+// path, array indexes included (Go's decoder drops them, matches keys without case, and
+// keeps the last of repeated keys, which would let a misspelt field hide behind a correct
+// one). It returns the first problem in document order.
+func check(dec *json.Decoder, t reflect.Type, path string) (at, problem string, err error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", "", err
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if raw == nil {
-		return "", "" // null leaves a field unset
+	if tok == nil {
+		return "", "", nil // null leaves a field unset
 	}
-	mismatch := func() (string, string) {
-		return path, fmt.Sprintf("expected %s, got %s", kindName(t), goJSONKind(raw))
+	mismatch := func() (string, string, error) {
+		return path, fmt.Sprintf("expected %s, got %s", kindName(t), tokenKind(tok)), nil
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		v, ok := raw.(map[string]any)
-		if !ok {
+		if tok != json.Delim('{') {
 			return mismatch()
 		}
-		fields := map[string]reflect.Type{}
-		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			fields[name] = t.Field(i).Type
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		fields := fieldsOf(t)
+		var seen []string
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", "", err
+			}
+			k := kt.(string)
+			if slices.Contains(seen, k) {
+				return join(path, k), "given twice", nil
+			}
+			seen = append(seen, k)
 			ft, ok := fields[k]
 			if !ok {
-				return join(path, k), "unknown field"
+				return join(path, k), "unknown field", nil
 			}
-			if p, problem := shape(v[k], ft, join(path, k)); p != "" {
-				return p, problem
+			if at, problem, err := check(dec, ft, join(path, k)); at != "" || problem != "" || err != nil {
+				return at, problem, err
 			}
 		}
+		_, err = dec.Token()
+		return "", "", err
 	case reflect.Slice:
-		v, ok := raw.([]any)
-		if !ok {
+		if tok != json.Delim('[') {
 			return mismatch()
 		}
-		for i, item := range v {
-			if p, problem := shape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
-				return p, problem
+		for i := 0; dec.More(); i++ {
+			if at, problem, err := check(dec, t.Elem(), path+"["+strconv.Itoa(i)+"]"); at != "" || problem != "" || err != nil {
+				return at, problem, err
 			}
 		}
+		_, err = dec.Token()
+		return "", "", err
 	case reflect.String:
-		if _, ok := raw.(string); !ok {
+		if _, ok := tok.(string); !ok {
 			return mismatch()
 		}
 	case reflect.Bool:
-		if _, ok := raw.(bool); !ok {
+		if _, ok := tok.(bool); !ok {
 			return mismatch()
 		}
 	case reflect.Int:
-		f, ok := raw.(float64)
+		n, ok := tok.(json.Number)
 		if !ok {
 			return mismatch()
 		}
-		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return path, fmt.Sprintf("expected an integer, got number %v", f)
+		if _, err := strconv.ParseInt(n.String(), 10, 54); err != nil {
+			return path, "expected an integer, got number " + n.String(), nil
 		}
 	}
-	return "", ""
+	return "", "", nil
 }
 
-// goJSONKind names a JSON value's kind as Go's decoder does in its errors.
-func goJSONKind(v any) string {
-	switch v.(type) {
-	case []any:
-		return "array"
+// tokenKind names a JSON token's kind as Go's decoder does in its errors.
+func tokenKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '[' {
+			return "array"
+		}
+		return "object"
 	case string:
 		return "string"
-	case float64:
+	case json.Number, float64:
 		return "number"
 	case bool:
 		return "bool"
 	}
-	return "object"
-}
-
-// duplicateKey returns the path of the first key an object gives twice. Go's decoder keeps
-// the last copy, which would let a misspelt field hide behind a correct one.
-func duplicateKey(dec *json.Decoder, path string) (string, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", err
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return "", err
-			}
-			k, _ := kt.(string)
-			if seen[k] {
-				return join(path, k), nil
-			}
-			seen[k] = true
-			if p, err := duplicateKey(dec, join(path, k)); p != "" || err != nil {
-				return p, err
-			}
-		}
-		_, err = dec.Token()
-	case json.Delim('['):
-		for i := 0; dec.More(); i++ {
-			if p, err := duplicateKey(dec, fmt.Sprintf("%s[%d]", path, i)); p != "" || err != nil {
-				return p, err
-			}
-		}
-		_, err = dec.Token()
-	}
-	return "", err
+	return "null"
 }
 
 func join(path, key string) string {

@@ -105,7 +105,7 @@ func TestDecodeEntityRejects(t *testing.T) {
 		{name: "unknown in csi element", body: `{"spec":{"settings":{"csi":[{"name":"a"},{"name":"b","defualt":true}]}}}`, path: "spec.settings.csi[1].defualt", problem: "unknown field"},
 		{name: "unknown in csi storage class", body: `{"spec":{"settings":{"csi":[{"defaultK8sStorageClass":{"fs":"ext4"}}]}}}`, path: "spec.settings.csi[0].defaultK8sStorageClass.fs", problem: "unknown field"},
 		{name: "unknown in status node", body: `{"status":{"nodes":{"workers":[{"name":"w"},{"name":"w2","ipAddress":"x"}]}}}`, path: "status.nodes.workers[1].ipAddress", problem: "unknown field"},
-		{name: "first unknown in sorted order", body: `{"zeta":1,"alpha":2}`, path: "alpha", problem: "unknown field"},
+		{name: "first unknown in document order", body: `{"zeta":1,"alpha":2}`, path: "zeta", problem: "unknown field"},
 
 		{name: "count as string", body: `{"spec":{"topology":{"workers":{"count":"2"}}}}`, path: "spec.topology.workers.count", problem: "expected an integer, got string"},
 		{name: "count as fraction", body: `{"spec":{"topology":{"workers":{"count":2.5}}}}`, path: "spec.topology.workers.count", problem: "expected an integer, got number 2.5"},
@@ -123,7 +123,8 @@ func TestDecodeEntityRejects(t *testing.T) {
 
 		// Strict decoding must not let a repeated key smuggle an unknown field past the
 		// check, which would look only at the last copy of the key: a repeated key is refused.
-		{name: "duplicate key hides unknown field", body: `{"metadata":{"nmae":"c1"},"metadata":{"name":"c1"}}`, path: "metadata", problem: "given twice"},
+		{name: "duplicate key hides unknown field", body: `{"metadata":{"name":"c1"},"metadata":{"nmae":"c1"}}`, path: "metadata", problem: "given twice"},
+		{name: "misspelt key before its twin", body: `{"metadata":{"nmae":"c1"},"metadata":{"name":"c1"}}`, path: "metadata.nmae", problem: "unknown field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
