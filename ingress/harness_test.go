@@ -17,6 +17,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cluster/clustertest"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/projector"
@@ -376,41 +377,12 @@ func (x *executor) finish(clusterID string) {
 		}
 		cmd := x.command(st.Op.CommandID)
 		step := cluster.Plan(st)
-		switch step.Kind {
-		case cluster.StepResolveTemplate:
-			v := "v1.29.3"
-			if strings.Contains(step.Template.Name, "1.30") {
-				v = "v1.30.1"
-			}
-			x.record(cmd, events.TemplateResolved{Template: events.Template{Name: step.Template.Name, Revision: step.Template.Revision,
-				KubernetesVersion: v, OS: "ubuntu-22.04", CNI: events.Component{Name: "antrea", Version: "1.14"}}})
-		case cluster.StepCreateVApp:
-			x.record(cmd, events.VAppCreated{VAppID: "urn:vcloud:vapp:" + clusterID, Name: st.Spec.Name})
-		case cluster.StepCreateNode:
-			x.record(cmd, events.NodeCreated{Name: step.New.Name, Role: step.New.Role, Ordinal: step.New.Ordinal, VMID: "urn:vcloud:vm:" + step.New.Name})
-		case cluster.StepStartNode:
-			x.record(cmd, events.NodeStarted{Name: step.Node.Name})
-		case cluster.StepAwaitControlPlane:
-			x.record(cmd, events.ControlPlaneInitialized{Node: step.Node.Name, IP: "10.0.0.10", Endpoint: "https://10.0.0.10:6443",
-				KubeconfigRef: "kubeconfig/" + clusterID, JoinCommandRef: "join/" + clusterID})
-		case cluster.StepAwaitNodes:
-			for i, n := range step.Nodes {
-				x.record(cmd, events.NodeJoined{Name: n.Name, IP: fmt.Sprintf("10.0.0.%d", 11+i)})
-			}
-		case cluster.StepRequestUpgrade:
-			x.record(cmd, events.NodeUpgradeRequested{Name: step.Node.Name, KubernetesVersion: step.Version})
-		case cluster.StepAwaitUpgrade:
-			x.record(cmd, events.NodeUpgraded{Name: step.Node.Name, KubernetesVersion: step.Version})
-		case cluster.StepDeleteNode:
-			x.record(cmd, events.NodeDeleted{Name: step.Node.Name})
-		case cluster.StepDeleteVApp:
-			x.record(cmd, events.VAppDeleted{VAppID: st.VAppID})
-		case cluster.StepRecord:
-			x.record(cmd, step.Event)
-		case cluster.StepFail:
-			x.record(cmd, events.OperationFailed{Failure: step.Failure})
-		default:
+		evs := clustertest.Outcome(st, step)
+		if len(evs) == 0 {
 			x.h.t.Fatalf("unexpected step %s", step)
+		}
+		for _, p := range evs {
+			x.record(cmd, p)
 		}
 	}
 	x.h.t.Fatalf("operation on %s did not end", clusterID)

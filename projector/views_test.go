@@ -16,8 +16,8 @@ import (
 
 func TestPendingCreate(t *testing.T) {
 	s := newStream(t)
-	cmd := s.create("c1", orgA, alice)
-	v := s.views()
+	cmd := s.Create("c1", orgA, alice)
+	v := s.Views()
 
 	cv, ok := v.Cluster(cmd.ClusterID)
 	if !ok || !cv.Exists() || cv.State != nil || len(cv.Pending) != 1 || cv.Current != nil {
@@ -53,9 +53,9 @@ func TestPendingCreate(t *testing.T) {
 
 func TestRunningCluster(t *testing.T) {
 	s := newStream(t)
-	cmd := s.create("c1", orgA, alice)
-	s.run(cmd)
-	v := s.views()
+	cmd := s.Create("c1", orgA, alice)
+	s.Run(cmd)
+	v := s.Views()
 	cv, _ := v.Cluster(cmd.ClusterID)
 	st := cv.State
 	if st == nil || !cv.Exists() || st.Phase != events.PhaseCreateSucceeded || st.Busy() || len(st.Nodes) != 3 || st.VAppID == "" {
@@ -88,15 +88,15 @@ func TestOperationStatuses(t *testing.T) {
 		build func(s *stream)
 		check check
 	}{
-		{"pending", func(s *stream) { create = s.create("c1", orgA, alice) }, func(t *testing.T, v *projector.Views, s *stream) {
+		{"pending", func(s *stream) { create = s.Create("c1", orgA, alice) }, func(t *testing.T, v *projector.Views, s *stream) {
 			if o := op(t, v, create.ID); o.EffectiveStatus() != projector.OpPending || o.EventSeq != 0 || !o.Started.IsZero() {
 				t.Errorf("%+v", o)
 			}
 		}},
 		{"running", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.start(create)
-			s.steps(create.ClusterID, 3)
+			create = s.Create("c1", orgA, alice)
+			s.Start(create)
+			s.Steps(create.ClusterID, 3)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, create.ID)
 			if o.Status != projector.OpRunning || o.Phase != events.PhaseCreateInProgress || o.Started.IsZero() || !o.Ended.IsZero() ||
@@ -105,25 +105,25 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"retrying", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.start(create)
-			s.event(create, events.StepRetrying{Step: "CreateVApp", Attempt: 2, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
+			create = s.Create("c1", orgA, alice)
+			s.Start(create)
+			s.Event(create, events.StepRetrying{Step: "CreateVApp", Attempt: 2, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			if o := op(t, v, create.ID); o.Status != projector.OpRunning || o.Retrying == nil || o.Retrying.Code != events.CodeVCDError {
 				t.Errorf("%+v", o)
 			}
 		}},
 		{"retry cleared by progress", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.start(create)
-			s.event(create, events.StepRetrying{Step: "ResolveTemplate", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
-			s.steps(create.ClusterID, 1)
+			create = s.Create("c1", orgA, alice)
+			s.Start(create)
+			s.Event(create, events.StepRetrying{Step: "ResolveTemplate", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
+			s.Steps(create.ClusterID, 1)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			if o := op(t, v, create.ID); o.Status != projector.OpRunning || o.Retrying != nil {
 				t.Errorf("%+v", o)
 			}
 		}},
-		{"succeeded", func(s *stream) { create = s.create("c1", orgA, alice); s.run(create) }, func(t *testing.T, v *projector.Views, s *stream) {
+		{"succeeded", func(s *stream) { create = s.Create("c1", orgA, alice); s.Run(create) }, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, create.ID)
 			if o.Status != projector.OpSucceeded || o.Percent != 100 || o.Phase != events.PhaseCreateSucceeded || o.Ended.IsZero() ||
 				o.Step != events.TypeClusterCreated || o.Failure != nil {
@@ -131,10 +131,10 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"failed", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.start(create)
-			s.steps(create.ClusterID, 2)
-			s.fail(create.ClusterID, false)
+			create = s.Create("c1", orgA, alice)
+			s.Start(create)
+			s.Steps(create.ClusterID, 2)
+			s.Fail(create.ClusterID, false)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, create.ID)
 			if o.Status != projector.OpFailed || o.Phase != events.PhaseCreateFailed || o.Failure == nil || o.Failure.Code != events.CodeQuotaExceeded || o.Ended.IsZero() {
@@ -142,10 +142,10 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"rolling back", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.start(create)
-			s.steps(create.ClusterID, 4)
-			s.fail(create.ClusterID, true)
+			create = s.Create("c1", orgA, alice)
+			s.Start(create)
+			s.Steps(create.ClusterID, 4)
+			s.Fail(create.ClusterID, true)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, create.ID)
 			if o.Status != projector.OpRunning || o.Failure == nil || o.Failure.Code != events.CodeQuotaExceeded || !o.Ended.IsZero() {
@@ -153,11 +153,11 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"failed and rolled back", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.start(create)
-			s.steps(create.ClusterID, 4)
-			s.fail(create.ClusterID, true)
-			s.finish(create.ClusterID)
+			create = s.Create("c1", orgA, alice)
+			s.Start(create)
+			s.Steps(create.ClusterID, 4)
+			s.Fail(create.ClusterID, true)
+			s.Finish(create.ClusterID)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, create.ID)
 			if o.Status != projector.OpFailed || o.Phase != events.PhaseCreateFailed || o.Failure == nil || o.Failure.Code != events.CodeQuotaExceeded ||
@@ -170,10 +170,10 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"rejected", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.run(create)
-			scale = s.command("scale", create.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 2}) // already 2
-			s.start(scale)
+			create = s.Create("c1", orgA, alice)
+			s.Run(create)
+			scale = s.Command("scale", create.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 2}) // already 2
+			s.Start(scale)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, scale.ID)
 			if o.Status != projector.OpRejected || o.Failure == nil || o.Failure.Code != events.CodeInvalidChange || o.Actor != bob || o.Target != "2" {
@@ -186,13 +186,13 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"superseded", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.run(create)
-			scale = s.command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 5})
-			s.start(scale)
-			s.steps(create.ClusterID, 2)
-			force = s.command("force", create.ClusterID, orgA, alice, events.ForceDeleteCluster{})
-			s.start(force)
+			create = s.Create("c1", orgA, alice)
+			s.Run(create)
+			scale = s.Command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 5})
+			s.Start(scale)
+			s.Steps(create.ClusterID, 2)
+			force = s.Command("force", create.ClusterID, orgA, alice, events.ForceDeleteCluster{})
+			s.Start(force)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			o := op(t, v, scale.ID)
 			if o.Status != projector.OpSuperseded || o.Failure == nil || o.Failure.Code != events.CodeSuperseded || o.Ended.IsZero() {
@@ -208,12 +208,12 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"superseding delete ends", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.run(create)
-			scale = s.command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 5})
-			s.start(scale)
-			force = s.command("force", create.ClusterID, orgA, alice, events.ForceDeleteCluster{})
-			s.run(force)
+			create = s.Create("c1", orgA, alice)
+			s.Run(create)
+			scale = s.Command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 5})
+			s.Start(scale)
+			force = s.Command("force", create.ClusterID, orgA, alice, events.ForceDeleteCluster{})
+			s.Run(force)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			if o := op(t, v, scale.ID); o.Status != projector.OpSuperseded {
 				t.Errorf("scale %+v", o)
@@ -223,12 +223,12 @@ func TestOperationStatuses(t *testing.T) {
 			}
 		}},
 		{"scale and upgrade", func(s *stream) {
-			create = s.create("c1", orgA, alice)
-			s.run(create)
-			scale = s.command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 1})
-			s.run(scale)
-			force = s.command("upgrade", create.ClusterID, orgA, alice, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-k8s-1.30", Revision: 1}})
-			s.run(force)
+			create = s.Create("c1", orgA, alice)
+			s.Run(create)
+			scale = s.Command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 1})
+			s.Run(scale)
+			force = s.Command("upgrade", create.ClusterID, orgA, alice, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-k8s-1.30", Revision: 1}})
+			s.Run(force)
 		}, func(t *testing.T, v *projector.Views, s *stream) {
 			if o := op(t, v, scale.ID); o.Status != projector.OpSucceeded || o.Phase != events.PhaseUpdateSucceeded || o.Target != "1" {
 				t.Errorf("scale %+v", o)
@@ -246,7 +246,7 @@ func TestOperationStatuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStream(t)
 			tt.build(s)
-			tt.check(t, s.views(), s)
+			tt.check(t, s.Views(), s)
 		})
 	}
 }
@@ -254,14 +254,14 @@ func TestOperationStatuses(t *testing.T) {
 func TestOrgClusters(t *testing.T) {
 	s := newStream(t)
 	for _, n := range []string{"delta", "alpha", "charlie"} {
-		s.run(s.create(n, orgA, alice))
+		s.Run(s.Create(n, orgA, alice))
 	}
-	s.create("bravo", orgA, alice) // pending
-	s.run(s.create("aardvark", orgB, bob))
-	gone := s.create("echo", orgA, alice)
-	s.run(gone)
-	s.run(s.command("del-echo", gone.ClusterID, orgA, alice, events.DeleteCluster{}))
-	v := s.views()
+	s.Create("bravo", orgA, alice) // pending
+	s.Run(s.Create("aardvark", orgB, bob))
+	gone := s.Create("echo", orgA, alice)
+	s.Run(gone)
+	s.Run(s.Command("del-echo", gone.ClusterID, orgA, alice, events.DeleteCluster{}))
+	v := s.Views()
 
 	names := func(cs []projector.ClusterView) string {
 		var out []string
@@ -286,17 +286,17 @@ func TestOrgClusters(t *testing.T) {
 
 func TestDeletedClusterDisappears(t *testing.T) {
 	s := newStream(t)
-	create := s.create("c1", orgA, alice)
-	s.run(create)
-	del := s.command("del", create.ClusterID, orgA, alice, events.DeleteCluster{})
-	s.start(del)
+	create := s.Create("c1", orgA, alice)
+	s.Run(create)
+	del := s.Command("del", create.ClusterID, orgA, alice, events.DeleteCluster{})
+	s.Start(del)
 
-	v := s.views()
+	v := s.Views()
 	if cs := v.OrgClusters(orgA); len(cs) != 1 || cs[0].State.Phase != events.PhaseDeleteInProgress {
 		t.Fatalf("while deleting: %+v", cs)
 	}
-	s.finish(create.ClusterID)
-	v = s.views()
+	s.Finish(create.ClusterID)
+	v = s.Views()
 	cv, ok := v.Cluster(create.ClusterID)
 	if !ok || cv.Exists() || !cv.State.Deleted {
 		t.Errorf("deleted cluster: ok %v exists %v", ok, cv.Exists())
@@ -311,9 +311,9 @@ func TestDeletedClusterDisappears(t *testing.T) {
 		t.Errorf("delete %+v", o)
 	}
 	// The name can be used again, and the new cluster is the only one of that name.
-	again := s.command("create-c1-again", clusterID("c1-again"), orgA, alice, events.CreateCluster{Spec: spec("c1")})
-	s.run(again)
-	if n := s.views().Named(orgA, "vdc1", "c1"); len(n) != 1 || n[0].ID != again.ClusterID {
+	again := s.Command("create-c1-again", clusterID("c1-again"), orgA, alice, events.CreateCluster{Spec: spec("c1")})
+	s.Run(again)
+	if n := s.Views().Named(orgA, "vdc1", "c1"); len(n) != 1 || n[0].ID != again.ClusterID {
 		t.Errorf("named after re-create: %+v", n)
 	}
 }
@@ -322,8 +322,8 @@ func TestWaitFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := projector.NewViews()
 		s := newStream(t)
-		cmd := s.create("c1", orgA, alice)
-		s.run(cmd)
+		cmd := s.Create("c1", orgA, alice)
+		s.Run(cmd)
 
 		done := make(chan error, 1)
 		go func() { done <- v.WaitFor(t.Context(), 1, 3) }()
@@ -333,21 +333,21 @@ func TestWaitFor(t *testing.T) {
 			t.Fatalf("WaitFor returned %v before anything was applied", err)
 		default:
 		}
-		feed(v, s.cmds)
+		feed(v, s.Cmds)
 		synctest.Wait()
 		select {
 		case err := <-done:
 			t.Fatalf("WaitFor returned %v with only the commands applied", err)
 		default:
 		}
-		feed(v, s.evts[:2])
+		feed(v, s.Evts[:2])
 		synctest.Wait()
 		select {
 		case err := <-done:
 			t.Fatalf("WaitFor returned %v at event 2 of 3", err)
 		default:
 		}
-		feed(v, s.evts[2:3])
+		feed(v, s.Evts[2:3])
 		synctest.Wait()
 		select {
 		case err := <-done:
@@ -386,42 +386,42 @@ func TestWaitFor(t *testing.T) {
 // two orgs, with commands still pending at the end.
 func history(t *testing.T) *stream {
 	s := newStream(t)
-	a := s.create("alpha", orgA, alice)
-	b := s.create("bravo", orgA, alice)
-	c := s.create("charlie", orgB, bob)
-	s.run(a)
-	s.start(b)
-	s.steps(b.ClusterID, 3)
-	s.run(c)
-	s.finish(b.ClusterID)
+	a := s.Create("alpha", orgA, alice)
+	b := s.Create("bravo", orgA, alice)
+	c := s.Create("charlie", orgB, bob)
+	s.Run(a)
+	s.Start(b)
+	s.Steps(b.ClusterID, 3)
+	s.Run(c)
+	s.Finish(b.ClusterID)
 
-	s.run(s.command("scale-a-up", a.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4}))
-	s.start(s.command("scale-a-same", a.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4})) // rejected
-	s.run(s.command("scale-a-down", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 1}))
-	s.run(s.command("upgrade-a", a.ClusterID, orgA, alice, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-k8s-1.30", Revision: 1}}))
+	s.Run(s.Command("scale-a-up", a.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4}))
+	s.Start(s.Command("scale-a-same", a.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4})) // rejected
+	s.Run(s.Command("scale-a-down", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 1}))
+	s.Run(s.Command("upgrade-a", a.ClusterID, orgA, alice, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-k8s-1.30", Revision: 1}}))
 
-	d := s.create("delta", orgA, alice)
-	s.start(d)
-	s.steps(d.ClusterID, 5)
-	s.fail(d.ClusterID, true)
-	s.finish(d.ClusterID)
+	d := s.Create("delta", orgA, alice)
+	s.Start(d)
+	s.Steps(d.ClusterID, 5)
+	s.Fail(d.ClusterID, true)
+	s.Finish(d.ClusterID)
 
-	e := s.create("echo", orgB, bob)
-	s.start(e)
-	s.fail(e.ClusterID, false)
+	e := s.Create("echo", orgB, bob)
+	s.Start(e)
+	s.Fail(e.ClusterID, false)
 
-	scale := s.command("scale-c", c.ClusterID, orgB, bob, events.ScaleWorkers{Workers: 6})
-	s.start(scale)
-	s.event(scale, events.StepRetrying{Step: "CreateNode", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
-	s.steps(c.ClusterID, 2)
-	s.run(s.command("force-c", c.ClusterID, orgB, bob, events.ForceDeleteCluster{}))
+	scale := s.Command("scale-c", c.ClusterID, orgB, bob, events.ScaleWorkers{Workers: 6})
+	s.Start(scale)
+	s.Event(scale, events.StepRetrying{Step: "CreateNode", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
+	s.Steps(c.ClusterID, 2)
+	s.Run(s.Command("force-c", c.ClusterID, orgB, bob, events.ForceDeleteCluster{}))
 
-	s.run(s.command("delete-b", b.ClusterID, orgA, alice, events.DeleteCluster{}))
-	s.create("foxtrot", orgA, alice)                                                        // pending create
-	s.command("scale-a-pending", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3}) // pending change
-	g := s.create("golf", orgB, bob)
-	s.start(g)
-	s.steps(g.ClusterID, 4) // in progress
+	s.Run(s.Command("delete-b", b.ClusterID, orgA, alice, events.DeleteCluster{}))
+	s.Create("foxtrot", orgA, alice)                                                        // pending create
+	s.Command("scale-a-pending", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3}) // pending change
+	g := s.Create("golf", orgB, bob)
+	s.Start(g)
+	s.Steps(g.ClusterID, 4) // in progress
 	return s
 }
 
@@ -446,10 +446,10 @@ func interleave(cmds, evts []record, pick func(i int) bool) []record {
 // projector happened to interleave them.
 func TestOrderIndependence(t *testing.T) {
 	s := history(t)
-	want := s.views()
+	want := s.Views()
 	seen := map[string]bool{}
-	for _, r := range s.cmds {
-		o, _ := want.Operation(r.env.ID)
+	for _, r := range s.Cmds {
+		o, _ := want.Operation(r.Env.ID)
 		seen[o.EffectiveStatus()] = true
 	}
 	for _, st := range []string{projector.OpPending, projector.OpRunning, projector.OpSucceeded, projector.OpFailed, projector.OpRejected, projector.OpSuperseded} {
@@ -457,18 +457,18 @@ func TestOrderIndependence(t *testing.T) {
 			t.Errorf("the history has no %s operation", st)
 		}
 	}
-	t.Logf("%d commands, %d events", len(s.cmds), len(s.evts))
+	t.Logf("%d commands, %d events", len(s.Cmds), len(s.Evts))
 	orders := map[string][]record{
-		"live":                     s.all,
-		"commands before events":   append(append([]record(nil), s.cmds...), s.evts...),
-		"events before commands":   append(append([]record(nil), s.evts...), s.cmds...),
-		"alternating":              interleave(s.cmds, s.evts, func(n int) bool { return n%2 == 0 }),
-		"alternating events first": interleave(s.cmds, s.evts, func(n int) bool { return n%2 == 1 }),
-		"one command per 5 events": interleave(s.cmds, s.evts, func(n int) bool { return n%6 == 0 }),
+		"live":                     s.All,
+		"commands before events":   append(append([]record(nil), s.Cmds...), s.Evts...),
+		"events before commands":   append(append([]record(nil), s.Evts...), s.Cmds...),
+		"alternating":              interleave(s.Cmds, s.Evts, func(n int) bool { return n%2 == 0 }),
+		"alternating events first": interleave(s.Cmds, s.Evts, func(n int) bool { return n%2 == 1 }),
+		"one command per 5 events": interleave(s.Cmds, s.Evts, func(n int) bool { return n%6 == 0 }),
 	}
 	for seed := range uint64(20) {
 		r := rand.New(rand.NewPCG(seed, 1))
-		orders["random "+string(rune('a'+seed))] = interleave(s.cmds, s.evts, func(int) bool { return r.IntN(2) == 0 })
+		orders["random "+string(rune('a'+seed))] = interleave(s.Cmds, s.Evts, func(int) bool { return r.IntN(2) == 0 })
 	}
 	for name, order := range orders {
 		t.Run(name, func(t *testing.T) {
@@ -478,18 +478,18 @@ func TestOrderIndependence(t *testing.T) {
 				t.Fatal("views differ")
 			}
 			// What readers see is the same too.
-			for id := range s.states {
+			for _, id := range s.ClusterIDs() {
 				a, okA := got.Cluster(id)
 				b, okB := want.Cluster(id)
 				if okA != okB || !reflect.DeepEqual(a, b) {
 					t.Errorf("cluster %s:\n got %+v\nwant %+v", id, a, b)
 				}
 			}
-			for _, r := range s.cmds {
-				a, _ := got.Operation(r.env.ID)
-				b, _ := want.Operation(r.env.ID)
+			for _, r := range s.Cmds {
+				a, _ := got.Operation(r.Env.ID)
+				b, _ := want.Operation(r.Env.ID)
 				if !reflect.DeepEqual(a, b) {
-					t.Errorf("operation %s:\n got %+v\nwant %+v", r.env.ID, a, b)
+					t.Errorf("operation %s:\n got %+v\nwant %+v", r.Env.ID, a, b)
 				}
 			}
 			for _, org := range []string{orgA, orgB, ""} {
@@ -505,14 +505,14 @@ func TestOrderIndependence(t *testing.T) {
 // history are not Equal.
 func TestEqualSeesDifferences(t *testing.T) {
 	s := history(t)
-	full := s.views()
-	if !full.Equal(s.views()) {
+	full := s.Views()
+	if !full.Equal(s.Views()) {
 		t.Fatal("the same history in the same order gives unequal views")
 	}
 	tests := map[string][]record{
-		"one event less":   append(append([]record(nil), s.cmds...), s.evts[:len(s.evts)-1]...),
-		"one command less": append(append([]record(nil), s.cmds[:len(s.cmds)-1]...), s.evts...),
-		"an event skipped": append(append(append([]record(nil), s.cmds...), s.evts[:10]...), s.evts[11:]...),
+		"one event less":   append(append([]record(nil), s.Cmds...), s.Evts[:len(s.Evts)-1]...),
+		"one command less": append(append([]record(nil), s.Cmds[:len(s.Cmds)-1]...), s.Evts...),
+		"an event skipped": append(append(append([]record(nil), s.Cmds...), s.Evts[:10]...), s.Evts[11:]...),
 	}
 	for name, recs := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -525,10 +525,10 @@ func TestEqualSeesDifferences(t *testing.T) {
 	}
 	t.Run("same sequences, different content", func(t *testing.T) {
 		v := projector.NewViews()
-		recs := append([]record(nil), s.all...)
+		recs := append([]record(nil), s.All...)
 		for i, r := range recs {
-			if r.command && r.env.Type == events.TypeScaleWorkers {
-				r.env.Payload = events.ScaleWorkers{Workers: 42}
+			if r.Command && r.Env.Type == events.TypeScaleWorkers {
+				r.Env.Payload = events.ScaleWorkers{Workers: 42}
 				recs[i] = r
 				break
 			}

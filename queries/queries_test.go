@@ -19,11 +19,11 @@ import (
 	"github.com/kaasproject/kaas/queries"
 )
 
-func queriesOf(s *stream) *queries.Queries { return queries.New(s.views()) }
+func queriesOf(s *stream) *queries.Queries { return queries.New(s.Views()) }
 
 func TestClusterPendingCreate(t *testing.T) {
 	s := newStream(t)
-	cmd := s.create("c1", orgA, alice)
+	cmd := s.Create("c1", orgA, alice)
 	ent, err := queriesOf(s).Cluster(t.Context(), orgA, cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +48,8 @@ func TestClusterPendingCreate(t *testing.T) {
 
 func TestClusterRunning(t *testing.T) {
 	s := newStream(t)
-	cmd := s.create("c1", orgA, alice)
-	s.run(cmd)
+	cmd := s.Create("c1", orgA, alice)
+	s.Run(cmd)
 	ent, err := queriesOf(s).Cluster(t.Context(), orgA, cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
@@ -76,9 +76,9 @@ func TestClusterRunning(t *testing.T) {
 
 func TestClusterShowsChanges(t *testing.T) {
 	s := newStream(t)
-	create := s.create("c1", orgA, alice)
-	s.run(create)
-	scale := s.command("scale", create.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4})
+	create := s.Create("c1", orgA, alice)
+	s.Run(create)
+	scale := s.Command("scale", create.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4})
 	phase := func() (events.Phase, *cse.KaasStatus) {
 		t.Helper()
 		ent, err := queriesOf(s).Cluster(t.Context(), orgA, create.ClusterID)
@@ -91,23 +91,23 @@ func TestClusterShowsChanges(t *testing.T) {
 	if p, k := phase(); p != events.PhaseUpdateInProgress || k.OperationID != scale.ID || k.Percent != 0 {
 		t.Errorf("pending: %s %+v", p, k)
 	}
-	s.start(scale)
-	s.steps(create.ClusterID, 2)
+	s.Start(scale)
+	s.Steps(create.ClusterID, 2)
 	if p, k := phase(); p != events.PhaseUpdateInProgress || k.OperationID != scale.ID || k.Percent <= 0 || k.Percent >= 100 || k.Step == "" {
 		t.Errorf("running: %s %+v", p, k)
 	}
-	s.event(scale, events.StepRetrying{Step: "StartNode", Attempt: 3, Failure: events.Failure{Code: events.CodeVCDError, Message: "VCD is busy"}})
+	s.Event(scale, events.StepRetrying{Step: "StartNode", Attempt: 3, Failure: events.Failure{Code: events.CodeVCDError, Message: "VCD is busy"}})
 	if _, k := phase(); k.Retrying == nil || k.Retrying.Message != "VCD is busy" {
 		t.Errorf("retrying: %+v", k)
 	}
-	s.finish(create.ClusterID)
+	s.Finish(create.ClusterID)
 	if p, k := phase(); p != events.PhaseUpdateSucceeded || k.OperationID != scale.ID || k.Percent != 100 || k.Retrying != nil {
 		t.Errorf("done: %s %+v", p, k)
 	}
 	// A pending command behind a running one shows the running one.
-	up := s.command("upgrade", create.ClusterID, orgA, bob, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-k8s-1.30", Revision: 1}})
-	s.start(up)
-	s.command("delete", create.ClusterID, orgA, bob, events.DeleteCluster{})
+	up := s.Command("upgrade", create.ClusterID, orgA, bob, events.UpgradeTemplate{Template: events.TemplateRef{Name: "ubuntu-k8s-1.30", Revision: 1}})
+	s.Start(up)
+	s.Command("delete", create.ClusterID, orgA, bob, events.DeleteCluster{})
 	if p, k := phase(); p != events.PhaseUpgradeInProgress || k.OperationID != up.ID {
 		t.Errorf("running with one pending: %s %+v", p, k)
 	}
@@ -115,10 +115,10 @@ func TestClusterShowsChanges(t *testing.T) {
 
 func TestClusterFailed(t *testing.T) {
 	s := newStream(t)
-	cmd := s.create("c1", orgA, alice)
-	s.start(cmd)
-	s.steps(cmd.ClusterID, 5)
-	f := s.fail(cmd.ClusterID, true)
+	cmd := s.Create("c1", orgA, alice)
+	s.Start(cmd)
+	s.Steps(cmd.ClusterID, 5)
+	f := s.Fail(cmd.ClusterID, true)
 	q := queriesOf(s)
 	ent, err := q.Cluster(t.Context(), orgA, cmd.ClusterID)
 	if err != nil {
@@ -127,7 +127,7 @@ func TestClusterFailed(t *testing.T) {
 	if k := ent.Entity.Status.Kaas; ent.Entity.Status.Phase != string(events.PhaseCreateInProgress) || k.Error == nil || k.Error.Code != f.Code {
 		t.Errorf("rolling back: %s %+v", ent.Entity.Status.Phase, k)
 	}
-	s.finish(cmd.ClusterID)
+	s.Finish(cmd.ClusterID)
 	ent, err = queriesOf(s).Cluster(t.Context(), orgA, cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestClusterFailed(t *testing.T) {
 
 func TestOperation(t *testing.T) {
 	s := newStream(t)
-	create := s.create("c1", orgA, alice)
+	create := s.Create("c1", orgA, alice)
 	get := func(id string) cse.Operation {
 		t.Helper()
 		o, err := queriesOf(s).Operation(t.Context(), orgA, id)
@@ -159,27 +159,27 @@ func TestOperation(t *testing.T) {
 		o.Actor != alice || o.Accepted == nil || !o.Accepted.Equal(create.Time) || o.Started != nil || o.Ended != nil {
 		t.Errorf("pending %+v", o)
 	}
-	s.start(create)
-	s.event(create, events.StepRetrying{Step: "ResolveTemplate", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
+	s.Start(create)
+	s.Event(create, events.StepRetrying{Step: "ResolveTemplate", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
 	if o := get(create.ID); o.Status != projector.OpRunning || o.Started == nil || o.Ended != nil || o.Retrying == nil || o.Error != nil {
 		t.Errorf("running %+v", o)
 	}
-	s.finish(create.ClusterID)
+	s.Finish(create.ClusterID)
 	if o := get(create.ID); o.Status != projector.OpSucceeded || o.Percent != 100 || o.Ended == nil || o.Retrying != nil || o.Error != nil {
 		t.Errorf("succeeded %+v", o)
 	}
 
-	rejected := s.command("same", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 2})
-	s.start(rejected)
+	rejected := s.Command("same", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 2})
+	s.Start(rejected)
 	if o := get(rejected.ID); o.Status != projector.OpRejected || o.Error == nil || o.Error.Code != events.CodeInvalidChange || o.Target != "2" {
 		t.Errorf("rejected %+v", o)
 	}
 
-	scale := s.command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 5})
-	s.start(scale)
-	s.event(scale, events.StepRetrying{Step: "CreateNode", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
-	force := s.command("force", create.ClusterID, orgA, alice, events.ForceDeleteCluster{})
-	s.start(force)
+	scale := s.Command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 5})
+	s.Start(scale)
+	s.Event(scale, events.StepRetrying{Step: "CreateNode", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
+	force := s.Command("force", create.ClusterID, orgA, alice, events.ForceDeleteCluster{})
+	s.Start(force)
 	if o := get(scale.ID); o.Status != projector.OpSuperseded || o.Error == nil || o.Error.Code != events.CodeSuperseded || o.Retrying != nil || o.Ended == nil {
 		t.Errorf("superseded %+v", o)
 	}
@@ -188,10 +188,10 @@ func TestOperation(t *testing.T) {
 	}
 
 	s2 := newStream(t)
-	failed := s2.create("c2", orgA, alice)
-	s2.start(failed)
-	f := s2.fail(failed.ClusterID, false)
-	o, err := queries.New(s2.views()).Operation(t.Context(), orgA, failed.ID)
+	failed := s2.Create("c2", orgA, alice)
+	s2.Start(failed)
+	f := s2.Fail(failed.ClusterID, false)
+	o, err := queries.New(s2.Views()).Operation(t.Context(), orgA, failed.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,9 +206,9 @@ func TestOperation(t *testing.T) {
 
 func TestVisibility(t *testing.T) {
 	s := newStream(t)
-	running := s.create("c1", orgA, alice)
-	s.run(running)
-	pending := s.create("c2", orgA, alice)
+	running := s.Create("c1", orgA, alice)
+	s.Run(running)
+	pending := s.Create("c2", orgA, alice)
 	q := queriesOf(s)
 	ctx := t.Context()
 	for _, id := range []string{running.ClusterID, pending.ClusterID} {
@@ -262,13 +262,13 @@ func TestVisibility(t *testing.T) {
 func TestClusters(t *testing.T) {
 	s := newStream(t)
 	for _, n := range []string{"delta", "alpha", "charlie"} {
-		s.run(s.create(n, orgA, alice))
+		s.Run(s.Create(n, orgA, alice))
 	}
-	s.create("bravo", orgA, alice)
-	s.run(s.create("aardvark", orgB, bob))
-	gone := s.create("echo", orgA, alice)
-	s.run(gone)
-	s.run(s.command("delete-echo", gone.ClusterID, orgA, alice, events.DeleteCluster{}))
+	s.Create("bravo", orgA, alice)
+	s.Run(s.Create("aardvark", orgB, bob))
+	gone := s.Create("echo", orgA, alice)
+	s.Run(gone)
+	s.Run(s.Command("delete-echo", gone.ClusterID, orgA, alice, events.DeleteCluster{}))
 	q := queriesOf(s)
 	names := func(es []cse.DefEntity) string {
 		var out []string
@@ -300,19 +300,19 @@ func TestClusters(t *testing.T) {
 
 func TestSnapshot(t *testing.T) {
 	s := newStream(t)
-	create := s.create("c1", orgA, alice)
+	create := s.Create("c1", orgA, alice)
 	q := queriesOf(s)
 	snap := q.Snapshot(t.Context(), orgA, create.ClusterID)
 	if !snap.Exists || snap.State != nil || snap.Spec.Name != "c1" || snap.Busy() != events.PhaseCreateInProgress ||
 		!reflect.DeepEqual(snap.Pending, []string{events.TypeCreateCluster}) {
 		t.Errorf("pending create %+v", snap)
 	}
-	s.run(create)
+	s.Run(create)
 	if snap := queriesOf(s).Snapshot(t.Context(), orgA, create.ClusterID); !snap.Exists || snap.State == nil || snap.Busy() != "" || len(snap.Pending) != 0 {
 		t.Errorf("idle %+v", snap)
 	}
-	s.command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3})
-	s.command("delete", create.ClusterID, orgA, alice, events.DeleteCluster{})
+	s.Command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3})
+	s.Command("delete", create.ClusterID, orgA, alice, events.DeleteCluster{})
 	snap = queriesOf(s).Snapshot(t.Context(), orgA, create.ClusterID)
 	if snap.Busy() != events.PhaseUpdateInProgress || !reflect.DeepEqual(snap.Pending, []string{events.TypeScaleWorkers, events.TypeDeleteCluster}) {
 		t.Errorf("two pending %+v", snap)
@@ -327,19 +327,19 @@ func TestSync(t *testing.T) {
 		v := projector.NewViews()
 		q := queries.New(v)
 		s := newStream(t)
-		s.create("c1", orgA, alice)
-		s.create("c2", orgA, alice)
+		s.Create("c1", orgA, alice)
+		s.Create("c2", orgA, alice)
 
 		done := make(chan error, 1)
 		go func() { done <- q.Sync(t.Context(), 2) }()
-		feed(v, s.cmds[:1])
+		feed(v, s.Cmds[:1])
 		synctest.Wait()
 		select {
 		case err := <-done:
 			t.Fatalf("Sync(2) returned %v at command 1", err)
 		default:
 		}
-		feed(v, s.cmds[1:])
+		feed(v, s.Cmds[1:])
 		synctest.Wait()
 		select {
 		case err := <-done:
@@ -364,33 +364,33 @@ func TestSync(t *testing.T) {
 // interleaved.
 func TestRenderOrderIndependent(t *testing.T) {
 	s := newStream(t)
-	a := s.create("alpha", orgA, alice)
-	s.run(a)
-	s.start(s.command("same", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 2}))
-	scale := s.command("scale", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3})
-	s.start(scale)
-	s.steps(a.ClusterID, 2)
-	b := s.create("bravo", orgB, bob)
-	s.start(b)
-	s.fail(b.ClusterID, true)
-	s.finish(b.ClusterID)
-	s.create("charlie", orgA, alice)
-	s.run(s.command("force", a.ClusterID, orgA, alice, events.ForceDeleteCluster{}))
-	d := s.create("delta", orgA, alice)
-	s.run(d)
-	s.command("scale-d", d.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 0})
+	a := s.Create("alpha", orgA, alice)
+	s.Run(a)
+	s.Start(s.Command("same", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 2}))
+	scale := s.Command("scale", a.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3})
+	s.Start(scale)
+	s.Steps(a.ClusterID, 2)
+	b := s.Create("bravo", orgB, bob)
+	s.Start(b)
+	s.Fail(b.ClusterID, true)
+	s.Finish(b.ClusterID)
+	s.Create("charlie", orgA, alice)
+	s.Run(s.Command("force", a.ClusterID, orgA, alice, events.ForceDeleteCluster{}))
+	d := s.Create("delta", orgA, alice)
+	s.Run(d)
+	s.Command("scale-d", d.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 0})
 
 	render := func(recs []record) string {
 		v := projector.NewViews()
 		feed(v, recs)
 		q := queries.New(v)
 		out := map[string]any{"clusters": q.Clusters(t.Context(), "")}
-		for _, r := range s.cmds {
-			o, err := q.Operation(t.Context(), "", r.env.ID)
+		for _, r := range s.Cmds {
+			o, err := q.Operation(t.Context(), "", r.Env.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out[r.env.ID] = o
+			out[r.Env.ID] = o
 		}
 		b, err := json.Marshal(out)
 		if err != nil {
@@ -398,10 +398,10 @@ func TestRenderOrderIndependent(t *testing.T) {
 		}
 		return string(b)
 	}
-	want := render(s.all)
+	want := render(s.All)
 	for name, order := range map[string][]record{
-		"commands first": append(append([]record(nil), s.cmds...), s.evts...),
-		"events first":   append(append([]record(nil), s.evts...), s.cmds...),
+		"commands first": append(append([]record(nil), s.Cmds...), s.Evts...),
+		"events first":   append(append([]record(nil), s.Evts...), s.Cmds...),
 	} {
 		if got := render(order); got != want {
 			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
