@@ -13,7 +13,10 @@
 // broker redelivers it, and the handler, which must be idempotent by request id, runs again.
 // Malformed messages get a 400 reply and are acked, so they cannot wedge the queue; messages
 // that cannot be answered at all (no reply address) are rejected without requeue so that a
-// dead-letter policy can catch them.
+// dead-letter policy can catch them. Acks are batched: one acker goroutine sends a single
+// multiple ack for a run of answered deliveries below the lowest one still in flight, and
+// acks those above it singly after a short wait, so a multiple ack never covers a delivery
+// that is still being handled.
 //
 // The consumer owns its reconnect loop (amqp091-go's Config.Recovery stays nil): each
 // generation has its own consuming and publishing connections, and acks from an old

@@ -44,6 +44,12 @@ type Request struct {
 	Caller ingress.Caller
 }
 
+// checkedTarget is the request-target of a request that passed check, parsed.
+type checkedTarget struct {
+	target string
+	url    url.URL
+}
+
 // EnvelopeError says why a message is not a usable VCD request. The consumer answers it with
 // a 400 whose message is Error().
 type EnvelopeError struct {
@@ -85,26 +91,119 @@ type wireSecurityContext struct {
 // be missing or null, and ports may be numbers or numeric strings; a port of any other form
 // is ignored, since it is informational only. Every error is an [*EnvelopeError].
 func DecodeRequest(body []byte) (*Request, error) {
+	r, _, err := decode(body)
+	return r, err
+}
+
+// decode is DecodeRequest that also returns the checked request-target, for httpRequest.
+func decode(body []byte) (*Request, *checkedTarget, error) {
+	if r, t := decodeFast(body); r != nil {
+		return r, t, nil
+	}
+	return decodeCareful(body)
+}
+
+// fastElem is either element of a well-formed envelope: the request's fields and the
+// security context's, which have different names, decoded in one pass. Nullable fields are
+// pointers so that null and absent can be told from "". Every field is of the type a
+// well-formed envelope has; anything else is a decoding error, and the careful path takes
+// over.
+type fastElem struct {
+	ID          *string            `json:"id"`
+	Method      *string            `json:"method"`
+	RequestURI  *string            `json:"requestUri"`
+	QueryString *string            `json:"queryString"`
+	Headers     map[string]*string `json:"headers"`
+	Body        []byte             `json:"body"` // standard base64, as encoding/json decodes []byte
+	Scheme      *string            `json:"scheme"`
+	Protocol    *string            `json:"protocol"`
+	LocalAddr   *string            `json:"localAddr"`
+	LocalPort   json.RawMessage    `json:"localPort"`
+	RemoteAddr  *string            `json:"remoteAddr"`
+	RemotePort  json.RawMessage    `json:"remotePort"`
+
+	User   *string  `json:"user"`
+	Org    *string  `json:"org"`
+	Rights []string `json:"rights"`
+}
+
+// decodeFast decodes a well-formed envelope in one pass and checks it as decodeCareful
+// does. It returns nil whenever anything is unusual, valid or not (a wrong type, a missing
+// field, unpadded base64, a header that is not a plain string, a bad value), and leaves
+// the verdict and its message to decodeCareful: a request it returns is one decodeCareful
+// would have returned too, field for field.
+func decodeFast(body []byte) (*Request, *checkedTarget) {
+	var elems []fastElem
+	if json.Unmarshal(body, &elems) != nil || len(elems) != 2 {
+		return nil, nil
+	}
+	w, sc := &elems[0], &elems[1]
+	if w.ID == nil || *w.ID == "" || w.Method == nil || w.RequestURI == nil || sc.User == nil || sc.Org == nil ||
+		*sc.User == "" || *sc.Org == "" {
+		return nil, nil
+	}
+	r := &Request{
+		ID: *w.ID, Method: *w.Method, RequestURI: *w.RequestURI,
+		QueryString: strings.TrimPrefix(deref(w.QueryString), "?"),
+		Scheme:      deref(w.Scheme), Protocol: deref(w.Protocol),
+		LocalAddr: deref(w.LocalAddr), RemoteAddr: deref(w.RemoteAddr),
+		LocalPort: port(w.LocalPort), RemotePort: port(w.RemotePort),
+		Caller: ingress.Caller{User: *sc.User, Org: *sc.Org, Rights: sc.Rights},
+	}
+	if len(w.Body) > 0 {
+		r.Body = w.Body
+	}
+	r.Header = make(http.Header, len(w.Headers))
+	for name, v := range w.Headers {
+		if !validHeaderName(name) {
+			return nil, nil
+		}
+		if v == nil {
+			continue // null, skipped as decodeHeaders does
+		}
+		if !validHeaderValue(*v) {
+			return nil, nil
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		r.Header[key] = append(r.Header[key], *v)
+	}
+	t, err := r.check()
+	if err != nil {
+		return nil, nil
+	}
+	return r, t
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// decodeCareful decodes an envelope field by field, so that whatever is wrong with it gets
+// its own message.
+func decodeCareful(body []byte) (*Request, *checkedTarget, error) {
 	var elems []json.RawMessage
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '[' {
-		return nil, &EnvelopeError{Reason: "body is not a JSON array"}
+		return nil, nil, &EnvelopeError{Reason: "body is not a JSON array"}
 	}
 	if err := json.Unmarshal(body, &elems); err != nil {
-		return nil, &EnvelopeError{Reason: "body is not a JSON array: " + jsonReason(err)}
+		return nil, nil, &EnvelopeError{Reason: "body is not a JSON array: " + jsonReason(err)}
 	}
 	if len(elems) == 0 {
-		return nil, &EnvelopeError{Reason: "body is an empty array; want [request, securityContext]"}
+		return nil, nil, &EnvelopeError{Reason: "body is an empty array; want [request, securityContext]"}
 	}
 	var w wireRequest
 	if !isObject(elems[0]) {
-		return nil, &EnvelopeError{Reason: "request (element 0) is not a JSON object"}
+		return nil, nil, &EnvelopeError{Reason: "request (element 0) is not a JSON object"}
 	}
 	if err := json.Unmarshal(elems[0], &w); err != nil {
-		return nil, &EnvelopeError{Reason: "request (element 0): " + jsonReason(err)}
+		return nil, nil, &EnvelopeError{Reason: "request (element 0): " + jsonReason(err)}
 	}
 	r := &Request{}
-	fail := func(format string, args ...any) (*Request, error) {
-		return nil, &EnvelopeError{RequestID: r.ID, Reason: fmt.Sprintf(format, args...)}
+	fail := func(format string, args ...any) (*Request, *checkedTarget, error) {
+		return nil, nil, &EnvelopeError{RequestID: r.ID, Reason: fmt.Sprintf(format, args...)}
 	}
 	var err error
 	// The id first, so that every later error can name the request.
@@ -156,10 +255,11 @@ func DecodeRequest(body []byte) (*Request, error) {
 	if r.Caller, err = decodeCaller(elems[1]); err != nil {
 		return fail("%v", err)
 	}
-	if _, err := r.target(); err != nil {
+	t, err := r.check()
+	if err != nil {
 		return fail("%v", err)
 	}
-	return r, nil
+	return r, t, nil
 }
 
 func decodeCaller(raw json.RawMessage) (ingress.Caller, error) {
@@ -243,14 +343,20 @@ func decodeHeaders(raw json.RawMessage) (http.Header, error) {
 // it: path-only URL, RequestURI, Host taken out of the headers, RemoteAddr, and a body that
 // can be read again through GetBody. The caller is on the context (see [ingress.CallerFrom]).
 func (r *Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
-	target, err := r.target()
+	t, err := r.check()
 	if err != nil {
 		return nil, &EnvelopeError{RequestID: r.ID, Reason: err.Error()}
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, &EnvelopeError{RequestID: r.ID, Reason: "requestUri and queryString do not form a URL"}
-	}
+	return r.httpRequest(ctx, t, true), nil
+}
+
+// httpRequest is HTTPRequest for a request whose check returned t. With cloneHeader false
+// the request takes r.Header over instead of copying it, and r.Header must not be used
+// afterwards: the consumer's way, as it has no further use for it.
+func (r *Request) httpRequest(ctx context.Context, t *checkedTarget, cloneHeader bool) *http.Request {
+	target := t.target
+	u := new(url.URL)
+	*u = t.url // each request its own, as handlers may change it
 	var body io.ReadCloser = http.NoBody
 	getBody := func() (io.ReadCloser, error) { return http.NoBody, nil }
 	if len(r.Body) > 0 {
@@ -263,7 +369,10 @@ func (r *Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
 	if !ok {
 		proto, major, minor = "HTTP/1.1", 1, 1
 	}
-	h := r.Header.Clone()
+	h := r.Header
+	if cloneHeader {
+		h = h.Clone()
+	}
 	if h == nil {
 		h = http.Header{}
 	}
@@ -288,23 +397,23 @@ func (r *Request) HTTPRequest(ctx context.Context) (*http.Request, error) {
 		RemoteAddr:    remote,
 		RequestURI:    target,
 	}
-	return hr.WithContext(ingress.WithRequestID(ingress.WithCaller(ctx, r.Caller), r.ID)), nil
+	return hr.WithContext(ingress.WithRequestID(ingress.WithCaller(ctx, r.Caller), r.ID))
 }
 
-// target is the HTTP request-target: requestUri plus the query, checked well enough that
-// url.ParseRequestURI and net/http accept it.
-func (r *Request) target() (string, error) {
+// check checks the method and the HTTP request-target, requestUri plus the query, well
+// enough that url.ParseRequestURI and net/http accept them, and returns the target parsed.
+func (r *Request) check() (*checkedTarget, error) {
 	if r.RequestURI == "" {
-		return "", fmt.Errorf("requestUri missing")
+		return nil, fmt.Errorf("requestUri missing")
 	}
 	if r.RequestURI[0] != '/' {
-		return "", fmt.Errorf("requestUri %q is not an absolute path", truncate(r.RequestURI))
+		return nil, fmt.Errorf("requestUri %q is not an absolute path", truncate(r.RequestURI))
 	}
 	if !validMethod(r.Method) {
 		if r.Method == "" {
-			return "", fmt.Errorf("method missing")
+			return nil, fmt.Errorf("method missing")
 		}
-		return "", fmt.Errorf("method %q is not a valid HTTP method", truncate(r.Method))
+		return nil, fmt.Errorf("method %q is not a valid HTTP method", truncate(r.Method))
 	}
 	t := r.RequestURI
 	if r.QueryString != "" {
@@ -313,13 +422,14 @@ func (r *Request) target() (string, error) {
 	for i := 0; i < len(t); i++ {
 		// A real request line cannot carry these; net/url rejects some, not all.
 		if c := t[i]; c <= ' ' || c == 0x7f {
-			return "", fmt.Errorf("requestUri or queryString contains a space or control character")
+			return nil, fmt.Errorf("requestUri or queryString contains a space or control character")
 		}
 	}
-	if _, err := url.ParseRequestURI(t); err != nil {
-		return "", fmt.Errorf("requestUri and queryString do not form a URL")
+	u, err := url.ParseRequestURI(t)
+	if err != nil {
+		return nil, fmt.Errorf("requestUri and queryString do not form a URL")
 	}
-	return t, nil
+	return &checkedTarget{target: t, url: *u}, nil
 }
 
 // stringField reads an optional string: absent or null is "".

@@ -1,8 +1,11 @@
 package vcdext
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +153,44 @@ func TestConfig(t *testing.T) {
 	}
 	if bad.Queue != "" {
 		t.Error("Validate modified its receiver")
+	}
+}
+
+// TestMessageLogMatchesWith checks that msgLog writes the lines Logger.With wrote: the same
+// attributes in the same order, with the caller as the source.
+func TestMessageLogMatchesWith(t *testing.T) {
+	var buf bytes.Buffer
+	base := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		AddSource: true,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			switch a.Key {
+			case slog.TimeKey:
+				return slog.Attr{}
+			case slog.SourceKey: // keep the file and function, not the line
+				src := a.Value.Any().(*slog.Source)
+				return slog.String(slog.SourceKey, filepath.Base(src.File)+":"+src.Function)
+			}
+			return a
+		},
+	})).With("generation", 3)
+
+	base.With("correlation_id", "c1").Warn("bad VCD message", "reason", "x")
+	base.With("correlation_id", "c1").With("request_id", "r1").Warn("reply returned unroutable", "reply_to", "q")
+	want := buf.String()
+	buf.Reset()
+	m := msgLog{l: base, corr: "c1"}
+	m.log(slog.LevelWarn, "bad VCD message", "reason", "x")
+	m.req, m.hasReq = "r1", true
+	m.log(slog.LevelWarn, "reply returned unroutable", "reply_to", "q")
+	if got := buf.String(); got != want {
+		t.Errorf("msgLog wrote\n%s\nLogger.With wrote\n%s", got, want)
+	}
+	if !strings.Contains(want, "internal_test.go:") {
+		t.Errorf("source is not the caller: %s", want)
+	}
+	buf.Reset()
+	m.log(slog.LevelDebug, "not at this level")
+	if buf.Len() != 0 || m.enabled(slog.LevelDebug) {
+		t.Errorf("debug line written at info level: %s", buf.String())
 	}
 }

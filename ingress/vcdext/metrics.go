@@ -19,6 +19,7 @@ const (
 // Metrics are the consumer's Prometheus collectors. A nil *Metrics records nothing.
 type Metrics struct {
 	messages   *prometheus.CounterVec
+	byOutcome  map[string]prometheus.Counter // messages' children, looked up once
 	reconnects prometheus.Counter
 	connected  prometheus.Gauge
 	duration   prometheus.Histogram
@@ -49,8 +50,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	// Known label values start at zero so that rate() and alerts work from the first scrape.
+	m.byOutcome = map[string]prometheus.Counter{}
 	for _, o := range []string{outcomeReplied, outcomeRejected, outcomeUnroutable, outcomeError} {
-		m.messages.WithLabelValues(o)
+		m.byOutcome[o] = m.messages.WithLabelValues(o)
 	}
 	return m
 }
@@ -59,7 +61,11 @@ func (m *Metrics) outcome(o string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.messages.WithLabelValues(o).Inc()
+	c, ok := m.byOutcome[o]
+	if !ok {
+		c = m.messages.WithLabelValues(o)
+	}
+	c.Inc()
 	m.duration.Observe(d.Seconds())
 }
 

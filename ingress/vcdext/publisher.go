@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -15,7 +16,6 @@ type pubOp int
 
 const (
 	opPublish       pubOp = iota
-	opWasReturned         // was the reply with this token returned unroutable?
 	opCheckExchange       // may replies be published to this exchange?
 )
 
@@ -31,40 +31,77 @@ type pubReq struct {
 }
 
 type pubRes struct {
-	dc       *amqp.DeferredConfirmation
-	returned bool
-	err      error
+	dc  *amqp.DeferredConfirmation
+	err error
 }
 
 // publish sends one reply with mandatory set and waits for its confirm, all within
 // PublishTimeout. returned reports that the broker could not route it (basic.return).
-func (g *generation) publish(ctx context.Context, exchange, key string, msg amqp.Publishing) (returned bool, err error) {
+// bodyFree reports that the publisher is done with msg.Body, so that it may be reused;
+// it is false when the worker stopped waiting for the publisher.
+func (g *generation) publish(ctx context.Context, exchange, key string, msg amqp.Publishing) (returned, bodyFree bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.c.cfg.PublishTimeout)
 	defer cancel()
 	// The token matches a basic.return to this reply; VCD ignores message_id.
-	msg.MessageId = fmt.Sprintf("%s-%d", g.tag, g.seq.Add(1))
+	msg.MessageId = g.tag + "-" + strconv.FormatUint(g.seq.Add(1), 10)
 	res, err := g.pubCall(ctx, pubReq{op: opPublish, exchange: exchange, key: key, msg: msg})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if res.err != nil {
-		return false, res.err
+		return false, true, res.err
 	}
 	if res.dc == nil {
-		return false, errors.New("publishing channel is not in confirm mode")
+		return false, true, errors.New("publishing channel is not in confirm mode")
 	}
 	acked, err := res.dc.WaitContext(ctx)
 	if err != nil {
-		return false, fmt.Errorf("wait for confirm: %w", err)
+		return false, true, fmt.Errorf("wait for confirm: %w", err)
 	}
 	if !acked {
-		return false, errors.New("broker nacked the reply or the channel closed")
+		return false, true, errors.New("broker nacked the reply or the channel closed")
 	}
-	res, err = g.pubCall(ctx, pubReq{op: opWasReturned, msg: amqp.Publishing{MessageId: msg.MessageId}})
-	if err != nil {
-		return false, err
+	return g.wasReturned(msg.MessageId), true, nil
+}
+
+// wasReturned reports whether the reply with token tok came back as a basic.return. Call it
+// only after the reply's confirm: the broker sends basic.return before basic.ack, and the
+// library hands the return to our buffered chan before it processes the ack, so by now the
+// return is in the chan, or in the map if another worker drained the chan first. Nobody
+// takes from the chan without holding retMu, so nothing is in between.
+//
+// Only workers drain the chan, each after its confirm. That keeps it from filling: each
+// return belongs to a reply whose worker is waiting for its confirm or has failed the
+// generation, so there are at most Workers undrained returns, and the chan holds
+// Workers+1.
+func (g *generation) wasReturned(tok string) bool {
+	g.retMu.Lock()
+	defer g.retMu.Unlock()
+drain:
+	for {
+		select {
+		case r, ok := <-g.returns:
+			if !ok {
+				break drain
+			}
+			g.returned[r.MessageId] = true
+		default:
+			break drain
+		}
 	}
-	return res.returned, nil
+	if !g.returned[tok] {
+		return false
+	}
+	delete(g.returned, tok)
+	return true
+}
+
+// knownExchange reports whether the publisher has seen that exchange exist.
+func (g *generation) knownExchange(exchange string) bool {
+	g.knownMu.RLock()
+	_, ok := g.known[exchange]
+	g.knownMu.RUnlock()
+	return ok
 }
 
 // checkExchange makes sure the reply exchange exists before the handler runs: publishing to
@@ -100,50 +137,22 @@ func (g *generation) pubCall(ctx context.Context, r pubReq) (pubRes, error) {
 	}
 }
 
-// publisher owns the publishing channel, a probe channel for exchange checks, and the
-// NotifyReturn chan. Owning the returns here is what makes "was it returned?" exact: the
-// broker sends basic.return before basic.ack, and the library hands the return to our
-// buffered chan before it processes the ack, so once a worker has seen its confirm, any
-// return for it is already in the chan and a non-blocking drain finds it.
+// publisher owns the publishing channel and a probe channel for exchange checks. The
+// NotifyReturn chan is the workers' (see wasReturned).
 func (g *generation) publisher() {
 	defer g.owners.Done()
-	returns := g.returns
-	returned := map[string]bool{} // tokens of returned replies not yet asked about
-	known := map[string]bool{}    // exchanges that exist
 	var probe *amqp.Channel
-	record := func(r amqp.Return, ok bool) {
-		if !ok {
-			returns = nil
-			return
-		}
-		returned[r.MessageId] = true
-	}
 	for {
 		select {
 		case <-g.done:
 			return
-		case r, ok := <-returns:
-			record(r, ok)
 		case req := <-g.pubs:
 			switch req.op {
 			case opPublish:
 				dc, err := g.pubCh.PublishWithDeferredConfirmWithContext(req.ctx, req.exchange, req.key, true, false, req.msg)
 				req.res <- pubRes{dc: dc, err: err}
-			case opWasReturned:
-			drain:
-				for returns != nil {
-					select {
-					case r, ok := <-returns:
-						record(r, ok)
-					default:
-						break drain
-					}
-				}
-				tok := req.msg.MessageId
-				req.res <- pubRes{returned: returned[tok]}
-				delete(returned, tok)
 			case opCheckExchange:
-				if known[req.exchange] {
+				if g.knownExchange(req.exchange) {
 					req.res <- pubRes{}
 					continue
 				}
@@ -160,10 +169,12 @@ func (g *generation) publisher() {
 				var ae *amqp.Error
 				switch {
 				case err == nil:
-					if len(known) >= maxKnownExchanges {
-						clear(known)
+					g.knownMu.Lock()
+					if len(g.known) >= maxKnownExchanges {
+						clear(g.known)
 					}
-					known[req.exchange] = true
+					g.known[req.exchange] = struct{}{}
+					g.knownMu.Unlock()
 				case errors.As(err, &ae) && ae.Server && (ae.Code == amqp.NotFound || ae.Code == amqp.AccessRefused):
 					// The broker closed the probe channel; this exchange cannot take replies.
 					probe = nil

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -481,6 +483,15 @@ func EncodeRequest(req Req) ([]byte, error) {
 // DecodeResponse parses a reply body: {"id", "statusCode", "headers", "body" (base64),
 // "request": false}.
 func DecodeResponse(body []byte) (*Resp, error) {
+	if r := decodeResponseFast(body); r != nil {
+		return r, nil
+	}
+	return decodeResponseJSON(body)
+}
+
+// decodeResponseJSON is DecodeResponse with encoding/json: the reference, and the way for
+// anything decodeResponseFast leaves alone.
+func decodeResponseJSON(body []byte) (*Resp, error) {
 	var w struct {
 		ID         string         `json:"id"`
 		StatusCode int            `json:"statusCode"`
@@ -510,4 +521,217 @@ func DecodeResponse(body []byte) (*Resp, error) {
 		}
 	}
 	return &Resp{RequestID: w.ID, StatusCode: w.StatusCode, Header: h, Body: b, Raw: body}, nil
+}
+
+// decodeResponseFast parses the replies vcdext and RunEcho write in one pass over the bytes,
+// with no reflection and the body decoded from base64 straight out of the message: an
+// object with each of the five fields exactly once, strings without escapes, integers, and
+// "request": false. It returns nil for anything else, valid or not, and leaves it to
+// decodeResponseJSON; what it returns is what decodeResponseJSON would.
+func decodeResponseFast(body []byte) *Resp {
+	p := respParser{b: body}
+	r := &Resp{Raw: body}
+	const (
+		seenID = 1 << iota
+		seenStatus
+		seenHeaders
+		seenBody
+		seenRequest
+		seenAll = 1<<iota - 1
+	)
+	seen := 0
+	if !p.byte('{') {
+		return nil
+	}
+	for first := true; ; first = false {
+		if p.byte('}') {
+			break
+		}
+		if !first && !p.byte(',') {
+			return nil
+		}
+		key, ok := p.str()
+		if !ok || !p.byte(':') {
+			return nil
+		}
+		var bit int
+		switch string(key) {
+		case "id":
+			bit = seenID
+			v, ok := p.str()
+			if !ok {
+				return nil
+			}
+			r.RequestID = string(v)
+		case "statusCode":
+			bit = seenStatus
+			n, ok := p.int()
+			if !ok {
+				return nil
+			}
+			r.StatusCode = n
+		case "headers":
+			bit = seenHeaders
+			if r.Header, ok = p.headers(); !ok {
+				return nil
+			}
+		case "body":
+			bit = seenBody
+			v, ok := p.str()
+			if !ok {
+				return nil
+			}
+			r.Body = make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+			n, err := base64.StdEncoding.Decode(r.Body, v)
+			if err != nil {
+				return nil
+			}
+			r.Body = r.Body[:n]
+		case "request":
+			bit = seenRequest
+			if !p.lit("false") {
+				return nil
+			}
+		default:
+			return nil
+		}
+		if seen&bit != 0 {
+			return nil
+		}
+		seen |= bit
+	}
+	p.ws()
+	if seen != seenAll || p.i != len(p.b) {
+		return nil
+	}
+	return r
+}
+
+// respParser reads the subset of JSON decodeResponseFast takes. Each method skips leading
+// whitespace and reports false when the input is not what it wants.
+type respParser struct {
+	b []byte
+	i int
+}
+
+func (p *respParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *respParser) byte(c byte) bool {
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *respParser) lit(s string) bool {
+	p.ws()
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// str reads a string with no escapes and no control characters, in valid UTF-8 (which
+// encoding/json would keep as is), and returns its contents.
+func (p *respParser) str() ([]byte, bool) {
+	if !p.byte('"') {
+		return nil, false
+	}
+	start := p.i
+	ascii := true
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			if !ascii && !utf8.Valid(s) {
+				return nil, false
+			}
+			return s, true
+		case c == '\\' || c < ' ':
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// int reads an integer as JSON writes one, of at most 15 digits, so that it is exact as a
+// float64 too.
+func (p *respParser) int() (int, bool) {
+	p.ws()
+	start := p.i
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := p.i
+	for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
+		p.i++
+	}
+	n := p.i - digits
+	if n == 0 || n > 15 || n > 1 && p.b[digits] == '0' {
+		return 0, false
+	}
+	if p.i < len(p.b) {
+		switch p.b[p.i] {
+		case '.', 'e', 'E':
+			return 0, false
+		}
+	}
+	v, err := strconv.Atoi(string(p.b[start:p.i]))
+	return v, err == nil
+}
+
+// headers reads an object of strings and integers, whose names are distinct even when
+// canonicalized (encoding/json's map would apply colliding ones in random order).
+func (p *respParser) headers() (http.Header, bool) {
+	if !p.byte('{') {
+		return nil, false
+	}
+	h := make(http.Header, 4)
+	for first := true; ; first = false {
+		if p.byte('}') {
+			return h, true
+		}
+		if !first && !p.byte(',') {
+			return nil, false
+		}
+		k, ok := p.str()
+		if !ok || !p.byte(':') {
+			return nil, false
+		}
+		var v string
+		p.ws()
+		if p.i < len(p.b) && p.b[p.i] == '"' {
+			s, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			v = string(s)
+		} else {
+			start := p.i
+			if _, ok := p.int(); !ok {
+				return nil, false
+			}
+			v = string(p.b[start:p.i])
+		}
+		key := textproto.CanonicalMIMEHeaderKey(string(k))
+		if _, dup := h[key]; dup {
+			return nil, false
+		}
+		h[key] = []string{v}
+	}
 }

@@ -6,7 +6,8 @@
 // the extension's exchange, and collects replies from its own auto-deleted reply exchange and
 // exclusive queue, matching them by correlation id. [RunEcho] is a bare request-reply server
 // with the same topology and reply format and no handler work: the ceiling against which the
-// real consumer is benchmarked. [Load] drives either with concurrent callers.
+// real consumer is benchmarked; [RunEchoSize] makes its reply as large as the consumer's.
+// [Load] drives either with concurrent callers.
 //
 // It fakes only the AMQP leg: nothing here authenticates users, enforces VCD's 10 s timeout,
 // or turns replies into HTTP responses. The tests need a real RabbitMQ: [RequireBroker]

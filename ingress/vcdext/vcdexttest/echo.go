@@ -5,19 +5,42 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// echoBody is the fixed answer: a 202 with a small JSON body, like an accepted command.
+// echoBody is the default answer: a 202 with a small JSON body, like an accepted command.
 const echoBody = `{"message":"accepted"}`
+
+// EchoBody returns the reply body [RunEchoSize] sends for bodySize: exactly bodySize bytes
+// of JSON when bodySize is at least 22, else {"message":"accepted"}.
+func EchoBody(bodySize int) []byte {
+	const head, padHead, padTail = `{"message":"accepted"`, `,"padding":"`, `"}`
+	switch {
+	case bodySize <= len(echoBody):
+		return []byte(echoBody)
+	case bodySize < len(head)+len(padHead)+len(padTail):
+		return []byte(head + strings.Repeat(" ", bodySize-len(head)-1) + "}")
+	}
+	return []byte(head + padHead + strings.Repeat("x", bodySize-len(head)-len(padHead)-len(padTail)) + padTail)
+}
 
 // RunEcho is the benchmark ceiling: an extension with vcdext's topology (durable direct
 // exchange, durable queue named routingKey) and reply protocol, publisher confirms and
-// ack-after-confirm, but no handler work. Every request gets the same 202. Requests without
-// a reply address are rejected. It returns nil when ctx ends and an error if the broker goes
-// away; it does not reconnect.
+// ack-after-confirm, but no handler work. Every request gets the same 202 with the 22-byte
+// body {"message":"accepted"}. Requests without a reply address are rejected. It returns nil
+// when ctx ends and an error if the broker goes away; it does not reconnect.
 func RunEcho(ctx context.Context, url, exchange, routingKey string, prefetch int) error {
+	return RunEchoSize(ctx, url, exchange, routingKey, prefetch, 0)
+}
+
+// RunEchoSize is [RunEcho] with a reply body of bodySize bytes, so that the ceiling can
+// carry an answer as large as the extension it is compared with (kaas's 202 carries about
+// 2 KB). The body is JSON: {"message":"accepted"} with a padding field, or with trailing
+// blanks where a field does not fit. A bodySize below 22 gives RunEcho's body.
+func RunEchoSize(ctx context.Context, url, exchange, routingKey string, prefetch, bodySize int) error {
+	replyBody := EchoBody(bodySize)
 	consConn, err := dial(url, "vcdexttest-echo-consume")
 	if err != nil {
 		return fmt.Errorf("vcdexttest echo: %w", err)
@@ -116,8 +139,8 @@ func RunEcho(ctx context.Context, url, exchange, routingKey string, prefetch int
 			}
 			body, _ := json.Marshal(map[string]any{
 				"id": id, "statusCode": 202, "request": false,
-				"headers": map[string]any{"Content-Type": "application/json", "Content-Length": len(echoBody)},
-				"body":    []byte(echoBody),
+				"headers": map[string]any{"Content-Type": "application/json", "Content-Length": len(replyBody)},
+				"body":    replyBody,
 			})
 			dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, ex, d.ReplyTo, true, false, amqp.Publishing{
 				ContentType: "application/json", CorrelationId: d.CorrelationId,
