@@ -137,6 +137,16 @@ type call struct {
 	base  *slog.Logger
 	attrs []any
 	log_  *slog.Logger
+	cmdID string
+}
+
+// commandID is the id of the command this request makes, derived from the VCD request
+// id so that a redelivery makes the same one.
+func (c *call) commandID() string {
+	if c.cmdID == "" {
+		c.cmdID = events.DeriveID("command", c.requestID)
+	}
+	return c.cmdID
 }
 
 // log returns the request's logger: every line carries the VCD request id, so one grep

@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,7 +67,7 @@ func (a *API) decodeEntity(c *call) (cse.NativeEntity, *reply) {
 // accept appends a command for a cluster. It returns once the command is durable, with its
 // stream sequence.
 func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, err error) {
-	cmdID := events.DeriveID("command", c.requestID)
+	cmdID := c.commandID()
 	env := events.Envelope{ID: cmdID, ClusterID: clusterID, OrgID: c.caller.Org, Actor: c.caller.User,
 		Time: time.Now().UTC(), CorrelationID: c.requestID, Payload: p}
 	seq, dup, err := a.commands.AppendCommand(c.ctx, env, c.requestID)
@@ -74,7 +75,9 @@ func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, e
 		return 0, err
 	}
 	a.recent.set(seq, "cluster/"+clusterID, "org/"+c.caller.Org, "op/"+cmdID)
-	c.log().Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
+	if a.cfg.Logger.Enabled(c.ctx, slog.LevelInfo) {
+		c.log().Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
+	}
 	return seq, nil
 }
 
@@ -91,7 +94,7 @@ func (a *API) createCluster(c *call) reply {
 		return rejection(err)
 	}
 	clusterID := events.DeriveID("cluster", c.requestID)
-	cmdID := events.DeriveID("command", c.requestID)
+	cmdID := c.commandID()
 
 	// One create per name at a time, so that two requests for the same name cannot both
 	// pass the check below.
@@ -153,7 +156,7 @@ func unrecorded(err error) reply {
 // redelivered reports whether this request's command was already accepted: VCD (or
 // RabbitMQ) delivered it again, and it gets the same answer without a second command.
 func (a *API) redelivered(c *call) (string, bool) {
-	cmdID := events.DeriveID("command", c.requestID)
+	cmdID := c.commandID()
 	return cmdID, a.reader.OperationExists(c.ctx, cmdID)
 }
 

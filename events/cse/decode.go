@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,11 +53,8 @@ func DecodeEntity(body []byte) (NativeEntity, error) {
 		}
 		return e, fieldErr("", MinorDefault, "the body must be a JSON object, not %s", jsonKind(raw))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if path, problem, err := check(dec, reflect.TypeOf(e), ""); err != nil {
-		return e, fieldErr("", MinorDefault, "the body cannot be read: %v", err)
-	} else if path != "" || problem != "" {
+	sc := scanner{b: body}
+	if path, problem := sc.check(reflect.TypeOf(e), ""); problem != "" {
 		return e, fieldErr(path, MinorDefault, "%s", problem)
 	}
 	if err := json.Unmarshal(body, &e); err != nil {
@@ -120,99 +116,180 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	return fields
 }
 
-// check reads one JSON value from dec and checks it against the Go type before the body is
-// decoded into it, so that an unknown, repeated or mistyped field is reported with its full
-// path, array indexes included (Go's decoder drops them, matches keys without case, and
-// keeps the last of repeated keys, which would let a misspelt field hide behind a correct
-// one). It returns the first problem in document order.
-func check(dec *json.Decoder, t reflect.Type, path string) (at, problem string, err error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", "", err
+// scanner walks a body that json.Valid accepted, checking it against the Go type before
+// the body is decoded into it, so that an unknown, repeated or mistyped field is reported
+// with its full path, array indexes included (Go's decoder drops them, matches keys without
+// case, and keeps the last of repeated keys, which would let a misspelt field hide behind a
+// correct one). It reads the bytes once and allocates little: it runs on every request.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
 	}
+}
+
+// str reads a string token and returns its raw content (escapes undone only when present).
+func (s *scanner) str() []byte {
+	start := s.i + 1
+	escaped := false
+	for s.i = start; s.b[s.i] != '"'; s.i++ {
+		if s.b[s.i] == '\\' {
+			escaped = true
+			s.i++
+		}
+	}
+	raw := s.b[start:s.i]
+	s.i++
+	if escaped {
+		var out string
+		_ = json.Unmarshal(s.b[start-1:s.i], &out)
+		return []byte(out)
+	}
+	return raw
+}
+
+// skip passes over one value of any kind.
+func (s *scanner) skip() {
+	s.ws()
+	switch c := s.b[s.i]; {
+	case c == '"':
+		s.str()
+	case c == '{' || c == '[':
+		s.i++
+		s.ws()
+		for s.b[s.i] != '}' && s.b[s.i] != ']' {
+			if c == '{' {
+				s.ws()
+				s.str()
+				s.ws()
+				s.i++ // ':'
+			}
+			s.skip()
+			s.ws()
+			if s.b[s.i] == ',' {
+				s.i++
+				s.ws()
+			}
+		}
+		s.i++
+	default:
+		for s.i < len(s.b) && !strings.ContainsRune(",}] \t\r\n", rune(s.b[s.i])) {
+			s.i++
+		}
+	}
+}
+
+// kind names the JSON kind of the next value as Go's decoder does in its errors.
+func (s *scanner) kind() string {
+	switch c := s.b[s.i]; c {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// check reads one value and returns the first problem with it, in document order.
+func (s *scanner) check(t reflect.Type, path string) (at, problem string) {
+	s.ws()
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if tok == nil {
-		return "", "", nil // null leaves a field unset
+	if s.b[s.i] == 'n' { // null leaves a field unset
+		s.i += 4
+		return "", ""
 	}
-	mismatch := func() (string, string, error) {
-		return path, fmt.Sprintf("expected %s, got %s", kindName(t), tokenKind(tok)), nil
+	mismatch := func() (string, string) {
+		return path, fmt.Sprintf("expected %s, got %s", kindName(t), s.kind())
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if tok != json.Delim('{') {
+		if s.b[s.i] != '{' {
 			return mismatch()
 		}
+		s.i++
 		fields := fieldsOf(t)
-		var seen []string
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return "", "", err
+		var seen [][]byte
+		for {
+			s.ws()
+			if s.b[s.i] == '}' {
+				s.i++
+				return "", ""
 			}
-			k := kt.(string)
-			if slices.Contains(seen, k) {
-				return join(path, k), "given twice", nil
+			if s.b[s.i] == ',' {
+				s.i++
+				s.ws()
+			}
+			k := s.str()
+			for _, prev := range seen {
+				if bytes.Equal(prev, k) {
+					return join(path, string(k)), "given twice"
+				}
 			}
 			seen = append(seen, k)
-			ft, ok := fields[k]
+			s.ws()
+			s.i++ // ':'
+			ft, ok := fields[string(k)]
 			if !ok {
-				return join(path, k), "unknown field", nil
+				return join(path, string(k)), "unknown field"
 			}
-			if at, problem, err := check(dec, ft, join(path, k)); at != "" || problem != "" || err != nil {
-				return at, problem, err
+			if at, problem := s.check(ft, join(path, string(k))); problem != "" {
+				return at, problem
 			}
 		}
-		_, err = dec.Token()
-		return "", "", err
 	case reflect.Slice:
-		if tok != json.Delim('[') {
+		if s.b[s.i] != '[' {
 			return mismatch()
 		}
-		for i := 0; dec.More(); i++ {
-			if at, problem, err := check(dec, t.Elem(), path+"["+strconv.Itoa(i)+"]"); at != "" || problem != "" || err != nil {
-				return at, problem, err
+		s.i++
+		for i := 0; ; i++ {
+			s.ws()
+			if s.b[s.i] == ']' {
+				s.i++
+				return "", ""
+			}
+			if s.b[s.i] == ',' {
+				s.i++
+			}
+			if at, problem := s.check(t.Elem(), path+"["+strconv.Itoa(i)+"]"); problem != "" {
+				return at, problem
 			}
 		}
-		_, err = dec.Token()
-		return "", "", err
 	case reflect.String:
-		if _, ok := tok.(string); !ok {
+		if s.b[s.i] != '"' {
 			return mismatch()
 		}
+		s.str()
 	case reflect.Bool:
-		if _, ok := tok.(bool); !ok {
+		if s.b[s.i] != 't' && s.b[s.i] != 'f' {
 			return mismatch()
 		}
+		s.skip()
 	case reflect.Int:
-		n, ok := tok.(json.Number)
-		if !ok {
+		if k := s.kind(); k != "number" {
 			return mismatch()
 		}
-		if _, err := strconv.ParseInt(n.String(), 10, 54); err != nil {
-			return path, "expected an integer, got number " + n.String(), nil
+		start := s.i
+		s.skip()
+		n := string(s.b[start:s.i])
+		if _, err := strconv.ParseInt(n, 10, 54); err != nil {
+			return path, "expected an integer, got number " + n
 		}
+	default:
+		s.skip()
 	}
-	return "", "", nil
-}
-
-// tokenKind names a JSON token's kind as Go's decoder does in its errors.
-func tokenKind(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		if v == '[' {
-			return "array"
-		}
-		return "object"
-	case string:
-		return "string"
-	case json.Number, float64:
-		return "number"
-	case bool:
-		return "bool"
-	}
-	return "null"
+	return "", ""
 }
 
 func join(path, key string) string {

@@ -50,6 +50,13 @@ type env struct {
 	echoDone              chan error
 	echoClient            *vcdexttest.Client
 
+	// The echo ceiling with a reply as large as kaas's.
+	sizedExchange, sizedKey string
+	sizedStop               context.CancelFunc
+	sizedDone               chan error
+	sizedClient             *vcdexttest.Client
+	replySize               int
+
 	// kaasd.
 	kaasExchange, kaasKey string
 	kaasStop              context.CancelFunc
@@ -159,6 +166,27 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 		return e, fmt.Errorf("kaasd: %w", err)
 	}
 
+	// The second echo answers with a body as large as kaas's 202, so that the size of the
+	// answer (which VCD relays) is not counted against kaas's own work.
+	resp, err := e.kaasClient.Do(ctx, vcdexttest.Req{Method: "POST", Path: createPath, Body: e.createBody()})
+	if err != nil {
+		return e, fmt.Errorf("kaasd: %w", err)
+	}
+	e.replySize = len(resp.Body)
+	e.sizedExchange, e.sizedKey = "kaas-bench-x-sized-"+e.runID, "kaas-bench-q-sized-"+e.runID
+	logf("starting the AMQP echo server with %d-byte replies (exchange %s)", e.replySize, e.sizedExchange)
+	sizedCtx, sstop := context.WithCancel(context.Background())
+	e.sizedStop, e.sizedDone = sstop, make(chan error, 1)
+	go func() {
+		e.sizedDone <- vcdexttest.RunEchoSize(sizedCtx, url, e.sizedExchange, e.sizedKey, prefetch, e.replySize)
+	}()
+	if e.sizedClient, err = vcdexttest.NewClient(ctx, url, e.sizedExchange, e.sizedKey); err != nil {
+		return e, fmt.Errorf("sized echo client: %w", err)
+	}
+	if err := e.firstAnswer(ctx, e.sizedClient, e.sizedDone); err != nil {
+		return e, fmt.Errorf("sized echo server: %w", err)
+	}
+
 	// Bare JetStream.
 	logf("starting an embedded nats-server for the bare JetStream ceiling")
 	if e.emb, err = jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(e.dir, "jetstream"), Name: "kaas-bench"}); err != nil {
@@ -244,6 +272,8 @@ func (e *env) do(path string) func(context.Context) error {
 	switch path {
 	case pathEcho:
 		return func(ctx context.Context) error { return e.create(ctx, e.echoClient) }
+	case pathEchoSized:
+		return func(ctx context.Context) error { return e.create(ctx, e.sizedClient) }
 	case pathKaas:
 		return func(ctx context.Context) error { return e.create(ctx, e.kaasClient) }
 	case pathJetStream:
@@ -279,6 +309,15 @@ func (e *env) close(logf func(string, ...any)) {
 	if e.kaasClient != nil {
 		_ = e.kaasClient.Close()
 	}
+	if e.sizedClient != nil {
+		_ = e.sizedClient.Close()
+	}
+	if e.sizedStop != nil {
+		e.sizedStop()
+		if err := <-e.sizedDone; err != nil {
+			logf("sized echo server: %v", err)
+		}
+	}
 	if e.echoStop != nil {
 		e.echoStop()
 		if err := <-e.echoDone; err != nil {
@@ -300,7 +339,11 @@ func (e *env) close(logf func(string, ...any)) {
 		e.emb.Shutdown()
 	}
 	if e.echoExchange != "" {
-		deleteTopology(e.url, logf, [2]string{e.echoExchange, e.echoKey}, [2]string{e.kaasExchange, e.kaasKey})
+		pairs := [][2]string{{e.echoExchange, e.echoKey}, {e.kaasExchange, e.kaasKey}}
+		if e.sizedExchange != "" {
+			pairs = append(pairs, [2]string{e.sizedExchange, e.sizedKey})
+		}
+		deleteTopology(e.url, logf, pairs...)
 	}
 	if e.dir != "" {
 		if err := os.RemoveAll(e.dir); err != nil {
