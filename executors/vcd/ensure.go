@@ -1,0 +1,414 @@
+package vcd
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/executors"
+)
+
+// EnsureVApp implements executors.VCD: the vApp, composed empty, then attached to the
+// network, then tagged, one task at a time.
+func (c *Client) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executors.Status, error) {
+	key := "vapp:" + spec.ClusterID
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	vdc, err := c.vdc(ctx, spec.VAppRef)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	vapp, err := c.findVApp(ctx, vdc, spec.VAppRef)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if vapp == nil {
+		// A missing network fails the create before anything is made.
+		if _, err := orgNetwork(vdc, spec); err != nil {
+			return executors.Status{}, err
+		}
+		// govcd's CreateRawVApp waits for the compose task; the same request is sent here
+		// without waiting. The description marks the vApp as this cluster's from the start.
+		var created types.VApp
+		_, err = call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
+			return vc.Client.ExecuteRequest(vdc.Vdc.HREF+"/action/composeVApp", http.MethodPost, types.MimeComposeVappParams,
+				"compose vApp: %s", &types.ComposeVAppParams{Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
+					Name: spec.Name, Description: description(spec.ClusterID)}, &created)
+		})
+		if err != nil {
+			return executors.Status{}, classify(err)
+		}
+		if created.Tasks != nil && len(created.Tasks.Task) > 0 {
+			c.remember(key, govcd.Task{Task: created.Tasks.Task[0]})
+		}
+		return executors.Status{ID: created.ID}, nil
+	}
+	if busy(vapp.VApp.Tasks) || vapp.VApp.Status == 0 { // 0: UNRESOLVED, still being composed
+		return executors.Status{ID: vapp.VApp.ID}, nil
+	}
+	if !hasNetwork(vapp, spec.Network) {
+		net, err := orgNetwork(vdc, spec)
+		if err != nil {
+			return executors.Status{}, err
+		}
+		task, err := vapp.AddOrgNetworkAsync(&govcd.VappNetworkSettings{}, net.OrgVDCNetwork, false)
+		if err != nil {
+			return executors.Status{}, classify(err)
+		}
+		c.remember(key, task)
+		return executors.Status{ID: vapp.VApp.ID}, nil
+	}
+	done, err := c.ensureMetadata(ctx, key, vapp.GetMetadata, vapp.AddMetadataEntryWithVisibilityAsync, spec.Metadata)
+	return executors.Status{ID: vapp.VApp.ID, Done: done}, err
+}
+
+func orgNetwork(vdc *govcd.Vdc, spec executors.VAppSpec) (*govcd.OrgVDCNetwork, error) {
+	net, err := vdc.GetOrgVdcNetworkByName(spec.Network, false)
+	if notFound(err) {
+		return nil, executors.Terminal(events.CodeNetworkNotFound,
+			fmt.Sprintf("network %q does not exist in VDC %q", spec.Network, spec.VDC), "", "")
+	}
+	return net, classify(err)
+}
+
+func hasNetwork(vapp *govcd.VApp, name string) bool {
+	s := vapp.VApp.NetworkConfigSection
+	if s == nil {
+		return false
+	}
+	return slices.ContainsFunc(s.NetworkConfig, func(n types.VAppNetworkConfiguration) bool { return n.NetworkName == name })
+}
+
+// ensureMetadata writes the first missing metadata entry, one task at a time, and reports
+// whether all are there.
+func (c *Client) ensureMetadata(ctx context.Context, key string, get func() (*types.Metadata, error),
+	add func(key, value, typedValue, visibility string, isSystem bool) (govcd.Task, error), want map[string]string) (bool, error) {
+	md, err := get()
+	if err != nil {
+		return false, classify(err)
+	}
+	have := metadataMap(md)
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if have[k] == want[k] {
+			continue
+		}
+		task, err := add(k, want[k], types.MetadataStringValue, types.MetadataReadWriteVisibility, false)
+		if err != nil {
+			return false, classify(err)
+		}
+		c.remember(key, task)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (c *Client) vapp(ctx context.Context, ref executors.VAppRef) (*govcd.VApp, error) {
+	vdc, err := c.vdc(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	vapp, err := c.findVApp(ctx, vdc, ref)
+	if err != nil {
+		return nil, err
+	}
+	if vapp == nil {
+		return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("the vApp of cluster %q is gone", ref.Name), "", "")
+	}
+	return vapp, nil
+}
+
+func (c *Client) findVM(vapp *govcd.VApp, name string) (*govcd.VM, error) {
+	vm, err := vapp.GetVMByName(name, false)
+	if notFound(err) {
+		return nil, nil
+	}
+	return vm, classify(err)
+}
+
+// EnsureVM implements executors.VCD: the VM added from the template (one recompose at a
+// time: VCD refuses overlapping ones on a vApp), then its guestinfo, then its metadata.
+func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.Status, error) {
+	key := "vm:" + spec.VApp.ClusterID + ":" + spec.Name
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	vapp, err := c.vapp(ctx, spec.VApp)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	vm, err := c.findVM(vapp, spec.Name)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if vm == nil {
+		if busy(vapp.VApp.Tasks) {
+			return executors.Status{}, nil
+		}
+		return executors.Status{}, c.addVM(ctx, key, vapp, spec)
+	}
+	if busy(vm.VM.Tasks) {
+		return executors.Status{ID: vm.VM.ID}, nil
+	}
+	have, err := c.extraConfig(ctx, vm)
+	if err != nil {
+		return executors.Status{ID: vm.VM.ID}, err
+	}
+	missing := map[string]string{}
+	for k, v := range spec.GuestInfo {
+		if have[k] != v {
+			missing[k] = v
+		}
+	}
+	if len(missing) > 0 {
+		return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
+	}
+	done, err := c.ensureMetadata(ctx, key, vm.GetMetadata, vm.AddMetadataEntryWithVisibilityAsync, spec.Metadata)
+	return executors.Status{ID: vm.VM.ID, Done: done}, err
+}
+
+func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec executors.VMSpec) error {
+	item, err := c.catalogItem(ctx, executors.Org{Name: spec.VApp.Org, ID: spec.VApp.OrgID},
+		events.TemplateRef{Name: spec.Template.Name, Revision: spec.Template.Revision})
+	if err != nil {
+		return err
+	}
+	tmpl, err := item.GetVAppTemplate()
+	if err != nil {
+		return classify(err)
+	}
+	if tmpl.VAppTemplate.Children == nil || len(tmpl.VAppTemplate.Children.VM) == 0 {
+		return executors.Terminal(events.CodeTemplateNotFound, fmt.Sprintf("template %q has no VM to clone", spec.Template.Name), "", "")
+	}
+	source := tmpl.VAppTemplate.Children.VM[0]
+	enabled := true
+	params := &types.ReComposeVAppParams{
+		Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
+		Name: spec.VApp.Name, AllEULAsAccepted: true,
+		SourcedItem: &types.SourcedCompositionItemParam{
+			Source: &types.Reference{HREF: source.HREF, Name: spec.Name},
+			InstantiationParams: &types.InstantiationParams{
+				GuestCustomizationSection: &types.GuestCustomizationSection{Enabled: &enabled, ComputerName: spec.Name},
+				NetworkConnectionSection: &types.NetworkConnectionSection{NetworkConnection: []*types.NetworkConnection{{
+					Network: spec.Network, IsConnected: true, IPAddressAllocationMode: types.IPAllocationModePool}}},
+			},
+		},
+	}
+	task, err := call(ctx, c, func(vc *govcd.VCDClient) (govcd.Task, error) {
+		return vc.Client.ExecuteTaskRequestWithApiVersion(vapp.VApp.HREF+"/action/recomposeVApp", http.MethodPost,
+			types.MimeRecomposeVappParams, "add VM: %s", params, vc.Client.GetSpecificApiVersionOnCondition(">=37.1", "37.1"))
+	})
+	if err != nil {
+		return classify(err)
+	}
+	c.remember(key, task)
+	return nil
+}
+
+// extraConfig reads a VM's guestinfo (its VMX extra configuration).
+func (c *Client) extraConfig(ctx context.Context, vm *govcd.VM) (map[string]string, error) {
+	items, err := vm.GetExtraConfig()
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make(map[string]string, len(items))
+	for _, it := range items {
+		out[it.Key] = it.Value
+	}
+	return out, nil
+}
+
+// setExtraConfig writes guestinfo keys without waiting for the task (govcd's
+// UpdateExtraConfig sends the same request, then polls).
+func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, values map[string]string) error {
+	var current types.ResponseVirtualHardwareSection
+	if _, err := call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
+		return vc.Client.ExecuteRequest(vm.VM.HREF+"/virtualHardwareSection/", http.MethodGet, types.MimeVirtualHardwareSection,
+			"read virtual hardware: %s", nil, &current)
+	}); err != nil {
+		return classify(err)
+	}
+	req := &types.RequestVirtualHardwareSection{
+		Info: "Virtual hardware requirements", Ovf: types.XMLNamespaceOVF, Rasd: types.XMLNamespaceRASD, Vssd: types.XMLNamespaceVSSD,
+		Ns2: types.XMLNamespaceVCloud, Ns3: types.XMLNamespaceVCloud, Ns4: types.XMLNamespaceVCloud, Ns5: types.XMLNamespaceVCloud,
+		Vmw: types.XMLNamespaceVMW, Xmlns: types.XMLNamespaceVCloud, Type: current.Type, System: current.System, Item: current.Item,
+	}
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		req.ExtraConfigs = append(req.ExtraConfigs, &types.ExtraConfigMarshal{Key: k, Value: values[k]})
+	}
+	task, err := call(ctx, c, func(vc *govcd.VCDClient) (govcd.Task, error) {
+		return vc.Client.ExecuteTaskRequest(vm.VM.HREF+"/virtualHardwareSection/", http.MethodPut, types.MimeVirtualHardwareSection,
+			"set guestinfo: %s", req)
+	})
+	if err != nil {
+		return classify(err)
+	}
+	c.remember(key, task)
+	return nil
+}
+
+func (c *Client) vmOf(ctx context.Context, ref executors.VMRef) (*govcd.VApp, *govcd.VM, error) {
+	vapp, err := c.vapp(ctx, ref.VApp)
+	if err != nil {
+		return nil, nil, err
+	}
+	vm, err := c.findVM(vapp, ref.Name)
+	if err != nil {
+		return vapp, nil, err
+	}
+	return vapp, vm, nil
+}
+
+// PowerOn implements executors.VCD.
+func (c *Client) PowerOn(ctx context.Context, ref executors.VMRef) (executors.Status, error) {
+	key := "vm:" + ref.VApp.ClusterID + ":" + ref.Name
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	_, vm, err := c.vmOf(ctx, ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if vm == nil {
+		return executors.Status{}, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	switch {
+	case busy(vm.VM.Tasks):
+		return executors.Status{ID: vm.VM.ID}, nil
+	case vm.VM.Status == 4: // POWERED_ON
+		return executors.Status{ID: vm.VM.ID, Done: true}, nil
+	}
+	task, err := vm.PowerOn()
+	if err != nil {
+		return executors.Status{ID: vm.VM.ID}, classify(err)
+	}
+	c.remember(key, task)
+	return executors.Status{ID: vm.VM.ID}, nil
+}
+
+// GuestInfo implements executors.VCD: the guestinfo keys, from the VM's extra configuration.
+func (c *Client) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]string, error) {
+	_, vm, err := c.vmOf(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if vm == nil {
+		return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	all, err := c.extraConfig(ctx, vm)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for k, v := range all {
+		if strings.HasPrefix(k, "guestinfo.") {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// SetGuestInfo implements executors.VCD.
+func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values map[string]string) (executors.Status, error) {
+	key := "vm:" + ref.VApp.ClusterID + ":" + ref.Name
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	_, vm, err := c.vmOf(ctx, ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if vm == nil {
+		return executors.Status{}, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	if busy(vm.VM.Tasks) {
+		return executors.Status{ID: vm.VM.ID}, nil
+	}
+	have, err := c.extraConfig(ctx, vm)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	missing := map[string]string{}
+	for k, v := range values {
+		if have[k] != v {
+			missing[k] = v
+		}
+	}
+	if len(missing) == 0 {
+		return executors.Status{ID: vm.VM.ID, Done: true}, nil
+	}
+	return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
+}
+
+// DeleteVM implements executors.VCD: power off (undeploy), then delete.
+func (c *Client) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.Status, error) {
+	key := "vm:" + ref.VApp.ClusterID + ":" + ref.Name
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	vdc, err := c.vdc(ctx, ref.VApp)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	vapp, err := c.findVApp(ctx, vdc, ref.VApp)
+	if err != nil || vapp == nil {
+		return executors.Status{Done: vapp == nil && err == nil}, err
+	}
+	vm, err := c.findVM(vapp, ref.Name)
+	if err != nil || vm == nil {
+		return executors.Status{Done: vm == nil && err == nil}, err
+	}
+	if busy(vm.VM.Tasks) {
+		return executors.Status{ID: vm.VM.ID}, nil
+	}
+	var task govcd.Task
+	if vm.VM.Deployed || vm.VM.Status == 4 {
+		task, err = vm.Undeploy()
+	} else {
+		task, err = call(ctx, c, func(vc *govcd.VCDClient) (govcd.Task, error) {
+			return vc.Client.ExecuteTaskRequest(vm.VM.HREF, http.MethodDelete, "", "delete VM: %s", nil)
+		})
+	}
+	if err != nil {
+		return executors.Status{ID: vm.VM.ID}, classify(err)
+	}
+	c.remember(key, task)
+	return executors.Status{ID: vm.VM.ID}, nil
+}
+
+// DeleteVApp implements executors.VCD: undeploy, then delete the vApp with every VM in it.
+func (c *Client) DeleteVApp(ctx context.Context, ref executors.VAppRef) (executors.Status, error) {
+	key := "vapp:" + ref.ClusterID
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	vdc, err := c.vdc(ctx, ref)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	vapp, err := c.findVApp(ctx, vdc, ref)
+	if err != nil || vapp == nil {
+		return executors.Status{Done: vapp == nil && err == nil}, err
+	}
+	if busy(vapp.VApp.Tasks) {
+		return executors.Status{ID: vapp.VApp.ID}, nil
+	}
+	var task govcd.Task
+	if vapp.VApp.Deployed {
+		task, err = vapp.Undeploy()
+	} else {
+		task, err = vapp.Delete()
+	}
+	if err != nil {
+		return executors.Status{ID: vapp.VApp.ID}, classify(err)
+	}
+	c.remember(key, task)
+	return executors.Status{ID: vapp.VApp.ID}, nil
+}

@@ -1,0 +1,379 @@
+package vcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/executors"
+)
+
+// Config says how to reach VCD.
+type Config struct {
+	// URL is VCD's API endpoint, e.g. https://vcd.example.com/api.
+	URL string
+	// Org is the organization the service account logs in to: System for a provider
+	// account, which can act in every tenant org (kaas provisions on tenants' behalf).
+	Org string
+	// User and Password, or Token (an API token), authenticate the service account.
+	User, Password, Token string
+	// Insecure skips TLS verification (the simulator's self-signed certificate).
+	Insecure bool
+	// Catalog is the catalog, visible to tenant orgs, that holds the Kubernetes templates.
+	Catalog string
+	// Timeout bounds each HTTP call.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Org == "" {
+		c.Org = "System"
+	}
+	if c.Catalog == "" {
+		c.Catalog = "kaas-templates"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 60 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("VCD URL %q must be like https://vcd.example.com/api", c.URL))
+	} else if !strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/api") {
+		errs = append(errs, fmt.Errorf("VCD URL %q must end in /api", c.URL))
+	}
+	if c.Token == "" && (c.User == "" || c.Password == "") {
+		errs = append(errs, errors.New("VCD credentials: give a user and password, or an API token"))
+	}
+	return errors.Join(errs...)
+}
+
+// Metadata keys of a template's catalog item, from which kaas learns what it offers.
+const (
+	MetaTemplateKubernetes = "kaas.template.kubernetes_version"
+	MetaTemplateOS         = "kaas.template.os"
+	MetaTemplateCNI        = "kaas.template.cni"
+	MetaTemplateCNIVersion = "kaas.template.cni_version"
+	MetaTemplateRevision   = "kaas.template.revision"
+	MetaTemplateDeprecated = "kaas.template.deprecated"
+)
+
+// Client implements executors.VCD on govcd. It is safe for concurrent use.
+type Client struct {
+	cfg Config
+
+	mu    sync.Mutex
+	vc    *govcd.VCDClient
+	tasks map[string]string // the task each object's last change runs in, by object and change
+}
+
+var _ executors.VCD = (*Client)(nil)
+
+// New logs in and returns the client.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, tasks: map[string]string{}}
+	if _, err := c.client(ctx, true); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// client returns the logged-in govcd client, logging in again when fresh is set (after a
+// 401: sessions expire).
+func (c *Client) client(ctx context.Context, fresh bool) (*govcd.VCDClient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.vc != nil && !fresh {
+		return c.vc, nil
+	}
+	u, _ := url.Parse(c.cfg.URL)
+	vc := govcd.NewVCDClient(*u, c.cfg.Insecure, govcd.WithHttpTimeout(int64(c.cfg.Timeout.Seconds())))
+	var err error
+	if c.cfg.Token != "" {
+		_, err = vc.SetApiToken(c.cfg.Org, c.cfg.Token)
+	} else {
+		err = vc.Authenticate(c.cfg.User, c.cfg.Password, c.cfg.Org)
+	}
+	if err != nil {
+		return nil, classify(fmt.Errorf("log in to VCD at %s as %s@%s: %w", c.cfg.URL, c.cfg.User, c.cfg.Org, err))
+	}
+	c.vc = vc
+	return vc, nil
+}
+
+// call runs f with the client, logging in again once when VCD says the session is gone.
+func call[T any](ctx context.Context, c *Client, f func(vc *govcd.VCDClient) (T, error)) (T, error) {
+	vc, err := c.client(ctx, false)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := f(vc)
+	if err != nil && status(err) == http.StatusUnauthorized {
+		if vc, err = c.client(ctx, true); err != nil {
+			return v, err
+		}
+		v, err = f(vc)
+	}
+	return v, err
+}
+
+var apiErrorRE = regexp.MustCompile(`API Error: (\d{3}): (.*)`)
+
+// status returns the HTTP status in a govcd error, or 0.
+func status(err error) int {
+	if m := apiErrorRE.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+// classify turns a govcd error into an executors.Error: retryable or terminal.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *executors.Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	msg := err.Error()
+	m := apiErrorRE.FindStringSubmatch(msg)
+	if m == nil {
+		// No answer from VCD: a dropped connection, a timeout, DNS. Worth another try.
+		return executors.Retryable("", "", err)
+	}
+	code, vcdMsg := m[1], m[2]
+	n, _ := strconv.Atoi(code)
+	lower := strings.ToLower(vcdMsg)
+	switch {
+	case n >= 500 || n == http.StatusUnauthorized || n == http.StatusRequestTimeout || n == http.StatusConflict ||
+		strings.Contains(lower, "busy"):
+		vcdCode := code
+		if strings.Contains(lower, "busy") {
+			vcdCode = "BUSY_ENTITY"
+		}
+		return executors.Retryable(vcdCode, vcdMsg, err)
+	case strings.Contains(lower, "quota") || strings.Contains(lower, "limit exceeded") || strings.Contains(lower, "exceed"):
+		return executors.Terminal(events.CodeQuotaExceeded, "VCD refused: resource limit", code, vcdMsg)
+	}
+	return executors.Terminal(events.CodeVCDError, "VCD refused the request", code, vcdMsg)
+}
+
+func notFound(err error) bool {
+	return err != nil && (govcd.ContainsNotFound(err) || status(err) == http.StatusForbidden || status(err) == http.StatusNotFound)
+}
+
+// org finds the tenant org and checks that it is the requester's: the name comes from the
+// tenant's request, the URN from VCD's security context.
+func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
+	org, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Org, error) { return vc.GetOrgByName(name) })
+	if notFound(err) {
+		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "", "")
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	if id != "" && org.Org.ID != id {
+		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
+			"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
+	}
+	return org, nil
+}
+
+func (c *Client) vdc(ctx context.Context, ref executors.VAppRef) (*govcd.Vdc, error) {
+	org, err := c.org(ctx, ref.Org, ref.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	vdc, err := org.GetVDCByName(ref.VDC, false)
+	if notFound(err) {
+		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", "")
+	}
+	return vdc, classify(err)
+}
+
+// ResolveTemplate implements executors.VCD: the catalog item named after the template, with
+// the revision and facts in its metadata.
+func (c *Client) ResolveTemplate(ctx context.Context, o executors.Org, ref events.TemplateRef) (events.Template, error) {
+	item, err := c.catalogItem(ctx, o, ref)
+	if err != nil {
+		return events.Template{}, err
+	}
+	md, err := item.GetMetadata()
+	if err != nil {
+		return events.Template{}, classify(err)
+	}
+	meta := metadataMap(md)
+	if meta[MetaTemplateRevision] != strconv.Itoa(ref.Revision) {
+		return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
+			fmt.Sprintf("template %q is at revision %s in catalog %q, not %d", ref.Name, meta[MetaTemplateRevision], c.cfg.Catalog, ref.Revision), "", "")
+	}
+	if meta[MetaTemplateKubernetes] == "" {
+		return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
+			fmt.Sprintf("catalog item %q has no %s metadata: it is not a kaas template", ref.Name, MetaTemplateKubernetes), "", "")
+	}
+	return events.Template{
+		Name: ref.Name, Revision: ref.Revision, Catalog: c.cfg.Catalog, CatalogItemID: item.CatalogItem.ID,
+		KubernetesVersion: meta[MetaTemplateKubernetes], OS: meta[MetaTemplateOS],
+		CNI: events.Component{Name: meta[MetaTemplateCNI], Version: meta[MetaTemplateCNIVersion]},
+	}, nil
+}
+
+func (c *Client) catalogItem(ctx context.Context, o executors.Org, ref events.TemplateRef) (*govcd.CatalogItem, error) {
+	org, err := c.org(ctx, o.Name, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := org.GetCatalogByName(c.cfg.Catalog, false)
+	if notFound(err) {
+		return nil, executors.Terminal(events.CodeTemplateNotFound, fmt.Sprintf("catalog %q is not visible to org %q", c.cfg.Catalog, o.Name), "", "")
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	item, err := cat.GetCatalogItemByName(ref.Name, false)
+	if notFound(err) {
+		return nil, executors.Terminal(events.CodeTemplateNotFound,
+			fmt.Sprintf("template %q revision %d is not in catalog %q", ref.Name, ref.Revision, c.cfg.Catalog), "", "")
+	}
+	return item, classify(err)
+}
+
+func metadataMap(md *types.Metadata) map[string]string {
+	out := map[string]string{}
+	if md == nil {
+		return out
+	}
+	for _, e := range md.MetadataEntry {
+		if e != nil && e.TypedValue != nil {
+			out[e.Key] = e.TypedValue.Value
+		}
+	}
+	return out
+}
+
+// description marks a vApp as a kaas cluster's at the moment it is created, before any
+// metadata can be written, so that a retried create recognizes its own vApp.
+func description(clusterID string) string { return "kaas cluster " + clusterID }
+
+// findVApp returns the cluster's vApp, nil when there is none, or a terminal error when a
+// vApp of that name belongs to someone else.
+func (c *Client) findVApp(ctx context.Context, vdc *govcd.Vdc, ref executors.VAppRef) (*govcd.VApp, error) {
+	vapp, err := vdc.GetVAppByName(ref.Name, true)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	if vapp.VApp.Description == description(ref.ClusterID) {
+		return vapp, nil
+	}
+	md, err := vapp.GetMetadata()
+	if err != nil {
+		return nil, classify(err)
+	}
+	if metadataMap(md)[executors.MetaClusterID] != ref.ClusterID {
+		return nil, executors.Terminal(events.CodeNameConflict,
+			fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")
+	}
+	return vapp, nil
+}
+
+// pending checks the task kaas last started on an object for a change. It returns true
+// while the task runs, the task's failure once it failed, and false once it is over (or
+// there is none).
+func (c *Client) pending(ctx context.Context, key string) (bool, error) {
+	c.mu.Lock()
+	href := c.tasks[key]
+	c.mu.Unlock()
+	if href == "" {
+		return false, nil
+	}
+	task, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Task, error) { return vc.Client.GetTaskByHREF(href) })
+	if notFound(err) {
+		c.forget(key)
+		return false, nil
+	}
+	if err != nil {
+		return true, classify(err)
+	}
+	switch task.Task.Status {
+	case "queued", "preRunning", "running":
+		return true, nil
+	case "error":
+		c.forget(key)
+		msg := "task failed"
+		code := ""
+		if task.Task.Error != nil {
+			msg, code = task.Task.Error.Message, task.Task.Error.MinorErrorCode
+		}
+		return false, classify(fmt.Errorf("%s: API Error: %d: %s (%s)", task.Task.Operation, taskMajor(task), msg, code))
+	}
+	c.forget(key)
+	return false, nil
+}
+
+func taskMajor(t *govcd.Task) int {
+	if t.Task.Error != nil && t.Task.Error.MajorErrorCode != 0 {
+		return t.Task.Error.MajorErrorCode
+	}
+	return 500
+}
+
+func (c *Client) remember(key string, t govcd.Task) {
+	if t.Task == nil || t.Task.HREF == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.tasks) > 100_000 {
+		clear(c.tasks) // a cache of hints; the objects themselves are the truth
+	}
+	c.tasks[key] = t.Task.HREF
+}
+
+func (c *Client) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.tasks, key)
+}
+
+// busy reports whether VCD lists a running task on the object.
+func busy(tasks *types.TasksInProgress) bool {
+	if tasks == nil {
+		return false
+	}
+	for _, t := range tasks.Task {
+		if t != nil && (t.Status == "queued" || t.Status == "preRunning" || t.Status == "running") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,273 @@
+// Package vcdtest is the conformance suite every executors.VCD implementation must pass:
+// the in-memory VCD, and the govcd adapter against the simulator or, when KAAS_VCD_URL is
+// set, against a real VCD. It drives every call the executors make, in the order they make
+// them, and checks the contract: calls are idempotent, never wait for VCD, find what an
+// earlier call made, and classify errors.
+package vcdtest
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/executors/bootstrap"
+)
+
+// Target is what the suite runs against.
+type Target struct {
+	VCD executors.VCD
+	// Org is a tenant org (name and URN); OtherOrgID is the URN of another org.
+	Org        executors.Org
+	OtherOrgID string
+	VDC        string
+	Network    string
+	// Template is a template whose guest bootstrap succeeds.
+	Template events.TemplateRef
+	// Timeout bounds each wait for VCD (tasks, boots); default 2 minutes.
+	Timeout time.Duration
+	// Poll is how often a pending call is repeated; default 100 ms.
+	Poll time.Duration
+}
+
+// Run runs the suite.
+func Run(t *testing.T, tg Target) {
+	if tg.Timeout == 0 {
+		tg.Timeout = 2 * time.Minute
+	}
+	if tg.Poll == 0 {
+		tg.Poll = 100 * time.Millisecond
+	}
+	ctx := t.Context()
+	v := tg.VCD
+
+	var tmpl events.Template
+	t.Run("ResolveTemplate", func(t *testing.T) {
+		var err error
+		tmpl, err = retry(ctx, tg, func() (events.Template, error) { return v.ResolveTemplate(ctx, tg.Org, tg.Template) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tmpl.Name != tg.Template.Name || tmpl.Revision != tg.Template.Revision || tmpl.KubernetesVersion == "" {
+			t.Fatalf("resolved %+v", tmpl)
+		}
+		_, err = retry(ctx, tg, func() (events.Template, error) {
+			return v.ResolveTemplate(ctx, tg.Org, events.TemplateRef{Name: "no-such-template-" + uuid.NewString()[:8], Revision: 1})
+		})
+		wantTerminal(t, err, events.CodeTemplateNotFound)
+		if tg.OtherOrgID != "" {
+			_, err = retry(ctx, tg, func() (events.Template, error) {
+				return v.ResolveTemplate(ctx, executors.Org{Name: tg.Org.Name, ID: tg.OtherOrgID}, tg.Template)
+			})
+			wantTerminal(t, err, "")
+		}
+	})
+	if tmpl.KubernetesVersion == "" {
+		t.Fatal("no template: the rest of the suite cannot run")
+	}
+
+	clusterID := uuid.NewString()
+	ref := executors.VAppRef{Org: tg.Org.Name, OrgID: tg.Org.ID, VDC: tg.VDC, Name: "conf-" + clusterID[:8], ClusterID: clusterID}
+	meta := map[string]string{executors.MetaClusterID: clusterID, executors.MetaOrgID: tg.Org.ID}
+	t.Cleanup(func() {
+		// Leave nothing behind, whatever failed.
+		ctx, cancel := context.WithTimeout(context.Background(), tg.Timeout)
+		defer cancel()
+		_, _ = wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, ref) })
+	})
+
+	t.Run("EnsureVApp refuses what is missing", func(t *testing.T) {
+		bad := ref
+		bad.VDC = "no-such-vdc"
+		_, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: bad, Network: tg.Network}) })
+		wantTerminal(t, err, events.CodeVDCNotFound)
+		_, err = wait(ctx, tg, func() (executors.Status, error) {
+			return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: ref, Network: "no-such-network"})
+		})
+		wantTerminal(t, err, events.CodeNetworkNotFound)
+	})
+
+	var vappID string
+	t.Run("EnsureVApp", func(t *testing.T) {
+		st, err := wait(ctx, tg, func() (executors.Status, error) {
+			return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: ref, Network: tg.Network, Metadata: meta})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vappID = st.ID
+		// Again: finds the same vApp, makes nothing.
+		again, err := v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: ref, Network: tg.Network, Metadata: meta})
+		if err != nil || !again.Done || again.ID != vappID {
+			t.Fatalf("second EnsureVApp: %+v %v (first %s)", again, err, vappID)
+		}
+		// Another cluster asking for a vApp of the same name is refused.
+		other := ref
+		other.ClusterID = uuid.NewString()
+		_, err = wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: other, Network: tg.Network}) })
+		wantTerminal(t, err, events.CodeNameConflict)
+	})
+	if vappID == "" {
+		t.Fatal("no vApp: the rest of the suite cannot run")
+	}
+
+	cp := executors.VMRef{VApp: ref, Name: "mstr-conf"}
+	worker := executors.VMRef{VApp: ref, Name: "node-conf"}
+	vmSpec := func(vm executors.VMRef, role, join string) executors.VMSpec {
+		ud, err := bootstrap.Render(role, bootstrap.Params{ClusterName: ref.Name, ClusterID: clusterID, NodeName: vm.Name,
+			KubernetesVersion: tmpl.KubernetesVersion, CNI: tmpl.CNI.Name, CNIVersion: tmpl.CNI.Version, JoinCommand: join})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return executors.VMSpec{VMRef: vm, Role: role, Template: tmpl, Network: tg.Network,
+			GuestInfo: map[string]string{executors.GuestUserData: base64.StdEncoding.EncodeToString([]byte(ud)), executors.GuestUserDataEncoding: "base64"},
+			Metadata:  map[string]string{executors.MetaClusterID: clusterID, executors.MetaNodeRole: role}}
+	}
+
+	var join string
+	t.Run("control plane", func(t *testing.T) {
+		spec := vmSpec(cp, events.RoleControlPlane, "")
+		st, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, spec) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := v.EnsureVM(ctx, spec)
+		if err != nil || !again.Done || again.ID != st.ID {
+			t.Fatalf("second EnsureVM: %+v %v", again, err)
+		}
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.PowerOn(ctx, cp) }); err != nil {
+			t.Fatal(err)
+		}
+		gi, err := waitGuest(ctx, tg, v, cp, executors.GuestStatus, "done")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := base64.StdEncoding.DecodeString(gi[executors.GuestJoinCommand])
+		join = string(b)
+		if !strings.HasPrefix(join, "kubeadm join ") || gi[executors.GuestKubeconfig] == "" || gi[executors.GuestIP] == "" {
+			t.Fatalf("control plane published %v", keys(gi))
+		}
+	})
+
+	t.Run("worker joins with the join command", func(t *testing.T) {
+		if join == "" {
+			t.Skip("no control plane")
+		}
+		spec := vmSpec(worker, events.RoleWorker, join)
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, spec) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.PowerOn(ctx, worker) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := waitGuest(ctx, tg, v, worker, executors.GuestStatus, "done"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("SetGuestInfo", func(t *testing.T) {
+		want := map[string]string{executors.GuestUpgradeTarget: tmpl.KubernetesVersion}
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.SetGuestInfo(ctx, cp, want) }); err != nil {
+			t.Fatal(err)
+		}
+		gi, err := retry(ctx, tg, func() (map[string]string, error) { return v.GuestInfo(ctx, cp) })
+		if err != nil || gi[executors.GuestUpgradeTarget] != tmpl.KubernetesVersion {
+			t.Fatalf("guestinfo after set: %v %v", keys(gi), err)
+		}
+	})
+
+	t.Run("DeleteVM", func(t *testing.T) {
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVM(ctx, worker) }); err != nil {
+			t.Fatal(err)
+		}
+		st, err := v.DeleteVM(ctx, worker)
+		if err != nil || !st.Done {
+			t.Fatalf("deleting a deleted VM: %+v %v", st, err)
+		}
+		if _, err := retry(ctx, tg, func() (map[string]string, error) { return v.GuestInfo(ctx, worker) }); err == nil {
+			t.Fatal("a deleted VM still answers")
+		}
+	})
+
+	t.Run("DeleteVApp", func(t *testing.T) {
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, ref) }); err != nil {
+			t.Fatal(err)
+		}
+		st, err := v.DeleteVApp(ctx, ref)
+		if err != nil || !st.Done {
+			t.Fatalf("deleting a deleted vApp: %+v %v", st, err)
+		}
+	})
+}
+
+// wait repeats a level-triggered call until it is done, retrying retryable errors.
+func wait(ctx context.Context, tg Target, f func() (executors.Status, error)) (executors.Status, error) {
+	return until(ctx, tg, func() (executors.Status, bool, error) {
+		st, err := f()
+		return st, st.Done, err
+	})
+}
+
+// retry repeats a call while it fails with a retryable error.
+func retry[T any](ctx context.Context, tg Target, f func() (T, error)) (T, error) {
+	return until(ctx, tg, func() (T, bool, error) {
+		v, err := f()
+		return v, true, err
+	})
+}
+
+func until[T any](ctx context.Context, tg Target, f func() (T, bool, error)) (T, error) {
+	deadline := time.Now().Add(tg.Timeout)
+	for {
+		v, done, err := f()
+		var ee *executors.Error
+		switch {
+		case err != nil && (!errors.As(err, &ee) || !ee.Retryable):
+			return v, err
+		case err == nil && done:
+			return v, nil
+		case time.Now().After(deadline):
+			if err == nil {
+				err = errors.New("timed out waiting for VCD")
+			}
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(tg.Poll):
+		}
+	}
+}
+
+func waitGuest(ctx context.Context, tg Target, v executors.VCD, vm executors.VMRef, key, want string) (map[string]string, error) {
+	return until(ctx, tg, func() (map[string]string, bool, error) {
+		gi, err := v.GuestInfo(ctx, vm)
+		if err == nil && strings.HasPrefix(gi[key], "failed") {
+			return gi, false, errors.New(vm.Name + ": " + gi[key])
+		}
+		return gi, gi[key] == want, err
+	})
+}
+
+func wantTerminal(t *testing.T, err error, code string) {
+	t.Helper()
+	var ee *executors.Error
+	if !errors.As(err, &ee) || ee.Retryable || (code != "" && ee.Code != code) {
+		t.Fatalf("want a terminal %s error, got %v", code, err)
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
