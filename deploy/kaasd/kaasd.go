@@ -23,6 +23,7 @@ import (
 	"github.com/kaasproject/kaas/deploy/svc"
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/executors/vcd"
 	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
@@ -55,9 +56,16 @@ type Config struct {
 
 	AdminAddr string
 
-	// VCDURL empty means the in-memory VCD (state kept in DataDir), configured from
-	// VCDMemConfig (a JSON file of vcdmem.Config) when given.
+	// VCDURL is VCD's API (https://host/api), reached with the VCD* credentials through
+	// go-vcloud-director. Empty means the in-memory VCD (state kept in DataDir), configured
+	// from VCDMemConfig (a JSON file of vcdmem.Config) when given.
 	VCDURL       string
+	VCDOrg       string
+	VCDUser      string
+	VCDPassword  string
+	VCDToken     string
+	VCDInsecure  bool
+	VCDCatalog   string
 	VCDMemConfig string
 
 	Roles           []string
@@ -99,7 +107,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("the ingress answers reads from the projector's views: run both roles in one process"))
 	}
 	if c.VCDURL != "" {
-		errs = append(errs, errors.New("KAAS_VCD_URL is set, but this kaasd drives only the in-memory VCD; leave KAAS_VCD_URL empty"))
+		vc := c.vcdConfig(nil)
+		if err := vc.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("KAAS_VCD_*: %w", err))
+		}
 	}
 	if c.AMQPPrefetch < 1 || c.AMQPPrefetch > 65535 {
 		errs = append(errs, fmt.Errorf("KAAS_AMQP_PREFETCH must be 1..65535, not %d", c.AMQPPrefetch))
@@ -215,29 +226,26 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 
 	if cfg.has(RoleExecutor) {
-		memCfg := vcdmem.Default()
-		if cfg.VCDMemConfig != "" {
-			b, err := os.ReadFile(cfg.VCDMemConfig)
-			if err != nil {
-				return nil, fmt.Errorf("in-memory VCD config: %w", err)
+		var backend executors.VCD
+		if cfg.VCDURL != "" {
+			if backend, err = vcd.New(ctx, cfg.vcdConfig(log)); err != nil {
+				return nil, err
 			}
-			if err := json.Unmarshal(b, &memCfg); err != nil {
-				return nil, fmt.Errorf("in-memory VCD config %s: %w", cfg.VCDMemConfig, err)
+			log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
+		} else {
+			if s.vcd, err = memVCD(cfg); err != nil {
+				return nil, err
 			}
-		}
-		memCfg.StateFile = filepath.Join(cfg.DataDir, "vcdmem.json")
-		if s.vcd, err = vcdmem.New(memCfg); err != nil {
-			return nil, err
+			backend = s.vcd
 		}
 		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, Logger: log,
-			Metrics: executors.NewMetrics(reg)}, s.store, s.vcd)
+			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
 			return nil, err
 		}
 		admin.AddCheck("executor", ex.Ready)
 		g.Go(func() error { return ex.Run(gctx) })
 	}
-
 	if cfg.has(RoleIngress) {
 		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg)}, s.store, queries.New(s.views))
 		if err != nil {
@@ -334,4 +342,26 @@ func secretsKey(cfg Config) ([]byte, error) {
 		return nil, fmt.Errorf("secrets key %s must hold 32 bytes, not %d", path, len(b))
 	}
 	return b, nil
+}
+
+// vcdConfig is the govcd adapter's configuration.
+func (c *Config) vcdConfig(log *slog.Logger) vcd.Config {
+	return vcd.Config{URL: c.VCDURL, Org: c.VCDOrg, User: c.VCDUser, Password: c.VCDPassword, Token: c.VCDToken,
+		Insecure: c.VCDInsecure, Catalog: c.VCDCatalog, Logger: log}
+}
+
+// memVCD is the in-memory VCD, its state kept in the data dir.
+func memVCD(cfg Config) (*vcdmem.VCD, error) {
+	memCfg := vcdmem.Default()
+	if cfg.VCDMemConfig != "" {
+		b, err := os.ReadFile(cfg.VCDMemConfig)
+		if err != nil {
+			return nil, fmt.Errorf("in-memory VCD config: %w", err)
+		}
+		if err := json.Unmarshal(b, &memCfg); err != nil {
+			return nil, fmt.Errorf("in-memory VCD config %s: %w", cfg.VCDMemConfig, err)
+		}
+	}
+	memCfg.StateFile = filepath.Join(cfg.DataDir, "vcdmem.json")
+	return vcdmem.New(memCfg)
 }

@@ -97,7 +97,14 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	str(&cfg.AMQPRoutingKey, "amqp-routing-key", "KAAS_AMQP_ROUTING_KEY", "routing key registered with VCD (CSE's default)")
 	str(&cfg.AMQPQueue, "amqp-queue", "KAAS_AMQP_QUEUE", "durable queue to consume; default: the routing key")
 	str(&cfg.AdminAddr, "admin-addr", "KAAS_ADMIN_ADDR", "listener for /metrics, /livez and /readyz")
-	str(&cfg.VCDURL, "vcd-url", "KAAS_VCD_URL", "VCD API URL; empty uses the in-memory VCD")
+	str(&cfg.VCDURL, "vcd-url", "KAAS_VCD_URL", "VCD API URL (https://vcd.example.com/api); empty uses the in-memory VCD")
+	str(&cfg.VCDOrg, "vcd-org", "KAAS_VCD_ORG", "org of the VCD service account (System for a provider account)")
+	str(&cfg.VCDUser, "vcd-user", "KAAS_VCD_USER", "VCD service account user")
+	str(&cfg.VCDCatalog, "vcd-catalog", "KAAS_VCD_CATALOG", "catalog holding the Kubernetes templates (default kaas-templates)")
+	// Secrets come from the environment only: flags show up in process listings.
+	cfg.VCDPassword, cfg.VCDToken = getenv("KAAS_VCD_PASSWORD"), getenv("KAAS_VCD_TOKEN")
+	insecure := env("KAAS_VCD_INSECURE", "false") == "true"
+	fs.BoolVar(&cfg.VCDInsecure, "vcd-insecure", insecure, "skip TLS verification of VCD (KAAS_VCD_INSECURE=true)")
 	str(&cfg.VCDMemConfig, "vcdmem-config", "KAAS_VCDMEM_CONFIG", "JSON file describing the in-memory VCD's orgs, templates, delays and faults")
 	str(&cfg.SecretsKeyFile, "secrets-key-file", "KAAS_SECRETS_KEY_FILE", "32-byte key sealing kubeconfigs at rest; default <data-dir>/secrets.key, made on first start")
 	level := env("KAAS_LOG_LEVEL", "info")

@@ -38,7 +38,15 @@ func TestParse(t *testing.T) {
 			}},
 		{name: "bad number", env: map[string]string{"KAAS_AMQP_PREFETCH": "lots"}, wantErr: "KAAS_AMQP_PREFETCH"},
 		{name: "bad role", args: []string{"--roles", "ingress,chef"}, wantErr: `unknown role "chef"`},
-		{name: "vcd url", env: map[string]string{"KAAS_VCD_URL": "https://vcd"}, wantErr: "in-memory VCD"},
+		{name: "vcd without credentials", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api"}, wantErr: "VCD credentials"},
+		{name: "vcd url without /api", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p"},
+			wantErr: "must end in /api"},
+		{name: "vcd", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p", "KAAS_VCD_INSECURE": "true"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.VCDPassword != "p" || !c.VCDInsecure || c.VCDUser != "u" {
+					t.Errorf("vcd settings: %+v", c)
+				}
+			}},
 		{name: "bad duration", env: map[string]string{"KAAS_POLL_INTERVAL": "soon"}, wantErr: "poll interval"},
 		{name: "stray arg", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 	}
