@@ -42,6 +42,8 @@ type Reader interface {
 	NameTaken(ctx context.Context, org, vdc, name string) string
 	// OperationExists reports whether a command id was already accepted.
 	OperationExists(ctx context.Context, id string) bool
+	// Kubeconfig returns a cluster's admin kubeconfig; ready is false while it has none.
+	Kubeconfig(ctx context.Context, org, id string) (kubeconfig []byte, ready bool, err error)
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -114,6 +116,9 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 			http.MethodGet:    {"get_cluster", a.getCluster},
 			http.MethodPut:    {"update_cluster", a.updateCluster},
 			http.MethodDelete: {"delete_cluster", a.deleteCluster},
+		}},
+		{name: "config", pattern: []string{"cse", "3.0", "cluster", "{}", "config"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"get_kubeconfig", a.getKubeconfig},
 		}},
 		{name: "force-delete", pattern: []string{"cse", "3.0", "cluster", "{}", "action", "force-delete"}, versions: all, methods: map[string]handler{
 			http.MethodPost: {"force_delete_cluster", a.forceDelete},

@@ -284,6 +284,25 @@ func (a *API) page(c *call, all []cse.DefEntity) reply {
 	return ok(http.StatusOK, cse.Paginate(all, cse.PageParams{Page: page, PageSize: size, Base: base, Filters: q}))
 }
 
+// getKubeconfig answers CSE's GET cluster/{id}/config: {"message": "<kubeconfig>"}. Unlike
+// CSE, which fetched the file from the control plane through guest operations on every
+// call (and often timed out), kaas serves the copy it captured at bootstrap.
+func (a *API) getKubeconfig(c *call) reply {
+	id, valid := cse.ParseClusterID(c.args[0])
+	if !valid {
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	}
+	a.sync(c, "cluster/"+id)
+	kc, ready, err := a.reader.Kubeconfig(c.ctx, c.caller.Org, id)
+	switch {
+	case err != nil:
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	case !ready:
+		return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s is not in a valid state for this operation: its control plane has not published a kubeconfig", c.args[0])
+	}
+	return ok(http.StatusOK, map[string]string{"message": string(kc)})
+}
+
 func (a *API) getOperation(c *call) reply {
 	a.sync(c, "op/"+c.args[0])
 	op, err := a.reader.Operation(c.ctx, c.caller.Org, c.args[0])

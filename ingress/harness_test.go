@@ -137,7 +137,7 @@ func newHarnessLag(t testing.TB, lag time.Duration) *harness {
 	t.Helper()
 	views := projector.NewViews()
 	cmds := newFakeCommands(t, views, lag)
-	api, err := ingress.New(ingress.Config{}, cmds, queries.New(views))
+	api, err := ingress.New(ingress.Config{}, cmds, queries.New(views, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

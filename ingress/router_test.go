@@ -62,7 +62,7 @@ func TestRoutes(t *testing.T) {
 		{http.MethodGet, "/api/cse/2.0/clusters", "", 404},
 		{http.MethodGet, "/api/cse/3.0/clusterz", "", 404},
 		{http.MethodGet, "/api/cse/3.0/templates", "", 404},
-		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/config", "", 404},
+		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/config", "", 400}, // the route exists; the cluster has no kubeconfig yet
 		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/action/upgrade", "", 404},
 		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/action/force-delete/now", "", 404},
 		{http.MethodDelete, "/api/cse/3.0/unknown", "", 404},

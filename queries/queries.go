@@ -18,11 +18,19 @@ var ErrNotFound = errors.New("not found")
 
 // Queries answers reads.
 type Queries struct {
-	views *projector.Views
+	views   *projector.Views
+	secrets SecretReader
 }
 
-// New returns queries over the views.
-func New(v *projector.Views) *Queries { return &Queries{views: v} }
+// SecretReader reads the secrets events name (kubeconfigs), kept apart from the views.
+type SecretReader interface {
+	Get(ctx context.Context, ref string) ([]byte, error)
+}
+
+// New returns queries over the views; secrets may be nil when no kubeconfig is served.
+func New(v *projector.Views, secrets SecretReader) *Queries {
+	return &Queries{views: v, secrets: secrets}
+}
 
 // Sync waits until the views reflect every command up to commandSeq, so that a tenant reads
 // its own writes.
@@ -176,4 +184,22 @@ func tp(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// Kubeconfig returns a cluster's admin kubeconfig. ready is false while the cluster has
+// none yet (its control plane is not up) or can no longer have one.
+func (q *Queries) Kubeconfig(ctx context.Context, org, id string) (kubeconfig []byte, ready bool, err error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || !visible(org, cv) {
+		return nil, false, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	st := cv.State
+	if st == nil || st.ControlPlane.KubeconfigRef == "" || q.secrets == nil || st.Phase.Op() == events.OpDelete {
+		return nil, false, nil
+	}
+	b, err := q.secrets.Get(ctx, st.ControlPlane.KubeconfigRef)
+	if err != nil {
+		return nil, false, fmt.Errorf("kubeconfig of cluster %s: %w", id, err)
+	}
+	return b, true, nil
 }

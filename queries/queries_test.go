@@ -19,7 +19,7 @@ import (
 	"github.com/kaasproject/kaas/queries"
 )
 
-func queriesOf(s *stream) *queries.Queries { return queries.New(s.Views()) }
+func queriesOf(s *stream) *queries.Queries { return queries.New(s.Views(), nil) }
 
 func TestClusterPendingCreate(t *testing.T) {
 	s := newStream(t)
@@ -191,7 +191,7 @@ func TestOperation(t *testing.T) {
 	failed := s2.Create("c2", orgA, alice)
 	s2.Start(failed)
 	f := s2.Fail(failed.ClusterID, false)
-	o, err := queries.New(s2.Views()).Operation(t.Context(), orgA, failed.ID)
+	o, err := queries.New(s2.Views(), nil).Operation(t.Context(), orgA, failed.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestSnapshot(t *testing.T) {
 func TestSync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		v := projector.NewViews()
-		q := queries.New(v)
+		q := queries.New(v, nil)
 		s := newStream(t)
 		s.Create("c1", orgA, alice)
 		s.Create("c2", orgA, alice)
@@ -383,7 +383,7 @@ func TestRenderOrderIndependent(t *testing.T) {
 	render := func(recs []record) string {
 		v := projector.NewViews()
 		feed(v, recs)
-		q := queries.New(v)
+		q := queries.New(v, nil)
 		out := map[string]any{"clusters": q.Clusters(t.Context(), "")}
 		for _, r := range s.Cmds {
 			o, err := q.Operation(t.Context(), "", r.Env.ID)

@@ -195,6 +195,11 @@ func TestEndToEnd(t *testing.T) {
 	if k := ent.Entity.Status.Kubernetes; k == nil || *k != "upstream v1.29.8" {
 		t.Fatalf("kubernetes %v", k)
 	}
+	// The kubeconfig the control plane published, as CSE's config route returns it.
+	code, body = e.do("GET", "/api/cse/3.0/cluster/"+id+"/config", nil)
+	if kc := decode[map[string]string](t, body)["message"]; code != http.StatusOK || !strings.HasPrefix(kc, "apiVersion: v1") {
+		t.Fatalf("config: %d %.200s", code, body)
+	}
 
 	// Scale up through CSE's full-entity PUT.
 	up := ent.Entity

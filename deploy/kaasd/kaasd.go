@@ -247,7 +247,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		g.Go(func() error { return ex.Run(gctx) })
 	}
 	if cfg.has(RoleIngress) {
-		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg)}, s.store, queries.New(s.views))
+		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg)}, s.store, queries.New(s.views, s.store.Secrets()))
 		if err != nil {
 			return nil, err
 		}
