@@ -33,6 +33,7 @@ lint:
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@./deploy/scripts/check-imports.sh
+	@./deploy/scripts/lint-shell.sh
 
 bench: rabbitmq
 	$(GO) run ./deploy/cmd/kaas-bench
