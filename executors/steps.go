@@ -83,6 +83,12 @@ func (e *Executor) step(ctx context.Context, d *delivery, s cluster.Step) (stepR
 			if err != nil {
 				return stepResult{}, err
 			}
+			if done {
+				// A worker's user data holds the join command: wipe it once used.
+				if wiped, err := e.wipe(ctx, st, n, gi, GuestUserData); err != nil || !wiped {
+					return progress(out...), err
+				}
+			}
 			switch {
 			case done && n.Role == events.RoleNFS:
 				out = append(out, events.NodeReady{Name: n.Name, IP: gi[GuestIP]})
@@ -194,23 +200,50 @@ func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, n *
 		}
 		return stepResult{}, nil
 	}
-	kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
-	join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
+	// The secrets the guest published are moved out of VCD: stored (sealed) first, then
+	// wiped from the VM's guestinfo, and only then is the event that
+	// names them recorded, so that no step of a crash leaves them only in VCD.
+	if gi[GuestKubeconfig] != "" || gi[GuestJoinCommand] != "" {
+		kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
+		join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
+		if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || gi[GuestIP] == "" {
+			return stepResult{}, Terminal(events.CodeBootstrapFailed,
+				fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
+		}
+		if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
+			return stepResult{}, err
+		}
+		if err := e.store.Secrets().Put(ctx, joinRef(st.ID), join); err != nil {
+			return stepResult{}, err
+		}
+	}
+	if wiped, err := e.wipe(ctx, st, n, gi, GuestKubeconfig, GuestJoinCommand); err != nil || !wiped {
+		return stepResult{}, err
+	}
+	for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
+		if _, err := e.store.Secrets().Get(ctx, ref); err != nil {
+			return stepResult{}, Terminal(events.CodeBootstrapFailed,
+				fmt.Sprintf("control plane %s: its kubeconfig and join command are lost (%v); recreate the cluster", n.Name, err), "", "")
+		}
+	}
 	ip := gi[GuestIP]
-	if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || ip == "" {
-		return stepResult{}, Terminal(events.CodeBootstrapFailed,
-			fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
-	}
-	// The secrets are stored before the event that names them, so that the event never
-	// points at nothing.
-	if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
-		return stepResult{}, err
-	}
-	if err := e.store.Secrets().Put(ctx, joinRef(st.ID), join); err != nil {
-		return stepResult{}, err
-	}
 	return progress(events.ControlPlaneInitialized{Node: n.Name, IP: ip, Endpoint: "https://" + ip + ":6443",
 		KubeconfigRef: kubeconfigRef(st.ID), JoinCommandRef: joinRef(st.ID)}), nil
+}
+
+// wipe empties guestinfo keys that hold secrets; it reports whether they are empty now.
+func (e *Executor) wipe(ctx context.Context, st *cluster.State, n *cluster.Node, gi map[string]string, keys ...string) (bool, error) {
+	clear := map[string]string{}
+	for _, k := range keys {
+		if gi[k] != "" {
+			clear[k] = ""
+		}
+	}
+	if len(clear) == 0 {
+		return true, nil
+	}
+	res, err := e.vcd.SetGuestInfo(ctx, vmRef(st, n.Name), clear)
+	return err == nil && res.Done, err
 }
 
 // vmSpec builds a node's VM, bootstrap included.
