@@ -85,7 +85,9 @@ func Run(t *testing.T, tg Target) {
 	t.Run("EnsureVApp refuses what is missing", func(t *testing.T) {
 		bad := ref
 		bad.VDC = "no-such-vdc"
-		_, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: bad, Network: tg.Network}) })
+		_, err := wait(ctx, tg, func() (executors.Status, error) {
+			return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: bad, Network: tg.Network})
+		})
 		wantTerminal(t, err, events.CodeVDCNotFound)
 		_, err = wait(ctx, tg, func() (executors.Status, error) {
 			return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: ref, Network: "no-such-network"})
@@ -110,7 +112,9 @@ func Run(t *testing.T, tg Target) {
 		// Another cluster asking for a vApp of the same name is refused.
 		other := ref
 		other.ClusterID = uuid.NewString()
-		_, err = wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: other, Network: tg.Network}) })
+		_, err = wait(ctx, tg, func() (executors.Status, error) {
+			return v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: other, Network: tg.Network})
+		})
 		wantTerminal(t, err, events.CodeNameConflict)
 	})
 	if vappID == "" {
