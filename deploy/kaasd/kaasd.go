@@ -107,7 +107,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("the ingress answers reads from the projector's views: run both roles in one process"))
 	}
 	if c.VCDURL != "" {
-		vc := c.vcdConfig(nil)
+		vc := c.VCDConfig(nil)
 		if err := vc.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("KAAS_VCD_*: %w", err))
 		}
@@ -228,7 +228,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	if cfg.has(RoleExecutor) {
 		var backend executors.VCD
 		if cfg.VCDURL != "" {
-			if backend, err = vcd.New(ctx, cfg.vcdConfig(log)); err != nil {
+			if backend, err = vcd.New(ctx, cfg.VCDConfig(log)); err != nil {
 				return nil, err
 			}
 			log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
@@ -344,8 +344,8 @@ func secretsKey(cfg Config) ([]byte, error) {
 	return b, nil
 }
 
-// vcdConfig is the govcd adapter's configuration.
-func (c *Config) vcdConfig(log *slog.Logger) vcd.Config {
+// VCDConfig is the govcd adapter's configuration.
+func (c *Config) VCDConfig(log *slog.Logger) vcd.Config {
 	return vcd.Config{URL: c.VCDURL, Org: c.VCDOrg, User: c.VCDUser, Password: c.VCDPassword, Token: c.VCDToken,
 		Insecure: c.VCDInsecure, Catalog: c.VCDCatalog, Logger: log}
 }

@@ -110,18 +110,31 @@ func (c *Client) client(ctx context.Context, fresh bool) (*govcd.VCDClient, erro
 	if c.vc != nil && !fresh {
 		return c.vc, nil
 	}
-	u, _ := url.Parse(c.cfg.URL)
-	vc := govcd.NewVCDClient(*u, c.cfg.Insecure, govcd.WithHttpTimeout(int64(c.cfg.Timeout.Seconds())))
-	var err error
-	if c.cfg.Token != "" {
-		_, err = vc.SetApiToken(c.cfg.Org, c.cfg.Token)
-	} else {
-		err = vc.Authenticate(c.cfg.User, c.cfg.Password, c.cfg.Org)
-	}
+	vc, err := Login(ctx, c.cfg)
 	if err != nil {
-		return nil, classify(fmt.Errorf("log in to VCD at %s as %s@%s: %w", c.cfg.URL, c.cfg.User, c.cfg.Org, err))
+		return nil, classify(err)
 	}
 	c.vc = vc
+	return vc, nil
+}
+
+// Login returns a govcd client logged in with the configuration's credentials.
+func Login(ctx context.Context, cfg Config) (*govcd.VCDClient, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.URL)
+	vc := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(int64(cfg.Timeout.Seconds())))
+	var err error
+	if cfg.Token != "" {
+		_, err = vc.SetApiToken(cfg.Org, cfg.Token)
+	} else {
+		err = vc.Authenticate(cfg.User, cfg.Password, cfg.Org)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log in to VCD at %s as %s@%s: %w", cfg.URL, cfg.User, cfg.Org, err)
+	}
 	return vc, nil
 }
 

@@ -2,6 +2,7 @@
 // commands and events in JetStream, provisions clusters on VCD, and answers queries.
 //
 //	kaasd [flags]        run (every flag also reads its KAAS_* environment variable)
+//	kaasd install        register kaas with VCD as its API extension (idempotent)
 //	kaasd call PATH      send one API call over AMQP as VCD would, and print the reply
 //	kaasd version        print the version
 package main
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 0
 		case "call":
 			return callCmd(ctx, args[1:], getenv, stdout, stderr)
+		case "install":
+			return installCmd(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	cfg, level, err := parse(args, getenv, stderr)

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+)
+
+// installCmd registers kaas with VCD as the API extension that serves /api/cse, the way
+// CSE's installer does, with the same KAAS_* settings kaasd runs with. It is idempotent.
+func installCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, _, err := parse(args, getenv, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd install:", err)
+		return 2
+	}
+	if cfg.VCDURL == "" {
+		fmt.Fprintln(stderr, "kaasd install: set KAAS_VCD_URL and the VCD service account (KAAS_VCD_USER, KAAS_VCD_PASSWORD or KAAS_VCD_TOKEN)")
+		return 2
+	}
+	ext := kaasd.DefaultExtension(cfg.AMQPExchange, cfg.AMQPRoutingKey)
+	res, err := kaasd.Install(ctx, cfg.VCDConfig(nil), ext)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd install:", err)
+		return 1
+	}
+	what := "already registered"
+	switch {
+	case res.Created:
+		what = "registered"
+	case res.Updated:
+		what = "updated"
+	}
+	fmt.Fprintf(stdout, "extension %q %s (%s): exchange %s, routing key %s\n", ext.Name, what, res.HREF, ext.Exchange, ext.RoutingKey)
+	if len(res.FiltersAdded) > 0 {
+		fmt.Fprintf(stdout, "API filters added: %s\n", strings.Join(res.FiltersAdded, " "))
+	}
+	return 0
+}

@@ -1,0 +1,179 @@
+package kaasd
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+
+	"github.com/kaasproject/kaas/executors/vcd"
+)
+
+// Extension is the API extension kaas registers with VCD, as CSE's installer does: VCD then
+// publishes every call to a matching URL to the exchange with the routing key.
+type Extension struct {
+	Name, Namespace      string
+	Exchange, RoutingKey string
+	// Filters are URL regular expressions; CSE's are /api/cse and /api/cse/.*.
+	Filters     []string
+	Description string
+}
+
+// DefaultExtension is CSE's own registration, so that a VCD and its clients set up for CSE
+// reach kaas unchanged.
+func DefaultExtension(exchange, routingKey string) Extension {
+	return Extension{Name: "cse", Namespace: "cse", Exchange: exchange, RoutingKey: routingKey,
+		Filters: []string{"/api/cse", "/api/cse/.*"}, Description: "kaas: Kubernetes clusters for VMware Cloud Director (CSE 3.1 API)"}
+}
+
+// Installed says what Install did.
+type Installed struct {
+	HREF           string
+	Created        bool
+	Updated        bool
+	FiltersAdded   []string
+	FiltersPresent []string
+}
+
+const (
+	nsVCloud       = "http://www.vmware.com/vcloud/v1.5"
+	nsExtension    = "http://www.vmware.com/vcloud/extension/v1.5"
+	mimeService    = "application/vnd.vmware.admin.service+xml"
+	mimeAPIFilter  = "application/vnd.vmware.admin.apiFilter+xml"
+	extensionRoot  = "/admin/extension/service"
+	extensionQuery = "adminService"
+)
+
+// serviceOut is the vmext:Service document VCD takes.
+type serviceOut struct {
+	XMLName     xml.Name `xml:"vmext:Service"`
+	Xmlns       string   `xml:"xmlns,attr"`
+	Vmext       string   `xml:"xmlns:vmext,attr"`
+	Name        string   `xml:"name,attr"`
+	Description string   `xml:"Description,omitempty"`
+	Namespace   string   `xml:"vmext:Namespace"`
+	Enabled     bool     `xml:"vmext:Enabled"`
+	RoutingKey  string   `xml:"vmext:RoutingKey"`
+	Exchange    string   `xml:"vmext:Exchange"`
+}
+
+// serviceIn is the same document as VCD returns it, read by local names.
+type serviceIn struct {
+	HREF       string `xml:"href,attr"`
+	Name       string `xml:"name,attr"`
+	Namespace  string `xml:"Namespace"`
+	Enabled    bool   `xml:"Enabled"`
+	RoutingKey string `xml:"RoutingKey"`
+	Exchange   string `xml:"Exchange"`
+}
+
+type apiFilterOut struct {
+	XMLName    xml.Name `xml:"vmext:ApiFilter"`
+	Xmlns      string   `xml:"xmlns,attr"`
+	Vmext      string   `xml:"xmlns:vmext,attr"`
+	URLPattern string   `xml:"vmext:UrlPattern"`
+}
+
+type apiFilterIn struct {
+	URLPattern string `xml:"UrlPattern"`
+}
+
+type references struct {
+	Reference []struct {
+		HREF string `xml:"href,attr"`
+	} `xml:"Reference"`
+}
+
+type serviceRecords struct {
+	Records []struct {
+		HREF      string `xml:"href,attr"`
+		Name      string `xml:"name,attr"`
+		Namespace string `xml:"namespace,attr"`
+	} `xml:"AdminServiceRecord"`
+}
+
+// Install registers the extension with VCD, or brings an existing registration of the same
+// name and namespace up to date (exchange, routing key, enabled, filters). Running it again
+// changes nothing: it is safe in every deployment's start script.
+func Install(ctx context.Context, cfg vcd.Config, ext Extension) (Installed, error) {
+	vc, err := vcd.Login(ctx, cfg)
+	if err != nil {
+		return Installed{}, err
+	}
+	c := &vc.Client
+	api := strings.TrimSuffix(vc.Client.VCDHREF.String(), "/")
+	want := serviceOut{Xmlns: nsVCloud, Vmext: nsExtension, Name: ext.Name, Description: ext.Description, Namespace: ext.Namespace,
+		Enabled: true, RoutingKey: ext.RoutingKey, Exchange: ext.Exchange}
+
+	var found serviceRecords
+	q := url.Values{"type": {extensionQuery}, "format": {"records"}}
+	if _, err := c.ExecuteRequest(api+"/query?"+q.Encode()+"&filter=name=="+url.QueryEscape(ext.Name), http.MethodGet, "",
+		"find the extension: %s", nil, &found); err != nil {
+		return Installed{}, fmt.Errorf("find extension %q: %w", ext.Name, err)
+	}
+	var res Installed
+	for _, r := range found.Records {
+		if r.Name == ext.Name && (r.Namespace == "" || r.Namespace == ext.Namespace) {
+			res.HREF = r.HREF
+		}
+	}
+	if res.HREF == "" {
+		var created serviceIn
+		if _, err := c.ExecuteRequest(api+extensionRoot, http.MethodPost, mimeService, "register the extension: %s", want, &created); err != nil {
+			return res, fmt.Errorf("register extension %q: %w", ext.Name, err)
+		}
+		res.HREF, res.Created = created.HREF, true
+	} else {
+		var cur serviceIn
+		if _, err := c.ExecuteRequest(res.HREF, http.MethodGet, "", "read the extension: %s", nil, &cur); err != nil {
+			return res, fmt.Errorf("read extension %q: %w", ext.Name, err)
+		}
+		if cur.Exchange != ext.Exchange || cur.RoutingKey != ext.RoutingKey || !cur.Enabled || cur.Namespace != ext.Namespace {
+			if _, err := c.ExecuteRequest(res.HREF, http.MethodPut, mimeService, "update the extension: %s", want, &cur); err != nil {
+				return res, fmt.Errorf("update extension %q: %w", ext.Name, err)
+			}
+			res.Updated = true
+		}
+	}
+	if res.HREF == "" {
+		return res, fmt.Errorf("VCD registered extension %q but returned no href", ext.Name)
+	}
+
+	present, err := filters(c, res.HREF)
+	if err != nil {
+		return res, err
+	}
+	for _, f := range ext.Filters {
+		if slices.Contains(present, f) {
+			res.FiltersPresent = append(res.FiltersPresent, f)
+			continue
+		}
+		body := apiFilterOut{Xmlns: nsVCloud, Vmext: nsExtension, URLPattern: f}
+		if _, err := c.ExecuteRequest(res.HREF+"/apifilters", http.MethodPost, mimeAPIFilter, "add an API filter: %s", body, &apiFilterIn{}); err != nil {
+			return res, fmt.Errorf("add API filter %q: %w", f, err)
+		}
+		res.FiltersAdded = append(res.FiltersAdded, f)
+	}
+	return res, nil
+}
+
+func filters(c *govcd.Client, serviceHREF string) ([]string, error) {
+	var refs references
+	if _, err := c.ExecuteRequest(serviceHREF+"/apifilters", http.MethodGet, "", "list API filters: %s", nil, &refs); err != nil {
+		return nil, fmt.Errorf("list API filters: %w", err)
+	}
+	var out []string
+	for _, r := range refs.Reference {
+		var f apiFilterIn
+		if _, err := c.ExecuteRequest(r.HREF, http.MethodGet, "", "read an API filter: %s", nil, &f); err != nil {
+			return nil, fmt.Errorf("read API filter: %w", err)
+		}
+		out = append(out, f.URLPattern)
+	}
+	return out, nil
+}
