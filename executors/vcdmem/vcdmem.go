@@ -11,15 +11,11 @@ package vcdmem
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +25,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/executors/guestsim"
 )
 
 // Config describes the simulated cloud.
@@ -380,87 +377,15 @@ func (v *VCD) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]st
 	return maps.Clone(m.GuestInfo), nil
 }
 
-var joinFile = regexp.MustCompile(`path: /etc/kaas/join\.b64\s+permissions: "0600"\s+content: (\S+)`)
-
 // play runs the guest's side of the bootstrap contract up to now.
 func (v *VCD) play(a *VApp, m *VM, now time.Time) {
-	gi := m.GuestInfo
-	if m.OnAt.IsZero() || now.Before(m.OnAt) || gi[executors.GuestStatus] == "done" || strings.HasPrefix(gi[executors.GuestStatus], "failed") {
-		v.playUpgrade(m, now)
-		return
-	}
 	t := v.template(a.Org, m.Template)
-	if t.FailAt == "never" || now.Before(m.OnAt.Add(v.cfg.BootDelay/2)) {
-		gi[executors.GuestStatus] = "running:boot"
-		return
+	n := &guestsim.Node{Role: m.Role, IP: m.IP, OnAt: m.OnAt, UpgradeAt: m.UpgradeAt, GuestInfo: m.GuestInfo}
+	c := &guestsim.Cluster{Name: a.Name, JoinCommand: a.JoinCommand}
+	if guestsim.Play(n, c, guestsim.Behaviour{BootDelay: v.cfg.BootDelay, FailAt: t.FailAt}, now) {
+		a.JoinCommand = c.JoinCommand
+		_ = v.save()
 	}
-	if now.Before(m.OnAt.Add(v.cfg.BootDelay)) {
-		gi[executors.GuestStatus] = "running:" + map[string]string{events.RoleControlPlane: "kubeadm-init", events.RoleWorker: "kubeadm-join"}[m.Role]
-		return
-	}
-	if t.FailAt != "" {
-		gi[executors.GuestStatus] = "failed:" + t.FailAt
-		return
-	}
-	userData, _ := base64.StdEncoding.DecodeString(gi[executors.GuestUserData])
-	switch m.Role {
-	case events.RoleControlPlane:
-		token := randHex(3) + "." + randHex(8)
-		a.JoinCommand = fmt.Sprintf("kubeadm join %s:6443 --token %s --discovery-token-ca-cert-hash sha256:%s", m.IP, token, randHex(32))
-		gi[executors.GuestJoinCommand] = base64.StdEncoding.EncodeToString([]byte(a.JoinCommand))
-		gi[executors.GuestKubeconfig] = base64.StdEncoding.EncodeToString([]byte(kubeconfig(a.Name, m.IP)))
-	case events.RoleWorker:
-		sub := joinFile.FindSubmatch(userData)
-		var join []byte
-		if sub != nil {
-			join, _ = base64.StdEncoding.DecodeString(string(sub[1]))
-		}
-		if a.JoinCommand == "" || string(join) != a.JoinCommand {
-			gi[executors.GuestStatus] = "failed:kubeadm-join"
-			return
-		}
-	}
-	gi[executors.GuestIP] = m.IP
-	gi[executors.GuestStatus] = "done"
-	_ = v.save()
-}
-
-func (v *VCD) playUpgrade(m *VM, now time.Time) {
-	target := m.GuestInfo[executors.GuestUpgradeTarget]
-	if target == "" || m.UpgradeAt.IsZero() || now.Before(m.UpgradeAt) || m.GuestInfo[executors.GuestUpgradeStatus] == "done:"+target {
-		return
-	}
-	m.GuestInfo[executors.GuestUpgradeStatus] = "done:" + target
-	_ = v.save()
-}
-
-func kubeconfig(cluster, ip string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: %s
-    server: https://%s:6443
-  name: %s
-contexts:
-- context:
-    cluster: %s
-    user: %s-admin
-  name: %s-admin@%s
-current-context: %s-admin@%s
-users:
-- name: %s-admin
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-`, base64.StdEncoding.EncodeToString([]byte(randHex(64))), ip, cluster, cluster, cluster, cluster, cluster, cluster, cluster, cluster,
-		base64.StdEncoding.EncodeToString([]byte(randHex(64))), base64.StdEncoding.EncodeToString([]byte(randHex(64))))
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = crand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // SetGuestInfo implements executors.VCD.
@@ -485,8 +410,9 @@ func (v *VCD) SetGuestInfo(ctx context.Context, ref executors.VMRef, values map[
 		}
 	}
 	if changed && values[executors.GuestUpgradeTarget] != "" {
-		m.UpgradeAt = time.Now().Add(v.cfg.BootDelay)
-		m.GuestInfo[executors.GuestUpgradeStatus] = "running"
+		n := &guestsim.Node{GuestInfo: m.GuestInfo}
+		guestsim.RequestUpgrade(n, time.Now(), v.cfg.BootDelay)
+		m.UpgradeAt = n.UpgradeAt
 	}
 	if changed {
 		if err := v.save(); err != nil {
