@@ -1,0 +1,120 @@
+package vcdsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kaasproject/kaas/executors"
+)
+
+// Inventory is every vApp and VM, for tests and people.
+type Inventory struct {
+	VApps []VAppInfo `json:"vapps"`
+}
+
+// VAppInfo describes a vApp.
+type VAppInfo struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Org      string            `json:"org"`
+	VDC      string            `json:"vdc"`
+	Status   int               `json:"status"`
+	Metadata map[string]string `json:"metadata"`
+	VMs      []VMInfo          `json:"vms"`
+}
+
+// VMInfo describes a VM. Secrets in its extraConfig are shown by their length only.
+type VMInfo struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Status    int               `json:"status"`
+	IP        string            `json:"ip"`
+	Metadata  map[string]string `json:"metadata"`
+	GuestInfo map[string]string `json:"guestinfo"`
+}
+
+var secretKeys = []string{executors.GuestKubeconfig, executors.GuestJoinCommand, executors.GuestUserData}
+
+// Inventory lists every vApp and VM.
+func (s *Server) Inventory() Inventory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	var inv Inventory
+	for _, a := range s.vapps {
+		ai := VAppInfo{ID: "urn:vcloud:vapp:" + a.id, Name: a.name, Org: a.vdc.org.name, VDC: a.vdc.name, Status: a.status(now),
+			Metadata: cloneMap(a.metadata), VMs: []VMInfo{}}
+		for _, m := range a.vms {
+			s.play(m)
+			gi := map[string]string{}
+			for k, v := range m.extra {
+				if slices.Contains(secretKeys, k) {
+					v = "(" + itoa(len(v)) + " bytes)"
+				}
+				gi[k] = v
+			}
+			ai.VMs = append(ai.VMs, VMInfo{ID: "urn:vcloud:vm:" + m.id, Name: m.name, Status: m.status(now), IP: m.ip,
+				Metadata: cloneMap(m.metadata), GuestInfo: gi})
+		}
+		slices.SortFunc(ai.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
+		inv.VApps = append(inv.VApps, ai)
+	}
+	slices.SortFunc(inv.VApps, func(x, y VAppInfo) int { return strings.Compare(x.Name, y.Name) })
+	return inv
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// Faults returns the faults in force.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// SetFaults replaces the faults in force.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// admin serves /sim/faults (GET, PUT) and /sim/inventory (GET): the simulator's own
+// controls, which a real VCD does not have.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.URL.Path == "/sim/inventory" && r.Method == http.MethodGet:
+		_ = json.NewEncoder(w).Encode(s.Inventory())
+	case r.URL.Path == "/sim/faults" && r.Method == http.MethodGet:
+		_ = json.NewEncoder(w).Encode(s.Faults())
+	case r.URL.Path == "/sim/faults" && r.Method == http.MethodPut:
+		var f Faults
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		s.SetFaults(f)
+		_ = json.NewEncoder(w).Encode(f)
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "unknown simulator endpoint " + r.URL.Path})
+	}
+}

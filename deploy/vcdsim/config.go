@@ -1,0 +1,162 @@
+package vcdsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config describes the simulated cloud.
+type Config struct {
+	// Orgs are the tenant organizations; the System org is always there.
+	Orgs []OrgConfig `json:"orgs"`
+	// Providers are the System org's users.
+	Providers []UserConfig `json:"providers"`
+	// Catalog is the provider catalog of Kubernetes templates, shared with every org.
+	Catalog CatalogConfig `json:"catalog"`
+	// TaskDelay is how long a task (compose, recompose, power, delete, reconfigure) runs.
+	TaskDelay Duration `json:"taskDelay"`
+	// BootDelay is how long a node's bootstrap takes after power on.
+	BootDelay Duration `json:"bootDelay"`
+	// AMQPURL is the broker VCD publishes API-extension calls to.
+	AMQPURL string `json:"amqpUrl"`
+	// ExtensionTimeout is how long a call to an extension waits for its reply (VCD's
+	// extensibility.timeout).
+	ExtensionTimeout Duration `json:"extensionTimeout"`
+	// Faults are injected from the start; /sim/faults changes them at run time.
+	Faults Faults `json:"faults"`
+}
+
+// OrgConfig is a tenant organization.
+type OrgConfig struct {
+	Name  string       `json:"name"`
+	VDCs  []VDCConfig  `json:"vdcs"`
+	Users []UserConfig `json:"users"`
+}
+
+// VDCConfig is an org VDC.
+type VDCConfig struct {
+	Name     string          `json:"name"`
+	Networks []NetworkConfig `json:"networks"`
+	// MaxVMs is the VDC's VM quota; 0 means none.
+	MaxVMs int `json:"maxVMs,omitempty"`
+}
+
+// NetworkConfig is an org VDC network with a static IP pool.
+type NetworkConfig struct {
+	Name    string `json:"name"`
+	Gateway string `json:"gateway"`
+	// Pool is the first three octets the pool hands out addresses in, e.g. "10.1.0".
+	Pool string `json:"pool"`
+}
+
+// UserConfig is a user.
+type UserConfig struct {
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Token    string   `json:"token,omitempty"` // an API token
+	Rights   []string `json:"rights,omitempty"`
+}
+
+// CatalogConfig is the template catalog.
+type CatalogConfig struct {
+	Name      string           `json:"name"`
+	Templates []TemplateConfig `json:"templates"`
+}
+
+// TemplateConfig is a Kubernetes template and what its catalog item metadata says.
+type TemplateConfig struct {
+	Name              string `json:"name"`
+	Revision          int    `json:"revision"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	OS                string `json:"os"`
+	CNI               string `json:"cni"`
+	CNIVersion        string `json:"cniVersion"`
+	Deprecated        bool   `json:"deprecated,omitempty"`
+	// FailAt makes every node's bootstrap fail at this step; "never" makes it hang.
+	FailAt string `json:"failAt,omitempty"`
+}
+
+// Faults are errors and delays injected on purpose.
+type Faults struct {
+	// ErrorRate is the chance (0..1) that a mutating call fails with VCD's busy-entity
+	// refusal; Errors overrides it per operation (compose, recompose, power, delete,
+	// reconfigure, metadata, query, get).
+	ErrorRate float64            `json:"errorRate,omitempty"`
+	Errors    map[string]float64 `json:"errors,omitempty"`
+	// Latency delays calls, per operation.
+	Latency map[string]Duration `json:"latency,omitempty"`
+	// TaskFailureRate is the chance that a task ends in error.
+	TaskFailureRate float64 `json:"taskFailureRate,omitempty"`
+	// NeverBoot makes every guest hang at boot.
+	NeverBoot bool `json:"neverBoot,omitempty"`
+	// BootDelay, when set, overrides the configured boot delay (a slow guest).
+	BootDelay Duration `json:"bootDelay,omitempty"`
+}
+
+// Duration is a time.Duration written as "2s" in JSON.
+type Duration time.Duration
+
+// MarshalJSON writes "2s".
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "2s" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("duration %s: use a string such as \"2s\"", b)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default is a small cloud for local runs and tests: a provider, one org with a VDC and a
+// network, two users, and templates for two Kubernetes minors plus one whose bootstrap
+// fails.
+func Default() Config {
+	return Config{
+		Providers: []UserConfig{{Name: "administrator", Password: "kaas-admin", Token: "kaas-provider-api-token"}},
+		Orgs: []OrgConfig{{
+			Name: "acme",
+			VDCs: []VDCConfig{{Name: "acme-vdc", Networks: []NetworkConfig{{Name: "acme-net", Gateway: "10.1.0.1", Pool: "10.1"}}}},
+			Users: []UserConfig{
+				{Name: "alice", Password: "alice-pass", Token: "alice-api-token",
+					Rights: []string{"cse:nativeCluster: Full Access", "cse:nativeCluster: View"}},
+				{Name: "bob", Password: "bob-pass", Rights: []string{"cse:nativeCluster: View"}},
+			},
+		}},
+		Catalog: CatalogConfig{Name: "kaas-templates", Templates: []TemplateConfig{
+			{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1, KubernetesVersion: "v1.29.8", OS: "ubuntu-22.04", CNI: "antrea", CNIVersion: "1.14.0"},
+			{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04", CNI: "antrea", CNIVersion: "1.15.1"},
+			{Name: "ubuntu-22.04_k8s-1.30_broken", Revision: 1, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04", CNI: "antrea", CNIVersion: "1.15.1", FailAt: "kubeadm-init"},
+		}},
+		TaskDelay:        Duration(500 * time.Millisecond),
+		BootDelay:        Duration(2 * time.Second),
+		AMQPURL:          "amqp://guest:guest@127.0.0.1:5672/",
+		ExtensionTimeout: Duration(10 * time.Second),
+	}
+}
+
+// LoadConfig reads a JSON configuration, starting from Default for anything it leaves out
+// at the top level.
+func LoadConfig(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("vcdsim config %s: %w", path, err)
+	}
+	return cfg, nil
+}

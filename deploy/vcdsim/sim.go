@@ -1,0 +1,453 @@
+package vcdsim
+
+import (
+	crand "crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/executors/guestsim"
+)
+
+// MIME types the simulator answers with.
+const (
+	mimeError = "application/vnd.vmware.vcloud.error+xml;version=37.0"
+	mimeVApp  = "application/vnd.vmware.vcloud.vApp+xml"
+	mimeVM    = "application/vnd.vmware.vcloud.vm+xml"
+	mimeTask  = "application/vnd.vmware.vcloud.task+xml"
+	nsVCloud  = "http://www.vmware.com/vcloud/v1.5"
+)
+
+// Server is a running simulated VCD. Its handler serves every path; Base is the external
+// URL every href starts with.
+type Server struct {
+	cfg  Config
+	base string
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	faults   Faults
+	orgs     []*org
+	system   *org
+	catalog  *catalog
+	vdcs     map[string]*vdc
+	networks map[string]*network
+	vapps    map[string]*vapp
+	vms      map[string]*vm
+	tasks    map[string]*task
+	sessions map[string]*session
+	tokens   map[string]*session // API tokens → the user they log in
+	services map[string]*service
+	filters  map[string]*apiFilter
+
+	ext *forwarder
+}
+
+type org struct {
+	id, name string
+	users    []UserConfig
+	vdcs     []*vdc
+}
+
+func (o *org) system() bool { return strings.EqualFold(o.name, "System") }
+
+type vdc struct {
+	id, name string
+	org      *org
+	networks []*network
+	maxVMs   int
+	vapps    []*vapp
+}
+
+type network struct {
+	id, name, gateway, pool string
+	vdc                     *vdc
+	next                    int
+}
+
+type catalog struct {
+	id, name  string
+	templates []*template
+}
+
+type template struct {
+	cfg                 TemplateConfig
+	itemID, tmplID, vmID string
+}
+
+type vapp struct {
+	id, name, description string
+	vdc                   *vdc
+	readyAt               time.Time // composing until then (status UNRESOLVED)
+	busyUntil             time.Time
+	busyTask              *task
+	networks              []types.VAppNetworkConfiguration
+	metadata              map[string]string
+	vms                   []*vm
+	cluster               guestsim.Cluster
+	created               time.Time
+}
+
+type vm struct {
+	id, name  string
+	vapp      *vapp
+	template  *template
+	ip, mac   string
+	network   string
+	onAt      time.Time // powered on (deployed) since; zero while off
+	upgradeAt time.Time
+	busyUntil time.Time
+	busyTask  *task
+	extra     map[string]string // VMX extraConfig, guestinfo included
+	metadata  map[string]string
+}
+
+type task struct {
+	id, op, operation string
+	ownerHREF          string
+	ownerName          string
+	ownerType          string
+	start, end         time.Time
+	fail               *types.Error
+}
+
+type session struct {
+	token  string
+	user   UserConfig
+	userID string
+	org    *org
+}
+
+// New builds the simulated cloud. base is the external URL clients reach it at (for
+// example an httptest server's URL); it may be set later with SetBase.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, faults: cfg.Faults, vdcs: map[string]*vdc{}, networks: map[string]*network{},
+		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
+		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{}}
+	s.system = &org{id: stableID("org", "System"), name: "System", users: cfg.Providers}
+	s.orgs = append(s.orgs, s.system)
+	for _, oc := range cfg.Orgs {
+		if strings.EqualFold(oc.Name, "System") {
+			return nil, fmt.Errorf("vcdsim: org %q is reserved for providers", oc.Name)
+		}
+		o := &org{id: stableID("org", oc.Name), name: oc.Name, users: oc.Users}
+		for _, dc := range oc.VDCs {
+			d := &vdc{id: stableID("vdc", oc.Name+"/"+dc.Name), name: dc.Name, org: o, maxVMs: dc.MaxVMs}
+			for _, nc := range dc.Networks {
+				n := &network{id: stableID("network", oc.Name+"/"+dc.Name+"/"+nc.Name), name: nc.Name, gateway: nc.Gateway, pool: nc.Pool, vdc: d}
+				if n.pool == "" {
+					n.pool = "10.1"
+				}
+				d.networks = append(d.networks, n)
+				s.networks[n.id] = n
+			}
+			o.vdcs = append(o.vdcs, d)
+			s.vdcs[d.id] = d
+		}
+		s.orgs = append(s.orgs, o)
+	}
+	name := cfg.Catalog.Name
+	if name == "" {
+		name = "kaas-templates"
+	}
+	s.catalog = &catalog{id: stableID("catalog", name), name: name}
+	for _, tc := range cfg.Catalog.Templates {
+		k := tc.Name + "/" + fmt.Sprint(tc.Revision)
+		s.catalog.templates = append(s.catalog.templates, &template{cfg: tc, itemID: stableID("catalogitem", k),
+			tmplID: stableID("vapptemplate", k), vmID: stableID("templatevm", k)})
+	}
+	for _, o := range s.orgs {
+		for _, u := range o.users {
+			if u.Token != "" {
+				s.tokens[u.Token] = &session{user: u, userID: userURN(o, u.Name), org: o}
+			}
+		}
+	}
+	s.ext = newForwarder(cfg.AMQPURL, log)
+	return s, nil
+}
+
+// SetBase sets the external URL every href starts with, e.g. https://127.0.0.1:8443.
+func (s *Server) SetBase(base string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.base = strings.TrimSuffix(base, "/")
+}
+
+// Close releases the AMQP connections of the extension role.
+func (s *Server) Close() { s.ext.close() }
+
+// stableID derives a UUID from a name, so that restarts of the simulator keep ids.
+func stableID(kind, name string) string {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("vcdsim/"+kind+"/"+name)).String()
+}
+
+func userURN(o *org, name string) string { return "urn:vcloud:user:" + stableID("user", o.name+"/"+name) }
+
+func (s *Server) href(path string) string { return s.base + "/api/" + path }
+
+func orgURN(o *org) string { return "urn:vcloud:org:" + o.id }
+
+// OrgID returns the URN of an org, as VCD puts it in security contexts.
+func (s *Server) OrgID(name string) string {
+	for _, o := range s.orgs {
+		if o.name == name {
+			return orgURN(o)
+		}
+	}
+	return ""
+}
+
+// taskDelay is how long the next task takes.
+func (s *Server) taskDelay() time.Duration { return s.cfg.TaskDelay.D() }
+
+func (s *Server) bootDelay() time.Duration {
+	if s.faults.BootDelay > 0 {
+		return s.faults.BootDelay.D()
+	}
+	return s.cfg.BootDelay.D()
+}
+
+// newTask starts a task on an object. A task may be made to fail by the fault settings;
+// its failure is decided now and shown when it ends.
+func (s *Server) newTask(op, operation, ownerHREF, ownerName, ownerType string) *task {
+	now := time.Now()
+	t := &task{id: uuid.NewString(), op: op, operation: operation, ownerHREF: ownerHREF, ownerName: ownerName, ownerType: ownerType,
+		start: now, end: now.Add(s.taskDelay())}
+	if s.faults.TaskFailureRate > 0 && rand.Float64() < s.faults.TaskFailureRate {
+		t.fail = &types.Error{MajorErrorCode: 500, MinorErrorCode: "INTERNAL_SERVER_ERROR", Message: "simulated task failure: " + operation}
+	}
+	s.tasks[t.id] = t
+	return t
+}
+
+func (t *task) status(now time.Time) string {
+	switch {
+	case now.Before(t.end):
+		return "running"
+	case t.fail != nil:
+		return "error"
+	}
+	return "success"
+}
+
+func (s *Server) taskXML(t *task) *types.Task {
+	now := time.Now()
+	out := &types.Task{HREF: s.href("task/" + t.id), ID: "urn:vcloud:task:" + t.id, Type: mimeTask, Name: "task", Status: t.status(now),
+		Operation: t.operation, OperationName: t.op, ServiceNamespace: "com.vmware.vcloud",
+		StartTime: t.start.UTC().Format(time.RFC3339Nano),
+		Owner:     &types.Reference{HREF: t.ownerHREF, Name: t.ownerName, Type: t.ownerType}}
+	if !now.Before(t.end) {
+		out.EndTime = t.end.UTC().Format(time.RFC3339Nano)
+		out.Progress = 100
+		if t.fail != nil {
+			out.Error = t.fail
+		}
+	}
+	return out
+}
+
+// running lists the task on an object while it runs, as VCD embeds them.
+func (s *Server) running(t *task, until time.Time) *types.TasksInProgress {
+	if t == nil || !time.Now().Before(until) {
+		return nil
+	}
+	return &types.TasksInProgress{Task: []*types.Task{s.taskXML(t)}}
+}
+
+// vcdError is an error VCD sends as an Error document.
+type vcdError struct {
+	status int
+	minor  string
+	msg    string
+}
+
+func (e *vcdError) Error() string { return e.msg }
+
+func errf(status int, minor, format string, args ...any) *vcdError {
+	return &vcdError{status: status, minor: minor, msg: fmt.Sprintf(format, args...)}
+}
+
+func busyErr(what string) *vcdError {
+	return errf(http.StatusBadRequest, "BUSY_ENTITY", "The entity %s is busy completing an operation.", what)
+}
+
+// forbidden is VCD's answer for an id it does not know (or the caller may not see).
+func forbidden(kind, id string) *vcdError {
+	return errf(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "Either you need some or all of the following rights [Base] to perform operations [%s] for %s or the target entity is invalid.", kind, id)
+}
+
+func writeError(w http.ResponseWriter, e *vcdError) {
+	w.Header().Set("Content-Type", mimeError)
+	w.WriteHeader(e.status)
+	_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<Error xmlns="%s" majorErrorCode="%d" minorErrorCode="%s" message="%s" stackTrace=""/>`,
+		nsVCloud, e.status, e.minor, xmlEscape(e.msg))
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// writeXML writes a govcd type as VCD would: the root element in VCD's namespace.
+func writeXML(w http.ResponseWriter, status int, mime string, root string, v any) {
+	b, err := xml.Marshal(v)
+	if err != nil {
+		writeError(w, errf(500, "INTERNAL_SERVER_ERROR", "vcdsim: encode %s: %v", root, err))
+		return
+	}
+	if root != "" {
+		b = renameRoot(b, root)
+	}
+	w.Header().Set("Content-Type", mime+";version=37.0")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` + "\n"))
+	_, _ = w.Write(b)
+}
+
+var rootRE = regexp.MustCompile(`^<([A-Za-z]+)`)
+
+// renameRoot gives a marshalled govcd value VCD's root element name and namespace.
+func renameRoot(b []byte, root string) []byte {
+	m := rootRE.FindSubmatch(b)
+	if m == nil {
+		return b
+	}
+	old := string(m[1])
+	out := strings.Replace(string(b), "<"+old, "<"+root+` xmlns="`+nsVCloud+`"`, 1)
+	if i := strings.LastIndex(out, "</"+old+">"); i >= 0 {
+		out = out[:i] + "</" + root + ">" + out[i+len("</"+old+">"):]
+	}
+	return []byte(out)
+}
+
+func readXML(r *http.Request, v any) *vcdError {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<22))
+	if err != nil {
+		return errf(400, "BAD_REQUEST", "read body: %v", err)
+	}
+	if err := xml.Unmarshal(b, v); err != nil {
+		return errf(400, "BAD_REQUEST", "The request body is not valid XML for this operation: %v", err)
+	}
+	return nil
+}
+
+func randomToken() string {
+	b := make([]byte, 48)
+	_, _ = crand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func randomMAC() string {
+	b := make([]byte, 3)
+	_, _ = crand.Read(b)
+	return "00:50:56:" + hex.EncodeToString(b[:1]) + ":" + hex.EncodeToString(b[1:2]) + ":" + hex.EncodeToString(b[2:])
+}
+
+// fault injects the configured error or latency for an operation. It is called with mu
+// held and sleeps without it.
+func (s *Server) fault(op string) *vcdError {
+	lat := s.faults.Latency[op]
+	rate := s.faults.ErrorRate
+	if r, ok := s.faults.Errors[op]; ok {
+		rate = r
+	}
+	if op == "get" || op == "query" {
+		if r, ok := s.faults.Errors[op]; ok {
+			rate = r
+		} else {
+			rate = 0 // reads fail only when asked for explicitly
+		}
+	}
+	if lat > 0 {
+		s.mu.Unlock()
+		time.Sleep(lat.D())
+		s.mu.Lock()
+	}
+	if rate > 0 && rand.Float64() < rate {
+		if rand.IntN(4) == 0 {
+			return errf(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "simulated outage during %s", op)
+		}
+		return busyErr("(" + op + ")")
+	}
+	return nil
+}
+
+// status of a VM: 4 powered on, 8 powered off.
+func (m *vm) status(now time.Time) int {
+	if !m.onAt.IsZero() && !now.Before(m.onAt) {
+		return 4
+	}
+	return 8
+}
+
+func (m *vm) role() string {
+	if r := m.metadata["kaas.node.role"]; r != "" {
+		return r
+	}
+	switch {
+	case strings.HasPrefix(m.name, "mstr"):
+		return events.RoleControlPlane
+	case strings.HasPrefix(m.name, "nfsd"):
+		return events.RoleNFS
+	}
+	return events.RoleWorker
+}
+
+// play lets the guest behind a VM run its bootstrap up to now.
+func (s *Server) play(m *vm) {
+	b := guestsim.Behaviour{BootDelay: s.bootDelay()}
+	if m.template != nil {
+		b.FailAt = m.template.cfg.FailAt
+	}
+	if s.faults.NeverBoot {
+		b.FailAt = "never"
+	}
+	n := &guestsim.Node{Role: m.role(), IP: m.ip, OnAt: m.onAt, UpgradeAt: m.upgradeAt, GuestInfo: m.extra}
+	guestsim.Play(n, &m.vapp.cluster, b, time.Now())
+}
+
+// vappStatus follows VCD: 0 while composing, 1 when empty, 4 all on, 8 all off, 10 mixed.
+func (a *vapp) status(now time.Time) int {
+	if now.Before(a.readyAt) {
+		return 0
+	}
+	if len(a.vms) == 0 {
+		return 1
+	}
+	on := 0
+	for _, m := range a.vms {
+		if m.status(now) == 4 {
+			on++
+		}
+	}
+	switch on {
+	case 0:
+		return 8
+	case len(a.vms):
+		return 4
+	}
+	return 10
+}
+
+func (a *vapp) deployed(now time.Time) bool {
+	return slices.ContainsFunc(a.vms, func(m *vm) bool { return !m.onAt.IsZero() })
+}

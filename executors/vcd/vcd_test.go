@@ -1,0 +1,68 @@
+package vcd_test
+
+import (
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/vcdsim"
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/executors/vcd"
+	"github.com/kaasproject/kaas/executors/vcdtest"
+)
+
+// startSim runs the simulator on a TLS test server, as govcd expects VCD.
+func startSim(t *testing.T, cfg vcdsim.Config) (*vcdsim.Server, string) {
+	t.Helper()
+	sim, err := vcdsim.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(sim)
+	sim.SetBase(ts.URL)
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	return sim, ts.URL
+}
+
+func fastSim() vcdsim.Config {
+	cfg := vcdsim.Default()
+	cfg.TaskDelay, cfg.BootDelay = vcdsim.Duration(30*time.Millisecond), vcdsim.Duration(150*time.Millisecond)
+	return cfg
+}
+
+// The govcd adapter passes the conformance suite against the simulator, which govcd
+// cannot tell from VCD.
+func TestConformanceSimulator(t *testing.T) {
+	sim, url := startSim(t, fastSim())
+	c, err := vcd.New(t.Context(), vcd.Config{URL: url + "/api", User: "administrator", Password: "kaas-admin", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: "acme", ID: sim.OrgID("acme")}, OtherOrgID: "urn:vcloud:org:00000000-0000-0000-0000-000000000000",
+		VDC: "acme-vdc", Network: "acme-net", Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
+		Poll: 20 * time.Millisecond, Timeout: 20 * time.Second})
+	if inv := sim.Inventory(); len(inv.VApps) != 0 {
+		t.Fatalf("the suite left %+v", inv.VApps)
+	}
+}
+
+// The same suite against a real VCD, when one is configured: KAAS_VCD_URL,
+// KAAS_VCD_ORG/USER/PASSWORD or KAAS_VCD_TOKEN, and KAAS_TEST_ORG, KAAS_TEST_ORG_ID,
+// KAAS_TEST_VDC, KAAS_TEST_NETWORK, KAAS_TEST_TEMPLATE (name, revision 1).
+func TestConformanceRealVCD(t *testing.T) {
+	url := os.Getenv("KAAS_VCD_URL")
+	if url == "" {
+		t.Skip("KAAS_VCD_URL is not set: no real VCD to run against")
+	}
+	c, err := vcd.New(t.Context(), vcd.Config{URL: url, Org: os.Getenv("KAAS_VCD_ORG"), User: os.Getenv("KAAS_VCD_USER"),
+		Password: os.Getenv("KAAS_VCD_PASSWORD"), Token: os.Getenv("KAAS_VCD_TOKEN"), Insecure: os.Getenv("KAAS_VCD_INSECURE") == "true",
+		Catalog: os.Getenv("KAAS_VCD_CATALOG")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: os.Getenv("KAAS_TEST_ORG"), ID: os.Getenv("KAAS_TEST_ORG_ID")},
+		VDC: os.Getenv("KAAS_TEST_VDC"), Network: os.Getenv("KAAS_TEST_NETWORK"),
+		Template: events.TemplateRef{Name: os.Getenv("KAAS_TEST_TEMPLATE"), Revision: 1}, Timeout: 30 * time.Minute, Poll: 5 * time.Second})
+}
