@@ -123,10 +123,10 @@ func (s *Server) sessionsEndpoint(w http.ResponseWriter, r *http.Request, provid
 func (s *Server) loginBody(w http.ResponseWriter, sess *session) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"id":   "urn:vcloud:session:" + stableID("session", sess.token),
-		"user": map[string]string{"name": sess.user.Name, "id": sess.userID},
-		"org":  map[string]string{"name": sess.org.name, "id": orgURN(sess.org)},
-		"roles": []string{map[bool]string{true: "System Administrator", false: "Organization Administrator"}[sess.org.system()]},
+		"id":                        "urn:vcloud:session:" + stableID("session", sess.token),
+		"user":                      map[string]string{"name": sess.user.Name, "id": sess.userID},
+		"org":                       map[string]string{"name": sess.org.name, "id": orgURN(sess.org)},
+		"roles":                     []string{map[bool]string{true: "System Administrator", false: "Organization Administrator"}[sess.org.system()]},
 		"sessionIdleTimeoutMinutes": 30,
 	})
 }
@@ -457,7 +457,7 @@ func (s *Server) catalogItemGet(w http.ResponseWriter, id string) *vcdError {
 		return forbidden("CatalogItem", id)
 	}
 	out := &types.CatalogItem{HREF: s.href("catalogItem/" + t.itemID), ID: "urn:vcloud:catalogitem:" + t.itemID, Name: t.cfg.Name,
-		Type: "application/vnd.vmware.vcloud.catalogItem+xml",
+		Type:   "application/vnd.vmware.vcloud.catalogItem+xml",
 		Entity: &types.Entity{HREF: s.href("vAppTemplate/vappTemplate-" + t.tmplID), Name: t.cfg.Name, Type: "application/vnd.vmware.vcloud.vAppTemplate+xml"}}
 	writeXML(w, 200, "application/vnd.vmware.vcloud.catalogItem+xml", "CatalogItem", out)
 	return nil
@@ -584,6 +584,3 @@ func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, owner, na
 	}
 	return nil
 }
-
-
-

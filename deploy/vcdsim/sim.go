@@ -85,7 +85,7 @@ type catalog struct {
 }
 
 type template struct {
-	cfg                 TemplateConfig
+	cfg                  TemplateConfig
 	itemID, tmplID, vmID string
 }
 
@@ -118,11 +118,11 @@ type vm struct {
 
 type task struct {
 	id, op, operation string
-	ownerHREF          string
-	ownerName          string
-	ownerType          string
-	start, end         time.Time
-	fail               *types.Error
+	ownerHREF         string
+	ownerName         string
+	ownerType         string
+	start, end        time.Time
+	fail              *types.Error
 }
 
 type session struct {
@@ -199,7 +199,9 @@ func stableID(kind, name string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("vcdsim/"+kind+"/"+name)).String()
 }
 
-func userURN(o *org, name string) string { return "urn:vcloud:user:" + stableID("user", o.name+"/"+name) }
+func userURN(o *org, name string) string {
+	return "urn:vcloud:user:" + stableID("user", o.name+"/"+name)
+}
 
 func (s *Server) href(path string) string { return s.base + "/api/" + path }
 

@@ -79,7 +79,9 @@ func (s *Server) networkConfigXML(a *vapp) *types.NetworkConfigSection {
 		NetworkConfig: slices.Clone(a.networks)}
 }
 
-func (s *Server) busyVApp(a *vapp) bool { return time.Now().Before(a.busyUntil) || time.Now().Before(a.readyAt) }
+func (s *Server) busyVApp(a *vapp) bool {
+	return time.Now().Before(a.busyUntil) || time.Now().Before(a.readyAt)
+}
 
 // vappRoute serves /api/vApp/vapp-{id}/…
 func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session, id string, rest []string) *vcdError {
@@ -280,7 +282,7 @@ func (s *Server) vmXML(m *vm) *types.Vm {
 	now := time.Now()
 	href := s.href("vApp/vm-" + m.id)
 	out := &types.Vm{HREF: href, ID: "urn:vcloud:vm:" + m.id, Name: m.name, Type: mimeVM, Status: m.status(now), Deployed: !m.onAt.IsZero(),
-		Link: types.LinkList{{Rel: "up", HREF: s.href("vApp/vapp-" + m.vapp.id), Type: mimeVApp}},
+		Link:  types.LinkList{{Rel: "up", HREF: s.href("vApp/vapp-" + m.vapp.id), Type: mimeVApp}},
 		Tasks: s.running(m.busyTask, m.busyUntil), NetworkConnectionSection: s.nicXML(m),
 		GuestCustomizationSection: &types.GuestCustomizationSection{Info: "Specifies Guest OS Customization Settings", ComputerName: m.name,
 			HREF: href + "/guestCustomizationSection/", Type: "application/vnd.vmware.vcloud.guestCustomizationSection+xml"}}
@@ -297,7 +299,9 @@ func (s *Server) nicXML(m *vm) *types.NetworkConnectionSection {
 	return out
 }
 
-func (s *Server) busyVM(m *vm) bool { return time.Now().Before(m.busyUntil) || time.Now().Before(m.vapp.readyAt) }
+func (s *Server) busyVM(m *vm) bool {
+	return time.Now().Before(m.busyUntil) || time.Now().Before(m.vapp.readyAt)
+}
 
 // vmRoute serves /api/vApp/vm-{id}/…
 func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, id string, rest []string) *vcdError {
