@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,10 +111,8 @@ func Install(ctx context.Context, cfg vcd.Config, ext Extension) (Installed, err
 	want := serviceOut{Xmlns: nsVCloud, Vmext: nsExtension, Name: ext.Name, Description: ext.Description, Namespace: ext.Namespace,
 		Enabled: true, RoutingKey: ext.RoutingKey, Exchange: ext.Exchange}
 
-	var found serviceRecords
-	q := url.Values{"type": {extensionQuery}, "format": {"records"}}
-	if _, err := c.ExecuteRequest(api+"/query?"+q.Encode()+"&filter=name=="+url.QueryEscape(ext.Name), http.MethodGet, "",
-		"find the extension: %s", nil, &found); err != nil {
+	found, err := findServices(c, api, ext.Name)
+	if err != nil {
 		return Installed{}, fmt.Errorf("find extension %q: %w", ext.Name, err)
 	}
 	var res Installed
@@ -176,4 +175,26 @@ func filters(c *govcd.Client, serviceHREF string) ([]string, error) {
 		out = append(out, f.URLPattern)
 	}
 	return out, nil
+}
+
+// findServices queries VCD's registered extension services by name. govcd has no query
+// type for them, and its request helpers replace a URL's query string, so the request is
+// built with govcd's NewRequest (which signs it) and sent here.
+func findServices(c *govcd.Client, api, name string) (serviceRecords, error) {
+	var out serviceRecords
+	u, err := url.Parse(api + "/query")
+	if err != nil {
+		return out, err
+	}
+	req := c.NewRequest(map[string]string{"type": extensionQuery, "format": "records", "filter": "name==" + name}, http.MethodGet, *u, nil)
+	resp, err := c.Http.Do(req)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return out, fmt.Errorf("VCD answered %s: %.300s", resp.Status, body)
+	}
+	return out, xml.Unmarshal(body, &out)
 }

@@ -304,6 +304,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, sess *session) *v
 	}
 	var conds [][2]string
 	if f := params["filter"]; f != "" {
+		if !strings.Contains(f, "==") {
+			f, _ = url.QueryUnescape(f) // sent fully escaped
+		}
 		f = strings.Trim(f, "()")
 		for _, c := range strings.Split(f, ";") {
 			k, v, ok := strings.Cut(c, "==")

@@ -1,0 +1,135 @@
+// Command vcdsim runs the VMware Cloud Director simulator (package deploy/vcdsim): the VCD
+// that `make run` and the end-to-end tests drive kaas against.
+//
+//	vcdsim [-addr 127.0.0.1:8443] [-config cloud.json] [-plain]
+//
+// Settings also come from VCDSIM_ADDR, VCDSIM_CONFIG and VCDSIM_AMQP_URL. It serves HTTPS
+// with a self-signed certificate made at start (govcd is used with insecure=true), or plain
+// HTTP with -plain.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/svc"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vcdsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := func(k, d string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return d
+	}
+	addr := fs.String("addr", def("VCDSIM_ADDR", "127.0.0.1:8443"), "listen address (VCDSIM_ADDR)")
+	config := fs.String("config", def("VCDSIM_CONFIG", ""), "JSON file describing the cloud (VCDSIM_CONFIG); default: a small one")
+	amqp := fs.String("amqp-url", def("VCDSIM_AMQP_URL", ""), "RabbitMQ for the API-extension role (VCDSIM_AMQP_URL)")
+	plain := fs.Bool("plain", false, "serve plain HTTP instead of HTTPS")
+	level := fs.String("log-level", def("VCDSIM_LOG_LEVEL", "info"), "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := svc.NewLogger(stderr, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, "vcdsim:", err)
+		return 2
+	}
+	cfg := vcdsim.Default()
+	if *config != "" {
+		if cfg, err = vcdsim.LoadConfig(*config); err != nil {
+			fmt.Fprintln(stderr, "vcdsim:", err)
+			return 2
+		}
+	}
+	if *amqp != "" {
+		cfg.AMQPURL = *amqp
+	}
+	sim, err := vcdsim.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "vcdsim:", err)
+		return 2
+	}
+	defer sim.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "vcdsim:", err)
+		return 1
+	}
+	scheme := "https"
+	if *plain {
+		scheme = "http"
+	} else {
+		cert, err := selfSigned(ln.Addr().String())
+		if err != nil {
+			fmt.Fprintln(stderr, "vcdsim:", err)
+			return 1
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	base := scheme + "://" + ln.Addr().String()
+	sim.SetBase(base)
+	fmt.Fprintf(stdout, "vcdsim: VCD API at %s/api (provider: administrator@System / kaas-admin; tenants in org acme: alice / alice-pass, bob / bob-pass)\n", base)
+	fmt.Fprintf(stdout, "vcdsim: inventory at %s/sim/inventory, faults at %s/sim/faults\n", base, base)
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(stderr, "vcdsim:", err)
+			return 1
+		}
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	return 0
+}
+
+// selfSigned makes a throw-away certificate for the listen address.
+func selfSigned(addr string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "vcdsim"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour), DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}

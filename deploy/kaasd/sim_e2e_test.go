@@ -1,0 +1,255 @@
+package kaasd_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+)
+
+// simEnv is the whole system: vcdsim (playing VCD, including its API-extension role),
+// RabbitMQ, kaasd with embedded JetStream, talking to vcdsim through go-vcloud-director.
+type simEnv struct {
+	t     *testing.T
+	sim   *vcdsim.Server
+	url   string
+	http  *http.Client
+	token string
+	srv   *kaasd.Server
+	cfg   kaasd.Config
+}
+
+func simConfig() vcdsim.Config {
+	cfg := vcdsim.Default()
+	cfg.TaskDelay, cfg.BootDelay = vcdsim.Duration(40*time.Millisecond), vcdsim.Duration(300*time.Millisecond)
+	cfg.ExtensionTimeout = vcdsim.Duration(8 * time.Second)
+	return cfg
+}
+
+func startSimEnv(t *testing.T, simCfg vcdsim.Config) *simEnv {
+	t.Helper()
+	amqpURL := vcdexttest.RequireBroker(t)
+	exchange, key := vcdexttest.UniqueNames(t)
+	simCfg.AMQPURL = amqpURL
+	sim, err := vcdsim.New(simCfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(sim)
+	sim.SetBase(ts.URL)
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+
+	cfg := kaasd.Defaults()
+	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
+	cfg.PollInterval = 50 * time.Millisecond
+	// kaasd registers itself as VCD's API extension, as `kaasd install` does.
+	if _, err := kaasd.Install(t.Context(), cfg.VCDConfig(nil), kaasd.DefaultExtension(exchange, key)); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	e := &simEnv{t: t, sim: sim, url: ts.URL, srv: srv, cfg: cfg,
+		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
+	e.token = e.login("alice@acme", "alice-pass")
+	return e
+}
+
+// login opens a tenant session on the simulated VCD, as a CSE client does.
+func (e *simEnv) login(user, pass string) string {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.url+"/cloudapi/1.0.0/sessions", nil)
+	req.SetBasicAuth(user, pass)
+	req.Header.Set("Accept", "application/json;version=37.0")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	tok := resp.Header.Get("X-Vmware-Vcloud-Access-Token")
+	if resp.StatusCode != 200 || tok == "" {
+		e.t.Fatalf("login %s: %d", user, resp.StatusCode)
+	}
+	return tok
+}
+
+// call is a tenant's HTTPS call to VCD's /api/cse, which VCD forwards to kaas over AMQP.
+func (e *simEnv) call(method, path string, body any) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, e.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Accept", "application/json;version=36.0")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (e *simEnv) waitPhase(id string) cse.DefEntity {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		code, body := e.call("GET", "/api/cse/3.0/cluster/"+id, nil)
+		if code != 200 {
+			e.t.Fatalf("GET %s: %d %s", id, code, body)
+		}
+		ent := decode[cse.DefEntity](e.t, body)
+		if !strings.HasSuffix(ent.Entity.Status.Phase, "IN_PROGRESS") {
+			return ent
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("cluster %s still in progress", id)
+	return cse.DefEntity{}
+}
+
+func (e *simEnv) waitGone(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _ := e.call("GET", "/api/cse/3.0/cluster/"+id, nil); code == 404 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.t.Fatalf("cluster %s still there", id)
+}
+
+func (e *simEnv) vapp(id string) *vcdsim.VAppInfo {
+	clusterID, _ := cse.ParseClusterID(id)
+	for _, a := range e.sim.Inventory().VApps {
+		if a.Metadata["kaas.cluster.id"] == clusterID {
+			return &a
+		}
+	}
+	return nil
+}
+
+// TestFullPath drives the whole system as a tenant does: HTTPS to VCD, AMQP, kaasd,
+// JetStream, go-vcloud-director, and the VMs in VCD.
+func TestFullPath(t *testing.T) {
+	e := startSimEnv(t, simConfig())
+	code, body := e.call("POST", "/api/cse/3.0/clusters", entity("web", good, 2, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[cse.DefEntity](t, body).ID
+	ent := e.waitPhase(id)
+	if ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
+		t.Fatalf("create ended %s: %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas.Error)
+	}
+	a := e.vapp(id)
+	if a == nil || len(a.VMs) != 3 || a.Name != "web" {
+		t.Fatalf("VCD has %+v", a)
+	}
+	for _, vm := range a.VMs {
+		if vm.Status != 4 || vm.Metadata["kaas.node.role"] == "" || vm.GuestInfo["guestinfo.kaas.status"] != "done" {
+			t.Fatalf("VM %+v", vm)
+		}
+		for _, secret := range []string{"guestinfo.kaas.kubeconfig", "guestinfo.kaas.join"} {
+			if _, left := vm.GuestInfo[secret]; left {
+				t.Fatalf("VM %s still holds %s in VCD", vm.Name, secret)
+			}
+		}
+	}
+	code, body = e.call("GET", "/api/cse/3.0/cluster/"+id+"/config", nil)
+	if kc := decode[map[string]string](t, body)["message"]; code != 200 || !strings.Contains(kc, "server: https://") {
+		t.Fatalf("config: %d %.200s", code, body)
+	}
+
+	// Scale up, then down.
+	for _, n := range []int{3, 1} {
+		up := ent.Entity
+		up.Spec.Topology.Workers.Count = &n
+		up.Status = nil
+		if code, body = e.call("PUT", "/api/cse/3.0/cluster/"+id, up); code != http.StatusAccepted {
+			t.Fatalf("scale to %d: %d %s", n, code, body)
+		}
+		ent = e.waitPhase(id)
+		if ent.Entity.Status.Phase != "UPDATE:SUCCEEDED" || len(e.vapp(id).VMs) != n+1 {
+			t.Fatalf("scale to %d: %s, %d VMs", n, ent.Entity.Status.Phase, len(e.vapp(id).VMs))
+		}
+	}
+
+	if code, body = e.call("DELETE", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	e.waitGone(id)
+	if inv := e.sim.Inventory(); len(inv.VApps) != 0 {
+		t.Fatalf("delete left %+v", inv.VApps)
+	}
+}
+
+func TestFullPathFailures(t *testing.T) {
+	e := startSimEnv(t, simConfig())
+	_, body := e.call("POST", "/api/cse/3.0/clusters", entity("gone", "ubuntu-22.04_k8s-1.30_broken", 1, true))
+	rolledBack := decode[cse.DefEntity](t, body).ID
+	_, body = e.call("POST", "/api/cse/3.0/clusters", entity("kept", "ubuntu-22.04_k8s-1.30_broken", 1, false))
+	kept := decode[cse.DefEntity](t, body).ID
+
+	ent := e.waitPhase(rolledBack)
+	if ent.Entity.Status.Phase != "CREATE:FAILED" || ent.Entity.Status.Kaas.Error == nil || e.vapp(rolledBack) != nil {
+		t.Fatalf("rollback: %s %+v %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas.Error, e.vapp(rolledBack))
+	}
+	ent = e.waitPhase(kept)
+	if ent.Entity.Status.Phase != "CREATE:FAILED" || !strings.Contains(ent.Entity.Status.Kaas.Error.Message, "kubeadm-init") {
+		t.Fatalf("kept: %s %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas.Error)
+	}
+	if a := e.vapp(kept); a == nil || len(a.VMs) != 1 {
+		t.Fatalf("a failed create without rollback must keep its VMs: %+v", a)
+	}
+}
+
+func TestExtensionTimeoutIs504(t *testing.T) {
+	e := startSimEnv(t, func() vcdsim.Config {
+		c := simConfig()
+		c.ExtensionTimeout = vcdsim.Duration(500 * time.Millisecond)
+		return c
+	}())
+	_ = e.srv.Close() // kaas is down: VCD gives up after its extension timeout
+	code, body := e.call("GET", "/api/cse/3.0/clusters", nil)
+	if code != http.StatusGatewayTimeout || !strings.Contains(string(body), "failed to respond in the specified timeout") {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
+// Installing twice changes nothing the second time.
+func TestInstallIsIdempotent(t *testing.T) {
+	e := startSimEnv(t, simConfig())
+	res, err := kaasd.Install(t.Context(), e.cfg.VCDConfig(nil), kaasd.DefaultExtension(e.cfg.AMQPExchange, e.cfg.AMQPRoutingKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created || res.Updated || len(res.FiltersAdded) != 0 || len(res.FiltersPresent) != 2 {
+		t.Fatalf("second install: %+v", res)
+	}
+	// A changed routing key is brought up to date, not registered twice.
+	res, err = kaasd.Install(t.Context(), e.cfg.VCDConfig(nil), kaasd.DefaultExtension(e.cfg.AMQPExchange, e.cfg.AMQPRoutingKey+"-2"))
+	if err != nil || res.Created || !res.Updated {
+		t.Fatalf("re-keyed install: %+v %v", res, err)
+	}
+}
