@@ -72,6 +72,7 @@ type Config struct {
 	ExecutorWorkers int
 	PollInterval    time.Duration
 	AckWait         time.Duration
+	RetryBase       time.Duration
 	SecretsKeyFile  string
 	Replicas        int
 	LogLevel        string
@@ -238,7 +239,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			}
 			backend = s.vcd
 		}
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, Logger: log,
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
 			return nil, err

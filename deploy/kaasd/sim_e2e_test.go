@@ -64,8 +64,8 @@ func startSimEnv(t *testing.T, simCfg vcdsim.Config) *simEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	e := &simEnv{t: t, sim: sim, url: ts.URL, srv: srv, cfg: cfg,
-		http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
+	e := &simEnv{t: t, sim: sim, url: ts.URL, srv: srv, cfg: cfg}
+	e.http = e.httpClient()
 	e.token = e.login("alice@acme", "alice-pass")
 	return e
 }
@@ -253,3 +253,11 @@ func TestInstallIsIdempotent(t *testing.T) {
 		t.Fatalf("re-keyed install: %+v %v", res, err)
 	}
 }
+
+// httpClient talks to the simulator's self-signed HTTPS, as a tenant's client configured
+// for a lab VCD does.
+func (e *simEnv) httpClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

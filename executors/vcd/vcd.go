@@ -85,7 +85,19 @@ type Client struct {
 	mu    sync.Mutex
 	vc    *govcd.VCDClient
 	tasks map[string]string // the task each object's last change runs in, by object and change
+	// orgs and vdcs cache lookups that rarely change: every step would otherwise list the
+	// orgs and query the VDC again. A cached VDC is only an href; each use reads it afresh.
+	orgs map[string]cachedOrg
+	vdcs map[string]string
 }
+
+type cachedOrg struct {
+	org *govcd.Org
+	at  time.Time
+}
+
+// cacheFor bounds how stale a cached org may be.
+const cacheFor = 5 * time.Minute
 
 var _ executors.VCD = (*Client)(nil)
 
@@ -95,7 +107,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, tasks: map[string]string{}}
+	c := &Client{cfg: cfg, tasks: map[string]string{}, orgs: map[string]cachedOrg{}, vdcs: map[string]string{}}
 	if _, err := c.client(ctx, true); err != nil {
 		return nil, err
 	}
@@ -205,6 +217,16 @@ func notFound(err error) bool {
 // org finds the tenant org and checks that it is the requester's: the name comes from the
 // tenant's request, the URN from VCD's security context.
 func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
+	c.mu.Lock()
+	cached, ok := c.orgs[name]
+	c.mu.Unlock()
+	if ok && time.Since(cached.at) < cacheFor {
+		if id != "" && cached.org.Org.ID != id {
+			return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
+				"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
+		}
+		return cached.org, nil
+	}
 	org, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Org, error) { return vc.GetOrgByName(name) })
 	if notFound(err) {
 		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "", "")
@@ -212,6 +234,9 @@ func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
+	c.mu.Lock()
+	c.orgs[name] = cachedOrg{org: org, at: time.Now()}
+	c.mu.Unlock()
 	if id != "" && org.Org.ID != id {
 		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
 			"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
@@ -224,11 +249,30 @@ func (c *Client) vdc(ctx context.Context, ref executors.VAppRef) (*govcd.Vdc, er
 	if err != nil {
 		return nil, err
 	}
+	key := ref.Org + "/" + ref.VDC
+	c.mu.Lock()
+	href := c.vdcs[key]
+	c.mu.Unlock()
+	if href != "" {
+		vdc, err := org.GetVDCByHref(href)
+		if err == nil {
+			return vdc, nil
+		}
+		if !notFound(err) {
+			return nil, classify(err)
+		}
+	}
 	vdc, err := org.GetVDCByName(ref.VDC, false)
 	if notFound(err) {
 		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", "")
 	}
-	return vdc, classify(err)
+	if err != nil {
+		return nil, classify(err)
+	}
+	c.mu.Lock()
+	c.vdcs[key] = vdc.Vdc.HREF
+	c.mu.Unlock()
+	return vdc, nil
 }
 
 // ResolveTemplate implements executors.VCD: the catalog item named after the template, with
@@ -298,7 +342,7 @@ func description(clusterID string) string { return "kaas cluster " + clusterID }
 // findVApp returns the cluster's vApp, nil when there is none, or a terminal error when a
 // vApp of that name belongs to someone else.
 func (c *Client) findVApp(ctx context.Context, vdc *govcd.Vdc, ref executors.VAppRef) (*govcd.VApp, error) {
-	vapp, err := vdc.GetVAppByName(ref.Name, true)
+	vapp, err := vdc.GetVAppByName(ref.Name, false) // vdc was just read
 	if notFound(err) {
 		return nil, nil
 	}

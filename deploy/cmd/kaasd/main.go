@@ -135,6 +135,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	poll := env("KAAS_POLL_INTERVAL", "0s")
 	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again; 0: 2s (KAAS_POLL_INTERVAL)")
+	retryBase := env("KAAS_EXECUTOR_RETRY_BASE", "0s")
+	fs.StringVar(&retryBase, "executor-retry-base", retryBase, "first wait after a retryable VCD error, doubling up to a minute; 0: 1s (KAAS_EXECUTOR_RETRY_BASE)")
 	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
 	fs.StringVar(&ackWait, "executor-ack-wait", ackWait, "how soon a command held by a dead executor runs elsewhere; 0: 10s (KAAS_EXECUTOR_ACK_WAIT)")
 	if err := fs.Parse(args); err != nil {
@@ -146,6 +148,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	var err error
 	if cfg.PollInterval, err = time.ParseDuration(poll); err != nil {
 		return cfg, "", fmt.Errorf("poll interval %q: %w", poll, err)
+	}
+	if cfg.RetryBase, err = time.ParseDuration(retryBase); err != nil {
+		return cfg, "", fmt.Errorf("executor retry base %q: %w", retryBase, err)
 	}
 	if cfg.AckWait, err = time.ParseDuration(ackWait); err != nil {
 		return cfg, "", fmt.Errorf("executor ack wait %q: %w", ackWait, err)
