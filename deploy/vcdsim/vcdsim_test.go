@@ -1,0 +1,251 @@
+package vcdsim_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmware/go-vcloud-director/v2/govcd"
+	"github.com/vmware/go-vcloud-director/v2/types/v56"
+
+	"github.com/kaasproject/kaas/deploy/vcdsim"
+)
+
+func start(t *testing.T, mutate ...func(*vcdsim.Config)) (*vcdsim.Server, string) {
+	t.Helper()
+	cfg := vcdsim.Default()
+	cfg.TaskDelay, cfg.BootDelay = vcdsim.Duration(30*time.Millisecond), vcdsim.Duration(100*time.Millisecond)
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sim, err := vcdsim.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(sim)
+	sim.SetBase(ts.URL)
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+	return sim, ts.URL
+}
+
+func client(t *testing.T, base, user, pass, org string) *govcd.VCDClient {
+	t.Helper()
+	u, _ := url.Parse(base + "/api")
+	vc := govcd.NewVCDClient(*u, true)
+	if err := vc.Authenticate(user, pass, org); err != nil {
+		t.Fatal(err)
+	}
+	return vc
+}
+
+// vappWithNetwork makes a vApp attached to acme-net, the way govcd's own helpers do.
+func vappWithNetwork(t *testing.T, vc *govcd.VCDClient, name string) (*govcd.Vdc, *govcd.VApp) {
+	t.Helper()
+	org, err := vc.GetOrgByName("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vdc, err := org.GetVDCByName("acme-vdc", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vapp, err := vdc.CreateRawVApp(name, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := vdc.GetOrgVdcNetworkByName("acme-net", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vapp.AddOrgNetwork(&govcd.VappNetworkSettings{}, net.OrgVDCNetwork, false); err != nil {
+		t.Fatal(err)
+	}
+	return vdc, vapp
+}
+
+func templateVM(t *testing.T, vc *govcd.VCDClient) string {
+	t.Helper()
+	org, _ := vc.GetOrgByName("acme")
+	cat, err := org.GetCatalogByName("kaas-templates", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	item, err := cat.GetCatalogItemByName("ubuntu-22.04_k8s-1.29_antrea-1.14", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := item.GetVAppTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl.VAppTemplate.Children.VM[0].HREF
+}
+
+func addVM(name, src string) *types.ReComposeVAppParams {
+	return &types.ReComposeVAppParams{Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
+		SourcedItem: &types.SourcedCompositionItemParam{Source: &types.Reference{HREF: src, Name: name},
+			InstantiationParams: &types.InstantiationParams{NetworkConnectionSection: &types.NetworkConnectionSection{
+				NetworkConnection: []*types.NetworkConnection{{Network: "acme-net", IsConnected: true, IPAddressAllocationMode: types.IPAllocationModePool}}}}}}
+}
+
+// govcd's own synchronous helpers, end to end: a vApp with a VM, powered on, deleted.
+func TestGovcdFlow(t *testing.T) {
+	// Instant tasks: govcd's synchronous helpers sleep 3 s per poll of a running task.
+	sim, base := start(t, func(c *vcdsim.Config) { c.TaskDelay = 0 })
+	vc := client(t, base, "administrator", "kaas-admin", "System")
+	vdc, vapp := vappWithNetwork(t, vc, "flow")
+	vm, err := vapp.AddRawVM(addVM("node-a", templateVM(t, vc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic, err := vm.GetNetworkConnectionSection()
+	if err != nil || len(nic.NetworkConnection) != 1 || !strings.HasPrefix(nic.NetworkConnection[0].IPAddress, "10.1.") {
+		t.Fatalf("NIC %+v %v", nic, err)
+	}
+	if _, err := vm.UpdateExtraConfig([]*types.ExtraConfigMarshal{{Key: "guestinfo.hello", Value: "world"}}); err != nil {
+		t.Fatal(err)
+	}
+	ec, err := vm.GetExtraConfig()
+	if err != nil || len(ec) != 1 || ec[0].Value != "world" {
+		t.Fatalf("extraConfig %+v %v", ec, err)
+	}
+	if err := vm.AddMetadataEntryWithVisibility("kaas.node.role", "worker", types.MetadataStringValue, types.MetadataReadWriteVisibility, false); err != nil {
+		t.Fatal(err)
+	}
+	task, err := vapp.PowerOn()
+	if err != nil || task.WaitTaskCompletion() != nil {
+		t.Fatalf("power on: %v", err)
+	}
+	if st, _ := vm.GetStatus(); st != "POWERED_ON" {
+		t.Fatalf("VM status %s", st)
+	}
+	// A running vApp cannot be deleted.
+	if _, err := vapp.Delete(); err == nil {
+		t.Fatal("deleted a running vApp")
+	}
+	task, _ = vapp.Undeploy()
+	if err := task.WaitTaskCompletion(); err != nil {
+		t.Fatal(err)
+	}
+	task, _ = vapp.Delete()
+	if err := task.WaitTaskCompletion(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vdc.GetVAppByName("flow", true); err == nil {
+		t.Fatal("the vApp survived its deletion")
+	}
+	if len(sim.Inventory().VApps) != 0 {
+		t.Fatal("inventory not empty")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	_, base := start(t, func(c *vcdsim.Config) { c.TaskDelay = vcdsim.Duration(time.Second) })
+	vc := client(t, base, "administrator", "kaas-admin", "System")
+	_, vapp := vappWithNetwork(t, vc, "busy")
+	src := templateVM(t, vc)
+	// One recompose runs for a second: a second one meanwhile is refused as VCD does.
+	if _, err := vc.Client.ExecuteTaskRequest(vapp.VApp.HREF+"/action/recomposeVApp", http.MethodPost, types.MimeRecomposeVappParams,
+		"add: %s", addVM("a", src)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := vc.Client.ExecuteTaskRequest(vapp.VApp.HREF+"/action/recomposeVApp", http.MethodPost, types.MimeRecomposeVappParams,
+		"add: %s", addVM("b", src))
+	if err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Fatalf("overlapping recompose: %v", err)
+	}
+	// An unknown id is 403, as on VCD.
+	_, err = vc.Client.ExecuteRequest(strings.Replace(vapp.VApp.HREF, vapp.VApp.ID[len("urn:vcloud:vapp:"):], "00000000-0000-0000-0000-000000000000", 1),
+		http.MethodGet, "", "get: %s", nil, &types.VApp{})
+	if err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("unknown vApp: %v", err)
+	}
+	// A duplicate vApp name is refused.
+	org, _ := vc.GetOrgByName("acme")
+	vdc, _ := org.GetVDCByName("acme-vdc", false)
+	if _, err := vdc.CreateRawVApp("busy", ""); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate name: %v", err)
+	}
+}
+
+func TestAPITokenAndTenantView(t *testing.T) {
+	_, base := start(t)
+	u, _ := url.Parse(base + "/api")
+	vc := govcd.NewVCDClient(*u, true)
+	if _, err := vc.SetApiToken("acme", "alice-api-token"); err != nil {
+		t.Fatal(err)
+	}
+	org, err := vc.GetOrgByName("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := org.GetVDCByName("acme-vdc", false); err != nil {
+		t.Fatal(err)
+	}
+	// A tenant sees its own org only.
+	if _, err := vc.GetOrgByName("System"); err == nil {
+		t.Fatal("a tenant found the System org")
+	}
+	u2, _ := url.Parse(base + "/api")
+	if err := govcd.NewVCDClient(*u2, true).Authenticate("alice", "wrong", "acme"); err == nil {
+		t.Fatal("a wrong password logged in")
+	}
+}
+
+func TestFailingTasksAndFaultsEndpoint(t *testing.T) {
+	sim, base := start(t, func(c *vcdsim.Config) { c.TaskDelay = 0 })
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	body, _ := json.Marshal(vcdsim.Faults{TaskFailureRate: 1})
+	req, _ := http.NewRequest(http.MethodPut, base+"/sim/faults", bytes.NewReader(body))
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("set faults: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if sim.Faults().TaskFailureRate != 1 {
+		t.Fatal("faults not applied")
+	}
+	vc := client(t, base, "administrator", "kaas-admin", "System")
+	org, _ := vc.GetOrgByName("acme")
+	vdc, _ := org.GetVDCByName("acme-vdc", false)
+	if _, err := vdc.CreateRawVApp("doomed", ""); err == nil || !strings.Contains(err.Error(), "simulated task failure") {
+		t.Fatalf("a failing task: %v", err)
+	}
+	req, _ = http.NewRequest(http.MethodPut, base+"/sim/faults", strings.NewReader(`{"errorRate": 1, "nonsense": true}`))
+	if resp, _ := hc.Do(req); resp.StatusCode != 400 {
+		t.Fatalf("bad faults accepted: %d", resp.StatusCode)
+	}
+	resp, err = hc.Get(base + "/sim/inventory")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("inventory: %v", err)
+	}
+	resp.Body.Close()
+}
+
+func TestExtensionNeedsSessionAndMatch(t *testing.T) {
+	_, base := start(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := hc.Get(base + "/api/cse/3.0/clusters")
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no session: %v %v", resp.StatusCode, err)
+	}
+	vc := client(t, base, "alice", "alice-pass", "acme")
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/cse/3.0/clusters", nil)
+	req.Header.Set("X-Vmware-Vcloud-Access-Token", vc.Client.VCDToken)
+	resp, err = hc.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("no extension registered: %v %v", resp.StatusCode, err)
+	}
+	// Tenants may not register extensions.
+	req, _ = http.NewRequest(http.MethodPost, base+"/api/admin/extension/service", strings.NewReader(`<Service name="x"/>`))
+	req.Header.Set("X-Vmware-Vcloud-Access-Token", vc.Client.VCDToken)
+	if resp, _ = hc.Do(req); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("tenant registration: %d", resp.StatusCode)
+	}
+}
