@@ -19,11 +19,8 @@ rabbitmq:
 build:
 	$(GO) build -o bin/ ./deploy/cmd/...
 
-run: rabbitmq
-	$(GO) build -o bin/kaasd ./deploy/cmd/kaasd
-	@echo "kaasd: CSE API on RabbitMQ exchange $${KAAS_AMQP_EXCHANGE:-cse-ext}, routing key $${KAAS_AMQP_ROUTING_KEY:-cse};"
-	@echo "       metrics and health on http://$${KAAS_ADMIN_ADDR:-127.0.0.1:9090}; try: bin/kaasd call GET /api/cse/3.0/clusters"
-	KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./bin/kaasd
+run:
+	GO=$(GO) KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./deploy/scripts/run.sh
 
 test: rabbitmq lint
 	$(GO) test -count=1 -timeout 12m ./...

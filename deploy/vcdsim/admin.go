@@ -43,7 +43,7 @@ func (s *Server) Inventory() Inventory {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	var inv Inventory
+	inv := Inventory{VApps: []VAppInfo{}}
 	for _, a := range s.vapps {
 		ai := VAppInfo{ID: "urn:vcloud:vapp:" + a.id, Name: a.name, Org: a.vdc.org.name, VDC: a.vdc.name, Status: a.status(now),
 			Metadata: cloneMap(a.metadata), VMs: []VMInfo{}}
