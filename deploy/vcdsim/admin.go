@@ -66,8 +66,8 @@ func (s *Server) Inventory() Inventory {
 	return inv
 }
 
-func cloneMap(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
+func cloneMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
 	for k, v := range m {
 		out[k] = v
 	}
@@ -93,13 +93,24 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 }
 
-// admin serves /sim/faults (GET, PUT) and /sim/inventory (GET): the simulator's own
+// Calls counts the VCD API calls served since start, by operation: login, get, query,
+// task (task polls), compose, recompose, reconfigure, power, metadata, delete. Calls that
+// VCD relays to an API extension are not counted: they are not VCD's own work.
+func (s *Server) Calls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cloneMap(s.calls)
+}
+
+// admin serves /sim/faults (GET, PUT), /sim/inventory and /sim/calls (GET): the simulator's own
 // controls, which a real VCD does not have.
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case r.URL.Path == "/sim/inventory" && r.Method == http.MethodGet:
 		_ = json.NewEncoder(w).Encode(s.Inventory())
+	case r.URL.Path == "/sim/calls" && r.Method == http.MethodGet:
+		_ = json.NewEncoder(w).Encode(s.Calls())
 	case r.URL.Path == "/sim/faults" && r.Method == http.MethodGet:
 		_ = json.NewEncoder(w).Encode(s.Faults())
 	case r.URL.Path == "/sim/faults" && r.Method == http.MethodPut:

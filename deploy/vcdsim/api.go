@@ -114,6 +114,7 @@ func (s *Server) sessionsEndpoint(w http.ResponseWriter, r *http.Request, provid
 	}
 	sess := &session{token: randomToken(), user: *u, userID: userURN(o, u.Name), org: o}
 	s.sessions[sess.token] = sess
+	s.calls["login"]++
 	s.mu.Unlock()
 	w.Header().Set("X-VMWARE-VCLOUD-ACCESS-TOKEN", sess.token)
 	w.Header().Set("X-VMWARE-VCLOUD-TOKEN-TYPE", "Bearer")
@@ -146,6 +147,7 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 	sess := *base
 	sess.token = randomToken()
 	s.sessions[sess.token] = &sess
+	s.calls["login"]++
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": sess.token, "token_type": "Bearer", "expires_in": 2592000,
@@ -203,6 +205,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 	}
 	// Faults hit VCD's own API, not the calls it relays to extensions.
 	if slices.Contains([]string{"org", "query", "vdc", "catalog", "catalogItem", "vAppTemplate", "network", "task", "vApp"}, at(0)) {
+		if at(0) == "task" {
+			s.calls["task"]++
+		} else {
+			s.calls[op]++
+		}
 		if err := s.fault(op); err != nil {
 			return true, err
 		}
@@ -575,6 +582,23 @@ func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, owner, na
 			return errf(400, "BAD_REQUEST", "metadata value missing")
 		}
 		m[key] = in.TypedValue.Value
+		t := s.newTask("metadataUpdate", "Updating metadata of "+name, owner, name, ownerType)
+		busy(t)
+		s.writeTask(w, t)
+	case r.Method == http.MethodPost && key == "":
+		// A merge: every entry given is set, the others are kept.
+		var in types.Metadata
+		if err := readXML(r, &in); err != nil {
+			return err
+		}
+		for _, e := range in.MetadataEntry {
+			if e == nil || e.Key == "" || e.TypedValue == nil {
+				return errf(400, "BAD_REQUEST", "a metadata entry needs a key and a typed value")
+			}
+		}
+		for _, e := range in.MetadataEntry {
+			m[e.Key] = e.TypedValue.Value
+		}
 		t := s.newTask("metadataUpdate", "Updating metadata of "+name, owner, name, ownerType)
 		busy(t)
 		s.writeTask(w, t)

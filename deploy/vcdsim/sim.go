@@ -53,6 +53,7 @@ type Server struct {
 	tokens   map[string]*session // API tokens → the user they log in
 	services map[string]*service
 	filters  map[string]*apiFilter
+	calls    map[string]int // VCD API calls served, by operation
 
 	ext *forwarder
 }
@@ -140,7 +141,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, faults: cfg.Faults, vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
-		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{}}
+		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
+		calls: map[string]int{}}
 	s.system = &org{id: stableID("org", "System"), name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
 	for _, oc := range cfg.Orgs {

@@ -118,6 +118,18 @@ func TestGovcdFlow(t *testing.T) {
 	if err := vm.AddMetadataEntryWithVisibility("kaas.node.role", "worker", types.MetadataStringValue, types.MetadataReadWriteVisibility, false); err != nil {
 		t.Fatal(err)
 	}
+	// A merge sets what it names and keeps the rest.
+	str := func(v string) types.MetadataValue {
+		return types.MetadataValue{Domain: &types.MetadataDomainTag{Visibility: types.MetadataReadWriteVisibility, Domain: "GENERAL"},
+			TypedValue: &types.MetadataTypedValue{XsiType: types.MetadataStringValue, Value: v}}
+	}
+	if err := vm.MergeMetadataWithMetadataValues(map[string]types.MetadataValue{"kaas.cluster.id": str("c1"), "kaas.org.id": str("o1")}); err != nil {
+		t.Fatal(err)
+	}
+	md, err := vm.GetMetadata()
+	if err != nil || len(md.MetadataEntry) != 3 {
+		t.Fatalf("metadata after merge: %+v %v", md, err)
+	}
 	task, err := vapp.PowerOn()
 	if err != nil || task.WaitTaskCompletion() != nil {
 		t.Fatalf("power on: %v", err)
@@ -142,6 +154,13 @@ func TestGovcdFlow(t *testing.T) {
 	}
 	if len(sim.Inventory().VApps) != 0 {
 		t.Fatal("inventory not empty")
+	}
+	// Every call above was counted, by operation.
+	calls := sim.Calls()
+	for op, atLeast := range map[string]int{"login": 1, "compose": 1, "recompose": 1, "reconfigure": 1, "metadata": 2, "power": 2, "delete": 1, "get": 5} {
+		if calls[op] < atLeast {
+			t.Errorf("calls[%s] = %d, want at least %d (all: %v)", op, calls[op], atLeast, calls)
+		}
 	}
 }
 

@@ -113,7 +113,7 @@ func TestCreateRunsToSucceeded(t *testing.T) {
 	steps := run(h, 100)
 	cp, w0, w1 := NodeName(cid, events.RoleControlPlane, 0), NodeName(cid, events.RoleWorker, 0), NodeName(cid, events.RoleWorker, 1)
 	want := []string{"ResolveTemplate", "CreateVApp", "CreateNode " + cp, "StartNode " + cp, "AwaitControlPlane " + cp,
-		"CreateNode " + w0, "CreateNode " + w1, "StartNode " + w0, "StartNode " + w1, "AwaitNodes", "Record ClusterCreated"}
+		"CreateNode " + w0, "StartNode " + w0, "CreateNode " + w1, "StartNode " + w1, "AwaitNodes", "Record ClusterCreated"}
 	if strings.Join(steps, "|") != strings.Join(want, "|") {
 		t.Fatalf("steps:\n got %q\nwant %q", steps, want)
 	}
@@ -242,7 +242,7 @@ func TestScale(t *testing.T) {
 	}
 	steps := run(h, 20)
 	w2, w3 := NodeName(cid, events.RoleWorker, 2), NodeName(cid, events.RoleWorker, 3)
-	want := "CreateNode " + w2 + "|CreateNode " + w3 + "|StartNode " + w2 + "|StartNode " + w3 + "|AwaitNodes|Record ClusterScaled"
+	want := "CreateNode " + w2 + "|StartNode " + w2 + "|CreateNode " + w3 + "|StartNode " + w3 + "|AwaitNodes|Record ClusterScaled"
 	if strings.Join(steps, "|") != want || h.s.Phase != events.PhaseUpdateSucceeded || h.s.Spec.Workers.Count != 4 {
 		t.Fatalf("scale up: steps %q phase %s workers %d", steps, h.s.Phase, h.s.Spec.Workers.Count)
 	}

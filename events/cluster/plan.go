@@ -104,7 +104,11 @@ func (s *State) planCreate() Step {
 	if !s.ControlPlane.Initialized() {
 		return Step{Kind: StepAwaitControlPlane, Node: cp}
 	}
-	// Create every worker and NFS node before waiting on any, so that they boot together.
+	// Each worker and NFS node is powered on as soon as it exists, so that it boots while
+	// the next one is made, and none is waited on before all are made.
+	if st, ok := s.startNodes(); ok {
+		return st
+	}
 	if st, ok := s.growPool(events.RoleWorker, s.Spec.Workers.Count); ok {
 		return st
 	}
@@ -122,6 +126,9 @@ func (s *State) planScale() Step {
 	if len(workers) > s.Op.Workers {
 		// Remove the newest workers first.
 		return Step{Kind: StepDeleteNode, Node: workers[len(workers)-1]}
+	}
+	if st, ok := s.startNodes(); ok {
+		return st
 	}
 	if st, ok := s.growPool(events.RoleWorker, s.Op.Workers); ok {
 		return st
@@ -188,17 +195,25 @@ func (s *State) growPool(role string, want int) (Step, bool) {
 	return Step{Kind: StepCreateNode, New: NewNode{Name: NodeName(s.ID, role, ord), Role: role, Ordinal: ord}}, true
 }
 
-// bootNodes starts every created node, then waits for the ones still booting.
-func (s *State) bootNodes() (Step, bool) {
-	var waiting []*Node
+// startNodes starts the first created node (other than the control plane) not yet
+// powered on.
+func (s *State) startNodes() (Step, bool) {
 	for _, n := range s.Nodes {
-		if n.Role == events.RoleControlPlane {
-			continue
-		}
-		if !n.Started {
+		if n.Role != events.RoleControlPlane && !n.Started {
 			return Step{Kind: StepStartNode, Node: n}, true
 		}
-		if !n.Ready {
+	}
+	return Step{}, false
+}
+
+// bootNodes starts every created node, then waits for the ones still booting.
+func (s *State) bootNodes() (Step, bool) {
+	if st, ok := s.startNodes(); ok {
+		return st, true
+	}
+	var waiting []*Node
+	for _, n := range s.Nodes {
+		if n.Role != events.RoleControlPlane && !n.Ready {
 			waiting = append(waiting, n)
 		}
 	}

@@ -66,7 +66,7 @@ func (c *Client) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (execu
 		c.remember(key, task)
 		return executors.Status{ID: vapp.VApp.ID}, nil
 	}
-	done, err := c.ensureMetadata(ctx, key, vapp.GetMetadata, vapp.AddMetadataEntryWithVisibilityAsync, spec.Metadata)
+	done, err := c.ensureMetadata(key, vapp.GetMetadata, vapp.MergeMetadataWithMetadataValuesAsync, spec.Metadata)
 	return executors.Status{ID: vapp.VApp.ID, Done: done}, err
 }
 
@@ -87,30 +87,37 @@ func hasNetwork(vapp *govcd.VApp, name string) bool {
 	return slices.ContainsFunc(s.NetworkConfig, func(n types.VAppNetworkConfiguration) bool { return n.NetworkName == name })
 }
 
-// ensureMetadata writes the first missing metadata entry, one task at a time, and reports
-// whether all are there.
-func (c *Client) ensureMetadata(ctx context.Context, key string, get func() (*types.Metadata, error),
-	add func(key, value, typedValue, visibility string, isSystem bool) (govcd.Task, error), want map[string]string) (bool, error) {
+// ensureMetadata writes every missing metadata entry in one merge (one task, where an
+// entry at a time costs a task each) and reports whether all are there.
+func (c *Client) ensureMetadata(key string, get func() (*types.Metadata, error),
+	merge func(map[string]types.MetadataValue) (govcd.Task, error), want map[string]string) (bool, error) {
 	md, err := get()
 	if err != nil {
 		return false, classify(err)
 	}
 	have := metadataMap(md)
-	for _, k := range slices.Sorted(maps.Keys(want)) {
-		if have[k] == want[k] {
-			continue
+	missing := map[string]types.MetadataValue{}
+	for k, v := range want {
+		if have[k] != v {
+			missing[k] = types.MetadataValue{Domain: &types.MetadataDomainTag{Visibility: types.MetadataReadWriteVisibility, Domain: "GENERAL"},
+				TypedValue: &types.MetadataTypedValue{XsiType: types.MetadataStringValue, Value: v}}
 		}
-		task, err := add(k, want[k], types.MetadataStringValue, types.MetadataReadWriteVisibility, false)
-		if err != nil {
-			return false, classify(err)
-		}
-		c.remember(key, task)
-		return false, nil
 	}
-	return true, nil
+	if len(missing) == 0 {
+		return true, nil
+	}
+	task, err := merge(missing)
+	if err != nil {
+		return false, classify(err)
+	}
+	c.remember(key, task)
+	return false, nil
 }
 
 func (c *Client) vapp(ctx context.Context, ref executors.VAppRef) (*govcd.VApp, error) {
+	if vapp, err := c.knownVApp(ctx, ref); vapp != nil || err != nil {
+		return vapp, err
+	}
 	vdc, err := c.vdc(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -170,7 +177,7 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 	if len(missing) > 0 {
 		return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
 	}
-	done, err := c.ensureMetadata(ctx, key, vm.GetMetadata, vm.AddMetadataEntryWithVisibilityAsync, spec.Metadata)
+	done, err := c.ensureMetadata(key, vm.GetMetadata, vm.MergeMetadataWithMetadataValuesAsync, spec.Metadata)
 	return executors.Status{ID: vm.VM.ID, Done: done}, err
 }
 
@@ -214,13 +221,24 @@ func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec e
 
 // extraConfig reads a VM's guestinfo (its VMX extra configuration).
 func (c *Client) extraConfig(ctx context.Context, vm *govcd.VM) (map[string]string, error) {
-	items, err := vm.GetExtraConfig()
-	if err != nil {
+	return c.extraConfigOf(ctx, vm.VM.HREF)
+}
+
+// extraConfigOf reads the extra configuration of the VM at href, as govcd's
+// VM.GetExtraConfig does.
+func (c *Client) extraConfigOf(ctx context.Context, href string) (map[string]string, error) {
+	var hw types.ResponseVirtualHardwareSection
+	if _, err := call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
+		return vc.Client.ExecuteRequest(href+"/virtualHardwareSection/", http.MethodGet, types.MimeVirtualHardwareSection,
+			"read virtual hardware: %s", nil, &hw)
+	}); err != nil {
 		return nil, classify(err)
 	}
-	out := make(map[string]string, len(items))
-	for _, it := range items {
-		out[it.Key] = it.Value
+	out := make(map[string]string, len(hw.ExtraConfigs))
+	for _, it := range hw.ExtraConfigs {
+		if it != nil {
+			out[it.Key] = it.Value
+		}
 	}
 	return out, nil
 }
@@ -294,15 +312,25 @@ func (c *Client) PowerOn(ctx context.Context, ref executors.VMRef) (executors.St
 }
 
 // GuestInfo implements executors.VCD: the guestinfo keys, from the VM's extra configuration.
+// It is what a boot's polls call, so it costs two reads: the vApp (whose children name
+// each VM's href) and the VM's virtual hardware.
 func (c *Client) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]string, error) {
-	_, vm, err := c.vmOf(ctx, ref)
+	vapp, err := c.vapp(ctx, ref.VApp)
 	if err != nil {
 		return nil, err
 	}
-	if vm == nil {
+	var href string
+	if vapp.VApp.Children != nil {
+		for _, child := range vapp.VApp.Children.VM {
+			if child != nil && child.Name == ref.Name {
+				href = child.HREF
+			}
+		}
+	}
+	if href == "" {
 		return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
 	}
-	all, err := c.extraConfig(ctx, vm)
+	all, err := c.extraConfigOf(ctx, href)
 	if err != nil {
 		return nil, err
 	}
@@ -395,6 +423,9 @@ func (c *Client) DeleteVApp(ctx context.Context, ref executors.VAppRef) (executo
 	}
 	vapp, err := c.findVApp(ctx, vdc, ref)
 	if err != nil || vapp == nil {
+		if vapp == nil && err == nil {
+			c.forgetVApp(ref.ClusterID)
+		}
 		return executors.Status{Done: vapp == nil && err == nil}, err
 	}
 	if busy(vapp.VApp.Tasks) {

@@ -89,6 +89,9 @@ type Client struct {
 	// orgs and query the VDC again. A cached VDC is only an href; each use reads it afresh.
 	orgs map[string]cachedOrg
 	vdcs map[string]string
+	// vapps is each cluster's vApp href, once found: polls read the vApp in one GET
+	// instead of reading the VDC to find it by name.
+	vapps map[string]string
 }
 
 type cachedOrg struct {
@@ -107,7 +110,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, tasks: map[string]string{}, orgs: map[string]cachedOrg{}, vdcs: map[string]string{}}
+	c := &Client{cfg: cfg, tasks: map[string]string{}, orgs: map[string]cachedOrg{}, vdcs: map[string]string{},
+		vapps: map[string]string{}}
 	if _, err := c.client(ctx, true); err != nil {
 		return nil, err
 	}
@@ -349,18 +353,54 @@ func (c *Client) findVApp(ctx context.Context, vdc *govcd.Vdc, ref executors.VAp
 	if err != nil {
 		return nil, classify(err)
 	}
-	if vapp.VApp.Description == description(ref.ClusterID) {
+	if vapp.VApp.Description != description(ref.ClusterID) {
+		md, err := vapp.GetMetadata()
+		if err != nil {
+			return nil, classify(err)
+		}
+		if metadataMap(md)[executors.MetaClusterID] != ref.ClusterID {
+			return nil, executors.Terminal(events.CodeNameConflict,
+				fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")
+		}
+	}
+	c.mu.Lock()
+	if len(c.vapps) > 100_000 {
+		clear(c.vapps) // hints, like tasks
+	}
+	c.vapps[ref.ClusterID] = vapp.VApp.HREF
+	c.mu.Unlock()
+	return vapp, nil
+}
+
+// knownVApp reads the cluster's vApp by the href an earlier lookup found. It returns nil
+// when there is none or the vApp there is no longer this cluster's.
+func (c *Client) knownVApp(ctx context.Context, ref executors.VAppRef) (*govcd.VApp, error) {
+	c.mu.Lock()
+	href := c.vapps[ref.ClusterID]
+	c.mu.Unlock()
+	if href == "" {
+		return nil, nil
+	}
+	org, err := c.org(ctx, ref.Org, ref.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	vapp, err := org.GetVAppByHref(href)
+	switch {
+	case notFound(err):
+	case err != nil:
+		return nil, classify(err)
+	case vapp.VApp.Description == description(ref.ClusterID):
 		return vapp, nil
 	}
-	md, err := vapp.GetMetadata()
-	if err != nil {
-		return nil, classify(err)
-	}
-	if metadataMap(md)[executors.MetaClusterID] != ref.ClusterID {
-		return nil, executors.Terminal(events.CodeNameConflict,
-			fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")
-	}
-	return vapp, nil
+	c.forgetVApp(ref.ClusterID)
+	return nil, nil
+}
+
+func (c *Client) forgetVApp(clusterID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.vapps, clusterID)
 }
 
 // pending checks the task kaas last started on an object for a change. It returns true

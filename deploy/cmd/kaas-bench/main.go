@@ -52,18 +52,35 @@
 // is the CPU, in cores, that every other process used meanwhile; above 0.15 the table
 // warns that the machine was not quiet and the figures are skewed.
 //
+// Then it measures provisioning concurrency, after the request path's servers are
+// stopped: a VCD simulator (deploy/vcdsim, tasks of -task-delay, boots of -boot-delay) and
+// a kaasd with every role provisioning on it through go-vcloud-director, driven as a
+// tenant drives them (HTTPS to the simulator's /api/cse, relayed over AMQP). One create
+// warms up; one more is timed alone, from its POST until the tenant sees CREATE:SUCCEEDED;
+// then -provision creates (1 control plane, 2 workers each) are posted at once and timed
+// until the last is final. The aim is all ≤ 1.5 × one: the ceiling here is VCD's own pace,
+// and the figure says how much queueing kaas adds when many tenants ask at once. The
+// simulator counts the VCD API calls each create costs, by operation.
+//
 // Flags:
 //
-//	-duration    measured time per cell (default 3s)
-//	-warmup      unmeasured load before each cell (default 500ms)
-//	-levels      in-flight levels, comma separated (default 1,16,64)
-//	-out         also write the results as JSON to this file
-//	-cpuprofile  write a CPU profile of the kaas cell at the highest level to this file
+//	-duration          measured time per cell (default 3s)
+//	-warmup            unmeasured load before each cell (default 500ms)
+//	-levels            in-flight levels, comma separated (default 1,16,64)
+//	-requests          measure the request path (default true)
+//	-provision         concurrent creates of the provisioning measurement; 0 skips it (default 100)
+//	-task-delay        simulated VCD task time (default 2s)
+//	-boot-delay        simulated node boot time (default 5s)
+//	-poll              kaasd's poll interval while VCD works (default 500ms)
+//	-executor-workers  kaasd's executor workers (default 8)
+//	-out               also write the results as JSON to this file
+//	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
 //
 // RabbitMQ is $KAAS_AMQP_URL or amqp://guest:guest@127.0.0.1:5672/. Every exchange and
 // queue the bench declares has a name unique to the run and is deleted at the end. The
-// exit status is non-zero on a setup failure or when more than 1% of a cell's requests
-// fail.
+// exit status is non-zero on a setup failure, when more than 1% of a cell's requests
+// fail, or when a provisioning create does not succeed. An unmet aim is reported, not a
+// failure.
 package main
 
 import (
@@ -168,12 +185,16 @@ type Results struct {
 	Ratios     []Ratio   `json:"ratios"`
 	// AimMet is nil when the aim's level was not measured.
 	AimMet *bool `json:"aim_met,omitempty"`
+	// Provisioning is nil when it was not measured (-provision 0).
+	Provisioning *Provisioning `json:"provisioning,omitempty"`
 }
 
 type options struct {
 	duration, warmup time.Duration
 	levels           []int
 	out, cpuprofile  string
+	requests         bool
+	prov             provOptions
 }
 
 func main() {
@@ -184,10 +205,20 @@ func main() {
 	flag.StringVar(&levels, "levels", "1,16,64", "in-flight levels, comma separated")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kaas cell at the highest level to this file")
+	flag.BoolVar(&o.requests, "requests", true, "measure the request path (set false to measure provisioning only)")
+	flag.IntVar(&o.prov.clusters, "provision", 100, "concurrent creates of the provisioning measurement (0 skips it)")
+	flag.DurationVar(&o.prov.taskDelay, "task-delay", 2*time.Second, "how long each simulated VCD task takes")
+	flag.DurationVar(&o.prov.bootDelay, "boot-delay", 5*time.Second, "how long each simulated node takes to boot")
+	flag.DurationVar(&o.prov.poll, "poll", 500*time.Millisecond, "kaasd's poll interval (KAAS_POLL_INTERVAL) while VCD works")
+	flag.IntVar(&o.prov.workers, "executor-workers", 8, "kaasd's executor workers (KAAS_EXECUTOR_WORKERS), kaasd's default")
 	flag.Parse()
 	var err error
 	if o.levels, err = parseLevels(levels); err != nil {
 		fmt.Fprintf(os.Stderr, "kaas-bench: -levels: %v\n", err)
+		os.Exit(2)
+	}
+	if o.prov.clusters < 0 || o.prov.taskDelay < 0 || o.prov.bootDelay < 0 || o.prov.poll <= 0 || o.prov.workers < 1 {
+		fmt.Fprintln(os.Stderr, "kaas-bench: -provision, -task-delay and -boot-delay must not be negative, -poll and -executor-workers must be positive")
 		os.Exit(2)
 	}
 	if o.duration <= 0 || o.warmup < 0 {
@@ -217,24 +248,77 @@ func parseLevels(s string) ([]int, error) {
 	return out, nil
 }
 
-// run sets up, measures, prints and tears down. It returns the exit status.
+// run measures what o asks for, prints the tables and tears down. It returns the exit
+// status.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "kaas-bench: "+format+"\n", args...) }
-	prefetch := kaasd.Defaults().AMQPPrefetch
 	url := vcdexttest.AMQPURL()
+	res := Results{
+		Time: time.Now().UTC(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
+		Broker: redact(url), Prefetch: kaasd.Defaults().AMQPPrefetch, Duration: o.duration.String(), Warmup: o.warmup.String(),
+	}
+	if o.requests {
+		// The request path's servers are stopped before provisioning starts, so that they
+		// do not share the two cores with it.
+		if code := runRequests(ctx, o, url, &res, logf); code != 0 {
+			return code
+		}
+		if err := printTable(stdout, res); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.prov.clusters > 0 {
+		if err := probeBroker(url); err != nil {
+			logf("RabbitMQ is not reachable at %s (set KAAS_AMQP_URL, or run `make rabbitmq`): %v", redact(url), err)
+			return 2
+		}
+		p, err := runProvision(ctx, url, o.prov, logf)
+		if err != nil {
+			logf("provisioning: %v", err)
+			return 2
+		}
+		res.Provisioning = p
+		if err := printProvision(stdout, p); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.out != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
+			logf("write %s: %v", o.out, err)
+			return 2
+		}
+		logf("results written to %s", o.out)
+	}
+	failed := false
+	for _, c := range res.Cells {
+		if c.errorRate() > maxErrorRate {
+			logf("%s at %d in flight: %d of %d requests failed (more than %.0f%%)", c.Path, c.InFlight, c.Errors, c.Requests, maxErrorRate*100)
+			failed = true
+		}
+	}
+	if p := res.Provisioning; p != nil && p.Phases["CREATE:SUCCEEDED"] != p.Clusters {
+		logf("provisioning: not every create succeeded: %v", p.Phases)
+		failed = true
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
 
-	env, err := setup(ctx, url, prefetch, logf)
+// runRequests measures the request path at every level into res. It returns the exit
+// status.
+func runRequests(ctx context.Context, o options, url string, res *Results, logf func(string, ...any)) int {
+	env, err := setup(ctx, url, res.Prefetch, logf)
 	if env != nil {
 		defer env.close(logf)
 	}
 	if err != nil {
 		logf("setup failed: %v", err)
 		return 2
-	}
-
-	res := Results{
-		Time: time.Now().UTC(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
-		Broker: redact(url), Prefetch: prefetch, Duration: o.duration.String(), Warmup: o.warmup.String(),
 	}
 	broker := findBroker(url)
 	if broker == 0 {
@@ -274,28 +358,6 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			met := r.Ratio >= aimRatio
 			res.AimMet = &met
 		}
-	}
-	if err := printTable(stdout, res); err != nil {
-		logf("write table: %v", err)
-		return 2
-	}
-	if o.out != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.out, append(b, '\n'), 0o644); err != nil {
-			logf("write %s: %v", o.out, err)
-			return 2
-		}
-		logf("results written to %s", o.out)
-	}
-	failed := false
-	for _, c := range res.Cells {
-		if c.errorRate() > maxErrorRate {
-			logf("%s at %d in flight: %d of %d requests failed (more than %.0f%%)", c.Path, c.InFlight, c.Errors, c.Requests, maxErrorRate*100)
-			failed = true
-		}
-	}
-	if failed {
-		return 1
 	}
 	return 0
 }
