@@ -49,6 +49,7 @@ var types = buildTypes(
 	reg(KindCommand, 1, UpgradeTemplate{}),
 	reg(KindCommand, 1, DeleteCluster{}),
 	reg(KindCommand, 1, ForceDeleteCluster{}),
+	reg(KindCommand, 1, SetClusterACL{}),
 
 	reg(KindEvent, 1, ClusterCreationStarted{}),
 	reg(KindEvent, 1, TemplateResolved{}),
@@ -73,6 +74,7 @@ var types = buildTypes(
 	reg(KindEvent, 1, ClusterDeletionStarted{}),
 	reg(KindEvent, 1, ClusterDeleted{}),
 	reg(KindEvent, 1, CommandRejected{}),
+	reg(KindEvent, 1, ClusterACLChanged{}),
 )
 
 type registration struct {

@@ -23,6 +23,7 @@ var samples = map[string]Payload{
 	TypeUpgradeTemplate:    UpgradeTemplate{Template: TemplateRef{Name: "ubuntu-22.04_k8-1.30_antrea-1.15", Revision: 2}},
 	TypeDeleteCluster:      DeleteCluster{},
 	TypeForceDeleteCluster: ForceDeleteCluster{},
+	TypeSetClusterACL:      SetClusterACL{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadOnly}}},
 
 	TypeClusterCreationStarted: ClusterCreationStarted{Spec: sampleSpec()},
 	TypeTemplateResolved:       TemplateResolved{Template: sampleTemplate()},
@@ -50,6 +51,7 @@ var samples = map[string]Payload{
 	TypeClusterDeletionStarted: ClusterDeletionStarted{Force: true, Superseded: "5e0b7c2d-8a4f-4d1e-b6c3-9f2a1e7d4c58"},
 	TypeClusterDeleted:         ClusterDeleted{},
 	TypeCommandRejected:        CommandRejected{CommandType: TypeScaleWorkers, Failure: Failure{Code: CodeBusy, Message: "cluster is busy with UPGRADE:IN_PROGRESS"}},
+	TypeClusterACLChanged:      ClusterACLChanged{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadWrite}}},
 }
 
 func sampleSpec() ClusterSpec {

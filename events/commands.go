@@ -25,6 +25,30 @@ type DeleteCluster struct{}
 // operation in progress; it is the way out for a broken cluster.
 type ForceDeleteCluster struct{}
 
+// SetClusterACL replaces the list of users a cluster is shared with. It needs no VCD work:
+// an executor records it as ClusterACLChanged even while the cluster is busy.
+type SetClusterACL struct {
+	Entries []ACLEntry `json:"entries"`
+}
+
+// ACLEntry shares a cluster with one user of its org (CSE's cluster ACL).
+type ACLEntry struct {
+	// MemberID is the user's URN, urn:vcloud:user:<uuid>.
+	MemberID string `json:"memberId"`
+	// Username is the name the sharer gave, shown back as given: VCD's security context
+	// names users by URN only.
+	Username string `json:"username,omitempty"`
+	// AccessLevel is ReadOnly, ReadWrite or FullControl.
+	AccessLevel string `json:"accessLevel"`
+}
+
+// Access levels of an ACLEntry, VCD's names for them.
+const (
+	AccessReadOnly    = "ReadOnly"
+	AccessReadWrite   = "ReadWrite"
+	AccessFullControl = "FullControl"
+)
+
 // Command type names, as they appear in the envelope.
 const (
 	TypeCreateCluster      = "CreateCluster"
@@ -32,6 +56,7 @@ const (
 	TypeUpgradeTemplate    = "UpgradeTemplate"
 	TypeDeleteCluster      = "DeleteCluster"
 	TypeForceDeleteCluster = "ForceDeleteCluster"
+	TypeSetClusterACL      = "SetClusterACL"
 )
 
 func (CreateCluster) Type() string      { return TypeCreateCluster }
@@ -39,3 +64,4 @@ func (ScaleWorkers) Type() string       { return TypeScaleWorkers }
 func (UpgradeTemplate) Type() string    { return TypeUpgradeTemplate }
 func (DeleteCluster) Type() string      { return TypeDeleteCluster }
 func (ForceDeleteCluster) Type() string { return TypeForceDeleteCluster }
+func (SetClusterACL) Type() string      { return TypeSetClusterACL }

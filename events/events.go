@@ -141,6 +141,11 @@ type CommandRejected struct {
 	Failure     Failure `json:"failure"`
 }
 
+// ClusterACLChanged records the users a cluster is now shared with (the whole list).
+type ClusterACLChanged struct {
+	Entries []ACLEntry `json:"entries"`
+}
+
 // Event type names, as they appear in the envelope.
 const (
 	TypeClusterCreationStarted  = "ClusterCreationStarted"
@@ -166,6 +171,7 @@ const (
 	TypeClusterDeletionStarted  = "ClusterDeletionStarted"
 	TypeClusterDeleted          = "ClusterDeleted"
 	TypeCommandRejected         = "CommandRejected"
+	TypeClusterACLChanged       = "ClusterACLChanged"
 )
 
 func (ClusterCreationStarted) Type() string  { return TypeClusterCreationStarted }
@@ -191,3 +197,4 @@ func (ClusterUpgraded) Type() string         { return TypeClusterUpgraded }
 func (ClusterDeletionStarted) Type() string  { return TypeClusterDeletionStarted }
 func (ClusterDeleted) Type() string          { return TypeClusterDeleted }
 func (CommandRejected) Type() string         { return TypeCommandRejected }
+func (ClusterACLChanged) Type() string       { return TypeClusterACLChanged }

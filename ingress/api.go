@@ -30,24 +30,30 @@ type Commands interface {
 type Reader interface {
 	// Sync waits until the views reflect every command up to commandSeq.
 	Sync(ctx context.Context, commandSeq uint64) error
-	// Cluster returns a cluster the org can see, or an error wrapping ErrNotFound.
-	Cluster(ctx context.Context, org, id string) (cse.DefEntity, error)
-	// Clusters returns the org's clusters, sorted by name.
-	Clusters(ctx context.Context, org string) []cse.DefEntity
-	// Operation returns an operation the org can see, or an error wrapping ErrNotFound.
-	Operation(ctx context.Context, org, id string) (cse.Operation, error)
-	// Snapshot returns what the ingress checks a change against.
-	Snapshot(ctx context.Context, org, id string) cluster.Snapshot
+	// Cluster returns a cluster the principal may see, or an error wrapping ErrNotFound.
+	Cluster(ctx context.Context, p cluster.Principal, id string) (cse.DefEntity, error)
+	// Clusters returns the clusters the principal may see, sorted by name.
+	Clusters(ctx context.Context, p cluster.Principal) []cse.DefEntity
+	// Operation returns an operation the principal may see, or an error wrapping ErrNotFound.
+	Operation(ctx context.Context, p cluster.Principal, id string) (cse.Operation, error)
+	// Snapshot returns what the ingress checks a change against, with the principal's
+	// level on the cluster; it does not exist for a principal who may not see it.
+	Snapshot(ctx context.Context, p cluster.Principal, id string) cluster.Snapshot
 	// NameTaken returns the id of the org VDC's cluster with that name, or "".
 	NameTaken(ctx context.Context, org, vdc, name string) string
 	// OperationExists reports whether a command id was already accepted.
 	OperationExists(ctx context.Context, id string) bool
 	// Kubeconfig returns a cluster's admin kubeconfig; ready is false while it has none.
-	Kubeconfig(ctx context.Context, org, id string) (kubeconfig []byte, ready bool, err error)
+	Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error)
+	// ACL returns the users a cluster the principal may see is shared with.
+	ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error)
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
 var ErrNotFound = errors.New("not found")
+
+// SystemOrg is the URN of VCD's System org, the same in every VCD installation.
+const SystemOrg = "urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"
 
 // Config tunes the API.
 type Config struct {
@@ -56,6 +62,9 @@ type Config struct {
 	// SyncTimeout bounds how long a request waits for the views to catch up with the
 	// commands this process appended (read your writes).
 	SyncTimeout time.Duration
+	// ProviderOrg is the URN of VCD's System org: its users are providers, who see and
+	// manage every org's clusters.
+	ProviderOrg string
 	Logger      *slog.Logger
 	Metrics     *Metrics
 }
@@ -66,6 +75,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncTimeout == 0 {
 		c.SyncTimeout = 3 * time.Second
+	}
+	if c.ProviderOrg == "" {
+		c.ProviderOrg = SystemOrg
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -79,6 +91,9 @@ func (c *Config) Validate() error {
 		if _, err := strconv.ParseFloat(v, 64); err != nil || !strings.Contains(v, ".") {
 			errs = append(errs, fmt.Errorf("API version %q is not of the form 36.0", v))
 		}
+	}
+	if !strings.HasPrefix(c.ProviderOrg, "urn:vcloud:org:") {
+		errs = append(errs, fmt.Errorf("provider org %q is not an org URN (urn:vcloud:org:<uuid>)", c.ProviderOrg))
 	}
 	if c.SyncTimeout < 10*time.Millisecond || c.SyncTimeout > 8*time.Second {
 		errs = append(errs, fmt.Errorf("sync timeout %s must be between 10ms and 8s (VCD gives up after 10s)", c.SyncTimeout))
@@ -123,6 +138,10 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		{name: "force-delete", pattern: []string{"cse", "3.0", "cluster", "{}", "action", "force-delete"}, versions: all, methods: map[string]handler{
 			http.MethodPost: {"force_delete_cluster", a.forceDelete},
 		}},
+		{name: "acl", pattern: []string{"cse", "3.0", "cluster", "{}", "acl"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_cluster_acl", a.getACL},
+			http.MethodPut: {"update_cluster_acl", a.putACL},
+		}},
 		{name: "operation", pattern: []string{"cse", "3.0", "operation", "{}"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"get_operation", a.getOperation},
 		}},
@@ -136,6 +155,7 @@ type call struct {
 	r         *http.Request
 	args      []string
 	caller    Caller
+	p         cluster.Principal // who asks, for authorization
 	requestID string
 	version   string
 	// The request's log attributes; the logger is built only when a line is written.
@@ -230,6 +250,7 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 		return h.op, fail(http.StatusUnauthorized, cse.MinorDefault, "the request carries no VCD security context (user and org)")
 	}
 	c.args, c.caller, c.version = args, caller, v
+	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: caller.Rights, Provider: strings.EqualFold(caller.Org, a.cfg.ProviderOrg)}
 	c.attrs = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op)
 	defer func() {
 		if p := recover(); p != nil {
@@ -257,7 +278,9 @@ func (a *API) write(w http.ResponseWriter, c *call, rep reply) {
 		w.Header().Set("Allow", rep.allow)
 	}
 	w.WriteHeader(rep.status)
-	_, _ = w.Write(b)
+	if rep.status != http.StatusNoContent {
+		_, _ = w.Write(b)
+	}
 }
 
 // readBody reads a request body, bounded.

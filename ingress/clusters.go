@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -82,6 +83,9 @@ func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, e
 }
 
 func (a *API) createCluster(c *call) reply {
+	if !c.p.CanCreate() {
+		return forbidden(c, "creating a cluster needs the right %q", cluster.RightFullAccess)
+	}
 	e, bad := a.decodeEntity(c)
 	if bad != nil {
 		return *bad
@@ -121,19 +125,31 @@ func (a *API) createCluster(c *call) reply {
 	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
 }
 
-// target resolves the {id} of a cluster route to a cluster the caller can see.
-func (a *API) target(c *call) (string, cluster.Snapshot, *reply) {
+// target resolves the {id} of a cluster route to a cluster the caller may act on at level
+// need: one it may not see at all is not found, as one that does not exist.
+func (a *API) target(c *call, need cluster.Level, what string) (string, cluster.Snapshot, *reply) {
 	id, valid := cse.ParseClusterID(c.args[0])
 	notFound := fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	if !valid {
 		return "", cluster.Snapshot{}, &notFound
 	}
 	a.sync(c, "cluster/"+id)
-	snap := a.reader.Snapshot(c.ctx, c.caller.Org, id)
+	snap := a.reader.Snapshot(c.ctx, c.p, id)
 	if !snap.Exists {
 		return id, snap, &notFound
 	}
+	if snap.Level < need {
+		r := forbidden(c, "%s cluster %s: it needs %s access, and the caller has %s", what, snap.Spec.Name, need, snap.Level)
+		return id, snap, &r
+	}
 	return id, snap, nil
+}
+
+// forbidden is CSE's 403, logged: a refusal a provider may want to find.
+func forbidden(c *call, format string, args ...any) reply {
+	msg := fmt.Sprintf(format, args...)
+	c.log().Warn("access denied", "reason", msg)
+	return fail(http.StatusForbidden, cse.MinorDefault, "Access denied: %s", msg)
 }
 
 func (a *API) getCluster(c *call) reply {
@@ -142,7 +158,7 @@ func (a *API) getCluster(c *call) reply {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
 	a.sync(c, "cluster/"+id)
-	ent, err := a.reader.Cluster(c.ctx, c.caller.Org, id)
+	ent, err := a.reader.Cluster(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
@@ -185,7 +201,7 @@ func (a *API) change(c *call, id string, snap cluster.Snapshot, p events.Payload
 // accepted answers 202 with the cluster as it reads now, the change included.
 func (a *API) accepted(c *call, id, cmdID string) reply {
 	a.sync(c, "op/"+cmdID, "cluster/"+id)
-	ent, err := a.reader.Cluster(c.ctx, c.caller.Org, id)
+	ent, err := a.reader.Cluster(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusInternalServerError, cse.MinorDefault, "cluster %s vanished: %v", id, err)
 	}
@@ -197,7 +213,7 @@ func (a *API) updateCluster(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	id, snap, bad := a.target(c)
+	id, snap, bad := a.target(c, cluster.LevelWrite, "change")
 	if bad != nil {
 		return *bad
 	}
@@ -222,7 +238,7 @@ func (a *API) updateCluster(c *call) reply {
 }
 
 func (a *API) deleteCluster(c *call) reply {
-	id, snap, bad := a.target(c)
+	id, snap, bad := a.target(c, cluster.LevelFull, "delete")
 	if bad != nil {
 		return *bad
 	}
@@ -232,7 +248,7 @@ func (a *API) deleteCluster(c *call) reply {
 }
 
 func (a *API) forceDelete(c *call) reply {
-	id, snap, bad := a.target(c)
+	id, snap, bad := a.target(c, cluster.LevelFull, "force-delete")
 	if bad != nil {
 		return *bad
 	}
@@ -243,7 +259,7 @@ func (a *API) forceDelete(c *call) reply {
 
 func (a *API) listClusters(c *call) reply {
 	a.sync(c, "org/"+c.caller.Org)
-	all := filterClusters(a.reader.Clusters(c.ctx, c.caller.Org), c.r.URL.Query())
+	all := filterClusters(a.reader.Clusters(c.ctx, c.p), c.r.URL.Query())
 	q := c.r.URL.Query()
 	if !q.Has("page") && !q.Has("pageSize") {
 		return ok(http.StatusOK, all) // CSE's GET clusters answers a bare list
@@ -253,7 +269,7 @@ func (a *API) listClusters(c *call) reply {
 
 func (a *API) pageClusters(c *call) reply {
 	a.sync(c, "org/"+c.caller.Org)
-	return a.page(c, filterClusters(a.reader.Clusters(c.ctx, c.caller.Org), c.r.URL.Query()))
+	return a.page(c, filterClusters(a.reader.Clusters(c.ctx, c.p), c.r.URL.Query()))
 }
 
 // filterClusters applies CSE's list filters, org_name and ovdc_name.
@@ -277,11 +293,7 @@ func (a *API) page(c *call, all []cse.DefEntity) reply {
 	if err != nil {
 		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
 	}
-	base := c.r.URL.Path
-	if c.r.Host != "" {
-		base = "https://" + c.r.Host + base // VCD's public address, as CSE's links are
-	}
-	return ok(http.StatusOK, cse.Paginate(all, cse.PageParams{Page: page, PageSize: size, Base: base, Filters: q}))
+	return ok(http.StatusOK, cse.Paginate(all, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
 }
 
 // getKubeconfig answers CSE's GET cluster/{id}/config: {"message": "<kubeconfig>"}. Unlike
@@ -293,7 +305,7 @@ func (a *API) getKubeconfig(c *call) reply {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
 	a.sync(c, "cluster/"+id)
-	kc, ready, err := a.reader.Kubeconfig(c.ctx, c.caller.Org, id)
+	kc, ready, err := a.reader.Kubeconfig(c.ctx, c.p, id)
 	switch {
 	case err != nil:
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
@@ -305,7 +317,7 @@ func (a *API) getKubeconfig(c *call) reply {
 
 func (a *API) getOperation(c *call) reply {
 	a.sync(c, "op/"+c.args[0])
-	op, err := a.reader.Operation(c.ctx, c.caller.Org, c.args[0])
+	op, err := a.reader.Operation(c.ctx, c.p, c.args[0])
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "operation %s not found", c.args[0])
 	}

@@ -153,21 +153,27 @@ type request struct {
 	accept    *string
 	anonymous bool
 	header    http.Header
+	rights    []string
 }
 
 type opt func(*request)
 
 func as(org, user string) opt { return func(r *request) { r.org, r.user = org, user } }
-func reqID(id string) opt     { return func(r *request) { r.reqID = id } }
-func accept(a string) opt     { return func(r *request) { r.accept = &a } }
-func anonymous() opt          { return func(r *request) { r.anonymous = true } }
-func header(k, v string) opt  { return func(r *request) { r.header.Set(k, v) } }
+
+// withRights replaces the caller's rights (by default an org administrator's, who may do
+// anything to the clusters of its org).
+func withRights(rights ...string) opt { return func(r *request) { r.rights = rights } }
+func reqID(id string) opt             { return func(r *request) { r.reqID = id } }
+func accept(a string) opt             { return func(r *request) { r.accept = &a } }
+func anonymous() opt                  { return func(r *request) { r.anonymous = true } }
+func header(k, v string) opt          { return func(r *request) { r.header.Set(k, v) } }
 
 // do serves one request, as the AMQP adapter would hand it over. It is safe for
 // concurrent use.
 func (h *harness) do(method, path, body string, opts ...opt) *httptest.ResponseRecorder {
 	h.t.Helper()
-	r := request{org: orgA, user: alice, reqID: fmt.Sprintf("vcd-req-%d", h.n.Add(1)), header: http.Header{}}
+	r := request{org: orgA, user: alice, reqID: fmt.Sprintf("vcd-req-%d", h.n.Add(1)), header: http.Header{},
+		rights: []string{cluster.RightAdminFull}}
 	for _, o := range opts {
 		o(&r)
 	}
@@ -178,7 +184,7 @@ func (h *harness) do(method, path, body string, opts ...opt) *httptest.ResponseR
 	req := httptest.NewRequest(method, path, rd)
 	ctx := req.Context()
 	if !r.anonymous {
-		ctx = ingress.WithCaller(ctx, ingress.Caller{User: r.user, Org: r.org})
+		ctx = ingress.WithCaller(ctx, ingress.Caller{User: r.user, Org: r.org, Rights: r.rights})
 	}
 	if r.reqID != "" {
 		ctx = ingress.WithRequestID(ctx, r.reqID)

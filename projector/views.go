@@ -39,6 +39,8 @@ type Operation struct {
 	EventSeq uint64
 	Spec     *events.ClusterSpec
 	Target   string // scale: worker count; upgrade: template
+	// ACL is what a SetClusterACL command asked for; nil for other commands.
+	ACL *[]events.ACLEntry
 	// From the events.
 	Status   string // empty until an event names the command
 	Phase    events.Phase
@@ -136,6 +138,9 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 		o.Target = strconv.Itoa(c.Workers)
 	case events.UpgradeTemplate:
 		o.Target = c.Template.Name + " revision " + strconv.Itoa(c.Template.Revision)
+	case events.SetClusterACL:
+		acl := slices.Clone(c.Entries)
+		o.ACL = &acl
 	}
 	v.index(env.OrgID, env.ClusterID)
 	v.advance(&v.cmdSeq, seq)
@@ -172,6 +177,13 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 		case events.CommandRejected:
 			f := p.Failure
 			o.Status, o.Failure, o.Ended = OpRejected, &f, env.Time
+		case events.ClusterACLChanged:
+			// Sharing is done when recorded: no VCD work, no phase.
+			o.Status, o.Started, o.Ended, o.Percent, o.Step = OpSucceeded, env.Time, env.Time, 100, env.Type
+			if o.ACL == nil { // the event folded before its command
+				acl := slices.Clone(p.Entries)
+				o.ACL = &acl
+			}
 		case events.ClusterDeletionStarted:
 			if p.Superseded != "" {
 				prev := v.op(p.Superseded, env.ClusterID)
@@ -255,6 +267,42 @@ type ClusterView struct {
 	Pending []*Operation
 	// Current is the operation in progress or the last one.
 	Current *Operation
+	// PendingACL is the ACL of the newest sharing change not yet recorded, if any: sharing
+	// shows at once, as other accepted changes do.
+	PendingACL *[]events.ACLEntry
+}
+
+// Org returns the cluster's org URN.
+func (c ClusterView) Org() string {
+	if c.State != nil && c.State.OrgID != "" {
+		return c.State.OrgID
+	}
+	if o := c.PendingCreate(); o != nil {
+		return o.OrgID
+	}
+	return ""
+}
+
+// Owner returns the URN of the user who created the cluster.
+func (c ClusterView) Owner() string {
+	if c.State != nil && c.State.Exists {
+		return c.State.Owner
+	}
+	if o := c.PendingCreate(); o != nil {
+		return o.Actor
+	}
+	return ""
+}
+
+// ACL returns the users the cluster is shared with, pending changes included.
+func (c ClusterView) ACL() []events.ACLEntry {
+	if c.PendingACL != nil {
+		return *c.PendingACL
+	}
+	if c.State != nil {
+		return c.State.ACL
+	}
+	return nil
 }
 
 // Exists reports whether the cluster exists for a tenant: created (or about to be) and not
@@ -289,11 +337,22 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 		cv.State = st.Clone()
 	}
 	var last *Operation // the operation that ran last, for its outcome
+	var aclSeq uint64
 	for _, opID := range v.byCluster[id] {
 		o := v.ops[opID]
+		if o.Status == "" && o.ACL != nil {
+			if cv.PendingACL == nil || o.CommandSeq > aclSeq {
+				acl := slices.Clone(*o.ACL)
+				cv.PendingACL, aclSeq = &acl, o.CommandSeq
+			}
+			continue
+		}
 		if o.Status == "" && o.Command != "" {
 			c := *o
 			cv.Pending = append(cv.Pending, &c)
+		}
+		if o.ACL != nil {
+			continue // sharing is not the cluster's operation
 		}
 		if o.Status != "" && o.Status != OpRejected && (last == nil || o.EventSeq > last.EventSeq) {
 			last = o

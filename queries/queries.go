@@ -38,20 +38,10 @@ func (q *Queries) Sync(ctx context.Context, commandSeq uint64) error {
 	return q.views.WaitFor(ctx, commandSeq, 0)
 }
 
-// visible reports whether a caller of org may see the cluster; an empty org sees all.
-func visible(org string, cv projector.ClusterView) bool {
-	if org == "" {
-		return true
-	}
-	if cv.State != nil && cv.State.OrgID != "" {
-		return cv.State.OrgID == org
-	}
-	for _, o := range cv.Pending {
-		if o.OrgID != org {
-			return false
-		}
-	}
-	return true
+// level is what the principal may do with the cluster; LevelNone also for a cluster of
+// another org, so that tenants learn nothing of each other.
+func level(p cluster.Principal, cv projector.ClusterView) cluster.Level {
+	return p.On(cv.Org(), cv.Owner(), cv.ACL())
 }
 
 // OperationHref is where an operation's progress is served.
@@ -60,10 +50,10 @@ func OperationHref(id string) string { return "/api/cse/3.0/operations/" + id }
 // ClusterHref is where a cluster is served.
 func ClusterHref(clusterID string) string { return "/api/cse/3.0/cluster/" + cse.EntityID(clusterID) }
 
-// Cluster returns one cluster as a DefEntity.
-func (q *Queries) Cluster(ctx context.Context, org, id string) (cse.DefEntity, error) {
+// Cluster returns one cluster the principal may see, as a DefEntity.
+func (q *Queries) Cluster(ctx context.Context, p cluster.Principal, id string) (cse.DefEntity, error) {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || !visible(org, cv) {
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	return Render(cv), nil
@@ -115,20 +105,41 @@ func kaasError(f *events.Failure) *cse.KaasError {
 	return &cse.KaasError{Code: f.Code, Message: f.Message, Step: f.Step, VCDCode: f.VCDCode, VCDMessage: f.VCDMessage}
 }
 
-// Clusters returns an org's clusters, sorted by name (CSE's order).
-func (q *Queries) Clusters(ctx context.Context, org string) []cse.DefEntity {
+// Clusters returns the clusters the principal may see, sorted by name (CSE's order): a
+// provider's are every org's.
+func (q *Queries) Clusters(ctx context.Context, p cluster.Principal) []cse.DefEntity {
+	org := p.Org
+	if p.Provider {
+		org = ""
+	}
 	cvs := q.views.OrgClusters(org)
 	out := make([]cse.DefEntity, 0, len(cvs))
 	for _, cv := range cvs {
-		out = append(out, Render(cv))
+		if p.SeesAll() || level(p, cv) > cluster.LevelNone {
+			out = append(out, Render(cv))
+		}
 	}
 	return out
 }
 
-// Operation returns an operation's progress.
-func (q *Queries) Operation(ctx context.Context, org, id string) (cse.Operation, error) {
+// ACL returns the users a cluster the principal may see is shared with.
+func (q *Queries) ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	return cv.ACL(), nil
+}
+
+// Operation returns the progress of an operation on a cluster the principal may see, or
+// one the principal asked for.
+func (q *Queries) Operation(ctx context.Context, p cluster.Principal, id string) (cse.Operation, error) {
 	o, ok := q.views.Operation(id)
-	if !ok || (org != "" && o.OrgID != org) {
+	if ok && !(p.Provider || (o.OrgID == p.Org && o.Actor == p.User)) {
+		cv, _ := q.views.Cluster(o.ClusterID)
+		ok = o.OrgID == p.Org && level(p, cv) > cluster.LevelNone
+	}
+	if !ok {
 		return cse.Operation{}, fmt.Errorf("operation %s: %w", id, ErrNotFound)
 	}
 	out := cse.Operation{ID: o.ID, ClusterID: cse.EntityID(o.ClusterID), Operation: o.Command, Status: o.EffectiveStatus(),
@@ -144,13 +155,18 @@ func (q *Queries) Operation(ctx context.Context, org, id string) (cse.Operation,
 	return out, nil
 }
 
-// Snapshot returns a cluster's state for the ingress's checks.
-func (q *Queries) Snapshot(ctx context.Context, org, id string) cluster.Snapshot {
+// Snapshot returns a cluster's state for the ingress's checks, with the principal's level
+// on it; a cluster the principal may not see does not exist.
+func (q *Queries) Snapshot(ctx context.Context, p cluster.Principal, id string) cluster.Snapshot {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || !visible(org, cv) {
+	if !ok || !cv.Exists() {
 		return cluster.Snapshot{}
 	}
-	s := cluster.Snapshot{Exists: true, State: cv.State}
+	lvl := level(p, cv)
+	if lvl == cluster.LevelNone {
+		return cluster.Snapshot{}
+	}
+	s := cluster.Snapshot{Exists: true, State: cv.State, Level: lvl, ACL: cv.ACL()}
 	if cv.State != nil && cv.State.Exists {
 		s.Spec = cv.State.Spec
 	} else if o := cv.PendingCreate(); o != nil {
@@ -166,7 +182,7 @@ func (q *Queries) Snapshot(ctx context.Context, org, id string) cluster.Snapshot
 // vApp names are unique per VDC), or "".
 func (q *Queries) NameTaken(ctx context.Context, org, vdc, name string) string {
 	for _, cv := range q.views.Named(org, vdc, name) {
-		if visible(org, cv) {
+		if cv.Org() == org {
 			return cv.ID
 		}
 	}
@@ -188,9 +204,9 @@ func tp(t time.Time) *time.Time {
 
 // Kubeconfig returns a cluster's admin kubeconfig. ready is false while the cluster has
 // none yet (its control plane is not up) or can no longer have one.
-func (q *Queries) Kubeconfig(ctx context.Context, org, id string) (kubeconfig []byte, ready bool, err error) {
+func (q *Queries) Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error) {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || !visible(org, cv) {
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return nil, false, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	st := cv.State

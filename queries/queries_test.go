@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/queries"
@@ -24,7 +25,7 @@ func queriesOf(s *stream) *queries.Queries { return queries.New(s.Views(), nil) 
 func TestClusterPendingCreate(t *testing.T) {
 	s := newStream(t)
 	cmd := s.Create("c1", orgA, alice)
-	ent, err := queriesOf(s).Cluster(t.Context(), orgA, cmd.ClusterID)
+	ent, err := queriesOf(s).Cluster(t.Context(), admin(orgA), cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestClusterRunning(t *testing.T) {
 	s := newStream(t)
 	cmd := s.Create("c1", orgA, alice)
 	s.Run(cmd)
-	ent, err := queriesOf(s).Cluster(t.Context(), orgA, cmd.ClusterID)
+	ent, err := queriesOf(s).Cluster(t.Context(), admin(orgA), cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestClusterShowsChanges(t *testing.T) {
 	scale := s.Command("scale", create.ClusterID, orgA, bob, events.ScaleWorkers{Workers: 4})
 	phase := func() (events.Phase, *cse.KaasStatus) {
 		t.Helper()
-		ent, err := queriesOf(s).Cluster(t.Context(), orgA, create.ClusterID)
+		ent, err := queriesOf(s).Cluster(t.Context(), admin(orgA), create.ClusterID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +121,7 @@ func TestClusterFailed(t *testing.T) {
 	s.Steps(cmd.ClusterID, 5)
 	f := s.Fail(cmd.ClusterID, true)
 	q := queriesOf(s)
-	ent, err := q.Cluster(t.Context(), orgA, cmd.ClusterID)
+	ent, err := q.Cluster(t.Context(), admin(orgA), cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestClusterFailed(t *testing.T) {
 		t.Errorf("rolling back: %s %+v", ent.Entity.Status.Phase, k)
 	}
 	s.Finish(cmd.ClusterID)
-	ent, err = queriesOf(s).Cluster(t.Context(), orgA, cmd.ClusterID)
+	ent, err = queriesOf(s).Cluster(t.Context(), admin(orgA), cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestOperation(t *testing.T) {
 	create := s.Create("c1", orgA, alice)
 	get := func(id string) cse.Operation {
 		t.Helper()
-		o, err := queriesOf(s).Operation(t.Context(), orgA, id)
+		o, err := queriesOf(s).Operation(t.Context(), admin(orgA), id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +192,7 @@ func TestOperation(t *testing.T) {
 	failed := s2.Create("c2", orgA, alice)
 	s2.Start(failed)
 	f := s2.Fail(failed.ClusterID, false)
-	o, err := queries.New(s2.Views(), nil).Operation(t.Context(), orgA, failed.ID)
+	o, err := queries.New(s2.Views(), nil).Operation(t.Context(), admin(orgA), failed.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestOperation(t *testing.T) {
 		t.Errorf("failed %+v", o)
 	}
 
-	if _, err := queriesOf(s).Operation(t.Context(), orgA, "nope"); !errors.Is(err, queries.ErrNotFound) {
+	if _, err := queriesOf(s).Operation(t.Context(), admin(orgA), "nope"); !errors.Is(err, queries.ErrNotFound) {
 		t.Errorf("unknown operation: %v", err)
 	}
 }
@@ -212,31 +213,31 @@ func TestVisibility(t *testing.T) {
 	q := queriesOf(s)
 	ctx := t.Context()
 	for _, id := range []string{running.ClusterID, pending.ClusterID} {
-		if _, err := q.Cluster(ctx, orgB, id); !errors.Is(err, queries.ErrNotFound) {
+		if _, err := q.Cluster(ctx, admin(orgB), id); !errors.Is(err, queries.ErrNotFound) {
 			t.Errorf("orgB reads orgA's cluster %s: %v", id, err)
 		}
-		if _, err := q.Cluster(ctx, orgA, id); err != nil {
+		if _, err := q.Cluster(ctx, admin(orgA), id); err != nil {
 			t.Errorf("orgA: %v", err)
 		}
-		if _, err := q.Cluster(ctx, "", id); err != nil {
+		if _, err := q.Cluster(ctx, provider, id); err != nil {
 			t.Errorf("no org (all): %v", err)
 		}
-		if snap := q.Snapshot(ctx, orgB, id); snap.Exists {
+		if snap := q.Snapshot(ctx, admin(orgB), id); snap.Exists {
 			t.Errorf("orgB's snapshot of %s exists", id)
 		}
 	}
 	for _, id := range []string{running.ID, pending.ID} {
-		if _, err := q.Operation(ctx, orgB, id); !errors.Is(err, queries.ErrNotFound) {
+		if _, err := q.Operation(ctx, admin(orgB), id); !errors.Is(err, queries.ErrNotFound) {
 			t.Errorf("orgB reads orgA's operation: %v", err)
 		}
-		if _, err := q.Operation(ctx, "", id); err != nil {
+		if _, err := q.Operation(ctx, provider, id); err != nil {
 			t.Errorf("no org (all): %v", err)
 		}
 		if !q.OperationExists(ctx, id) {
 			t.Errorf("operation %s does not exist", id)
 		}
 	}
-	if got := q.Clusters(ctx, orgB); len(got) != 0 {
+	if got := q.Clusters(ctx, admin(orgB)); len(got) != 0 {
 		t.Errorf("orgB lists %d clusters", len(got))
 	}
 	if got := q.NameTaken(ctx, orgB, "vdc1", "c1"); got != "" {
@@ -254,7 +255,7 @@ func TestVisibility(t *testing.T) {
 	if q.OperationExists(ctx, "nope") {
 		t.Error("unknown operation exists")
 	}
-	if _, err := q.Cluster(ctx, orgA, "7c9e6679-7425-40de-944b-e07fc1f90ae7"); !errors.Is(err, queries.ErrNotFound) {
+	if _, err := q.Cluster(ctx, admin(orgA), "7c9e6679-7425-40de-944b-e07fc1f90ae7"); !errors.Is(err, queries.ErrNotFound) {
 		t.Errorf("missing cluster: %v", err)
 	}
 }
@@ -277,20 +278,20 @@ func TestClusters(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	if got := names(q.Clusters(t.Context(), orgA)); got != "alpha,bravo,charlie,delta" {
+	if got := names(q.Clusters(t.Context(), admin(orgA))); got != "alpha,bravo,charlie,delta" {
 		t.Errorf("orgA: %s", got)
 	}
-	if got := names(q.Clusters(t.Context(), "")); got != "aardvark,alpha,bravo,charlie,delta" {
+	if got := names(q.Clusters(t.Context(), provider)); got != "aardvark,alpha,bravo,charlie,delta" {
 		t.Errorf("all: %s", got)
 	}
-	empty := q.Clusters(t.Context(), "urn:vcloud:org:none")
+	empty := q.Clusters(t.Context(), admin("urn:vcloud:org:none"))
 	if b, _ := json.Marshal(empty); string(b) != "[]" {
 		t.Errorf("no clusters render as %s, want []", b)
 	}
-	if _, err := q.Cluster(t.Context(), orgA, gone.ClusterID); !errors.Is(err, queries.ErrNotFound) {
+	if _, err := q.Cluster(t.Context(), admin(orgA), gone.ClusterID); !errors.Is(err, queries.ErrNotFound) {
 		t.Errorf("deleted cluster: %v", err)
 	}
-	if snap := q.Snapshot(t.Context(), orgA, gone.ClusterID); snap.Exists {
+	if snap := q.Snapshot(t.Context(), admin(orgA), gone.ClusterID); snap.Exists {
 		t.Error("deleted cluster has a snapshot")
 	}
 	if q.NameTaken(t.Context(), orgA, "vdc1", "echo") != "" {
@@ -302,18 +303,18 @@ func TestSnapshot(t *testing.T) {
 	s := newStream(t)
 	create := s.Create("c1", orgA, alice)
 	q := queriesOf(s)
-	snap := q.Snapshot(t.Context(), orgA, create.ClusterID)
+	snap := q.Snapshot(t.Context(), admin(orgA), create.ClusterID)
 	if !snap.Exists || snap.State != nil || snap.Spec.Name != "c1" || snap.Busy() != events.PhaseCreateInProgress ||
 		!reflect.DeepEqual(snap.Pending, []string{events.TypeCreateCluster}) {
 		t.Errorf("pending create %+v", snap)
 	}
 	s.Run(create)
-	if snap := queriesOf(s).Snapshot(t.Context(), orgA, create.ClusterID); !snap.Exists || snap.State == nil || snap.Busy() != "" || len(snap.Pending) != 0 {
+	if snap := queriesOf(s).Snapshot(t.Context(), admin(orgA), create.ClusterID); !snap.Exists || snap.State == nil || snap.Busy() != "" || len(snap.Pending) != 0 {
 		t.Errorf("idle %+v", snap)
 	}
 	s.Command("scale", create.ClusterID, orgA, alice, events.ScaleWorkers{Workers: 3})
 	s.Command("delete", create.ClusterID, orgA, alice, events.DeleteCluster{})
-	snap = queriesOf(s).Snapshot(t.Context(), orgA, create.ClusterID)
+	snap = queriesOf(s).Snapshot(t.Context(), admin(orgA), create.ClusterID)
 	if snap.Busy() != events.PhaseUpdateInProgress || !reflect.DeepEqual(snap.Pending, []string{events.TypeScaleWorkers, events.TypeDeleteCluster}) {
 		t.Errorf("two pending %+v", snap)
 	}
@@ -384,9 +385,9 @@ func TestRenderOrderIndependent(t *testing.T) {
 		v := projector.NewViews()
 		feed(v, recs)
 		q := queries.New(v, nil)
-		out := map[string]any{"clusters": q.Clusters(t.Context(), "")}
+		out := map[string]any{"clusters": q.Clusters(t.Context(), provider)}
 		for _, r := range s.Cmds {
-			o, err := q.Operation(t.Context(), "", r.Env.ID)
+			o, err := q.Operation(t.Context(), provider, r.Env.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -482,3 +483,11 @@ func TestPaginate(t *testing.T) {
 		t.Errorf("empty: %+v", p)
 	}
 }
+
+// admin is an org administrator of org: it sees every cluster of its org.
+func admin(org string) cluster.Principal {
+	return cluster.Principal{User: "urn:vcloud:user:org-admin", Org: org, Rights: []string{cluster.RightAdminFull}}
+}
+
+// provider is a System org user: it sees every org.
+var provider = cluster.Principal{User: "urn:vcloud:user:root", Org: "urn:vcloud:org:system", Provider: true}

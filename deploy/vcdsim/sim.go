@@ -143,7 +143,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
 		calls: map[string]int{}}
-	s.system = &org{id: stableID("org", "System"), name: "System", users: cfg.Providers}
+	// VCD gives its System org the same id in every installation.
+	s.system = &org{id: "a93c9db9-7471-3192-8d09-a8f7eeda85f9", name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
 	for _, oc := range cfg.Orgs {
 		if strings.EqualFold(oc.Name, "System") {

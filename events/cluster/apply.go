@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"slices"
+
 	"github.com/kaasproject/kaas/events"
 )
 
@@ -23,7 +25,8 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 	if _, rejected := e.Payload.(events.CommandRejected); !rejected && s.Exists {
 		s.Updated = e.Time
 	}
-	if s.Op != nil {
+	_, aclChange := e.Payload.(events.ClusterACLChanged)
+	if s.Op != nil && !aclChange { // sharing is no step of the operation in progress
 		s.Op.LastStep = e.Type
 		if _, retrying := e.Payload.(events.StepRetrying); !retrying {
 			s.Op.Retry = nil // progress resets the retry count
@@ -159,6 +162,9 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 
 	case events.CommandRejected:
 		// Only the command id is remembered (above): a refusal changes nothing.
+
+	case events.ClusterACLChanged:
+		s.ACL = slices.Clone(p.Entries)
 	}
 }
 

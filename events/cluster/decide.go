@@ -87,6 +87,15 @@ func Decide(s *State, cmd events.Envelope) (events.Payload, error) {
 			ev.Superseded = s.Op.CommandID
 		}
 		return ev, nil
+
+	case events.SetClusterACL:
+		if !s.Exists || s.Deleted {
+			return nil, reject(events.CodeNotFound, "cluster %s does not exist", cmd.ClusterID)
+		}
+		if err := ValidateACL(c.Entries); err != nil {
+			return nil, err
+		}
+		return events.ClusterACLChanged{Entries: c.Entries}, nil
 	}
 	return nil, reject(events.CodeInternal, "%s is not a cluster command", cmd.Type)
 }

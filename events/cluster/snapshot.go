@@ -13,6 +13,10 @@ type Snapshot struct {
 	Spec events.ClusterSpec
 	// Pending lists the types of the commands accepted but not started, oldest first.
 	Pending []string
+	// Level is what the asking principal may do with the cluster.
+	Level Level
+	// ACL lists the users the cluster is shared with, pending changes included.
+	ACL []events.ACLEntry
 }
 
 // Busy returns the phase the cluster is busy with, or "" when it takes changes. A command

@@ -14,11 +14,13 @@ import (
 
 // State is everything the events of one cluster say about it.
 type State struct {
-	ID      string
-	OrgID   string
-	Owner   string // URN of the user who created it
-	Exists  bool   // a create was accepted
-	Deleted bool   // nothing of it is left
+	ID    string
+	OrgID string
+	Owner string // URN of the user who created it
+	// ACL lists the users of the org the cluster is shared with.
+	ACL     []events.ACLEntry
+	Exists  bool // a create was accepted
+	Deleted bool // nothing of it is left
 
 	Spec     events.ClusterSpec
 	Template events.Template // the resolved template the nodes run
@@ -179,6 +181,7 @@ func (s *State) Clone() *State {
 		f := *s.LastFailure
 		c.LastFailure = &f
 	}
+	c.ACL = slices.Clone(s.ACL)
 	c.Nodes = make([]*Node, len(s.Nodes))
 	for i, n := range s.Nodes {
 		nn := *n

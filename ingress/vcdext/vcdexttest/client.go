@@ -50,7 +50,7 @@ func DefaultCaller() ingress.Caller {
 	return ingress.Caller{
 		User:   "urn:vcloud:user:00000000-0000-0000-0000-000000000001",
 		Org:    "urn:vcloud:org:00000000-0000-0000-0000-000000000002",
-		Rights: []string{"urn:vcloud:right:cse-native-deploy"},
+		Rights: []string{"cse:nativeCluster: Full Access"},
 	}
 }
 

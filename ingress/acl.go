@@ -1,0 +1,122 @@
+package ingress
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+)
+
+// grantType is the only kind of ACL grant CSE's cluster ACLs use.
+const grantType = "MembershipAccessControlGrant"
+
+// aclEntry is one entry of CSE's cluster ACL, as GET answers it and PUT takes it. id,
+// tenant and objectId are VCD's own fields, accepted (a client may send back what it read)
+// and not kept.
+type aclEntry struct {
+	ID            string `json:"id,omitempty"`
+	Tenant        any    `json:"tenant,omitempty"`
+	ObjectID      string `json:"objectId,omitempty"`
+	GrantType     string `json:"grantType"`
+	MemberID      string `json:"memberId"`
+	Username      string `json:"username,omitempty"`
+	AccessLevelID string `json:"accessLevelId"`
+}
+
+// getACL answers GET cluster/{id}/acl: the users the cluster is shared with, paged.
+func (a *API) getACL(c *call) reply {
+	id, _, bad := a.target(c, cluster.LevelRead, "read the ACL of")
+	if bad != nil {
+		return *bad
+	}
+	acl, err := a.reader.ACL(c.ctx, c.p, id)
+	if err != nil {
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	}
+	out := make([]aclEntry, 0, len(acl))
+	for _, e := range acl {
+		out = append(out, aclEntry{GrantType: grantType, MemberID: e.MemberID, Username: e.Username,
+			AccessLevelID: cluster.AccessLevelURN(e.AccessLevel)})
+	}
+	q := c.r.URL.Query()
+	page, size, err := cse.ParsePage(q)
+	if err != nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+	}
+	return ok(http.StatusOK, cse.Paginate(out, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+}
+
+// putACL answers PUT cluster/{id}/acl: the whole list of users the cluster is shared with,
+// replaced. Only someone with full control may share; the answer is CSE's 204.
+func (a *API) putACL(c *call) reply {
+	entries, bad := decodeACL(c)
+	if bad != nil {
+		return *bad
+	}
+	id, _, bad := a.target(c, cluster.LevelFull, "share")
+	if bad != nil {
+		return *bad
+	}
+	unlock := a.locks.lock("cluster/" + id)
+	defer unlock()
+	if _, again := a.redelivered(c); !again {
+		if err := cluster.ValidateACL(entries); err != nil {
+			return rejection(err)
+		}
+		if _, err := a.accept(c, id, events.SetClusterACL{Entries: entries}); err != nil {
+			return unrecorded(err)
+		}
+	}
+	return reply{status: http.StatusNoContent}
+}
+
+// decodeACL reads PUT acl's body, {"accessSetting": [entry, ...]}, strictly.
+func decodeACL(c *call) ([]events.ACLEntry, *reply) {
+	b, err := readBody(c.r)
+	if err == nil && len(b) > cse.MaxBody {
+		err = fmt.Errorf("body is larger than %d bytes", cse.MaxBody)
+	}
+	var in struct {
+		AccessSetting *[]aclEntry `json:"accessSetting"`
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(&in); err == nil && dec.More() {
+			err = fmt.Errorf("trailing data after the JSON object")
+		}
+	}
+	if err == nil && in.AccessSetting == nil {
+		err = fmt.Errorf("accessSetting: missing: give the whole list of grants (empty to share with nobody)")
+	}
+	if err != nil {
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid ACL: %v", err)
+		return nil, &r
+	}
+	out := make([]events.ACLEntry, 0, len(*in.AccessSetting))
+	for i, e := range *in.AccessSetting {
+		if e.GrantType != "" && e.GrantType != grantType {
+			r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid ACL: accessSetting[%d].grantType %q: only %s is supported", i, e.GrantType, grantType)
+			return nil, &r
+		}
+		level, ok := cluster.ParseAccessLevel(e.AccessLevelID)
+		if !ok {
+			r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid ACL: accessSetting[%d].accessLevelId %q is not ReadOnly, ReadWrite or FullControl", i, e.AccessLevelID)
+			return nil, &r
+		}
+		out = append(out, events.ACLEntry{MemberID: e.MemberID, Username: e.Username, AccessLevel: level})
+	}
+	return out, nil
+}
+
+// base is the absolute URL of the request's path on VCD's public address, for page links.
+func (a *API) base(c *call) string {
+	if c.r.Host != "" {
+		return "https://" + c.r.Host + c.r.URL.Path
+	}
+	return c.r.URL.Path
+}
