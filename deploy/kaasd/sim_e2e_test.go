@@ -73,7 +73,11 @@ func startSimEnv(t *testing.T, simCfg vcdsim.Config) *simEnv {
 // login opens a tenant session on the simulated VCD, as a CSE client does.
 func (e *simEnv) login(user, pass string) string {
 	e.t.Helper()
-	req, _ := http.NewRequest("POST", e.url+"/cloudapi/1.0.0/sessions", nil)
+	path := "/cloudapi/1.0.0/sessions"
+	if strings.HasSuffix(user, "@System") {
+		path += "/provider" // VCD's login for System org users
+	}
+	req, _ := http.NewRequest("POST", e.url+path, nil)
 	req.SetBasicAuth(user, pass)
 	req.Header.Set("Accept", "application/json;version=37.0")
 	resp, err := e.http.Do(req)
@@ -91,13 +95,19 @@ func (e *simEnv) login(user, pass string) string {
 // call is a tenant's HTTPS call to VCD's /api/cse, which VCD forwards to kaas over AMQP.
 func (e *simEnv) call(method, path string, body any) (int, []byte) {
 	e.t.Helper()
+	return e.callAs(e.token, method, path, body)
+}
+
+// callAs is call in another user's session.
+func (e *simEnv) callAs(token, method, path string, body any) (int, []byte) {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, e.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json;version=36.0")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.http.Do(req)

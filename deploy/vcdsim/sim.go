@@ -202,8 +202,12 @@ func stableID(kind, name string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("vcdsim/"+kind+"/"+name)).String()
 }
 
-func userURN(o *org, name string) string {
-	return "urn:vcloud:user:" + stableID("user", o.name+"/"+name)
+func userURN(o *org, name string) string { return UserURN(o.name, name) }
+
+// UserURN is the URN the simulator gives a user of an org: stable, so that tests and people
+// can name users in ACLs without looking them up.
+func UserURN(org, name string) string {
+	return "urn:vcloud:user:" + stableID("user", org+"/"+name)
 }
 
 func (s *Server) href(path string) string { return s.base + "/api/" + path }
