@@ -52,6 +52,9 @@ type Template struct {
 	OS                string    `json:"os,omitempty"`
 	CNI               Component `json:"cni,omitzero"`
 	DockerVersion     string    `json:"dockerVersion,omitempty"`
+	// Deprecated templates are listed but refused for new clusters and upgrades.
+	Deprecated  bool   `json:"deprecated,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
 // Node roles.

@@ -50,6 +50,9 @@ var types = buildTypes(
 	reg(KindCommand, 1, DeleteCluster{}),
 	reg(KindCommand, 1, ForceDeleteCluster{}),
 	reg(KindCommand, 1, SetClusterACL{}),
+	reg(KindCommand, 1, SyncCloud{}),
+	reg(KindCommand, 1, SetVDCRuntimes{}),
+	reg(KindCommand, 1, SetServiceState{}),
 
 	reg(KindEvent, 1, ClusterCreationStarted{}),
 	reg(KindEvent, 1, TemplateResolved{}),
@@ -75,6 +78,9 @@ var types = buildTypes(
 	reg(KindEvent, 1, ClusterDeleted{}),
 	reg(KindEvent, 1, CommandRejected{}),
 	reg(KindEvent, 1, ClusterACLChanged{}),
+	reg(KindEvent, 1, CloudSynced{}),
+	reg(KindEvent, 1, VDCRuntimesChanged{}),
+	reg(KindEvent, 1, ServiceStateChanged{}),
 )
 
 type registration struct {

@@ -23,6 +23,9 @@ var samples = map[string]Payload{
 	TypeUpgradeTemplate:    UpgradeTemplate{Template: TemplateRef{Name: "ubuntu-22.04_k8-1.30_antrea-1.15", Revision: 2}},
 	TypeDeleteCluster:      DeleteCluster{},
 	TypeForceDeleteCluster: ForceDeleteCluster{},
+	TypeSyncCloud:          SyncCloud{},
+	TypeSetVDCRuntimes:     SetVDCRuntimes{VDC: VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}, Runtimes: []string{RuntimeNative}},
+	TypeSetServiceState:    SetServiceState{Enabled: false},
 	TypeSetClusterACL:      SetClusterACL{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadOnly}}},
 
 	TypeClusterCreationStarted: ClusterCreationStarted{Spec: sampleSpec()},
@@ -51,7 +54,12 @@ var samples = map[string]Payload{
 	TypeClusterDeletionStarted: ClusterDeletionStarted{Force: true, Superseded: "5e0b7c2d-8a4f-4d1e-b6c3-9f2a1e7d4c58"},
 	TypeClusterDeleted:         ClusterDeleted{},
 	TypeCommandRejected:        CommandRejected{CommandType: TypeScaleWorkers, Failure: Failure{Code: CodeBusy, Message: "cluster is busy with UPGRADE:IN_PROGRESS"}},
-	TypeClusterACLChanged:      ClusterACLChanged{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadWrite}}},
+	TypeCloudSynced: CloudSynced{Templates: []Template{{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1, Catalog: "kaas-templates",
+		KubernetesVersion: "v1.29.8", OS: "ubuntu-22.04", CNI: Component{Name: "antrea", Version: "1.14.0"}, Description: "Kubernetes v1.29.8 on ubuntu-22.04"}},
+		VDCs: []VDC{VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}}},
+	TypeVDCRuntimesChanged:  VDCRuntimesChanged{VDC: VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}, Runtimes: []string{RuntimeNative}},
+	TypeServiceStateChanged: ServiceStateChanged{Enabled: true},
+	TypeClusterACLChanged:   ClusterACLChanged{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadWrite}}},
 }
 
 func sampleSpec() ClusterSpec {

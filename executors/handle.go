@@ -102,7 +102,11 @@ func (e *Executor) run(ctx context.Context, d *delivery) (outcome, error) {
 		// Started or refused before (a redelivery, or superseded by a forced delete).
 		return outcome{label: "done"}, nil
 	default:
-		ev, err := cluster.Decide(st, d.cmd)
+		decide := cluster.Decide
+		if d.cmd.ClusterID == events.CloudID {
+			decide = func(_ *cluster.State, cmd events.Envelope) (events.Payload, error) { return e.decideCloud(ctx, cmd) }
+		}
+		ev, err := decide(st, d.cmd)
 		var rej *cluster.Rejection
 		switch {
 		case errors.Is(err, cluster.ErrDuplicate):
@@ -300,4 +304,25 @@ func (e *Executor) append(ctx context.Context, d *delivery, p events.Payload) er
 		d.log.Info("operation ended", "phase", st.Phase, "event", p.Type())
 	}
 	return nil
+}
+
+// decideCloud carries out a command on the cloud aggregate. None starts an operation: each
+// is one event, recorded at once.
+func (e *Executor) decideCloud(ctx context.Context, cmd events.Envelope) (events.Payload, error) {
+	switch c := cmd.Payload.(type) {
+	case events.SyncCloud:
+		cloud, err := e.vcd.Cloud(ctx)
+		if err != nil {
+			if retry, f := classify(err); !retry {
+				return nil, &cluster.Rejection{Failure: f}
+			}
+			return nil, err // nothing recorded: the next delivery asks VCD again
+		}
+		return cloud, nil
+	case events.SetVDCRuntimes:
+		return events.VDCRuntimesChanged(c), nil
+	case events.SetServiceState:
+		return events.ServiceStateChanged(c), nil
+	}
+	return nil, &cluster.Rejection{Failure: events.Failure{Code: events.CodeInternal, Message: cmd.Type + " is not a cloud command"}}
 }

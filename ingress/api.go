@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,6 +48,23 @@ type Reader interface {
 	Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error)
 	// ACL returns the users a cluster the principal may see is shared with.
 	ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error)
+	// History returns the recorded events of a cluster the principal may see.
+	History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error)
+
+	// Templates lists the provider's templates; Template finds one.
+	Templates(ctx context.Context) []cse.Template
+	Template(ctx context.Context, ref events.TemplateRef) (events.Template, bool)
+	// UpgradePlan lists the templates a cluster the principal may see can move to.
+	UpgradePlan(ctx context.Context, p cluster.Principal, id string) ([]cse.Template, error)
+	// VDCs lists the org VDCs the principal may see; VDC returns one.
+	VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc
+	VDC(ctx context.Context, p cluster.Principal, id string) (cse.Ovdc, error)
+	// VDCEnabled reports whether the org VDC is enabled for Kubernetes.
+	VDCEnabled(ctx context.Context, orgName, vdcName string) bool
+	// ServiceEnabled reports whether the service takes requests.
+	ServiceEnabled(ctx context.Context) bool
+	// CloudSynced reports whether VCD's templates and VDCs were read at least once.
+	CloudSynced(ctx context.Context) bool
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -65,8 +83,13 @@ type Config struct {
 	// ProviderOrg is the URN of VCD's System org: its users are providers, who see and
 	// manage every org's clusters.
 	ProviderOrg string
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// Version is kaas's version, shown by GET /api/cse/system.
+	Version string
+	// OnStop, when set, stops this process gracefully: PUT /api/cse/system
+	// {"server_action": "stop"} calls it.
+	OnStop  func()
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -109,6 +132,7 @@ type API struct {
 	routes   []route
 	locks    keyedMutex
 	recent   recentSeqs
+	inFlight atomic.Int64 // requests being served, for GET /api/cse/system
 }
 
 // New returns the API.
@@ -141,6 +165,35 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		{name: "acl", pattern: []string{"cse", "3.0", "cluster", "{}", "acl"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"list_cluster_acl", a.getACL},
 			http.MethodPut: {"update_cluster_acl", a.putACL},
+		}},
+		{name: "upgrade-plan", pattern: []string{"cse", "3.0", "cluster", "{}", "upgrade-plan"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"get_cluster_upgrade_plan", a.upgradePlan},
+		}},
+		{name: "upgrade", pattern: []string{"cse", "3.0", "cluster", "{}", "action", "upgrade"}, versions: all, methods: map[string]handler{
+			http.MethodPost: {"upgrade_cluster", a.upgradeAction},
+		}},
+		{name: "events", pattern: []string{"cse", "3.0", "cluster", "{}", "events"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_cluster_events", a.clusterEvents},
+		}},
+		{name: "system", pattern: []string{"cse", "system"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"get_system", a.getSystem},
+			http.MethodPut: {"update_system", a.putSystem},
+		}},
+		{name: "templates", pattern: []string{"cse", "templates"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_templates", a.getTemplates},
+		}},
+		{name: "templates-reload", pattern: []string{"cse", "templates", "action", "reload"}, versions: all, methods: map[string]handler{
+			http.MethodPost: {"reload_templates", a.reloadTemplates},
+		}},
+		{name: "ovdcs", pattern: []string{"cse", "3.0", "ovdcs"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_ovdcs", a.listOvdcs},
+		}},
+		{name: "ovdc", pattern: []string{"cse", "3.0", "ovdc", "{}"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"get_ovdc", a.getOvdc},
+			http.MethodPut: {"update_ovdc", a.putOvdc},
+		}},
+		{name: "orgvdcs", pattern: []string{"cse", "3.0", "orgvdcs"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_org_vdcs", a.listOrgVdcs},
 		}},
 		{name: "operation", pattern: []string{"cse", "3.0", "operation", "{}"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"get_operation", a.getOperation},
@@ -203,6 +256,8 @@ func fail(status, minor int, format string, args ...any) reply {
 // method is 405, an Accept kaas cannot serve is 406.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	a.inFlight.Add(1)
+	defer a.inFlight.Add(-1)
 	c := &call{ctx: r.Context(), r: r}
 	c.requestID, _ = RequestIDFrom(r.Context())
 	if c.requestID == "" {
@@ -252,6 +307,9 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 	c.args, c.caller, c.version = args, caller, v
 	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: caller.Rights, Provider: strings.EqualFold(caller.Org, a.cfg.ProviderOrg)}
 	c.attrs = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op)
+	if rt.name != "system" && !a.reader.ServiceEnabled(c.ctx) {
+		return h.op, fail(http.StatusBadRequest, cse.MinorDefault, disabledMessage)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			c.log().Error("handler panic", "panic", p)

@@ -97,6 +97,13 @@ func (a *API) createCluster(c *call) reply {
 	if err := cluster.ValidateSpec(spec); err != nil {
 		return rejection(err)
 	}
+	if !a.reader.VDCEnabled(c.ctx, spec.OrgName, spec.VDC) {
+		return fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid,
+			"Cluster cannot be deployed in org VDC '%s' of org '%s': it is not enabled for native Kubernetes. A provider enables it with PUT /api/cse/3.0/ovdc/{id}.", spec.VDC, spec.OrgName)
+	}
+	if bad := a.usableTemplate(c, spec.Template); bad != nil {
+		return *bad
+	}
 	clusterID := events.DeriveID("cluster", c.requestID)
 	cmdID := c.commandID()
 

@@ -141,6 +141,12 @@ func newHarnessLag(t testing.TB, lag time.Duration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The provider enabled acme's VDCs: creates elsewhere are refused.
+	for i, vdc := range []string{"vdc1", "vdc2"} {
+		views.ApplyEvent(uint64(i+1), "", events.Envelope{ID: fmt.Sprintf("enable-%d", i), ClusterID: events.CloudID, Type: events.TypeVDCRuntimesChanged,
+			Time: t0, Payload: events.VDCRuntimesChanged{VDC: events.VDC{ID: "urn:vcloud:vdc:" + vdc, Name: vdc, OrgName: "acme", OrgID: orgA},
+				Runtimes: []string{events.RuntimeNative}}})
+	}
 	h := &harness{t: t, api: api, views: views, cmds: cmds}
 	h.exec = &executor{h: h, states: map[string]*cluster.State{}, handled: map[string]bool{}}
 	return h

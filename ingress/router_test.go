@@ -62,8 +62,23 @@ func TestRoutes(t *testing.T) {
 		{http.MethodGet, "/api/cse/2.0/clusters", "", 404},
 		{http.MethodGet, "/api/cse/3.0/clusterz", "", 404},
 		{http.MethodGet, "/api/cse/3.0/templates", "", 404},
-		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/config", "", 400}, // the route exists; the cluster has no kubeconfig yet
-		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/action/upgrade", "", 404},
+		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/config", "", 400},          // the route exists; the cluster has no kubeconfig yet
+		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/action/upgrade", "", 400}, // API 35's upgrade: the route exists, the body is missing
+		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/action/upgrade", "", 405},
+		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/upgrade-plan", "", 200},
+		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/events", "", 200},
+		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/acl", "", 200},
+		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/acl", "", 405},
+		{http.MethodGet, "/api/cse/system", "", 200},
+		{http.MethodDelete, "/api/cse/system", "", 405},
+		{http.MethodGet, "/api/cse/templates", "", 200},
+		{http.MethodGet, "/api/cse/template", "", 200},
+		{http.MethodPost, "/api/cse/templates/action/reload", "", 403}, // providers only
+		{http.MethodGet, "/api/cse/3.0/ovdcs", "", 200},
+		{http.MethodGet, "/api/cse/3.0/orgvdcs", "", 200},
+		{http.MethodGet, "/api/cse/3.0/ovdc/urn:vcloud:vdc:vdc1", "", 200},
+		{http.MethodPut, "/api/cse/3.0/ovdc/urn:vcloud:vdc:vdc1", "", 403}, // providers only
+		{http.MethodGet, "/api/cse/3.0/ovdc/urn:vcloud:vdc:nope", "", 404},
 		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/action/force-delete/now", "", 404},
 		{http.MethodDelete, "/api/cse/3.0/unknown", "", 404},
 		{http.MethodGet, "/api/cse/3.0/operations", "", 404},

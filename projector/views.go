@@ -68,6 +68,7 @@ type Views struct {
 	ops       map[string]*Operation
 	byCluster map[string][]string        // cluster id → its operation ids, in the order seen
 	names     map[string]map[string]bool // org/vdc/lower(name) → cluster ids ever given that name
+	cloud     *cloud
 	cmdSeq    uint64
 	evtSeq    uint64
 	changed   chan struct{} // closed and replaced whenever a sequence moves
@@ -76,7 +77,7 @@ type Views struct {
 // NewViews returns empty views.
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*Operation{},
-		byCluster: map[string][]string{}, names: map[string]map[string]bool{}, changed: make(chan struct{})}
+		byCluster: map[string][]string{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{})}
 }
 
 func (v *Views) op(id, clusterID string) *Operation {
@@ -129,6 +130,11 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	defer v.mu.Unlock()
 	o := v.op(env.ID, env.ClusterID)
 	o.OrgID, o.Actor, o.RequestID, o.Command, o.Accepted, o.CommandSeq = env.OrgID, env.Actor, env.CorrelationID, env.Type, env.Time, seq
+	if env.ClusterID == events.CloudID {
+		v.cloud.command(seq, env.Payload)
+		v.advance(&v.cmdSeq, seq)
+		return
+	}
 	switch c := env.Payload.(type) {
 	case events.CreateCluster:
 		s := c.Spec
@@ -150,6 +156,10 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if env.ClusterID == events.CloudID {
+		v.applyCloudEvent(seq, env)
+		return
+	}
 	st := v.clusters[env.ClusterID]
 	if st == nil {
 		st = &cluster.State{}
@@ -423,7 +433,8 @@ func (v *Views) Equal(o *Views) bool {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
-		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameSets(v.byCluster, o.byCluster)
+		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameSets(v.byCluster, o.byCluster) &&
+		reflect.DeepEqual(v.cloud.view(), o.cloud.view())
 }
 
 // sameSets compares the per-cluster operation lists as sets: their order reflects how the

@@ -20,6 +20,7 @@ var ErrNotFound = errors.New("not found")
 type Queries struct {
 	views   *projector.Views
 	secrets SecretReader
+	history HistoryReader
 }
 
 // SecretReader reads the secrets events name (kubeconfigs), kept apart from the views.

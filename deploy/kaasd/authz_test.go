@@ -38,9 +38,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{Name: "rita", Password: "p", Rights: []string{fullAccess}}, // shared ReadOnly
 		{Name: "will", Password: "p", Rights: []string{fullAccess}}, // shared ReadWrite
 		{Name: "fred", Password: "p", Rights: []string{fullAccess}}, // shared FullControl
-		{Name: "vera", Password: "p", Rights: []string{view}},  // shared ReadWrite, but may only view
-		{Name: "bob", Password: "p", Rights: []string{view}},  // not shared
-		{Name: "carl", Password: "p"},                         // no rights at all
+		{Name: "vera", Password: "p", Rights: []string{view}},       // shared ReadWrite, but may only view
+		{Name: "bob", Password: "p", Rights: []string{view}},        // not shared
+		{Name: "carl", Password: "p"},                               // no rights at all
 	}
 	cfg.Orgs = append(cfg.Orgs, vcdsim.OrgConfig{Name: "globex",
 		VDCs:  []vcdsim.VDCConfig{{Name: "globex-vdc", Networks: []vcdsim.NetworkConfig{{Name: "globex-net", Gateway: "10.2.0.1", Pool: "10.2"}}}},

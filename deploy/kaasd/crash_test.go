@@ -132,6 +132,7 @@ func TestCrashDuringBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
+	enableVDCs(t, providerDo(t, client))
 
 	const n = 100
 	type result struct {

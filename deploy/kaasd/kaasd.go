@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kaasproject/kaas/deploy/svc"
+	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
@@ -76,6 +77,10 @@ type Config struct {
 	SecretsKeyFile  string
 	Replicas        int
 	LogLevel        string
+	// ProviderOrg is the URN of VCD's System org, whose users are providers.
+	ProviderOrg string
+	// CloudSyncInterval is how often VCD's templates and org VDCs are read again.
+	CloudSyncInterval time.Duration
 }
 
 // Defaults returns the configuration of a one-machine kaasd.
@@ -84,6 +89,7 @@ func Defaults() Config {
 		DataDir: "./data", AMQPURL: vcdext.DefaultURL, AMQPExchange: vcdext.DefaultExchange, AMQPRoutingKey: vcdext.DefaultRoutingKey,
 		AMQPPrefetch: vcdext.DefaultPrefetch, AdminAddr: "127.0.0.1:9090",
 		Roles: []string{RoleIngress, RoleExecutor, RoleProjector}, LogLevel: "info", Replicas: 1,
+		ProviderOrg: ingress.SystemOrg, CloudSyncInterval: 10 * time.Minute,
 	}
 }
 
@@ -246,9 +252,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 		admin.AddCheck("executor", ex.Ready)
 		g.Go(func() error { return ex.Run(gctx) })
+		// Read VCD's templates and org VDCs now, and every CloudSyncInterval: a provider's
+		// new template shows without a reload.
+		g.Go(func() error { return syncCloud(gctx, s.store, cfg.CloudSyncInterval, log) })
 	}
 	if cfg.has(RoleIngress) {
-		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg)}, s.store, queries.New(s.views, s.store.Secrets()))
+		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, Version: Version,
+			OnStop: func() { s.stop() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
 		if err != nil {
 			return nil, err
 		}
@@ -365,4 +375,30 @@ func memVCD(cfg Config) (*vcdmem.VCD, error) {
 	}
 	memCfg.StateFile = filepath.Join(cfg.DataDir, "vcdmem.json")
 	return vcdmem.New(memCfg)
+}
+
+// syncCloud asks an executor to read VCD's templates and org VDCs, at once and then every
+// interval (0: only at start). The command is keyed by the time slot, so that several
+// kaasd starting together ask once.
+func syncCloud(ctx context.Context, store *jsstore.Store, every time.Duration, log *slog.Logger) error {
+	for {
+		slot := time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339)
+		if every > 0 {
+			slot = time.Now().UTC().Truncate(every).Format(time.RFC3339)
+		}
+		msgID := "kaas-sync-cloud-" + slot
+		env := events.Envelope{ID: events.DeriveID("command", msgID), ClusterID: events.CloudID, OrgID: ingress.SystemOrg,
+			Actor: "kaasd", Time: time.Now().UTC(), CorrelationID: msgID, Payload: events.SyncCloud{}}
+		if _, _, err := store.AppendCommand(ctx, env, msgID); err != nil && ctx.Err() == nil {
+			log.Warn("could not ask for a sync of VCD's templates and VDCs", "err", err)
+		}
+		if every <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
+		}
+	}
 }

@@ -66,6 +66,8 @@ func startSimEnv(t *testing.T, simCfg vcdsim.Config) *simEnv {
 	t.Cleanup(func() { _ = srv.Close() })
 	e := &simEnv{t: t, sim: sim, url: ts.URL, srv: srv, cfg: cfg}
 	e.http = e.httpClient()
+	provider := e.login("administrator@System", "kaas-admin")
+	enableVDCs(t, func(method, path string, body any) (int, []byte) { return e.callAs(provider, method, path, body) })
 	e.token = e.login("alice@acme", "alice-pass")
 	return e
 }

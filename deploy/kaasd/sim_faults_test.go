@@ -61,6 +61,10 @@ func TestFaultsAndCrashes(t *testing.T) {
 	sim.SetFaults(vcdsim.Faults{ErrorRate: 0.2})
 
 	e := &simEnv{t: t, sim: sim, url: ts.URL, http: (&simEnv{}).httpClient()}
+	provider := e.login("administrator@System", "kaas-admin")
+	sim.SetFaults(vcdsim.Faults{}) // the provider's setup is not what this test is about
+	enableVDCs(t, func(method, path string, body any) (int, []byte) { return e.callAs(provider, method, path, body) })
+	sim.SetFaults(vcdsim.Faults{ErrorRate: 0.2})
 	e.token = e.login("alice@acme", "alice-pass")
 	const n = 50
 	ids := make([]string, n)

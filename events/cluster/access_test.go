@@ -10,7 +10,9 @@ func TestAccess(t *testing.T) {
 	const org, other = "urn:vcloud:org:acme", "urn:vcloud:org:globex"
 	owner, bob, carol := "urn:vcloud:user:alice", "urn:vcloud:user:bob", "urn:vcloud:user:carol"
 	acl := []events.ACLEntry{{MemberID: bob, AccessLevel: events.AccessReadWrite}, {MemberID: carol, AccessLevel: events.AccessFullControl}}
-	p := func(user, org string, rights ...string) Principal { return Principal{User: user, Org: org, Rights: rights} }
+	p := func(user, org string, rights ...string) Principal {
+		return Principal{User: user, Org: org, Rights: rights}
+	}
 	for _, tt := range []struct {
 		name   string
 		who    Principal

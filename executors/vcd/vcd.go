@@ -474,3 +474,69 @@ func busy(tasks *types.TasksInProgress) bool {
 	}
 	return false
 }
+
+// Cloud implements executors.VCD: every org VDC (an adminOrgVdc query, paged), and the kaas
+// templates of the provider's catalog: its items whose metadata names a Kubernetes version.
+func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
+	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}}
+	const pageSize = 128
+	for page := 1; ; page++ {
+		res, err := call(ctx, c, func(vc *govcd.VCDClient) (govcd.Results, error) {
+			return vc.Client.QueryWithNotEncodedParams(nil, map[string]string{"type": "adminOrgVdc",
+				"page": strconv.Itoa(page), "pageSize": strconv.Itoa(pageSize)})
+		})
+		if err != nil {
+			return out, classify(err)
+		}
+		var recs []*types.QueryResultOrgVdcRecordType
+		if res.Results != nil {
+			recs = res.Results.OrgVdcAdminRecord
+		}
+		for _, r := range recs {
+			out.VDCs = append(out.VDCs, events.VDC{ID: "urn:vcloud:vdc:" + lastSegment(r.HREF), Name: r.Name, OrgName: r.OrgName,
+				OrgID: "urn:vcloud:org:" + lastSegment(r.Org)})
+		}
+		if len(recs) < pageSize {
+			break
+		}
+	}
+
+	org, err := c.org(ctx, c.cfg.Org, "")
+	if err != nil {
+		return out, err
+	}
+	cat, err := org.GetCatalogByName(c.cfg.Catalog, false)
+	if notFound(err) {
+		return out, executors.Terminal(events.CodeTemplateNotFound, fmt.Sprintf("the provider's catalog %q does not exist", c.cfg.Catalog), "", "")
+	}
+	if err != nil {
+		return out, classify(err)
+	}
+	for _, items := range cat.Catalog.CatalogItems {
+		for _, ref := range items.CatalogItem {
+			item, err := cat.GetCatalogItemByHref(ref.HREF)
+			if err != nil {
+				return out, classify(err)
+			}
+			md, err := item.GetMetadata()
+			if err != nil {
+				return out, classify(err)
+			}
+			meta := metadataMap(md)
+			rev, err := strconv.Atoi(meta[MetaTemplateRevision])
+			if meta[MetaTemplateKubernetes] == "" || err != nil {
+				continue // not a kaas template
+			}
+			out.Templates = append(out.Templates, events.Template{Name: item.CatalogItem.Name, Revision: rev, Catalog: c.cfg.Catalog,
+				CatalogItemID: item.CatalogItem.ID, KubernetesVersion: meta[MetaTemplateKubernetes], OS: meta[MetaTemplateOS],
+				CNI:        events.Component{Name: meta[MetaTemplateCNI], Version: meta[MetaTemplateCNIVersion]},
+				Deprecated: meta[MetaTemplateDeprecated] == "true", Description: item.CatalogItem.Description})
+		}
+	}
+	return out, nil
+}
+
+func lastSegment(href string) string {
+	href = strings.TrimRight(href, "/")
+	return href[strings.LastIndex(href, "/")+1:]
+}

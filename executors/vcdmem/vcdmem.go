@@ -221,6 +221,30 @@ func (v *VCD) ResolveTemplate(ctx context.Context, org executors.Org, ref events
 		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org.Name), "", "")
 }
 
+// Cloud implements executors.VCD: every org's templates (once each) and VDCs.
+func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.fault("query catalog items"); err != nil {
+		return events.CloudSynced{}, err
+	}
+	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}}
+	seen := map[events.TemplateRef]bool{}
+	for _, o := range v.cfg.Orgs {
+		for _, t := range o.Templates {
+			if ref := (events.TemplateRef{Name: t.Name, Revision: t.Revision}); !seen[ref] {
+				seen[ref] = true
+				out.Templates = append(out.Templates, t.Template)
+			}
+		}
+		for _, d := range o.VDCs {
+			out.VDCs = append(out.VDCs, events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("vcdmem-vdc", o.Name+"/"+d.Name),
+				Name: d.Name, OrgName: o.Name, OrgID: o.ID})
+		}
+	}
+	return out, nil
+}
+
 func (v *VCD) template(org, name string) Template {
 	if o := v.orgByName(org); o != nil {
 		for _, t := range o.Templates {

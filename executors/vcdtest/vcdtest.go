@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,23 @@ func Run(t *testing.T, tg Target) {
 		ctx, cancel := context.WithTimeout(context.Background(), tg.Timeout)
 		defer cancel()
 		_, _ = wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, ref) })
+	})
+
+	t.Run("Cloud", func(t *testing.T) {
+		cloud, err := v.Cloud(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(cloud.Templates, func(x events.Template) bool {
+			return x.Name == tg.Template.Name && x.Revision == tg.Template.Revision && x.KubernetesVersion != ""
+		}) {
+			t.Errorf("templates %+v lack %+v", cloud.Templates, tg.Template)
+		}
+		if !slices.ContainsFunc(cloud.VDCs, func(d events.VDC) bool {
+			return d.Name == tg.VDC && strings.EqualFold(d.OrgName, tg.Org.Name) && strings.HasPrefix(d.ID, "urn:vcloud:vdc:")
+		}) {
+			t.Errorf("VDCs %+v lack %s of %s", cloud.VDCs, tg.VDC, tg.Org.Name)
+		}
 	})
 
 	t.Run("EnsureVApp refuses what is missing", func(t *testing.T) {

@@ -180,10 +180,38 @@ func startProvEnv(ctx context.Context, url string, o provOptions, logf func(stri
 	if e.srv, err = kaasd.Start(ctx, cfg, log); err != nil {
 		return e, fmt.Errorf("start kaasd: %w", err)
 	}
+	if e.token, err = e.login(ctx, "administrator@System", "kaas-admin"); err != nil {
+		return e, err
+	}
+	if err := e.enableVDCs(ctx); err != nil {
+		return e, err
+	}
 	if e.token, err = e.login(ctx, "alice@acme", "alice-pass"); err != nil {
 		return e, err
 	}
 	return e, nil
+}
+
+// enableVDCs does, as a provider, what tenants need before they create: once kaasd has read
+// VCD's org VDCs, it enables each for native Kubernetes.
+func (e *provEnv) enableVDCs(ctx context.Context) error {
+	var vdcs []cse.Ovdc
+	for deadline := time.Now().Add(30 * time.Second); len(vdcs) == 0; time.Sleep(100 * time.Millisecond) {
+		code, b, err := e.call(ctx, "GET", "/api/cse/3.0/ovdcs", nil)
+		if err == nil && code == http.StatusOK {
+			_ = json.Unmarshal(b, &vdcs)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kaasd never listed VCD's org VDCs (last answer %d %.200s, %v)", code, b, err)
+		}
+	}
+	for _, d := range vdcs {
+		body, _ := json.Marshal(cse.OvdcUpdate{K8sRuntime: []string{"native"}, OrgName: d.OrgName, OvdcName: d.Name})
+		if code, b, err := e.call(ctx, "PUT", "/api/cse/3.0/ovdc/"+d.ID, body); err != nil || code != http.StatusAccepted {
+			return fmt.Errorf("enable %s: %d %.200s %v", d.Name, code, b, err)
+		}
+	}
+	return nil
 }
 
 func (e *provEnv) close(url string, logf func(string, ...any)) {
@@ -210,7 +238,11 @@ func (e *provEnv) close(url string, logf func(string, ...any)) {
 
 // login opens a tenant session on the simulated VCD, as CSE's clients do.
 func (e *provEnv) login(ctx context.Context, user, pass string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+"/cloudapi/1.0.0/sessions", nil)
+	path := "/cloudapi/1.0.0/sessions"
+	if strings.HasSuffix(user, "@System") {
+		path += "/provider"
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+path, nil)
 	req.SetBasicAuth(user, pass)
 	req.Header.Set("Accept", "application/json;version=37.0")
 	resp, err := e.client.Do(req)

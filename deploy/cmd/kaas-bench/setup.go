@@ -26,6 +26,7 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
@@ -158,6 +159,15 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	e.kaasStop = kstop
 	if e.kaas, err = kaasd.Start(kctx, cfg, log); err != nil {
 		return e, fmt.Errorf("start kaasd: %w", err)
+	}
+	// A provider enabled the org VDC the creates name (this kaasd runs no executor, so the
+	// command is what the views fold; no VCD is read).
+	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
+		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + e.runID,
+		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme"},
+			Runtimes: []string{events.RuntimeNative}}}
+	if _, _, err := e.kaas.Store().AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
+		return e, fmt.Errorf("enable the org VDC: %w", err)
 	}
 	if e.kaasClient, err = vcdexttest.NewClient(ctx, url, e.kaasExchange, e.kaasKey); err != nil {
 		return e, fmt.Errorf("kaas client: %w", err)

@@ -109,6 +109,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	insecure := env("KAAS_VCD_INSECURE", "false") == "true"
 	fs.BoolVar(&cfg.VCDInsecure, "vcd-insecure", insecure, "skip TLS verification of VCD (KAAS_VCD_INSECURE=true)")
 	str(&cfg.VCDMemConfig, "vcdmem-config", "KAAS_VCDMEM_CONFIG", "JSON file describing the in-memory VCD's orgs, templates, delays and faults")
+	str(&cfg.ProviderOrg, "provider-org", "KAAS_PROVIDER_ORG", "URN of VCD's System org, whose users are providers (VCD's fixed id by default)")
 	str(&cfg.SecretsKeyFile, "secrets-key-file", "KAAS_SECRETS_KEY_FILE", "32-byte key sealing kubeconfigs at rest; default <data-dir>/secrets.key, made on first start")
 	level := env("KAAS_LOG_LEVEL", "info")
 	fs.StringVar(&level, "log-level", level, "debug, info, warn or error (KAAS_LOG_LEVEL)")
@@ -137,6 +138,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again; 0: 2s (KAAS_POLL_INTERVAL)")
 	retryBase := env("KAAS_EXECUTOR_RETRY_BASE", "0s")
 	fs.StringVar(&retryBase, "executor-retry-base", retryBase, "first wait after a retryable VCD error, doubling up to a minute; 0: 1s (KAAS_EXECUTOR_RETRY_BASE)")
+	cloudSync := env("KAAS_CLOUD_SYNC_INTERVAL", cfg.CloudSyncInterval.String())
+	fs.StringVar(&cloudSync, "cloud-sync-interval", cloudSync, "how often VCD's templates and org VDCs are read again; 0: at start only (KAAS_CLOUD_SYNC_INTERVAL)")
 	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
 	fs.StringVar(&ackWait, "executor-ack-wait", ackWait, "how soon a command held by a dead executor runs elsewhere; 0: 10s (KAAS_EXECUTOR_ACK_WAIT)")
 	if err := fs.Parse(args); err != nil {
@@ -151,6 +154,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.RetryBase, err = time.ParseDuration(retryBase); err != nil {
 		return cfg, "", fmt.Errorf("executor retry base %q: %w", retryBase, err)
+	}
+	if cfg.CloudSyncInterval, err = time.ParseDuration(cloudSync); err != nil {
+		return cfg, "", fmt.Errorf("cloud sync interval %q: %w", cloudSync, err)
 	}
 	if cfg.AckWait, err = time.ParseDuration(ackWait); err != nil {
 		return cfg, "", fmt.Errorf("executor ack wait %q: %w", ackWait, err)

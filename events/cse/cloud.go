@@ -1,0 +1,94 @@
+package cse
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// Template is one item of CSE's GET /api/cse/templates.
+type Template struct {
+	Catalog           string `json:"catalog"`
+	CatalogItem       string `json:"catalog_item"`
+	CNI               string `json:"cni"`
+	CNIVersion        string `json:"cni_version"`
+	Deprecated        bool   `json:"deprecated"`
+	Description       string `json:"description"`
+	DockerVersion     string `json:"docker_version"`
+	IsDefault         bool   `json:"is_default"`
+	Kind              string `json:"kind"`
+	Kubernetes        string `json:"kubernetes"`
+	KubernetesVersion string `json:"kubernetes_version"`
+	Name              string `json:"name"`
+	OS                string `json:"os"`
+	Revision          int    `json:"revision"`
+}
+
+// RenderTemplate turns a template into CSE's shape.
+func RenderTemplate(t events.Template) Template {
+	desc := t.Description
+	if desc == "" {
+		desc = "Kubernetes " + t.KubernetesVersion + " on " + t.OS + " with " + t.CNI.Name + " " + t.CNI.Version
+	}
+	return Template{Catalog: t.Catalog, CatalogItem: t.Name, CNI: t.CNI.Name, CNIVersion: t.CNI.Version, Deprecated: t.Deprecated,
+		Description: desc, DockerVersion: t.DockerVersion, Kind: "native", Kubernetes: "upstream",
+		KubernetesVersion: strings.TrimPrefix(t.KubernetesVersion, "v"), Name: t.Name, OS: t.OS, Revision: t.Revision}
+}
+
+// Ovdc is one org VDC of CSE's GET /api/cse/3.0/ovdcs and GET ovdc/{id}: its runtimes are
+// what Kubernetes it is enabled for (empty: none).
+type Ovdc struct {
+	Name       string   `json:"ovdc_name"`
+	ID         string   `json:"ovdc_id"`
+	OrgName    string   `json:"org_name"`
+	K8sRuntime []string `json:"k8s_runtime"`
+}
+
+// OvdcUpdate is the body of PUT ovdc/{id}.
+type OvdcUpdate struct {
+	K8sRuntime               []string `json:"k8s_runtime"`
+	OrgName                  string   `json:"org_name"`
+	OvdcName                 string   `json:"ovdc_name"`
+	RemoveCPFromVMsOnDisable bool     `json:"remove_cp_from_vms_on_disable"`
+}
+
+// OrgVdc is one item of CSE's paged GET /api/cse/3.0/orgvdcs.
+type OrgVdc struct {
+	Name       string   `json:"name"`
+	ID         string   `json:"id"`
+	OrgName    string   `json:"orgName"`
+	K8sRuntime []string `json:"k8sRuntime"`
+}
+
+// Event is one entry of kaas's GET /api/cse/3.0/cluster/{id}/events: a recorded event of the
+// cluster's history, as it is stored (secrets are references, never values).
+type Event struct {
+	ID          string          `json:"id"`
+	Seq         uint64          `json:"seq"`
+	Type        string          `json:"type"`
+	Time        time.Time       `json:"time"`
+	Actor       string          `json:"actor,omitempty"`
+	OperationID string          `json:"operationId,omitempty"`
+	RequestID   string          `json:"requestId,omitempty"`
+	Hash        string          `json:"hash"`
+	PrevHash    string          `json:"prevHash,omitempty"`
+	Data        json.RawMessage `json:"data"`
+}
+
+// SystemInfo is CSE's GET /api/cse/system.
+type SystemInfo struct {
+	ProductName      string   `json:"product_name"`
+	Description      string   `json:"description"`
+	Version          string   `json:"version"`
+	APIVersion       string   `json:"cse_server_api_version"`
+	SupportedVersion []string `json:"cse_server_supported_api_versions"`
+	LegacyMode       bool     `json:"cse_server_running_in_legacy_mode"`
+	// Status is "Running" or "Disabled".
+	Status string `json:"status"`
+	// Providers also see what the service holds.
+	Clusters         *int    `json:"clusters,omitempty"`
+	TemplatesSynced  *string `json:"templates_synced,omitempty"`
+	RequestsInFlight *int    `json:"requests_in_progress,omitempty"`
+}

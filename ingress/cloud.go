@@ -1,0 +1,264 @@
+package ingress
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+)
+
+// disabledMessage is CSE's answer to every route but system while the service is disabled.
+const disabledMessage = "CSE service is disabled. Contact the System Administrator."
+
+// providerOnly refuses tenants a route that only providers may use.
+func providerOnly(c *call, what string) *reply {
+	if c.p.Provider {
+		return nil
+	}
+	r := forbidden(c, "%s is for providers (System org users) only", what)
+	return &r
+}
+
+// acceptCloud appends a command to the cloud aggregate and answers 202 with where its
+// progress is served, as CSE answers with a task.
+func (a *API) acceptCloud(c *call, p events.Payload, status int, body any) reply {
+	cmdID, again := a.redelivered(c)
+	if !again {
+		if _, err := a.accept(c, events.CloudID, p); err != nil {
+			return unrecorded(err)
+		}
+	}
+	if body == nil {
+		body = map[string]string{"task_href": OperationHref(cmdID)}
+	}
+	return reply{status: status, body: body, location: OperationHref(cmdID)}
+}
+
+// decodeStrict reads a small JSON body into v, refusing unknown fields.
+func decodeStrict(c *call, v any) *reply {
+	b, err := readBody(c.r)
+	if err == nil && len(b) > cse.MaxBody {
+		err = fmt.Errorf("body is larger than %d bytes", cse.MaxBody)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil && dec.More() {
+			err = fmt.Errorf("trailing data after the JSON object")
+		}
+	}
+	if err != nil {
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid request body: %v", err)
+		return &r
+	}
+	return nil
+}
+
+// getSystem answers CSE's GET /api/cse/system; providers also see what the service holds.
+func (a *API) getSystem(c *call) reply {
+	info := cse.SystemInfo{ProductName: "kaas", Version: a.cfg.Version, APIVersion: c.version, SupportedVersion: a.cfg.Versions,
+		Description: "Kubernetes as a Service for VMware Cloud Director, compatible with Container Service Extension 3.1", Status: "Running"}
+	if !a.reader.ServiceEnabled(c.ctx) {
+		info.Status = "Disabled"
+	}
+	if c.p.Provider {
+		n := len(a.reader.Clusters(c.ctx, c.p))
+		info.Clusters = &n
+		inFlight := int(a.inFlight.Load())
+		info.RequestsInFlight = &inFlight
+		synced := "never"
+		if a.reader.CloudSynced(c.ctx) {
+			synced = "yes"
+		}
+		info.TemplatesSynced = &synced
+	}
+	return ok(http.StatusOK, info)
+}
+
+// putSystem answers CSE's PUT /api/cse/system: {"server_action": "enable"|"disable"|"stop"}.
+// Stop is graceful: requests in flight are answered and running steps recorded first.
+func (a *API) putSystem(c *call) reply {
+	if bad := providerOnly(c, "changing the service state"); bad != nil {
+		return *bad
+	}
+	var in struct {
+		Action string `json:"server_action"`
+	}
+	if bad := decodeStrict(c, &in); bad != nil {
+		return *bad
+	}
+	switch in.Action {
+	case "enable", "disable":
+		enabled := in.Action == "enable"
+		r := a.acceptCloud(c, events.SetServiceState{Enabled: enabled}, http.StatusOK,
+			map[string]string{"message": "CSE service is " + in.Action + "d."})
+		a.sync(c, "op/"+c.commandID())
+		return r
+	case "stop":
+		if a.cfg.OnStop == nil {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "this kaas cannot be stopped through the API")
+		}
+		c.log().Warn("graceful stop requested through the API", "user", c.caller.User)
+		go a.cfg.OnStop()
+		return ok(http.StatusOK, map[string]string{"message": "CSE graceful shutdown started. Requests in flight are answered; operations carry on at the next start."})
+	}
+	return fail(http.StatusBadRequest, cse.MinorDefault, "server_action %q: use enable, disable or stop", in.Action)
+}
+
+// getTemplates answers CSE's GET /api/cse/templates.
+func (a *API) getTemplates(c *call) reply { return ok(http.StatusOK, a.reader.Templates(c.ctx)) }
+
+// reloadTemplates answers CSE's POST /api/cse/templates/action/reload: VCD's catalog (and
+// org VDCs) are read again.
+func (a *API) reloadTemplates(c *call) reply {
+	if bad := providerOnly(c, "reloading templates"); bad != nil {
+		return *bad
+	}
+	return a.acceptCloud(c, events.SyncCloud{}, http.StatusAccepted, nil)
+}
+
+func (a *API) listOvdcs(c *call) reply { return ok(http.StatusOK, a.reader.VDCs(c.ctx, c.p)) }
+
+func (a *API) getOvdc(c *call) reply {
+	d, err := a.reader.VDC(c.ctx, c.p, c.args[0])
+	if err != nil {
+		return fail(http.StatusNotFound, cse.MinorDefault, "org VDC %s not found", c.args[0])
+	}
+	return ok(http.StatusOK, d)
+}
+
+// putOvdc answers CSE's PUT /api/cse/3.0/ovdc/{id}: a provider enables (or disables) an
+// org VDC for Kubernetes. kaas provisions the native runtime only.
+func (a *API) putOvdc(c *call) reply {
+	if bad := providerOnly(c, "enabling an org VDC"); bad != nil {
+		return *bad
+	}
+	var in cse.OvdcUpdate
+	if bad := decodeStrict(c, &in); bad != nil {
+		return *bad
+	}
+	if in.K8sRuntime == nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "k8s_runtime: missing: give the runtimes to enable, [] to disable")
+	}
+	for _, r := range in.K8sRuntime {
+		if r != events.RuntimeNative {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "k8s_runtime %q: kaas provisions %q clusters only", r, events.RuntimeNative)
+		}
+	}
+	d, err := a.reader.VDC(c.ctx, c.p, c.args[0])
+	if err != nil {
+		return fail(http.StatusNotFound, cse.MinorDefault, "org VDC %s not found (POST /api/cse/templates/action/reload reads VCD's VDCs again)", c.args[0])
+	}
+	if (in.OrgName != "" && !strings.EqualFold(in.OrgName, d.OrgName)) || (in.OvdcName != "" && in.OvdcName != d.Name) {
+		return fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid, "org VDC %s is %s of org %s, not %s of org %s", d.ID, d.Name, d.OrgName, in.OvdcName, in.OrgName)
+	}
+	runtimes := slices.Compact(slices.Sorted(slices.Values(in.K8sRuntime)))
+	return a.acceptCloud(c, events.SetVDCRuntimes{VDC: events.VDC{ID: d.ID, Name: d.Name, OrgName: d.OrgName}, Runtimes: runtimes},
+		http.StatusAccepted, nil)
+}
+
+// listOrgVdcs answers CSE's paged GET /api/cse/3.0/orgvdcs.
+func (a *API) listOrgVdcs(c *call) reply {
+	var out []cse.OrgVdc
+	for _, d := range a.reader.VDCs(c.ctx, c.p) {
+		out = append(out, cse.OrgVdc{Name: d.Name, ID: d.ID, OrgName: d.OrgName, K8sRuntime: d.K8sRuntime})
+	}
+	q := c.r.URL.Query()
+	page, size, err := cse.ParsePage(q)
+	if err != nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+	}
+	return ok(http.StatusOK, cse.Paginate(out, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+}
+
+// upgradePlan answers CSE's GET cluster/{id}/upgrade-plan: the templates it may move to.
+func (a *API) upgradePlan(c *call) reply {
+	id, _, bad := a.target(c, cluster.LevelRead, "plan an upgrade of")
+	if bad != nil {
+		return *bad
+	}
+	plan, err := a.reader.UpgradePlan(c.ctx, c.p, id)
+	if err != nil {
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	}
+	return ok(http.StatusOK, plan)
+}
+
+// upgradeAction answers API 35's POST cluster/{id}/action/upgrade, the way CSE 3.0 upgraded
+// (36 upgrades through PUT of the whole entity).
+func (a *API) upgradeAction(c *call) reply {
+	var in struct {
+		TemplateName      string `json:"template_name"`
+		TemplateRevision  int    `json:"template_revision"`
+		TemplateName2     string `json:"templateName"`
+		TemplateRevision2 int    `json:"templateRevision"`
+	}
+	if bad := decodeStrict(c, &in); bad != nil {
+		return *bad
+	}
+	ref := events.TemplateRef{Name: cmpOr(in.TemplateName, in.TemplateName2), Revision: max(in.TemplateRevision, in.TemplateRevision2)}
+	if ref.Name == "" || ref.Revision < 1 {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "template_name and template_revision (1 or more) are required")
+	}
+	id, snap, bad := a.target(c, cluster.LevelWrite, "upgrade")
+	if bad != nil {
+		return *bad
+	}
+	if bad := a.usableTemplate(c, ref); bad != nil {
+		return *bad
+	}
+	unlock := a.locks.lock("cluster/" + id)
+	defer unlock()
+	return a.change(c, id, snap, events.UpgradeTemplate{Template: ref})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// usableTemplate refuses a template the provider's catalog does not hold, or deprecated,
+// once the catalog was read: the tenant learns now, not when the operation fails.
+func (a *API) usableTemplate(c *call, ref events.TemplateRef) *reply {
+	if !a.reader.CloudSynced(c.ctx) {
+		return nil
+	}
+	t, found := a.reader.Template(c.ctx, ref)
+	var r reply
+	switch {
+	case !found:
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "template %s revision %d is not in the provider's catalog (GET /api/cse/templates lists them)", ref.Name, ref.Revision)
+	case t.Deprecated:
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "template %s revision %d is deprecated: choose another (GET /api/cse/templates)", ref.Name, ref.Revision)
+	default:
+		return nil
+	}
+	return &r
+}
+
+// clusterEvents answers kaas's GET cluster/{id}/events: the cluster's recorded history,
+// paged, oldest first.
+func (a *API) clusterEvents(c *call) reply {
+	id, _, bad := a.target(c, cluster.LevelRead, "read the history of")
+	if bad != nil {
+		return *bad
+	}
+	q := c.r.URL.Query()
+	page, size, err := cse.ParsePage(q)
+	if err != nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+	}
+	evs, err := a.reader.History(c.ctx, c.p, id)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
+	}
+	return ok(http.StatusOK, cse.Paginate(evs, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+}

@@ -1,0 +1,148 @@
+package queries
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/projector"
+)
+
+// Templates returns the provider's templates in CSE's shape, sorted by name and revision.
+func (q *Queries) Templates(ctx context.Context) []cse.Template {
+	ts := q.views.Cloud().Templates
+	out := make([]cse.Template, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, cse.RenderTemplate(t))
+	}
+	slices.SortFunc(out, func(a, b cse.Template) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return a.Revision - b.Revision
+	})
+	return out
+}
+
+// Template returns one template by name and revision.
+func (q *Queries) Template(ctx context.Context, ref events.TemplateRef) (events.Template, bool) {
+	for _, t := range q.views.Cloud().Templates {
+		if t.Name == ref.Name && t.Revision == ref.Revision {
+			return t, true
+		}
+	}
+	return events.Template{}, false
+}
+
+// UpgradePlan returns the templates a cluster of the principal's may be upgraded to:
+// kubeadm's rule, one minor version forward (or a newer patch), never a deprecated one.
+func (q *Queries) UpgradePlan(ctx context.Context, p cluster.Principal, id string) ([]cse.Template, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	from := ""
+	if cv.State != nil {
+		from = cv.State.Template.KubernetesVersion
+	}
+	out := []cse.Template{}
+	if from == "" {
+		return out, nil // not created yet: nothing to upgrade
+	}
+	for _, t := range q.views.Cloud().Templates {
+		if t.Deprecated || t.KubernetesVersion == from || cluster.CanUpgrade(from, t.KubernetesVersion) != nil {
+			continue
+		}
+		out = append(out, cse.RenderTemplate(t))
+	}
+	return out, nil
+}
+
+// VDCs returns the org VDCs the principal may see: its org's, or every org's for a provider.
+func (q *Queries) VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc {
+	out := []cse.Ovdc{}
+	for _, d := range q.views.Cloud().VDCs {
+		if p.Provider || d.OrgID == p.Org {
+			out = append(out, ovdc(d))
+		}
+	}
+	return out
+}
+
+// VDC returns one org VDC the principal may see.
+func (q *Queries) VDC(ctx context.Context, p cluster.Principal, id string) (cse.Ovdc, error) {
+	for _, d := range q.views.Cloud().VDCs {
+		if strings.EqualFold(d.ID, id) && (p.Provider || d.OrgID == p.Org) {
+			return ovdc(d), nil
+		}
+	}
+	return cse.Ovdc{}, fmt.Errorf("org VDC %s: %w", id, ErrNotFound)
+}
+
+func ovdc(d projector.VDCView) cse.Ovdc {
+	rt := d.Runtimes
+	if rt == nil {
+		rt = []string{}
+	}
+	return cse.Ovdc{Name: d.Name, ID: d.ID, OrgName: d.OrgName, K8sRuntime: rt}
+}
+
+// VDCEnabled reports whether an org VDC, named as a tenant names it in a cluster spec, is
+// enabled for Kubernetes.
+func (q *Queries) VDCEnabled(ctx context.Context, orgName, vdcName string) bool {
+	for _, d := range q.views.Cloud().VDCs {
+		if strings.EqualFold(d.OrgName, orgName) && d.Name == vdcName {
+			return d.Enabled()
+		}
+	}
+	return false
+}
+
+// ServiceEnabled reports whether the service takes requests.
+func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.Cloud().ServiceEnabled }
+
+// CloudSynced reports whether VCD's templates and VDCs were read at least once.
+func (q *Queries) CloudSynced(ctx context.Context) bool { return !q.views.Cloud().Synced.IsZero() }
+
+// HistoryReader loads a cluster's recorded events; deploy wires it to the JetStream store.
+type HistoryReader interface {
+	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]jsstore.Record, error)
+}
+
+// WithHistory lets the queries serve clusters' histories.
+func (q *Queries) WithHistory(h HistoryReader) *Queries {
+	q.history = h
+	return q
+}
+
+// History returns the recorded events of a cluster the principal may see, oldest first.
+func (q *Queries) History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	out := []cse.Event{}
+	if q.history == nil || cv.State == nil {
+		return out, nil // accepted, nothing recorded yet
+	}
+	recs, err := q.history.Load(ctx, id, 0)
+	if err != nil {
+		return nil, fmt.Errorf("history of cluster %s: %w", id, err)
+	}
+	for _, r := range recs {
+		data, err := json.Marshal(r.Envelope.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("history of cluster %s: event %d: %w", id, r.Seq, err)
+		}
+		e := r.Envelope
+		out = append(out, cse.Event{ID: e.ID, Seq: r.Seq, Type: e.Type, Time: e.Time, Actor: e.Actor, OperationID: e.CausationID,
+			RequestID: e.CorrelationID, Hash: r.Hash(), PrevHash: e.PrevHash, Data: data})
+	}
+	return out, nil
+}
