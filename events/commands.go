@@ -25,6 +25,11 @@ type DeleteCluster struct{}
 // operation in progress; it is the way out for a broken cluster.
 type ForceDeleteCluster struct{}
 
+// DeleteNFSNode asks to remove one NFS node (CSE's DELETE cluster/{id}/nfs/{node}).
+type DeleteNFSNode struct {
+	Node string `json:"node"`
+}
+
 // SetClusterACL replaces the list of users a cluster is shared with. It needs no VCD work:
 // an executor records it as ClusterACLChanged even while the cluster is busy.
 type SetClusterACL struct {
@@ -57,6 +62,7 @@ const (
 	TypeDeleteCluster      = "DeleteCluster"
 	TypeForceDeleteCluster = "ForceDeleteCluster"
 	TypeSetClusterACL      = "SetClusterACL"
+	TypeDeleteNFSNode      = "DeleteNFSNode"
 )
 
 func (CreateCluster) Type() string      { return TypeCreateCluster }
@@ -65,3 +71,4 @@ func (UpgradeTemplate) Type() string    { return TypeUpgradeTemplate }
 func (DeleteCluster) Type() string      { return TypeDeleteCluster }
 func (ForceDeleteCluster) Type() string { return TypeForceDeleteCluster }
 func (SetClusterACL) Type() string      { return TypeSetClusterACL }
+func (DeleteNFSNode) Type() string      { return TypeDeleteNFSNode }

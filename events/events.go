@@ -141,6 +141,16 @@ type CommandRejected struct {
 	Failure     Failure `json:"failure"`
 }
 
+// NFSNodeDeletionStarted records that a DeleteNFSNode command was accepted.
+type NFSNodeDeletionStarted struct {
+	Node string `json:"node"`
+}
+
+// NFSNodeRemoved records that the NFS node is gone: the cluster has one fewer.
+type NFSNodeRemoved struct {
+	Node string `json:"node"`
+}
+
 // ClusterACLChanged records the users a cluster is now shared with (the whole list).
 type ClusterACLChanged struct {
 	Entries []ACLEntry `json:"entries"`
@@ -172,6 +182,8 @@ const (
 	TypeClusterDeleted          = "ClusterDeleted"
 	TypeCommandRejected         = "CommandRejected"
 	TypeClusterACLChanged       = "ClusterACLChanged"
+	TypeNFSNodeDeletionStarted  = "NFSNodeDeletionStarted"
+	TypeNFSNodeRemoved          = "NFSNodeRemoved"
 )
 
 func (ClusterCreationStarted) Type() string  { return TypeClusterCreationStarted }
@@ -198,3 +210,5 @@ func (ClusterDeletionStarted) Type() string  { return TypeClusterDeletionStarted
 func (ClusterDeleted) Type() string          { return TypeClusterDeleted }
 func (CommandRejected) Type() string         { return TypeCommandRejected }
 func (ClusterACLChanged) Type() string       { return TypeClusterACLChanged }
+func (NFSNodeDeletionStarted) Type() string  { return TypeNFSNodeDeletionStarted }
+func (NFSNodeRemoved) Type() string          { return TypeNFSNodeRemoved }

@@ -87,9 +87,12 @@ type Config struct {
 	Version string
 	// OnStop, when set, stops this process gracefully: PUT /api/cse/system
 	// {"server_action": "stop"} calls it.
-	OnStop  func()
-	Logger  *slog.Logger
-	Metrics *Metrics
+	OnStop func()
+	// RunningConfig, when set, returns the process's configuration with secrets removed,
+	// for GET /api/cse/system/config.
+	RunningConfig func() any
+	Logger        *slog.Logger
+	Metrics       *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -172,12 +175,21 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		{name: "upgrade", pattern: []string{"cse", "3.0", "cluster", "{}", "action", "upgrade"}, versions: all, methods: map[string]handler{
 			http.MethodPost: {"upgrade_cluster", a.upgradeAction},
 		}},
+		{name: "nfs", pattern: []string{"cse", "3.0", "cluster", "{}", "nfs", "{}"}, versions: all, methods: map[string]handler{
+			http.MethodDelete: {"delete_nfs_node", a.deleteNFSNode},
+		}},
 		{name: "events", pattern: []string{"cse", "3.0", "cluster", "{}", "events"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"list_cluster_events", a.clusterEvents},
 		}},
 		{name: "system", pattern: []string{"cse", "system"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"get_system", a.getSystem},
 			http.MethodPut: {"update_system", a.putSystem},
+		}},
+		{name: "system-config", pattern: []string{"cse", "system", "config"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"get_system_config", a.getSystemConfig},
+		}},
+		{name: "templates-tkgm", pattern: []string{"cse", "templates", "tkgm"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_tkgm_templates", a.getTKGmTemplates},
 		}},
 		{name: "templates", pattern: []string{"cse", "templates"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"list_templates", a.getTemplates},

@@ -111,6 +111,22 @@ func (a *API) putSystem(c *call) reply {
 	return fail(http.StatusBadRequest, cse.MinorDefault, "server_action %q: use enable, disable or stop", in.Action)
 }
 
+// getSystemConfig answers CSE's GET /api/cse/system/config, for providers only (CSE meant
+// it so, but its check never ran): the running configuration, secrets left out.
+func (a *API) getSystemConfig(c *call) reply {
+	if bad := providerOnly(c, "reading the service configuration"); bad != nil {
+		return *bad
+	}
+	if a.cfg.RunningConfig == nil {
+		return ok(http.StatusOK, map[string]any{})
+	}
+	return ok(http.StatusOK, a.cfg.RunningConfig())
+}
+
+// getTKGmTemplates answers CSE's GET /api/cse/templates/tkgm: kaas provisions native
+// clusters only, so there are none.
+func (a *API) getTKGmTemplates(c *call) reply { return ok(http.StatusOK, []cse.Template{}) }
+
 // getTemplates answers CSE's GET /api/cse/templates.
 func (a *API) getTemplates(c *call) reply { return ok(http.StatusOK, a.reader.Templates(c.ctx)) }
 

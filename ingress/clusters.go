@@ -254,6 +254,17 @@ func (a *API) deleteCluster(c *call) reply {
 	return a.change(c, id, snap, events.DeleteCluster{})
 }
 
+// deleteNFSNode answers CSE's DELETE cluster/{id}/nfs/{node}: one NFS node removed.
+func (a *API) deleteNFSNode(c *call) reply {
+	id, snap, bad := a.target(c, cluster.LevelWrite, "remove an NFS node of")
+	if bad != nil {
+		return *bad
+	}
+	unlock := a.locks.lock("cluster/" + id)
+	defer unlock()
+	return a.change(c, id, snap, events.DeleteNFSNode{Node: c.args[1]})
+}
+
 func (a *API) forceDelete(c *call) reply {
 	id, snap, bad := a.target(c, cluster.LevelFull, "force-delete")
 	if bad != nil {

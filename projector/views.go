@@ -144,6 +144,8 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 		o.Target = strconv.Itoa(c.Workers)
 	case events.UpgradeTemplate:
 		o.Target = c.Template.Name + " revision " + strconv.Itoa(c.Template.Revision)
+	case events.DeleteNFSNode:
+		o.Target = c.Node
 	case events.SetClusterACL:
 		acl := slices.Clone(c.Entries)
 		o.ACL = &acl

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -258,7 +259,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 	if cfg.has(RoleIngress) {
 		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, Version: Version,
-			OnStop: func() { s.stop() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
+			OnStop: func() { s.stop() }, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
 		if err != nil {
 			return nil, err
 		}
@@ -400,5 +401,26 @@ func syncCloud(ctx context.Context, store *jsstore.Store, every time.Duration, l
 			return nil
 		case <-time.After(every):
 		}
+	}
+}
+
+// Redacted is the configuration as a provider may read it (GET /api/cse/system/config):
+// passwords, tokens and key locations are left out, URLs lose their credentials.
+func (c Config) Redacted() map[string]any {
+	clean := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return "(unparsable)"
+		}
+		return u.Redacted()
+	}
+	return map[string]any{
+		"nats_url": clean(c.NATSURL), "data_dir": c.DataDir, "amqp_url": clean(c.AMQPURL), "amqp_exchange": c.AMQPExchange,
+		"amqp_routing_key": c.AMQPRoutingKey, "amqp_queue": c.AMQPQueue, "amqp_prefetch": c.AMQPPrefetch,
+		"vcd_url": c.VCDURL, "vcd_org": c.VCDOrg, "vcd_user": c.VCDUser, "vcd_insecure": c.VCDInsecure, "vcd_catalog": c.VCDCatalog,
+		"vcd_password": c.VCDPassword != "", "vcd_token": c.VCDToken != "",
+		"roles": c.Roles, "executor_workers": c.ExecutorWorkers, "poll_interval": c.PollInterval.String(),
+		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
+		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
 	}
 }

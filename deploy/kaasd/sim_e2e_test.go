@@ -103,6 +103,12 @@ func (e *simEnv) call(method, path string, body any) (int, []byte) {
 // callAs is call in another user's session.
 func (e *simEnv) callAs(token, method, path string, body any) (int, []byte) {
 	e.t.Helper()
+	return e.callAccept(token, "application/json;version=36.0", method, path, body)
+}
+
+// callAccept is callAs with an Accept header of the caller's choosing.
+func (e *simEnv) callAccept(token, accept, method, path string, body any) (int, []byte) {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -110,7 +116,7 @@ func (e *simEnv) callAs(token, method, path string, body any) (int, []byte) {
 	}
 	req, _ := http.NewRequest(method, e.url+path, rd)
 	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json;version=36.0")
+	req.Header.Set("Accept", accept)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.http.Do(req)
 	if err != nil {

@@ -360,6 +360,20 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, sess *session) *v
 			add(rec(name, "href", s.href("vAppTemplate/vappTemplate-"+t.tmplID), "id", "urn:vcloud:vapptemplate:"+t.tmplID,
 				"name", t.cfg.Name, "catalogName", s.catalog.name, "catalogItem", s.href("catalogItem/"+t.itemID), "status", "RESOLVED"))
 		}
+	case "user", "adminUser":
+		// A tenant sees its org's users (to share clusters with them by name); a provider
+		// sees every org's.
+		name := map[string]string{"user": "UserRecord", "adminUser": "AdminUserRecord"}[typ]
+		for _, o := range s.orgs {
+			if !s.visible(sess, o) {
+				continue
+			}
+			for _, u := range o.users {
+				urn := userURN(o, u.Name)
+				add(rec(name, "href", s.href("admin/user/"+strings.TrimPrefix(urn, "urn:vcloud:user:")), "id", urn, "name", u.Name,
+					"orgName", o.name, "isEnabled", "true"))
+			}
+		}
 	case "adminService":
 		if !sess.org.system() {
 			return errf(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "only a provider may query API extensions")

@@ -126,6 +126,15 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 		s.start(e, events.OpUpdate)
 		s.Op.FromWorkers, s.Op.Workers = p.From, p.To
 
+	case events.NFSNodeDeletionStarted:
+		s.start(e, events.OpUpdate)
+		s.Op.RemoveNode = p.Node
+		s.Op.FromWorkers, s.Op.Workers = s.Spec.Workers.Count, s.Spec.Workers.Count
+
+	case events.NFSNodeRemoved:
+		s.Spec.NFS.Count = max(0, s.Spec.NFS.Count-1)
+		s.succeed(events.OpUpdate)
+
 	case events.ClusterScaled:
 		s.Spec.Workers.Count = p.Workers
 		s.succeed(events.OpUpdate)

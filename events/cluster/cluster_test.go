@@ -457,3 +457,37 @@ func TestCloneIsDeep(t *testing.T) {
 		t.Fatal("clone shares memory with the original")
 	}
 }
+
+func TestDeleteNFSNode(t *testing.T) {
+	sp := spec()
+	sp.NFS.Count = 1
+	h := newHistory().add(events.ClusterCreationStarted{Spec: sp})
+	run(h, 100)
+	nfs := h.s.NodesOf(events.RoleNFS)
+	if h.s.Phase != events.PhaseCreateSucceeded || len(nfs) != 1 {
+		t.Fatalf("create: %s, %d NFS nodes", h.s.Phase, len(nfs))
+	}
+	del := events.Envelope{ID: "cmd-nfs", ClusterID: cid, Payload: events.DeleteNFSNode{Node: "nfsd-nope"}}
+	if _, err := Decide(h.s, del); err == nil {
+		t.Fatal("deleting an NFS node that does not exist was accepted")
+	}
+	if w := h.s.NodesOf(events.RoleWorker)[0]; true {
+		if _, err := Decide(h.s, events.Envelope{ID: "cmd-w", ClusterID: cid, Payload: events.DeleteNFSNode{Node: w.Name}}); err == nil {
+			t.Fatal("a worker was deleted as an NFS node")
+		}
+	}
+	del.Payload = events.DeleteNFSNode{Node: nfs[0].Name}
+	ev, err := Decide(h.s, del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.by("cmd-nfs").add(ev)
+	if h.s.Phase != events.PhaseUpdateInProgress {
+		t.Fatalf("phase %s", h.s.Phase)
+	}
+	steps := run(h, 10)
+	want := "DeleteNode " + nfs[0].Name + "|Record NFSNodeRemoved"
+	if strings.Join(steps, "|") != want || h.s.Phase != events.PhaseUpdateSucceeded || h.s.Spec.NFS.Count != 0 || len(h.s.NodesOf(events.RoleNFS)) != 0 {
+		t.Fatalf("steps %q phase %s nfs %d", steps, h.s.Phase, h.s.Spec.NFS.Count)
+	}
+}

@@ -88,6 +88,16 @@ func Decide(s *State, cmd events.Envelope) (events.Payload, error) {
 		}
 		return ev, nil
 
+	case events.DeleteNFSNode:
+		if err := s.changeable("changed"); err != nil {
+			return nil, err
+		}
+		n := s.Node(c.Node)
+		if n == nil || n.Role != events.RoleNFS {
+			return nil, reject(events.CodeNotFound, "cluster %q has no NFS node %q", s.Spec.Name, c.Node)
+		}
+		return events.NFSNodeDeletionStarted{Node: c.Node}, nil
+
 	case events.SetClusterACL:
 		if !s.Exists || s.Deleted {
 			return nil, reject(events.CodeNotFound, "cluster %s does not exist", cmd.ClusterID)

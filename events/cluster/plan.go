@@ -122,6 +122,12 @@ func (s *State) planCreate() Step {
 }
 
 func (s *State) planScale() Step {
+	if name := s.Op.RemoveNode; name != "" {
+		if n := s.Node(name); n != nil {
+			return Step{Kind: StepDeleteNode, Node: n}
+		}
+		return Step{Kind: StepRecord, Event: events.NFSNodeRemoved{Node: name}}
+	}
 	workers := s.NodesOf(events.RoleWorker)
 	if len(workers) > s.Op.Workers {
 		// Remove the newest workers first.
@@ -294,7 +300,9 @@ func Progress(s *State) (step string, percent int) {
 		}
 	case events.OpUpdate:
 		diff := op.Workers - op.FromWorkers
-		if diff < 0 {
+		if op.RemoveNode != "" {
+			total, done = 1, b2i(s.Node(op.RemoveNode) == nil)
+		} else if diff < 0 {
 			total = -diff
 			done = op.FromWorkers - len(s.NodesOf(events.RoleWorker))
 		} else {

@@ -36,7 +36,7 @@ func PendingPhase(commandType string) events.Phase {
 	switch commandType {
 	case events.TypeCreateCluster:
 		return events.PhaseCreateInProgress
-	case events.TypeScaleWorkers:
+	case events.TypeScaleWorkers, events.TypeDeleteNFSNode:
 		return events.PhaseUpdateInProgress
 	case events.TypeUpgradeTemplate:
 		return events.PhaseUpgradeInProgress

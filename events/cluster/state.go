@@ -68,6 +68,8 @@ type Operation struct {
 	Target    *events.Template
 	// Delete: whether forced.
 	Force bool
+	// DeleteNFSNode: the NFS node to remove.
+	RemoveNode string
 
 	// Failed is set when the operation failed and is being rolled back, since FailedAt.
 	Failed   *events.Failure
