@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./events/cse/ -run '^$$' -fuzz '^FuzzDecodeEntity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingress/ -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(KAAS_DATA_DIR)

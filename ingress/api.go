@@ -65,6 +65,8 @@ type Reader interface {
 	ServiceEnabled(ctx context.Context) bool
 	// CloudSynced reports whether VCD's templates and VDCs were read at least once.
 	CloudSynced(ctx context.Context) bool
+	// OrgID returns the URN of the org of that name, from VCD's org VDCs; "" if unknown.
+	OrgID(ctx context.Context, orgName string) string
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -221,6 +223,7 @@ type call struct {
 	args      []string
 	caller    Caller
 	p         cluster.Principal // who asks, for authorization
+	orgID     string            // the org a change is for, when not the caller's (a provider's create)
 	requestID string
 	version   string
 	// The request's log attributes; the logger is built only when a line is written.
@@ -446,4 +449,13 @@ func (k *keyedMutex) lock(key string) func() {
 		}
 		k.mu.Unlock()
 	}
+}
+
+// org is the org the request's change is for: the caller's, unless a provider creates in a
+// tenant's org.
+func (c *call) org() string {
+	if c.orgID != "" {
+		return c.orgID
+	}
+	return c.caller.Org
 }

@@ -69,13 +69,13 @@ func (a *API) decodeEntity(c *call) (cse.NativeEntity, *reply) {
 // stream sequence.
 func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, err error) {
 	cmdID := c.commandID()
-	env := events.Envelope{ID: cmdID, ClusterID: clusterID, OrgID: c.caller.Org, Actor: c.caller.User,
+	env := events.Envelope{ID: cmdID, ClusterID: clusterID, OrgID: c.org(), Actor: c.caller.User,
 		Time: time.Now().UTC(), CorrelationID: c.requestID, Payload: p}
 	seq, dup, err := a.commands.AppendCommand(c.ctx, env, c.requestID)
 	if err != nil {
 		return 0, err
 	}
-	a.recent.set(seq, "cluster/"+clusterID, "org/"+c.caller.Org, "op/"+cmdID)
+	a.recent.set(seq, "cluster/"+clusterID, "org/"+c.org(), "op/"+cmdID)
 	if a.cfg.Logger.Enabled(c.ctx, slog.LevelInfo) {
 		c.log().Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
 	}
@@ -106,16 +106,22 @@ func (a *API) createCluster(c *call) reply {
 	}
 	clusterID := events.DeriveID("cluster", c.requestID)
 	cmdID := c.commandID()
+	if c.p.Provider && !strings.EqualFold(spec.OrgName, "System") {
+		// A provider creates in a tenant's org: the cluster is that org's.
+		if c.orgID = a.reader.OrgID(c.ctx, spec.OrgName); c.orgID == "" {
+			return fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "organization '%s' has no org VDC kaas knows of", spec.OrgName)
+		}
+	}
 
 	// One create per name at a time, so that two requests for the same name cannot both
 	// pass the check below.
 	// Names compare without case, as VCD compares vApp names.
-	nameKey := c.caller.Org + "/" + spec.VDC + "/" + strings.ToLower(spec.Name)
+	nameKey := c.org() + "/" + spec.VDC + "/" + strings.ToLower(spec.Name)
 	unlock := a.locks.lock("name/" + nameKey)
 	defer unlock()
 	a.sync(c, "name/"+nameKey)
 	if !a.reader.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
-		if other := a.reader.NameTaken(c.ctx, c.caller.Org, spec.VDC, spec.Name); other != "" && other != clusterID {
+		if other := a.reader.NameTaken(c.ctx, c.org(), spec.VDC, spec.Name); other != "" && other != clusterID {
 			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
 		}
 		seq, err := a.accept(c, clusterID, events.CreateCluster{Spec: spec})
@@ -126,7 +132,7 @@ func (a *API) createCluster(c *call) reply {
 	}
 	// The answer is built from the request alone, so that a redelivered request gets the
 	// same one.
-	ent := cse.Render(cse.View{ClusterID: clusterID, OrgID: c.caller.Org, Owner: c.caller.User, Spec: spec,
+	ent := cse.Render(cse.View{ClusterID: clusterID, OrgID: c.org(), Owner: c.caller.User, Spec: spec,
 		Phase: events.PhaseCreateInProgress, State: cse.StatePreCreated, TaskHref: OperationHref(cmdID),
 		Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID)}})
 	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}

@@ -146,3 +146,13 @@ func (q *Queries) History(ctx context.Context, p cluster.Principal, id string) (
 	}
 	return out, nil
 }
+
+// OrgID returns the URN of the org of that name, as VCD listed it with its VDCs.
+func (q *Queries) OrgID(ctx context.Context, orgName string) string {
+	for _, d := range q.views.Cloud().VDCs {
+		if strings.EqualFold(d.OrgName, orgName) && d.OrgID != "" {
+			return d.OrgID
+		}
+	}
+	return ""
+}

@@ -159,4 +159,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	e.waitGone(id)
 	e.waitGone(stuck)
+
+	// A provider creates in a tenant's org: the cluster is that org's, owned by the provider,
+	// seen by the org's administrator and not by its other users.
+	e.token = tokens["administrator@System"]
+	code, body = e.call("POST", "/api/cse/3.0/clusters", entity("by-provider", good, 0, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("provider create: %d %s", code, body)
+	}
+	made := e.waitPhase(decode[cse.DefEntity](t, body).ID)
+	if made.Entity.Status.Phase != "CREATE:SUCCEEDED" || made.Org.Name != "acme" || made.Org.ID != vcdsim.OrgURN("acme") {
+		t.Fatalf("provider's cluster: %s in %+v", made.Entity.Status.Phase, made.Org)
+	}
+	for user, sees := range map[string]bool{"olga@acme": true, "alice@acme": false, "eve@globex": false} {
+		_, body := e.callAs(tokens[user], "GET", "/api/cse/3.0/clusters", nil)
+		if got := strings.Contains(string(body), "by-provider"); got != sees {
+			t.Errorf("%s sees the provider's cluster: %v", user, got)
+		}
+	}
 }

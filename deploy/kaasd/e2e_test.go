@@ -390,3 +390,18 @@ func mutate(f func(map[string]any)) any {
 }
 
 var _ = fmt.Sprint
+
+// A provider stops kaas through the API, as `vcd cse system stop` did: the request is
+// answered, then kaasd stops gracefully.
+func TestSystemStop(t *testing.T) {
+	e := start(t)
+	code, body := providerDo(t, e.client)("PUT", "/api/cse/system", map[string]string{"server_action": "stop"})
+	if code != http.StatusOK || !strings.Contains(string(body), "graceful shutdown") {
+		t.Fatalf("stop: %d %s", code, body)
+	}
+	select {
+	case <-e.srv.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("kaasd did not stop")
+	}
+}

@@ -32,6 +32,9 @@ const (
 	nsVCloud  = "http://www.vmware.com/vcloud/v1.5"
 )
 
+// systemOrgID is the id VCD gives its System org in every installation.
+const systemOrgID = "a93c9db9-7471-3192-8d09-a8f7eeda85f9"
+
 // Server is a running simulated VCD. Its handler serves every path; Base is the external
 // URL every href starts with.
 type Server struct {
@@ -144,7 +147,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
 		calls: map[string]int{}}
 	// VCD gives its System org the same id in every installation.
-	s.system = &org{id: "a93c9db9-7471-3192-8d09-a8f7eeda85f9", name: "System", users: cfg.Providers}
+	s.system = &org{id: systemOrgID, name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
 	for _, oc := range cfg.Orgs {
 		if strings.EqualFold(oc.Name, "System") {
@@ -213,6 +216,14 @@ func UserURN(org, name string) string {
 func (s *Server) href(path string) string { return s.base + "/api/" + path }
 
 func orgURN(o *org) string { return "urn:vcloud:org:" + o.id }
+
+// OrgURN is the URN the simulator gives a tenant org (the System org has VCD's fixed one).
+func OrgURN(name string) string {
+	if strings.EqualFold(name, "System") {
+		return "urn:vcloud:org:" + systemOrgID
+	}
+	return "urn:vcloud:org:" + stableID("org", name)
+}
 
 // OrgID returns the URN of an org, as VCD puts it in security contexts.
 func (s *Server) OrgID(name string) string {
