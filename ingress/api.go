@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +86,9 @@ type Config struct {
 	// ProviderOrg is the URN of VCD's System org: its users are providers, who see and
 	// manage every org's clusters.
 	ProviderOrg string
+	// RightIDs maps right URNs to the names of CSE's rights bundle, for a VCD whose security
+	// context lists rights by URN: kaas checks rights by name.
+	RightIDs map[string]string
 	// Version is kaas's version, shown by GET /api/cse/system.
 	Version string
 	// OnStop, when set, stops this process gracefully: PUT /api/cse/system
@@ -107,6 +111,11 @@ func (c *Config) setDefaults() {
 	if c.ProviderOrg == "" {
 		c.ProviderOrg = SystemOrg
 	}
+	ids := make(map[string]string, len(c.RightIDs))
+	for urn, name := range c.RightIDs {
+		ids[strings.ToLower(urn)] = name
+	}
+	c.RightIDs = ids
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -320,7 +329,7 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 		return h.op, fail(http.StatusUnauthorized, cse.MinorDefault, "the request carries no VCD security context (user and org)")
 	}
 	c.args, c.caller, c.version = args, caller, v
-	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: caller.Rights, Provider: strings.EqualFold(caller.Org, a.cfg.ProviderOrg)}
+	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: a.rightNames(caller.Rights), Provider: strings.EqualFold(caller.Org, a.cfg.ProviderOrg)}
 	c.attrs = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op)
 	if rt.name != "system" && !a.reader.ServiceEnabled(c.ctx) {
 		return h.op, fail(http.StatusBadRequest, cse.MinorDefault, disabledMessage)
@@ -458,4 +467,18 @@ func (c *call) org() string {
 		return c.orgID
 	}
 	return c.caller.Org
+}
+
+// rightNames adds, for each right given by URN, its name, when RightIDs knows it.
+func (a *API) rightNames(rights []string) []string {
+	if len(a.cfg.RightIDs) == 0 {
+		return rights
+	}
+	out := slices.Clone(rights)
+	for _, r := range rights {
+		if name, ok := a.cfg.RightIDs[strings.ToLower(r)]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }

@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/ingress"
+	"github.com/kaasproject/kaas/projector"
+	"github.com/kaasproject/kaas/queries"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -670,4 +673,25 @@ func TestReadYourWrites(t *testing.T) {
 			t.Errorf("%d commands, want 2", n)
 		}
 	})
+}
+
+// A VCD that lists rights by URN: RightIDs names them.
+func TestRightsByURN(t *testing.T) {
+	views := projector.NewViews()
+	cmds := newFakeCommands(t, views, 0)
+	api, err := ingress.New(ingress.Config{RightIDs: map[string]string{"URN:vcloud:right:0f1e": cluster.RightFullAccess}}, cmds, queries.New(views, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, api: api, views: views, cmds: cmds}
+	enableVDC(views)
+	for _, tt := range []struct {
+		right string
+		want  int
+	}{{"urn:vcloud:right:0f1e", http.StatusAccepted}, {"urn:vcloud:right:9999", http.StatusForbidden}} {
+		rec := h.do(http.MethodPost, base+"/clusters", createBody("c-"+tt.right[len(tt.right)-4:], "vdc1", 1), withRights(tt.right))
+		if rec.Code != tt.want {
+			t.Errorf("with %s: %d, want %d: %s", tt.right, rec.Code, tt.want, rec.Body)
+		}
+	}
 }

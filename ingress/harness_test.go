@@ -141,12 +141,7 @@ func newHarnessLag(t testing.TB, lag time.Duration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The provider enabled acme's VDCs: creates elsewhere are refused.
-	for i, vdc := range []string{"vdc1", "vdc2"} {
-		views.ApplyEvent(uint64(i+1), "", events.Envelope{ID: fmt.Sprintf("enable-%d", i), ClusterID: events.CloudID, Type: events.TypeVDCRuntimesChanged,
-			Time: t0, Payload: events.VDCRuntimesChanged{VDC: events.VDC{ID: "urn:vcloud:vdc:" + vdc, Name: vdc, OrgName: "acme", OrgID: orgA},
-				Runtimes: []string{events.RuntimeNative}}})
-	}
+	enableVDC(views)
 	h := &harness{t: t, api: api, views: views, cmds: cmds}
 	h.exec = &executor{h: h, states: map[string]*cluster.State{}, handled: map[string]bool{}}
 	return h
@@ -411,4 +406,14 @@ func sameJSON(t testing.TB, a, b []byte) bool {
 		t.Fatal(err)
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// enableVDC does what the provider does first: acme's VDCs are enabled, creates elsewhere
+// are refused.
+func enableVDC(views *projector.Views) {
+	for i, vdc := range []string{"vdc1", "vdc2"} {
+		views.ApplyEvent(uint64(i+1), "", events.Envelope{ID: fmt.Sprintf("enable-%d", i), ClusterID: events.CloudID, Type: events.TypeVDCRuntimesChanged,
+			Time: t0, Payload: events.VDCRuntimesChanged{VDC: events.VDC{ID: "urn:vcloud:vdc:" + vdc, Name: vdc, OrgName: "acme", OrgID: orgA},
+				Runtimes: []string{events.RuntimeNative}}})
+	}
 }

@@ -80,6 +80,8 @@ type Config struct {
 	LogLevel        string
 	// ProviderOrg is the URN of VCD's System org, whose users are providers.
 	ProviderOrg string
+	// RightIDs maps right URNs to CSE's right names (see ingress.Config).
+	RightIDs map[string]string
 	// CloudSyncInterval is how often VCD's templates and org VDCs are read again.
 	CloudSyncInterval time.Duration
 }
@@ -258,7 +260,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		g.Go(func() error { return syncCloud(gctx, s.store, cfg.CloudSyncInterval, log) })
 	}
 	if cfg.has(RoleIngress) {
-		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, Version: Version,
+		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
 			OnStop: func() { s.stop() }, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
 		if err != nil {
 			return nil, err

@@ -138,6 +138,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again; 0: 2s (KAAS_POLL_INTERVAL)")
 	retryBase := env("KAAS_EXECUTOR_RETRY_BASE", "0s")
 	fs.StringVar(&retryBase, "executor-retry-base", retryBase, "first wait after a retryable VCD error, doubling up to a minute; 0: 1s (KAAS_EXECUTOR_RETRY_BASE)")
+	rightIDs := env("KAAS_RIGHT_IDS", "")
+	fs.StringVar(&rightIDs, "right-ids", rightIDs, "right URNs VCD sends, as urn=name pairs separated by ';', when its security context lists rights by URN (KAAS_RIGHT_IDS)")
 	cloudSync := env("KAAS_CLOUD_SYNC_INTERVAL", cfg.CloudSyncInterval.String())
 	fs.StringVar(&cloudSync, "cloud-sync-interval", cloudSync, "how often VCD's templates and org VDCs are read again; 0: at start only (KAAS_CLOUD_SYNC_INTERVAL)")
 	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
@@ -155,6 +157,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	if cfg.RetryBase, err = time.ParseDuration(retryBase); err != nil {
 		return cfg, "", fmt.Errorf("executor retry base %q: %w", retryBase, err)
 	}
+	if cfg.RightIDs, err = parseRightIDs(rightIDs); err != nil {
+		return cfg, "", err
+	}
 	if cfg.CloudSyncInterval, err = time.ParseDuration(cloudSync); err != nil {
 		return cfg, "", fmt.Errorf("cloud sync interval %q: %w", cloudSync, err)
 	}
@@ -163,4 +168,21 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	cfg.Roles = strings.Split(roles, ",")
 	return cfg, level, cfg.Validate()
+}
+
+// parseRightIDs reads "urn:vcloud:right:…=cse:nativeCluster: Full Access;…".
+func parseRightIDs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for pair := range strings.SplitSeq(s, ";") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		urn, name, ok := strings.Cut(pair, "=")
+		urn, name = strings.TrimSpace(urn), strings.TrimSpace(name)
+		if !ok || !strings.HasPrefix(urn, "urn:") || name == "" {
+			return nil, fmt.Errorf("KAAS_RIGHT_IDS: %q is not urn=name", pair)
+		}
+		out[urn] = name
+	}
+	return out, nil
 }

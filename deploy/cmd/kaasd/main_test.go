@@ -48,6 +48,15 @@ func TestParse(t *testing.T) {
 				}
 			}},
 		{name: "bad duration", env: map[string]string{"KAAS_POLL_INTERVAL": "soon"}, wantErr: "poll interval"},
+		{name: "rights by URN", env: map[string]string{"KAAS_RIGHT_IDS": "urn:vcloud:right:1=cse:nativeCluster: Full Access; urn:vcloud:right:2=cse:nativeCluster: View",
+			"KAAS_PROVIDER_ORG": "urn:vcloud:org:0000", "KAAS_CLOUD_SYNC_INTERVAL": "1h"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.RightIDs["urn:vcloud:right:1"] != "cse:nativeCluster: Full Access" || len(c.RightIDs) != 2 ||
+					c.ProviderOrg != "urn:vcloud:org:0000" || c.CloudSyncInterval != time.Hour {
+					t.Errorf("rights, provider org, sync: %+v", c)
+				}
+			}},
+		{name: "bad right ids", env: map[string]string{"KAAS_RIGHT_IDS": "Full Access"}, wantErr: "KAAS_RIGHT_IDS"},
 		{name: "stray arg", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 	}
 	for _, tt := range tests {
