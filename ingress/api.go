@@ -49,6 +49,9 @@ type Reader interface {
 	Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error)
 	// ACL returns the users a cluster the principal may see is shared with.
 	ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error)
+	// ClusterAsOf returns a cluster as it was at a past moment; an error wrapping ErrNotYet
+	// when it did not exist then.
+	ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error)
 	// History returns the recorded events of a cluster the principal may see.
 	History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error)
 
@@ -71,7 +74,7 @@ type Reader interface {
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = cluster.ErrNotFound
 
 // SystemOrg is the URN of VCD's System org, the same in every VCD installation.
 const SystemOrg = "urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"

@@ -171,9 +171,31 @@ func (a *API) getCluster(c *call) reply {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
 	a.sync(c, "cluster/"+id)
+	if asOf := c.r.URL.Query().Get("asOf"); asOf != "" {
+		return a.clusterAsOf(c, id, asOf)
+	}
 	ent, err := a.reader.Cluster(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	}
+	return ok(http.StatusOK, ent)
+}
+
+// clusterAsOf answers GET cluster/{id}?asOf=<RFC 3339 time>: the cluster as it was then,
+// folded from its history.
+func (a *API) clusterAsOf(c *call, id, asOf string) reply {
+	at, err := time.Parse(time.RFC3339Nano, asOf)
+	if err != nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "asOf %q is not an RFC 3339 time such as 2026-11-24T10:00:00Z", asOf)
+	}
+	ent, err := a.reader.ClusterAsOf(c.ctx, c.p, id, at)
+	switch {
+	case errors.Is(err, cluster.ErrNotYet):
+		return fail(http.StatusNotFound, cse.MinorDefault, "%v", err)
+	case errors.Is(err, ErrNotFound):
+		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	case err != nil:
+		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
 	return ok(http.StatusOK, ent)
 }

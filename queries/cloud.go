@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
@@ -155,4 +156,36 @@ func (q *Queries) OrgID(ctx context.Context, orgName string) string {
 		}
 	}
 	return ""
+}
+
+// ErrNotYet means an as-of read asked for a moment before the cluster was created.
+var ErrNotYet = cluster.ErrNotYet
+
+// ClusterAsOf returns a cluster as it was at a past moment, folded from its recorded events
+// up to that moment. A deleted cluster can be read as it was: its owner, the users it was
+// shared with and providers may still read its past.
+func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || cv.State == nil || q.history == nil {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	if st := cv.State; p.On(st.OrgID, st.Owner, st.ACL) == cluster.LevelNone {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	recs, err := q.history.Load(ctx, id, 0)
+	if err != nil {
+		return cse.DefEntity{}, fmt.Errorf("history of cluster %s: %w", id, err)
+	}
+	past := &cluster.State{}
+	for _, r := range recs {
+		if r.Envelope.Time.After(at) {
+			break
+		}
+		past.Apply(r.Envelope, r.Seq, r.Hash())
+	}
+	if !past.Exists {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s %w at %s: it was created at %s", id, ErrNotYet,
+			at.UTC().Format(time.RFC3339), cv.State.Created.UTC().Format(time.RFC3339))
+	}
+	return Render(projector.ClusterView{ID: id, State: past}), nil
 }

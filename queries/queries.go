@@ -2,7 +2,6 @@ package queries
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 
 // ErrNotFound means there is no such cluster or operation for the caller: one that exists
 // in another org is not found either, so that tenants learn nothing of each other.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = cluster.ErrNotFound
 
 // Queries answers reads.
 type Queries struct {

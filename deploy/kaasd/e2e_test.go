@@ -405,3 +405,71 @@ func TestSystemStop(t *testing.T) {
 		t.Fatal("kaasd did not stop")
 	}
 }
+
+// As-of reads show a cluster as it was at several moments of its life, folded from its
+// history, deleted or not.
+func TestAsOf(t *testing.T) {
+	e := start(t)
+	before := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("past", good, 2, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	id := decode[cse.DefEntity](t, body).ID
+	ent := e.waitPhase(id)
+	created := time.Now().UTC()
+	up := ent.Entity
+	three := 3
+	up.Spec.Topology.Workers.Count, up.Status = &three, nil
+	if code, body := e.do("PUT", "/api/cse/3.0/cluster/"+id, up); code != http.StatusAccepted {
+		t.Fatalf("scale: %d %s", code, body)
+	}
+	e.waitPhase(id)
+	scaled := time.Now().UTC()
+	// A moment in the middle of the create: its first event was recorded, its last not yet.
+	var events []cse.Event
+	_, body = e.do("GET", "/api/cse/3.0/cluster/"+id+"/events?pageSize=128", nil)
+	events = decode[cse.Page[cse.Event]](t, body).Values
+	if len(events) < 5 || events[0].Type != "ClusterCreationStarted" {
+		t.Fatalf("history: %d events %+v", len(events), events)
+	}
+	during := events[1].Time
+	if code, body := e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusAccepted {
+		t.Fatalf("delete: %d %s", code, body)
+	}
+	e.waitGone(id)
+
+	asOf := func(at time.Time, opts ...func(*vcdexttest.Req)) (int, []byte) {
+		return e.do("GET", "/api/cse/3.0/cluster/"+id+"?asOf="+at.Format(time.RFC3339Nano), nil, opts...)
+	}
+	for _, tt := range []struct {
+		name    string
+		at      time.Time
+		phase   string
+		workers int
+	}{
+		{"during the create", during, "CREATE:IN_PROGRESS", 2},
+		{"created", created, "CREATE:SUCCEEDED", 2},
+		{"scaled", scaled, "UPDATE:SUCCEEDED", 3},
+	} {
+		code, body := asOf(tt.at)
+		if code != 200 {
+			t.Fatalf("%s: %d %s", tt.name, code, body)
+		}
+		st := decode[cse.DefEntity](t, body).Entity
+		if st.Status.Phase != tt.phase || *st.Spec.Topology.Workers.Count != tt.workers {
+			t.Errorf("%s: %s with %d workers, want %s with %d", tt.name, st.Status.Phase, *st.Spec.Topology.Workers.Count, tt.phase, tt.workers)
+		}
+	}
+	if code, body := asOf(before); code != 404 || !strings.Contains(string(body), "did not exist yet") || !strings.Contains(string(body), "created at") {
+		t.Errorf("before it existed: %d %s", code, body)
+	}
+	if code, body := e.do("GET", "/api/cse/3.0/cluster/"+id+"?asOf=yesterday", nil); code != 400 || !strings.Contains(string(body), "RFC 3339") {
+		t.Errorf("bad time: %d %s", code, body)
+	}
+	other := ingress.Caller{User: "urn:vcloud:user:eve", Org: "urn:vcloud:org:globex", Rights: []string{"cse:nativeCluster: Administrator Full access"}}
+	if code, _ := asOf(scaled, withCaller(other)); code != 404 {
+		t.Errorf("another org read the past: %d", code)
+	}
+}

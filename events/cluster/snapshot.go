@@ -1,6 +1,18 @@
 package cluster
 
-import "github.com/kaasproject/kaas/events"
+import (
+	"errors"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// ErrNotFound and ErrNotYet are what reads of a cluster wrap, in every component, for a
+// cluster the caller may not see (or that does not exist) and for an as-of read of a moment
+// before the cluster was created.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrNotYet   = errors.New("did not exist yet")
+)
 
 // Snapshot is a cluster as a reader sees it: its folded history plus the commands that were
 // accepted but have not started yet. The ingress checks a change against it.
