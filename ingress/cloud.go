@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
@@ -277,4 +278,66 @@ func (a *API) clusterEvents(c *call) reply {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
 	return ok(http.StatusOK, cse.Paginate(evs, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+}
+
+// audit answers kaas's GET /api/cse/3.0/audit, for providers: events (or, with
+// kind=commands, commands) across clusters and orgs, filtered by org (URN or name), cluster,
+// actor, type (repeatable or comma separated), since and until (RFC 3339), oldest first or
+// with order=newest newest first, paged.
+func (a *API) audit(c *call) reply {
+	if bad := providerOnly(c, "the audit"); bad != nil {
+		return *bad
+	}
+	q := c.r.URL.Query()
+	page, size, err := cse.ParsePage(q)
+	if err != nil {
+		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+	}
+	aq := cse.AuditQuery{Actor: q.Get("actor"), NewestFirst: q.Get("order") == "newest"}
+	switch q.Get("order") {
+	case "", "oldest", "newest":
+	default:
+		return fail(http.StatusBadRequest, cse.MinorDefault, "order %q: use oldest or newest", q.Get("order"))
+	}
+	switch q.Get("kind") {
+	case "", "events":
+	case "commands":
+		aq.Commands = true
+	default:
+		return fail(http.StatusBadRequest, cse.MinorDefault, "kind %q: use events or commands", q.Get("kind"))
+	}
+	if org := q.Get("org"); org != "" {
+		aq.OrgID = org
+		if !strings.HasPrefix(org, "urn:vcloud:org:") {
+			if aq.OrgID = a.reader.OrgID(c.ctx, org); aq.OrgID == "" {
+				return fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "org %q is not one kaas knows of", org)
+			}
+		}
+	}
+	if cl := q.Get("cluster"); cl != "" {
+		id, valid := cse.ParseClusterID(cl)
+		if !valid {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "cluster %q is not a cluster id", cl)
+		}
+		aq.ClusterID = id
+	}
+	for _, t := range q["type"] {
+		for part := range strings.SplitSeq(t, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				aq.Types = append(aq.Types, part)
+			}
+		}
+	}
+	for name, dst := range map[string]*time.Time{"since": &aq.Since, "until": &aq.Until} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return fail(http.StatusBadRequest, cse.MinorDefault, "%s %q is not an RFC 3339 time such as 2026-11-24T10:00:00Z", name, v)
+			}
+		}
+	}
+	recs, err := a.reader.Audit(c.ctx, aq)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
+	}
+	return ok(http.StatusOK, cse.Paginate(recs, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
 }

@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -114,6 +115,7 @@ func (q *Queries) CloudSynced(ctx context.Context) bool { return !q.views.Cloud(
 // HistoryReader loads a cluster's recorded events; deploy wires it to the JetStream store.
 type HistoryReader interface {
 	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]jsstore.Record, error)
+	Scan(ctx context.Context, f jsstore.ScanFilter, fn func(jsstore.Record) bool) error
 }
 
 // WithHistory lets the queries serve clusters' histories.
@@ -137,13 +139,70 @@ func (q *Queries) History(ctx context.Context, p cluster.Principal, id string) (
 		return nil, fmt.Errorf("history of cluster %s: %w", id, err)
 	}
 	for _, r := range recs {
-		data, err := json.Marshal(r.Envelope.Payload)
+		e, err := entry(r, "")
 		if err != nil {
-			return nil, fmt.Errorf("history of cluster %s: event %d: %w", id, r.Seq, err)
+			return nil, fmt.Errorf("history of cluster %s: %w", id, err)
 		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// entry renders a record for a reader of history; kind is set for audit, where events and
+// commands mix.
+func entry(r jsstore.Record, kind string) (cse.Event, error) {
+	data, err := json.Marshal(r.Envelope.Payload)
+	if err != nil {
+		return cse.Event{}, fmt.Errorf("record %d: %w", r.Seq, err)
+	}
+	e := r.Envelope
+	out := cse.Event{ID: e.ID, Seq: r.Seq, Kind: kind, Type: e.Type, Time: e.Time, Actor: e.Actor, OperationID: e.CausationID,
+		RequestID: e.CorrelationID, Hash: r.Hash(), PrevHash: e.PrevHash, Data: data}
+	if kind != "" {
+		out.ClusterID, out.OrgID = e.ClusterID, e.OrgID
+	}
+	if kind == "command" {
+		out.OperationID, out.Hash, out.PrevHash = e.ID, "", "" // a command is an operation; only events chain
+	}
+	return out, nil
+}
+
+// Audit returns the records across clusters and orgs that match, oldest first unless
+// NewestFirst. It reads the stream from Since (or the start) in order.
+func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) ([]cse.Event, error) {
+	if q.history == nil {
+		return nil, errors.New("no history reader")
+	}
+	sf := jsstore.ScanFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since}
+	kind := "event"
+	if f.Commands {
+		sf.Stream, kind = events.CommandStream, "command"
+	}
+	out := []cse.Event{}
+	var err error
+	scanErr := q.history.Scan(ctx, sf, func(r jsstore.Record) bool {
 		e := r.Envelope
-		out = append(out, cse.Event{ID: e.ID, Seq: r.Seq, Type: e.Type, Time: e.Time, Actor: e.Actor, OperationID: e.CausationID,
-			RequestID: e.CorrelationID, Hash: r.Hash(), PrevHash: e.PrevHash, Data: data})
+		if !f.Until.IsZero() && e.Time.After(f.Until) {
+			// Records are stored in about the order of their times (each process stamps its
+			// own): a minute past Until in the store, nothing later can match.
+			return !r.Time.After(f.Until.Add(time.Minute))
+		}
+		if (f.OrgID != "" && e.OrgID != f.OrgID) || (f.Actor != "" && e.Actor != f.Actor) ||
+			(len(f.Types) > 0 && !slices.Contains(f.Types, e.Type)) || (!f.Since.IsZero() && e.Time.Before(f.Since)) {
+			return true
+		}
+		var ent cse.Event
+		if ent, err = entry(r, kind); err != nil {
+			return false
+		}
+		out = append(out, ent)
+		return true
+	})
+	if err = errors.Join(scanErr, err); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if f.NewestFirst {
+		slices.Reverse(out)
 	}
 	return out, nil
 }

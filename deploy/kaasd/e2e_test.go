@@ -123,9 +123,15 @@ func decode[T any](t *testing.T, b []byte) T {
 // waitPhase polls GET until the cluster reaches a phase that is not in progress.
 func (e *env) waitPhase(id string) cse.DefEntity {
 	e.t.Helper()
+	return e.waitPhaseAs(id, vcdexttest.DefaultCaller())
+}
+
+// waitPhaseAs is waitPhase for another caller.
+func (e *env) waitPhaseAs(id string, who ingress.Caller) cse.DefEntity {
+	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		code, body := e.do("GET", "/api/cse/3.0/cluster/"+id, nil)
+		code, body := e.do("GET", "/api/cse/3.0/cluster/"+id, nil, withCaller(who))
 		if code != http.StatusOK {
 			e.t.Fatalf("GET %s: %d %s", id, code, body)
 		}

@@ -67,6 +67,9 @@ type OrgVdc struct {
 type Event struct {
 	ID          string          `json:"id"`
 	Seq         uint64          `json:"seq"`
+	Kind        string          `json:"kind,omitempty"` // audit: event or command
+	ClusterID   string          `json:"clusterId,omitempty"`
+	OrgID       string          `json:"orgId,omitempty"`
 	Type        string          `json:"type"`
 	Time        time.Time       `json:"time"`
 	Actor       string          `json:"actor,omitempty"`
@@ -91,4 +94,16 @@ type SystemInfo struct {
 	Clusters         *int    `json:"clusters,omitempty"`
 	TemplatesSynced  *string `json:"templates_synced,omitempty"`
 	RequestsInFlight *int    `json:"requests_in_progress,omitempty"`
+}
+
+// AuditQuery selects records for a provider's audit (kaas's GET /api/cse/3.0/audit). Empty
+// fields match everything.
+type AuditQuery struct {
+	Commands     bool // the command stream instead of the event stream
+	OrgID        string
+	ClusterID    string
+	Actor        string
+	Types        []string
+	Since, Until time.Time
+	NewestFirst  bool
 }

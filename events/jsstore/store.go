@@ -357,3 +357,87 @@ func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err
 	}
 	return ci.State.LastSeq, ei.State.LastSeq, nil
 }
+
+// ScanFilter narrows a Scan.
+type ScanFilter struct {
+	// Stream is events.EventStream or events.CommandStream.
+	Stream string
+	// ClusterID, when set, reads that cluster's subject only.
+	ClusterID string
+	// Since, when set, starts at the first record stored at or after it.
+	Since time.Time
+}
+
+// Scan reads a stream in order, from the start (or Since) to the last record stored when
+// the scan began, calling fn for each record until fn returns false. It reads with an
+// ordered consumer, the cheapest way to read many records in order (jetstream.md §1.11).
+func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) error {
+	stream := s.evts
+	subject := events.EventSubjects
+	if f.ClusterID != "" {
+		subject = events.EventSubject(f.ClusterID)
+	}
+	if f.Stream == events.CommandStream {
+		stream, subject = s.cmds, events.CommandSubjects
+		if f.ClusterID != "" {
+			subject = events.CommandSubject(f.ClusterID)
+		}
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", f.Stream, err)
+	}
+	last := info.State.LastSeq
+	if f.ClusterID != "" {
+		m, err := stream.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", subject, err)
+		}
+		last = m.Sequence
+	}
+	if last == 0 {
+		return nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if !f.Since.IsZero() {
+		since := f.Since
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
+	}
+	cons, err := s.js.OrderedConsumer(ctx, info.Config.Name, cfg)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", subject, err)
+	}
+	for {
+		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", subject, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", subject, err)
+			}
+			rec, err := s.decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), md.Timestamp)
+			if err != nil {
+				return err
+			}
+			if !fn(rec) || md.Sequence.Stream >= last {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("scan %s: %w", subject, err)
+		}
+		if n == 0 {
+			return nil // nothing at or after Since
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}

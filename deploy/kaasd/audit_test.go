@@ -1,0 +1,97 @@
+package kaasd_test
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/ingress"
+)
+
+// TestAudit: a provider reads events and commands across clusters and orgs, filtered by
+// org, cluster, actor, type and time, paged, oldest or newest first.
+func TestAudit(t *testing.T) {
+	e := start(t)
+	asProvider := providerDo(t, e.client)
+	acme := ingress.Caller{User: "urn:vcloud:user:a11ce", Org: "urn:vcloud:org:acme", Rights: []string{"cse:nativeCluster: Full Access"}}
+	globex := ingress.Caller{User: "urn:vcloud:user:e4e", Org: "urn:vcloud:org:globex", Rights: []string{"cse:nativeCluster: Full Access"}}
+
+	create := func(who ingress.Caller, name string) string {
+		code, body := e.do("POST", "/api/cse/3.0/clusters", entity(name, good, 0, true), withCaller(who))
+		if code != http.StatusAccepted {
+			t.Fatalf("create %s: %d %s", name, code, body)
+		}
+		id := decode[cse.DefEntity](t, body).ID
+		e.waitPhaseAs(id, who)
+		return id
+	}
+	start := time.Now().UTC()
+	a1 := create(acme, "a1")
+	middle := time.Now().UTC()
+	a2 := create(acme, "a2")
+	g1 := create(globex, "g1")
+	a1ID, _ := cse.ParseClusterID(a1)
+
+	audit := func(query string) cse.Page[cse.Event] {
+		t.Helper()
+		code, body := asProvider("GET", "/api/cse/3.0/audit?pageSize=128&"+query, nil)
+		if code != http.StatusOK {
+			t.Fatalf("audit %s: %d %s", query, code, body)
+		}
+		return decode[cse.Page[cse.Event]](t, body)
+	}
+	types := func(p cse.Page[cse.Event]) (ts []string) {
+		for _, v := range p.Values {
+			ts = append(ts, v.Type)
+		}
+		return ts
+	}
+	created := "type=ClusterCreated"
+	if got := audit(created); got.ResultTotal != 3 {
+		t.Fatalf("ClusterCreated across orgs: %d", got.ResultTotal)
+	}
+	for _, v := range audit("").Values {
+		if v.Actor == "" || v.RequestID == "" || v.ClusterID == "" || v.OrgID == "" || v.Kind != "event" || v.Hash == "" {
+			t.Fatalf("an event does not say who, why and where: %+v", v)
+		}
+	}
+	if got := audit(created + "&org=" + url.QueryEscape(globex.Org)); got.ResultTotal != 1 || got.Values[0].ClusterID == a1ID {
+		t.Errorf("org filter: %+v", got.Values)
+	}
+	if got := audit("cluster=" + url.QueryEscape(a1)); got.ResultTotal == 0 || slices.ContainsFunc(got.Values, func(v cse.Event) bool { return v.ClusterID != a1ID }) {
+		t.Errorf("cluster filter: %v", types(got))
+	}
+	// An event's actor is who asked for the change it is part of.
+	if got := audit(created + "&actor=" + url.QueryEscape(globex.User)); got.ResultTotal != 1 || got.Values[0].OrgID != globex.Org {
+		t.Errorf("actor filter: %+v", got.Values)
+	}
+	if got := audit("kind=commands&type=CreateCluster&actor=" + url.QueryEscape(acme.User)); got.ResultTotal != 2 || got.Values[0].Kind != "command" {
+		t.Errorf("commands by actor: %d %v", got.ResultTotal, types(got))
+	}
+	if got := audit(created + "&since=" + middle.Format(time.RFC3339Nano)); got.ResultTotal != 2 {
+		t.Errorf("since: %d", got.ResultTotal)
+	}
+	if got := audit(created + "&since=" + start.Format(time.RFC3339Nano) + "&until=" + middle.Format(time.RFC3339Nano)); got.ResultTotal != 1 || got.Values[0].ClusterID != a1ID {
+		t.Errorf("window: %+v", got.Values)
+	}
+	oldest, newest := audit(created), audit(created+"&order=newest")
+	if oldest.Values[0].ID != newest.Values[2].ID || !newest.Values[0].Time.After(newest.Values[2].Time) {
+		t.Errorf("order: %v vs %v", oldest.Values, newest.Values)
+	}
+	if code, body := asProvider("GET", "/api/cse/3.0/audit?type=ClusterCreated&page=2&pageSize=2", nil); code != 200 ||
+		decode[cse.Page[cse.Event]](t, body).ResultTotal != 3 || len(decode[cse.Page[cse.Event]](t, body).Values) != 1 {
+		t.Errorf("paging: %d %s", code, body)
+	}
+	for _, bad := range []string{"since=yesterday", "order=sideways", "kind=secrets", "cluster=nope", "org=initech"} {
+		if code, _ := asProvider("GET", "/api/cse/3.0/audit?"+bad, nil); code != http.StatusBadRequest {
+			t.Errorf("audit?%s: %d", bad, code)
+		}
+	}
+	if code, _ := e.do("GET", "/api/cse/3.0/audit", nil, withCaller(acme)); code != http.StatusForbidden {
+		t.Errorf("a tenant read the audit: %d", code)
+	}
+	_, _ = a2, g1
+}
