@@ -52,6 +52,8 @@ type Reader interface {
 	// ClusterAsOf returns a cluster as it was at a past moment; an error wrapping ErrNotYet
 	// when it did not exist then.
 	ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error)
+	// Verify checks every cluster's hash chain in the stored history.
+	Verify(ctx context.Context) (cse.Verification, error)
 	// Audit returns the records across clusters and orgs a provider asked for.
 	Audit(ctx context.Context, q cse.AuditQuery) ([]cse.Event, error)
 	// History returns the recorded events of a cluster the principal may see.
@@ -225,6 +227,9 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		}},
 		{name: "audit", pattern: []string{"cse", "3.0", "audit"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"audit", a.audit},
+		}},
+		{name: "audit-verify", pattern: []string{"cse", "3.0", "audit", "verify"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"audit_verify", a.verify},
 		}},
 		{name: "operation", pattern: []string{"cse", "3.0", "operation", "{}"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"get_operation", a.getOperation},

@@ -341,3 +341,19 @@ func (a *API) audit(c *call) reply {
 	}
 	return ok(http.StatusOK, cse.Paginate(recs, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
 }
+
+// verify answers kaas's GET /api/cse/3.0/audit/verify, for providers: every cluster's hash
+// chain walked, and every place where the stored history is not what kaas wrote.
+func (a *API) verify(c *call) reply {
+	if bad := providerOnly(c, "verifying the history"); bad != nil {
+		return *bad
+	}
+	res, err := a.reader.Verify(c.ctx)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
+	}
+	if !res.OK {
+		c.log().Error("stored history does not match what kaas wrote", "problems", len(res.Problems))
+	}
+	return ok(http.StatusOK, res)
+}

@@ -470,3 +470,22 @@ func (v *Views) skip(stream string, seq uint64) {
 		v.advance(&v.evtSeq, seq)
 	}
 }
+
+// Head is the newest event the views folded for a cluster: its sequence and hash.
+type Head struct {
+	Seq  uint64
+	Hash string
+}
+
+// Heads returns every cluster's head, for checking the stored history against what was read.
+func (v *Views) Heads() map[string]Head {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make(map[string]Head, len(v.clusters))
+	for id, st := range v.clusters {
+		if st.Seq > 0 {
+			out[id] = Head{st.Seq, st.Hash}
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -247,4 +248,31 @@ func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id strin
 			at.UTC().Format(time.RFC3339), cv.State.Created.UTC().Format(time.RFC3339))
 	}
 	return Render(projector.ClusterView{ID: id, State: past}), nil
+}
+
+// Verify walks every cluster's hash chain in the event stream and checks each chain's head
+// against the one the live views read: a removed, changed or reordered event is reported
+// with its cluster and sequence.
+func (q *Queries) Verify(ctx context.Context) (cse.Verification, error) {
+	if q.history == nil {
+		return cse.Verification{}, errors.New("no history reader")
+	}
+	heads := q.views.Heads() // before the scan: heads the scan will reach
+	v := jsstore.NewVerifier()
+	if err := q.history.Scan(ctx, jsstore.ScanFilter{Stream: events.EventStream}, func(r jsstore.Record) bool {
+		v.Add(r)
+		return true
+	}); err != nil {
+		return cse.Verification{}, fmt.Errorf("verify: %w", err)
+	}
+	ids := slices.Sorted(maps.Keys(heads))
+	for _, id := range ids {
+		v.Head(id, heads[id].Seq, heads[id].Hash)
+	}
+	clusters, n, problems := v.Result()
+	out := cse.Verification{Clusters: clusters, Events: n, OK: len(problems) == 0, Problems: []cse.ChainProblem{}}
+	for _, p := range problems {
+		out.Problems = append(out.Problems, cse.ChainProblem{ClusterID: cse.EntityID(p.ClusterID), Seq: p.Seq, Kind: p.Kind, Detail: p.Detail})
+	}
+	return out, nil
 }

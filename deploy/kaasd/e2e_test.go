@@ -41,6 +41,12 @@ func fastCloud(t *testing.T, dir string) string {
 
 func start(t *testing.T) *env {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith is start with the configuration changed first.
+func startWith(t *testing.T, change func(*kaasd.Config)) *env {
+	t.Helper()
 	url := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
 	dir := t.TempDir()
@@ -49,6 +55,9 @@ func start(t *testing.T) *env {
 	cfg.AdminAddr = "127.0.0.1:0"
 	cfg.VCDMemConfig = fastCloud(t, dir)
 	cfg.PollInterval = 20 * time.Millisecond
+	if change != nil {
+		change(&cfg)
+	}
 	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -84,6 +84,11 @@ type Config struct {
 	RightIDs map[string]string
 	// CloudSyncInterval is how often VCD's templates and org VDCs are read again.
 	CloudSyncInterval time.Duration
+	// CommandRetention and EventRetention bound how long history is kept; 0 keeps it
+	// forever (the default: audit and replay need it).
+	CommandRetention, EventRetention time.Duration
+	// MutableHistory lets the streams' messages be deleted (see jsstore.Config.Mutable).
+	MutableHistory bool
 }
 
 // Defaults returns the configuration of a one-machine kaasd.
@@ -194,7 +199,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	if err != nil {
 		return nil, err
 	}
-	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, Replicas: cfg.Replicas}); err != nil {
+	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, Replicas: cfg.Replicas,
+		CommandMaxAge: cfg.CommandRetention, EventMaxAge: cfg.EventRetention, Mutable: cfg.MutableHistory}); err != nil {
 		return nil, err
 	}
 
@@ -423,6 +429,7 @@ func (c Config) Redacted() map[string]any {
 		"vcd_password": c.VCDPassword != "", "vcd_token": c.VCDToken != "",
 		"roles": c.Roles, "executor_workers": c.ExecutorWorkers, "poll_interval": c.PollInterval.String(),
 		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
+		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "mutable_history": c.MutableHistory,
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
 	}
 }

@@ -107,3 +107,19 @@ type AuditQuery struct {
 	Since, Until time.Time
 	NewestFirst  bool
 }
+
+// Verification is kaas's GET /api/cse/3.0/audit/verify: every cluster's hash chain checked.
+type Verification struct {
+	OK       bool           `json:"ok"`
+	Clusters int            `json:"clusters"`
+	Events   int            `json:"events"`
+	Problems []ChainProblem `json:"problems"`
+}
+
+// ChainProblem is one place where the stored history is not what kaas wrote.
+type ChainProblem struct {
+	ClusterID string `json:"clusterId"`
+	Seq       uint64 `json:"seq"`
+	Kind      string `json:"kind"` // missing, broken, reordered, head
+	Detail    string `json:"detail"`
+}

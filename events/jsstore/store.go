@@ -31,6 +31,11 @@ type Config struct {
 	SecretsKey []byte
 	// Timeout bounds each JetStream call whose context has no deadline.
 	Timeout time.Duration
+	// Mutable leaves the streams' messages deletable. kaas itself never deletes; by default
+	// the streams refuse deletes and purges (and JetStream never lets that be undone), so
+	// that history cannot be edited through the API. Set it only where a law demands
+	// erasure, or to test that tampering is detected.
+	Mutable bool
 }
 
 func (c *Config) setDefaults() {
@@ -118,8 +123,8 @@ func (s *Store) declare(ctx context.Context, name, subjects string, maxAge time.
 		MaxAge:      maxAge,
 		Duplicates:  s.cfg.Duplicates,
 		Discard:     jetstream.DiscardNew,
-		DenyDelete:  true,
-		DenyPurge:   true,
+		DenyDelete:  !s.cfg.Mutable,
+		DenyPurge:   !s.cfg.Mutable,
 		AllowDirect: true,
 		Metadata:    map[string]string{"kaas.schema": "1"},
 	}
@@ -130,7 +135,7 @@ func (s *Store) declare(ctx context.Context, name, subjects string, maxAge time.
 	// A server that accepted the config but dropped a flag would silently break our
 	// guarantees (jetstream.md §2): check that it echoed what we asked for.
 	got := st.CachedInfo().Config
-	if !got.DenyDelete || !got.DenyPurge || !got.AllowDirect || got.Duplicates != want.Duplicates {
+	if got.DenyDelete != want.DenyDelete || got.DenyPurge != want.DenyPurge || !got.AllowDirect || got.Duplicates != want.Duplicates {
 		return nil, fmt.Errorf("stream %s: the server did not keep deny_delete, deny_purge, allow_direct or the duplicates window", name)
 	}
 	return st, nil

@@ -140,6 +140,11 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	fs.StringVar(&retryBase, "executor-retry-base", retryBase, "first wait after a retryable VCD error, doubling up to a minute; 0: 1s (KAAS_EXECUTOR_RETRY_BASE)")
 	rightIDs := env("KAAS_RIGHT_IDS", "")
 	fs.StringVar(&rightIDs, "right-ids", rightIDs, "right URNs VCD sends, as urn=name pairs separated by ';', when its security context lists rights by URN (KAAS_RIGHT_IDS)")
+	cmdRetention, evtRetention := env("KAAS_COMMAND_RETENTION", "0s"), env("KAAS_EVENT_RETENTION", "0s")
+	fs.StringVar(&cmdRetention, "command-retention", cmdRetention, "how long commands are kept; 0: forever (KAAS_COMMAND_RETENTION)")
+	fs.StringVar(&evtRetention, "event-retention", evtRetention, "how long events are kept; 0: forever, which audit and replay need (KAAS_EVENT_RETENTION)")
+	fs.BoolVar(&cfg.MutableHistory, "mutable-history", env("KAAS_MUTABLE_HISTORY", "false") == "true",
+		"let stored history be deleted (only where a law demands erasure) (KAAS_MUTABLE_HISTORY=true)")
 	cloudSync := env("KAAS_CLOUD_SYNC_INTERVAL", cfg.CloudSyncInterval.String())
 	fs.StringVar(&cloudSync, "cloud-sync-interval", cloudSync, "how often VCD's templates and org VDCs are read again; 0: at start only (KAAS_CLOUD_SYNC_INTERVAL)")
 	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
@@ -156,6 +161,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.RetryBase, err = time.ParseDuration(retryBase); err != nil {
 		return cfg, "", fmt.Errorf("executor retry base %q: %w", retryBase, err)
+	}
+	if cfg.CommandRetention, err = time.ParseDuration(cmdRetention); err != nil {
+		return cfg, "", fmt.Errorf("command retention %q: %w", cmdRetention, err)
+	}
+	if cfg.EventRetention, err = time.ParseDuration(evtRetention); err != nil {
+		return cfg, "", fmt.Errorf("event retention %q: %w", evtRetention, err)
 	}
 	if cfg.RightIDs, err = parseRightIDs(rightIDs); err != nil {
 		return cfg, "", err
