@@ -10,6 +10,8 @@ import (
 const (
 	CommandStream = "KAAS_COMMANDS"
 	EventStream   = "KAAS_EVENTS"
+	// AuditStream sources both, for providers' readers.
+	AuditStream = "KAAS_AUDIT"
 
 	commandPrefix = "kaas.cmd.cluster."
 	eventPrefix   = "kaas.evt.cluster."

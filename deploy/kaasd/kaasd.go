@@ -87,6 +87,8 @@ type Config struct {
 	// CommandRetention and EventRetention bound how long history is kept; 0 keeps it
 	// forever (the default: audit and replay need it).
 	CommandRetention, EventRetention time.Duration
+	// AuditRetention bounds the KAAS_AUDIT archive; 0 keeps it forever.
+	AuditRetention time.Duration
 	// MutableHistory lets the streams' messages be deleted (see jsstore.Config.Mutable).
 	MutableHistory bool
 }
@@ -200,7 +202,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		return nil, err
 	}
 	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, Replicas: cfg.Replicas,
-		CommandMaxAge: cfg.CommandRetention, EventMaxAge: cfg.EventRetention, Mutable: cfg.MutableHistory}); err != nil {
+		CommandMaxAge: cfg.CommandRetention, EventMaxAge: cfg.EventRetention, Mutable: cfg.MutableHistory,
+		AuditMaxAge: cfg.AuditRetention}); err != nil {
 		return nil, err
 	}
 
@@ -429,7 +432,7 @@ func (c Config) Redacted() map[string]any {
 		"vcd_password": c.VCDPassword != "", "vcd_token": c.VCDToken != "",
 		"roles": c.Roles, "executor_workers": c.ExecutorWorkers, "poll_interval": c.PollInterval.String(),
 		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
-		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "mutable_history": c.MutableHistory,
+		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "audit_retention": c.AuditRetention.String(), "mutable_history": c.MutableHistory,
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
 	}
 }

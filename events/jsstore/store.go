@@ -36,6 +36,10 @@ type Config struct {
 	// that history cannot be edited through the API. Set it only where a law demands
 	// erasure, or to test that tampering is detected.
 	Mutable bool
+	// NoAuditStream leaves out the KAAS_AUDIT archive; AuditMaxAge bounds its retention
+	// (zero: forever).
+	NoAuditStream bool
+	AuditMaxAge   time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -106,10 +110,39 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		"kaas events: the source of truth, one subject per cluster"); err != nil {
 		return nil, err
 	}
+	if !cfg.NoAuditStream {
+		if err := s.declareAudit(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if s.secrets, err = newSecrets(ctx, js, cfg); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// declareAudit declares KAAS_AUDIT, which sources every command and event: an archive for
+// providers' readers and tools (jetstream.md §1.11), which may live on other storage and keep
+// history longer than the operational streams, and never slows kaas's own reads.
+func (s *Store) declareAudit(ctx context.Context) error {
+	want := jetstream.StreamConfig{
+		Name:        events.AuditStream,
+		Description: "kaas audit archive: every command and event, sourced from KAAS_COMMANDS and KAAS_EVENTS",
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.cfg.Replicas,
+		MaxAge:      s.cfg.AuditMaxAge,
+		Compression: jetstream.S2Compression,
+		Sources:     []*jetstream.StreamSource{{Name: events.CommandStream}, {Name: events.EventStream}},
+		DenyDelete:  !s.cfg.Mutable,
+		DenyPurge:   !s.cfg.Mutable,
+		AllowDirect: true,
+		Metadata:    map[string]string{"kaas.schema": "1"},
+	}
+	if _, err := s.js.CreateOrUpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("declare stream %s: %w", events.AuditStream, err)
+	}
+	return nil
 }
 
 func (s *Store) declare(ctx context.Context, name, subjects string, maxAge time.Duration, desc string) (jetstream.Stream, error) {

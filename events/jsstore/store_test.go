@@ -225,3 +225,36 @@ func TestEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// KAAS_AUDIT holds every command and every event, and refuses deletes as they do.
+func TestAuditStreamSourcesBoth(t *testing.T) {
+	st, _ := natstest.Store(t)
+	ctx := t.Context()
+	if _, _, err := st.AppendCommand(ctx, events.Envelope{ID: "c", ClusterID: "c1", Payload: events.ScaleWorkers{Workers: 3}}, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, ev("c1", events.ClusterCreated{}, 1), 0, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	audit, err := st.JetStream().Stream(ctx, events.AuditStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, err := audit.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit stream holds %d messages, want 2", info.State.Msgs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := audit.DeleteMsg(ctx, 1); err == nil {
+		t.Fatal("deleting from the audit stream succeeded")
+	}
+}

@@ -143,6 +143,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	cmdRetention, evtRetention := env("KAAS_COMMAND_RETENTION", "0s"), env("KAAS_EVENT_RETENTION", "0s")
 	fs.StringVar(&cmdRetention, "command-retention", cmdRetention, "how long commands are kept; 0: forever (KAAS_COMMAND_RETENTION)")
 	fs.StringVar(&evtRetention, "event-retention", evtRetention, "how long events are kept; 0: forever, which audit and replay need (KAAS_EVENT_RETENTION)")
+	auditRetention := env("KAAS_AUDIT_RETENTION", "0s")
+	fs.StringVar(&auditRetention, "audit-retention", auditRetention, "how long the KAAS_AUDIT archive keeps records; 0: forever (KAAS_AUDIT_RETENTION)")
 	fs.BoolVar(&cfg.MutableHistory, "mutable-history", env("KAAS_MUTABLE_HISTORY", "false") == "true",
 		"let stored history be deleted (only where a law demands erasure) (KAAS_MUTABLE_HISTORY=true)")
 	cloudSync := env("KAAS_CLOUD_SYNC_INTERVAL", cfg.CloudSyncInterval.String())
@@ -167,6 +169,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.EventRetention, err = time.ParseDuration(evtRetention); err != nil {
 		return cfg, "", fmt.Errorf("event retention %q: %w", evtRetention, err)
+	}
+	if cfg.AuditRetention, err = time.ParseDuration(auditRetention); err != nil {
+		return cfg, "", fmt.Errorf("audit retention %q: %w", auditRetention, err)
 	}
 	if cfg.RightIDs, err = parseRightIDs(rightIDs); err != nil {
 		return cfg, "", err
