@@ -31,6 +31,9 @@ func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("executor config: %w", err)
 	}
+	if cfg.Metrics != nil {
+		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
+	}
 	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}}, nil
 }
 

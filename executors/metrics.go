@@ -18,6 +18,7 @@ type Metrics struct {
 	appended  *prometheus.CounterVec
 	conflicts prometheus.Counter
 	inFlight  prometheus.Gauge
+	vcd       *vcdMetrics
 }
 
 // NewMetrics registers the executor's collectors on reg.
@@ -37,6 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Command deliveries being handled right now."}),
 	}
 	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight)
+	m.vcd = newVCDMetrics(reg)
 	// Known label values start at zero, so that rates exist before the first event.
 	for _, c := range events.TypeNames(events.KindCommand) {
 		for _, r := range []string{"done", "waiting", "retry", "rejected", "failed", "error"} {

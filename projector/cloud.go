@@ -138,5 +138,6 @@ func (v *Views) applyCloudEvent(seq uint64, env events.Envelope) {
 		}
 	}
 	v.cloud.event(seq, cmdSeq, env.Time, env.Payload)
+	v.evtTime = env.Time
 	v.advance(&v.evtSeq, seq)
 }

@@ -71,6 +71,7 @@ type Views struct {
 	cloud     *cloud
 	cmdSeq    uint64
 	evtSeq    uint64
+	evtTime   time.Time // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced whenever a sequence moves
 }
 
@@ -236,6 +237,7 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 			}
 		}
 	}
+	v.evtTime = env.Time
 	v.advance(&v.evtSeq, seq)
 }
 

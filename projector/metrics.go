@@ -1,0 +1,126 @@
+package projector
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// Stats are the views' aggregates that monitoring watches.
+type Stats struct {
+	// Clusters counts existing clusters by phase (deleted ones are not counted).
+	Clusters map[events.Phase]int
+	// InProgress counts operations running, by operation; Oldest is when the oldest of
+	// each started.
+	InProgress map[string]int
+	Oldest     map[string]time.Time
+	// Pending counts commands accepted and not started.
+	Pending int
+	// CommandSeq and EventSeq are the last records folded; EventTime the time of the last
+	// event folded.
+	CommandSeq, EventSeq uint64
+	EventTime            time.Time
+}
+
+// Stats returns the aggregates.
+func (v *Views) Stats() Stats {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	s := Stats{Clusters: map[events.Phase]int{}, InProgress: map[string]int{}, Oldest: map[string]time.Time{},
+		CommandSeq: v.cmdSeq, EventSeq: v.evtSeq, EventTime: v.evtTime}
+	for _, st := range v.clusters {
+		if !st.Exists || st.Deleted {
+			continue
+		}
+		s.Clusters[st.Phase]++
+		if op := st.Op; op != nil {
+			s.InProgress[op.Op]++
+			if o, ok := s.Oldest[op.Op]; !ok || op.Started.Before(o) {
+				s.Oldest[op.Op] = op.Started
+			}
+		}
+	}
+	for _, o := range v.ops {
+		if o.Status == "" && o.Command != "" {
+			s.Pending++
+		}
+	}
+	return s
+}
+
+// Collector exports the views' aggregates and the projector's lag at each scrape. It reads
+// the streams' last sequences then, so the lag is current, not sampled.
+type Collector struct {
+	views *Views
+	js    jetstream.JetStream
+
+	clusters, inProgress, oldest, pending, lag, lagSeconds *prometheus.Desc
+}
+
+// NewCollector returns the collector; js may be nil (no lag is exported then).
+func NewCollector(v *Views, js jetstream.JetStream) *Collector {
+	return &Collector{views: v, js: js,
+		clusters:   prometheus.NewDesc("kaas_clusters", "Existing clusters, by phase.", []string{"phase"}, nil),
+		inProgress: prometheus.NewDesc("kaas_operations_in_progress", "Operations running, by operation.", []string{"operation"}, nil),
+		oldest: prometheus.NewDesc("kaas_operation_oldest_age_seconds",
+			"Age of the oldest operation running, by operation: a stuck operation shows as a growing age.", []string{"operation"}, nil),
+		pending:    prometheus.NewDesc("kaas_commands_pending", "Commands accepted and not yet started by an executor.", nil, nil),
+		lag:        prometheus.NewDesc("kaas_projector_lag_records", "Records in the stream not yet folded into the views.", []string{"stream"}, nil),
+		lagSeconds: prometheus.NewDesc("kaas_projector_lag_seconds", "How far behind the newest event the views are, in time.", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.clusters, c.inProgress, c.oldest, c.pending, c.lag, c.lagSeconds} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.views.Stats()
+	ops := []string{events.OpCreate, events.OpUpdate, events.OpUpgrade, events.OpDelete}
+	for _, op := range ops {
+		for _, st := range []string{events.StatusInProgress, events.StatusSucceeded, events.StatusFailed} {
+			p := events.MakePhase(op, st)
+			ch <- prometheus.MustNewConstMetric(c.clusters, prometheus.GaugeValue, float64(s.Clusters[p]), string(p))
+		}
+		ch <- prometheus.MustNewConstMetric(c.inProgress, prometheus.GaugeValue, float64(s.InProgress[op]), op)
+		age := 0.0
+		if t, ok := s.Oldest[op]; ok {
+			age = time.Since(t).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, op)
+	}
+	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.Pending))
+	if c.js == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var lagTime float64
+	for _, st := range []struct {
+		name string
+		seq  uint64
+	}{{events.CommandStream, s.CommandSeq}, {events.EventStream, s.EventSeq}} {
+		stream, err := c.js.Stream(ctx, st.name)
+		if err != nil {
+			continue // no lag figure beats a wrong one; /readyz says why
+		}
+		info := stream.CachedInfo().State
+		behind := float64(0)
+		if info.LastSeq > st.seq {
+			behind = float64(info.LastSeq - st.seq)
+			if st.name == events.EventStream && !s.EventTime.IsZero() && info.LastTime.After(s.EventTime) {
+				lagTime = info.LastTime.Sub(s.EventTime).Seconds()
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, behind, st.name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, lagTime)
+}
