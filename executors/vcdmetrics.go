@@ -33,7 +33,7 @@ func newVCDMetrics(reg prometheus.Registerer) *vcdMetrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "kaas", Subsystem: "vcd", Name: "call_duration_seconds",
 			Help: "Time one call to VCD took, by operation.", Buckets: prometheus.ExponentialBuckets(0.002, 3, 9)}, []string{"operation"}),
 		work: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "kaas", Subsystem: "vcd", Name: "task_duration_seconds",
-			Help: "Time VCD worked on a request (its tasks, a VM's boot), from the first call that found it unfinished to the one that found it done.",
+			Help:    "Time VCD worked on a request (its tasks, a VM's boot), from the first call that found it unfinished to the one that found it done.",
 			Buckets: prometheus.ExponentialBuckets(0.1, 2.5, 10)}, []string{"operation"}),
 		waiting: map[string]time.Time{},
 	}

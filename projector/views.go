@@ -71,7 +71,7 @@ type Views struct {
 	cloud     *cloud
 	cmdSeq    uint64
 	evtSeq    uint64
-	evtTime   time.Time // of the last event folded, for the lag
+	evtTime   time.Time     // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced whenever a sequence moves
 }
 
