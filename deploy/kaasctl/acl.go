@@ -28,10 +28,27 @@ func accessURN(s string) (string, bool) {
 
 func accessName(urn string) string { return strings.TrimPrefix(urn, accessLevelPrefix) }
 
-// member reports whether an ACL entry is the user given as a name or a URN.
-func member(e ACLEntry, user string) bool {
-	return e.MemberID == user || (e.Username != "" && strings.EqualFold(e.Username, user)) ||
-		(e.Username == "" && strings.EqualFold(e.MemberID, user))
+// member reports whether an ACL entry is the user given (as a name or a URN), whose URN
+// is memberID.
+func member(e ACLEntry, user, memberID string) bool {
+	return e.MemberID == memberID || e.MemberID == user || (e.Username != "" && strings.EqualFold(e.Username, user))
+}
+
+// resolveUser turns a user name into the user's URN through VCD, as CSE's ACL wants URNs.
+// When VCD cannot be asked (a VCD that does not let tenants query users), the name is
+// passed on for the server to resolve; a user VCD does not know is an error.
+func resolveUser(ctx context.Context, c *Client, user string) (string, error) {
+	if strings.HasPrefix(user, "urn:") {
+		return user, nil
+	}
+	id, err := c.UserID(ctx, user)
+	switch {
+	case err != nil:
+		return user, nil
+	case id == "":
+		return "", fmt.Errorf("VCD knows no user %s in your org (give the user's URN if it is elsewhere)", user)
+	}
+	return id, nil
 }
 
 // fullACL is every grant of a cluster's ACL, all pages joined.
@@ -60,16 +77,20 @@ func (a *app) clusterShareCmd() *cobra.Command {
 	cmd := a.clusterArgCmd("share NAME|ID --user USER --access ReadOnly|ReadWrite|FullControl", "Share a cluster with a user of its org",
 		func(cmd *cobra.Command, c *Client, id string) error {
 			level, _ := accessURN(access)
+			memberID, err := resolveUser(cmd.Context(), c, user)
+			if err != nil {
+				return err
+			}
 			return a.changeACL(cmd, c, id, output, func(acl []ACLEntry) ([]ACLEntry, error) {
 				for i, e := range acl {
-					if member(e, user) {
+					if member(e, user, memberID) {
 						acl[i].AccessLevelID = level
 						return acl, nil
 					}
 				}
-				e := ACLEntry{MemberID: user, AccessLevelID: level, GrantType: grantType}
+				e := ACLEntry{MemberID: memberID, AccessLevelID: level, GrantType: grantType}
 				if !strings.HasPrefix(user, "urn:") {
-					e.Username = user // the server resolves a name to the user's URN
+					e.Username = user
 				}
 				return append(acl, e), nil
 			})
@@ -94,10 +115,14 @@ func (a *app) clusterUnshareCmd() *cobra.Command {
 	var output, user string
 	cmd := a.clusterArgCmd("unshare NAME|ID --user USER", "Stop sharing a cluster with a user",
 		func(cmd *cobra.Command, c *Client, id string) error {
+			memberID, err := resolveUser(cmd.Context(), c, user)
+			if err != nil {
+				memberID = user // an entry may still name the user; else the error below says so
+			}
 			return a.changeACL(cmd, c, id, output, func(acl []ACLEntry) ([]ACLEntry, error) {
 				kept := make([]ACLEntry, 0, len(acl))
 				for _, e := range acl {
-					if !member(e, user) {
+					if !member(e, user, memberID) {
 						kept = append(kept, e)
 					}
 				}

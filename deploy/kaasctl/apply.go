@@ -37,7 +37,7 @@ var sampleSpec = template.Must(template.New("spec").Funcs(template.FuncMap{"q": 
 apiVersion: cse.vmware.com/v2.1
 kind: native
 metadata:
-  name: {{q .Name}}   # lower case letters, digits and '-'
+  name: {{q .Name}}   # a letter, then letters, digits and '-'
   orgName: {{q .Org}}
   virtualDataCenterName: {{q .VDC}}   # kaasctl ovdc list: one enabled for native
   site: {{q .Site}}

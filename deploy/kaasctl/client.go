@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -269,4 +270,52 @@ func (c *Client) Operation(ctx context.Context, href string) (Reply[Operation], 
 		href = u.EscapedPath() // VCD's public address may differ from the one logged in to
 	}
 	return call[Operation](ctx, c, http.MethodGet, href, nil, nil)
+}
+
+// UserID finds a user's URN by name through VCD's query API, as CSE's client did to share
+// by name; "" when VCD knows no such user. Tenants see their own org's users.
+func (c *Client) UserID(ctx context.Context, name string) (string, error) {
+	u := c.base + "/api/query?type=user&format=records&pageSize=8&filter=name==" + url.QueryEscape(name)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", fmt.Errorf("find user %s: %w", name, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/*+xml;version=36.0")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("find user %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("find user %s: %w", name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("find user %s: VCD answered HTTP %d", name, resp.StatusCode)
+	}
+	var out struct {
+		Records []struct {
+			XMLName xml.Name
+			Name    string `xml:"name,attr"`
+			ID      string `xml:"id,attr"`
+			Href    string `xml:"href,attr"`
+		} `xml:",any"`
+	}
+	if err := xml.Unmarshal(b, &out); err != nil {
+		return "", fmt.Errorf("find user %s: %w", name, err)
+	}
+	for _, r := range out.Records {
+		if (r.XMLName.Local != "UserRecord" && r.XMLName.Local != "AdminUserRecord") || !strings.EqualFold(r.Name, name) {
+			continue
+		}
+		if r.ID != "" {
+			return r.ID, nil
+		}
+		// Records of some VCD versions carry only the href: …/admin/user/<uuid>.
+		if i := strings.LastIndex(r.Href, "/"); i >= 0 && i < len(r.Href)-1 {
+			return "urn:vcloud:user:" + r.Href[i+1:], nil
+		}
+	}
+	return "", nil
 }

@@ -146,7 +146,7 @@ func describe(w io.Writer, cl *Cluster, events []Event) error {
 		et := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 		fmt.Fprintln(et, "  TIME\tTYPE\tACTOR\tSUMMARY")
 		for _, ev := range events {
-			fmt.Fprintf(et, "  %s\t%s\t%s\t%s\n", ev.Time.UTC().Format(time.RFC3339), ev.Type, dash(ev.Actor), summarize(ev.Data, false))
+			fmt.Fprintf(et, "  %s\t%s\t%s\t%s\n", ev.Time.UTC().Format(time.RFC3339), ev.Type, dash(ev.Actor), dash(summarize(ev.Data, false)))
 		}
 		return et.Flush()
 	}

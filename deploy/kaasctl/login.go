@@ -61,6 +61,7 @@ config file, readable by you only; "kaasctl logout" forgets it.`,
 				if s.Token, err = loginToken(ctx, hc, base, org, tok); err != nil {
 					return err
 				}
+				s.User = whoami(ctx, hc, s)
 			} else {
 				pass, err := a.password(passwordStdin, user+"@"+org)
 				if err != nil {
@@ -74,9 +75,9 @@ config file, readable by you only; "kaasctl logout" forgets it.`,
 			if err != nil {
 				return err
 			}
-			who := user + "@" + org
+			who := s.User + "@" + org
 			if apiTokenStdin {
-				who = "org " + org + " with an API token"
+				who += " with an API token"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (session in %s).\n", base, who, path)
 			return nil
@@ -234,6 +235,31 @@ func loginToken(ctx context.Context, hc *http.Client, base, org, token string) (
 		return "", fmt.Errorf("log in to %s with the API token: %s: %s (HTTP %d)", base, out.Error, out.Description, resp.StatusCode)
 	}
 	return "", fmt.Errorf("log in to %s with the API token: %w", base, vcdError(resp.StatusCode, b))
+}
+
+// whoami asks VCD whose session it is, for a token login that named nobody; "" when VCD
+// does not say.
+func whoami(ctx context.Context, hc *http.Client, s *Session) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/cloudapi/1.0.0/sessions/current", nil)
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Accept", acceptLogin)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var out struct {
+		User struct {
+			Name string `json:"name"`
+		} `json:"user"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out) != nil {
+		return ""
+	}
+	return out.User.Name
 }
 
 // logoutVCD ends the session at VCD; failures are ignored, the local session goes anyway.
