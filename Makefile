@@ -5,13 +5,14 @@
 #   make lint    gofmt, go vet, and the package import rules
 #   make bench   measure the request path against the raw AMQP and JetStream ceilings
 #   make fuzz    fuzz the decoders (FUZZTIME per target, default 30s)
+#   make monitoring  check the alert rules and their tests with promtool
 
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 export GOTOOLCHAIN := local
 FUZZTIME ?= 30s
 KAAS_DATA_DIR ?= ./data
 
-.PHONY: run test lint bench fuzz build rabbitmq clean
+.PHONY: run test lint bench fuzz build rabbitmq monitoring clean
 
 rabbitmq:
 	@./deploy/scripts/ensure-rabbitmq.sh
@@ -22,8 +23,15 @@ build:
 run:
 	GO=$(GO) KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./deploy/scripts/run.sh
 
-test: rabbitmq lint
+test: rabbitmq lint monitoring
 	$(GO) test -count=1 -timeout 12m ./...
+
+# The alert rules, their tests and the example scrape config, checked by promtool.
+monitoring:
+	@./deploy/scripts/ensure-promtool.sh
+	promtool check rules deploy/monitoring/alerts.yml
+	promtool test rules deploy/monitoring/alerts_test.yml
+	promtool check config deploy/monitoring/prometheus.yml
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -1,7 +1,12 @@
 package kaasd_test
 
 import (
+	"bytes"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -43,11 +48,35 @@ func TestMetricsFollowTheWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
+	scrape, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(scrape))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Prometheus's own linter accepts the scrape (promtool comes with `make test`).
+	lint := exec.Command("promtool", "check", "metrics")
+	lint.Stdin = bytes.NewReader(scrape)
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	// Every kaas metric the dashboard and the alerts use exists.
+	for _, file := range []string{"../monitoring/grafana-dashboard.json", "../monitoring/alerts.yml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range regexp.MustCompile(`kaas_[a-z_]+`).FindAllString(string(b), -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
+			if _, ok := families[base]; !ok && name != "kaas_overview" {
+				t.Errorf("%s uses %s, which kaasd does not export", file, name)
+			}
+		}
 	}
 	// value sums the series of a family whose labels include all of want.
 	value := func(name string, want ...string) float64 {
