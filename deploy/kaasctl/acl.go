@@ -52,7 +52,7 @@ func resolveUser(ctx context.Context, c *Client, user string) (string, error) {
 }
 
 // fullACL is every grant of a cluster's ACL, all pages joined.
-func fullACL(ctx context.Context, c *Client, id string) (Page[ACLEntry], error) {
+func fullACL(ctx context.Context, c *Client, id string) (Reply[Page[ACLEntry]], error) {
 	return allPages(ctx, func(ctx context.Context, p int) (Reply[Page[ACLEntry]], error) {
 		return c.ClusterACL(ctx, id, p, 128)
 	})
@@ -65,7 +65,7 @@ func (a *app) clusterACLCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return aclView(marshalRaw(acl), acl.Values).print(cmd.OutOrStdout(), output)
+		return aclView(acl.Raw, acl.Value.Values).print(cmd.OutOrStdout(), output)
 	})
 	cmd.Aliases = []string{"share-list"}
 	outputFlag(cmd, &output)
@@ -151,7 +151,7 @@ func (a *app) changeACL(cmd *cobra.Command, c *Client, id, output string, change
 	if err != nil {
 		return err
 	}
-	next, err := change(acl.Values)
+	next, err := change(acl.Value.Values)
 	if err != nil {
 		return err
 	}
@@ -167,5 +167,5 @@ func (a *app) changeACL(cmd *cobra.Command, c *Client, id, output string, change
 	if err != nil {
 		return err
 	}
-	return aclView(marshalRaw(now), now.Values).print(cmd.OutOrStdout(), output)
+	return aclView(now.Raw, now.Value.Values).print(cmd.OutOrStdout(), output)
 }

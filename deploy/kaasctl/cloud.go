@@ -3,6 +3,7 @@ package kaasctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -124,15 +125,15 @@ func (a *app) ovdcSetCmd(verb, short string, runtimes []string) *cobra.Command {
 			}
 			_, werr := a.waitOperation(ctx, c, href, &f)
 			// Show the VDC as it is now.
-			if now, err := c.Ovdcs(ctx); err == nil {
-				for _, x := range now.Value {
-					if x.ID == d.ID {
-						v := view{raw: marshalRaw(x), columns: ovdcColumns, rows: [][]string{ovdcRow(x)}, names: []string{x.Name}}
-						if err := v.print(out, f.output); err != nil {
-							return err
-						}
-					}
-				}
+			now, err := c.Ovdcs(ctx)
+			if err == nil {
+				now, err = filterList(now, func(x Ovdc) bool { return x.ID == d.ID })
+			}
+			if err != nil {
+				return errors.Join(werr, err)
+			}
+			if err := ovdcsView(now).print(out, f.output); err != nil {
+				return err
 			}
 			return werr
 		},

@@ -128,16 +128,11 @@ func (a *app) clusterListCmd() *cobra.Command {
 				return err
 			}
 			if org != "" || vdc != "" {
-				var kept []Cluster
-				for _, cl := range r.Value {
-					if (org == "" || strings.EqualFold(cl.Entity.Metadata.OrgName, org)) && (vdc == "" || cl.Entity.Metadata.VirtualDataCenterName == vdc) {
-						kept = append(kept, cl)
-					}
+				if r, err = filterList(r, func(cl Cluster) bool {
+					return (org == "" || strings.EqualFold(cl.Entity.Metadata.OrgName, org)) && (vdc == "" || cl.Entity.Metadata.VirtualDataCenterName == vdc)
+				}); err != nil {
+					return err
 				}
-				if kept == nil {
-					kept = []Cluster{}
-				}
-				r.Value, r.Raw = kept, marshalRaw(kept)
 			}
 			return clustersView(r).print(cmd.OutOrStdout(), output)
 		},
@@ -343,7 +338,7 @@ func (a *app) clusterEventsCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return eventsView(marshalRaw(evs), evs.Values, output == "wide").print(cmd.OutOrStdout(), output)
+		return eventsView(evs.Raw, evs.Value.Values, output == "wide").print(cmd.OutOrStdout(), output)
 	})
 	cmd.Long = `Show a cluster's recorded history, oldest first, a page at a time (--page, --page-size)
 or whole (--all). With --all, -o json gives one page holding every event.`
@@ -356,21 +351,37 @@ or whole (--all). With --all, -o json gives one page holding every event.`
 	return cmd
 }
 
-// allPages fetches every page of a paged route and joins them into one page.
-func allPages[T any](ctx context.Context, get func(ctx context.Context, page int) (Reply[Page[T]], error)) (Page[T], error) {
-	out := Page[T]{Page: 1, PageCount: 1, Values: []T{}}
+// allPages fetches every page of a paged route and joins them into one page. Its Raw is
+// the API's own body when there is one page, else one page holding every item as the API
+// wrote it.
+func allPages[T any](ctx context.Context, get func(ctx context.Context, page int) (Reply[Page[T]], error)) (Reply[Page[T]], error) {
+	var (
+		vals []T
+		raws []json.RawMessage
+	)
 	for p := 1; ; p++ {
 		r, err := get(ctx, p)
 		if err != nil {
-			return out, err
+			return r, err
 		}
-		out.Values = append(out.Values, r.Value.Values...)
-		if p >= r.Value.PageCount || len(r.Value.Values) == 0 || p >= 10000 {
+		last := p >= r.Value.PageCount || len(r.Value.Values) == 0 || p >= 10000
+		if p == 1 && last {
+			return r, nil
+		}
+		var rp Page[json.RawMessage]
+		if err := json.Unmarshal(r.Raw, &rp); err != nil {
+			return r, fmt.Errorf("read page %d: %w", p, err)
+		}
+		vals, raws = append(vals, r.Value.Values...), append(raws, rp.Values...)
+		if last {
 			break
 		}
 	}
-	out.ResultTotal, out.PageSize = len(out.Values), len(out.Values)
-	return out, nil
+	n := len(vals)
+	return Reply[Page[T]]{
+		Value: Page[T]{ResultTotal: n, PageCount: 1, Page: 1, PageSize: n, Values: vals},
+		Raw:   marshalRaw(Page[json.RawMessage]{ResultTotal: n, PageCount: 1, Page: 1, PageSize: n, Values: raws}),
+	}, nil
 }
 
 // changeEntity is CSE's full-entity apply: GET the cluster, change its spec, PUT the

@@ -72,7 +72,7 @@ func (a *app) client() (*Client, *Session, error) {
 	return NewClient(s.URL, s.Token, a.httpClient(s.Insecure)), s, nil
 }
 
-// errTerminal reports whether w is a terminal, for live progress and password prompts.
+// isTerminal reports whether v is a terminal, for live progress and password prompts.
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))

@@ -99,6 +99,14 @@ func TestClusterLifecycle(t *testing.T) {
 		{name: "get json", args: []string{"cluster", "get", "my-cluster", "-o", "json"}, golden: "get.json"},
 		{name: "get yaml", args: []string{"cluster", "get", "my-cluster", "-o", "yaml"}, golden: "get.yaml"},
 		{name: "get name", args: []string{"cluster", "get", "my-cluster", "-o", "name"}, golden: "get.name"},
+		{name: "complete a cluster name", args: []string{"__complete", "cluster", "get", "my"}, out: []string{`(?m)^my-cluster\tacme/acme-vdc$`}},
+		{name: "by id", args: []string{"cluster", "list", "-o", "wide"},
+			check: func(t *testing.T, r result) {
+				id := regexp.MustCompile(`urn:vcloud:entity:cse:nativeCluster:\S+`).FindString(r.out)
+				if r := e.as("alice", "cluster", "get", id, "-o", "name"); r.code != 0 || r.out != "my-cluster\n" {
+					t.Errorf("get by id %q: %s", id, r)
+				}
+			}},
 		{name: "bob sees it not", user: "bob", args: []string{"cluster", "get", "my-cluster"}, code: 1, err: []string{`cluster my-cluster not found`}},
 
 		{name: "kubeconfig", args: []string{"cluster", "kubeconfig", "my-cluster", "-f", "{dir}/kubeconfig"},
@@ -144,5 +152,44 @@ func TestClusterLifecycle(t *testing.T) {
 		{name: "delete and wait", args: []string{"cluster", "delete", "my-cluster", "--wait", wait},
 			out: []string{`DeleteCluster\s+SUCCEEDED`}, err: []string{`DeleteCluster SUCCEEDED`}},
 		{name: "gone", args: []string{"cluster", "list"}, out: []string{`No resources found`}},
+	})
+}
+
+// TestProvider is a provider's story: org VDCs enabled and disabled, the service state,
+// templates, versions; tenants feel each change.
+func TestProvider(t *testing.T) {
+	e := startEnv(t)
+	e.login("administrator", "System", "kaas-admin")
+	e.login("alice", "acme", "alice-pass")
+	dir := t.TempDir()
+	const admin, wait = "administrator", "--poll=50ms"
+	e.runSteps(t, dir, []step{
+		{name: "org VDCs", user: admin, args: []string{"ovdc", "list", "-o", "wide"}, out: []string{`(?m)^acme-vdc\s+acme\s+native\s+urn:vcloud:vdc:`}},
+		{name: "disable", user: admin, args: []string{"ovdc", "disable", "acme-vdc", "--wait", wait},
+			out: []string{`acme-vdc\s+acme\s+none`}, err: []string{`SetVDCRuntimes SUCCEEDED`}},
+		{name: "sample", args: []string{"cluster", "apply", "--sample"},
+			check: func(t *testing.T, r result) {
+				if err := os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(r.out), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "tenant refused in a disabled VDC", args: []string{"cluster", "apply", "-f", "{spec}"}, code: 1, err: []string{`it is not enabled for native Kubernetes`}},
+		{name: "tenants may not enable", args: []string{"ovdc", "enable", "acme-vdc"}, code: 1, err: []string{`providers .*only.*\(HTTP 403\)`}},
+		{name: "enable", user: admin, args: []string{"ovdc", "enable", "acme-vdc", "--org", "acme", "--wait", wait, "-o", "name"}, out: []string{`^acme-vdc\n$`}},
+		{name: "enable a VDC that is not there", user: admin, args: []string{"ovdc", "enable", "nope"}, code: 1, err: []string{`org VDC nope not found`}},
+		{name: "enable in the wrong org", user: admin, args: []string{"ovdc", "enable", "acme-vdc", "--org", "beta"}, code: 1, err: []string{`not found in org beta`}},
+
+		{name: "system info", user: admin, args: []string{"system", "info"}, out: []string{`product_name:\s+kaas`, `status:\s+Running`, `templates_synced:\s+yes`}},
+		{name: "system info json", args: []string{"system", "info", "-o", "json"}, out: []string{`"cse_server_api_version": "36.0"`}},
+		{name: "disable the service", user: admin, args: []string{"system", "disable"}, out: []string{`CSE service is disabled`}},
+		{name: "tenants refused while disabled", args: []string{"cluster", "list"}, code: 1, err: []string{`CSE service is disabled`}},
+		{name: "tenants may not enable it", args: []string{"system", "enable"}, code: 1, err: []string{`\(HTTP 403\)`}},
+		{name: "enable the service", user: admin, args: []string{"system", "enable", "-o", "json"}, out: []string{`"message": "CSE service is enabled."`}},
+
+		{name: "templates", args: []string{"template", "list"}, out: []string{`(?m)^ubuntu-22.04_k8s-1.29_antrea-1.14\s+1\s+1.29.8\s+ubuntu-22.04\s+antrea 1.14.0\s+no$`}},
+		{name: "template names", args: []string{"template", "list", "-o", "name"}, out: []string{`(?m)^ubuntu-22.04_k8s-1.30_antrea-1.15$`}},
+		{name: "complete a template", args: []string{"__complete", "cluster", "upgrade", "web", "--template", "ubuntu-22.04_k8s-1.30"}, out: []string{`ubuntu-22.04_k8s-1.30_antrea-1.15`}},
+		{name: "version", args: []string{"version"}, out: []string{`kaasctl: test`, `server:\s+\S+ \(API 36.0, Running\)`}},
+		{name: "version json", args: []string{"version", "-o", "json"}, out: []string{`"client": \{\s+"version": "test"`, `"product_name": "kaas"`}},
 	})
 }

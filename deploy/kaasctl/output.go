@@ -122,3 +122,21 @@ func marshalRaw(v any) json.RawMessage {
 	}
 	return b
 }
+
+// filterList keeps the items of a list answer that keep says, in Value and in Raw alike,
+// so that -o json still shows them as the API wrote them.
+func filterList[T any](r Reply[[]T], keep func(T) bool) (Reply[[]T], error) {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(r.Raw, &raws); err != nil || len(raws) != len(r.Value) {
+		return r, fmt.Errorf("the API's list cannot be filtered: %v", err)
+	}
+	out := Reply[[]T]{Value: []T{}, Location: r.Location}
+	kept := []json.RawMessage{}
+	for i, v := range r.Value {
+		if keep(v) {
+			out.Value, kept = append(out.Value, v), append(kept, raws[i])
+		}
+	}
+	out.Raw = marshalRaw(kept)
+	return out, nil
+}

@@ -88,7 +88,7 @@ func (a *app) waitOperation(ctx context.Context, c *Client, href string, f *chan
 				return last, fmt.Errorf("gave up waiting after %s: operation %s is still %s at step %q; it goes on (kaasctl cluster describe shows it)",
 					f.timeout, href, last.Value.Status, last.Value.Step)
 			}
-			return last, ctx.Err()
+			return last, fmt.Errorf("stopped waiting (%w): operation %s goes on", ctx.Err(), href)
 		case <-time.After(poll):
 		}
 	}
@@ -108,16 +108,16 @@ type progress interface {
 
 // lineProgress prints one line per change of step, for logs and pipes.
 type lineProgress struct {
-	w          io.Writer
-	lastStatus string
-	lastStep   string
+	w    io.Writer
+	last string
 }
 
 func (p *lineProgress) update(op Operation) {
-	if op.Status == p.lastStatus && op.Step == p.lastStep {
+	key := op.Status + "/" + op.Step + "/" + op.Retrying.String()
+	if key == p.last {
 		return
 	}
-	p.lastStatus, p.lastStep = op.Status, op.Step
+	p.last = key
 	line := fmt.Sprintf("%s %s", op.Operation, op.Status)
 	if op.Step != "" {
 		line += " " + op.Step
@@ -145,8 +145,9 @@ func (b *barProgress) set(op Operation) {
 	b.mu.Unlock()
 }
 
-func newBarProgress(ctx context.Context, w io.Writer) *barProgress {
-	b := &barProgress{p: mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))}
+func newBarProgress(ctx context.Context, w io.Writer, opts ...mpb.ContainerOption) *barProgress {
+	opts = append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150 * time.Millisecond)}, opts...)
+	b := &barProgress{p: mpb.NewWithContext(ctx, opts...)}
 	label := func(decor.Statistics) string {
 		b.mu.Lock()
 		op := b.op
