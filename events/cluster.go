@@ -93,4 +93,5 @@ const (
 	CodeSuperseded        = "SUPERSEDED"
 	CodeInternal          = "INTERNAL"
 	CodeUnsupportedChange = "UNSUPPORTED_CHANGE"
+	CodeDeadLettered      = "DEAD_LETTERED"
 )

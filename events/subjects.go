@@ -12,6 +12,10 @@ const (
 	EventStream   = "KAAS_EVENTS"
 	// AuditStream sources both, for providers' readers.
 	AuditStream = "KAAS_AUDIT"
+	// DeadLetterStream holds commands that could not be carried out after every retry,
+	// with why, for an operator to retry or discard.
+	DeadLetterStream   = "KAAS_DLQ"
+	DeadLetterSubjects = "kaas.dlq.cluster.*"
 
 	commandPrefix = "kaas.cmd.cluster."
 	eventPrefix   = "kaas.evt.cluster."

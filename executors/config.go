@@ -32,6 +32,10 @@ type Config struct {
 	// StepsPerDelivery bounds how many steps one delivery runs before the command yields to
 	// other clusters' commands.
 	StepsPerDelivery int
+	// MaxDeliveryErrors is how many deliveries in a row of one command may fail (history
+	// unreadable, an append refused, VCD unreachable for a cloud sync) before the command
+	// is dead-lettered, so that nothing retries forever.
+	MaxDeliveryErrors int
 	// Logger receives lifecycle and failure logs; Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -67,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StepsPerDelivery == 0 {
 		c.StepsPerDelivery = 50
+	}
+	if c.MaxDeliveryErrors == 0 {
+		c.MaxDeliveryErrors = 30
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -35,8 +35,11 @@ func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 	if err != nil || events.KindOf(cmd.Type) != events.KindCommand {
 		// Only kaas writes commands, so this is corruption or a newer kaas's command: park
 		// it for a person instead of retrying forever.
-		e.cfg.Logger.Error("undecodable command terminated", "subject", msg.Subject(), "err", err, "type", cmd.Type)
-		_ = msg.TermWithReason(fmt.Sprintf("undecodable command: %v", err))
+		if err == nil {
+			err = fmt.Errorf("%s is not a command", cmd.Type)
+		}
+		e.cfg.Logger.Error("undecodable command dead-lettered", "subject", msg.Subject(), "err", err)
+		e.deadLetter(ctx, msg, cmd, nil, fmt.Errorf("undecodable command: %w", err))
 		return
 	}
 	d := &delivery{msg: msg, cmd: cmd, log: e.cfg.Logger.With("cluster_id", cmd.ClusterID, "command", cmd.Type,
@@ -47,12 +50,19 @@ func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 	result, err := e.run(ctx, d)
 	if err != nil {
 		// Nothing unrecorded happened: the history is intact, so the next delivery picks up
-		// from it. Back off so that a broken NATS or VCD is not hammered.
+		// from it. Back off so that a broken NATS or VCD is not hammered, and give up on the
+		// command after MaxDeliveryErrors failures in a row.
+		m.command(cmd.Type, "error")
+		if n := e.failedDelivery(cmd.ID, true); n >= e.cfg.MaxDeliveryErrors && ctx.Err() == nil {
+			d.log.Error("command dead-lettered after failing every delivery", "deliveries", n, "err", err)
+			e.deadLetter(ctx, msg, cmd, d.st, fmt.Errorf("%d deliveries in a row failed; the last: %w", n, err))
+			return
+		}
 		d.log.Warn("command delivery failed; will retry", "err", err)
 		_ = msg.NakWithDelay(e.cfg.RetryBase)
-		m.command(cmd.Type, "error")
 		return
 	}
+	e.failedDelivery(cmd.ID, false)
 	m.command(cmd.Type, result.label)
 	if result.wait > 0 {
 		_ = msg.NakWithDelay(result.wait)
@@ -325,4 +335,50 @@ func (e *Executor) decideCloud(ctx context.Context, cmd events.Envelope) (events
 		return events.ServiceStateChanged(c), nil
 	}
 	return nil, &cluster.Rejection{Failure: events.Failure{Code: events.CodeInternal, Message: cmd.Type + " is not a cloud command"}}
+}
+
+// failedDelivery counts the command's failed deliveries in a row, and forgets them after a
+// good one; it returns the count.
+func (e *Executor) failedDelivery(cmdID string, failed bool) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !failed {
+		delete(e.errs, cmdID)
+		return 0
+	}
+	if len(e.errs) > 100_000 {
+		clear(e.errs)
+	}
+	e.errs[cmdID]++
+	return e.errs[cmdID]
+}
+
+// deadLetter moves a command that cannot be carried out to KAAS_DLQ with why, records the
+// failure on its cluster where it can (so that the tenant sees a failed phase with the
+// reason), and stops its deliveries. If the dead letter cannot be written, the command is
+// delivered again later: nothing accepted is dropped.
+func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events.Envelope, st *cluster.State, cause error) {
+	var cmdSeq uint64
+	if md, err := msg.Metadata(); err == nil {
+		cmdSeq = md.Sequence.Stream
+	}
+	if err := e.store.DeadLetter(ctx, cmdSeq, cmd, msg.Data(), cause.Error()); err != nil {
+		e.cfg.Logger.Error("could not dead-letter a command; it will be delivered again", "command_id", cmd.ID, "err", err)
+		_ = msg.NakWithDelay(e.cfg.RetryMax)
+		return
+	}
+	e.cfg.Metrics.deadLettered(cmd.Type)
+	if st != nil && cmd.ID != "" && cmd.ClusterID != events.CloudID {
+		f := events.Failure{Code: events.CodeDeadLettered, Message: "kaas could not carry this out and set it aside for an operator: " + cause.Error()}
+		var p events.Payload = events.CommandRejected{CommandType: cmd.Type, Failure: f}
+		if st.Op != nil && st.Op.CommandID == cmd.ID {
+			p = events.OperationFailed{Failure: f}
+		}
+		d := &delivery{msg: msg, cmd: cmd, st: st, log: e.cfg.Logger}
+		if err := e.append(ctx, d, p); err != nil {
+			e.cfg.Logger.Warn("dead-lettered command's failure not recorded on its cluster", "command_id", cmd.ID, "err", err)
+		}
+	}
+	e.failedDelivery(cmd.ID, false)
+	_ = msg.TermWithReason("dead-lettered: " + cause.Error())
 }

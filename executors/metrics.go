@@ -18,6 +18,7 @@ type Metrics struct {
 	appended  *prometheus.CounterVec
 	conflicts prometheus.Counter
 	inFlight  prometheus.Gauge
+	dead      *prometheus.CounterVec
 	vcd       *vcdMetrics
 }
 
@@ -37,13 +38,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "kaas", Subsystem: "executor", Name: "deliveries_in_flight",
 			Help: "Command deliveries being handled right now."}),
 	}
-	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight)
+	m.dead = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kaas", Name: "dead_letters_total",
+		Help: "Commands moved to KAAS_DLQ because they could not be carried out, by command type."}, []string{"command"})
+	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight, m.dead)
 	m.vcd = newVCDMetrics(reg)
 	// Known label values start at zero, so that rates exist before the first event.
 	for _, c := range events.TypeNames(events.KindCommand) {
 		for _, r := range []string{"done", "waiting", "retry", "rejected", "failed", "error"} {
 			m.commands.WithLabelValues(c, r)
 		}
+	}
+	for _, c := range events.TypeNames(events.KindCommand) {
+		m.dead.WithLabelValues(c)
 	}
 	for _, e := range events.TypeNames(events.KindEvent) {
 		m.appended.WithLabelValues(e)
@@ -88,6 +94,12 @@ func (m *Metrics) stepDone(s cluster.Step, r stepResult, err error, d time.Durat
 func (m *Metrics) appendedEvent(typ string) {
 	if m != nil {
 		m.appended.WithLabelValues(typ).Inc()
+	}
+}
+
+func (m *Metrics) deadLettered(typ string) {
+	if m != nil {
+		m.dead.WithLabelValues(typ).Inc()
 	}
 }
 

@@ -101,6 +101,8 @@ type Config struct {
 	// OnStop, when set, stops this process gracefully: PUT /api/cse/system
 	// {"server_action": "stop"} calls it.
 	OnStop func()
+	// DeadLetters, when set, serves the dead-letter routes.
+	DeadLetters DeadLetterQueue
 	// RunningConfig, when set, returns the process's configuration with secrets removed,
 	// for GET /api/cse/system/config.
 	RunningConfig func() any
@@ -230,6 +232,15 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		}},
 		{name: "audit-verify", pattern: []string{"cse", "3.0", "audit", "verify"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"audit_verify", a.verify},
+		}},
+		{name: "dlq", pattern: []string{"cse", "3.0", "admin", "dlq"}, versions: all, methods: map[string]handler{
+			http.MethodGet: {"list_dead_letters", a.listDeadLetters},
+		}},
+		{name: "dlq-entry", pattern: []string{"cse", "3.0", "admin", "dlq", "{}"}, versions: all, methods: map[string]handler{
+			http.MethodDelete: {"discard_dead_letter", a.discardDeadLetter},
+		}},
+		{name: "dlq-retry", pattern: []string{"cse", "3.0", "admin", "dlq", "{}", "action", "retry"}, versions: all, methods: map[string]handler{
+			http.MethodPost: {"retry_dead_letter", a.retryDeadLetter},
 		}},
 		{name: "operation", pattern: []string{"cse", "3.0", "operation", "{}"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"get_operation", a.getOperation},

@@ -47,6 +47,14 @@ func start(t *testing.T) *env {
 // startWith is start with the configuration changed first.
 func startWith(t *testing.T, change func(*kaasd.Config)) *env {
 	t.Helper()
+	e := startBare(t, change)
+	enableVDCs(t, providerDo(t, e.client))
+	return e
+}
+
+// startBare is startWith without the provider's setup: no org VDC is enabled.
+func startBare(t *testing.T, change func(*kaasd.Config)) *env {
+	t.Helper()
 	url := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
 	dir := t.TempDir()
@@ -68,7 +76,6 @@ func startWith(t *testing.T, change func(*kaasd.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	enableVDCs(t, providerDo(t, client))
 	return &env{t: t, srv: srv, client: client, cfg: cfg}
 }
 

@@ -91,6 +91,9 @@ type Config struct {
 	AuditRetention time.Duration
 	// MutableHistory lets the streams' messages be deleted (see jsstore.Config.Mutable).
 	MutableHistory bool
+	// MaxDeliveryErrors is how many failed deliveries in a row dead-letter a command
+	// (see executors.Config).
+	MaxDeliveryErrors int
 }
 
 // Defaults returns the configuration of a one-machine kaasd.
@@ -258,7 +261,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			}
 			backend = s.vcd
 		}
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, Logger: log,
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, MaxDeliveryErrors: cfg.MaxDeliveryErrors, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
 			return nil, err
@@ -271,7 +274,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 	if cfg.has(RoleIngress) {
 		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
-			OnStop: func() { s.stop() }, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
+			OnStop: func() { s.stop() }, DeadLetters: s.store, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
 		if err != nil {
 			return nil, err
 		}

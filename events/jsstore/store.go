@@ -84,6 +84,7 @@ type Store struct {
 	js      jetstream.JetStream
 	cmds    jetstream.Stream
 	evts    jetstream.Stream
+	dlq     jetstream.Stream
 	secrets *Secrets
 	cfg     Config
 }
@@ -109,6 +110,13 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if s.evts, err = s.declare(ctx, events.EventStream, events.EventSubjects, cfg.EventMaxAge,
 		"kaas events: the source of truth, one subject per cluster"); err != nil {
 		return nil, err
+	}
+	if s.dlq, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: events.DeadLetterStream, Description: "kaas dead letters: commands that could not be carried out, with why",
+		Subjects: []string{events.DeadLetterSubjects}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+		Replicas: cfg.Replicas, Duplicates: cfg.Duplicates, AllowDirect: true,
+	}); err != nil {
+		return nil, fmt.Errorf("declare stream %s: %w", events.DeadLetterStream, err)
 	}
 	if !cfg.NoAuditStream {
 		if err := s.declareAudit(ctx); err != nil {
@@ -220,6 +228,7 @@ type Record struct {
 	Time     time.Time
 	Raw      []byte
 	Envelope events.Envelope
+	Header   nats.Header
 }
 
 // Hash returns the hash of the record as stored: the PrevHash of the event after it.
@@ -299,7 +308,7 @@ func (s *Store) decode(seq uint64, subject string, h nats.Header, data []byte, t
 	if err != nil {
 		return Record{}, fmt.Errorf("decode %s #%d: %w", subject, seq, err)
 	}
-	return Record{Seq: seq, Subject: subject, MsgID: h.Get(jetstream.MsgIDHeader), Time: t, Raw: data, Envelope: env}, nil
+	return Record{Seq: seq, Subject: subject, MsgID: h.Get(jetstream.MsgIDHeader), Time: t, Raw: data, Envelope: env, Header: h}, nil
 }
 
 // LastSeq returns the stream sequence of a cluster's last event, 0 if it has none.
@@ -412,6 +421,9 @@ type ScanFilter struct {
 func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) error {
 	stream := s.evts
 	subject := events.EventSubjects
+	if f.Stream == events.DeadLetterStream {
+		stream, subject = s.dlq, events.DeadLetterSubjects
+	}
 	if f.ClusterID != "" {
 		subject = events.EventSubject(f.ClusterID)
 	}
@@ -461,6 +473,10 @@ func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) er
 				return fmt.Errorf("scan %s: %w", subject, err)
 			}
 			rec, err := s.decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), md.Timestamp)
+			if err != nil && f.Stream == events.DeadLetterStream {
+				// An undecodable command is dead-lettered as it came: list it as it is.
+				rec, err = Record{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Raw: m.Data(), Header: m.Headers()}, nil
+			}
 			if err != nil {
 				return err
 			}

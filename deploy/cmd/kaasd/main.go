@@ -131,6 +131,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 		intVar(&cfg.AMQPPrefetch, "amqp-prefetch", "KAAS_AMQP_PREFETCH", "requests in flight per consumer"),
 		intVar(&cfg.ExecutorWorkers, "executor-workers", "KAAS_EXECUTOR_WORKERS", "commands run at once (0: default)"),
 		intVar(&cfg.Replicas, "replicas", "KAAS_REPLICAS", "JetStream stream replicas (1, or 3 on a NATS cluster)"),
+		intVar(&cfg.MaxDeliveryErrors, "executor-max-delivery-errors", "KAAS_EXECUTOR_MAX_DELIVERY_ERRORS",
+			"failed deliveries in a row after which a command goes to the dead-letter queue (0: 30)"),
 	); err != nil {
 		return cfg, "", err
 	}

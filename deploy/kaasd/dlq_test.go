@@ -1,0 +1,96 @@
+package kaasd_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/executors/vcdmem"
+)
+
+// TestDeadLetters: a command that fails every delivery (here, reading VCD's catalog while
+// VCD refuses every call) lands in the dead-letter queue with its error instead of retrying
+// forever; an operator lists it, retries it once VCD is back, and discards another.
+func TestDeadLetters(t *testing.T) {
+	e := startBare(t, func(c *kaasd.Config) {
+		c.RetryBase, c.MaxDeliveryErrors = 10*time.Millisecond, 5
+		cloud := vcdmem.Default()
+		cloud.ErrorRate = 1 // VCD refuses everything from the start
+		b, _ := json.Marshal(cloud)
+		c.VCDMemConfig = filepath.Join(t.TempDir(), "refusing.json")
+		if err := os.WriteFile(c.VCDMemConfig, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	asProvider := providerDo(t, e.client)
+	type entry struct {
+		Seq     uint64 `json:"seq"`
+		Command string `json:"command"`
+		Error   string `json:"error"`
+	}
+	list := func() []entry {
+		t.Helper()
+		code, body := asProvider("GET", "/api/cse/3.0/admin/dlq", nil)
+		if code != http.StatusOK {
+			t.Fatalf("dlq: %d %s", code, body)
+		}
+		var p cse.Page[entry]
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Values
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+		}
+	}
+	waitFor("the sync is dead-lettered", func() bool { return len(list()) == 1 })
+	dead := list()[0]
+	if dead.Command != "SyncCloud" || !strings.Contains(dead.Error, "5 deliveries in a row failed") {
+		t.Fatalf("dead letter: %+v", dead)
+	}
+	if code, _ := e.do("GET", "/api/cse/3.0/admin/dlq", nil); code != http.StatusForbidden {
+		t.Fatalf("a tenant read the dead letters: %d", code)
+	}
+
+	// VCD is back: the operator retries, the sync runs, the queue empties.
+	e.srv.VCD().SetErrorRate(0)
+	if code, body := asProvider("POST", "/api/cse/3.0/admin/dlq/"+strconv.FormatUint(dead.Seq, 10)+"/action/retry", nil); code != http.StatusAccepted {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	waitFor("the retried sync lists the VDCs", func() bool {
+		_, body := asProvider("GET", "/api/cse/3.0/ovdcs", nil)
+		return strings.Contains(string(body), "acme-vdc")
+	})
+	if l := list(); len(l) != 0 {
+		t.Fatalf("queue after retry: %+v", l)
+	}
+
+	// Another one is discarded on purpose.
+	e.srv.VCD().SetErrorRate(1)
+	if code, body := asProvider("POST", "/api/cse/templates/action/reload", nil); code != http.StatusAccepted {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	waitFor("the reload is dead-lettered", func() bool { return len(list()) == 1 })
+	seq := strconv.FormatUint(list()[0].Seq, 10)
+	if code, body := asProvider("DELETE", "/api/cse/3.0/admin/dlq/"+seq, nil); code != http.StatusNoContent {
+		t.Fatalf("discard: %d %s", code, body)
+	}
+	if l := list(); len(l) != 0 {
+		t.Fatalf("queue after discard: %+v", l)
+	}
+	if code, _ := asProvider("DELETE", "/api/cse/3.0/admin/dlq/"+seq, nil); code != http.StatusNotFound {
+		t.Fatalf("discarding twice: %d", code)
+	}
+}

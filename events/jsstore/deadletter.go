@@ -1,0 +1,76 @@
+package jsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+)
+
+// Headers of a dead letter.
+const (
+	headerDeadError      = "Kaas-Error"
+	headerDeadCommandSeq = "Kaas-Command-Seq"
+)
+
+// DeadLetter is a command that could not be carried out, kept with why.
+type DeadLetter struct {
+	// Seq is its sequence in KAAS_DLQ; CommandSeq the command's in KAAS_COMMANDS.
+	Seq, CommandSeq uint64
+	Command         events.Envelope
+	Error           string
+	At              time.Time
+}
+
+// DeadLetter moves a command (as stored, at cmdSeq) to KAAS_DLQ with the error that stopped
+// it. Doing it twice keeps one copy.
+func (s *Store) DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelope, raw []byte, reason string) error {
+	if _, has := ctx.Deadline(); !has {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+	}
+	id := cmd.ClusterID
+	if !events.ValidClusterID(id) {
+		id = "unknown" // an undecodable command: still kept, under a safe subject
+	}
+	msg := &nats.Msg{Subject: "kaas.dlq.cluster." + id, Data: raw, Header: nats.Header{}}
+	msg.Header.Set(headerDeadError, reason)
+	msg.Header.Set(headerDeadCommandSeq, strconv.FormatUint(cmdSeq, 10))
+	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+strconv.FormatUint(cmdSeq, 10)),
+		jetstream.WithExpectStream(events.DeadLetterStream)); err != nil {
+		return fmt.Errorf("dead-letter command %d: %w", cmdSeq, err)
+	}
+	return nil
+}
+
+// DeadLetters lists KAAS_DLQ, oldest first.
+func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := s.Scan(ctx, ScanFilter{Stream: events.DeadLetterStream}, func(r Record) bool {
+		cmdSeq, _ := strconv.ParseUint(r.Header.Get(headerDeadCommandSeq), 10, 64)
+		out = append(out, DeadLetter{Seq: r.Seq, CommandSeq: cmdSeq, Command: r.Envelope, Error: r.Header.Get(headerDeadError), At: r.Time})
+		return true
+	})
+	return out, err
+}
+
+// ErrNoDeadLetter is what RemoveDeadLetter wraps for a sequence KAAS_DLQ does not hold.
+var ErrNoDeadLetter = errors.New("no such dead letter")
+
+// RemoveDeadLetter deletes one dead letter, once an operator retried or discarded it.
+func (s *Store) RemoveDeadLetter(ctx context.Context, seq uint64) error {
+	if err := s.dlq.DeleteMsg(ctx, seq); err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("dead letter %d: %w", seq, ErrNoDeadLetter)
+		}
+		return fmt.Errorf("remove dead letter %d: %w", seq, err)
+	}
+	return nil
+}
