@@ -64,7 +64,7 @@ func (a *app) httpClient(insecure bool) *http.Client {
 }
 
 // client returns the API client of the stored session.
-func (a *app) client() (*Client, *Session, error) {
+func (a *app) client() (*Client, *session, error) {
 	s, err := a.loadSession()
 	if err != nil {
 		return nil, nil, err

@@ -50,7 +50,7 @@ config file, readable by you only; "kaasctl logout" forgets it.`,
 			case !apiTokenStdin && user == "":
 				return usagef("--user is required (or --api-token-stdin)")
 			}
-			s := &Session{URL: base, Org: org, User: user, Insecure: insecure}
+			s := &session{URL: base, Org: org, User: user, Insecure: insecure}
 			hc := a.httpClient(insecure)
 			ctx := cmd.Context()
 			if apiTokenStdin {
@@ -239,7 +239,7 @@ func loginToken(ctx context.Context, hc *http.Client, base, org, token string) (
 
 // whoami asks VCD whose session it is, for a token login that named nobody; "" when VCD
 // does not say.
-func whoami(ctx context.Context, hc *http.Client, s *Session) string {
+func whoami(ctx context.Context, hc *http.Client, s *session) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/cloudapi/1.0.0/sessions/current", nil)
 	if err != nil {
 		return ""
@@ -263,7 +263,7 @@ func whoami(ctx context.Context, hc *http.Client, s *Session) string {
 }
 
 // logoutVCD ends the session at VCD; failures are ignored, the local session goes anyway.
-func logoutVCD(ctx context.Context, hc *http.Client, s *Session) {
+func logoutVCD(ctx context.Context, hc *http.Client, s *session) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.URL+"/cloudapi/1.0.0/sessions/current", nil)
 	if err != nil {
 		return

@@ -10,9 +10,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Session is what login stores and every other command uses: where VCD is and who the
+// session is what login stores and every other command uses: where VCD is and who the
 // user is there. The token is a bearer token, so the file is the user's only (0600).
-type Session struct {
+type session struct {
 	URL      string `json:"url"`
 	Org      string `json:"org"`
 	User     string `json:"user,omitempty"`
@@ -44,7 +44,7 @@ func (a *app) configPath() (string, error) {
 }
 
 // loadSession reads the stored session; errNotLoggedIn when there is none.
-func (a *app) loadSession() (*Session, error) {
+func (a *app) loadSession() (*session, error) {
 	path, err := a.configPath()
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (a *app) loadSession() (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the session: %w", err)
 	}
-	var s Session
+	var s session
 	if err := yaml.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("read the session %s: %w", path, err)
 	}
@@ -68,7 +68,7 @@ func (a *app) loadSession() (*Session, error) {
 
 // saveSession writes the session, readable by the user only, and replaces the old file
 // in one rename so that a crash never leaves half a file.
-func (a *app) saveSession(s *Session) (string, error) {
+func (a *app) saveSession(s *session) (string, error) {
 	path, err := a.configPath()
 	if err != nil {
 		return "", err
