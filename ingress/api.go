@@ -103,6 +103,8 @@ type Config struct {
 	OnStop func()
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
+	// Replay, when set, rebuilds the views beside the live ones and compares them.
+	Replay func(ctx context.Context) (cse.ReplayReport, error)
 	// RunningConfig, when set, returns the process's configuration with secrets removed,
 	// for GET /api/cse/system/config.
 	RunningConfig func() any
@@ -232,6 +234,9 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		}},
 		{name: "audit-verify", pattern: []string{"cse", "3.0", "audit", "verify"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"audit_verify", a.verify},
+		}},
+		{name: "replay", pattern: []string{"cse", "3.0", "admin", "replay"}, versions: all, methods: map[string]handler{
+			http.MethodPost: {"replay", a.replay},
 		}},
 		{name: "dlq", pattern: []string{"cse", "3.0", "admin", "dlq"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"list_dead_letters", a.listDeadLetters},

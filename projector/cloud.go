@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -140,4 +141,11 @@ func (v *Views) applyCloudEvent(seq uint64, env events.Envelope) {
 	v.cloud.event(seq, cmdSeq, env.Time, env.Payload)
 	v.evtTime = env.Time
 	v.advance(&v.evtSeq, seq)
+}
+
+func (c *cloud) clone() *cloud {
+	cp := *c
+	cp.templates, cp.vdcs = slices.Clone(c.templates), slices.Clone(c.vdcs)
+	cp.runtimes = maps.Clone(c.runtimes)
+	return &cp
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cse"
 )
 
 // Config tunes a Projector.
@@ -60,7 +61,7 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	stop, err := follow(ctx, p.js, p.views, p.log)
+	stop, err := follow(ctx, p.js, p.views, p.log, 0, 0)
 	if err != nil {
 		p.mu.Lock()
 		p.err = err
@@ -88,8 +89,14 @@ func Rebuild(ctx context.Context, js jetstream.JetStream) (*Views, error) {
 	if err != nil {
 		return nil, err
 	}
+	return RebuildTo(ctx, js, cmdEnd, evtEnd)
+}
+
+// RebuildTo builds new views from sequence 1 up to exactly the given sequences of the
+// command and event streams, to compare them with views that reached the same ones.
+func RebuildTo(ctx context.Context, js jetstream.JetStream, cmdEnd, evtEnd uint64) (*Views, error) {
 	v := NewViews()
-	stop, err := follow(ctx, js, v, slog.New(slog.DiscardHandler))
+	stop, err := follow(ctx, js, v, slog.New(slog.DiscardHandler), cmdEnd, evtEnd)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +123,7 @@ func lastSeqs(ctx context.Context, js jetstream.JetStream) (commands, evts uint6
 
 // follow starts ordered consumers on both streams, from the first sequence the views have
 // not seen, and folds every message into v.
-func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Logger) (stop func(), err error) {
+func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Logger, cmdMax, evtMax uint64) (stop func(), err error) {
 	cmdSeq, evtSeq := v.Seqs()
 	var stops []func()
 	stopAll := func() {
@@ -127,10 +134,11 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 	for _, f := range []struct {
 		stream string
 		from   uint64
+		max    uint64 // 0: no end
 		apply  func(jetstream.Msg, uint64, events.Envelope)
 	}{
-		{events.CommandStream, cmdSeq + 1, func(_ jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyCommand(seq, env) }},
-		{events.EventStream, evtSeq + 1, func(m jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyEvent(seq, events.Hash(m.Data()), env) }},
+		{events.CommandStream, cmdSeq + 1, cmdMax, func(_ jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyCommand(seq, env) }},
+		{events.EventStream, evtSeq + 1, evtMax, func(m jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyEvent(seq, events.Hash(m.Data()), env) }},
 	} {
 		cons, err := js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: f.from})
@@ -145,6 +153,9 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 				return
 			}
 			seq := meta.Sequence.Stream
+			if f.max > 0 && seq > f.max {
+				return
+			}
 			env, err := events.Unmarshal(m.Data())
 			if err != nil {
 				// History that cannot be read is skipped, loudly: the views must still
@@ -162,4 +173,28 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 		stops = append(stops, cc.Stop)
 	}
 	return stopAll, nil
+}
+
+// Replay rebuilds the views from sequence 1 beside the live ones, up to the sequences the
+// live views had reached when it began, and compares the two. The live views keep serving
+// (and moving on) meanwhile; a copy of them taken at the start is what is compared.
+func (p *Projector) Replay(ctx context.Context) (cse.ReplayReport, error) {
+	start := time.Now()
+	live := p.views.Clone()
+	c, e := live.Seqs()
+	rebuilt, err := RebuildTo(ctx, p.js, c, e)
+	if err != nil {
+		return cse.ReplayReport{}, err
+	}
+	s := rebuilt.Stats()
+	n := 0
+	for _, k := range s.Clusters {
+		n += k
+	}
+	diff := live.Diff(rebuilt)
+	if diff == nil {
+		diff = []string{}
+	}
+	return cse.ReplayReport{CommandSeq: c, EventSeq: e, Clusters: n, Operations: rebuilt.OperationCount(), Differences: diff,
+		Seconds: time.Since(start).Seconds()}, nil
 }

@@ -3,6 +3,8 @@ package projector
 import (
 	"cmp"
 	"context"
+	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -490,4 +492,85 @@ func (v *Views) Heads() map[string]Head {
 		}
 	}
 	return out
+}
+
+// Clone returns a deep copy of the views as they are now, for comparing with a rebuild
+// while these keep serving and moving on.
+func (v *Views) Clone() *Views {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	c := NewViews()
+	for id, st := range v.clusters {
+		c.clusters[id] = st.Clone()
+	}
+	for org, ids := range v.orgs {
+		c.orgs[org] = maps.Clone(ids)
+	}
+	for id, o := range v.ops {
+		cp := *o
+		c.ops[id] = &cp
+	}
+	for id, ops := range v.byCluster {
+		c.byCluster[id] = slices.Clone(ops)
+	}
+	for k, ids := range v.names {
+		c.names[k] = maps.Clone(ids)
+	}
+	c.cloud = v.cloud.clone()
+	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
+	return c
+}
+
+// Diff lists how o differs from v: each cluster, operation or other part that is not the
+// same, by id. Equal views have none.
+func (v *Views) Diff(o *Views) []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	var out []string
+	if v.cmdSeq != o.cmdSeq || v.evtSeq != o.evtSeq {
+		out = append(out, fmt.Sprintf("sequences: commands %d vs %d, events %d vs %d", v.cmdSeq, o.cmdSeq, v.evtSeq, o.evtSeq))
+	}
+	for _, id := range slices.Sorted(maps.Keys(union(v.clusters, o.clusters))) {
+		if !reflect.DeepEqual(v.clusters[id], o.clusters[id]) {
+			out = append(out, "cluster "+id)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(union(v.ops, o.ops))) {
+		if !reflect.DeepEqual(v.ops[id], o.ops[id]) {
+			out = append(out, "operation "+id)
+		}
+	}
+	if !reflect.DeepEqual(v.orgs, o.orgs) {
+		out = append(out, "clusters by org")
+	}
+	if !reflect.DeepEqual(v.names, o.names) {
+		out = append(out, "cluster names")
+	}
+	if !sameSets(v.byCluster, o.byCluster) {
+		out = append(out, "operations by cluster")
+	}
+	if !reflect.DeepEqual(v.cloud.view(), o.cloud.view()) {
+		out = append(out, "cloud (templates, org VDCs, service state)")
+	}
+	return out
+}
+
+func union[V any](a, b map[string]V) map[string]bool {
+	out := make(map[string]bool, len(a)+len(b))
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+// OperationCount is how many operations (accepted commands) the views know.
+func (v *Views) OperationCount() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.ops)
 }

@@ -274,7 +274,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 	if cfg.has(RoleIngress) {
 		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
-			OnStop: func() { s.stop() }, DeadLetters: s.store, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
+			OnStop: func() { s.stop() }, DeadLetters: s.store, Replay: proj.Replay, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
 		if err != nil {
 			return nil, err
 		}

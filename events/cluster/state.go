@@ -184,10 +184,12 @@ func (s *State) Clone() *State {
 		c.LastFailure = &f
 	}
 	c.ACL = slices.Clone(s.ACL)
-	c.Nodes = make([]*Node, len(s.Nodes))
-	for i, n := range s.Nodes {
-		nn := *n
-		c.Nodes[i] = &nn
+	if s.Nodes != nil { // a copy is equal to its original, nil or not
+		c.Nodes = make([]*Node, len(s.Nodes))
+		for i, n := range s.Nodes {
+			nn := *n
+			c.Nodes[i] = &nn
+		}
 	}
 	c.commands = make(map[string]bool, len(s.commands))
 	for k, v := range s.commands {

@@ -123,3 +123,14 @@ type ChainProblem struct {
 	Kind      string `json:"kind"` // missing, broken, reordered, head
 	Detail    string `json:"detail"`
 }
+
+// ReplayReport is kaas's POST /api/cse/3.0/admin/replay: the views rebuilt from sequence 1
+// and compared with the live ones at the same sequences.
+type ReplayReport struct {
+	CommandSeq  uint64   `json:"commandSeq"`
+	EventSeq    uint64   `json:"eventSeq"`
+	Clusters    int      `json:"clusters"`
+	Operations  int      `json:"operations"`
+	Differences []string `json:"differences"`
+	Seconds     float64  `json:"seconds"`
+}
