@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"golang.org/x/term"
 )
 
 // Exit codes, as the shell sees them.
@@ -70,12 +69,6 @@ func (a *app) client() (*Client, *session, error) {
 		return nil, nil, err
 	}
 	return NewClient(s.URL, s.Token, a.httpClient(s.Insecure)), s, nil
-}
-
-// isTerminal reports whether v is a terminal, for live progress and password prompts.
-func isTerminal(v any) bool {
-	f, ok := v.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // usageError is a mistake in how kaasctl was called: exit code 2.

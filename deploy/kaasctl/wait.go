@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 )
 
 // changeFlags are the flags of every command that starts an operation.
@@ -48,8 +50,11 @@ func (a *app) waitOperation(ctx context.Context, c *Client, href string, f *chan
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	var pr progress = &lineProgress{w: a.s.Err}
-	if isTerminal(a.s.Err) {
-		pr = newBarProgress(ctx, a.s.Err)
+	if f, ok := a.s.Err.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		// A terminal that reports no width (some CI ptys) shows no bar: lines it is.
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			pr = newBarProgress(ctx, a.s.Err)
+		}
 	}
 	var (
 		last     Reply[Operation]
@@ -159,7 +164,8 @@ func newBarProgress(ctx context.Context, w io.Writer, opts ...mpb.ContainerOptio
 		return s
 	}
 	b.bar = b.p.AddBar(100,
-		mpb.PrependDecorators(decor.Any(label, decor.WCSyncSpaceR)),
+		// A fixed width, so that the bar does not move as steps' names change length.
+		mpb.PrependDecorators(decor.Any(label, decor.WC{W: 40, C: decor.DindentRight | decor.DextraSpace})),
 		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5}), decor.Elapsed(decor.ET_STYLE_GO, decor.WC{W: 6})),
 	)
 	return b
