@@ -124,7 +124,7 @@ func TestResolveCluster(t *testing.T) {
 // The terminal progress bar takes updates from the poller while mpb renders.
 func TestBarProgress(t *testing.T) {
 	var buf bytes.Buffer
-	p := newBarProgress(context.Background(), &buf, mpb.ForceTTY(), mpb.WithAutoRefresh()) // as on a terminal
+	p := newBarProgress(context.Background(), &buf, mpb.ForceTTY(), mpb.WithAutoRefresh(), mpb.WithWidth(100)) // as on a terminal 100 wide
 	for i, step := range []string{"VAppCreated", "NodeCreated", "NodeStarted"} {
 		p.update(Operation{Operation: "CreateCluster", Status: "RUNNING", Step: step, Percent: i * 40})
 		time.Sleep(20 * time.Millisecond)
