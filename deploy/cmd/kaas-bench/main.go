@@ -62,6 +62,11 @@
 // and the figure says how much queueing kaas adds when many tenants ask at once. The
 // simulator counts the VCD API calls each create costs, by operation.
 //
+// Last, replay speed: a history of -replay events (cluster lifecycles as the executors write
+// them, hash-chained) is written to an embedded JetStream; bare ordered consumers read it
+// (the ceiling: records received, nothing decoded), then the projector rebuilds the views
+// from it (decode and fold), and the rates are compared. The aim is at least 0.5.
+//
 // Flags:
 //
 //	-duration          measured time per cell (default 3s)
@@ -73,6 +78,7 @@
 //	-boot-delay        simulated node boot time (default 5s)
 //	-poll              kaasd's poll interval while VCD works (default 500ms)
 //	-executor-workers  kaasd's executor workers (default 8)
+//	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
 //	-out               also write the results as JSON to this file
 //	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
 //
@@ -187,6 +193,8 @@ type Results struct {
 	AimMet *bool `json:"aim_met,omitempty"`
 	// Provisioning is nil when it was not measured (-provision 0).
 	Provisioning *Provisioning `json:"provisioning,omitempty"`
+	// Replay is nil when it was not measured (-replay 0).
+	Replay *Replay `json:"replay,omitempty"`
 }
 
 type options struct {
@@ -195,6 +203,7 @@ type options struct {
 	out, cpuprofile  string
 	requests         bool
 	prov             provOptions
+	replay           int
 }
 
 func main() {
@@ -211,6 +220,7 @@ func main() {
 	flag.DurationVar(&o.prov.bootDelay, "boot-delay", 5*time.Second, "how long each simulated node takes to boot")
 	flag.DurationVar(&o.prov.poll, "poll", 500*time.Millisecond, "kaasd's poll interval (KAAS_POLL_INTERVAL) while VCD works")
 	flag.IntVar(&o.prov.workers, "executor-workers", 8, "kaasd's executor workers (KAAS_EXECUTOR_WORKERS), kaasd's default")
+	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
 	flag.Parse()
 	var err error
 	if o.levels, err = parseLevels(levels); err != nil {
@@ -280,6 +290,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 		res.Provisioning = p
 		if err := printProvision(stdout, p); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.replay > 0 {
+		r, err := runReplay(ctx, o.replay, logf)
+		if err != nil {
+			logf("replay: %v", err)
+			return 2
+		}
+		res.Replay = r
+		if err := printReplay(stdout, r); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cluster/clustertest"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/projector"
+)
+
+// replayAim is the goal: rebuilding the views keeps at least half the pace of a bare ordered
+// consumer that only receives the same records.
+const replayAim = 0.5
+
+// Replay is the replay-speed measurement.
+type Replay struct {
+	Events   uint64 `json:"events"`
+	Commands uint64 `json:"commands"`
+	Clusters int    `json:"clusters"`
+	// BareSeconds is a bare ordered consumer per stream receiving every record, nothing
+	// decoded; RebuildSeconds is projector.RebuildTo folding the same records into views.
+	BareSeconds    float64 `json:"bare_s"`
+	RebuildSeconds float64 `json:"rebuild_s"`
+	BareRate       float64 `json:"bare_records_per_s"`
+	RebuildRate    float64 `json:"rebuild_records_per_s"`
+	Ratio          float64 `json:"ratio"`
+	AimMet         bool    `json:"aim_met"`
+	// MBytes is the event stream's size on disk.
+	MBytes float64 `json:"event_stream_mb"`
+}
+
+// runReplay writes a history of about n events (real cluster lifecycles, hash-chained, as
+// the executors write them) to an embedded JetStream, then times a bare read of it and a
+// rebuild of the views from it, in the same run.
+func runReplay(ctx context.Context, n int, logf func(string, ...any)) (*Replay, error) {
+	dir, err := os.MkdirTemp("", "kaas-bench-replay-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(dir, "jetstream"), Name: "kaas-bench-replay"})
+	if err != nil {
+		return nil, err
+	}
+	defer emb.Shutdown()
+	nc, err := emb.Connect(nats.Name("kaas-bench-replay"))
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	store, err := jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, NoAuditStream: true})
+	if err != nil {
+		return nil, err
+	}
+	js := store.JetStream()
+
+	logf("replay: writing a history of about %d events", n)
+	start := time.Now()
+	clusters, err := writeHistory(ctx, js, n)
+	if err != nil {
+		return nil, err
+	}
+	cmdEnd, evtEnd, err := store.LastSequences(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &Replay{Events: evtEnd, Commands: cmdEnd, Clusters: clusters}
+	if st, err := js.Stream(ctx, events.EventStream); err == nil {
+		r.MBytes = float64(st.CachedInfo().State.Bytes) / 1e6
+	}
+	logf("replay: %d events and %d commands of %d clusters written in %.1fs", evtEnd, cmdEnd, clusters, time.Since(start).Seconds())
+
+	start = time.Now()
+	if err := bareRead(ctx, js, cmdEnd, evtEnd); err != nil {
+		return nil, err
+	}
+	r.BareSeconds = time.Since(start).Seconds()
+	logf("replay: bare ordered consumers read it in %.2fs", r.BareSeconds)
+
+	start = time.Now()
+	views, err := projector.RebuildTo(ctx, js, cmdEnd, evtEnd)
+	if err != nil {
+		return nil, err
+	}
+	r.RebuildSeconds = time.Since(start).Seconds()
+	if got := views.OperationCount(); got != int(cmdEnd) {
+		return nil, fmt.Errorf("replay: rebuilt views know %d operations, want %d", got, cmdEnd)
+	}
+	logf("replay: views rebuilt in %.2fs", r.RebuildSeconds)
+	total := float64(evtEnd + cmdEnd)
+	r.BareRate, r.RebuildRate = total/r.BareSeconds, total/r.RebuildSeconds
+	r.Ratio = r.RebuildRate / r.BareRate
+	r.AimMet = r.Ratio >= replayAim
+	return r, nil
+}
+
+// writeHistory writes cluster lifecycles until about n events: a create to its end, then a
+// scale up, as a flawless executor records them (clustertest), each event chained to the
+// previous one of its cluster by hash. It returns the number of clusters.
+func writeHistory(ctx context.Context, js jetstream.JetStream, n int) (int, error) {
+	t0 := time.Now().UTC().Add(-24 * time.Hour)
+	written, clusters := 0, 0
+	var pending []jetstream.PubAckFuture
+	flush := func() error {
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for _, f := range pending {
+			select {
+			case err := <-f.Err():
+				return fmt.Errorf("replay: write: %w", err)
+			default:
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
+	publish := func(subject string, env events.Envelope) (string, error) {
+		b, err := events.Marshal(env)
+		if err != nil {
+			return "", err
+		}
+		f, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: b})
+		if err != nil {
+			return "", err
+		}
+		pending = append(pending, f)
+		if len(pending) >= 4000 {
+			if err := flush(); err != nil {
+				return "", err
+			}
+		}
+		return events.Hash(b), nil
+	}
+	for written < n {
+		clusters++
+		id := events.DeriveID("bench-cluster", fmt.Sprint(clusters))
+		org := "urn:vcloud:org:" + events.DeriveID("bench-org", fmt.Sprint(clusters%50))
+		actor := "urn:vcloud:user:" + events.DeriveID("bench-user", fmt.Sprint(clusters%500))
+		spec := events.ClusterSpec{Name: fmt.Sprintf("c%d", clusters), OrgName: "org", VDC: "vdc", Network: "net",
+			Template:     events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
+			ControlPlane: events.NodePool{Count: 1}, Workers: events.NodePool{Count: 2}, RollbackOnFailure: true}
+		st := &cluster.State{}
+		var prev string
+		seq := uint64(0)
+		at := t0.Add(time.Duration(clusters) * time.Second)
+		for i, cmd := range []events.Payload{events.CreateCluster{Spec: spec}, events.ScaleWorkers{Workers: 3}} {
+			cmdID := events.DeriveID("bench-command", fmt.Sprint(clusters, "/", i))
+			if _, err := publish(events.CommandSubject(id), events.Envelope{ID: cmdID, ClusterID: id, OrgID: org, Actor: actor, Time: at,
+				CorrelationID: cmdID, Payload: cmd}); err != nil {
+				return clusters, err
+			}
+			first, err := cluster.Decide(st, events.Envelope{ID: cmdID, ClusterID: id, Payload: cmd})
+			if err != nil {
+				return clusters, fmt.Errorf("replay: history: %w", err)
+			}
+			next := []events.Payload{first}
+			for len(next) > 0 {
+				for _, p := range next {
+					seq++
+					env := events.Envelope{ID: events.DeriveID("bench-event", fmt.Sprint(id, "/", seq)), ClusterID: id, OrgID: org, Actor: actor,
+						Time: at.Add(time.Duration(seq) * time.Millisecond), CausationID: cmdID, CorrelationID: cmdID, PrevHash: prev, Payload: p}
+					h, err := publish(events.EventSubject(id), env)
+					if err != nil {
+						return clusters, err
+					}
+					st.Apply(env, seq, h)
+					prev = h
+					written++
+				}
+				next = nil
+				if step := cluster.Plan(st); step.Kind != cluster.StepNone {
+					next = clustertest.Outcome(st, step)
+				}
+			}
+		}
+	}
+	return clusters, flush()
+}
+
+// bareRead receives every record of both streams with an ordered consumer per stream, as
+// the projector does, and nothing else.
+func bareRead(ctx context.Context, js jetstream.JetStream, cmdEnd, evtEnd uint64) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, s := range []struct {
+		name string
+		end  uint64
+	}{{events.CommandStream, cmdEnd}, {events.EventStream, evtEnd}} {
+		wg.Go(func() {
+			cons, err := js.OrderedConsumer(ctx, s.name, jetstream.OrderedConsumerConfig{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			done := make(chan struct{})
+			var once sync.Once
+			cc, err := cons.Consume(func(m jetstream.Msg) {
+				if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= s.end {
+					once.Do(func() { close(done) })
+				}
+			})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cc.Stop()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func printReplay(w io.Writer, r *Replay) error {
+	fmt.Fprintf(w, "\nreplay: %d events and %d commands of %d clusters (%.0f MB of events), rebuilt from sequence 1\n\n",
+		r.Events, r.Commands, r.Clusters, r.MBytes)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "reader\tseconds\trecords/s\t")
+	fmt.Fprintf(tw, "bare ordered consumers (ceiling)\t%.2f\t%.0f\t\n", r.BareSeconds, r.BareRate)
+	fmt.Fprintf(tw, "views rebuilt (decode, fold)\t%.2f\t%.0f\t\n", r.RebuildSeconds, r.RebuildRate)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verdict := "NOT MET"
+	if r.AimMet {
+		verdict = "MET"
+	}
+	fmt.Fprintf(w, "\naim rebuild ≥ %.1f × bare read: %s (%.2f)\n", replayAim, verdict, r.Ratio)
+	return nil
+}
