@@ -17,8 +17,11 @@ KAAS_DATA_DIR ?= ./data
 rabbitmq:
 	@./deploy/scripts/ensure-rabbitmq.sh
 
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+# kaasd, kaasctl, vcdsim and kaas-bench in bin/, stamped with the version.
 build:
-	$(GO) build -o bin/ ./deploy/cmd/...
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X github.com/kaasproject/kaas/deploy/kaasd.Version=$(VERSION)" -o bin/ ./deploy/cmd/...
 
 run:
 	GO=$(GO) KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./deploy/scripts/run.sh

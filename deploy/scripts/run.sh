@@ -10,7 +10,9 @@ VCDSIM_ADDR=${VCDSIM_ADDR:-127.0.0.1:8443}
 mkdir -p "$KAAS_DATA_DIR" bin
 
 ./deploy/scripts/ensure-rabbitmq.sh
-"$GO" build -o bin/ ./deploy/cmd/kaasd ./deploy/cmd/vcdsim
+version=${KAAS_VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
+"$GO" build -ldflags "-X main.version=$version -X github.com/kaasproject/kaas/deploy/kaasd.Version=$version" \
+	-o bin/ ./deploy/cmd/kaasd ./deploy/cmd/vcdsim ./deploy/cmd/kaasctl
 
 bin/vcdsim -addr "$VCDSIM_ADDR" >"$KAAS_DATA_DIR/vcdsim.log" 2>&1 &
 sim=$!
@@ -39,35 +41,28 @@ trap 'kill -TERM "$kaasd" 2>/dev/null; wait "$kaasd"; exit 0' INT TERM
 
 # As the provider, enable every org VDC for Kubernetes once kaasd has read them from VCD:
 # tenants cannot create clusters in a VDC that is not enabled (as with CSE).
-sim_url="https://$VCDSIM_ADDR"
-provider=$(curl -ksi -u "$KAAS_VCD_USER@System:$KAAS_VCD_PASSWORD" -X POST "$sim_url/cloudapi/1.0.0/sessions/provider" |
-	awk -F': ' 'tolower($1)=="x-vmware-vcloud-access-token" {print $2}' | tr -d '\r')
-ovdcs=""
+export KAAS_CONFIG="$KAAS_DATA_DIR/provider-session.yaml"
+printf '%s\n' "$KAAS_VCD_PASSWORD" |
+	bin/kaasctl login "https://$VCDSIM_ADDR" --org System --user "$KAAS_VCD_USER" --password-stdin --insecure >/dev/null
+vdcs=""
 for _ in $(seq 1 100); do
-	ovdcs=$(curl -ksf -H "Authorization: Bearer $provider" -H 'Accept: application/json;version=36.0' \
-		"$sim_url/api/cse/3.0/ovdcs" 2>/dev/null || true)
-	case $ovdcs in *ovdc_id*) break ;; esac
+	vdcs=$(bin/kaasctl ovdc list -o wide 2>/dev/null | awk 'NR > 1 {print $NF}')
+	[ -n "$vdcs" ] && break
 	sleep 0.2
 done
-printf '%s' "$ovdcs" | grep -o '"ovdc_name":"[^"]*","ovdc_id":"[^"]*","org_name":"[^"]*"' |
-	while IFS= read -r vdc; do
-		name=$(printf '%s' "$vdc" | sed 's/.*"ovdc_name":"\([^"]*\)".*/\1/')
-		id=$(printf '%s' "$vdc" | sed 's/.*"ovdc_id":"\([^"]*\)".*/\1/')
-		org=$(printf '%s' "$vdc" | sed 's/.*"org_name":"\([^"]*\)".*/\1/')
-		curl -ksf -o /dev/null -X PUT -H "Authorization: Bearer $provider" -H 'Accept: application/json;version=36.0' \
-			-H 'Content-Type: application/json' -d "{\"k8s_runtime\":[\"native\"],\"org_name\":\"$org\",\"ovdc_name\":\"$name\"}" \
-			"$sim_url/api/cse/3.0/ovdc/$id" && echo "enabled org VDC $name of org $org for native Kubernetes"
-	done
+for id in $vdcs; do
+	bin/kaasctl ovdc enable "$id" --wait >/dev/null 2>&1 && echo "enabled org VDC $id for native Kubernetes"
+done
+unset KAAS_CONFIG
 
 cat <<MSG
 
 kaas is up. The simulated VCD is at https://$VCDSIM_ADDR (its log: $KAAS_DATA_DIR/vcdsim.log).
-As tenant alice of org acme:
+As tenant alice of org acme, in another shell:
 
-  TOKEN=\$(curl -ksi -u alice@acme:alice-pass -X POST https://$VCDSIM_ADDR/cloudapi/1.0.0/sessions \\
-          | awk -F': ' 'tolower(\$1)=="x-vmware-vcloud-access-token" {print \$2}' | tr -d '\r')
-  curl -ks -H "Authorization: Bearer \$TOKEN" -H 'Accept: application/json;version=36.0' \\
-       https://$VCDSIM_ADDR/api/cse/3.0/clusters
+  bin/kaasctl login https://$VCDSIM_ADDR --org acme --user alice --insecure   # password: alice-pass
+  bin/kaasctl cluster apply --sample > demo.yaml
+  bin/kaasctl cluster apply -f demo.yaml --wait
 
 See README.md for the whole tenant story. Metrics and health: http://${KAAS_ADMIN_ADDR:-127.0.0.1:9090}/readyz?verbose
 Stop with Ctrl-C.
