@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -135,10 +136,11 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 		stream string
 		from   uint64
 		max    uint64 // 0: no end
-		apply  func(jetstream.Msg, uint64, events.Envelope)
+		hash   bool   // events chain by hash; the views keep each cluster's head
+		apply  func(seq uint64, hash string, env events.Envelope)
 	}{
-		{events.CommandStream, cmdSeq + 1, cmdMax, func(_ jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyCommand(seq, env) }},
-		{events.EventStream, evtSeq + 1, evtMax, func(m jetstream.Msg, seq uint64, env events.Envelope) { v.ApplyEvent(seq, events.Hash(m.Data()), env) }},
+		{events.CommandStream, cmdSeq + 1, cmdMax, false, func(seq uint64, _ string, env events.Envelope) { v.ApplyCommand(seq, env) }},
+		{events.EventStream, evtSeq + 1, evtMax, true, func(seq uint64, h string, env events.Envelope) { v.ApplyEvent(seq, h, env) }},
 	} {
 		cons, err := js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
 			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: f.from})
@@ -146,33 +148,115 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 			stopAll()
 			return nil, fmt.Errorf("projector: follow %s: %w", f.stream, err)
 		}
-		cc, err := cons.Consume(func(m jetstream.Msg) {
-			meta, err := m.Metadata()
-			if err != nil {
-				log.Error("projector: message without metadata", "stream", f.stream, "err", err)
-				return
-			}
-			seq := meta.Sequence.Stream
-			if f.max > 0 && seq > f.max {
-				return
-			}
-			env, err := events.Unmarshal(m.Data())
-			if err != nil {
-				// History that cannot be read is skipped, loudly: the views must still
-				// move on, and the audit tools report the bad record.
-				log.Error("projector: unreadable record skipped", "stream", f.stream, "seq", seq, "err", err)
-				v.skip(f.stream, seq)
-				return
-			}
-			f.apply(m, seq, env)
-		})
+		// Records are decoded in parallel, in batches, and folded in order: decoding is
+		// most of a rebuild's cost, and the fold must see records in stream order.
+		in := make(chan jetstream.Msg, 4*decodeBatch)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			decodeAndFold(in, f.stream, f.max, f.hash, f.apply, v, log)
+		}()
+		cc, err := cons.Consume(func(m jetstream.Msg) { in <- m })
 		if err != nil {
+			close(in)
+			<-done
 			stopAll()
 			return nil, fmt.Errorf("projector: follow %s: %w", f.stream, err)
 		}
-		stops = append(stops, cc.Stop)
+		stops = append(stops, func() {
+			cc.Stop()
+			<-cc.Closed()
+			close(in)
+			<-done
+		})
 	}
 	return stopAll, nil
+}
+
+// decodeBatch is how many records are decoded together at most.
+const decodeBatch = 512
+
+type decoded struct {
+	seq  uint64
+	hash string
+	env  events.Envelope
+	err  error
+	skip bool
+}
+
+// decodeAndFold takes records from in until it is closed: each batch already there is
+// decoded on every core, then folded in order.
+func decodeAndFold(in <-chan jetstream.Msg, stream string, last uint64, hash bool, apply func(uint64, string, events.Envelope), v *Views, log *slog.Logger) {
+	batch := make([]jetstream.Msg, 0, decodeBatch)
+	out := make([]decoded, decodeBatch)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	for m := range in {
+		batch = append(batch[:0], m)
+	fill:
+		for len(batch) < decodeBatch {
+			select {
+			case m, ok := <-in:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		decode := func(i int) {
+			m := batch[i]
+			d := decoded{}
+			meta, err := m.Metadata()
+			if err != nil {
+				d.skip, d.err = true, err
+				out[i] = d
+				return
+			}
+			d.seq = meta.Sequence.Stream
+			if last > 0 && d.seq > last {
+				d.skip = true
+				out[i] = d
+				return
+			}
+			d.env, d.err = events.Unmarshal(m.Data())
+			if hash && d.err == nil {
+				d.hash = events.Hash(m.Data())
+			}
+			out[i] = d
+		}
+		if len(batch) < 16 || workers == 1 {
+			for i := range batch {
+				decode(i)
+			}
+		} else {
+			var wg sync.WaitGroup
+			per := (len(batch) + workers - 1) / workers
+			for w := 0; w < len(batch); w += per {
+				wg.Go(func() {
+					for i := w; i < min(w+per, len(batch)); i++ {
+						decode(i)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		for i := range batch {
+			d := out[i]
+			switch {
+			case d.skip && d.err != nil:
+				log.Error("projector: message without metadata", "stream", stream, "err", d.err)
+			case d.skip:
+			case d.err != nil:
+				// History that cannot be read is skipped, loudly: the views must still
+				// move on, and the audit tools report the bad record.
+				log.Error("projector: unreadable record skipped", "stream", stream, "seq", d.seq, "err", d.err)
+				v.skip(stream, d.seq)
+			default:
+				apply(d.seq, d.hash, d.env)
+			}
+		}
+	}
 }
 
 // Replay rebuilds the views from sequence 1 beside the live ones, up to the sequences the

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
@@ -74,7 +75,8 @@ type Views struct {
 	cmdSeq    uint64
 	evtSeq    uint64
 	evtTime   time.Time     // of the last event folded, for the lag
-	changed   chan struct{} // closed and replaced whenever a sequence moves
+	changed   chan struct{} // closed and replaced when a sequence moves and someone waits
+	watched   atomic.Bool   // someone waits on changed
 }
 
 // NewViews returns empty views.
@@ -247,8 +249,12 @@ func (v *Views) advance(seq *uint64, to uint64) {
 	if to > *seq {
 		*seq = to
 	}
-	close(v.changed)
-	v.changed = make(chan struct{})
+	// A new channel only when someone waits on the current one: a rebuild folds a million
+	// records with nobody watching most of them.
+	if v.watched.Swap(false) {
+		close(v.changed)
+		v.changed = make(chan struct{})
+	}
 }
 
 // Seqs returns the command and event stream sequences the views have reached.
@@ -263,6 +269,9 @@ func (v *Views) WaitFor(ctx context.Context, commands, evts uint64) error {
 	for {
 		v.mu.RLock()
 		ok, ch := v.cmdSeq >= commands && v.evtSeq >= evts, v.changed
+		if !ok {
+			v.watched.Store(true) // under the read lock: the next advance sees it
+		}
 		v.mu.RUnlock()
 		if ok {
 			return nil

@@ -204,6 +204,7 @@ type options struct {
 	requests         bool
 	prov             provOptions
 	replay           int
+	replayProfile    string
 }
 
 func main() {
@@ -220,6 +221,7 @@ func main() {
 	flag.DurationVar(&o.prov.bootDelay, "boot-delay", 5*time.Second, "how long each simulated node takes to boot")
 	flag.DurationVar(&o.prov.poll, "poll", 500*time.Millisecond, "kaasd's poll interval (KAAS_POLL_INTERVAL) while VCD works")
 	flag.IntVar(&o.prov.workers, "executor-workers", 8, "kaasd's executor workers (KAAS_EXECUTOR_WORKERS), kaasd's default")
+	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of the views' rebuild to this file")
 	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
 	flag.Parse()
 	var err error
@@ -295,7 +297,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 	}
 	if o.replay > 0 {
-		r, err := runReplay(ctx, o.replay, logf)
+		r, err := runReplay(ctx, o.replay, o.replayProfile, logf)
 		if err != nil {
 			logf("replay: %v", err)
 			return 2

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -45,7 +46,7 @@ type Replay struct {
 // runReplay writes a history of about n events (real cluster lifecycles, hash-chained, as
 // the executors write them) to an embedded JetStream, then times a bare read of it and a
 // rebuild of the views from it, in the same run.
-func runReplay(ctx context.Context, n int, logf func(string, ...any)) (*Replay, error) {
+func runReplay(ctx context.Context, n int, profile string, logf func(string, ...any)) (*Replay, error) {
 	dir, err := os.MkdirTemp("", "kaas-bench-replay-")
 	if err != nil {
 		return nil, err
@@ -92,8 +93,21 @@ func runReplay(ctx context.Context, n int, logf func(string, ...any)) (*Replay, 
 	r.BareSeconds = time.Since(start).Seconds()
 	logf("replay: bare ordered consumers read it in %.2fs", r.BareSeconds)
 
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
 	start = time.Now()
 	views, err := projector.RebuildTo(ctx, js, cmdEnd, evtEnd)
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}
