@@ -373,6 +373,9 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 }
 
 func (a *API) write(w http.ResponseWriter, c *call, rep reply) {
+	if c.version == "35.0" {
+		rep.body = v1Bodies(rep.body)
+	}
 	b, err := json.Marshal(rep.body)
 	if err != nil {
 		rep.status = http.StatusInternalServerError
@@ -510,4 +513,26 @@ func (a *API) rightNames(rights []string) []string {
 		}
 	}
 	return out
+}
+
+// v1Bodies renders cluster answers in CSE 3.0's v1.0 entity, as API 35.0 clients expect.
+func v1Bodies(body any) any {
+	switch b := body.(type) {
+	case cse.DefEntity:
+		return cse.ToV1(b)
+	case []cse.DefEntity:
+		out := make([]cse.DefEntityV1, len(b))
+		for i, d := range b {
+			out[i] = cse.ToV1(d)
+		}
+		return out
+	case cse.Page[cse.DefEntity]:
+		out := cse.Page[cse.DefEntityV1]{ResultTotal: b.ResultTotal, PageCount: b.PageCount, Page: b.Page, PageSize: b.PageSize,
+			NextPageURI: b.NextPageURI, PreviousPageURI: b.PreviousPageURI, Values: make([]cse.DefEntityV1, len(b.Values))}
+		for i, d := range b.Values {
+			out.Values[i] = cse.ToV1(d)
+		}
+		return out
+	}
+	return body
 }

@@ -57,7 +57,11 @@ func (a *API) decodeEntity(c *call) (cse.NativeEntity, *reply) {
 		r := fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
 		return cse.NativeEntity{}, &r
 	}
-	e, err := cse.DecodeEntity(b)
+	decode := cse.DecodeEntity
+	if cse.IsV1(b) {
+		decode = cse.DecodeEntityV1 // CSE 3.0's payload, read as the v2.1 it maps to
+	}
+	e, err := decode(b)
 	if err != nil {
 		r := fieldFailure(err)
 		return e, &r

@@ -264,7 +264,9 @@ func TestCreateInvalid(t *testing.T) {
 		{"unknown field", strings.Replace(createBody("c1", "vdc1", 2), `"workers"`, `"wrokers"`, 1), cse.MinorDefault, "spec.topology.wrokers: unknown field"},
 		{"mistyped field", strings.Replace(createBody("c1", "vdc1", 2), `"templateRevision":1`, `"templateRevision":"1"`, 1), cse.MinorDefault,
 			"spec.distribution.templateRevision: expected an integer, got string"},
-		{"v1.0 payload", `{"metadata":{"cluster_name":"c1"}}`, cse.MinorDefault, "metadata.cluster_name: unknown field"},
+		{"v1.0 payload without org", `{"metadata":{"cluster_name":"c1"}}`, cse.MinorOrgNameMissing, "metadata.orgName: missing"},
+		{"v1.0 payload, unknown field", `{"api_version":"","metadata":{"cluster_name":"c1","org":"acme"}}`, cse.MinorDefault, "metadata.org: unknown field"},
+		{"v1.0 payload, other version", `{"api_version":"cse.vmware.com/v9","metadata":{"cluster_name":"c1"}}`, cse.MinorDefault, "api_version: Unsupported payload version"},
 		{"no apiVersion", minimal(func(m map[string]any) { delete(m, "apiVersion") }), cse.MinorDefault, "apiVersion"},
 		{"no name", minimal(func(m map[string]any) { delete(meta(m), "name") }), cse.MinorClusterNameMissing, "metadata.name"},
 		{"no org", minimal(func(m map[string]any) { delete(meta(m), "orgName") }), cse.MinorOrgNameMissing, "metadata.orgName"},
@@ -693,5 +695,35 @@ func TestRightsByURN(t *testing.T) {
 		if rec.Code != tt.want {
 			t.Errorf("with %s: %d, want %d: %s", tt.right, rec.Code, tt.want, rec.Body)
 		}
+	}
+}
+
+// CSE 3.0's clients send the v1.0 entity and, on API 35.0, read answers in it.
+func TestV1Payload(t *testing.T) {
+	h := newHarness(t)
+	body := `{"api_version":"","kind":"native","metadata":{"cluster_name":"old","org_name":"acme","ovdc_name":"vdc1"},
+	  "spec":{"control_plane":{"count":1,"sizing_class":null,"storage_profile":null},"workers":{"count":2},
+	    "k8_distribution":{"template_name":"ubuntu-k8s-1.29","template_revision":1},
+	    "settings":{"network":"net1","rollback_on_failure":true,"ssh_key":null}},"status":{"phase":null}}`
+	v35 := accept("application/json;version=35.0")
+	rec := h.do(http.MethodPost, base+"/clusters", body, v35)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	got := decode[cse.DefEntityV1](t, rec)
+	if got.EntityType != cse.EntityTypeV1 || got.Entity.Metadata.ClusterName != "old" || got.Entity.Spec.Workers == nil ||
+		*got.Entity.Spec.Workers.Count != 2 || got.Entity.Status.Phase != "CREATE:IN_PROGRESS" || got.Entity.Spec.Settings.Network == nil {
+		t.Fatalf("v1.0 answer: %s", rec.Body)
+	}
+	// The same cluster, read on 36.0, is the v2.1 entity.
+	rec = h.do(http.MethodGet, base+"/cluster/"+got.ID, "")
+	v2 := decode[cse.DefEntity](t, rec)
+	if v2.EntityType != cse.EntityType || v2.Entity.Metadata.Name != "old" || *v2.Entity.Spec.Topology.Workers.Count != 2 {
+		t.Fatalf("v2.1 answer: %s", rec.Body)
+	}
+	// Lists on 35.0 are v1.0 too.
+	rec = h.do(http.MethodGet, base+"/clusters", "", v35)
+	if list := decode[[]cse.DefEntityV1](t, rec); len(list) != 1 || list[0].Entity.Metadata.ClusterName != "old" {
+		t.Fatalf("v1.0 list: %s", rec.Body)
 	}
 }

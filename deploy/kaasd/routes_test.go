@@ -75,6 +75,18 @@ func defEntity(t *testing.T, body []byte) error {
 	return nil
 }
 
+// defEntityV1 is the DefEntity of a v1.0 entity, API 35.0's.
+func defEntityV1(t *testing.T, body []byte) error {
+	var d cse.DefEntityV1
+	if err := json.Unmarshal(body, &d); err != nil {
+		return err
+	}
+	if d.EntityType != cse.EntityTypeV1 || d.Entity.Metadata.ClusterName == "" || d.Entity.Status == nil || d.Entity.Status.Phase == "" {
+		return fmt.Errorf("not a v1.0 DefEntity: %.200s", body)
+	}
+	return nil
+}
+
 // cseError is CSE's error body, whose keys have spaces.
 func cseError(t *testing.T, body []byte) error {
 	var e struct {
@@ -163,7 +175,8 @@ func TestRouteTable(t *testing.T) {
 		{alice, v36, "PUT", c, scaled, 202, defEntity, true},
 		{alice, v36, "GET", c + "/config", nil, 200, object("message"), false},
 		{alice, v36, "GET", c + "/upgrade-plan", nil, 200, list(1, "name", "revision", "kubernetes_version"), false},
-		{alice, v35, "POST", c + "/action/upgrade", map[string]any{"template_name": "ubuntu-22.04_k8s-1.30_antrea-1.15", "template_revision": 1}, 202, defEntity, true},
+		{alice, v35, "POST", c + "/action/upgrade", map[string]any{"template_name": "ubuntu-22.04_k8s-1.30_antrea-1.15", "template_revision": 1}, 202, defEntityV1, true},
+		{alice, v35, "GET", c, nil, 200, defEntityV1, false},
 		{alice, v36, "DELETE", c + "/nfs/" + nfs, nil, 202, defEntity, true},
 		{alice, v36, "DELETE", c + "/nfs/nfsd-nope", nil, 404, cseError, false},
 		{alice, v36, "GET", c + "/acl", nil, 200, page(0), false},

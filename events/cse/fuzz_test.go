@@ -75,7 +75,16 @@ func FuzzDecodeEntity(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	f.Add([]byte(`{"api_version":"","kind":"native","metadata":{"cluster_name":"c1","org_name":"o","ovdc_name":"v"},"spec":{"workers":{"count":2},"k8_distribution":{"template_name":"t","template_revision":1},"settings":{"network":"n"}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		// CSE 3.0's v1.0 entity goes through its own decoder first: the same rules.
+		if cse.IsV1(body) {
+			if _, err := cse.DecodeEntityV1(body); err != nil {
+				if fe := (*cse.FieldError)(nil); !errors.As(err, &fe) {
+					t.Fatalf("DecodeEntityV1 error %v is a %T, not a *cse.FieldError", err, err)
+				}
+			}
+		}
 		e, err := cse.DecodeEntity(body)
 		if err != nil {
 			if fe := (*cse.FieldError)(nil); !errors.As(err, &fe) {
