@@ -154,7 +154,7 @@ func DecodeEntityV1(body []byte) (NativeEntity, error) {
 	}
 	out := NativeEntity{APIVersion: APIVersion21, Kind: KindNative,
 		Metadata: Metadata{Name: e.Metadata.ClusterName, OrgName: e.Metadata.OrgName, VirtualDataCenterName: e.Metadata.OvdcName},
-		Spec: Spec{Topology: &Topology{ControlPlane: pool(e.Spec.ControlPlane), Workers: pool(e.Spec.Workers), NFS: pool(e.Spec.NFS)}}}
+		Spec:     Spec{Topology: &Topology{ControlPlane: pool(e.Spec.ControlPlane), Workers: pool(e.Spec.Workers), NFS: pool(e.Spec.NFS)}}}
 	if d := e.Spec.K8Distribution; d != nil {
 		out.Spec.Distribution = &Distribution{TemplateName: d.TemplateName, TemplateRevision: d.TemplateRevision}
 	}
