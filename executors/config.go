@@ -36,6 +36,9 @@ type Config struct {
 	// unreadable, an append refused, VCD unreachable for a cloud sync) before the command
 	// is dead-lettered, so that nothing retries forever.
 	MaxDeliveryErrors int
+	// SnapshotEvery is how many events a cluster gains between snapshots of its state;
+	// loading it after a restart reads the snapshot and only the events since.
+	SnapshotEvery int
 	// Logger receives lifecycle and failure logs; Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -74,6 +77,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxDeliveryErrors == 0 {
 		c.MaxDeliveryErrors = 30
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 200
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

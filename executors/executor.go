@@ -24,6 +24,7 @@ type Executor struct {
 	states map[string]*cluster.State // cached aggregates; each is only touched by the worker that holds its cluster
 	ready  bool
 	errs   map[string]int // deliveries in a row that failed, by command id
+	snaps  map[string]int // events each cluster had at its last snapshot
 }
 
 // New returns an executor. Run starts it.
@@ -35,7 +36,8 @@ func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
 	if cfg.Metrics != nil {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
-	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}, errs: map[string]int{}}, nil
+	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}, errs: map[string]int{},
+		snaps: map[string]int{}}, nil
 }
 
 // Ready reports whether the consumer is bound, for /readyz.

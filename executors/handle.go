@@ -262,7 +262,7 @@ func (e *Executor) load(ctx context.Context, id string) (*cluster.State, error) 
 	st := e.states[id]
 	e.mu.Unlock()
 	if st == nil {
-		st = &cluster.State{}
+		st = e.snapshot(ctx, id)
 	}
 	recs, err := e.store.Load(ctx, id, st.Seq)
 	if err != nil {
@@ -271,6 +271,8 @@ func (e *Executor) load(ctx context.Context, id string) (*cluster.State, error) 
 	for _, r := range recs {
 		st.Apply(r.Envelope, r.Seq, r.Hash())
 	}
+	e.cfg.Metrics.loaded(len(recs))
+	e.saveSnapshot(ctx, id, st)
 	e.mu.Lock()
 	if st.Deleted && st.Op == nil {
 		delete(e.states, id) // nothing more will happen to it
@@ -381,4 +383,51 @@ func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events
 	}
 	e.failedDelivery(cmd.ID, false)
 	_ = msg.TermWithReason("dead-lettered: " + cause.Error())
+}
+
+// snapshot returns the cluster's last snapshot, or an empty state: a snapshot that cannot
+// be read only costs loading the whole history.
+func (e *Executor) snapshot(ctx context.Context, id string) *cluster.State {
+	b, err := e.store.LoadSnapshot(ctx, id)
+	if err != nil || b == nil {
+		if err != nil {
+			e.cfg.Logger.Warn("snapshot unreadable; loading the whole history", "cluster_id", id, "err", err)
+		}
+		return &cluster.State{}
+	}
+	st, err := cluster.UnmarshalSnapshot(b)
+	if err != nil {
+		e.cfg.Logger.Warn("snapshot unusable; loading the whole history", "cluster_id", id, "err", err)
+		return &cluster.State{}
+	}
+	e.mu.Lock()
+	e.snaps[id] = st.Events
+	e.mu.Unlock()
+	e.cfg.Metrics.snapshotLoaded()
+	return st
+}
+
+// saveSnapshot stores the state once the cluster gained SnapshotEvery events since its last
+// snapshot. A failure is only logged: snapshots are a cache.
+func (e *Executor) saveSnapshot(ctx context.Context, id string, st *cluster.State) {
+	e.mu.Lock()
+	last := e.snaps[id]
+	due := st.Seq > 0 && st.Events-last >= e.cfg.SnapshotEvery
+	if due {
+		if len(e.snaps) > 100_000 {
+			clear(e.snaps)
+		}
+		e.snaps[id] = st.Events
+	}
+	e.mu.Unlock()
+	if !due {
+		return
+	}
+	b, err := st.MarshalSnapshot()
+	if err == nil {
+		err = e.store.SaveSnapshot(ctx, id, b)
+	}
+	if err != nil {
+		e.cfg.Logger.Warn("snapshot not saved", "cluster_id", id, "err", err)
+	}
 }

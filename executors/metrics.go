@@ -12,14 +12,16 @@ import (
 // Metrics are the executor's Prometheus collectors. Labels are bounded: command and step
 // types, results; never cluster ids or orgs.
 type Metrics struct {
-	commands  *prometheus.CounterVec
-	steps     *prometheus.CounterVec
-	stepTime  *prometheus.HistogramVec
-	appended  *prometheus.CounterVec
-	conflicts prometheus.Counter
-	inFlight  prometheus.Gauge
-	dead      *prometheus.CounterVec
-	vcd       *vcdMetrics
+	commands   *prometheus.CounterVec
+	steps      *prometheus.CounterVec
+	stepTime   *prometheus.HistogramVec
+	appended   *prometheus.CounterVec
+	conflicts  prometheus.Counter
+	inFlight   prometheus.Gauge
+	dead       *prometheus.CounterVec
+	loadedRecs prometheus.Counter
+	snapLoads  prometheus.Counter
+	vcd        *vcdMetrics
 }
 
 // NewMetrics registers the executor's collectors on reg.
@@ -40,7 +42,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.dead = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kaas", Name: "dead_letters_total",
 		Help: "Commands moved to KAAS_DLQ because they could not be carried out, by command type."}, []string{"command"})
-	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight, m.dead)
+	m.loadedRecs = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "kaas", Subsystem: "executor", Name: "history_events_loaded_total",
+		Help: "Events read from KAAS_EVENTS to fold clusters' states (after their snapshots)."})
+	m.snapLoads = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "kaas", Subsystem: "executor", Name: "snapshots_loaded_total",
+		Help: "Cluster states started from a snapshot rather than the first event."})
+	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight, m.dead, m.loadedRecs, m.snapLoads)
 	m.vcd = newVCDMetrics(reg)
 	// Known label values start at zero, so that rates exist before the first event.
 	for _, c := range events.TypeNames(events.KindCommand) {
@@ -94,6 +100,18 @@ func (m *Metrics) stepDone(s cluster.Step, r stepResult, err error, d time.Durat
 func (m *Metrics) appendedEvent(typ string) {
 	if m != nil {
 		m.appended.WithLabelValues(typ).Inc()
+	}
+}
+
+func (m *Metrics) loaded(n int) {
+	if m != nil {
+		m.loadedRecs.Add(float64(n))
+	}
+}
+
+func (m *Metrics) snapshotLoaded() {
+	if m != nil {
+		m.snapLoads.Inc()
 	}
 }
 

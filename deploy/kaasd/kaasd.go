@@ -94,6 +94,9 @@ type Config struct {
 	// MaxDeliveryErrors is how many failed deliveries in a row dead-letter a command
 	// (see executors.Config).
 	MaxDeliveryErrors int
+	// SnapshotEvery is how many events a cluster gains between snapshots (see
+	// executors.Config).
+	SnapshotEvery int
 }
 
 // Defaults returns the configuration of a one-machine kaasd.
@@ -261,7 +264,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			}
 			backend = s.vcd
 		}
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, MaxDeliveryErrors: cfg.MaxDeliveryErrors, Logger: log,
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -489,5 +490,30 @@ func TestDeleteNFSNode(t *testing.T) {
 	want := "DeleteNode " + nfs[0].Name + "|Record NFSNodeRemoved"
 	if strings.Join(steps, "|") != want || h.s.Phase != events.PhaseUpdateSucceeded || h.s.Spec.NFS.Count != 0 || len(h.s.NodesOf(events.RoleNFS)) != 0 {
 		t.Fatalf("steps %q phase %s nfs %d", steps, h.s.Phase, h.s.Spec.NFS.Count)
+	}
+}
+
+// A snapshot restores the whole state, the aggregate's own memory included.
+func TestSnapshotRoundTrip(t *testing.T) {
+	h := created()
+	h.by("up").add(events.WorkersScaleStarted{From: 2, To: 3})
+	run(h, 20)
+	b, err := h.s.MarshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalSnapshot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, h.s) {
+		t.Fatalf("restored state differs:\n got %+v\nwant %+v", got, h.s)
+	}
+	// It remembers the commands it saw, and numbers new nodes on.
+	if !got.Seen("up") || Plan(got).Kind != StepNone {
+		t.Fatal("restored state forgot its commands")
+	}
+	if _, err := UnmarshalSnapshot([]byte(`{"v":99,"state":{}}`)); err == nil {
+		t.Fatal("a snapshot of another version was read")
 	}
 }

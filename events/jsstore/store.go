@@ -85,6 +85,7 @@ type Store struct {
 	cmds    jetstream.Stream
 	evts    jetstream.Stream
 	dlq     jetstream.Stream
+	snaps   jetstream.KeyValue
 	secrets *Secrets
 	cfg     Config
 }
@@ -117,6 +118,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		Replicas: cfg.Replicas, Duplicates: cfg.Duplicates, AllowDirect: true,
 	}); err != nil {
 		return nil, fmt.Errorf("declare stream %s: %w", events.DeadLetterStream, err)
+	}
+	if err := s.declareSnapshots(ctx); err != nil {
+		return nil, err
 	}
 	if !cfg.NoAuditStream {
 		if err := s.declareAudit(ctx); err != nil {

@@ -133,6 +133,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 		intVar(&cfg.Replicas, "replicas", "KAAS_REPLICAS", "JetStream stream replicas (1, or 3 on a NATS cluster)"),
 		intVar(&cfg.MaxDeliveryErrors, "executor-max-delivery-errors", "KAAS_EXECUTOR_MAX_DELIVERY_ERRORS",
 			"failed deliveries in a row after which a command goes to the dead-letter queue (0: 30)"),
+		intVar(&cfg.SnapshotEvery, "snapshot-every", "KAAS_SNAPSHOT_EVERY",
+			"events a cluster gains between snapshots of its state (0: 200)"),
 	); err != nil {
 		return cfg, "", err
 	}
