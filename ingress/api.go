@@ -104,7 +104,7 @@ type Config struct {
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
 	// Replay, when set, rebuilds the views beside the live ones and compares them.
-	Replay func(ctx context.Context) (cse.ReplayReport, error)
+	Replay func(ctx context.Context, swap bool) (cse.ReplayReport, error)
 	// RunningConfig, when set, returns the process's configuration with secrets removed,
 	// for GET /api/cse/system/config.
 	RunningConfig func() any

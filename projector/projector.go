@@ -29,6 +29,12 @@ type Projector struct {
 	mu     sync.Mutex
 	caught bool // reached the streams' ends as they were at start
 	err    error
+
+	// swap serializes Replay's swaps; runCtx and stopFollow are the live following, which
+	// a swap stops and restarts.
+	swap       sync.Mutex
+	runCtx     context.Context
+	stopFollow func()
 }
 
 // New returns a projector feeding fresh views.
@@ -62,14 +68,21 @@ func (p *Projector) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.swap.Lock()
 	stop, err := follow(ctx, p.js, p.views, p.log, 0, 0)
+	p.runCtx, p.stopFollow = ctx, stop
+	p.swap.Unlock()
 	if err != nil {
 		p.mu.Lock()
 		p.err = err
 		p.mu.Unlock()
 		return err
 	}
-	defer stop()
+	defer func() {
+		p.swap.Lock()
+		defer p.swap.Unlock()
+		p.stopFollow()
+	}()
 	start := time.Now()
 	if err := p.views.WaitFor(ctx, cmdEnd, evtEnd); err != nil {
 		return nil
@@ -163,11 +176,14 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 			stopAll()
 			return nil, fmt.Errorf("projector: follow %s: %w", f.stream, err)
 		}
+		var once sync.Once
 		stops = append(stops, func() {
-			cc.Stop()
-			<-cc.Closed()
-			close(in)
-			<-done
+			once.Do(func() {
+				cc.Stop()
+				<-cc.Closed()
+				close(in)
+				<-done
+			})
 		})
 	}
 	return stopAll, nil
@@ -262,7 +278,7 @@ func decodeAndFold(in <-chan jetstream.Msg, stream string, last uint64, hash boo
 // Replay rebuilds the views from sequence 1 beside the live ones, up to the sequences the
 // live views had reached when it began, and compares the two. The live views keep serving
 // (and moving on) meanwhile; a copy of them taken at the start is what is compared.
-func (p *Projector) Replay(ctx context.Context) (cse.ReplayReport, error) {
+func (p *Projector) Replay(ctx context.Context, swap bool) (cse.ReplayReport, error) {
 	start := time.Now()
 	live := p.views.Clone()
 	c, e := live.Seqs()
@@ -279,6 +295,45 @@ func (p *Projector) Replay(ctx context.Context) (cse.ReplayReport, error) {
 	if diff == nil {
 		diff = []string{}
 	}
-	return cse.ReplayReport{CommandSeq: c, EventSeq: e, Clusters: n, Operations: rebuilt.OperationCount(), Differences: diff,
-		Seconds: time.Since(start).Seconds()}, nil
+	rep := cse.ReplayReport{CommandSeq: c, EventSeq: e, Clusters: n, Operations: rebuilt.OperationCount(), Differences: diff}
+	if swap {
+		if err := p.swapIn(ctx, rebuilt); err != nil {
+			return rep, err
+		}
+		rep.Swapped = true
+		p.log.Warn("views replaced by ones rebuilt from sequence 1", "differences", len(diff))
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// swapIn makes the rebuilt views the live ones: live following pauses, the rebuilt views
+// catch up to where the live ones are, take their place (the same *Views, so readers need
+// nothing new), and following resumes. Reads meanwhile are served from the old views.
+func (p *Projector) swapIn(ctx context.Context, rebuilt *Views) error {
+	p.swap.Lock()
+	defer p.swap.Unlock()
+	if p.stopFollow == nil || p.runCtx == nil || p.runCtx.Err() != nil {
+		return errors.New("the projector is not running")
+	}
+	p.stopFollow()
+	resume := func() error {
+		stop, err := follow(p.runCtx, p.js, p.views, p.log, 0, 0)
+		if err != nil {
+			return fmt.Errorf("projector: resume after a swap: %w", err)
+		}
+		p.stopFollow = stop
+		return nil
+	}
+	c, e := p.views.Seqs()
+	stop, err := follow(ctx, p.js, rebuilt, slog.New(slog.DiscardHandler), c, e)
+	if err == nil {
+		err = rebuilt.WaitFor(ctx, c, e)
+		stop()
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("projector: catch the rebuilt views up: %w", err), resume())
+	}
+	p.views.replaceWith(rebuilt)
+	return resume()
 }

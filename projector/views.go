@@ -583,3 +583,16 @@ func (v *Views) OperationCount() int {
 	defer v.mu.RUnlock()
 	return len(v.ops)
 }
+
+// replaceWith gives v the contents of o, in place, so that everyone holding v reads o's.
+func (v *Views) replaceWith(o *Views) {
+	c := o.Clone()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
+	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
+	if v.watched.Swap(false) {
+		close(v.changed)
+		v.changed = make(chan struct{})
+	}
+}

@@ -78,6 +78,19 @@ func TestReplayAfterMixedWorkload(t *testing.T) {
 		t.Fatalf("replay after %d operations: %+v", accepted, rep)
 	}
 	t.Logf("replayed %d operations (%d events) in %.2fs: no difference", rep.Operations, rep.EventSeq, rep.Seconds)
+
+	// Swapped in while serving: the rebuilt views answer, and go on following the streams.
+	code, body = providerDo(t, e.client)("POST", "/api/cse/3.0/admin/replay?swap=true", nil)
+	if rep := decode[cse.ReplayReport](t, body); code != http.StatusOK || !rep.Swapped || len(rep.Differences) != 0 {
+		t.Fatalf("replay with swap: %d %s", code, body)
+	}
+	code, body = e.do("POST", "/api/cse/3.0/clusters", entity("after-swap", good, 0, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create after the swap: %d %s", code, body)
+	}
+	if ent := e.waitPhase(decode[cse.DefEntity](t, body).ID); ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
+		t.Fatalf("after the swap the views did not follow: %s", ent.Entity.Status.Phase)
+	}
 	if code, _ := e.do("POST", "/api/cse/3.0/admin/replay", nil); code != http.StatusForbidden {
 		t.Errorf("a tenant replayed: %d", code)
 	}

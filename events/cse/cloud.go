@@ -132,5 +132,7 @@ type ReplayReport struct {
 	Clusters    int      `json:"clusters"`
 	Operations  int      `json:"operations"`
 	Differences []string `json:"differences"`
-	Seconds     float64  `json:"seconds"`
+	// Swapped is set when the rebuilt views replaced the live ones (swap=true).
+	Swapped bool    `json:"swapped"`
+	Seconds float64 `json:"seconds"`
 }
