@@ -221,6 +221,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 		return nil
 	})
+	// JetStream answers (a NATS connection alone does not say the streams are there, or
+	// that a cluster has quorum for them).
+	admin.AddCheck("jetstream", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, _, err := s.store.LastSequences(ctx)
+		return err
+	})
 
 	runCtx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(runCtx)

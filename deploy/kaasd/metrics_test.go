@@ -127,6 +127,23 @@ func TestMetricsFollowTheWorkload(t *testing.T) {
 			t.Errorf("%s: %v, want %v..%v", tt.what, tt.got, tt.min, tt.max)
 		}
 	}
+	// /readyz names each check; /livez checks nothing but the process.
+	for path, want := range map[string][]string{"/readyz?verbose": {"nats", "jetstream", "projector", "executor", "amqp"}, "/livez": nil} {
+		resp, err := http.Get("http://" + e.srv.AdminAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		for _, check := range want {
+			if !strings.Contains(string(b), check) {
+				t.Errorf("%s does not name the %s check: %s", path, check, b)
+			}
+		}
+	}
 	// No cluster id or org name is a label value anywhere.
 	for name, f := range families {
 		for _, m := range f.GetMetric() {
