@@ -42,12 +42,7 @@ func (a *API) getACL(c *call) reply {
 		out = append(out, aclEntry{GrantType: grantType, MemberID: e.MemberID, Username: e.Username,
 			AccessLevelID: cluster.AccessLevelURN(e.AccessLevel)})
 	}
-	q := c.r.URL.Query()
-	page, size, err := cse.ParsePage(q)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
-	}
-	return ok(http.StatusOK, cse.Paginate(out, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+	return paged(a, c, out)
 }
 
 // putACL answers PUT cluster/{id}/acl: the whole list of users the cluster is shared with,

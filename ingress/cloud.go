@@ -186,12 +186,7 @@ func (a *API) listOrgVdcs(c *call) reply {
 	for _, d := range a.reader.VDCs(c.ctx, c.p) {
 		out = append(out, cse.OrgVdc{Name: d.Name, ID: d.ID, OrgName: d.OrgName, K8sRuntime: d.K8sRuntime})
 	}
-	q := c.r.URL.Query()
-	page, size, err := cse.ParsePage(q)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
-	}
-	return ok(http.StatusOK, cse.Paginate(out, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+	return paged(a, c, out)
 }
 
 // upgradePlan answers CSE's GET cluster/{id}/upgrade-plan: the templates it may move to.
@@ -268,16 +263,15 @@ func (a *API) clusterEvents(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	q := c.r.URL.Query()
-	page, size, err := cse.ParsePage(q)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+	p, bad := a.pageParams(c) // before reading the history: a bad page costs nothing
+	if bad != nil {
+		return *bad
 	}
 	evs, err := a.reader.History(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
-	return ok(http.StatusOK, cse.Paginate(evs, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+	return ok(http.StatusOK, cse.Paginate(evs, p))
 }
 
 // audit answers kaas's GET /api/cse/3.0/audit, for providers: events (or, with
@@ -288,11 +282,12 @@ func (a *API) audit(c *call) reply {
 	if bad := providerOnly(c, "the audit"); bad != nil {
 		return *bad
 	}
-	q := c.r.URL.Query()
-	page, size, err := cse.ParsePage(q)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+	p, bad := a.pageParams(c)
+	if bad != nil {
+		return *bad
 	}
+	q := p.Filters
+	var err error
 	aq := cse.AuditQuery{Actor: q.Get("actor"), NewestFirst: q.Get("order") == "newest"}
 	switch q.Get("order") {
 	case "", "oldest", "newest":
@@ -339,7 +334,7 @@ func (a *API) audit(c *call) reply {
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
-	return ok(http.StatusOK, cse.Paginate(recs, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+	return ok(http.StatusOK, cse.Paginate(recs, p))
 }
 
 // verify answers kaas's GET /api/cse/3.0/audit/verify, for providers: every cluster's hash

@@ -314,12 +314,12 @@ func (a *API) listClusters(c *call) reply {
 	if !q.Has("page") && !q.Has("pageSize") {
 		return ok(http.StatusOK, all) // CSE's GET clusters answers a bare list
 	}
-	return a.page(c, all)
+	return paged(a, c, all)
 }
 
 func (a *API) pageClusters(c *call) reply {
 	a.sync(c, "org/"+c.caller.Org)
-	return a.page(c, filterClusters(a.reader.Clusters(c.ctx, c.p), c.r.URL.Query()))
+	return paged(a, c, filterClusters(a.reader.Clusters(c.ctx, c.p), c.r.URL.Query()))
 }
 
 // filterClusters applies CSE's list filters, org_name and ovdc_name.
@@ -337,13 +337,24 @@ func filterClusters(all []cse.DefEntity, q url.Values) []cse.DefEntity {
 	return out
 }
 
-func (a *API) page(c *call, all []cse.DefEntity) reply {
+// pageParams reads CSE's page and pageSize, and what a page's links repeat.
+func (a *API) pageParams(c *call) (cse.PageParams, *reply) {
 	q := c.r.URL.Query()
 	page, size, err := cse.ParsePage(q)
 	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
+		return cse.PageParams{}, &r
 	}
-	return ok(http.StatusOK, cse.Paginate(all, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}))
+	return cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: q}, nil
+}
+
+// paged answers with the page of all the request asks for.
+func paged[T any](a *API, c *call, all []T) reply {
+	p, bad := a.pageParams(c)
+	if bad != nil {
+		return *bad
+	}
+	return ok(http.StatusOK, cse.Paginate(all, p))
 }
 
 // getKubeconfig answers CSE's GET cluster/{id}/config: {"message": "<kubeconfig>"}. Unlike

@@ -60,12 +60,7 @@ func (a *API) listDeadLetters(c *call) reply {
 		out = append(out, deadLetter{Seq: d.Seq, CommandSeq: d.CommandSeq, ClusterID: e.ClusterID, CommandID: e.ID, Command: e.Type,
 			OrgID: e.OrgID, Actor: e.Actor, RequestID: e.CorrelationID, Error: d.Error, At: d.At})
 	}
-	params := c.r.URL.Query()
-	page, size, err := cse.ParsePage(params)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "%v", err)
-	}
-	return ok(http.StatusOK, cse.Paginate(out, cse.PageParams{Page: page, PageSize: size, Base: a.base(c), Filters: params}))
+	return paged(a, c, out)
 }
 
 // find returns the dead letter at the {seq} of the route.
