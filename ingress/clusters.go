@@ -234,13 +234,25 @@ func (a *API) change(c *call, id string, snap cluster.Snapshot, p events.Payload
 			return unrecorded(err)
 		}
 	}
-	return a.accepted(c, id, cmdID)
+	switch p.(type) {
+	case events.DeleteCluster, events.ForceDeleteCluster:
+		return a.accepted(c, id, cmdID, &snap)
+	}
+	return a.accepted(c, id, cmdID, nil)
 }
 
-// accepted answers 202 with the cluster as it reads now, the change included.
-func (a *API) accepted(c *call, id, cmdID string) reply {
+// accepted answers 202 with the cluster as it reads now, the change included. A delete may
+// already have run to its end (nothing was left in VCD to remove): the answer is then the
+// cluster as it was, deleted.
+func (a *API) accepted(c *call, id, cmdID string, before *cluster.Snapshot) reply {
 	a.sync(c, "op/"+cmdID, "cluster/"+id)
 	ent, err := a.reader.Cluster(c.ctx, c.p, id)
+	if errors.Is(err, ErrNotFound) && before != nil && before.State != nil {
+		st := before.State
+		ent, err = cse.Render(cse.View{ClusterID: id, OrgID: st.OrgID, Owner: st.Owner, Spec: before.Spec, Template: st.Template,
+			Phase: events.PhaseDeleteSucceeded, State: cse.StateResolved, TaskHref: OperationHref(cmdID),
+			Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID), Percent: 100}}), nil
+	}
 	if err != nil {
 		return fail(http.StatusInternalServerError, cse.MinorDefault, "cluster %s vanished: %v", id, err)
 	}
@@ -263,7 +275,7 @@ func (a *API) updateCluster(c *call) reply {
 		return fieldFailure(err)
 	}
 	if cmdID, again := a.redelivered(c); again {
-		return a.accepted(c, id, cmdID)
+		return a.accepted(c, id, cmdID, nil)
 	}
 	if busy := snap.Busy(); busy != "" {
 		return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s with id %s is not in a valid state to be updated: it is %s. Try again when it ends.",
