@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -277,7 +280,8 @@ func (a *API) clusterEvents(c *call) reply {
 // audit answers kaas's GET /api/cse/3.0/audit, for providers: events (or, with
 // kind=commands, commands) across clusters and orgs, filtered by org (URN or name), cluster,
 // actor, type (repeatable or comma separated), since and until (RFC 3339), oldest first or
-// with order=newest newest first, paged.
+// with order=newest newest first, paged; or, with after=<seq>, a window of the records after
+// that sequence (see auditWindow).
 func (a *API) audit(c *call) reply {
 	if bad := providerOnly(c, "the audit"); bad != nil {
 		return *bad
@@ -330,11 +334,39 @@ func (a *API) audit(c *call) reply {
 			}
 		}
 	}
+	if v := q.Get("after"); v != "" {
+		// A cursor reads one window from a sequence on, however long the history is: the
+		// way to export it. Counting every match would mean reading it all, so it does not.
+		if aq.After, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "after %q is not a sequence number", v)
+		}
+		if aq.NewestFirst || q.Has("page") {
+			return fail(http.StatusBadRequest, cse.MinorDefault, "after reads oldest first, a window at a time: it takes neither page nor order=newest")
+		}
+		aq.Limit = p.PageSize
+	}
 	recs, err := a.reader.Audit(c.ctx, aq)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
+	if q.Has("after") {
+		return ok(http.StatusOK, auditWindow(recs, p))
+	}
 	return ok(http.StatusOK, cse.Paginate(recs, p))
+}
+
+// auditWindow is the answer to a cursor read: up to a page of records and, when more
+// remain, the link to the next window. resultTotal and pageCount are -1: not counted.
+func auditWindow(recs []cse.Event, p cse.PageParams) cse.Page[cse.Event] {
+	res := cse.Page[cse.Event]{ResultTotal: -1, PageCount: -1, Page: 1, PageSize: p.PageSize, Values: recs[:min(len(recs), p.PageSize)]}
+	if len(recs) > p.PageSize {
+		v := url.Values{}
+		maps.Copy(v, p.Filters)
+		v.Set("after", strconv.FormatUint(res.Values[len(res.Values)-1].Seq, 10))
+		v.Set("pageSize", strconv.Itoa(p.PageSize))
+		res.NextPageURI = p.Base + "?" + v.Encode()
+	}
+	return res
 }
 
 // verify answers kaas's GET /api/cse/3.0/audit/verify, for providers: every cluster's hash

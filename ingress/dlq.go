@@ -57,7 +57,11 @@ func (a *API) listDeadLetters(c *call) reply {
 	out := make([]deadLetter, 0, len(all))
 	for _, d := range all {
 		e := d.Command
-		out = append(out, deadLetter{Seq: d.Seq, CommandSeq: d.CommandSeq, ClusterID: e.ClusterID, CommandID: e.ID, Command: e.Type,
+		clusterID := e.ClusterID
+		if clusterID != "" && clusterID != events.CloudID {
+			clusterID = cse.EntityID(clusterID) // the id the API knows a cluster by
+		}
+		out = append(out, deadLetter{Seq: d.Seq, CommandSeq: d.CommandSeq, ClusterID: clusterID, CommandID: e.ID, Command: e.Type,
 			OrgID: e.OrgID, Actor: e.Actor, RequestID: e.CorrelationID, Error: d.Error, At: d.At})
 	}
 	return paged(a, c, out)

@@ -161,6 +161,9 @@ func entry(r jsstore.Record, kind string) (cse.Event, error) {
 		RequestID: e.CorrelationID, Hash: r.Hash(), PrevHash: e.PrevHash, Data: data}
 	if kind != "" {
 		out.ClusterID, out.OrgID = e.ClusterID, e.OrgID
+		if e.ClusterID != events.CloudID {
+			out.ClusterID = cse.EntityID(e.ClusterID) // the id the API knows a cluster by
+		}
 	}
 	if kind == "command" {
 		out.OperationID, out.Hash, out.PrevHash = e.ID, "", "" // a command is an operation; only events chain
@@ -169,12 +172,13 @@ func entry(r jsstore.Record, kind string) (cse.Event, error) {
 }
 
 // Audit returns the records across clusters and orgs that match, oldest first unless
-// NewestFirst. It reads the stream from Since (or the start) in order.
+// NewestFirst. It reads the stream from After or Since (or the start) in order, to the end
+// or until it found Limit+1 records.
 func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) ([]cse.Event, error) {
 	if q.history == nil {
 		return nil, errors.New("no history reader")
 	}
-	sf := jsstore.ScanFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since}
+	sf := jsstore.ScanFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since, After: f.After}
 	kind := "event"
 	if f.Commands {
 		sf.Stream, kind = events.CommandStream, "command"
@@ -197,7 +201,7 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) ([]cse.Event, err
 			return false
 		}
 		out = append(out, ent)
-		return true
+		return f.Limit <= 0 || len(out) <= f.Limit
 	})
 	if err = errors.Join(scanErr, err); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)

@@ -10,8 +10,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Media types: CSE's routes answer API versions 35.0 and 36.0, VCD's CloudAPI login wants
@@ -240,6 +242,11 @@ func (c *Client) Templates(ctx context.Context) (Reply[[]Template], error) {
 	return call[[]Template](ctx, c, http.MethodGet, "cse/templates", nil, nil)
 }
 
+// ReloadTemplates is POST cse/templates/action/reload (providers); 202.
+func (c *Client) ReloadTemplates(ctx context.Context) (Reply[Message], error) {
+	return call[Message](ctx, c, http.MethodPost, "cse/templates/action/reload", nil, nil)
+}
+
 // Ovdcs is GET cse/3.0/ovdcs: the org VDCs the caller may see and their runtimes.
 func (c *Client) Ovdcs(ctx context.Context) (Reply[[]Ovdc], error) {
 	return call[[]Ovdc](ctx, c, http.MethodGet, "cse/3.0/ovdcs", nil, nil)
@@ -305,17 +312,66 @@ func (c *Client) UserID(ctx context.Context, name string) (string, error) {
 	if err := xml.Unmarshal(b, &out); err != nil {
 		return "", fmt.Errorf("find user %s: %w", name, err)
 	}
+	var ids []string
 	for _, r := range out.Records {
 		if (r.XMLName.Local != "UserRecord" && r.XMLName.Local != "AdminUserRecord") || !strings.EqualFold(r.Name, name) {
 			continue
 		}
-		if r.ID != "" {
-			return r.ID, nil
+		id := r.ID
+		if i := strings.LastIndex(r.Href, "/"); id == "" && i >= 0 && i < len(r.Href)-1 {
+			id = "urn:vcloud:user:" + r.Href[i+1:] // records of some VCD versions carry only the href
 		}
-		// Records of some VCD versions carry only the href: …/admin/user/<uuid>.
-		if i := strings.LastIndex(r.Href, "/"); i >= 0 && i < len(r.Href)-1 {
-			return "urn:vcloud:user:" + r.Href[i+1:], nil
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
-	return "", nil
+	switch len(ids) {
+	case 0:
+		return "", nil
+	case 1:
+		return ids[0], nil
+	}
+	// A provider sees every org's users, and two orgs may each have an alice.
+	return "", fmt.Errorf("%d users are named %s (in several orgs): give the user's URN, one of %s", len(ids), name, strings.Join(ids, ", "))
+}
+
+// ClusterAsOf is GET cse/3.0/cluster/{id}?asOf=<time>: the cluster as it was then.
+func (c *Client) ClusterAsOf(ctx context.Context, id string, at time.Time) (Reply[Cluster], error) {
+	return call[Cluster](ctx, c, http.MethodGet, "cse/3.0/cluster/"+url.PathEscape(id), url.Values{"asOf": {at.Format(time.RFC3339Nano)}}, nil)
+}
+
+// Audit is kaas's GET cse/3.0/audit (providers): records across clusters and orgs, filtered
+// and paged by query, or a window of them with after=<seq>.
+func (c *Client) Audit(ctx context.Context, query url.Values) (Reply[Page[Event]], error) {
+	return call[Page[Event]](ctx, c, http.MethodGet, "cse/3.0/audit", query, nil)
+}
+
+// VerifyHistory is kaas's GET cse/3.0/audit/verify (providers).
+func (c *Client) VerifyHistory(ctx context.Context) (Reply[Verification], error) {
+	return call[Verification](ctx, c, http.MethodGet, "cse/3.0/audit/verify", nil, nil)
+}
+
+// Replay is kaas's POST cse/3.0/admin/replay[?swap=true] (providers).
+func (c *Client) Replay(ctx context.Context, swap bool) (Reply[ReplayReport], error) {
+	var q url.Values
+	if swap {
+		q = url.Values{"swap": {"true"}}
+	}
+	return call[ReplayReport](ctx, c, http.MethodPost, "cse/3.0/admin/replay", q, nil)
+}
+
+// DeadLetters is kaas's GET cse/3.0/admin/dlq (providers): one page.
+func (c *Client) DeadLetters(ctx context.Context, page, size int) (Reply[Page[DeadLetter]], error) {
+	return call[Page[DeadLetter]](ctx, c, http.MethodGet, "cse/3.0/admin/dlq", pageQuery(page, size), nil)
+}
+
+// RetryDeadLetter is kaas's POST cse/3.0/admin/dlq/{seq}/action/retry; 202.
+func (c *Client) RetryDeadLetter(ctx context.Context, seq uint64) (Reply[Message], error) {
+	return call[Message](ctx, c, http.MethodPost, "cse/3.0/admin/dlq/"+strconv.FormatUint(seq, 10)+"/action/retry", nil, nil)
+}
+
+// DiscardDeadLetter is kaas's DELETE cse/3.0/admin/dlq/{seq}; 204.
+func (c *Client) DiscardDeadLetter(ctx context.Context, seq uint64) error {
+	_, err := c.do(ctx, http.MethodDelete, "cse/3.0/admin/dlq/"+strconv.FormatUint(seq, 10), nil, nil)
+	return err
 }

@@ -32,7 +32,49 @@ func (a *app) templateCmd() *cobra.Command {
 		},
 	}
 	outputFlag(list, &output)
-	return group("template", "List Kubernetes templates", list)
+
+	var rf changeFlags
+	reload := &cobra.Command{
+		Use:   "reload",
+		Short: "Read the catalog's templates and the org VDCs from VCD again (providers)",
+		Long: `Have kaas read the provider catalog's templates and every org VDC from VCD now, rather
+than at its next sync (KAAS_CLOUD_SYNC_INTERVAL). With --wait, show the templates after.`,
+		Args: exactArgs(0, "none"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			c, _, err := a.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.ReloadTemplates(ctx)
+			if err != nil {
+				return err
+			}
+			href := r.Location
+			if href == "" {
+				href = r.Value.TaskHref
+			}
+			out := cmd.OutOrStdout()
+			if !rf.wait || href == "" {
+				if rf.output == "table" || rf.output == "wide" {
+					fmt.Fprintf(out, "Template reload accepted: %s\n", dash(href))
+					return nil
+				}
+				return messageView(r, "reload").print(out, rf.output)
+			}
+			_, werr := a.waitOperation(ctx, c, href, &rf)
+			if werr != nil {
+				return werr
+			}
+			t, err := c.Templates(ctx)
+			if err != nil {
+				return err
+			}
+			return templatesView(t).print(out, rf.output)
+		},
+	}
+	rf.add(reload)
+	return group("template", "List Kubernetes templates; reload them from VCD", list, reload)
 }
 
 // completeTemplates completes a template name from the provider's templates.

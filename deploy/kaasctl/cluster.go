@@ -144,15 +144,31 @@ func (a *app) clusterListCmd() *cobra.Command {
 }
 
 func (a *app) clusterGetCmd() *cobra.Command {
-	var output string
-	cmd := a.clusterArgCmd("get NAME|ID", "Show a cluster", func(cmd *cobra.Command, c *Client, id string) error {
-		r, err := c.Cluster(cmd.Context(), id)
+	var output, asOf string
+	cmd := a.clusterArgCmd("get NAME|ID [--as-of TIME]", "Show a cluster, as it is or as it was", func(cmd *cobra.Command, c *Client, id string) error {
+		var (
+			r   Reply[Cluster]
+			err error
+		)
+		if asOf != "" {
+			at, perr := parseMoment(asOf, time.Now())
+			if perr != nil {
+				return usagef("--as-of: %v", perr)
+			}
+			r, err = c.ClusterAsOf(cmd.Context(), id, at)
+		} else {
+			r, err = c.Cluster(cmd.Context(), id)
+		}
 		if err != nil {
 			return err
 		}
 		return clusterView(r).print(cmd.OutOrStdout(), output)
 	})
+	cmd.Long = `Show a cluster. With --as-of, show it as it was at that moment (an RFC 3339 time, or a
+time ago such as 90m, 12h or 7d), folded from its recorded history; a deleted cluster's past
+can be read by its id.`
 	outputFlag(cmd, &output)
+	cmd.Flags().StringVar(&asOf, "as-of", "", "show the cluster as it was at this moment")
 	return cmd
 }
 

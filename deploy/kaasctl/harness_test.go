@@ -33,12 +33,14 @@ type env struct {
 	t    *testing.T
 	url  string
 	sim  *vcdsim.Server
+	srv  *kaasd.Server
 	dirs map[string]string
 }
 
 // startEnv starts the system as deploy/kaasd's startSimEnv does, with the simulator's fast
 // timings, and has a provider enable acme-vdc when the server has org VDC enablement.
-func startEnv(t *testing.T) *env {
+// Options change kaasd's configuration.
+func startEnv(t *testing.T, opts ...func(*kaasd.Config)) *env {
 	t.Helper()
 	amqpURL := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
@@ -61,6 +63,9 @@ func startEnv(t *testing.T) *env {
 	cfg.AdminAddr = "127.0.0.1:0"
 	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
 	cfg.PollInterval = 50 * time.Millisecond
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if _, err := kaasd.Install(t.Context(), cfg.VCDConfig(nil), kaasd.DefaultExtension(exchange, key)); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +74,7 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	e := &env{t: t, url: ts.URL, sim: sim, dirs: map[string]string{}}
+	e := &env{t: t, url: ts.URL, sim: sim, srv: srv, dirs: map[string]string{}}
 	e.enableVDC("acme-vdc")
 	return e
 }
@@ -200,6 +205,9 @@ var normalizers = []struct {
 	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "TIME"},
 	{regexp.MustCompile(`\b(mstr|node|nfsd)-[a-z0-9]{4,}\b`), "$1-XXXX"},
 	{regexp.MustCompile(`\b[0-9a-f]{20,}\b`), "HEX"},
+	// Stream sequences follow how the system's own events (VCD syncs) interleave.
+	{regexp.MustCompile(`"seq": \d+`), `"seq": N`},
+	{regexp.MustCompile(`(?m)^\d+( {2,})`), "N$1"},
 }
 
 // tableSpace makes table output independent of column widths, which follow the lengths

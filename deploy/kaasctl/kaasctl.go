@@ -159,7 +159,7 @@ Exit codes: 0 success, 1 refused or failed, 2 usage error.`,
 
 	root.AddCommand(
 		a.loginCmd(), a.logoutCmd(),
-		a.clusterCmd(), a.templateCmd(), a.ovdcCmd(), a.systemCmd(),
+		a.clusterCmd(), a.templateCmd(), a.ovdcCmd(), a.systemCmd(), a.adminCmd(),
 		a.versionCmd(),
 	)
 	markFailures(root)

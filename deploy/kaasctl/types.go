@@ -1,15 +1,17 @@
 package kaasctl
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kaasproject/kaas/events/cse"
 )
 
 // These are the parts of CSE's answers kaasctl reads. They are its own, not the server's
 // types, so that kaasctl reads any CSE-compatible server and ignores what it does not
-// show; what it prints as JSON or YAML is always the answer's own bytes.
+// show; what it prints as JSON or YAML is always the answer's own bytes. Routes only kaas
+// has (history, audit, replay) answer in kaas's own types, which kaasctl shares.
 
 // Cluster is VCD's defined-entity wrapper of a native cluster.
 type Cluster struct {
@@ -225,15 +227,26 @@ type Page[T any] struct {
 	Values          []T    `json:"values"`
 }
 
-// Event is one recorded event of a cluster's history.
-type Event struct {
-	ID          string          `json:"id"`
-	Seq         uint64          `json:"seq"`
-	Type        string          `json:"type"`
-	Time        time.Time       `json:"time"`
-	Actor       string          `json:"actor"`
-	OperationID string          `json:"operationId"`
-	Data        json.RawMessage `json:"data"`
+// Event is one recorded event (or, in the audit, command) of a cluster's history, and
+// the audit's answers are kaas's own types.
+type (
+	Event        = cse.Event
+	Verification = cse.Verification
+	ReplayReport = cse.ReplayReport
+)
+
+// DeadLetter is one entry of kaas's GET cse/3.0/admin/dlq.
+type DeadLetter struct {
+	Seq        uint64    `json:"seq"`
+	CommandSeq uint64    `json:"commandSeq"`
+	ClusterID  string    `json:"clusterId"`
+	CommandID  string    `json:"commandId"`
+	Command    string    `json:"command"`
+	OrgID      string    `json:"orgId"`
+	Actor      string    `json:"actor"`
+	RequestID  string    `json:"requestId"`
+	Error      string    `json:"error"`
+	At         time.Time `json:"at"`
 }
 
 // ACLEntry is one grant of a cluster's ACL, as GET answers and PUT takes it.

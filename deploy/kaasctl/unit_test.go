@@ -153,3 +153,28 @@ func TestAllPages(t *testing.T) {
 		t.Errorf("raw: %s", r.Raw)
 	}
 }
+
+func TestParseMoment(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		{in: "2026-11-01T00:00:00Z", want: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		{in: "2026-11-01T01:00:00.5+01:00", want: time.Date(2026, 11, 1, 0, 0, 0, 5e8, time.UTC)},
+		{in: "90m", want: now.Add(-90 * time.Minute)},
+		{in: "0s", want: now},
+		{in: "7d", want: now.AddDate(0, 0, -7)},
+		{in: "yesterday", bad: true},
+		{in: "-1h", bad: true},
+		{in: "-2d", bad: true},
+		{in: "2026-11-01", bad: true},
+		{in: "", bad: true},
+	} {
+		got, err := parseMoment(c.in, now)
+		if (err != nil) != c.bad || (!c.bad && !got.Equal(c.want)) {
+			t.Errorf("%q: %v, %v; want %v (bad %v)", c.in, got, err, c.want, c.bad)
+		}
+	}
+}

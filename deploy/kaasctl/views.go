@@ -190,3 +190,70 @@ func keyValues(w io.Writer, raw json.RawMessage) error {
 	}
 	return tw.Flush()
 }
+
+var auditColumns = []column{{header: "SEQ", wide: true}, {header: "TIME"}, {header: "ORG", wide: true}, {header: "CLUSTER"}, {header: "TYPE"},
+	{header: "ACTOR"}, {header: "REQUEST", wide: true}, {header: "OPERATION", wide: true}, {header: "SUMMARY"}}
+
+func auditView(raw json.RawMessage, recs []Event) view {
+	v := view{raw: raw, columns: auditColumns}
+	for _, e := range recs {
+		v.rows = append(v.rows, []string{strconv.FormatUint(e.Seq, 10), e.Time.UTC().Format(time.RFC3339Nano), e.OrgID, e.ClusterID, e.Type,
+			e.Actor, e.RequestID, e.OperationID, summarize(e.Data, false)})
+		v.names = append(v.names, e.ID)
+	}
+	return v
+}
+
+func verificationView(r Reply[Verification]) view {
+	res := r.Value
+	v := view{raw: r.Raw, columns: []column{{header: "CLUSTER"}, {header: "SEQ"}, {header: "PROBLEM"}, {header: "DETAIL"}}}
+	for _, p := range res.Problems {
+		v.rows = append(v.rows, []string{p.ClusterID, strconv.FormatUint(p.Seq, 10), p.Kind, p.Detail})
+		v.names = append(v.names, p.ClusterID+"@"+strconv.FormatUint(p.Seq, 10))
+	}
+	v.text = func(w io.Writer) error {
+		if res.OK && len(res.Problems) == 0 {
+			_, err := fmt.Fprintf(w, "History verified: %d events of %d clusters, every chain whole and where the views last read it.\n", res.Events, res.Clusters)
+			return err
+		}
+		fmt.Fprintf(w, "History NOT verified: %d events of %d clusters, %d problem(s):\n", res.Events, res.Clusters, len(res.Problems))
+		return v.table(w, true)
+	}
+	return v
+}
+
+func replayView(r Reply[ReplayReport]) view {
+	rep := r.Value
+	v := view{raw: r.Raw, names: rep.Differences}
+	v.text = func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintf(tw, "Rebuilt from:\tcommands 1–%d, events 1–%d\n", rep.CommandSeq, rep.EventSeq)
+		fmt.Fprintf(tw, "Views:\t%d clusters, %d operations\n", rep.Clusters, rep.Operations)
+		fmt.Fprintf(tw, "Took:\t%.2fs\n", rep.Seconds)
+		fmt.Fprintf(tw, "Differences:\t%d\n", len(rep.Differences))
+		fmt.Fprintf(tw, "Swapped in:\t%s\n", yesNo(rep.Swapped))
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, d := range rep.Differences {
+			if _, err := fmt.Fprintln(w, "  "+d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return v
+}
+
+var deadLetterColumns = []column{{header: "SEQ"}, {header: "AT"}, {header: "COMMAND"}, {header: "CLUSTER"}, {header: "ERROR"},
+	{header: "ORG", wide: true}, {header: "ACTOR", wide: true}, {header: "REQUEST", wide: true}, {header: "COMMAND ID", wide: true}}
+
+func deadLettersView(raw json.RawMessage, dls []DeadLetter) view {
+	v := view{raw: raw, columns: deadLetterColumns}
+	for _, d := range dls {
+		v.rows = append(v.rows, []string{strconv.FormatUint(d.Seq, 10), d.At.UTC().Format(time.RFC3339), d.Command, d.ClusterID, d.Error,
+			d.OrgID, d.Actor, d.RequestID, d.CommandID})
+		v.names = append(v.names, strconv.FormatUint(d.Seq, 10))
+	}
+	return v
+}

@@ -106,6 +106,11 @@ type AuditQuery struct {
 	Types        []string
 	Since, Until time.Time
 	NewestFirst  bool
+	// After, when set, reads from the record after this sequence (a cursor: oldest first),
+	// and Limit, when set, stops the read once it found Limit records and one more, which
+	// says that more remain. Without them the whole stream is read, to count every match.
+	After uint64
+	Limit int
 }
 
 // Verification is kaas's GET /api/cse/3.0/audit/verify: every cluster's hash chain checked.

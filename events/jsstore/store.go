@@ -417,6 +417,9 @@ type ScanFilter struct {
 	ClusterID string
 	// Since, when set, starts at the first record stored at or after it.
 	Since time.Time
+	// After, when set, starts at the record after this stream sequence (a cursor); it wins
+	// over Since, which the caller then still compares with the records' times.
+	After uint64
 }
 
 // Scan reads a stream in order, from the start (or Since) to the last record stored when
@@ -456,7 +459,12 @@ func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) er
 		return nil
 	}
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy}
-	if !f.Since.IsZero() {
+	switch {
+	case f.After >= last:
+		return nil
+	case f.After > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.After+1
+	case !f.Since.IsZero():
 		since := f.Since
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
