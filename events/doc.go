@@ -13,7 +13,12 @@
 //
 // Payload types are registered in a fixed table with a schema version. Decoding a type that
 // is not in the table fails with [ErrUnknownType]; a schema change adds a version and an
-// upcaster, never an edit of old history.
+// upcaster, never an edit of old history. Every type is at version 1 so far. Old history is
+// kept honest twice: testdata holds one record of every type at its current version (a
+// change to a payload's JSON fails TestGolden), and deploy/kaasd/testdata/history holds
+// whole streams recorded by a running kaasd, which every test run replays into the views
+// recorded with them (TestRecordedHistoriesReplay); a new version records a new history
+// beside the old ones.
 //
 // This package imports nothing of kaas and does no I/O.
 package events

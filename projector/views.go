@@ -584,6 +584,22 @@ func (v *Views) OperationCount() int {
 	return len(v.ops)
 }
 
+// Operations returns a copy of every operation, in the order their commands were accepted.
+func (v *Views) Operations() []Operation {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]Operation, 0, len(v.ops))
+	for _, o := range v.ops {
+		if o.Command != "" || o.Status != "" {
+			out = append(out, *o)
+		}
+	}
+	slices.SortFunc(out, func(a, b Operation) int {
+		return cmp.Or(cmp.Compare(a.CommandSeq, b.CommandSeq), cmp.Compare(a.EventSeq, b.EventSeq), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
 // replaceWith gives v the contents of o, in place, so that everyone holding v reads o's.
 func (v *Views) replaceWith(o *Views) {
 	c := o.Clone()
