@@ -386,25 +386,7 @@ dead letter) and remove it from the queue. With --wait, follow the new operation
 			if err != nil {
 				return err
 			}
-			href := r.Location
-			if href == "" {
-				href = r.Value.TaskHref
-			}
-			out := cmd.OutOrStdout()
-			if !rf.wait || href == "" {
-				if rf.output == "table" || rf.output == "wide" {
-					fmt.Fprintf(out, "Dead letter %d accepted again: %s\n", seq, dash(href))
-					return nil
-				}
-				return messageView(r, strconv.FormatUint(seq, 10)).print(out, rf.output)
-			}
-			op, werr := a.waitOperation(cmd.Context(), c, href, &rf)
-			if op.Raw != nil {
-				if err := operationView(op).print(out, rf.output); err != nil {
-					return err
-				}
-			}
-			return werr
+			return a.followTask(cmd, c, &rf, r, strconv.FormatUint(seq, 10), "Dead letter "+strconv.FormatUint(seq, 10)+" accepted again: %s", nil)
 		},
 	}
 	rf.add(retry)
@@ -429,22 +411,12 @@ dead letter) and remove it from the queue. With --wait, follow the new operation
 			return nil
 		},
 	}
-	dlq := &cobra.Command{
-		Use:   "dlq",
-		Short: "Commands that could not be carried out: list, retry, discard",
-		Long: `A command that exhausts its retries (VCD kept failing in a way kaas could not classify,
+	dlq := group("dlq", "Commands that could not be carried out: list, retry, discard", list, retry, discard)
+	dlq.GroupID = "" // a subcommand of admin, outside the root's groups
+	dlq.Long = `A command that exhausts its retries (VCD kept failing in a way kaas could not classify,
 or kaasd could not read it) lands in the dead-letter queue with its error, and its cluster
 shows a failed phase with the reason. List them, accept one again once the cause is fixed,
-or discard it.`,
-		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
-	}
-	dlq.AddCommand(list, retry, discard)
+or discard it.`
 	return dlq
 }
 

@@ -50,27 +50,16 @@ than at its next sync (KAAS_CLOUD_SYNC_INTERVAL). With --wait, show the template
 			if err != nil {
 				return err
 			}
-			href := r.Location
-			if href == "" {
-				href = r.Value.TaskHref
-			}
-			out := cmd.OutOrStdout()
-			if !rf.wait || href == "" {
-				if rf.output == "table" || rf.output == "wide" {
-					fmt.Fprintf(out, "Template reload accepted: %s\n", dash(href))
-					return nil
+			return a.followTask(cmd, c, &rf, r, "reload", "Template reload accepted: %s", func(werr error) error {
+				if werr != nil {
+					return werr
 				}
-				return messageView(r, "reload").print(out, rf.output)
-			}
-			_, werr := a.waitOperation(ctx, c, href, &rf)
-			if werr != nil {
-				return werr
-			}
-			t, err := c.Templates(ctx)
-			if err != nil {
-				return err
-			}
-			return templatesView(t).print(out, rf.output)
+				t, err := c.Templates(ctx)
+				if err != nil {
+					return err
+				}
+				return templatesView(t).print(cmd.OutOrStdout(), rf.output)
+			})
 		},
 	}
 	rf.add(reload)
@@ -153,31 +142,21 @@ func (a *app) ovdcSetCmd(verb, short string, runtimes []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			href := r.Location
-			if href == "" {
-				href = r.Value.TaskHref
-			}
-			if !f.wait || href == "" {
-				if r.Value.Message == "" && f.output == "table" {
-					fmt.Fprintf(out, "Org VDC %s of org %s: %s accepted (%s).\n", d.Name, d.OrgName, verb, dash(href))
-					return nil
+			accepted := fmt.Sprintf("Org VDC %s of org %s: %s accepted (%%s).", d.Name, d.OrgName, verb)
+			return a.followTask(cmd, c, &f, r, d.Name, accepted, func(werr error) error {
+				// Show the VDC as it is now.
+				now, err := c.Ovdcs(ctx)
+				if err == nil {
+					now, err = filterList(now, func(x Ovdc) bool { return x.ID == d.ID })
 				}
-				return messageView(r, d.Name).print(out, f.output)
-			}
-			_, werr := a.waitOperation(ctx, c, href, &f)
-			// Show the VDC as it is now.
-			now, err := c.Ovdcs(ctx)
-			if err == nil {
-				now, err = filterList(now, func(x Ovdc) bool { return x.ID == d.ID })
-			}
-			if err != nil {
-				return errors.Join(werr, err)
-			}
-			if err := ovdcsView(now).print(out, f.output); err != nil {
-				return err
-			}
-			return werr
+				if err != nil {
+					return errors.Join(werr, err)
+				}
+				if err := ovdcsView(now).print(cmd.OutOrStdout(), f.output); err != nil {
+					return err
+				}
+				return werr
+			})
 		},
 	}
 	f.add(cmd)

@@ -187,3 +187,33 @@ func (b *barProgress) done(op Operation) {
 	}
 	b.p.Wait()
 }
+
+// followTask ends a command whose change answered with a task to follow ({"task_href"} or
+// Location). Without --wait it says the change was accepted (accepted is a format with one
+// %s, the task's href) or prints the answer; with --wait it follows the operation, then
+// show (given the operation's outcome) prints what the change led to. A nil show prints
+// the operation.
+func (a *app) followTask(cmd *cobra.Command, c *Client, f *changeFlags, r Reply[Message], name, accepted string, show func(werr error) error) error {
+	href := r.Location
+	if href == "" {
+		href = r.Value.TaskHref
+	}
+	out := cmd.OutOrStdout()
+	if !f.wait || href == "" {
+		if r.Value.Message == "" && (f.output == "table" || f.output == "wide") {
+			_, err := fmt.Fprintf(out, accepted+"\n", dash(href))
+			return err
+		}
+		return messageView(r, name).print(out, f.output)
+	}
+	op, werr := a.waitOperation(cmd.Context(), c, href, f)
+	if show != nil {
+		return show(werr)
+	}
+	if op.Raw != nil {
+		if err := operationView(op).print(out, f.output); err != nil {
+			return err
+		}
+	}
+	return werr
+}
