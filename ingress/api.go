@@ -55,7 +55,7 @@ type Reader interface {
 	// Verify checks every cluster's hash chain in the stored history.
 	Verify(ctx context.Context) (cse.Verification, error)
 	// Audit returns the records across clusters and orgs a provider asked for.
-	Audit(ctx context.Context, q cse.AuditQuery) ([]cse.Event, error)
+	Audit(ctx context.Context, q cse.AuditQuery) (cse.AuditResult, error)
 	// History returns the recorded events of a cluster the principal may see.
 	History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error)
 

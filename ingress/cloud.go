@@ -334,6 +334,7 @@ func (a *API) audit(c *call) reply {
 			}
 		}
 	}
+	aq.Page, aq.PageSize = p.Page, p.PageSize
 	if v := q.Get("after"); v != "" {
 		// A cursor reads one window from a sequence on, however long the history is: the
 		// way to export it. Counting every match would mean reading it all, so it does not.
@@ -343,16 +344,16 @@ func (a *API) audit(c *call) reply {
 		if aq.NewestFirst || q.Has("page") {
 			return fail(http.StatusBadRequest, cse.MinorDefault, "after reads oldest first, a window at a time: it takes neither page nor order=newest")
 		}
-		aq.Limit = p.PageSize
+		aq.Cursor = true
 	}
-	recs, err := a.reader.Audit(c.ctx, aq)
+	res, err := a.reader.Audit(c.ctx, aq)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
-	if q.Has("after") {
-		return ok(http.StatusOK, auditWindow(recs, p))
+	if aq.Cursor {
+		return ok(http.StatusOK, auditWindow(res.Records, p))
 	}
-	return ok(http.StatusOK, cse.Paginate(recs, p))
+	return ok(http.StatusOK, cse.PageOf(res.Records, res.Total, p))
 }
 
 // auditWindow is the answer to a cursor read: up to a page of records and, when more

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -171,21 +172,43 @@ func entry(r jsstore.Record, kind string) (cse.Event, error) {
 	return out, nil
 }
 
-// Audit returns the records across clusters and orgs that match, oldest first unless
-// NewestFirst. It reads the stream from After or Since (or the start) in order, to the end
-// or until it found Limit+1 records.
-func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) ([]cse.Event, error) {
+// maxNewestFirst bounds the records an audit keeps to answer newest first: deeper pages
+// come out empty (ask oldest first, or narrow by time).
+const maxNewestFirst = 1 << 18
+
+// Audit returns one page of the records across clusters and orgs that match, oldest first
+// unless NewestFirst, and how many matched. It reads the stream from After or Since (or the
+// start) in order and renders only the page's records, so that a page of a long history
+// costs one read of it and little memory; a cursor read (After) stops after the page.
+func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, error) {
 	if q.history == nil {
-		return nil, errors.New("no history reader")
+		return cse.AuditResult{}, errors.New("no history reader")
 	}
+	size := max(f.PageSize, 1)
+	page := max(f.Page, 1)
 	sf := jsstore.ScanFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since, After: f.After}
 	kind := "event"
 	if f.Commands {
 		sf.Stream, kind = events.CommandStream, "command"
 	}
-	out := []cse.Event{}
-	var err error
-	scanErr := q.history.Scan(ctx, sf, func(r jsstore.Record) bool {
+	// Oldest first, the page is matches [from, from+size). Newest first it is matches
+	// [total-page*size, total-(page-1)*size), reversed: a ring keeps the last page*size
+	// matches, since the total is known only at the end.
+	from := (page - 1) * size
+	if page-1 > math.MaxInt/size {
+		from = math.MaxInt // a page past any history
+	}
+	var (
+		kept  []jsstore.Record
+		ring  []jsstore.Record
+		next  int // the ring's oldest slot, once it is full
+		total int
+	)
+	keepLast := 0
+	if f.NewestFirst && !f.Cursor && page <= maxNewestFirst/size {
+		keepLast = page * size
+	}
+	err := q.history.Scan(ctx, sf, func(r jsstore.Record) bool {
 		e := r.Envelope
 		if !f.Until.IsZero() && e.Time.After(f.Until) {
 			// Records are stored in about the order of their times (each process stamps its
@@ -196,20 +219,44 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) ([]cse.Event, err
 			(len(f.Types) > 0 && !slices.Contains(f.Types, e.Type)) || (!f.Since.IsZero() && e.Time.Before(f.Since)) {
 			return true
 		}
-		var ent cse.Event
-		if ent, err = entry(r, kind); err != nil {
-			return false
+		total++
+		switch {
+		case f.Cursor:
+			kept = append(kept, r)
+			return len(kept) <= size
+		case keepLast > 0 && len(ring) < keepLast:
+			ring = append(ring, r)
+		case keepLast > 0:
+			ring[next] = r
+			next = (next + 1) % keepLast
+		case !f.NewestFirst && total > from && total <= from+size:
+			kept = append(kept, r)
 		}
-		out = append(out, ent)
-		return f.Limit <= 0 || len(out) <= f.Limit
+		return true
 	})
-	if err = errors.Join(scanErr, err); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
 	}
-	if f.NewestFirst {
-		slices.Reverse(out)
+	if keepLast > 0 {
+		ordered := append(slices.Clone(ring[next:]), ring[:next]...) // matches [total-len(ring), total)
+		lo, hi := max(total-page*size, 0), total-(page-1)*size
+		if base := total - len(ordered); hi > lo {
+			kept = ordered[lo-base : hi-base]
+			slices.Reverse(kept)
+		}
 	}
-	return out, nil
+	res := cse.AuditResult{Records: make([]cse.Event, 0, len(kept)), Total: total}
+	if f.Cursor {
+		res.Total = -1
+	}
+	for _, r := range kept {
+		ent, err := entry(r, kind)
+		if err != nil {
+			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+		}
+		res.Records = append(res.Records, ent)
+	}
+	return res, nil
 }
 
 // OrgID returns the URN of the org of that name, as VCD listed it with its VDCs.

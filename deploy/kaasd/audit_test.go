@@ -1,6 +1,7 @@
 package kaasd_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -112,6 +113,35 @@ func TestAudit(t *testing.T) {
 	}
 	if all.ResultTotal > 128 || !slices.Equal(walked, paged) {
 		t.Errorf("cursor walk (%d) differs from the one page (%d of %d)", len(walked), len(paged), all.ResultTotal)
+	}
+	// Every page size, both orders: the pages put together are the whole list.
+	for _, size := range []int{1, 3, 7} {
+		for _, order := range []string{"oldest", "newest"} {
+			var ids []string
+			for page := 1; ; page++ {
+				code, body := asProvider("GET", fmt.Sprintf("/api/cse/3.0/audit?order=%s&page=%d&pageSize=%d", order, page, size), nil)
+				if code != http.StatusOK {
+					t.Fatalf("%d %s", code, body)
+				}
+				got := decode[cse.Page[cse.Event]](t, body)
+				if got.ResultTotal != all.ResultTotal || got.PageCount != (all.ResultTotal+size-1)/size {
+					t.Fatalf("%s page %d of %d: total %d, %d pages", order, page, size, got.ResultTotal, got.PageCount)
+				}
+				if len(got.Values) == 0 {
+					break
+				}
+				for _, v := range got.Values {
+					ids = append(ids, v.ID)
+				}
+			}
+			want := slices.Clone(paged)
+			if order == "newest" {
+				slices.Reverse(want)
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("%s first, pages of %d: %d records, not the %d of the whole list in order", order, size, len(ids), len(want))
+			}
+		}
 	}
 	if got := audit(created + "&after=" + strconv.FormatUint(oldest.Values[0].Seq, 10)); got.ResultTotal != -1 || len(got.Values) != 2 || got.Values[0].ID != oldest.Values[1].ID {
 		t.Errorf("after the first ClusterCreated: %+v", got)

@@ -106,11 +106,20 @@ type AuditQuery struct {
 	Types        []string
 	Since, Until time.Time
 	NewestFirst  bool
-	// After, when set, reads from the record after this sequence (a cursor: oldest first),
-	// and Limit, when set, stops the read once it found Limit records and one more, which
-	// says that more remain. Without them the whole stream is read, to count every match.
-	After uint64
-	Limit int
+	// Page and PageSize (from 1) say which page of the matches to return; every match is
+	// counted, only the page's are rendered.
+	Page, PageSize int
+	// Cursor reads from the record after sequence After instead (oldest first): up to
+	// PageSize records and one more, which says that more remain, uncounted.
+	Cursor bool
+	After  uint64
+}
+
+// AuditResult is one page of an audit: its records and how many matched in all (-1 when
+// a cursor read did not count them).
+type AuditResult struct {
+	Records []Event
+	Total   int
 }
 
 // Verification is kaas's GET /api/cse/3.0/audit/verify: every cluster's hash chain checked.

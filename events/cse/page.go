@@ -40,12 +40,22 @@ func ParsePage(query url.Values) (page, size int, err error) {
 // Paginate cuts a list into CSE's paged result.
 func Paginate[T any](all []T, p PageParams) Page[T] {
 	total := len(all)
-	res := Page[T]{ResultTotal: total, Page: p.Page, PageSize: p.PageSize, PageCount: (total + p.PageSize - 1) / p.PageSize, Values: []T{}}
+	var vals []T
 	// Compare page numbers, never multiply them: a huge page must not overflow.
-	if p.Page <= res.PageCount {
+	if pages := (total + p.PageSize - 1) / p.PageSize; p.Page <= pages {
 		from := (p.Page - 1) * p.PageSize
-		res.Values = all[from:min(from+p.PageSize, total)]
+		vals = all[from:min(from+p.PageSize, total)]
 	}
+	return PageOf(vals, total, p)
+}
+
+// PageOf is CSE's paged result for one page's values cut from a list of total items
+// elsewhere (by a reader that did not keep the whole list).
+func PageOf[T any](vals []T, total int, p PageParams) Page[T] {
+	if vals == nil {
+		vals = []T{}
+	}
+	res := Page[T]{ResultTotal: total, Page: p.Page, PageSize: p.PageSize, PageCount: (total + p.PageSize - 1) / p.PageSize, Values: vals}
 	link := func(page int) string {
 		v := url.Values{}
 		for k, vals := range p.Filters {
