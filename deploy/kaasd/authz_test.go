@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
 )
@@ -30,7 +31,7 @@ const (
 // access level, a same-org user with the View right, one without rights, another org's
 // administrator, and a provider.
 func TestAuthorizationMatrix(t *testing.T) {
-	cfg := simConfig()
+	cfg := kaasdtest.FastSim()
 	fullAccess, view := "cse:nativeCluster: Full Access", "cse:nativeCluster: View"
 	cfg.Orgs[0].Users = []vcdsim.UserConfig{
 		{Name: "alice", Password: "alice-pass", Rights: []string{fullAccess}},

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
@@ -132,7 +133,7 @@ func TestCrashDuringBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	enableVDCs(t, providerDo(t, client))
+	kaasdtest.EnableVDCs(t, providerDo(t, client))
 
 	const n = 100
 	type result struct {

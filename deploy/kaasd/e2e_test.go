@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/ingress"
@@ -48,7 +49,7 @@ func start(t *testing.T) *env {
 func startWith(t *testing.T, change func(*kaasd.Config)) *env {
 	t.Helper()
 	e := startBare(t, change)
-	enableVDCs(t, providerDo(t, e.client))
+	kaasdtest.EnableVDCs(t, providerDo(t, e.client))
 	return e
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/events/cse"
 )
 
@@ -113,7 +114,7 @@ func noBody(t *testing.T, body []byte) error {
 // each call over AMQP as its API extension, to kaasd. Each answer's status and body shape are
 // checked, refusals (404, 405, 406, 403, 400) included.
 func TestRouteTable(t *testing.T) {
-	e := startSimEnv(t, simConfig())
+	e := startSimEnv(t, kaasdtest.FastSim())
 	alice := e.token
 	provider := e.login("administrator@System", "kaas-admin")
 

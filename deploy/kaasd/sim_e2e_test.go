@@ -1,97 +1,43 @@
 package kaasd_test
 
 import (
-	"bytes"
-	"crypto/tls"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
-// simEnv is the whole system: vcdsim (playing VCD, including its API-extension role),
-// RabbitMQ, kaasd with embedded JetStream, talking to vcdsim through go-vcloud-director.
+// simEnv is the whole system (kaasdtest.System: vcdsim playing VCD, including its
+// API-extension role, RabbitMQ, kaasd with embedded JetStream) and a tenant's session.
 type simEnv struct {
 	t     *testing.T
+	sys   *kaasdtest.System
 	sim   *vcdsim.Server
 	url   string
-	http  *http.Client
 	token string
 	srv   *kaasd.Server
 	cfg   kaasd.Config
 }
 
-func simConfig() vcdsim.Config {
-	cfg := vcdsim.Default()
-	cfg.TaskDelay, cfg.BootDelay = vcdsim.Duration(40*time.Millisecond), vcdsim.Duration(300*time.Millisecond)
-	cfg.ExtensionTimeout = vcdsim.Duration(8 * time.Second)
-	return cfg
-}
-
 func startSimEnv(t *testing.T, simCfg vcdsim.Config) *simEnv {
 	t.Helper()
-	amqpURL := vcdexttest.RequireBroker(t)
-	exchange, key := vcdexttest.UniqueNames(t)
-	simCfg.AMQPURL = amqpURL
-	sim, err := vcdsim.New(simCfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(sim)
-	sim.SetBase(ts.URL)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-
-	cfg := kaasd.Defaults()
-	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
-	cfg.PollInterval = 50 * time.Millisecond
-	// kaasd registers itself as VCD's API extension, as `kaasd install` does.
-	if _, err := kaasd.Install(t.Context(), cfg.VCDConfig(nil), kaasd.DefaultExtension(exchange, key)); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	e := &simEnv{t: t, sim: sim, url: ts.URL, srv: srv, cfg: cfg}
-	e.http = e.httpClient()
-	provider := e.login("administrator@System", "kaas-admin")
-	enableVDCs(t, func(method, path string, body any) (int, []byte) { return e.callAs(provider, method, path, body) })
+	sys := kaasdtest.Start(t, simCfg)
+	e := &simEnv{t: t, sys: sys, sim: sys.Sim, url: sys.URL, srv: sys.Server, cfg: sys.Config}
+	kaasdtest.EnableVDCs(t, sys.AsProvider(t))
 	e.token = e.login("alice@acme", "alice-pass")
 	return e
 }
 
-// login opens a tenant session on the simulated VCD, as a CSE client does.
+// login opens a session on the simulated VCD, as a CSE client does.
 func (e *simEnv) login(user, pass string) string {
 	e.t.Helper()
-	path := "/cloudapi/1.0.0/sessions"
-	if strings.HasSuffix(user, "@System") {
-		path += "/provider" // VCD's login for System org users
-	}
-	req, _ := http.NewRequest("POST", e.url+path, nil)
-	req.SetBasicAuth(user, pass)
-	req.Header.Set("Accept", "application/json;version=37.0")
-	resp, err := e.http.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	tok := resp.Header.Get("X-Vmware-Vcloud-Access-Token")
-	if resp.StatusCode != 200 || tok == "" {
-		e.t.Fatalf("login %s: %d", user, resp.StatusCode)
-	}
-	return tok
+	return e.sys.Login(e.t, user, pass)
 }
 
 // call is a tenant's HTTPS call to VCD's /api/cse, which VCD forwards to kaas over AMQP.
@@ -103,28 +49,14 @@ func (e *simEnv) call(method, path string, body any) (int, []byte) {
 // callAs is call in another user's session.
 func (e *simEnv) callAs(token, method, path string, body any) (int, []byte) {
 	e.t.Helper()
-	return e.callAccept(token, "application/json;version=36.0", method, path, body)
+	return e.callAccept(token, "", method, path, body)
 }
 
 // callAccept is callAs with an Accept header of the caller's choosing.
 func (e *simEnv) callAccept(token, accept, method, path string, body any) (int, []byte) {
 	e.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, e.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", accept)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.http.Do(req)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	code, b, _ := e.sys.Call(e.t, token, accept, method, path, body)
+	return code, b
 }
 
 func (e *simEnv) waitPhase(id string) cse.DefEntity {
@@ -170,7 +102,7 @@ func (e *simEnv) vapp(id string) *vcdsim.VAppInfo {
 // TestFullPath drives the whole system as a tenant does: HTTPS to VCD, AMQP, kaasd,
 // JetStream, go-vcloud-director, and the VMs in VCD.
 func TestFullPath(t *testing.T) {
-	e := startSimEnv(t, simConfig())
+	e := startSimEnv(t, kaasdtest.FastSim())
 	code, body := e.call("POST", "/api/cse/3.0/clusters", entity("web", good, 2, true))
 	if code != http.StatusAccepted {
 		t.Fatalf("create: %d %s", code, body)
@@ -223,7 +155,7 @@ func TestFullPath(t *testing.T) {
 }
 
 func TestFullPathFailures(t *testing.T) {
-	e := startSimEnv(t, simConfig())
+	e := startSimEnv(t, kaasdtest.FastSim())
 	_, body := e.call("POST", "/api/cse/3.0/clusters", entity("gone", "ubuntu-22.04_k8s-1.30_broken", 1, true))
 	rolledBack := decode[cse.DefEntity](t, body).ID
 	_, body = e.call("POST", "/api/cse/3.0/clusters", entity("kept", "ubuntu-22.04_k8s-1.30_broken", 1, false))
@@ -244,7 +176,7 @@ func TestFullPathFailures(t *testing.T) {
 
 func TestExtensionTimeoutIs504(t *testing.T) {
 	e := startSimEnv(t, func() vcdsim.Config {
-		c := simConfig()
+		c := kaasdtest.FastSim()
 		c.ExtensionTimeout = vcdsim.Duration(500 * time.Millisecond)
 		return c
 	}())
@@ -257,7 +189,7 @@ func TestExtensionTimeoutIs504(t *testing.T) {
 
 // Installing twice changes nothing the second time.
 func TestInstallIsIdempotent(t *testing.T) {
-	e := startSimEnv(t, simConfig())
+	e := startSimEnv(t, kaasdtest.FastSim())
 	res, err := kaasd.Install(t.Context(), e.cfg.VCDConfig(nil), kaasd.DefaultExtension(e.cfg.AMQPExchange, e.cfg.AMQPRoutingKey))
 	if err != nil {
 		t.Fatal(err)
@@ -274,8 +206,4 @@ func TestInstallIsIdempotent(t *testing.T) {
 
 // httpClient talks to the simulator's self-signed HTTPS, as a tenant's client configured
 // for a lab VCD does.
-func (e *simEnv) httpClient() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-}
-
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

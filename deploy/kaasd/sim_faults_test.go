@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
@@ -26,7 +27,7 @@ func TestFaultsAndCrashes(t *testing.T) {
 	}
 	amqpURL := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
-	simCfg := simConfig()
+	simCfg := kaasdtest.FastSim()
 	simCfg.AMQPURL = amqpURL
 	simCfg.ExtensionTimeout = vcdsim.Duration(20 * time.Second)
 	sim, err := vcdsim.New(simCfg, nil)
@@ -60,10 +61,10 @@ func TestFaultsAndCrashes(t *testing.T) {
 	t.Cleanup(p.stop)
 	sim.SetFaults(vcdsim.Faults{ErrorRate: 0.2})
 
-	e := &simEnv{t: t, sim: sim, url: ts.URL, http: (&simEnv{}).httpClient()}
+	e := &simEnv{t: t, sys: &kaasdtest.System{URL: ts.URL, Sim: sim, HTTP: kaasdtest.HTTPClient()}, sim: sim, url: ts.URL}
 	provider := e.login("administrator@System", "kaas-admin")
 	sim.SetFaults(vcdsim.Faults{}) // the provider's setup is not what this test is about
-	enableVDCs(t, func(method, path string, body any) (int, []byte) { return e.callAs(provider, method, path, body) })
+	kaasdtest.EnableVDCs(t, func(method, path string, body any) (int, []byte) { return e.callAs(provider, method, path, body) })
 	sim.SetFaults(vcdsim.Faults{ErrorRate: 0.2})
 	e.token = e.login("alice@acme", "alice-pass")
 	const n = 50
