@@ -195,6 +195,13 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 				return outcome{}, err
 			}
 		case len(res.events) > 0:
+			if d.log.Enabled(ctx, slog.LevelDebug) {
+				names := make([]string, len(res.events))
+				for i, ev := range res.events {
+					names[i] = ev.Type()
+				}
+				d.log.Debug("step done", "step", step.String(), "events", names, "took", time.Since(start))
+			}
 			for _, ev := range res.events {
 				if err := e.append(ctx, d, ev); err != nil {
 					return outcome{}, err

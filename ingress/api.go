@@ -267,8 +267,10 @@ type call struct {
 	// The request's log attributes; the logger is built only when a line is written.
 	base  *slog.Logger
 	attrs []any
-	log_  *slog.Logger
-	cmdID string
+	// opLogged is set once attrs name the route's operation.
+	opLogged bool
+	log_     *slog.Logger
+	cmdID    string
 }
 
 // commandID is the id of the command this request makes, derived from the VCD request
@@ -324,13 +326,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, rep := a.dispatch(c)
 	a.write(w, c, rep)
 	a.cfg.Metrics.observe(op, rep.status, time.Since(start))
+	if !c.opLogged {
+		c.attrs = append(c.attrs, "op", op)
+	}
 	switch {
 	case rep.status >= 500:
-		c.log().Error("request failed", "status", rep.status, "op", op, "reason", rep.reason)
+		c.log().Error("request failed", "status", rep.status, "reason", rep.reason)
 	case rep.status >= 400:
-		c.log().Warn("request refused", "status", rep.status, "op", op, "reason", rep.reason)
+		c.log().Warn("request refused", "status", rep.status, "reason", rep.reason)
 	case a.cfg.Logger.Enabled(c.ctx, slog.LevelDebug):
-		c.log().Debug("request served", "status", rep.status, "op", op, "took", time.Since(start))
+		c.log().Debug("request served", "status", rep.status, "took", time.Since(start))
 	}
 }
 
@@ -359,7 +364,7 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 	}
 	c.args, c.caller, c.version = args, caller, v
 	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: a.rightNames(caller.Rights), Provider: strings.EqualFold(caller.Org, a.cfg.ProviderOrg)}
-	c.attrs = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op)
+	c.attrs, c.opLogged = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op), true
 	if rt.name != "system" && !a.reader.ServiceEnabled(c.ctx) {
 		return h.op, fail(http.StatusBadRequest, cse.MinorDefault, disabledMessage)
 	}

@@ -56,6 +56,12 @@ func startWith(t *testing.T, change func(*kaasd.Config)) *env {
 // startBare is startWith without the provider's setup: no org VDC is enabled.
 func startBare(t *testing.T, change func(*kaasd.Config)) *env {
 	t.Helper()
+	return startLogged(t, change, slog.New(slog.DiscardHandler))
+}
+
+// startLogged is startBare with kaasd logging to log.
+func startLogged(t *testing.T, change func(*kaasd.Config), log *slog.Logger) *env {
+	t.Helper()
 	url := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
 	dir := t.TempDir()
@@ -67,7 +73,7 @@ func startBare(t *testing.T, change func(*kaasd.Config)) *env {
 	if change != nil {
 		change(&cfg)
 	}
-	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	srv, err := kaasd.Start(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
