@@ -233,8 +233,26 @@ func FuzzUnmarshal(f *testing.F) {
 		b, _ := Marshal(sampleEnvelope(p))
 		f.Add(b)
 	}
+	for _, info := range types { // every field filled in, some strings escaped
+		p := reflect.New(info.goType).Elem()
+		(&filler{t: f}).fill(p)
+		b, _ := Marshal(sampleEnvelope(p.Interface().(Payload)))
+		f.Add(b)
+	}
 	f.Add([]byte(`{"type":"NodeCreated","data":null}`))
+	f.Add([]byte(`{"id":"x","type":"StepRetrying","schemaVersion":1,"clusterId":"c","time":"2024-02-29T23:59:59.5Z","data":{"step":"a\"b","attempt":-0,"failure":{"code":"\u00e9"},"notUntil":"2026-11-23T12:00:00+01:00"}}`))
+	f.Add([]byte(`{"id":"x","type":"CloudSynced","schemaVersion":1,"clusterId":"c","data":{"templates":[],"vdcs":null}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Whatever the fast path takes, the general one reads the same way.
+		if fast, ok := unmarshalFast(b); ok {
+			general, err := unmarshal(b)
+			if err != nil {
+				t.Fatalf("the fast path took what the general one refuses (%v): %q", err, b)
+			}
+			if !reflect.DeepEqual(fast, general) {
+				t.Fatalf("%q:\n fast    %+v\n general %+v", b, fast, general)
+			}
+		}
 		env, err := Unmarshal(b)
 		if err != nil {
 			return
