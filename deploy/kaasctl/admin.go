@@ -192,26 +192,24 @@ func (a *app) exportAudit(ctx context.Context, c *Client, q url.Values, dest str
 	var w io.Writer = a.s.Out
 	if dest != "-" {
 		// Write beside the destination and rename at the end: a file that is there is whole.
-		tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*")
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
+		tmp, cerr := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".*")
+		if cerr != nil {
+			return fmt.Errorf("export: %w", cerr)
 		}
-		defer func() {
-			if err != nil {
-				tmp.Close()
-				os.Remove(tmp.Name())
-			}
-		}()
 		w = tmp
-		defer func() {
+		defer func() { // err is the named result: what the export ended with
 			if err == nil {
 				if err = tmp.Close(); err == nil {
 					err = os.Rename(tmp.Name(), dest)
 				}
 				if err != nil {
-					os.Remove(tmp.Name())
 					err = fmt.Errorf("export: %w", err)
 				}
+			} else {
+				tmp.Close()
+			}
+			if err != nil {
+				os.Remove(tmp.Name())
 			}
 		}()
 	}

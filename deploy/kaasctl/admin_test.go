@@ -147,6 +147,10 @@ func TestAdmin(t *testing.T) {
 	if r := e.as(admin, "admin", "audit", "--export", "-", "--type", "ClusterCreated"); r.code != 0 || strings.Count(r.out, "\n") != 1 || !strings.HasPrefix(r.out, `{"id":`) {
 		t.Errorf("export to stdout: %s", r)
 	}
+	// An export that fails leaves nothing behind: no file, no temporary one.
+	if r := e.as("alice", "admin", "audit", "--export", filepath.Join(dir, "denied.jsonl")); r.code != 1 || !strings.Contains(r.err, "HTTP 403") {
+		t.Errorf("a tenant's export: %s", r)
+	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 { // spec.yaml and audit.jsonl: no temporary file left
 		t.Errorf("export left files behind: %v", entries)
 	}
