@@ -172,9 +172,10 @@ func entry(r jsstore.Record, kind string) (cse.Event, error) {
 	return out, nil
 }
 
-// maxNewestFirst bounds the records an audit keeps to answer newest first: deeper pages
-// come out empty (ask oldest first, or narrow by time).
-const maxNewestFirst = 1 << 18
+// maxNewestFirst bounds the records an audit keeps to answer newest first (decoded, about
+// 1.5 KB each: some 100 MB at most); deeper pages come out empty (ask oldest first, or
+// narrow by time).
+const maxNewestFirst = 1 << 16
 
 // Audit returns one page of the records across clusters and orgs that match, oldest first
 // unless NewestFirst, and how many matched. It reads the stream from After or Since (or the
