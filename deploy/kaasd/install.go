@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 
 	"github.com/kaasproject/kaas/executors/vcd"
+	"github.com/kaasproject/kaas/ingress/vcdext"
 )
 
 // Extension is the API extension kaas registers with VCD, as CSE's installer does: VCD then
@@ -96,6 +97,20 @@ type serviceRecords struct {
 		Name      string `xml:"name,attr"`
 		Namespace string `xml:"namespace,attr"`
 	} `xml:"AdminServiceRecord"`
+}
+
+// DeclareQueue declares on RabbitMQ, idempotently and exactly as kaasd's consumer does when
+// it starts, the exchange VCD publishes to, the durable queue kaasd reads and their binding,
+// from cfg's KAAS_AMQP_* settings. Run at install, before VCD relays anything, it makes a
+// call VCD relays while no kaasd consumes (before the first start, or during a restart) wait
+// in the queue instead of being dropped as unroutable. Waiting messages are left alone.
+func DeclareQueue(ctx context.Context, cfg Config) (vcdext.Topology, error) {
+	t, err := vcdext.Declare(ctx, vcdext.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange,
+		RoutingKey: cfg.AMQPRoutingKey, Queue: cfg.AMQPQueue})
+	if err != nil {
+		return t, fmt.Errorf("declare the AMQP queue: %w", err)
+	}
+	return t, nil
 }
 
 // Install registers the extension with VCD, or brings an existing registration of the same

@@ -291,8 +291,7 @@ func (g *generation) dial(role string) (*amqp.Connection, error) {
 	})
 }
 
-// setup dials both connections and declares the topology. Declarations are idempotent: the
-// exchange is durable and direct as CSE's installer made it, the queue durable.
+// setup dials both connections and declares the topology, as [Declare] does.
 func (g *generation) setup() error {
 	cfg := g.c.cfg
 	var err error
@@ -311,14 +310,8 @@ func (g *generation) setup() error {
 	}
 	g.consCh.NotifyClose(g.consChClosed)
 	g.consCh.NotifyCancel(g.cancelled)
-	if err := g.consCh.ExchangeDeclare(cfg.Exchange, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %s: %w", cfg.Exchange, err)
-	}
-	if _, err := g.consCh.QueueDeclare(cfg.Queue, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
-	}
-	if err := g.consCh.QueueBind(cfg.Queue, cfg.RoutingKey, cfg.Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind queue %s to %s: %w", cfg.Queue, cfg.Exchange, err)
+	if _, err := declare(g.consCh, cfg); err != nil {
+		return err
 	}
 	if err := g.consCh.Qos(cfg.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("set prefetch: %w", err)

@@ -9,8 +9,10 @@ import (
 	"github.com/kaasproject/kaas/deploy/kaasd"
 )
 
-// installCmd registers kaas with VCD as the API extension that serves /api/cse, the way
-// CSE's installer does, with the same KAAS_* settings kaasd runs with. It is idempotent.
+// installCmd declares the AMQP queue kaasd reads, bound to the exchange, and registers kaas
+// with VCD as the API extension that serves /api/cse, the way CSE's installer does, with the
+// same KAAS_* settings kaasd runs with. It is idempotent. The queue comes first: once VCD
+// relays to the exchange, every call has a queue to wait in, whether kaasd runs or not.
 func installCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, _, err := parse(args, getenv, stderr)
 	if err != nil {
@@ -21,6 +23,17 @@ func installCmd(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "kaasd install: set KAAS_VCD_URL and the VCD service account (KAAS_VCD_USER, KAAS_VCD_PASSWORD or KAAS_VCD_TOKEN)")
 		return 2
 	}
+	q, err := kaasd.DeclareQueue(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd install:", err)
+		return 1
+	}
+	state := "declared"
+	if q.QueueExisted {
+		state = "already declared"
+	}
+	fmt.Fprintf(stdout, "queue %q %s (durable), bound to exchange %q (durable, direct) with routing key %q; %d message(s) waiting\n",
+		q.Queue, state, q.Exchange, q.RoutingKey, q.Messages)
 	ext := kaasd.DefaultExtension(cfg.AMQPExchange, cfg.AMQPRoutingKey)
 	res, err := kaasd.Install(ctx, cfg.VCDConfig(nil), ext)
 	if err != nil {

@@ -2,7 +2,8 @@
 // commands and events in JetStream, provisions clusters on VCD, and answers queries.
 //
 //	kaasd [flags]        run (every flag also reads its KAAS_* environment variable)
-//	kaasd install        register kaas with VCD as its API extension (idempotent)
+//	kaasd install        declare the AMQP queue kaasd reads and register kaas with VCD as
+//	                     its API extension (idempotent)
 //	kaasd call PATH      send one API call over AMQP as VCD would, and print the reply
 //	kaasd version        print the version
 package main

@@ -1,0 +1,197 @@
+package kaasd_test
+
+import (
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
+	"github.com/kaasproject/kaas/ingress/vcdext"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+)
+
+// TestInstallDeclaresQueue: `kaasd install` on a broker that never saw kaas declares the
+// queue kaasd reads, so a call VCD relays before kaasd first starts waits in it instead of
+// being dropped as unroutable (make run's first-run failure, issue 10), and kaasd answers it
+// once it starts. Installing again changes nothing and keeps the waiting call.
+func TestInstallDeclaresQueue(t *testing.T) {
+	amqpURL := vcdexttest.RequireBroker(t)
+	exchange, key := vcdexttest.UniqueNames(t)
+	simCfg := kaasdtest.FastSim()
+	simCfg.AMQPURL = amqpURL
+	// VCD holds the tenant's call until kaasd answers: long enough for kaasd to start.
+	simCfg.ExtensionTimeout = vcdsim.Duration(25 * time.Second)
+	sim, err := vcdsim.New(simCfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(sim)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.StartTLS()
+	sim.SetBase(ts.URL)
+	t.Cleanup(func() { ts.Close(); sim.Close() })
+
+	cfg := kaasd.Defaults()
+	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
+	cfg.PollInterval = 50 * time.Millisecond
+
+	if n, ok := queueMessages(t, amqpURL, key); ok {
+		t.Fatalf("queue %s exists before install, with %d messages", key, n)
+	}
+	// What `kaasd install` does.
+	install := func() (vcdext.Topology, kaasd.Installed) {
+		t.Helper()
+		q, err := kaasd.DeclareQueue(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := kaasd.Install(t.Context(), cfg.VCDConfig(nil), kaasd.DefaultExtension(cfg.AMQPExchange, cfg.AMQPRoutingKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q, res
+	}
+	q, res := install()
+	want := vcdext.Topology{Exchange: exchange, Queue: key, RoutingKey: key}
+	if q != want || !res.Created {
+		t.Fatalf("first install: queue %+v, want %+v; extension %+v", q, want, res)
+	}
+
+	// A tenant's call while no kaasd runs.
+	sys := &kaasdtest.System{URL: ts.URL, Sim: sim, HTTP: kaasdtest.HTTPClient()}
+	token := sys.Login(t, "alice@acme", "alice-pass")
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/api/cse/3.0/clusters", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", "application/json;version=36.0")
+		resp, err := sys.HTTP.Do(req)
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answered <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	notAnswered := func(when string) {
+		t.Helper()
+		select {
+		case a := <-answered:
+			t.Fatalf("%s, the call was answered with no kaasd running: %d %s %v", when, a.code, a.body, a.err)
+		default:
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, _ := queueMessages(t, amqpURL, key); n == 1 {
+			break
+		}
+		notAnswered("before it reached the queue")
+		if time.Now().After(deadline) {
+			n, ok := queueMessages(t, amqpURL, key)
+			t.Fatalf("the call never waited in the queue: %d messages (queue exists: %t)", n, ok)
+		}
+	}
+
+	// Installing again changes nothing and leaves the call waiting.
+	q, res = install()
+	want.QueueExisted, want.Messages = true, 1
+	if q != want || res.Created || res.Updated || len(res.FiltersAdded) != 0 || len(res.FiltersPresent) != 2 {
+		t.Fatalf("second install: queue %+v, want %+v; extension %+v", q, want, res)
+	}
+	if n, _ := queueMessages(t, amqpURL, key); n != 1 {
+		t.Fatalf("after the second install the queue holds %d messages, want 1", n)
+	}
+	notAnswered("after the second install")
+
+	// kaasd starts, consumes the call and answers it through VCD.
+	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	select {
+	case a := <-answered:
+		if a.err != nil || a.code != http.StatusOK || strings.TrimSpace(a.body) != "[]" {
+			t.Fatalf("the waiting call was answered %d %q %v, want 200 and alice's clusters (none)", a.code, a.body, a.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("kaasd started but the waiting call was never answered")
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, _ := queueMessages(t, amqpURL, key); n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the answered call is still in the queue")
+		}
+	}
+}
+
+// TestInstallRefusesCSEQueue: a queue of kaasd's name declared as CSE declared it (not
+// durable) cannot be redeclared durable; install fails and says how to fix it.
+func TestInstallRefusesCSEQueue(t *testing.T) {
+	amqpURL := vcdexttest.RequireBroker(t)
+	exchange, key := vcdexttest.UniqueNames(t)
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare(key, false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := kaasd.Defaults()
+	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = amqpURL, exchange, key
+	_, err = kaasd.DeclareQueue(t.Context(), cfg)
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed || !strings.Contains(err.Error(), "rabbitmqctl delete_queue "+key) {
+		t.Fatalf("DeclareQueue over a non-durable queue = %v, want PRECONDITION_FAILED and how to fix it", err)
+	}
+}
+
+// queueMessages reports how many messages wait in the queue, and whether it exists, by a
+// passive declare on a connection of its own.
+func queueMessages(t *testing.T, url, queue string) (int, bool) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	var ae *amqp.Error
+	switch {
+	case err == nil:
+		return q.Messages, true
+	case errors.As(err, &ae) && ae.Code == amqp.NotFound:
+		return 0, false
+	}
+	t.Fatalf("look at queue %s: %v", queue, err)
+	return 0, false
+}
