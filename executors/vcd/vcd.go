@@ -218,6 +218,16 @@ func notFound(err error) bool {
 	return err != nil && (govcd.ContainsNotFound(err) || status(err) == http.StatusForbidden || status(err) == http.StatusNotFound)
 }
 
+// missing wraps the terminal error of an org or VDC lookup that found nothing: absent when
+// VCD said there is none, but not when it refused to say (403: the service account's
+// rights), which proves nothing, so that a delete then fails saying why.
+func missing(err error, e *executors.Error) error {
+	if govcd.ContainsNotFound(err) || status(err) == http.StatusNotFound {
+		return absent{e}
+	}
+	return e
+}
+
 // absent is a terminal lookup failure that proves nothing of the cluster is where it was
 // looked for: its org or VDC does not exist, the org is not the cluster's, or the vApp of
 // the cluster's name is someone else's. A create fails with it; a delete is done by it,
@@ -252,7 +262,7 @@ func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
 	}
 	org, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Org, error) { return vc.GetOrgByName(name) })
 	if notFound(err) {
-		return nil, absent{executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "", "")}
+		return nil, missing(err, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "", ""))
 	}
 	if err != nil {
 		return nil, classify(err)
@@ -286,7 +296,7 @@ func (c *Client) vdc(ctx context.Context, ref executors.VAppRef) (*govcd.Vdc, er
 	}
 	vdc, err := org.GetVDCByName(ref.VDC, false)
 	if notFound(err) {
-		return nil, absent{executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", "")}
+		return nil, missing(err, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", ""))
 	}
 	if err != nil {
 		return nil, classify(err)
