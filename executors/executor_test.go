@@ -76,8 +76,14 @@ var reqN atomic.Int64
 // send appends a command as the ingress would.
 func (h *harness) send(clusterID string, p events.Payload) string {
 	h.t.Helper()
+	return h.sendAs(clusterID, "urn:vcloud:org:acme", p)
+}
+
+// sendAs is send from a caller in another org (as VCD's security context names it).
+func (h *harness) sendAs(clusterID, orgID string, p events.Payload) string {
+	h.t.Helper()
 	req := fmt.Sprintf("req-%d", reqN.Add(1))
-	env := events.Envelope{ID: events.DeriveID("command", req), ClusterID: clusterID, OrgID: "urn:vcloud:org:acme",
+	env := events.Envelope{ID: events.DeriveID("command", req), ClusterID: clusterID, OrgID: orgID,
 		Actor: "urn:vcloud:user:alice", Time: time.Now(), CorrelationID: req, Payload: p}
 	if _, _, err := h.store.AppendCommand(h.t.Context(), env, req); err != nil {
 		h.t.Fatal(err)
@@ -300,7 +306,8 @@ func TestBootTimeout(t *testing.T) {
 	id := events.DeriveID("cluster", "hang")
 	h.send(id, events.CreateCluster{Spec: spec("hang", "hangs", 1, true)})
 	st := h.waitIdle(id, 2)
-	if st.Phase != events.PhaseCreateFailed || st.LastFailure.Code != events.CodeTimeout || h.vapp(id) != nil {
+	if st.Phase != events.PhaseCreateFailed || st.LastFailure.Code != events.CodeTimeout || st.LastFailure.Step != string(cluster.StepAwaitControlPlane) ||
+		h.vapp(id) != nil {
 		t.Fatalf("%s %+v %+v", st.Phase, st.LastFailure, h.vapp(id))
 	}
 }
@@ -477,5 +484,78 @@ func TestOtherOrgIsRefused(t *testing.T) {
 	st := h.waitIdle(id, 2)
 	if st.Phase != events.PhaseCreateFailed || !strings.Contains(st.LastFailure.Message, "not the requester's organization") || h.vapp(id) != nil {
 		t.Fatalf("%s %+v", st.Phase, st.LastFailure)
+	}
+}
+
+// A create placed where kaas can make nothing (another org than the caller's, a caller org
+// that is no URN, an org or VDC that does not exist, a vApp name another cluster holds)
+// fails; its rollback, and a force or plain delete after it, end with the cluster deleted,
+// and the other cluster's vApp is left alone.
+func TestNothingPlacedElsewhereStaysStuck(t *testing.T) {
+	cloud := fastCloud()
+	cloud.Orgs[0].ID = "urn:vcloud:org:acme"
+	cloud.Orgs = append(cloud.Orgs, vcdmem.Org{Name: "globex", ID: "urn:vcloud:org:globex",
+		VDCs: []vcdmem.VDC{{Name: "globex-vdc", Networks: []string{"globex-net"}}}, Templates: cloud.Orgs[0].Templates})
+	h := newHarness(t, cloud, fastConfig())
+	owner := events.DeriveID("cluster", "owner")
+	h.send(owner, events.CreateCluster{Spec: spec("taken", good, 0, true)})
+	if st := h.waitIdle(owner, 2); st.Phase != events.PhaseCreateSucceeded {
+		t.Fatalf("the name's owner: %s %+v", st.Phase, st.LastFailure)
+	}
+
+	places := []struct {
+		name  string
+		orgID string
+		place func(*events.ClusterSpec)
+		code  string
+	}{
+		{"another org", "urn:vcloud:org:acme", func(s *events.ClusterSpec) {
+			s.OrgName, s.VDC, s.Network = "globex", "globex-vdc", "globex-net"
+		}, events.CodeVDCNotFound},
+		{"caller org no URN", "acme", func(*events.ClusterSpec) {}, events.CodeVDCNotFound},
+		{"no such org", "urn:vcloud:org:acme", func(s *events.ClusterSpec) { s.OrgName = "nowhere" }, events.CodeVDCNotFound},
+		{"no such VDC", "urn:vcloud:org:acme", func(s *events.ClusterSpec) { s.VDC = "nowhere-vdc" }, events.CodeVDCNotFound},
+		{"name taken", "urn:vcloud:org:acme", func(s *events.ClusterSpec) { s.Name = "taken" }, events.CodeNameConflict},
+	}
+	type run struct {
+		id, what, deleteBy string
+		events             int
+	}
+	var runs []run
+	for _, p := range places {
+		for _, how := range []string{"rollback", "force", "plain"} {
+			id := events.DeriveID("cluster", p.name+"/"+how)
+			sp := spec("elsewhere", good, 1, how == "rollback")
+			p.place(&sp)
+			h.sendAs(id, p.orgID, events.CreateCluster{Spec: sp})
+			runs = append(runs, run{id: id, what: p.name + ", " + how, deleteBy: how})
+		}
+	}
+	for i := range runs {
+		r := &runs[i]
+		st := h.waitIdle(r.id, 2)
+		r.events = st.Events
+		code := places[i/3].code
+		if st.Phase != events.PhaseCreateFailed || st.LastFailure == nil || st.LastFailure.Code != code ||
+			strings.Contains(st.LastFailure.Message, "rollback failed") {
+			t.Errorf("%s: create ended %s %+v, want %s failed with %s", r.what, st.Phase, st.LastFailure, events.PhaseCreateFailed, code)
+		}
+		if r.deleteBy == "rollback" && !st.RolledBack {
+			t.Errorf("%s: not rolled back", r.what)
+		}
+		if r.deleteBy == "plain" {
+			h.send(r.id, events.DeleteCluster{})
+		} else {
+			h.send(r.id, events.ForceDeleteCluster{})
+		}
+	}
+	for _, r := range runs {
+		st := h.waitIdle(r.id, r.events+1)
+		if !st.Deleted || st.Phase != events.PhaseDeleteSucceeded {
+			t.Errorf("%s: delete ended %s %+v", r.what, st.Phase, st.LastFailure)
+		}
+	}
+	if a := h.vapp(owner); a == nil || len(a.VMs) != 1 || len(h.vcd.VApps()) != 1 {
+		t.Fatalf("the name's owner lost its vApp, or something else is left: %+v", h.vcd.VApps())
 	}
 }

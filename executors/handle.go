@@ -209,7 +209,11 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 			}
 		default:
 			if res.timeout != nil {
-				if err := e.fail(ctx, d, *res.timeout); err != nil {
+				f := *res.timeout
+				if f.Step == "" {
+					f.Step = string(step.Kind)
+				}
+				if err := e.fail(ctx, d, f); err != nil {
 					return outcome{}, err
 				}
 				continue

@@ -75,9 +75,12 @@ type Config struct {
 	PollInterval    time.Duration
 	AckWait         time.Duration
 	RetryBase       time.Duration
-	SecretsKeyFile  string
-	Replicas        int
-	LogLevel        string
+	// BootTimeout is how long a node may take to finish its bootstrap (see
+	// executors.Config); 0: 20 minutes.
+	BootTimeout    time.Duration
+	SecretsKeyFile string
+	Replicas       int
+	LogLevel       string
 	// ProviderOrg is the URN of VCD's System org, whose users are providers.
 	ProviderOrg string
 	// RightIDs maps right URNs to CSE's right names (see ingress.Config).
@@ -272,7 +275,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			}
 			backend = s.vcd
 		}
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
 			return nil, err
@@ -446,7 +449,7 @@ func (c Config) Redacted() map[string]any {
 		"vcd_url": c.VCDURL, "vcd_org": c.VCDOrg, "vcd_user": c.VCDUser, "vcd_insecure": c.VCDInsecure, "vcd_catalog": c.VCDCatalog,
 		"vcd_password": c.VCDPassword != "", "vcd_token": c.VCDToken != "",
 		"roles": c.Roles, "executor_workers": c.ExecutorWorkers, "poll_interval": c.PollInterval.String(),
-		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
+		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "boot_timeout": c.BootTimeout.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
 		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "audit_retention": c.AuditRetention.String(), "mutable_history": c.MutableHistory,
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
 	}

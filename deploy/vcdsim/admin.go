@@ -24,6 +24,8 @@ type VAppInfo struct {
 	Status   int               `json:"status"`
 	Metadata map[string]string `json:"metadata"`
 	VMs      []VMInfo          `json:"vms"`
+	// Task is the operation of the task running on the vApp (vdcComposeVapp, …), if any.
+	Task string `json:"task,omitempty"`
 }
 
 // VMInfo describes a VM. Secrets in its extraConfig are shown by their length only.
@@ -34,6 +36,8 @@ type VMInfo struct {
 	IP        string            `json:"ip"`
 	Metadata  map[string]string `json:"metadata"`
 	GuestInfo map[string]string `json:"guestinfo"`
+	// Task is the operation of the task running on the VM (vappDeploy, …), if any.
+	Task string `json:"task,omitempty"`
 }
 
 var secretKeys = []string{executors.GuestKubeconfig, executors.GuestJoinCommand, executors.GuestUserData}
@@ -46,7 +50,7 @@ func (s *Server) Inventory() Inventory {
 	inv := Inventory{VApps: []VAppInfo{}}
 	for _, a := range s.vapps {
 		ai := VAppInfo{ID: "urn:vcloud:vapp:" + a.id, Name: a.name, Org: a.vdc.org.name, VDC: a.vdc.name, Status: a.status(now),
-			Metadata: cloneMap(a.metadata), VMs: []VMInfo{}}
+			Metadata: cloneMap(a.metadata), VMs: []VMInfo{}, Task: runningOp(a.busyTask, a.busyUntil, now)}
 		for _, m := range a.vms {
 			s.play(m)
 			gi := map[string]string{}
@@ -57,13 +61,20 @@ func (s *Server) Inventory() Inventory {
 				gi[k] = v
 			}
 			ai.VMs = append(ai.VMs, VMInfo{ID: "urn:vcloud:vm:" + m.id, Name: m.name, Status: m.status(now), IP: m.ip,
-				Metadata: cloneMap(m.metadata), GuestInfo: gi})
+				Metadata: cloneMap(m.metadata), GuestInfo: gi, Task: runningOp(m.busyTask, m.busyUntil, now)})
 		}
 		slices.SortFunc(ai.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
 		inv.VApps = append(inv.VApps, ai)
 	}
 	slices.SortFunc(inv.VApps, func(x, y VAppInfo) int { return strings.Compare(x.Name, y.Name) })
 	return inv
+}
+
+func runningOp(t *task, until, now time.Time) string {
+	if t == nil || !now.Before(until) {
+		return ""
+	}
+	return t.op
 }
 
 func cloneMap[V any](m map[string]V) map[string]V {
@@ -79,18 +90,37 @@ func itoa(n int) string {
 	return string(b)
 }
 
-// Faults returns the faults in force.
+// Faults returns the faults in force, targeted faults with the hits they have left.
 func (s *Server) Faults() Faults {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.faults
+	return s.faults.clone()
 }
 
 // SetFaults replaces the faults in force.
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = f
+	s.faults = f.clone()
+}
+
+// AddTargeted adds targeted faults to those in force, leaving the others as they are:
+// tests running side by side each aim at their own vApp.
+func (s *Server) AddTargeted(fs ...Targeted) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.Targeted = append(slices.Clone(s.faults.Targeted), fs...)
+}
+
+func (f Faults) clone() Faults {
+	if f.Errors != nil {
+		f.Errors = cloneMap(f.Errors)
+	}
+	if f.Latency != nil {
+		f.Latency = cloneMap(f.Latency)
+	}
+	f.Targeted = slices.Clone(f.Targeted)
+	return f
 }
 
 // Calls counts the VCD API calls served since start, by operation: login, get, query,

@@ -568,7 +568,7 @@ func (s *Server) writeMetadata(w http.ResponseWriter, owner string, m map[string
 }
 
 // metadataRoute serves …/metadata[/key] of a vApp or VM.
-func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, owner, name, ownerType string, m map[string]string, rest []string,
+func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, sub subject, owner, name, ownerType string, m map[string]string, rest []string,
 	busy func(*task)) *vcdError {
 	key := ""
 	if len(rest) > 1 {
@@ -596,7 +596,7 @@ func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, owner, na
 			return errf(400, "BAD_REQUEST", "metadata value missing")
 		}
 		m[key] = in.TypedValue.Value
-		t := s.newTask("metadataUpdate", "Updating metadata of "+name, owner, name, ownerType)
+		t := s.newTask(sub, "metadataUpdate", "Updating metadata of "+name, owner, name, ownerType)
 		busy(t)
 		s.writeTask(w, t)
 	case r.Method == http.MethodPost && key == "":
@@ -613,12 +613,12 @@ func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, owner, na
 		for _, e := range in.MetadataEntry {
 			m[e.Key] = e.TypedValue.Value
 		}
-		t := s.newTask("metadataUpdate", "Updating metadata of "+name, owner, name, ownerType)
+		t := s.newTask(sub, "metadataUpdate", "Updating metadata of "+name, owner, name, ownerType)
 		busy(t)
 		s.writeTask(w, t)
 	case r.Method == http.MethodDelete && key != "":
 		delete(m, key)
-		t := s.newTask("metadataDelete", "Deleting metadata of "+name, owner, name, ownerType)
+		t := s.newTask(sub, "metadataDelete", "Deleting metadata of "+name, owner, name, ownerType)
 		busy(t)
 		s.writeTask(w, t)
 	default:

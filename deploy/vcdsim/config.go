@@ -93,6 +93,39 @@ type Faults struct {
 	NeverBoot bool `json:"neverBoot,omitempty"`
 	// BootDelay, when set, overrides the configured boot delay (a slow guest).
 	BootDelay Duration `json:"bootDelay,omitempty"`
+	// Targeted are deterministic faults aimed at chosen tasks and guests, so that a test
+	// can fail, or hold, one step of one cluster while others run undisturbed.
+	Targeted []Targeted `json:"targeted,omitempty"`
+}
+
+// Targeted is a deterministic fault. It hits the tasks (or guest bootstraps) that match
+// all of VApp, Role and Op, in the order they start, until Count of them were hit; GET
+// /sim/faults shows what is left of it.
+type Targeted struct {
+	// VApp is the name of the vApp whose tasks and VMs are hit (kaas names a cluster's vApp
+	// after the cluster); empty: every vApp.
+	VApp string `json:"vapp,omitempty"`
+	// Role limits the fault to VMs of a role (control-plane, worker, nfs: a VM's
+	// kaas.node.role metadata, else its name's prefix mstr, node, nfsd), including the
+	// recompose that adds or removes such a VM; empty: the vApp's own tasks and every VM's.
+	Role string `json:"role,omitempty"`
+	// Op is what is hit: a task of an operation as Errors names them (compose, recompose,
+	// power, delete, reconfigure, metadata) or as VCD's tasks name them (vdcComposeVapp,
+	// vdcRecomposeVapp, vappDeploy, vappUndeploy, vdcDeleteVapp, vappDeleteVm,
+	// vappUpdateVm, metadataUpdate, ...); or boot: the guest bootstrap of a VM powered on.
+	Op string `json:"op"`
+	// Count is how many tasks or boots are hit before the fault is used up and removed;
+	// 0 hits every one, for as long as the fault is set.
+	Count int `json:"count,omitempty"`
+	// FailStatus makes a hit task end in error with this HTTP status as its major error
+	// code: a 5xx is a failure kaas retries, a 4xx one it does not. 0: the task succeeds.
+	FailStatus int `json:"failStatus,omitempty"`
+	// Delay makes a hit task run this long instead of TaskDelay, or a hit boot take this
+	// long instead of BootDelay: a step that is still in progress when a test looks.
+	Delay Duration `json:"delay,omitempty"`
+	// FailAt makes a hit boot fail at this bootstrap step (kubeadm-init, kubeadm-join, …);
+	// "never" makes it hang.
+	FailAt string `json:"failAt,omitempty"`
 }
 
 // Duration is a time.Duration written as "2s" in JSON.

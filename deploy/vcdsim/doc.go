@@ -13,8 +13,10 @@
 // registered through /api/admin/extension/service receives matching HTTP calls over AMQP,
 // in VCD's envelope with the caller's security context, and its reply is returned, or a
 // 504 after the extension timeout. Faults (errors and latency per operation, failed tasks,
-// guests that never finish) are set at start or through /sim/faults, and /sim/inventory
-// lists every vApp and VM.
+// guests that never finish, and targeted ones: the next tasks of an operation on one vApp
+// or on its VMs of one role fail or take longer, a guest's boot fails or hangs) are set at
+// start or through /sim/faults, and /sim/inventory lists every vApp and VM with the task
+// running on it.
 //
 // What it does not: vCenter, networking beyond an IP pool per network, storage, edge
 // gateways, the CloudAPI beyond sessions, rights beyond provider versus tenant, and any

@@ -118,6 +118,9 @@ type vm struct {
 	busyTask  *task
 	extra     map[string]string // VMX extraConfig, guestinfo included
 	metadata  map[string]string
+	// failAt and bootDelay are a targeted boot fault's, set when the VM was powered on.
+	failAt    string
+	bootDelay time.Duration
 }
 
 type task struct {
@@ -142,7 +145,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, faults: cfg.Faults, vdcs: map[string]*vdc{}, networks: map[string]*network{},
+	s := &Server{cfg: cfg, log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
 		calls: map[string]int{}}
@@ -245,17 +248,78 @@ func (s *Server) bootDelay() time.Duration {
 	return s.cfg.BootDelay.D()
 }
 
-// newTask starts a task on an object. A task may be made to fail by the fault settings;
-// its failure is decided now and shown when it ends.
-func (s *Server) newTask(op, operation, ownerHREF, ownerName, ownerType string) *task {
-	now := time.Now()
-	t := &task{id: uuid.NewString(), op: op, operation: operation, ownerHREF: ownerHREF, ownerName: ownerName, ownerType: ownerType,
-		start: now, end: now.Add(s.taskDelay())}
-	if s.faults.TaskFailureRate > 0 && rand.Float64() < s.faults.TaskFailureRate {
-		t.fail = &types.Error{MajorErrorCode: 500, MinorErrorCode: "INTERNAL_SERVER_ERROR", Message: "simulated task failure: " + operation}
+// subject is what a task or a boot is about, to match targeted faults against.
+type subject struct {
+	class string // compose, recompose, power, delete, reconfigure, metadata, boot
+	vapp  *vapp
+	vm    *vm // nil for the vApp's own tasks
+}
+
+// targeted returns the first targeted fault that hits the subject (op is a task's VCD
+// operation name), and uses up one of its hits.
+func (s *Server) targeted(sub subject, op string) (Targeted, bool) {
+	for i, f := range s.faults.Targeted {
+		switch {
+		case f.Op != sub.class && (op == "" || f.Op != op):
+		case f.VApp != "" && (sub.vapp == nil || !strings.EqualFold(f.VApp, sub.vapp.name)):
+		case f.Role != "" && (sub.vm == nil || sub.vm.role() != f.Role):
+		default:
+			if f.Count > 0 {
+				// A copy: whoever read the faults keeps what they read.
+				left := slices.Clone(s.faults.Targeted)
+				if left[i].Count--; left[i].Count == 0 {
+					left = slices.Delete(left, i, i+1)
+				}
+				s.faults.Targeted = left
+			}
+			return f, true
+		}
 	}
+	return Targeted{}, false
+}
+
+// newTask starts a task on an object. A task may be made to fail, or to take longer, by
+// the fault settings; its failure is decided now and shown when it ends.
+func (s *Server) newTask(sub subject, op, operation, ownerHREF, ownerName, ownerType string) *task {
+	now := time.Now()
+	delay := s.taskDelay()
+	var fail *types.Error
+	if s.faults.TaskFailureRate > 0 && rand.Float64() < s.faults.TaskFailureRate {
+		fail = &types.Error{MajorErrorCode: 500, MinorErrorCode: "INTERNAL_SERVER_ERROR", Message: "simulated task failure: " + operation}
+	}
+	if f, ok := s.targeted(sub, op); ok {
+		if f.Delay > 0 {
+			delay = f.Delay.D()
+		}
+		if f.FailStatus != 0 {
+			fail = &types.Error{MajorErrorCode: f.FailStatus, MinorErrorCode: minorCode(f.FailStatus), Message: "simulated task failure: " + operation}
+		}
+	}
+	t := &task{id: uuid.NewString(), op: op, operation: operation, ownerHREF: ownerHREF, ownerName: ownerName, ownerType: ownerType,
+		start: now, end: now.Add(delay), fail: fail}
 	s.tasks[t.id] = t
 	return t
+}
+
+// minorCode is the minor error code VCD pairs with an HTTP status.
+func minorCode(status int) string {
+	switch {
+	case status >= 500:
+		return "INTERNAL_SERVER_ERROR"
+	case status == http.StatusForbidden:
+		return "ACCESS_TO_RESOURCE_IS_FORBIDDEN"
+	case status == http.StatusNotFound:
+		return "RESOURCE_NOT_FOUND"
+	}
+	return "BAD_REQUEST"
+}
+
+// boot applies a targeted boot fault to a VM being powered on.
+func (s *Server) boot(m *vm) {
+	m.failAt, m.bootDelay = "", 0
+	if f, ok := s.targeted(subject{class: "boot", vapp: m.vapp, vm: m}, ""); ok {
+		m.failAt, m.bootDelay = f.FailAt, f.Delay.D()
+	}
 }
 
 func (t *task) status(now time.Time) string {
@@ -437,6 +501,12 @@ func (s *Server) play(m *vm) {
 	b := guestsim.Behaviour{BootDelay: s.bootDelay()}
 	if m.template != nil {
 		b.FailAt = m.template.cfg.FailAt
+	}
+	if m.failAt != "" {
+		b.FailAt = m.failAt
+	}
+	if m.bootDelay > 0 {
+		b.BootDelay = m.bootDelay
 	}
 	if s.faults.NeverBoot {
 		b.FailAt = "never"

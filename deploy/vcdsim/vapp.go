@@ -34,7 +34,7 @@ func (s *Server) compose(w http.ResponseWriter, r *http.Request, sess *session, 
 	now := time.Now()
 	a := &vapp{id: uuid.NewString(), name: in.Name, description: in.Description, vdc: d, readyAt: now.Add(s.taskDelay()),
 		metadata: map[string]string{}, created: now, cluster: guestsim.Cluster{Name: in.Name}}
-	t := s.newTask("vdcComposeVapp", "Creating Virtual Application "+a.name, s.href("vApp/vapp-"+a.id), a.name, mimeVApp)
+	t := s.newTask(subject{class: "compose", vapp: a}, "vdcComposeVapp", "Creating Virtual Application "+a.name, s.href("vApp/vapp-"+a.id), a.name, mimeVApp)
 	if t.fail != nil {
 		// The vApp never comes to life; the task reports why.
 		writeXML(w, http.StatusCreated, mimeVApp, "VApp", &types.VApp{HREF: s.href("vApp/vapp-" + a.id), ID: "urn:vcloud:vapp:" + a.id,
@@ -102,7 +102,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if a.deployed(time.Now()) {
 			return errf(400, "BAD_REQUEST", "The requested operation could not be executed since vApp %q is running. Stop the vApp first.", a.name)
 		}
-		t := s.newTask("vdcDeleteVapp", "Deleting Virtual Application "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{class: "delete", vapp: a}, "vdcDeleteVapp", "Deleting Virtual Application "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			s.removeVApp(a)
 		}
@@ -127,7 +127,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 				return errf(400, "BAD_REQUEST", "network %q is not available in VDC %q", nc.NetworkName, a.vdc.name)
 			}
 		}
-		t := s.newTask("vappUpdateVappNetworkSection", "Updating network configuration of "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{class: "reconfigure", vapp: a}, "vappUpdateVappNetworkSection", "Updating network configuration of "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			a.networks = in.NetworkConfig
 		}
@@ -139,10 +139,11 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if s.busyVApp(a) {
 			return busyErr(a.name)
 		}
-		t := s.newTask("vappDeploy", "Starting Virtual Application "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{class: "power", vapp: a}, "vappDeploy", "Starting Virtual Application "+a.name, href, a.name, mimeVApp)
 		for _, m := range a.vms {
 			if m.onAt.IsZero() && t.fail == nil {
 				m.onAt = t.end
+				s.boot(m)
 			}
 		}
 		setBusy(t)
@@ -151,7 +152,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if s.busyVApp(a) {
 			return busyErr(a.name)
 		}
-		t := s.newTask("vappUndeploy", "Stopping Virtual Application "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{class: "power", vapp: a}, "vappUndeploy", "Stopping Virtual Application "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			for _, m := range a.vms {
 				m.onAt = time.Time{}
@@ -163,7 +164,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if r.Method != http.MethodGet && s.busyVApp(a) {
 			return busyErr(a.name)
 		}
-		return s.metadataRoute(w, r, href, a.name, mimeVApp, a.metadata, rest, setBusy)
+		return s.metadataRoute(w, r, subject{class: "metadata", vapp: a}, href, a.name, mimeVApp, a.metadata, rest, setBusy)
 	default:
 		return errf(404, "RESOURCE_NOT_FOUND", "%s %s is not simulated", r.Method, r.URL.Path)
 	}
@@ -206,7 +207,7 @@ func (s *Server) recompose(w http.ResponseWriter, r *http.Request, a *vapp) *vcd
 		if !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "VM %q is running; undeploy it first", m.name)
 		}
-		t := s.newTask("vdcRecomposeVapp", "Removing VM "+m.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Removing VM "+m.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			s.removeVM(m)
 		}
@@ -252,7 +253,7 @@ func (s *Server) recompose(w http.ResponseWriter, r *http.Request, a *vapp) *vcd
 			}
 		}
 	}
-	t := s.newTask("vdcRecomposeVapp", "Adding VM "+name, href, a.name, mimeVApp)
+	t := s.newTask(subject{class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Adding VM "+name, href, a.name, mimeVApp)
 	a.busyTask, a.busyUntil = t, t.end
 	if t.fail == nil {
 		m.busyTask, m.busyUntil = t, t.end
@@ -324,7 +325,7 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "The requested operation could not be executed since VM %q is running. Undeploy it first.", m.name)
 		}
-		t := s.newTask("vappDeleteVm", "Deleting VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{class: "delete", vapp: m.vapp, vm: m}, "vappDeleteVm", "Deleting VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			s.removeVM(m)
 		}
@@ -353,7 +354,7 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if err := readXML(r, &in); err != nil {
 			return err
 		}
-		t := s.newTask("vappUpdateVm", "Updating VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{class: "reconfigure", vapp: m.vapp, vm: m}, "vappUpdateVm", "Updating VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			for _, e := range in.Extra {
 				if strings.Contains(e.Key, " ") {
@@ -378,9 +379,10 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if m.status(time.Now()) == 4 || !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "VM %q is already powered on", m.name)
 		}
-		t := s.newTask("vappDeploy", "Starting VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{class: "power", vapp: m.vapp, vm: m}, "vappDeploy", "Starting VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			m.onAt = t.end
+			s.boot(m)
 		}
 		setBusy(t)
 		s.writeTask(w, t)
@@ -388,14 +390,14 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if m.onAt.IsZero() && path == "action/undeploy" {
 			return errf(400, "BAD_REQUEST", "VM %q is not running", m.name)
 		}
-		t := s.newTask("vappUndeploy", "Stopping VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{class: "power", vapp: m.vapp, vm: m}, "vappUndeploy", "Stopping VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			m.onAt = time.Time{}
 		}
 		setBusy(t)
 		s.writeTask(w, t)
 	case len(rest) > 0 && rest[0] == "metadata":
-		return s.metadataRoute(w, r, href, m.name, mimeVM, m.metadata, rest, setBusy)
+		return s.metadataRoute(w, r, subject{class: "metadata", vapp: m.vapp, vm: m}, href, m.name, mimeVM, m.metadata, rest, setBusy)
 	default:
 		return errf(404, "RESOURCE_NOT_FOUND", "%s %s is not simulated", r.Method, r.URL.Path)
 	}

@@ -268,3 +268,81 @@ func TestExtensionNeedsSessionAndMatch(t *testing.T) {
 		t.Fatalf("tenant registration: %d", resp.StatusCode)
 	}
 }
+
+// Targeted faults hit only the vApp and role they name, as many times as they say, and are
+// used up.
+func TestTargetedFaults(t *testing.T) {
+	sim, base := start(t, func(c *vcdsim.Config) { c.TaskDelay = 0 })
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	req, _ := http.NewRequest(http.MethodPut, base+"/sim/faults", strings.NewReader(`{"targeted": [
+		{"vapp": "doomed", "op": "compose", "failStatus": 403, "count": 1},
+		{"vapp": "slow", "role": "worker", "op": "recompose", "delay": "5s", "count": 1},
+		{"vapp": "slow", "role": "control-plane", "op": "boot", "failAt": "kubeadm-init"}]}`))
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("set faults: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	vc := client(t, base, "administrator", "kaas-admin", "System")
+	org, _ := vc.GetOrgByName("acme")
+	vdc, _ := org.GetVDCByName("acme-vdc", false)
+	if _, err := vdc.CreateRawVApp("doomed", ""); err == nil || !strings.Contains(err.Error(), "simulated task failure") {
+		t.Fatalf("the targeted compose: %v", err)
+	}
+	if f := sim.Faults().Targeted; len(f) != 2 || f[0].VApp != "slow" {
+		t.Fatalf("a fault with one hit left after its hit: %+v", f)
+	}
+	if _, err := vdc.CreateRawVApp("doomed", ""); err != nil {
+		t.Fatalf("the compose after the fault was used up: %v", err)
+	}
+
+	_, vapp := vappWithNetwork(t, vc, "slow")
+	src := templateVM(t, vc)
+	recompose := func(name string) {
+		t.Helper()
+		if _, err := vc.Client.ExecuteTaskRequest(vapp.VApp.HREF+"/action/recomposeVApp", http.MethodPost, types.MimeRecomposeVappParams,
+			"add: %s", addVM(name, src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recompose("mstr-a") // the control plane's recompose is not the worker's
+	var a vcdsim.VAppInfo
+	for _, x := range sim.Inventory().VApps {
+		if x.Name == "slow" {
+			a = x
+		}
+	}
+	if len(a.VMs) != 1 || a.Task != "" {
+		t.Fatalf("the control plane's recompose was held: %+v", a)
+	}
+	vm, err := vapp.GetVMByName("mstr-a", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := vm.PowerOn(); err != nil || task.WaitTaskCompletion() != nil {
+		t.Fatalf("power on: %v", err)
+	}
+	recompose("node-a")
+	for _, x := range sim.Inventory().VApps {
+		if x.Name == "slow" {
+			a = x
+		}
+	}
+	if len(a.VMs) != 2 || a.VMs[1].Name != "node-a" || a.VMs[1].Task != "vdcRecomposeVapp" || a.Task != "vdcRecomposeVapp" {
+		t.Fatalf("the worker's recompose is not held: %+v", a)
+	}
+	// The boot fault has no count: it stays, and hit the control plane.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		gi := sim.Inventory().VApps[1].VMs[0].GuestInfo
+		if gi["guestinfo.kaas.status"] == "failed:kubeadm-init" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the control plane's boot did not fail: %v", gi)
+		}
+	}
+	if f := sim.Faults().Targeted; len(f) != 1 || f[0].Op != "boot" {
+		t.Fatalf("faults left: %+v", f)
+	}
+}

@@ -375,23 +375,48 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
 }
 
-// DeleteVM implements executors.VCD: power off (undeploy), then delete.
+// ownVApp finds the cluster's vApp for a delete: nil when none of the cluster's can be
+// there (see absent), which leaves the delete nothing to do. Like every lookup it goes by
+// name and kaas's description or metadata, whether or not the vApp's creation was recorded.
+func (c *Client) ownVApp(ctx context.Context, ref executors.VAppRef) (*govcd.VApp, error) {
+	vdc, err := c.vdc(ctx, ref)
+	if err == nil {
+		var vapp *govcd.VApp
+		if vapp, err = c.findVApp(ctx, vdc, ref); err == nil {
+			return vapp, nil
+		}
+	}
+	if isAbsent(err) {
+		return nil, nil
+	}
+	return nil, err
+}
+
+// deleteKey is where a delete remembers its own tasks: a task the cluster's create left
+// behind (a compose or recompose that failed) is no failure of the delete, whose lookups
+// see the object as it is now.
+func deleteKey(key string) string { return key + ":delete" }
+
+// DeleteVM implements executors.VCD: power off (undeploy), then delete. A VM that is not
+// there, in a vApp that is not there or is not the cluster's, is deleted.
 func (c *Client) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.Status, error) {
 	key := "vm:" + ref.VApp.ClusterID + ":" + ref.Name
-	if running, err := c.pending(ctx, key); running || err != nil {
+	if running, err := c.pending(ctx, deleteKey(key)); running || err != nil {
 		return executors.Status{}, err
 	}
-	vdc, err := c.vdc(ctx, ref.VApp)
+	vapp, err := c.ownVApp(ctx, ref.VApp)
 	if err != nil {
 		return executors.Status{}, err
 	}
-	vapp, err := c.findVApp(ctx, vdc, ref.VApp)
-	if err != nil || vapp == nil {
-		return executors.Status{Done: vapp == nil && err == nil}, err
+	var vm *govcd.VM
+	if vapp != nil {
+		if vm, err = c.findVM(vapp, ref.Name); err != nil {
+			return executors.Status{}, err
+		}
 	}
-	vm, err := c.findVM(vapp, ref.Name)
-	if err != nil || vm == nil {
-		return executors.Status{Done: vm == nil && err == nil}, err
+	if vm == nil {
+		c.forget(key)
+		return executors.Status{Done: true}, nil
 	}
 	if busy(vm.VM.Tasks) {
 		return executors.Status{ID: vm.VM.ID}, nil
@@ -407,39 +432,53 @@ func (c *Client) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.S
 	if err != nil {
 		return executors.Status{ID: vm.VM.ID}, classify(err)
 	}
-	c.remember(key, task)
+	c.remember(deleteKey(key), task)
 	return executors.Status{ID: vm.VM.ID}, nil
 }
 
-// DeleteVApp implements executors.VCD: undeploy, then delete the vApp with every VM in it.
+// DeleteVApp implements executors.VCD: wait for the tasks on the vApp and its VMs,
+// undeploy, then delete the vApp with every VM in it. A vApp that is not there, or is not
+// the cluster's, is deleted.
 func (c *Client) DeleteVApp(ctx context.Context, ref executors.VAppRef) (executors.Status, error) {
 	key := "vapp:" + ref.ClusterID
-	if running, err := c.pending(ctx, key); running || err != nil {
+	if running, err := c.pending(ctx, deleteKey(key)); running || err != nil {
 		return executors.Status{}, err
 	}
-	vdc, err := c.vdc(ctx, ref)
+	vapp, err := c.ownVApp(ctx, ref)
 	if err != nil {
 		return executors.Status{}, err
 	}
-	vapp, err := c.findVApp(ctx, vdc, ref)
-	if err != nil || vapp == nil {
-		if vapp == nil && err == nil {
-			c.forgetVApp(ref.ClusterID)
-		}
-		return executors.Status{Done: vapp == nil && err == nil}, err
+	if vapp == nil {
+		c.forgetVApp(ref.ClusterID)
+		c.forget(key)
+		return executors.Status{Done: true}, nil
 	}
-	if busy(vapp.VApp.Tasks) {
+	var vms []*types.Vm
+	if vapp.VApp.Children != nil {
+		vms = vapp.VApp.Children.VM
+	}
+	// VCD refuses to remove a vApp while anything in it changes or runs.
+	if busy(vapp.VApp.Tasks) || slices.ContainsFunc(vms, func(vm *types.Vm) bool { return vm != nil && busy(vm.Tasks) }) {
 		return executors.Status{ID: vapp.VApp.ID}, nil
 	}
 	var task govcd.Task
-	if vapp.VApp.Deployed {
+	running := slices.IndexFunc(vms, func(vm *types.Vm) bool { return vm != nil && (vm.Deployed || vm.Status == 4) })
+	switch {
+	case vapp.VApp.Deployed:
 		task, err = vapp.Undeploy()
-	} else {
+	case running >= 0:
+		// A VM can run in a vApp that VCD does not call deployed: stop that VM itself.
+		href := vms[running].HREF
+		task, err = call(ctx, c, func(vc *govcd.VCDClient) (govcd.Task, error) {
+			return vc.Client.ExecuteTaskRequest(href+"/action/undeploy", http.MethodPost, types.MimeUndeployVappParams,
+				"undeploy VM: %s", &types.UndeployVAppParams{Xmlns: types.XMLNamespaceVCloud, UndeployPowerAction: "powerOff"})
+		})
+	default:
 		task, err = vapp.Delete()
 	}
 	if err != nil {
 		return executors.Status{ID: vapp.VApp.ID}, classify(err)
 	}
-	c.remember(key, task)
+	c.remember(deleteKey(key), task)
 	return executors.Status{ID: vapp.VApp.ID}, nil
 }

@@ -218,6 +218,36 @@ func notFound(err error) bool {
 	return err != nil && (govcd.ContainsNotFound(err) || status(err) == http.StatusForbidden || status(err) == http.StatusNotFound)
 }
 
+// missing wraps the terminal error of an org or VDC lookup that found nothing: absent when
+// VCD said there is none, but not when it refused to say (403: the service account's
+// rights), which proves nothing, so that a delete then fails saying why.
+func missing(err error, e *executors.Error) error {
+	if govcd.ContainsNotFound(err) || status(err) == http.StatusNotFound {
+		return absent{e}
+	}
+	return e
+}
+
+// absent is a terminal lookup failure that proves nothing of the cluster is where it was
+// looked for: its org or VDC does not exist, the org is not the cluster's, or the vApp of
+// the cluster's name is someone else's. A create fails with it; a delete is done by it,
+// because kaas makes nothing outside the cluster's org and VDC (EnsureVApp checks both
+// before it composes) and must never remove another's vApp.
+type absent struct{ err *executors.Error }
+
+func (a absent) Error() string { return a.err.Error() }
+func (a absent) Unwrap() error { return a.err }
+
+func isAbsent(err error) bool {
+	var a absent
+	return errors.As(err, &a)
+}
+
+func notRequesters(name string) error {
+	return absent{executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
+		"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")}
+}
+
 // org finds the tenant org and checks that it is the requester's: the name comes from the
 // tenant's request, the URN from VCD's security context.
 func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
@@ -226,14 +256,13 @@ func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
 	c.mu.Unlock()
 	if ok && time.Since(cached.at) < cacheFor {
 		if id != "" && cached.org.Org.ID != id {
-			return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
-				"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
+			return nil, notRequesters(name)
 		}
 		return cached.org, nil
 	}
 	org, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Org, error) { return vc.GetOrgByName(name) })
 	if notFound(err) {
-		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "", "")
+		return nil, missing(err, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q does not exist", name), "", ""))
 	}
 	if err != nil {
 		return nil, classify(err)
@@ -242,8 +271,7 @@ func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
 	c.orgs[name] = cachedOrg{org: org, at: time.Now()}
 	c.mu.Unlock()
 	if id != "" && org.Org.ID != id {
-		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
-			"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
+		return nil, notRequesters(name)
 	}
 	return org, nil
 }
@@ -268,7 +296,7 @@ func (c *Client) vdc(ctx context.Context, ref executors.VAppRef) (*govcd.Vdc, er
 	}
 	vdc, err := org.GetVDCByName(ref.VDC, false)
 	if notFound(err) {
-		return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", "")
+		return nil, missing(err, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", ""))
 	}
 	if err != nil {
 		return nil, classify(err)
@@ -343,8 +371,8 @@ func metadataMap(md *types.Metadata) map[string]string {
 // metadata can be written, so that a retried create recognizes its own vApp.
 func description(clusterID string) string { return "kaas cluster " + clusterID }
 
-// findVApp returns the cluster's vApp, nil when there is none, or a terminal error when a
-// vApp of that name belongs to someone else.
+// findVApp returns the cluster's vApp, nil when there is none, or a terminal error (absent)
+// when a vApp of that name belongs to someone else.
 func (c *Client) findVApp(ctx context.Context, vdc *govcd.Vdc, ref executors.VAppRef) (*govcd.VApp, error) {
 	vapp, err := vdc.GetVAppByName(ref.Name, false) // vdc was just read
 	if notFound(err) {
@@ -359,8 +387,8 @@ func (c *Client) findVApp(ctx context.Context, vdc *govcd.Vdc, ref executors.VAp
 			return nil, classify(err)
 		}
 		if metadataMap(md)[executors.MetaClusterID] != ref.ClusterID {
-			return nil, executors.Terminal(events.CodeNameConflict,
-				fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")
+			return nil, absent{executors.Terminal(events.CodeNameConflict,
+				fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")}
 		}
 	}
 	c.mu.Lock()

@@ -66,3 +66,27 @@ func TestConformanceRealVCD(t *testing.T) {
 		VDC: os.Getenv("KAAS_TEST_VDC"), Network: os.Getenv("KAAS_TEST_NETWORK"),
 		Template: events.TemplateRef{Name: os.Getenv("KAAS_TEST_TEMPLATE"), Revision: 1}, Timeout: 30 * time.Minute, Poll: 5 * time.Second})
 }
+
+// A delete is not failed by a task of the create it follows: a compose that fails while a
+// force delete looks for the vApp leaves nothing to delete, and the delete is done.
+func TestDeleteIgnoresTheCreatesFailedTask(t *testing.T) {
+	sim, url := startSim(t, fastSim())
+	c, err := vcd.New(t.Context(), vcd.Config{URL: url + "/api", User: "administrator", Password: "kaas-admin", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.AddTargeted(vcdsim.Targeted{VApp: "doomed", Op: "compose", FailStatus: 400, Delay: vcdsim.Duration(200 * time.Millisecond), Count: 1})
+	ref := executors.VAppRef{Org: "acme", OrgID: sim.OrgID("acme"), VDC: "acme-vdc", Name: "doomed", ClusterID: "4c1d9e1e-0000-4000-8000-000000000001"}
+	st, err := c.EnsureVApp(t.Context(), executors.VAppSpec{VAppRef: ref, Network: "acme-net"})
+	if err != nil || st.Done {
+		t.Fatalf("compose: %+v %v", st, err)
+	}
+	time.Sleep(300 * time.Millisecond) // the compose has failed by now
+	st, err = c.DeleteVApp(t.Context(), ref)
+	if err != nil || !st.Done {
+		t.Fatalf("delete after a failed compose: %+v %v", st, err)
+	}
+	if inv := sim.Inventory(); len(inv.VApps) != 0 {
+		t.Fatalf("VCD holds %+v", inv.VApps)
+	}
+}

@@ -256,6 +256,33 @@ func (v *VCD) template(org, name string) Template {
 	return Template{}
 }
 
+// vdc finds the cluster's org, checked against the caller's, and the index of its VDC.
+func (v *VCD) vdc(ref executors.VAppRef) (*Org, int, error) {
+	o, err := v.org(ref.Org, ref.OrgID)
+	if err != nil {
+		return nil, 0, err
+	}
+	i := slices.IndexFunc(o.VDCs, func(d VDC) bool { return d.Name == ref.VDC })
+	if i < 0 {
+		return nil, 0, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", ref.VDC, ref.Org), "", "")
+	}
+	return o, i, nil
+}
+
+// ownVApp finds the cluster's vApp for a delete: nil when none of the cluster's can be
+// there, because its org or VDC does not exist, the org is not the caller's (nothing is
+// made there), or the vApp of that name is someone else's (which a delete must not touch).
+func (v *VCD) ownVApp(ref executors.VAppRef) *VApp {
+	if _, _, err := v.vdc(ref); err != nil {
+		return nil
+	}
+	a, err := v.findVApp(ref)
+	if err != nil {
+		return nil
+	}
+	return a
+}
+
 // findVApp finds a cluster's vApp by name, and tells a tenant's vApp of the same name apart.
 func (v *VCD) findVApp(ref executors.VAppRef) (*VApp, error) {
 	for _, a := range v.st.VApps {
@@ -277,20 +304,18 @@ func (v *VCD) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executor
 	if err := v.fault("compose vApp"); err != nil {
 		return executors.Status{}, err
 	}
+	// The org and VDC are checked first, as VCD does: nothing is ever made, or found,
+	// outside the cluster's org and VDC, which is what lets a delete find nothing there.
+	o, i, err := v.vdc(spec.VAppRef)
+	if err != nil {
+		return executors.Status{}, err
+	}
 	a, err := v.findVApp(spec.VAppRef)
 	if err != nil {
 		return executors.Status{}, err
 	}
 	now := time.Now()
 	if a == nil {
-		o, err := v.org(spec.Org, spec.OrgID)
-		if err != nil {
-			return executors.Status{}, err
-		}
-		i := slices.IndexFunc(o.VDCs, func(d VDC) bool { return d.Name == spec.VDC })
-		if i < 0 {
-			return executors.Status{}, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist in org %q", spec.VDC, spec.Org), "", "")
-		}
 		if !slices.Contains(o.VDCs[i].Networks, spec.Network) {
 			return executors.Status{}, executors.Terminal(events.CodeNetworkNotFound, fmt.Sprintf("network %q does not exist in VDC %q", spec.Network, spec.VDC), "", "")
 		}
@@ -446,16 +471,18 @@ func (v *VCD) SetGuestInfo(ctx context.Context, ref executors.VMRef, values map[
 	return executors.Status{ID: m.ID, Done: true}, nil
 }
 
-// DeleteVM implements executors.VCD.
+// DeleteVM implements executors.VCD. A VM that is not there, in a vApp that is not there
+// or is not the cluster's, is deleted.
 func (v *VCD) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.Status, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.fault("delete VM"); err != nil {
 		return executors.Status{}, err
 	}
-	a, m, err := v.vm(ref)
-	if err != nil {
-		return executors.Status{}, err
+	a := v.ownVApp(ref.VApp)
+	var m *VM
+	if a != nil {
+		m = a.VMs[ref.Name]
 	}
 	if m == nil {
 		return executors.Status{Done: true}, nil
@@ -471,17 +498,15 @@ func (v *VCD) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.Stat
 	return executors.Status{ID: m.ID, Done: true}, v.save()
 }
 
-// DeleteVApp implements executors.VCD.
+// DeleteVApp implements executors.VCD. A vApp that is not there, or is not the cluster's,
+// is deleted.
 func (v *VCD) DeleteVApp(ctx context.Context, ref executors.VAppRef) (executors.Status, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.fault("delete vApp"); err != nil {
 		return executors.Status{}, err
 	}
-	a, err := v.findVApp(ref)
-	if err != nil {
-		return executors.Status{}, err
-	}
+	a := v.ownVApp(ref)
 	if a == nil {
 		return executors.Status{Done: true}, nil
 	}

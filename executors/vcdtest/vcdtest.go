@@ -177,6 +177,47 @@ func Run(t *testing.T, tg Target) {
 		}
 	})
 
+	// A delete looks for the cluster's vApp where the cluster's create would have made it.
+	// Where that cannot be (no such org or VDC, an org that is not the caller's) or where the
+	// vApp of that name is another cluster's, the delete is done at once and touches nothing.
+	t.Run("deletes find nothing outside the cluster's org, VDC and vApp", func(t *testing.T) {
+		if join == "" {
+			t.Skip("no control plane")
+		}
+		places := map[string]executors.VAppRef{}
+		other := ref
+		other.ClusterID = uuid.NewString()
+		places["another cluster's vApp of the same name"] = other
+		noOrg := ref
+		noOrg.Org = "no-such-org-" + clusterID[:8]
+		places["an org that does not exist"] = noOrg
+		noVDC := ref
+		noVDC.VDC = "no-such-vdc-" + clusterID[:8]
+		places["a VDC that does not exist"] = noVDC
+		if tg.OtherOrgID != "" {
+			notOurs := ref
+			notOurs.OrgID = tg.OtherOrgID
+			places["an org that is not the caller's"] = notOurs
+		}
+		for what, r := range places {
+			st, err := retry(ctx, tg, func() (executors.Status, error) { return v.DeleteVM(ctx, executors.VMRef{VApp: r, Name: cp.Name}) })
+			if err != nil || !st.Done {
+				t.Errorf("DeleteVM in %s: %+v %v, want done at once", what, st, err)
+			}
+			st, err = retry(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, r) })
+			if err != nil || !st.Done {
+				t.Errorf("DeleteVApp in %s: %+v %v, want done at once", what, st, err)
+			}
+		}
+		again, err := v.EnsureVApp(ctx, executors.VAppSpec{VAppRef: ref, Network: tg.Network, Metadata: meta})
+		if err != nil || !again.Done || again.ID != vappID {
+			t.Fatalf("the cluster's vApp after deletes elsewhere: %+v %v (was %s)", again, err, vappID)
+		}
+		if _, err := retry(ctx, tg, func() (map[string]string, error) { return v.GuestInfo(ctx, cp) }); err != nil {
+			t.Fatalf("the control plane after deletes elsewhere: %v", err)
+		}
+	})
+
 	t.Run("worker joins with the join command", func(t *testing.T) {
 		if join == "" {
 			t.Skip("no control plane")

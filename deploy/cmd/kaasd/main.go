@@ -143,6 +143,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again; 0: 2s (KAAS_POLL_INTERVAL)")
 	retryBase := env("KAAS_EXECUTOR_RETRY_BASE", "0s")
 	fs.StringVar(&retryBase, "executor-retry-base", retryBase, "first wait after a retryable VCD error, doubling up to a minute; 0: 1s (KAAS_EXECUTOR_RETRY_BASE)")
+	bootTimeout := env("KAAS_EXECUTOR_BOOT_TIMEOUT", "0s")
+	fs.StringVar(&bootTimeout, "executor-boot-timeout", bootTimeout, "how long a node may take to boot and join; 0: 20m (KAAS_EXECUTOR_BOOT_TIMEOUT)")
 	rightIDs := env("KAAS_RIGHT_IDS", "")
 	fs.StringVar(&rightIDs, "right-ids", rightIDs, "right URNs VCD sends, as urn=name pairs separated by ';', when its security context lists rights by URN (KAAS_RIGHT_IDS)")
 	cmdRetention, evtRetention := env("KAAS_COMMAND_RETENTION", "0s"), env("KAAS_EVENT_RETENTION", "0s")
@@ -168,6 +170,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.RetryBase, err = time.ParseDuration(retryBase); err != nil {
 		return cfg, "", fmt.Errorf("executor retry base %q: %w", retryBase, err)
+	}
+	if cfg.BootTimeout, err = time.ParseDuration(bootTimeout); err != nil {
+		return cfg, "", fmt.Errorf("executor boot timeout %q: %w", bootTimeout, err)
 	}
 	if cfg.CommandRetention, err = time.ParseDuration(cmdRetention); err != nil {
 		return cfg, "", fmt.Errorf("command retention %q: %w", cmdRetention, err)
