@@ -14,16 +14,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/executors"
@@ -99,50 +98,51 @@ func Play(n *Node, c *Cluster, b Behaviour, now time.Time) bool {
 
 // userData is what cloud-init reads of the user data.
 type userData struct {
-	Hostname   string `yaml:"hostname"`
+	Hostname   string `json:"hostname"`
 	WriteFiles []struct {
-		Path        string `yaml:"path"`
-		Permissions string `yaml:"permissions"`
-		Content     string `yaml:"content"`
-	} `yaml:"write_files"`
-	RunCmd []yaml.Node `yaml:"runcmd"`
+		Path        string `json:"path"`
+		Permissions string `json:"permissions"`
+		Content     string `json:"content"`
+	} `json:"write_files"`
+	RunCmd []json.RawMessage `json:"runcmd"`
 }
 
 // kubeadmDoc is what kubeadm reads of its config documents (all kinds in one).
 type kubeadmDoc struct {
-	APIVersion       string `yaml:"apiVersion"`
-	Kind             string `yaml:"kind"`
+	APIVersion       string `json:"apiVersion"`
+	Kind             string `json:"kind"`
 	NodeRegistration struct {
-		Name string `yaml:"name"`
-	} `yaml:"nodeRegistration"`
-	KubernetesVersion string `yaml:"kubernetesVersion"`
+		Name string `json:"name"`
+	} `json:"nodeRegistration"`
+	ClusterName       string `json:"clusterName"`
+	KubernetesVersion string `json:"kubernetesVersion"`
 	Networking        struct {
-		PodSubnet     string `yaml:"podSubnet"`
-		ServiceSubnet string `yaml:"serviceSubnet"`
-	} `yaml:"networking"`
+		PodSubnet     string `json:"podSubnet"`
+		ServiceSubnet string `json:"serviceSubnet"`
+	} `json:"networking"`
 	Discovery struct {
 		BootstrapToken struct {
-			APIServerEndpoint string   `yaml:"apiServerEndpoint"`
-			Token             string   `yaml:"token"`
-			CACertHashes      []string `yaml:"caCertHashes"`
-		} `yaml:"bootstrapToken"`
-	} `yaml:"discovery"`
+			APIServerEndpoint string   `json:"apiServerEndpoint"`
+			Token             string   `json:"token"`
+			CACertHashes      []string `json:"caCertHashes"`
+		} `json:"bootstrapToken"`
+	} `json:"discovery"`
 }
 
 // kubeadmConfig is where the bootstrap scripts point kubeadm's --config.
 const kubeadmConfig = "/etc/kaas/kubeadm.yaml"
 
 // boot plays cloud-init and kubeadm on the user data, and returns the step that failed,
-// or "" when the node came up. A real guest whose user data cloud-init cannot read, or
-// whose runcmd runs no script it wrote, never reports at all and kaas times out; the
-// simulator reports failed:cloud-init at once instead.
+// or "" when the node came up. A real guest whose user data cloud-init cannot read, or whose runcmd runs
+// no script it wrote, never reports at all and kaas times out; the simulator reports
+// failed:cloud-init at once instead.
 func boot(role, encoded string, c *Cluster) string {
 	raw, err := base64.StdEncoding.DecodeString(encoded)
 	if err != nil || !bytes.HasPrefix(raw, []byte("#cloud-config\n")) {
 		return "cloud-init"
 	}
 	var ud userData
-	if err := yaml.Unmarshal(raw, &ud); err != nil || ud.Hostname == "" || len(ud.RunCmd) == 0 {
+	if err := read(raw, &ud); err != nil || ud.Hostname == "" || len(ud.RunCmd) == 0 {
 		return "cloud-init"
 	}
 	files := map[string]string{}
@@ -154,9 +154,9 @@ func boot(role, encoded string, c *Cluster) string {
 	}
 	// runcmd's first entry runs the bootstrap: [path, args...] or "path args".
 	var first []string
-	if err := ud.RunCmd[0].Decode(&first); err != nil {
+	if err := json.Unmarshal(ud.RunCmd[0], &first); err != nil {
 		var line string
-		_ = ud.RunCmd[0].Decode(&line)
+		_ = json.Unmarshal(ud.RunCmd[0], &line)
 		first = strings.Fields(line)
 	}
 	if len(first) == 0 || !runnable[first[0]] {
@@ -167,12 +167,9 @@ func boot(role, encoded string, c *Cluster) string {
 	}
 	step := map[string]string{events.RoleControlPlane: "kubeadm-init", events.RoleWorker: "kubeadm-join"}[role]
 	docs := map[string]kubeadmDoc{}
-	dec := yaml.NewDecoder(strings.NewReader(files[kubeadmConfig]))
-	for {
+	for _, doc := range documents(files[kubeadmConfig]) {
 		var d kubeadmDoc
-		if err := dec.Decode(&d); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
+		if err := read([]byte(doc), &d); err != nil {
 			return step
 		}
 		if d.APIVersion != "kubeadm.k8s.io/v1beta3" && d.APIVersion != "kubeadm.k8s.io/v1beta4" {
@@ -185,23 +182,56 @@ func boot(role, encoded string, c *Cluster) string {
 	}
 	switch role {
 	case events.RoleControlPlane:
-		init, ok1 := docs["InitConfiguration"]
-		cluster, ok2 := docs["ClusterConfiguration"]
-		if !ok1 || !ok2 || init.NodeRegistration.Name != ud.Hostname || cluster.KubernetesVersion == "" ||
-			!cidrs(cluster.Networking.PodSubnet) || !cidrs(cluster.Networking.ServiceSubnet) {
+		ic, ok1 := docs["InitConfiguration"]
+		cc, ok2 := docs["ClusterConfiguration"]
+		if !ok1 || !ok2 || ic.NodeRegistration.Name != ud.Hostname || cc.KubernetesVersion == "" ||
+			!cidrs(cc.Networking.PodSubnet) || !cidrs(cc.Networking.ServiceSubnet) {
 			return step
 		}
 	case events.RoleWorker:
 		// The join works only with this cluster's control plane's endpoint, token and CA.
-		join, ok := docs["JoinConfiguration"]
+		jc, ok := docs["JoinConfiguration"]
 		want := strings.Fields(c.JoinCommand)
-		bt := join.Discovery.BootstrapToken
-		if !ok || join.NodeRegistration.Name != ud.Hostname || len(want) != 7 ||
+		bt := jc.Discovery.BootstrapToken
+		if !ok || jc.NodeRegistration.Name != ud.Hostname || len(want) != 7 ||
 			bt.APIServerEndpoint != want[2] || bt.Token != want[4] || !slices.Equal(bt.CACertHashes, want[6:]) {
 			return step
 		}
 	}
 	return ""
+}
+
+// read decodes a YAML document as cloud-init and kubeadm do: YAML 1.1 (PyYAML; kubeadm's
+// YAMLToJSON), typed by the text, not by the field it lands in, so that a value YAML 1.1
+// reads as something else ("no" is false) fails here as on a node.
+func read(doc []byte, v any) error {
+	j, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(j, v)
+}
+
+// documents splits a YAML stream at its "---" lines, as kubeadm does; a stream with no
+// document has none.
+func documents(stream string) []string {
+	var docs []string
+	var cur strings.Builder
+	flush := func() {
+		if strings.TrimSpace(cur.String()) != "" {
+			docs = append(docs, cur.String())
+		}
+		cur.Reset()
+	}
+	for line := range strings.Lines(stream) {
+		if strings.TrimRight(line, " \r\n") == "---" {
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return docs
 }
 
 // cidrs reports whether s is what kubeadm takes as a subnet: one CIDR, or two for dual stack.
