@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test ./events/cse/ -run '^$$' -fuzz '^FuzzDecodeEntity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/ -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./executors/bootstrap/ -run '^$$' -fuzz '^FuzzParseJoin$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(KAAS_DATA_DIR)

@@ -210,10 +210,19 @@ func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, n *
 			return stepResult{}, Terminal(events.CodeBootstrapFailed,
 				fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
 		}
+		// The guest wrote the join command, so it is only data: workers get its parts, and
+		// it is read here once so that a control plane reporting anything but kubeadm's
+		// command fails the operation now, not each worker later. The error names the
+		// problem, never the command (it holds the token).
+		parsed, err := bootstrap.ParseJoin(string(join))
+		if err != nil {
+			return stepResult{}, Terminal(events.CodeBootstrapFailed,
+				fmt.Sprintf("control plane %s reported an unusable %v", n.Name, err), "", "")
+		}
 		if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
 			return stepResult{}, err
 		}
-		if err := e.store.Secrets().Put(ctx, joinRef(st.ID), join); err != nil {
+		if err := e.store.Secrets().Put(ctx, joinRef(st.ID), []byte(parsed.String())); err != nil {
 			return stepResult{}, err
 		}
 	}
@@ -265,9 +274,11 @@ func (e *Executor) vmSpec(ctx context.Context, st *cluster.State, n cluster.NewN
 		}
 		p.JoinCommand = string(join)
 	}
+	// Render checks what it is given (the stored join command again) and says what is
+	// wrong without quoting it.
 	userData, err := bootstrap.Render(n.Role, p)
 	if err != nil {
-		return VMSpec{}, Terminal(events.CodeInternal, err.Error(), "", "")
+		return VMSpec{}, Terminal(events.CodeInternal, fmt.Sprintf("node %s: %v", n.Name, err), "", "")
 	}
 	return VMSpec{
 		VMRef: vmRef(st, n.Name), Role: n.Role, Template: st.Template, Network: st.Spec.Network,
