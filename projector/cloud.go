@@ -54,30 +54,26 @@ type runtimes struct {
 	from  origin
 }
 
-// service is what one record set the service state to.
+// service is what one record set the service state to, if any did.
 type service struct {
-	enabled bool
-	from    origin
+	set, enabled bool
+	from         origin
 }
 
 // origin is the record a value came from: a command (seq, its stream sequence) or an event
-// (cause, the id of the command it confirms). The zero origin is no record.
+// (cause, the id of the command it confirms).
 type origin struct {
 	seq   uint64
 	cause string
 }
 
-func (o origin) set() bool { return o.seq != 0 || o.cause != "" }
-
 // eventWins reports whether the value an event recorded is newer than the one a command
-// set: an event whose command is not folded yet confirms a command newer than every folded
-// one, since commands are folded in order. On a tie the command's own record stands.
+// set, both being there: an event whose command is not folded yet confirms a command newer
+// than every folded one, since commands are folded in order. On a tie the command's own
+// record stands, and so does any command's against an event that names none.
 func eventWins(cmd, evt origin, seqOf func(id string) uint64) bool {
-	switch {
-	case !evt.set():
+	if evt.cause == "" {
 		return false
-	case !cmd.set():
-		return true
 	}
 	s := seqOf(evt.cause)
 	return s == 0 || s > cmd.seq
@@ -93,7 +89,7 @@ func (c *cloud) command(seq uint64, p events.Payload) {
 	case events.SetVDCRuntimes:
 		c.cmdRuntimes[p.VDC.ID] = runtimes{vdc: p.VDC, names: slices.Clone(p.Runtimes), from: origin{seq: seq}}
 	case events.SetServiceState:
-		c.cmdService = service{enabled: p.Enabled, from: origin{seq: seq}}
+		c.cmdService = service{set: true, enabled: p.Enabled, from: origin{seq: seq}}
 	}
 }
 
@@ -107,7 +103,7 @@ func (c *cloud) event(seq uint64, cause string, t time.Time, p events.Payload) {
 	case events.VDCRuntimesChanged:
 		c.evtRuntimes[p.VDC.ID] = runtimes{vdc: p.VDC, names: slices.Clone(p.Runtimes), from: origin{cause: cause}}
 	case events.ServiceStateChanged:
-		c.evtService = service{enabled: p.Enabled, from: origin{cause: cause}}
+		c.evtService = service{set: true, enabled: p.Enabled, from: origin{cause: cause}}
 	}
 }
 
@@ -115,7 +111,7 @@ func (c *cloud) event(seq uint64, cause string, t time.Time, p events.Payload) {
 func (c *cloud) runtimesOf(id string, seqOf func(string) uint64) (runtimes, bool) {
 	cr, okC := c.cmdRuntimes[id]
 	er, okE := c.evtRuntimes[id]
-	if okE && eventWins(cr.from, er.from, seqOf) {
+	if okE && (!okC || eventWins(cr.from, er.from, seqOf)) {
 		return er, true
 	}
 	return cr, okC
@@ -125,11 +121,12 @@ func (c *cloud) runtimesOf(id string, seqOf func(string) uint64) (runtimes, bool
 // folded.
 func (c *cloud) view(seqOf func(id string) uint64) CloudView {
 	out := CloudView{Templates: slices.Clone(c.templates), Synced: c.synced, ServiceEnabled: true}
+	cs, es := c.cmdService, c.evtService
 	switch {
-	case eventWins(c.cmdService.from, c.evtService.from, seqOf):
-		out.ServiceEnabled = c.evtService.enabled
-	case c.cmdService.from.set():
-		out.ServiceEnabled = c.cmdService.enabled
+	case es.set && (!cs.set || eventWins(cs.from, es.from, seqOf)):
+		out.ServiceEnabled = es.enabled
+	case cs.set:
+		out.ServiceEnabled = cs.enabled
 	}
 	seen := map[string]bool{}
 	for _, d := range c.vdcs {

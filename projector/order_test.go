@@ -192,6 +192,29 @@ func TestProviderActsOnTenantCluster(t *testing.T) {
 	}
 }
 
+// TestCloudUncausedEvent: an event naming no command (as tests and tools may record) sets
+// what no command set, and yields to any command, in either order.
+func TestCloudUncausedEvent(t *testing.T) {
+	ev := events.Envelope{ID: "enable", ClusterID: events.CloudID, Type: events.TypeVDCRuntimesChanged, Time: t0,
+		Payload: events.VDCRuntimesChanged{VDC: vdcX, Runtimes: []string{events.RuntimeNative}}}
+	cmd := events.Envelope{ID: "disable", ClusterID: events.CloudID, Type: events.TypeSetVDCRuntimes, Time: t0,
+		Payload: events.SetVDCRuntimes{VDC: vdcX}}
+	v := projector.NewViews()
+	v.ApplyEvent(1, "", ev)
+	if c := v.Cloud(); len(c.VDCs) != 1 || !c.VDCs[0].Enabled() {
+		t.Errorf("event alone: %+v", c.VDCs)
+	}
+	v.ApplyCommand(1, cmd)
+	w := projector.NewViews()
+	w.ApplyCommand(1, cmd)
+	w.ApplyEvent(1, "", ev)
+	for _, x := range []*projector.Views{v, w} {
+		if c := x.Cloud(); len(c.VDCs) != 1 || c.VDCs[0].Enabled() {
+			t.Errorf("with the command: %+v", c.VDCs)
+		}
+	}
+}
+
 // TestCloudMerge: a cloud setting is the newest command's; an event whose command is not
 // folded yet confirms a newer one than every folded command. Every interleaving of the
 // same prefixes agrees.

@@ -370,11 +370,16 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 // named returns the record of the operation an event names, noting the event when it is
 // the first to name it.
 func (v *Views) named(seq uint64, env events.Envelope) *opRecord {
-	r := v.op(env.CausationID, env.ClusterID)
-	o := &r.evt
-	if o.seq == 0 {
-		v.rekey(r, func() { o.seq = seq })
+	r := v.ops[env.CausationID]
+	switch {
+	case r == nil:
+		r = &opRecord{id: env.CausationID, clusterID: env.ClusterID, evt: fromEvents{seq: seq}}
+		v.ops[r.id] = r
+		v.place(r)
+	case r.evt.seq == 0:
+		v.rekey(r, func() { r.evt.seq = seq })
 	}
+	o := &r.evt
 	if o.orgID == "" {
 		o.orgID, o.actor, o.requestID = env.OrgID, env.Actor, env.CorrelationID
 	}
@@ -532,22 +537,25 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 func (v *Views) OrgClusters(org string) []ClusterView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	ids := v.orgs[org]
-	if org == "" {
-		// A cluster is filed under one org, but a set is what guarantees it is listed once.
-		ids = map[string]bool{}
-		for _, m := range v.orgs {
-			maps.Copy(ids, m)
+	var out []ClusterView
+	add := func(ids map[string]bool) {
+		for id := range ids {
+			if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
+				out = append(out, cv)
+			}
 		}
 	}
-	var out []ClusterView
-	for id := range ids {
-		if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
-			out = append(out, cv)
+	if org != "" {
+		add(v.orgs[org])
+	} else {
+		for _, ids := range v.orgs {
+			add(ids)
 		}
 	}
 	slices.SortFunc(out, func(a, b ClusterView) int { return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.ID, b.ID)) })
-	return out
+	// A cluster is filed under the org it was created in only, but should its create and
+	// its events ever disagree, it is still listed once.
+	return slices.CompactFunc(out, func(a, b ClusterView) bool { return a.ID == b.ID })
 }
 
 // Name returns the cluster's name.
