@@ -1,6 +1,7 @@
 package projector
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -33,80 +34,117 @@ func (d VDCView) Enabled() bool { return slices.Contains(d.Runtimes, events.Runt
 
 // cloud is the cloud aggregate's fold. A change takes effect when its command is accepted
 // (read your writes: these need no VCD work, so an executor only confirms them) and the
-// newest command wins whatever order commands and events are folded in.
+// newest command wins. What commands set and what events confirmed are kept apart, each
+// written by its own fold, and merged when read: a value is the command's unless an event
+// confirmed a newer command, whatever order commands and events are folded in.
 type cloud struct {
 	templates []events.Template
 	vdcs      []events.VDC
 	synced    time.Time
 	syncSeq   uint64
-	runtimes  map[string]runtimes // by VDC id
-	service   bool
-	svcSeq    uint64 // command sequence of the service state in force
+	// By VDC id: what the newest command set, and what the newest event recorded.
+	cmdRuntimes, evtRuntimes map[string]runtimes
+	cmdService, evtService   service
 }
 
+// runtimes is what one record set a VDC's runtimes to.
 type runtimes struct {
-	vdc    events.VDC
-	names  []string
-	cmdSeq uint64
+	vdc   events.VDC
+	names []string
+	from  origin
 }
 
-func newCloud() *cloud { return &cloud{runtimes: map[string]runtimes{}, service: true} }
+// service is what one record set the service state to, if any did.
+type service struct {
+	set, enabled bool
+	from         origin
+}
+
+// origin is the record a value came from: a command (seq, its stream sequence) or an event
+// (cause, the id of the command it confirms).
+type origin struct {
+	seq   uint64
+	cause string
+}
+
+// eventWins reports whether the value an event recorded is newer than the one a command
+// set, both being there: an event whose command is not folded yet confirms a command newer
+// than every folded one, since commands are folded in order. On a tie the command's own
+// record stands, and so does any command's against an event that names none.
+func eventWins(cmd, evt origin, seqOf func(id string) uint64) bool {
+	if evt.cause == "" {
+		return false
+	}
+	s := seqOf(evt.cause)
+	return s == 0 || s > cmd.seq
+}
+
+func newCloud() *cloud {
+	return &cloud{cmdRuntimes: map[string]runtimes{}, evtRuntimes: map[string]runtimes{}}
+}
 
 // command folds a cloud command accepted at stream sequence seq.
 func (c *cloud) command(seq uint64, p events.Payload) {
 	switch p := p.(type) {
 	case events.SetVDCRuntimes:
-		c.setRuntimes(seq, p.VDC, p.Runtimes)
+		c.cmdRuntimes[p.VDC.ID] = runtimes{vdc: p.VDC, names: slices.Clone(p.Runtimes), from: origin{seq: seq}}
 	case events.SetServiceState:
-		c.setService(seq, p.Enabled)
+		c.cmdService = service{set: true, enabled: p.Enabled, from: origin{seq: seq}}
 	}
 }
 
-// event folds a cloud event; cmdSeq is the sequence of the command that caused it, 0 when
-// that command has not been folded yet.
-func (c *cloud) event(seq, cmdSeq uint64, t time.Time, p events.Payload) {
+// event folds a cloud event; cause is the id of the command that caused it.
+func (c *cloud) event(seq uint64, cause string, t time.Time, p events.Payload) {
 	switch p := p.(type) {
 	case events.CloudSynced:
 		if seq > c.syncSeq {
 			c.templates, c.vdcs, c.synced, c.syncSeq = slices.Clone(p.Templates), slices.Clone(p.VDCs), t, seq
 		}
 	case events.VDCRuntimesChanged:
-		c.setRuntimes(cmdSeq, p.VDC, p.Runtimes)
+		c.evtRuntimes[p.VDC.ID] = runtimes{vdc: p.VDC, names: slices.Clone(p.Runtimes), from: origin{cause: cause}}
 	case events.ServiceStateChanged:
-		c.setService(cmdSeq, p.Enabled)
+		c.evtService = service{set: true, enabled: p.Enabled, from: origin{cause: cause}}
 	}
 }
 
-func (c *cloud) setRuntimes(seq uint64, vdc events.VDC, names []string) {
-	if cur, ok := c.runtimes[vdc.ID]; ok && cur.cmdSeq > seq {
-		return
+// runtimesOf is a VDC's runtimes in force.
+func (c *cloud) runtimesOf(id string, seqOf func(string) uint64) (runtimes, bool) {
+	cr, okC := c.cmdRuntimes[id]
+	er, okE := c.evtRuntimes[id]
+	if okE && (!okC || eventWins(cr.from, er.from, seqOf)) {
+		return er, true
 	}
-	c.runtimes[vdc.ID] = runtimes{vdc: vdc, names: slices.Clone(names), cmdSeq: seq}
+	return cr, okC
 }
 
-func (c *cloud) setService(seq uint64, enabled bool) {
-	if seq >= c.svcSeq {
-		c.service, c.svcSeq = enabled, seq
+// view merges the folds; seqOf gives a folded command's stream sequence, 0 for one not
+// folded.
+func (c *cloud) view(seqOf func(id string) uint64) CloudView {
+	out := CloudView{Templates: slices.Clone(c.templates), Synced: c.synced, ServiceEnabled: true}
+	cs, es := c.cmdService, c.evtService
+	switch {
+	case es.set && (!cs.set || eventWins(cs.from, es.from, seqOf)):
+		out.ServiceEnabled = es.enabled
+	case cs.set:
+		out.ServiceEnabled = cs.enabled
 	}
-}
-
-func (c *cloud) view() CloudView {
-	out := CloudView{Templates: slices.Clone(c.templates), Synced: c.synced, ServiceEnabled: c.service}
 	seen := map[string]bool{}
 	for _, d := range c.vdcs {
 		seen[d.ID] = true
-		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(c.runtimes[d.ID].names)})
+		r, _ := c.runtimesOf(d.ID, seqOf)
+		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(r.names)})
 	}
-	for id, r := range c.runtimes {
-		if !seen[id] {
-			out.VDCs = append(out.VDCs, VDCView{VDC: r.vdc, Runtimes: slices.Clone(r.names)})
+	for _, m := range []map[string]runtimes{c.cmdRuntimes, c.evtRuntimes} {
+		for id := range m {
+			if !seen[id] {
+				seen[id] = true
+				r, _ := c.runtimesOf(id, seqOf)
+				out.VDCs = append(out.VDCs, VDCView{VDC: r.vdc, Runtimes: slices.Clone(r.names)})
+			}
 		}
 	}
 	slices.SortFunc(out.VDCs, func(a, b VDCView) int {
-		if c := strings.Compare(strings.ToLower(a.OrgName), strings.ToLower(b.OrgName)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
+		return cmp.Or(strings.Compare(strings.ToLower(a.OrgName), strings.ToLower(b.OrgName)), strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
 	})
 	return out
 }
@@ -115,30 +153,23 @@ func (c *cloud) view() CloudView {
 func (v *Views) Cloud() CloudView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.cloud.view()
+	return v.cloud.view(v.commandSeq)
 }
 
 // applyCloudEvent folds an event of the cloud aggregate, with mu held.
 func (v *Views) applyCloudEvent(seq uint64, env events.Envelope) {
-	var cmdSeq uint64
 	if env.CausationID != "" {
-		o := v.op(env.CausationID, env.ClusterID)
-		cmdSeq = o.CommandSeq
-		if o.EventSeq == 0 {
-			o.EventSeq = seq
-		}
-		if o.OrgID == "" {
-			o.OrgID, o.Actor, o.RequestID = env.OrgID, env.Actor, env.CorrelationID
-		}
-		o.Started, o.Ended, o.Step = env.Time, env.Time, env.Type
+		o := &v.named(seq, env).evt
+		o.started, o.ended, o.step = env.Time, env.Time, env.Type
 		if p, rejected := env.Payload.(events.CommandRejected); rejected {
 			f := p.Failure
-			o.Status, o.Failure = OpRejected, &f
+			o.status, o.failure = OpRejected, &f
+			o.typ = cmp.Or(p.CommandType, o.typ)
 		} else {
-			o.Status, o.Percent = OpSucceeded, 100
+			o.status, o.percent = OpSucceeded, 100
 		}
 	}
-	v.cloud.event(seq, cmdSeq, env.Time, env.Payload)
+	v.cloud.event(seq, env.CausationID, env.Time, env.Payload)
 	v.evtTime = env.Time
 	v.advance(&v.evtSeq, seq)
 }
@@ -146,6 +177,6 @@ func (v *Views) applyCloudEvent(seq uint64, env events.Envelope) {
 func (c *cloud) clone() *cloud {
 	cp := *c
 	cp.templates, cp.vdcs = slices.Clone(c.templates), slices.Clone(c.vdcs)
-	cp.runtimes = maps.Clone(c.runtimes)
+	cp.cmdRuntimes, cp.evtRuntimes = maps.Clone(c.cmdRuntimes), maps.Clone(c.evtRuntimes)
 	return &cp
 }

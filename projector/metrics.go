@@ -44,8 +44,8 @@ func (v *Views) Stats() Stats {
 			}
 		}
 	}
-	for _, o := range v.ops {
-		if o.Status == "" && o.Command != "" {
+	for _, r := range v.ops {
+		if r.evt.status == "" && r.command() != "" {
 			s.Pending++
 		}
 	}

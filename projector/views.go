@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -64,12 +65,18 @@ func (o *Operation) EffectiveStatus() string {
 }
 
 // Views is the read model. It is safe for concurrent use.
+//
+// The views are a function of the two streams' records alone, whatever the order in which a
+// projector happens to interleave them: each stream is followed by its own consumer, so a
+// rebuild may fold a command long after the events it caused, or long before. Whatever both
+// folds know of one thing is therefore kept in two parts, each written by one fold only (which
+// sees its own stream in order), and merged when read with a fixed precedence.
 type Views struct {
 	mu        sync.RWMutex
 	clusters  map[string]*cluster.State
-	orgs      map[string]map[string]bool // org id → cluster ids with events or a pending command
-	ops       map[string]*Operation
-	byCluster map[string][]string        // cluster id → its operation ids, in the order seen
+	orgs      map[string]map[string]bool // org id → ids of the clusters created in it
+	ops       map[string]*opRecord
+	byCluster map[string][]*opRecord     // cluster id → its operations, in opOrder
 	names     map[string]map[string]bool // org/vdc/lower(name) → cluster ids ever given that name
 	cloud     *cloud
 	cmdSeq    uint64
@@ -79,20 +86,129 @@ type Views struct {
 	watched   atomic.Bool   // someone waits on changed
 }
 
-// NewViews returns empty views.
-func NewViews() *Views {
-	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*Operation{},
-		byCluster: map[string][]string{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{})}
+// opRecord is one operation as the two folds know it: cmd is written by ApplyCommand only,
+// evt by ApplyEvent only, and operation merges them.
+type opRecord struct {
+	id, clusterID string
+	cmd           fromCommand
+	evt           fromEvents
 }
 
-func (v *Views) op(id, clusterID string) *Operation {
-	o := v.ops[id]
-	if o == nil {
-		o = &Operation{ID: id, ClusterID: clusterID}
-		v.ops[id] = o
-		v.byCluster[clusterID] = append(v.byCluster[clusterID], id)
+// fromCommand is what an operation's command record says. Stream sequences start at 1:
+// seq is 0 until the command is folded.
+type fromCommand struct {
+	seq                          uint64
+	orgID, actor, requestID, typ string
+	accepted                     time.Time
+	spec                         *events.ClusterSpec
+	target                       string
+	acl                          *[]events.ACLEntry
+}
+
+// fromEvents is what the events naming an operation say of it; seq is the first such
+// event's, 0 before.
+type fromEvents struct {
+	seq                          uint64
+	orgID, actor, requestID, typ string
+	acl                          *[]events.ACLEntry
+	status                       string
+	phase                        events.Phase
+	step                         string
+	percent                      int
+	started, ended               time.Time
+	failure, retrying            *events.Failure
+}
+
+// command is the operation's command type: the command record's, else what its events said.
+func (r *opRecord) command() string { return cmp.Or(r.cmd.typ, r.evt.typ) }
+
+// acl is what a sharing change asked for: the command record's, else what its event
+// recorded; nil for other operations.
+func (r *opRecord) acl() *[]events.ACLEntry {
+	if r.cmd.seq != 0 {
+		return r.cmd.acl
 	}
-	return o
+	return r.evt.acl
+}
+
+// known reports whether the folds know anything of the operation to show: its command, or
+// what became of it.
+func (r *opRecord) known() bool { return r.command() != "" || r.evt.status != "" }
+
+// operation merges the two parts: the command record is authoritative for what it carries
+// (type, actor, org, request id, spec, target, ACL); the events' values stand in until it
+// is folded. Pointers are shared: readers must not change what they point to.
+func (r *opRecord) operation() Operation {
+	c, e := &r.cmd, &r.evt
+	return Operation{ID: r.id, ClusterID: r.clusterID,
+		OrgID: cmp.Or(c.orgID, e.orgID), Actor: cmp.Or(c.actor, e.actor), RequestID: cmp.Or(c.requestID, e.requestID), Command: r.command(),
+		Accepted: c.accepted, CommandSeq: c.seq, EventSeq: e.seq, Spec: c.spec, Target: c.target, ACL: r.acl(),
+		Status: e.status, Phase: e.phase, Step: e.step, Percent: e.percent, Started: e.started, Ended: e.ended,
+		Failure: e.failure, Retrying: e.retrying}
+}
+
+// opOrder orders a cluster's operations by when their commands were accepted, then (for
+// those whose command is not folded yet, which came after every folded one) by their first
+// event, then by id: a function of what was folded, not of the order it was folded in.
+func opOrder(a, b *opRecord) int {
+	return cmp.Or(cmp.Compare(orderSeq(a.cmd.seq), orderSeq(b.cmd.seq)), cmp.Compare(a.evt.seq, b.evt.seq), strings.Compare(a.id, b.id))
+}
+
+func orderSeq(s uint64) uint64 {
+	if s == 0 {
+		return math.MaxUint64
+	}
+	return s
+}
+
+// NewViews returns empty views.
+func NewViews() *Views {
+	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
+		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{})}
+}
+
+// op returns the operation's record, made and placed in its cluster's list when new.
+func (v *Views) op(id, clusterID string) *opRecord {
+	r := v.ops[id]
+	if r == nil {
+		r = &opRecord{id: id, clusterID: clusterID}
+		v.ops[id] = r
+		v.place(r)
+	}
+	return r
+}
+
+// place puts r in its cluster's list where opOrder says.
+func (v *Views) place(r *opRecord) {
+	list := v.byCluster[r.clusterID]
+	if n := len(list); n == 0 || opOrder(list[n-1], r) < 0 { // the usual case: the newest
+		v.byCluster[r.clusterID] = append(list, r)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(list, r, opOrder)
+	v.byCluster[r.clusterID] = slices.Insert(list, i, r)
+}
+
+// rekey changes what r is ordered by (or its cluster), keeping the lists in order.
+func (v *Views) rekey(r *opRecord, change func()) {
+	list := v.byCluster[r.clusterID]
+	if i, found := slices.BinarySearchFunc(list, r, opOrder); found {
+		if list = slices.Delete(list, i, i+1); len(list) == 0 {
+			delete(v.byCluster, r.clusterID)
+		} else {
+			v.byCluster[r.clusterID] = list
+		}
+	}
+	change()
+	v.place(r)
+}
+
+// commandSeq is the sequence of a folded command, 0 if it is not folded (yet).
+func (v *Views) commandSeq(id string) uint64 {
+	if r := v.ops[id]; r != nil {
+		return r.cmd.seq
+	}
+	return 0
 }
 
 func (v *Views) index(org, clusterID string) {
@@ -126,6 +242,7 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 			out = append(out, cv)
 		}
 	}
+	slices.SortFunc(out, func(a, b ClusterView) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -133,33 +250,43 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	o := v.op(env.ID, env.ClusterID)
-	o.OrgID, o.Actor, o.RequestID, o.Command, o.Accepted, o.CommandSeq = env.OrgID, env.Actor, env.CorrelationID, env.Type, env.Time, seq
+	c := fromCommand{seq: seq, orgID: env.OrgID, actor: env.Actor, requestID: env.CorrelationID, typ: env.Type, accepted: env.Time}
 	if env.ClusterID == events.CloudID {
 		v.cloud.command(seq, env.Payload)
-		v.advance(&v.cmdSeq, seq)
-		return
 	}
-	switch c := env.Payload.(type) {
+	switch p := env.Payload.(type) {
 	case events.CreateCluster:
-		s := c.Spec
-		o.Spec = &s
+		s := p.Spec
+		c.spec = &s
+		// A cluster is filed under the org it is created in, whoever acts on it later: a
+		// provider's change command carried the provider's org in older histories.
 		v.name(env.OrgID, s, env.ClusterID)
+		v.index(env.OrgID, env.ClusterID)
 	case events.ScaleWorkers:
-		o.Target = strconv.Itoa(c.Workers)
+		c.target = strconv.Itoa(p.Workers)
 	case events.UpgradeTemplate:
-		o.Target = c.Template.Name + " revision " + strconv.Itoa(c.Template.Revision)
+		c.target = p.Template.Name + " revision " + strconv.Itoa(p.Template.Revision)
 	case events.DeleteNFSNode:
-		o.Target = c.Node
+		c.target = p.Node
 	case events.SetClusterACL:
-		acl := slices.Clone(c.Entries)
-		o.ACL = &acl
+		acl := slices.Clone(p.Entries)
+		c.acl = &acl
 	}
-	v.index(env.OrgID, env.ClusterID)
+	switch r := v.ops[env.ID]; {
+	case r == nil:
+		r = &opRecord{id: env.ID, clusterID: env.ClusterID, cmd: c}
+		v.ops[env.ID] = r
+		v.place(r)
+	case r.cmd.seq == seq && r.clusterID == env.ClusterID:
+		r.cmd = c
+	default: // its events came first (and the command says which cluster), or it was stored twice
+		v.rekey(r, func() { r.cmd, r.clusterID = c, env.ClusterID })
+	}
 	v.advance(&v.cmdSeq, seq)
 }
 
-// ApplyEvent folds one event record.
+// ApplyEvent folds one event record. It reads and writes only what events made: the
+// cluster's state and the events' part of operations.
 func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -183,66 +310,80 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	}
 
 	if env.CausationID != "" {
-		o := v.op(env.CausationID, env.ClusterID)
-		if o.EventSeq == 0 {
-			o.EventSeq = seq
-		}
-		if o.OrgID == "" {
-			o.OrgID, o.Actor, o.RequestID = env.OrgID, env.Actor, env.CorrelationID
-		}
+		r := v.named(seq, env)
+		o := &r.evt
 		switch p := env.Payload.(type) {
 		case events.CommandRejected:
 			f := p.Failure
-			o.Status, o.Failure, o.Ended = OpRejected, &f, env.Time
+			o.status, o.failure, o.ended = OpRejected, &f, env.Time
+			o.typ = cmp.Or(p.CommandType, o.typ)
 		case events.ClusterACLChanged:
 			// Sharing is done when recorded: no VCD work, no phase.
-			o.Status, o.Started, o.Ended, o.Percent, o.Step = OpSucceeded, env.Time, env.Time, 100, env.Type
-			if o.ACL == nil { // the event folded before its command
-				acl := slices.Clone(p.Entries)
-				o.ACL = &acl
-			}
+			o.status, o.started, o.ended, o.percent, o.step = OpSucceeded, env.Time, env.Time, 100, env.Type
+			o.typ = events.TypeSetClusterACL
+			acl := slices.Clone(p.Entries)
+			o.acl = &acl
 		case events.ClusterDeletionStarted:
 			if p.Superseded != "" {
-				prev := v.op(p.Superseded, env.ClusterID)
-				prev.Status, prev.Ended = OpSuperseded, env.Time
-				if prev.Phase != "" {
-					prev.Phase = events.MakePhase(prev.Phase.Op(), events.StatusFailed)
+				prev := &v.op(p.Superseded, env.ClusterID).evt
+				prev.status, prev.ended = OpSuperseded, env.Time
+				if prev.phase != "" {
+					prev.phase = events.MakePhase(prev.phase.Op(), events.StatusFailed)
 				}
-				prev.Failure = &events.Failure{Code: events.CodeSuperseded, Message: "cancelled by a forced delete"}
+				prev.failure = &events.Failure{Code: events.CodeSuperseded, Message: "cancelled by a forced delete"}
 			}
 		}
 		if st.Op != nil && st.Op.CommandID == env.CausationID {
-			if o.Status == "" {
-				o.Started = env.Time
+			if o.status == "" {
+				o.started = env.Time
 			}
-			o.Status, o.Phase = OpRunning, st.Phase
-			o.Step, o.Percent = cluster.Progress(st)
-			o.Command = st.Op.CommandType
-			o.Retrying = nil
+			o.status, o.phase = OpRunning, st.Phase
+			o.step, o.percent = cluster.Progress(st)
+			o.typ = cmp.Or(st.Op.CommandType, o.typ)
+			o.retrying = nil
 			if r := st.Op.Retry; r != nil {
 				f := r.Failure
-				o.Retrying = &f
+				o.retrying = &f
 			}
-			if o.Status == OpRunning && st.Op.Failed != nil {
+			if st.Op.Failed != nil {
 				f := *st.Op.Failed
-				o.Failure = &f
+				o.failure = &f
 			}
 		} else if before == env.CausationID {
 			// The event ended the operation.
-			o.Phase, o.Ended, o.Step, o.Retrying = st.Phase, env.Time, env.Type, nil
+			o.phase, o.ended, o.step, o.retrying = st.Phase, env.Time, env.Type, nil
 			if st.Phase.Status() == events.StatusFailed {
-				o.Status = OpFailed
+				o.status = OpFailed
 				if st.LastFailure != nil {
 					f := *st.LastFailure
-					o.Failure = &f
+					o.failure = &f
 				}
 			} else {
-				o.Status, o.Percent = OpSucceeded, 100
+				o.status, o.percent = OpSucceeded, 100
 			}
 		}
 	}
 	v.evtTime = env.Time
 	v.advance(&v.evtSeq, seq)
+}
+
+// named returns the record of the operation an event names, noting the event when it is
+// the first to name it.
+func (v *Views) named(seq uint64, env events.Envelope) *opRecord {
+	r := v.ops[env.CausationID]
+	switch {
+	case r == nil:
+		r = &opRecord{id: env.CausationID, clusterID: env.ClusterID, evt: fromEvents{seq: seq}}
+		v.ops[r.id] = r
+		v.place(r)
+	case r.evt.seq == 0:
+		v.rekey(r, func() { r.evt.seq = seq })
+	}
+	o := &r.evt
+	if o.orgID == "" {
+		o.orgID, o.actor, o.requestID = env.OrgID, env.Actor, env.CorrelationID
+	}
+	return r
 }
 
 func (v *Views) advance(seq *uint64, to uint64) {
@@ -361,32 +502,32 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 	if st := v.clusters[id]; st != nil {
 		cv.State = st.Clone()
 	}
-	var last *Operation // the operation that ran last, for its outcome
-	var aclSeq uint64
-	for _, opID := range v.byCluster[id] {
-		o := v.ops[opID]
-		if o.Status == "" && o.ACL != nil {
-			if cv.PendingACL == nil || o.CommandSeq > aclSeq {
-				acl := slices.Clone(*o.ACL)
-				cv.PendingACL, aclSeq = &acl, o.CommandSeq
+	// The list is in opOrder and every choice below breaks ties by it: what a reader sees
+	// does not depend on the order records were folded in.
+	var last, acl *opRecord // the operation that ran last, for its outcome; the newest pending sharing change
+	for _, r := range v.byCluster[id] {
+		status := r.evt.status
+		if a := r.acl(); a != nil {
+			if status == "" {
+				acl = r // the list is in command order
 			}
-			continue
-		}
-		if o.Status == "" && o.Command != "" {
-			c := *o
-			cv.Pending = append(cv.Pending, &c)
-		}
-		if o.ACL != nil {
 			continue // sharing is not the cluster's operation
 		}
-		if o.Status != "" && o.Status != OpRejected && (last == nil || o.EventSeq > last.EventSeq) {
-			last = o
+		if status == "" && r.command() != "" {
+			o := r.operation()
+			cv.Pending = append(cv.Pending, &o)
+		}
+		if status != "" && status != OpRejected && (last == nil || r.evt.seq > last.evt.seq) {
+			last = r
 		}
 	}
-	slices.SortFunc(cv.Pending, func(a, b *Operation) int { return cmp.Compare(a.CommandSeq, b.CommandSeq) })
+	if acl != nil {
+		a := slices.Clone(*acl.acl())
+		cv.PendingACL = &a
+	}
 	if last != nil {
-		c := *last
-		cv.Current = &c
+		o := last.operation()
+		cv.Current = &o
 	}
 	return cv, cv.State != nil || len(cv.Pending) > 0
 }
@@ -396,26 +537,25 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 func (v *Views) OrgClusters(org string) []ClusterView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	var ids []string
-	if org == "" {
-		for _, m := range v.orgs {
-			for id := range m {
-				ids = append(ids, id)
+	var out []ClusterView
+	add := func(ids map[string]bool) {
+		for id := range ids {
+			if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
+				out = append(out, cv)
 			}
 		}
-	} else {
-		for id := range v.orgs[org] {
-			ids = append(ids, id)
-		}
 	}
-	var out []ClusterView
-	for _, id := range ids {
-		if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
-			out = append(out, cv)
+	if org != "" {
+		add(v.orgs[org])
+	} else {
+		for _, ids := range v.orgs {
+			add(ids)
 		}
 	}
 	slices.SortFunc(out, func(a, b ClusterView) int { return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.ID, b.ID)) })
-	return out
+	// A cluster is filed under the org it was created in only, but should its create and
+	// its events ever disagree, it is still listed once.
+	return slices.CompactFunc(out, func(a, b ClusterView) bool { return a.ID == b.ID })
 }
 
 // Name returns the cluster's name.
@@ -433,11 +573,11 @@ func (c ClusterView) Name() string {
 func (v *Views) Operation(id string) (Operation, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	o, ok := v.ops[id]
-	if !ok || (o.Command == "" && o.Status == "") {
+	r, ok := v.ops[id]
+	if !ok || !r.known() {
 		return Operation{}, false
 	}
-	return *o, true
+	return r.operation(), true
 }
 
 // Equal reports whether two views hold the same clusters and operations. The sequences
@@ -448,25 +588,19 @@ func (v *Views) Equal(o *Views) bool {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
-		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameSets(v.byCluster, o.byCluster) &&
-		reflect.DeepEqual(v.cloud.view(), o.cloud.view())
+		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
+		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq))
 }
 
-// sameSets compares the per-cluster operation lists as sets: their order reflects how the
-// two streams interleaved, which a rebuild is free to do differently.
-func sameSets(a, b map[string][]string) bool {
+// sameOrder compares the per-cluster operation lists by id (the records are compared with
+// the operations).
+func sameOrder(a, b map[string][]*opRecord) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for k, x := range a {
-		y := b[k]
-		if len(x) != len(y) {
-			return false
-		}
-		xs, ys := slices.Clone(x), slices.Clone(y)
-		slices.Sort(xs)
-		slices.Sort(ys)
-		if !slices.Equal(xs, ys) {
+		y, ok := b[k]
+		if !ok || !slices.EqualFunc(x, y, func(p, q *opRecord) bool { return p.id == q.id }) {
 			return false
 		}
 	}
@@ -515,12 +649,16 @@ func (v *Views) Clone() *Views {
 	for org, ids := range v.orgs {
 		c.orgs[org] = maps.Clone(ids)
 	}
-	for id, o := range v.ops {
-		cp := *o
+	for id, r := range v.ops {
+		cp := *r
 		c.ops[id] = &cp
 	}
-	for id, ops := range v.byCluster {
-		c.byCluster[id] = slices.Clone(ops)
+	for id, list := range v.byCluster {
+		cl := make([]*opRecord, len(list))
+		for i, r := range list {
+			cl[i] = c.ops[r.id]
+		}
+		c.byCluster[id] = cl
 	}
 	for k, ids := range v.names {
 		c.names[k] = maps.Clone(ids)
@@ -557,10 +695,10 @@ func (v *Views) Diff(o *Views) []string {
 	if !reflect.DeepEqual(v.names, o.names) {
 		out = append(out, "cluster names")
 	}
-	if !sameSets(v.byCluster, o.byCluster) {
+	if !sameOrder(v.byCluster, o.byCluster) {
 		out = append(out, "operations by cluster")
 	}
-	if !reflect.DeepEqual(v.cloud.view(), o.cloud.view()) {
+	if !reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) {
 		out = append(out, "cloud (templates, org VDCs, service state)")
 	}
 	return out
@@ -589,9 +727,9 @@ func (v *Views) Operations() []Operation {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	out := make([]Operation, 0, len(v.ops))
-	for _, o := range v.ops {
-		if o.Command != "" || o.Status != "" {
-			out = append(out, *o)
+	for _, r := range v.ops {
+		if r.known() {
+			out = append(out, r.operation())
 		}
 	}
 	slices.SortFunc(out, func(a, b Operation) int {

@@ -526,16 +526,20 @@ func TestEqualSeesDifferences(t *testing.T) {
 	t.Run("same sequences, different content", func(t *testing.T) {
 		v := projector.NewViews()
 		recs := append([]record(nil), s.All...)
+		var changed string
 		for i, r := range recs {
 			if r.Command && r.Env.Type == events.TypeScaleWorkers {
 				r.Env.Payload = events.ScaleWorkers{Workers: 42}
-				recs[i] = r
+				recs[i], changed = r, r.Env.ID
 				break
 			}
 		}
 		feed(v, recs)
 		if v.Equal(full) {
 			t.Error("Equal")
+		}
+		if d := full.Diff(v); !reflect.DeepEqual(d, []string{"operation " + changed}) {
+			t.Errorf("Diff %v, want the operation %s only", d, changed)
 		}
 	})
 }

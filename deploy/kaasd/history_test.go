@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,6 +104,101 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			t.Logf("%s: %d types recorded; not in it: %v", dir, len(seen), missing)
 		})
 	}
+}
+
+// TestRecordedHistoriesInterleavings folds every recorded history's two streams directly,
+// in many interleavings (as two independent consumers may deliver them, live or in a
+// rebuild): all must give Equal views that render as the recorded ones, and any two
+// interleavings of the same command and event prefixes must give Equal views.
+func TestRecordedHistoriesInterleavings(t *testing.T) {
+	dirs, _ := filepath.Glob(filepath.Join("testdata", "history", "*"))
+	if len(dirs) == 0 {
+		t.Fatal("no recorded history in testdata/history")
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join(dir, "views.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds, evts := decodeHistory(t, dir, "commands", false), decodeHistory(t, dir, "events", true)
+			ref := foldRecords(cmds, evts, func(int) bool { return true })
+			if got := render(ref); !bytes.Equal(got, want) {
+				t.Fatalf("commands first: not the recorded views:\n%s", firstDifference(want, got))
+			}
+			orders := map[string]func(int) bool{"events first": func(int) bool { return false }}
+			for seed := range uint64(300) {
+				r := rand.New(rand.NewPCG(seed, 10))
+				// Commands well ahead, level, or well behind.
+				bias := []int{2, 3, 10}[seed%3]
+				lead := seed%2 == 0
+				orders[fmt.Sprint("random ", seed)] = func(int) bool { return (r.IntN(bias) == 0) != lead }
+			}
+			for name, pick := range orders {
+				v := foldRecords(cmds, evts, pick)
+				if !v.Equal(ref) || !ref.Equal(v) {
+					t.Fatalf("%s: views differ from commands first: %v", name, ref.Diff(v))
+				}
+				if got := render(v); !bytes.Equal(got, want) {
+					t.Fatalf("%s: not the recorded views:\n%s", name, firstDifference(want, got))
+				}
+			}
+			r := rand.New(rand.NewPCG(1, 10))
+			for range 300 {
+				c, e := cmds[:r.IntN(len(cmds)+1)], evts[:r.IntN(len(evts)+1)]
+				a := foldRecords(c, e, func(int) bool { return r.IntN(2) == 0 })
+				b := foldRecords(c, e, func(int) bool { return r.IntN(5) == 0 })
+				if !a.Equal(b) || !b.Equal(a) {
+					t.Fatalf("commands to %d, events to %d: two interleavings differ: %v", len(c), len(e), a.Diff(b))
+				}
+				if ra, rb := render(a), render(b); !bytes.Equal(ra, rb) {
+					t.Fatalf("commands to %d, events to %d: Equal views render differently:\n%s", len(c), len(e), firstDifference(ra, rb))
+				}
+			}
+		})
+	}
+}
+
+// historyRecord is one decoded record of a recorded stream, with its stream sequence (the
+// streams are loaded into empty ones, in order) and, for events, its hash.
+type historyRecord struct {
+	seq  uint64
+	hash string
+	env  events.Envelope
+}
+
+func decodeHistory(t *testing.T, dir, stream string, hash bool) []historyRecord {
+	t.Helper()
+	var out []historyRecord
+	for i, l := range readHistory(t, filepath.Join(dir, stream+".jsonl")) {
+		env, err := events.Unmarshal(l.Data)
+		if err != nil {
+			t.Fatalf("%s line %d no longer decodes: %v", stream, i+1, err)
+		}
+		rec := historyRecord{seq: uint64(i + 1), env: env}
+		if hash {
+			rec.hash = events.Hash(l.Data) // as the projector hashes what it reads
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// foldRecords folds both streams, each in its order, into new views, taking the next
+// command (while there is one) at the nth record when pick(n) says so.
+func foldRecords(cmds, evts []historyRecord, pick func(n int) bool) *projector.Views {
+	v := projector.NewViews()
+	i, j := 0, 0
+	for n := 0; i < len(cmds) || j < len(evts); n++ {
+		if j == len(evts) || (i < len(cmds) && pick(n)) {
+			v.ApplyCommand(cmds[i].seq, cmds[i].env)
+			i++
+		} else {
+			v.ApplyEvent(evts[j].seq, evts[j].hash, evts[j].env)
+			j++
+		}
+	}
+	return v
 }
 
 func readHistory(t *testing.T, path string) []historyLine {
