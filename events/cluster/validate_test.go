@@ -142,15 +142,21 @@ func TestValidateSpec(t *testing.T) {
 		{"pods ipv6", func(s *events.ClusterSpec) { s.PodCIDRs = []string{"fd00::/48"} }, "podCidrs[0]", "IPv4"},
 		{"pods too small", func(s *events.ClusterSpec) { s.PodCIDRs = []string{"10.244.0.0/24"} }, "podCidrs[0]", "between /8 and /17"},
 		{"pods /17", func(s *events.ClusterSpec) { s.PodCIDRs = []string{"10.244.0.0/17"} }, "", ""},
-		{"pods /8", func(s *events.ClusterSpec) { s.PodCIDRs, s.ServiceCIDRs = []string{"10.0.0.0/8"}, []string{"192.168.0.0/16"} }, "", ""},
+		{"pods /8", func(s *events.ClusterSpec) {
+			s.PodCIDRs, s.ServiceCIDRs = []string{"10.0.0.0/8"}, []string{"192.168.0.0/16"}
+		}, "", ""},
 		{"services too big", func(s *events.ClusterSpec) { s.ServiceCIDRs = []string{"10.0.0.0/11"} }, "serviceCidrs[0]", "between /12 and /24"},
 		{"services too small", func(s *events.ClusterSpec) { s.ServiceCIDRs = []string{"10.96.0.0/25"} }, "serviceCidrs[0]", "between /12 and /24"},
 		{"two pod blocks", func(s *events.ClusterSpec) { s.PodCIDRs = []string{"10.244.0.0/16", "10.245.0.0/16"} }, "podCidrs", "at most one"},
 		{"two service blocks", func(s *events.ClusterSpec) { s.ServiceCIDRs = []string{"10.96.0.0/16", "10.97.0.0/16"} }, "serviceCidrs", "at most one"},
-		{"pods overlap services", func(s *events.ClusterSpec) { s.PodCIDRs, s.ServiceCIDRs = []string{"10.0.0.0/16"}, []string{"10.0.128.0/24"} }, "serviceCidrs[0]", "overlap"},
+		{"pods overlap services", func(s *events.ClusterSpec) {
+			s.PodCIDRs, s.ServiceCIDRs = []string{"10.0.0.0/16"}, []string{"10.0.128.0/24"}
+		}, "serviceCidrs[0]", "overlap"},
 		{"pods overlap default services", func(s *events.ClusterSpec) { s.PodCIDRs = []string{"100.64.0.0/16"} }, "podCidrs[0]", "100.64.0.0/13 (the default)"},
 		{"services overlap default pods", func(s *events.ClusterSpec) { s.ServiceCIDRs = []string{"100.100.0.0/16"} }, "serviceCidrs[0]", "100.96.0.0/11 (the default)"},
-		{"defaults", func(s *events.ClusterSpec) { s.PodCIDRs, s.ServiceCIDRs = []string{DefaultPodCIDR}, []string{DefaultServiceCIDR} }, "", ""},
+		{"defaults", func(s *events.ClusterSpec) {
+			s.PodCIDRs, s.ServiceCIDRs = []string{DefaultPodCIDR}, []string{DefaultServiceCIDR}
+		}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,7 +212,10 @@ func TestValidateNetwork(t *testing.T) {
 		{"good", func(*events.ClusterSpec) {}, "", "", ""},
 		{"no such network", func(s *events.ClusterSpec) { s.Network = "net2" }, events.CodeNetworkNotFound, "network", `has no network "net2" (it has: "net1", "other", "unknown-subnet")`},
 		{"case matters", func(s *events.ClusterSpec) { s.Network = "NET1" }, events.CodeNetworkNotFound, "network", "no network"},
-		{"pods overlap the node network", func(s *events.ClusterSpec) { s.PodCIDRs = []string{"10.0.0.0/8"}; s.ServiceCIDRs = []string{"192.168.0.0/16"} },
+		{"pods overlap the node network", func(s *events.ClusterSpec) {
+			s.PodCIDRs = []string{"10.0.0.0/8"}
+			s.ServiceCIDRs = []string{"192.168.0.0/16"}
+		},
 			events.CodeInvalidChange, "podCidrs[0]", `overlaps network "net1"'s subnet 10.1.0.0/16`},
 		{"services inside the node network", func(s *events.ClusterSpec) { s.ServiceCIDRs = []string{"10.1.128.0/24"} },
 			events.CodeInvalidChange, "serviceCidrs[0]", "10.1.0.0/16"},
