@@ -161,7 +161,7 @@ func Change(current, desired events.ClusterSpec) (events.Payload, error) {
 		return nil, reject(events.CodeInvalidChange, "Change detected in immutable field(s) [%s]; only topology.workers.count, topology.nfs.count and the distribution can change",
 			strings.Join(immutable, ", "))
 	}
-	for _, p := range problems(desired) {
+	for _, p := range problems(desired, false) {
 		blamed, _, _ := strings.Cut(p.Field, "[")
 		for _, d := range diffs {
 			if d.field == blamed || strings.HasPrefix(d.field, blamed+".") {

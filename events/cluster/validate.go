@@ -77,7 +77,17 @@ var (
 // value is. It returns the first problem, a *Rejection naming the field by its path in
 // events.ClusterSpec (CSEName gives the payload's name).
 func ValidateSpec(s events.ClusterSpec) error {
-	if p := problems(s); len(p) > 0 {
+	if p := problems(s, false); len(p) > 0 {
+		return p[0]
+	}
+	return nil
+}
+
+// ValidateValues checks the values a partial spec gives, as ValidateSpec does, without
+// asking for what it leaves out (an empty name, a zero revision or control plane count):
+// for a payload read before defaults and the current spec fill it in.
+func ValidateValues(s events.ClusterSpec) error {
+	if p := problems(s, true); len(p) > 0 {
 		return p[0]
 	}
 	return nil
@@ -89,30 +99,33 @@ func bad(field, format string, args ...any) *Rejection {
 	return r
 }
 
-// problems lists everything wrong with a spec, in the order of the payload.
-func problems(s events.ClusterSpec) []*Rejection {
+// problems lists everything wrong with a spec, in the order of the payload; a partial spec
+// may leave out what a create needs.
+func problems(s events.ClusterSpec, partial bool) []*Rejection {
 	var out []*Rejection
 	add := func(r *Rejection) {
 		if r != nil {
 			out = append(out, r)
 		}
 	}
+	required := !partial
 	switch {
+	case s.Name == "" && partial:
 	case s.Name == "":
 		add(bad("name", "cluster name is missing"))
 	case len(s.Name) > MaxNameLength || !nameRE.MatchString(s.Name):
 		add(bad("name", "Invalid cluster name '%s': it must start with a letter, contain only letters, digits and hyphens, and be at most %d characters",
 			shown(s.Name), MaxNameLength))
 	}
-	add(vcdName("orgName", "organization name", s.OrgName, true))
-	add(vcdName("vdc", "org VDC name", s.VDC, true))
+	add(vcdName("orgName", "organization name", s.OrgName, required))
+	add(vcdName("vdc", "org VDC name", s.VDC, required))
 	add(text("site", "site", s.Site, MaxSiteLength))
-	add(vcdName("network", "org VDC network", s.Network, true))
-	add(vcdName("template.name", "template name", s.Template.Name, true))
-	if s.Template.Revision < 1 {
+	add(vcdName("network", "org VDC network", s.Network, required))
+	add(vcdName("template.name", "template name", s.Template.Name, required))
+	if s.Template.Revision < 1 && (required || s.Template.Revision != 0) {
 		add(bad("template.revision", "template revision must be 1 or more, not %d", s.Template.Revision))
 	}
-	if s.ControlPlane.Count != 1 {
+	if s.ControlPlane.Count != 1 && (required || s.ControlPlane.Count != 0) {
 		add(bad("controlPlane.count", "native clusters have exactly one control plane node, not %d", s.ControlPlane.Count))
 	}
 	if s.Workers.Count < 0 || s.Workers.Count > MaxWorkers {
