@@ -194,11 +194,11 @@ func checkV1(e NativeEntity) error {
 var v1Names = map[string]string{
 	"metadata.name": "metadata.cluster_name", "metadata.orgName": "metadata.org_name",
 	"metadata.virtualDataCenterName": "metadata.ovdc_name",
-	"spec.topology.controlPlane": "spec.control_plane", "spec.topology.workers": "spec.workers", "spec.topology.nfs": "spec.nfs",
+	"spec.topology.controlPlane":     "spec.control_plane", "spec.topology.workers": "spec.workers", "spec.topology.nfs": "spec.nfs",
 	"sizingClass": "sizing_class", "storageProfile": "storage_profile",
-	"spec.distribution.templateName": "spec.k8_distribution.template_name",
+	"spec.distribution.templateName":     "spec.k8_distribution.template_name",
 	"spec.distribution.templateRevision": "spec.k8_distribution.template_revision",
-	"spec.settings.ovdcNetwork": "spec.settings.network", "spec.settings.sshKey": "spec.settings.ssh_key",
+	"spec.settings.ovdcNetwork":          "spec.settings.network", "spec.settings.sshKey": "spec.settings.ssh_key",
 	"spec.settings.rollbackOnFailure": "spec.settings.rollback_on_failure",
 }
 
