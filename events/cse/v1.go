@@ -192,14 +192,19 @@ func checkV1(e NativeEntity) error {
 
 // v1Names maps the v2.1 payload's path segments to v1.0's.
 var v1Names = map[string]string{
-	"metadata.name": "metadata.cluster_name", "metadata.orgName": "metadata.org_name",
-	"metadata.virtualDataCenterName": "metadata.ovdc_name",
-	"spec.topology.controlPlane":     "spec.control_plane", "spec.topology.workers": "spec.workers", "spec.topology.nfs": "spec.nfs",
-	"sizingClass": "sizing_class", "storageProfile": "storage_profile",
+	"metadata.name":                      "metadata.cluster_name",
+	"metadata.orgName":                   "metadata.org_name",
+	"metadata.virtualDataCenterName":     "metadata.ovdc_name",
+	"spec.topology.controlPlane":         "spec.control_plane",
+	"spec.topology.workers":              "spec.workers",
+	"spec.topology.nfs":                  "spec.nfs",
+	"sizingClass":                        "sizing_class",
+	"storageProfile":                     "storage_profile",
 	"spec.distribution.templateName":     "spec.k8_distribution.template_name",
 	"spec.distribution.templateRevision": "spec.k8_distribution.template_revision",
-	"spec.settings.ovdcNetwork":          "spec.settings.network", "spec.settings.sshKey": "spec.settings.ssh_key",
-	"spec.settings.rollbackOnFailure": "spec.settings.rollback_on_failure",
+	"spec.settings.ovdcNetwork":          "spec.settings.network",
+	"spec.settings.sshKey":               "spec.settings.ssh_key",
+	"spec.settings.rollbackOnFailure":    "spec.settings.rollback_on_failure",
 }
 
 // V1Path returns the v1.0 entity's path of a v2.1 payload path (spec.topology.workers.count
