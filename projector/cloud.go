@@ -22,10 +22,16 @@ type CloudView struct {
 	ServiceEnabled bool
 }
 
-// VDCView is an org VDC and the runtimes it is enabled for.
+// VDCView is an org VDC, the runtimes it is enabled for and, once a sync read them, its
+// networks. (Both network fields are left out of JSON when empty, so that views recorded
+// before kaas read networks render as they did.)
 type VDCView struct {
 	events.VDC
 	Runtimes []string
+	// Networks are the VDC's networks as last synced, when NetworksKnown: a history from
+	// before kaas read networks, or a sync that could not read the VDC, leaves them unknown.
+	Networks      []events.Network `json:",omitempty"`
+	NetworksKnown bool             `json:",omitempty"`
 }
 
 // Enabled reports whether the VDC is enabled for the native runtime.
@@ -37,6 +43,7 @@ func (d VDCView) Enabled() bool { return slices.Contains(d.Runtimes, events.Runt
 type cloud struct {
 	templates []events.Template
 	vdcs      []events.VDC
+	networks  map[string][]events.Network // by VDC id, as last synced
 	synced    time.Time
 	syncSeq   uint64
 	runtimes  map[string]runtimes // by VDC id
@@ -69,6 +76,10 @@ func (c *cloud) event(seq, cmdSeq uint64, t time.Time, p events.Payload) {
 	case events.CloudSynced:
 		if seq > c.syncSeq {
 			c.templates, c.vdcs, c.synced, c.syncSeq = slices.Clone(p.Templates), slices.Clone(p.VDCs), t, seq
+			c.networks = make(map[string][]events.Network, len(p.Networks))
+			for _, n := range p.Networks {
+				c.networks[n.VDC] = cloneNetworks(n.Networks)
+			}
 		}
 	case events.VDCRuntimesChanged:
 		c.setRuntimes(cmdSeq, p.VDC, p.Runtimes)
@@ -95,7 +106,8 @@ func (c *cloud) view() CloudView {
 	seen := map[string]bool{}
 	for _, d := range c.vdcs {
 		seen[d.ID] = true
-		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(c.runtimes[d.ID].names)})
+		nets, known := c.networks[d.ID]
+		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(c.runtimes[d.ID].names), Networks: cloneNetworks(nets), NetworksKnown: known})
 	}
 	for id, r := range c.runtimes {
 		if !seen[id] {
@@ -147,5 +159,18 @@ func (c *cloud) clone() *cloud {
 	cp := *c
 	cp.templates, cp.vdcs = slices.Clone(c.templates), slices.Clone(c.vdcs)
 	cp.runtimes = maps.Clone(c.runtimes)
+	cp.networks = maps.Clone(c.networks) // the lists themselves are replaced, never changed
 	return &cp
+}
+
+// cloneNetworks copies a VDC's networks, subnets included, so that no view shares them.
+func cloneNetworks(nets []events.Network) []events.Network {
+	if nets == nil {
+		return nil
+	}
+	out := make([]events.Network, len(nets))
+	for i, n := range nets {
+		out[i] = events.Network{Name: n.Name, CIDRs: slices.Clone(n.CIDRs)}
+	}
+	return out
 }
