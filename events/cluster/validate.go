@@ -21,7 +21,7 @@ const (
 	// MaxNameLength is CSE's limit on a cluster name.
 	MaxNameLength = 25
 	// MaxVCDNameLength bounds the names kaas looks up in VCD (org, VDC, network, catalog
-	// item, VM sizing policy, storage profile): VCD keeps names of at most 128 characters.
+	// item, VM sizing policy, storage profile), at VCD's usual limit on entity names.
 	MaxVCDNameLength = 128
 	// MaxSiteLength bounds metadata.site, a VCD address kaas only echoes.
 	MaxSiteLength = 256
@@ -30,10 +30,10 @@ const (
 	// MinRSABits is the smallest RSA key accepted (NIST's floor since 2013).
 	MinRSABits = 2048
 
-	// CPU and memory per node, when given instead of a sizing class. 128 vCPUs is what
-	// ESXi 6.7 (VM hardware version 14, the oldest VCD 10.2 runs on) gives a VM at most;
-	// 1 TiB is below every supported host's VM maximum and far above what a node needs.
-	// Below 1 GiB no node image boots Kubernetes.
+	// CPU and memory per node, when given instead of a sizing class. 128 vCPUs is the most
+	// ESXi 6.5 and 6.7, which VCD 10.2 still runs on, give a VM; 1 TiB is far below every
+	// supported host's VM maximum and far above what a node needs. Below 1 GiB no node
+	// image runs Kubernetes.
 	MinCPU, MaxCPU           = 1, 128
 	MinMemoryMB, MaxMemoryMB = 1024, 1 << 20
 	// The control plane needs what kubeadm's preflight checks demand (2 CPUs, 1700 MB).
@@ -59,7 +59,7 @@ var (
 
 	// Pod and service blocks must be private: RFC 1918, and RFC 6598's shared address space,
 	// where kaas's defaults live. IPv6 is refused: kaas's bootstrap builds single-stack IPv4
-	// clusters, and VCD's org VDC networks it runs nodes on are IPv4.
+	// clusters on the nodes' IPv4 addresses, where an IPv6 block would leave pods unrouted.
 	privateBlocks = []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
 		netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("100.64.0.0/10"),
