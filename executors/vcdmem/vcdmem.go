@@ -281,7 +281,7 @@ func (v *VCD) address(org, vdc, network string, n int) string {
 			for _, net := range d.Networks {
 				if p, err := netip.ParsePrefix(net.CIDR); d.Name == vdc && net.Name == network && err == nil && p.Addr().Is4() && p.Bits() <= 27 {
 					a := p.Masked().Addr().As4()
-					host := binary.BigEndian.Uint32(a[:]) + 10 + uint32(n)%(1<<(32-p.Bits())-12) // .10 up to the broadcast address less one
+					host := binary.BigEndian.Uint32(a[:]) + 10 + uint32(n)%(1<<(32-p.Bits())-12) // from .10, short of the broadcast address
 					binary.BigEndian.PutUint32(a[:], host)
 					return netip.AddrFrom4(a).String()
 				}
