@@ -53,6 +53,9 @@ const (
 )
 
 var (
+	// CSE 3.1's cluster name rule (_is_valid_cluster_name): this pattern, at most 25
+	// characters. Python's $ also matches before a final newline, so CSE took "c1\n"; Go's
+	// does not, and kaas refuses it.
 	nameRE = regexp.MustCompile(`^[a-zA-Z][A-Za-z0-9-]*$`)
 	// A CNI name or version is a token such as antrea or v1.14.0.
 	tokenRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
