@@ -34,11 +34,29 @@ type VDC struct {
 // RuntimeNative is the only runtime kaas provisions: kubeadm on the provider's templates.
 const RuntimeNative = "native"
 
-// CloudSynced records what VCD offers: every template of the provider's catalog, and every
-// org VDC.
+// CloudSynced records what VCD offers: every template of the provider's catalog, every
+// org VDC, and the networks of each org VDC.
 type CloudSynced struct {
 	Templates []Template `json:"templates"`
 	VDCs      []VDC      `json:"vdcs"`
+	// Networks lists the networks of each org VDC the sync could read. It was added without
+	// a new schema version: records written before have none, and a VDC without an entry is
+	// one whose networks kaas does not know (which checks nothing against them).
+	Networks []VDCNetworks `json:"networks,omitempty"`
+}
+
+// VDCNetworks is what networks an org VDC has; none is an answer too.
+type VDCNetworks struct {
+	VDC      string    `json:"vdc"` // the VDC's id, urn:vcloud:vdc:<uuid>
+	Networks []Network `json:"networks"`
+}
+
+// Network is an org VDC network and the subnets its IP scopes cover, as VCD reports them
+// (each scope's gateway masked by its netmask or prefix length), e.g. 10.1.0.0/16. The
+// nodes of a cluster on it get their addresses there.
+type Network struct {
+	Name  string   `json:"name"`
+	CIDRs []string `json:"cidrs,omitempty"`
 }
 
 // VDCRuntimesChanged records the runtimes an org VDC is enabled for; none means disabled.

@@ -447,6 +447,36 @@ func (d *dec) vdcs(name string, s *[]VDC) {
 	d.next()
 }
 
+func (d *dec) vdcNetworks(name string, s *[]VDCNetworks) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []VDCNetworks{}
+		for i := 0; d.elem(i); i++ {
+			var v VDCNetworks
+			v.decode(d)
+			*s = append(*s, v)
+		}
+	}
+	d.next()
+}
+
+func (d *dec) networks(name string, s *[]Network) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []Network{}
+		for i := 0; d.elem(i); i++ {
+			var n Network
+			n.decode(d)
+			*s = append(*s, n)
+		}
+	}
+	d.next()
+}
+
 func (d *dec) acl(name string, s *[]ACLEntry) {
 	if !d.key(name) {
 		return
@@ -735,6 +765,20 @@ func (v *VDC) decode(d *dec) {
 	d.close()
 }
 
+func (v *VDCNetworks) decode(d *dec) {
+	d.open()
+	d.str("vdc", &v.VDC)
+	d.networks("networks", &v.Networks)
+	d.close()
+}
+
+func (n *Network) decode(d *dec) {
+	d.open()
+	d.str("name", &n.Name)
+	d.strs("cidrs", &n.CIDRs)
+	d.close()
+}
+
 func (c *CreateCluster) decode(d *dec) {
 	d.open()
 	if d.key("spec") {
@@ -973,6 +1017,7 @@ func (e *CloudSynced) decode(d *dec) {
 	d.open()
 	d.templates("templates", &e.Templates)
 	d.vdcs("vdcs", &e.VDCs)
+	d.vdcNetworks("networks", &e.Networks)
 	d.close()
 }
 

@@ -59,7 +59,9 @@ var samples = map[string]Payload{
 	TypeNFSNodeRemoved:         NFSNodeRemoved{Node: "nfsd-k2pq"},
 	TypeCloudSynced: CloudSynced{Templates: []Template{{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1, Catalog: "kaas-templates",
 		KubernetesVersion: "v1.29.8", OS: "ubuntu-22.04", CNI: Component{Name: "antrea", Version: "1.14.0"}, Description: "Kubernetes v1.29.8 on ubuntu-22.04"}},
-		VDCs: []VDC{VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}}},
+		VDCs: []VDC{VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}},
+		Networks: []VDCNetworks{{VDC: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+			Networks: []Network{{Name: "acme-net", CIDRs: []string{"10.1.0.0/16"}}, {Name: "acme-isolated"}}}}},
 	TypeVDCRuntimesChanged:  VDCRuntimesChanged{VDC: VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}, Runtimes: []string{RuntimeNative}},
 	TypeServiceStateChanged: ServiceStateChanged{Enabled: true},
 	TypeClusterACLChanged:   ClusterACLChanged{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadWrite}}},
@@ -266,6 +268,32 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("re-encoded envelope does not decode: %v", err)
 		}
 	})
+}
+
+// A CloudSynced written before kaas read networks decodes, both ways, to a cloud whose
+// networks are unknown (nil), and one with networks keeps them.
+func TestCloudSyncedWithoutNetworks(t *testing.T) {
+	old := []byte(`{"id":"x","type":"CloudSynced","schemaVersion":1,"clusterId":"c","time":"2026-11-23T12:00:00Z",` +
+		`"data":{"templates":[],"vdcs":[{"id":"urn:vcloud:vdc:1","name":"acme-vdc","orgName":"acme"}]}}`)
+	agree(t, "old CloudSynced", old)
+	env, err := Unmarshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := env.Payload.(CloudSynced); c.Networks != nil || len(c.VDCs) != 1 {
+		t.Fatalf("old record read as %+v", c)
+	}
+	b, err := Marshal(sampleEnvelope(samples[TypeCloudSynced]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err = Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := env.Payload.(CloudSynced).Networks; !reflect.DeepEqual(got, samples[TypeCloudSynced].(CloudSynced).Networks) {
+		t.Fatalf("networks read back as %+v", got)
+	}
 }
 
 func TestDeriveIDStable(t *testing.T) {

@@ -495,7 +495,7 @@ func TestNothingPlacedElsewhereStaysStuck(t *testing.T) {
 	cloud := fastCloud()
 	cloud.Orgs[0].ID = "urn:vcloud:org:acme"
 	cloud.Orgs = append(cloud.Orgs, vcdmem.Org{Name: "globex", ID: "urn:vcloud:org:globex",
-		VDCs: []vcdmem.VDC{{Name: "globex-vdc", Networks: []string{"globex-net"}}}, Templates: cloud.Orgs[0].Templates})
+		VDCs: []vcdmem.VDC{{Name: "globex-vdc", Networks: []vcdmem.Network{{Name: "globex-net"}}}}, Templates: cloud.Orgs[0].Templates})
 	h := newHarness(t, cloud, fastConfig())
 	owner := events.DeriveID("cluster", "owner")
 	h.send(owner, events.CreateCluster{Spec: spec("taken", good, 0, true)})

@@ -69,6 +69,9 @@ type Reader interface {
 	VDC(ctx context.Context, p cluster.Principal, id string) (cse.Ovdc, error)
 	// VDCEnabled reports whether the org VDC is enabled for Kubernetes.
 	VDCEnabled(ctx context.Context, orgName, vdcName string) bool
+	// VDCNetworks returns the org VDC's networks as VCD last listed them; known is false
+	// when kaas has not read them.
+	VDCNetworks(ctx context.Context, orgName, vdcName string) (nets []events.Network, known bool)
 	// ServiceEnabled reports whether the service takes requests.
 	ServiceEnabled(ctx context.Context) bool
 	// CloudSynced reports whether VCD's templates and VDCs were read at least once.

@@ -105,6 +105,9 @@ func (a *API) createCluster(c *call) reply {
 		return fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid,
 			"Cluster cannot be deployed in org VDC '%s' of org '%s': it is not enabled for native Kubernetes. A provider enables it with PUT /api/cse/3.0/ovdc/{id}.", spec.VDC, spec.OrgName)
 	}
+	if bad := a.checkNetwork(c, spec); bad != nil {
+		return *bad
+	}
 	if bad := a.usableTemplate(c, spec.Template); bad != nil {
 		return *bad
 	}

@@ -93,7 +93,7 @@ func TestCreate(t *testing.T) {
 	if !ok || c.ID != cmdID || c.ClusterID != clusterID || c.OrgID != orgA || c.Actor != alice || c.CorrelationID != req {
 		t.Fatalf("command %+v", c)
 	}
-	want := events.ClusterSpec{Name: "c1", OrgName: "acme", VDC: "vdc1", Site: "vcd.example.com", Network: "net1", SSHKey: "ssh-ed25519 AAAA",
+	want := events.ClusterSpec{Name: "c1", OrgName: "acme", VDC: "vdc1", Site: "vcd.example.com", Network: "net1", SSHKey: tenantKey,
 		Template: events.TemplateRef{Name: "ubuntu-k8s-1.29", Revision: 1}, ControlPlane: events.NodePool{Count: 1},
 		Workers: events.NodePool{Count: 2, SizingClass: "Medium"}, RollbackOnFailure: true}
 	if got, _ := json.Marshal(cc.Spec); !bytes.Equal(got, must(json.Marshal(want))) {
@@ -390,7 +390,7 @@ func TestUpdateRefused(t *testing.T) {
 		{name: "expose", edit: func(e *cse.NativeEntity) { t := true; e.Spec.Settings.Network.Expose = &t }, status: 400, minor: cse.MinorDefault, text: "expose"},
 		{name: "negative workers", edit: func(e *cse.NativeEntity) { e.Spec.Topology.Workers.Count = num(-1) }, status: 400, minor: cse.MinorNumWorkersInvalid,
 			text: "spec.topology.workers.count"},
-		{name: "too many workers", edit: func(e *cse.NativeEntity) { e.Spec.Topology.Workers.Count = num(101) }, status: 400, minor: cse.MinorDefault,
+		{name: "too many workers", edit: func(e *cse.NativeEntity) { e.Spec.Topology.Workers.Count = num(101) }, status: 400, minor: cse.MinorNumWorkersInvalid,
 			text: "worker count must be between 0 and 100"},
 		{name: "unknown field", body: `{"apiVersion":"cse.vmware.com/v2.1","spec":{"topology":{"wrokers":{"count":3}}}}`, status: 400, minor: cse.MinorDefault,
 			text: "spec.topology.wrokers: unknown field"},

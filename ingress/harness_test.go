@@ -204,14 +204,17 @@ func (h *harness) do(method, path, body string, opts ...opt) *httptest.ResponseR
 	return rec
 }
 
+// tenantKey is an SSH public key (from a fixed seed; not a secret).
+const tenantKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHdtjf9EcNxSlHq3C5k71f4WnUh67+tSuF2IAG7ZiLNO tenant@acme"
+
 // createBody is a v2.1 create request.
 func createBody(name, vdc string, workers int) string {
 	return fmt.Sprintf(`{"apiVersion":"cse.vmware.com/v2.1","kind":"native",
 	  "metadata":{"name":%q,"orgName":"acme","virtualDataCenterName":%q,"site":"vcd.example.com"},
 	  "spec":{"distribution":{"templateName":"ubuntu-k8s-1.29","templateRevision":1},
 	    "topology":{"controlPlane":{"count":1},"workers":{"count":%d,"sizingClass":"Medium"}},
-	    "settings":{"ovdcNetwork":"net1","sshKey":"ssh-ed25519 AAAA","network":{"pods":{"cidrBlocks":[]},"services":{"cidrBlocks":[]}}}}}`,
-		name, vdc, workers)
+	    "settings":{"ovdcNetwork":"net1","sshKey":%q,"network":{"pods":{"cidrBlocks":[]},"services":{"cidrBlocks":[]}}}}}`,
+		name, vdc, workers, tenantKey)
 }
 
 // create asks for a cluster and returns its id and the command id.

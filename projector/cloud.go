@@ -23,10 +23,16 @@ type CloudView struct {
 	ServiceEnabled bool
 }
 
-// VDCView is an org VDC and the runtimes it is enabled for.
+// VDCView is an org VDC, the runtimes it is enabled for and, once a sync read them, its
+// networks. (Both network fields are left out of JSON when empty, so that views recorded
+// before kaas read networks render as they did.)
 type VDCView struct {
 	events.VDC
 	Runtimes []string
+	// Networks are the VDC's networks as last synced, when NetworksKnown: a history from
+	// before kaas read networks, or a sync that could not read the VDC, leaves them unknown.
+	Networks      []events.Network `json:",omitempty"`
+	NetworksKnown bool             `json:",omitempty"`
 }
 
 // Enabled reports whether the VDC is enabled for the native runtime.
@@ -40,6 +46,7 @@ func (d VDCView) Enabled() bool { return slices.Contains(d.Runtimes, events.Runt
 type cloud struct {
 	templates []events.Template
 	vdcs      []events.VDC
+	networks  map[string][]events.Network // by VDC id, as last synced
 	synced    time.Time
 	syncSeq   uint64
 	// By VDC id: what the newest command set, and what the newest event recorded.
@@ -99,6 +106,10 @@ func (c *cloud) event(seq uint64, cause string, t time.Time, p events.Payload) {
 	case events.CloudSynced:
 		if seq > c.syncSeq {
 			c.templates, c.vdcs, c.synced, c.syncSeq = slices.Clone(p.Templates), slices.Clone(p.VDCs), t, seq
+			c.networks = make(map[string][]events.Network, len(p.Networks))
+			for _, n := range p.Networks {
+				c.networks[n.VDC] = cloneNetworks(n.Networks)
+			}
 		}
 	case events.VDCRuntimesChanged:
 		c.evtRuntimes[p.VDC.ID] = runtimes{vdc: p.VDC, names: slices.Clone(p.Runtimes), from: origin{cause: cause}}
@@ -132,7 +143,8 @@ func (c *cloud) view(seqOf func(id string) uint64) CloudView {
 	for _, d := range c.vdcs {
 		seen[d.ID] = true
 		r, _ := c.runtimesOf(d.ID, seqOf)
-		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(r.names)})
+		nets, known := c.networks[d.ID]
+		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(r.names), Networks: cloneNetworks(nets), NetworksKnown: known})
 	}
 	for _, m := range []map[string]runtimes{c.cmdRuntimes, c.evtRuntimes} {
 		for id := range m {
@@ -178,5 +190,18 @@ func (c *cloud) clone() *cloud {
 	cp := *c
 	cp.templates, cp.vdcs = slices.Clone(c.templates), slices.Clone(c.vdcs)
 	cp.cmdRuntimes, cp.evtRuntimes = maps.Clone(c.cmdRuntimes), maps.Clone(c.evtRuntimes)
+	cp.networks = maps.Clone(c.networks) // the lists themselves are replaced, never changed
 	return &cp
+}
+
+// cloneNetworks copies a VDC's networks, subnets included, so that no view shares them.
+func cloneNetworks(nets []events.Network) []events.Network {
+	if nets == nil {
+		return nil
+	}
+	out := make([]events.Network, len(nets))
+	for i, n := range nets {
+		out[i] = events.Network{Name: n.Name, CIDRs: slices.Clone(n.CIDRs)}
+	}
+	return out
 }

@@ -108,6 +108,18 @@ func (q *Queries) VDCEnabled(ctx context.Context, orgName, vdcName string) bool 
 	return false
 }
 
+// VDCNetworks returns the networks of an org VDC, named as a tenant names it in a cluster
+// spec, as VCD last listed them; known is false when kaas has not read them (no sync since
+// kaas reads networks, or the VDC is not one it knows).
+func (q *Queries) VDCNetworks(ctx context.Context, orgName, vdcName string) (nets []events.Network, known bool) {
+	for _, d := range q.views.Cloud().VDCs {
+		if strings.EqualFold(d.OrgName, orgName) && d.Name == vdcName {
+			return d.Networks, d.NetworksKnown
+		}
+	}
+	return nil, false
+}
+
 // ServiceEnabled reports whether the service takes requests.
 func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.Cloud().ServiceEnabled }
 

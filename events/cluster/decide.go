@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 
 	"github.com/kaasproject/kaas/events"
@@ -63,6 +62,9 @@ func Decide(s *State, cmd events.Envelope) (events.Payload, error) {
 		}
 		if c.Template.Name == "" || c.Template.Revision < 1 {
 			return nil, reject(events.CodeInvalidChange, "an upgrade needs a template name and a revision of 1 or more")
+		}
+		if r := vcdName("template.name", "template name", c.Template.Name, true); r != nil {
+			return nil, r
 		}
 		return events.ClusterUpgradeStarted{From: s.Spec.Template, To: c.Template}, nil
 
@@ -127,54 +129,18 @@ func (s *State) changeable(verb string) error {
 	return nil
 }
 
-// Limits on what a tenant may ask for.
-const (
-	MaxWorkers    = 100
-	MaxNameLength = 25
-)
-
-var nameRE = regexp.MustCompile(`^[a-zA-Z][A-Za-z0-9-]*$`)
-
-// ValidateSpec checks a create request against the rules CSE applies to native clusters.
-func ValidateSpec(s events.ClusterSpec) error {
-	bad := func(field, format string, args ...any) error {
-		r := reject(events.CodeInvalidChange, format, args...)
-		r.Field = field
-		return r
-	}
-	switch {
-	case s.Name == "":
-		return bad("name", "cluster name is missing")
-	case len(s.Name) > MaxNameLength || !nameRE.MatchString(s.Name):
-		return bad("name", "Invalid cluster name '%s': it must start with a letter, contain only letters, digits and hyphens, and be at most %d characters", s.Name, MaxNameLength)
-	case s.OrgName == "":
-		return bad("orgName", "organization name is missing")
-	case s.VDC == "":
-		return bad("vdc", "org VDC name is missing")
-	case s.Network == "":
-		return bad("network", "org VDC network is missing")
-	case s.Template.Name == "":
-		return bad("template.name", "template name is missing")
-	case s.Template.Revision < 1:
-		return bad("template.revision", "template revision must be 1 or more, not %d", s.Template.Revision)
-	case s.ControlPlane.Count != 1:
-		return bad("controlPlane.count", "native clusters have exactly one control plane node, not %d", s.ControlPlane.Count)
-	case s.Workers.Count < 0 || s.Workers.Count > MaxWorkers:
-		return bad("workers.count", "worker count must be between 0 and %d, not %d", MaxWorkers, s.Workers.Count)
-	case s.NFS.Count < 0 || s.NFS.Count > MaxWorkers:
-		return bad("nfs.count", "NFS node count must be between 0 and %d, not %d", MaxWorkers, s.NFS.Count)
-	}
-	return nil
-}
-
 // Change turns a tenant's full desired spec (CSE's "apply" of the whole entity) into the one
 // command it amounts to. As in CSE, only the worker count, the NFS count (up) and the
 // template may change after creation; a change to anything else is refused, naming each
 // field the way CSE's payload names it, with the value found and the value expected.
+// A change that may go ahead is first checked as a create is, so that no value slips
+// through; values that did not change are left alone, so that a cluster created under
+// older rules can still be scaled and upgraded.
 func Change(current, desired events.ClusterSpec) (events.Payload, error) {
+	diffs := diff(current, desired)
 	var immutable []string
 	var resize, upgrade bool
-	for _, d := range diff(current, desired) {
+	for _, d := range diffs {
 		switch d.field {
 		case "workers.count":
 			resize = true
@@ -188,13 +154,22 @@ func Change(current, desired events.ClusterSpec) (events.Payload, error) {
 		case "expose":
 			return nil, reject(events.CodeUnsupportedChange, "settings.network.expose cannot be changed: exposing a cluster through an edge gateway is not supported yet")
 		default:
-			immutable = append(immutable, fmt.Sprintf("%s found : %v expected : %v", cseName(d.field), d.found, d.expected))
+			immutable = append(immutable, fmt.Sprintf("%s found : %s expected : %s", cseName(d.field), shownValue(d.found), shownValue(d.expected)))
+		}
+	}
+	if len(immutable) > 0 {
+		return nil, reject(events.CodeInvalidChange, "Change detected in immutable field(s) [%s]; only topology.workers.count, topology.nfs.count and the distribution can change",
+			strings.Join(immutable, ", "))
+	}
+	for _, p := range problems(desired, false) {
+		blamed, _, _ := strings.Cut(p.Field, "[")
+		for _, d := range diffs {
+			if d.field == blamed || strings.HasPrefix(d.field, blamed+".") {
+				return nil, p
+			}
 		}
 	}
 	switch {
-	case len(immutable) > 0:
-		return nil, reject(events.CodeInvalidChange, "Change detected in immutable field(s) [%s]; only topology.workers.count, topology.nfs.count and the distribution can change",
-			strings.Join(immutable, ", "))
 	case resize && upgrade:
 		return nil, reject(events.CodeInvalidChange, "Cannot resize and upgrade the cluster at the same time")
 	case resize:
@@ -238,11 +213,25 @@ var cseNames = map[string]string{
 	"network": "settings.ovdcNetwork", "sshKey": "settings.sshKey", "rollbackOnFailure": "settings.rollbackOnFailure",
 	"podCidrs": "settings.network.pods.cidrBlocks", "serviceCidrs": "settings.network.services.cidrBlocks",
 	"cni.name": "settings.cni.name", "cni.version": "settings.cni.version", "memoryMb": "memory",
+	"expose": "settings.network.expose",
 }
 
-// CSEName returns the flattened CSE payload name of a ClusterSpec field path.
-func CSEName(field string) string { return cseName(field) }
+// CSEName returns the path in CSE's v2.1 payload of a ClusterSpec field path, as a
+// Rejection names it: metadata.name, spec.settings.sshKey,
+// spec.settings.network.pods.cidrBlocks[0], spec.topology.controlPlane.cpu.
+func CSEName(field string) string {
+	base, index, _ := strings.Cut(field, "[")
+	if index != "" {
+		index = "[" + index
+	}
+	name := cseName(base)
+	if !strings.HasPrefix(name, "metadata.") {
+		name = "spec." + name
+	}
+	return name + index
+}
 
+// cseName is the flattened name CSE's messages use, without spec.
 func cseName(field string) string {
 	if n, ok := cseNames[field]; ok {
 		return n
@@ -253,9 +242,28 @@ func cseName(field string) string {
 	}
 	switch head {
 	case "controlPlane", "workers", "nfs":
+		if tail == "" {
+			return "topology." + head
+		}
 		return "topology." + head + "." + tail
 	}
 	return field
+}
+
+// shownValue renders a value for CSE's immutable-field message, a tenant's string escaped
+// so that it cannot break the line.
+func shownValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		return escaped(v)
+	case []string:
+		out := make([]string, len(v))
+		for i, s := range v {
+			out[i] = escaped(s)
+		}
+		return "[" + strings.Join(out, " ") + "]"
+	}
+	return fmt.Sprint(v)
 }
 
 // normalize treats nil and empty slices as equal, as JSON does.

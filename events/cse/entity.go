@@ -228,6 +228,22 @@ const (
 	MinorOvdcNameInvalid    = 4021
 )
 
+// minorInvalid maps the events.ClusterSpec field a refusal blames to CSE's minor code for
+// an invalid value of it; CSE has codes for these only.
+var minorInvalid = map[string]int{
+	"name": MinorClusterNameInvalid, "orgName": MinorOrgNameInvalid, "vdc": MinorOvdcNameInvalid,
+	"network": MinorNetworkNameInvalid, "workers.count": MinorNumWorkersInvalid,
+}
+
+// MinorInvalid returns CSE's minor error code for an invalid value of a ClusterSpec field
+// (a cluster.Rejection's Field), MinorDefault when CSE has none.
+func MinorInvalid(field string) int {
+	if m, ok := minorInvalid[field]; ok {
+		return m
+	}
+	return MinorDefault
+}
+
 // Page is CSE's paged result.
 type Page[T any] struct {
 	ResultTotal     int    `json:"resultTotal"`

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
 )
 
 // CSE 3.0 on API 35 (VCD 10.2) spoke the v1.0 native cluster entity, snake_case and flatter
@@ -161,7 +165,66 @@ func DecodeEntityV1(body []byte) (NativeEntity, error) {
 	if s := e.Spec.Settings; s != nil {
 		out.Spec.Settings = &Settings{OvdcNetwork: s.Network, SSHKey: s.SSHKey, RollbackOnFailure: s.RollbackOnFailure}
 	}
+	if err := checkV1(out); err != nil {
+		return NativeEntity{}, err
+	}
 	return out, nil
+}
+
+// checkV1 checks the values a v1.0 entity gives as a create checks them (the rest is
+// checked again once defaults and the current spec fill it in), and names a bad one by its
+// v1.0 path, as the client wrote it.
+func checkV1(e NativeEntity) error {
+	s, err := merge(events.ClusterSpec{Name: e.Metadata.Name, OrgName: e.Metadata.OrgName, VDC: e.Metadata.VirtualDataCenterName}, e)
+	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Path = V1Path(fe.Path)
+		}
+		return err
+	}
+	var rej *cluster.Rejection
+	if err := cluster.ValidateValues(s); errors.As(err, &rej) {
+		return fieldErr(V1Path(cluster.CSEName(rej.Field)), MinorInvalid(rej.Field), "%s", rej.Message)
+	}
+	return nil
+}
+
+// v1Names maps the v2.1 payload's path segments to v1.0's.
+var v1Names = map[string]string{
+	"metadata.name":                      "metadata.cluster_name",
+	"metadata.orgName":                   "metadata.org_name",
+	"metadata.virtualDataCenterName":     "metadata.ovdc_name",
+	"spec.topology.controlPlane":         "spec.control_plane",
+	"spec.topology.workers":              "spec.workers",
+	"spec.topology.nfs":                  "spec.nfs",
+	"sizingClass":                        "sizing_class",
+	"storageProfile":                     "storage_profile",
+	"spec.distribution.templateName":     "spec.k8_distribution.template_name",
+	"spec.distribution.templateRevision": "spec.k8_distribution.template_revision",
+	"spec.settings.ovdcNetwork":          "spec.settings.network",
+	"spec.settings.sshKey":               "spec.settings.ssh_key",
+	"spec.settings.rollbackOnFailure":    "spec.settings.rollback_on_failure",
+}
+
+// V1Path returns the v1.0 entity's path of a v2.1 payload path (spec.topology.workers.count
+// is spec.workers.count); a path v1.0 has no counterpart for is returned as it is.
+func V1Path(path string) string {
+	if n, ok := v1Names[path]; ok {
+		return n
+	}
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 {
+		return path
+	}
+	head, last := path[:i], path[i+1:]
+	if n, ok := v1Names[last]; ok {
+		last = n
+	}
+	if n, ok := v1Names[head]; ok {
+		head = n
+	}
+	return head + "." + last
 }
 
 // ToV1 renders a cluster response in v1.0's shape, for API 35.0.

@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kaasproject/kaas/events/cluster"
 )
 
 // Params are what a node's bootstrap needs to know.
@@ -45,10 +47,11 @@ const (
 	KubeadmConfigPath = "/etc/kaas/kubeadm.yaml"
 )
 
-// Defaults when the tenant names no CIDR (CSE's).
+// Defaults when the tenant names no CIDR (CSE's): the aggregate's, which it checks a
+// tenant's blocks against.
 const (
-	DefaultPodCIDR     = "100.96.0.0/11"
-	DefaultServiceCIDR = "100.64.0.0/13"
+	DefaultPodCIDR     = cluster.DefaultPodCIDR
+	DefaultServiceCIDR = cluster.DefaultServiceCIDR
 )
 
 // cloudConfig is the part of cloud-init's cloud-config that kaas uses; fields are in the

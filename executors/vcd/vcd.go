@@ -2,10 +2,13 @@ package vcd
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -503,10 +506,11 @@ func busy(tasks *types.TasksInProgress) bool {
 	return false
 }
 
-// Cloud implements executors.VCD: every org VDC (an adminOrgVdc query, paged), and the kaas
-// templates of the provider's catalog: its items whose metadata names a Kubernetes version.
+// Cloud implements executors.VCD: every org VDC (an adminOrgVdc query, paged) with its
+// networks, and the kaas templates of the provider's catalog: its items whose metadata names
+// a Kubernetes version.
 func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
-	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}}
+	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Networks: []events.VDCNetworks{}}
 	const pageSize = 128
 	for page := 1; ; page++ {
 		res, err := call(ctx, c, func(vc *govcd.VCDClient) (govcd.Results, error) {
@@ -521,8 +525,16 @@ func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 			recs = res.Results.OrgVdcAdminRecord
 		}
 		for _, r := range recs {
-			out.VDCs = append(out.VDCs, events.VDC{ID: "urn:vcloud:vdc:" + lastSegment(r.HREF), Name: r.Name, OrgName: r.OrgName,
+			id := "urn:vcloud:vdc:" + lastSegment(r.HREF)
+			out.VDCs = append(out.VDCs, events.VDC{ID: id, Name: r.Name, OrgName: r.OrgName,
 				OrgID: "urn:vcloud:org:" + lastSegment(r.Org)})
+			nets, found, err := c.networks(ctx, r.HREF)
+			if err != nil {
+				return out, err
+			}
+			if found {
+				out.Networks = append(out.Networks, events.VDCNetworks{VDC: id, Networks: nets})
+			}
 		}
 		if len(recs) < pageSize {
 			break
@@ -562,6 +574,90 @@ func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 		}
 	}
 	return out, nil
+}
+
+// networks reads an org VDC's networks: the VDC lists them (AvailableNetworks), and each
+// network's IP scopes give its subnets. found is false when the VDC went away meanwhile.
+func (c *Client) networks(ctx context.Context, vdcHREF string) (nets []events.Network, found bool, err error) {
+	vdc, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Vdc, error) {
+		v := govcd.NewVdc(&vc.Client)
+		v.Vdc.HREF = vdcHREF
+		return v, v.Refresh()
+	})
+	if notFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, classify(err)
+	}
+	nets = []events.Network{}
+	for _, an := range vdc.Vdc.AvailableNetworks {
+		for _, ref := range an.Network {
+			if ref == nil {
+				continue
+			}
+			n, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.OrgVDCNetwork, error) {
+				return govcd.NewVdc(&vc.Client).GetOrgVdcNetworkByHref(ref.HREF)
+			})
+			if notFound(err) {
+				continue // removed since the VDC was read
+			}
+			if err != nil {
+				return nil, false, classify(err)
+			}
+			nets = append(nets, events.Network{Name: n.OrgVDCNetwork.Name, CIDRs: subnets(n.OrgVDCNetwork.Configuration)})
+		}
+	}
+	return nets, true, nil
+}
+
+// subnets returns the subnets of a network's IP scopes: each gateway masked by the scope's
+// prefix length or, when VCD gives none, its netmask. A scope kaas cannot read is left out.
+func subnets(cfg *types.NetworkConfiguration) []string {
+	if cfg == nil || cfg.IPScopes == nil {
+		return nil
+	}
+	var out []string
+	for _, sc := range cfg.IPScopes.IPScope {
+		if sc == nil {
+			continue
+		}
+		gw, err := netip.ParseAddr(strings.TrimSpace(sc.Gateway))
+		if err != nil {
+			continue
+		}
+		length := -1
+		switch {
+		case sc.SubnetPrefixLength != "":
+			if n, err := strconv.Atoi(strings.TrimSpace(sc.SubnetPrefixLength)); err == nil {
+				length = n
+			}
+		case sc.SubnetPrefixLengthInt != nil:
+			length = *sc.SubnetPrefixLengthInt
+		case sc.Netmask != "":
+			length = maskBits(sc.Netmask)
+		}
+		if p, err := gw.Prefix(length); err == nil {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+// maskBits returns the prefix length of a netmask such as 255.255.0.0, or -1 when it is not
+// one.
+func maskBits(mask string) int {
+	m, err := netip.ParseAddr(strings.TrimSpace(mask))
+	if err != nil || !m.Is4() {
+		return -1
+	}
+	a := m.As4()
+	v := binary.BigEndian.Uint32(a[:])
+	ones := bits.LeadingZeros32(^v)
+	if v<<ones != 0 { // the ones are not contiguous
+		return -1
+	}
+	return ones
 }
 
 func lastSegment(href string) string {

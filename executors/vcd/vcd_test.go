@@ -3,6 +3,7 @@ package vcd_test
 import (
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -88,5 +89,40 @@ func TestDeleteIgnoresTheCreatesFailedTask(t *testing.T) {
 	}
 	if inv := sim.Inventory(); len(inv.VApps) != 0 {
 		t.Fatalf("VCD holds %+v", inv.VApps)
+	}
+}
+
+// Cloud reads each org VDC's networks and their subnets as VCD reports them: the gateway
+// masked by the netmask (vcdsim's networks are /16s).
+func TestCloudReadsNetworks(t *testing.T) {
+	cfg := fastSim()
+	cfg.Orgs = append(cfg.Orgs, vcdsim.OrgConfig{Name: "globex", VDCs: []vcdsim.VDCConfig{
+		{Name: "globex-vdc", Networks: []vcdsim.NetworkConfig{{Name: "front", Gateway: "192.168.7.1", Pool: "192.168"}, {Name: "back", Gateway: "172.20.3.254", Pool: "172.20"}}},
+		{Name: "empty-vdc"},
+	}})
+	_, url := startSim(t, cfg)
+	c, err := vcd.New(t.Context(), vcd.Config{URL: url + "/api", User: "administrator", Password: "kaas-admin", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := c.Cloud(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]events.Network{}
+	for _, n := range cloud.Networks {
+		for _, d := range cloud.VDCs {
+			if d.ID == n.VDC {
+				got[d.OrgName+"/"+d.Name] = n.Networks
+			}
+		}
+	}
+	want := map[string][]events.Network{
+		"acme/acme-vdc":     {{Name: "acme-net", CIDRs: []string{"10.1.0.0/16"}}},
+		"globex/globex-vdc": {{Name: "front", CIDRs: []string{"192.168.0.0/16"}}, {Name: "back", CIDRs: []string{"172.20.0.0/16"}}},
+		"globex/empty-vdc":  {},
+	}
+	if !reflect.DeepEqual(got, want) || len(cloud.Networks) != len(cloud.VDCs) {
+		t.Fatalf("networks %+v, want %+v", got, want)
 	}
 }

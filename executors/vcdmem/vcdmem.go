@@ -11,10 +11,12 @@ package vcdmem
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -54,10 +56,27 @@ type Org struct {
 
 // VDC is an org VDC with its networks.
 type VDC struct {
-	Name     string   `json:"name"`
-	Networks []string `json:"networks"`
+	Name     string    `json:"name"`
+	Networks []Network `json:"networks"`
 	// MaxVMs is the VDC's VM quota; 0 means no limit.
 	MaxVMs int `json:"maxVMs,omitempty"`
+}
+
+// Network is an org VDC network. CIDR, when set, is its subnet, where its VMs get their
+// addresses; a network written as a bare name (as configurations did before) has none.
+type Network struct {
+	Name string `json:"name"`
+	CIDR string `json:"cidr,omitempty"`
+}
+
+// UnmarshalJSON reads a network as an object or as its bare name.
+func (n *Network) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &n.Name); err == nil {
+		n.CIDR = ""
+		return nil
+	}
+	type plain Network
+	return json.Unmarshal(b, (*plain)(n))
 }
 
 // Template is a catalog template.
@@ -75,7 +94,7 @@ func Default() Config {
 		BootDelay: time.Second,
 		Orgs: []Org{{
 			Name: "acme",
-			VDCs: []VDC{{Name: "acme-vdc", Networks: []string{"acme-net"}}},
+			VDCs: []VDC{{Name: "acme-vdc", Networks: []Network{{Name: "acme-net", CIDR: "10.100.0.0/16"}}}},
 			Templates: []Template{
 				{Template: tpl("ubuntu-22.04_k8s-1.29_antrea-1.14", "v1.29.8", "antrea", "1.14.0")},
 				{Template: tpl("ubuntu-22.04_k8s-1.30_antrea-1.15", "v1.30.4", "antrea", "1.15.1")},
@@ -221,7 +240,7 @@ func (v *VCD) ResolveTemplate(ctx context.Context, org executors.Org, ref events
 		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org.Name), "", "")
 }
 
-// Cloud implements executors.VCD: every org's templates (once each) and VDCs.
+// Cloud implements executors.VCD: every org's templates (once each), VDCs and networks.
 func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -238,11 +257,38 @@ func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 			}
 		}
 		for _, d := range o.VDCs {
-			out.VDCs = append(out.VDCs, events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("vcdmem-vdc", o.Name+"/"+d.Name),
-				Name: d.Name, OrgName: o.Name, OrgID: o.ID})
+			id := "urn:vcloud:vdc:" + events.DeriveID("vcdmem-vdc", o.Name+"/"+d.Name)
+			out.VDCs = append(out.VDCs, events.VDC{ID: id, Name: d.Name, OrgName: o.Name, OrgID: o.ID})
+			nets := events.VDCNetworks{VDC: id, Networks: []events.Network{}}
+			for _, n := range d.Networks {
+				en := events.Network{Name: n.Name}
+				if n.CIDR != "" {
+					en.CIDRs = []string{n.CIDR}
+				}
+				nets.Networks = append(nets.Networks, en)
+			}
+			out.Networks = append(out.Networks, nets)
 		}
 	}
 	return out, nil
+}
+
+// address is the n-th address of a network's pool: in its subnet from .10 on, as VCD's
+// static pools usually start, or from 10.100.0.1 on for a network without one.
+func (v *VCD) address(org, vdc, network string, n int) string {
+	if o := v.orgByName(org); o != nil {
+		for _, d := range o.VDCs {
+			for _, net := range d.Networks {
+				if p, err := netip.ParsePrefix(net.CIDR); d.Name == vdc && net.Name == network && err == nil && p.Addr().Is4() && p.Bits() <= 27 {
+					a := p.Masked().Addr().As4()
+					host := binary.BigEndian.Uint32(a[:]) + 10 + uint32(n)%(1<<(32-p.Bits())-12) // from .10, short of the broadcast address
+					binary.BigEndian.PutUint32(a[:], host)
+					return netip.AddrFrom4(a).String()
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("10.%d.%d.%d", 100+n/65536%100, n/256%256, n%256)
 }
 
 func (v *VCD) template(org, name string) Template {
@@ -316,7 +362,7 @@ func (v *VCD) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executor
 	}
 	now := time.Now()
 	if a == nil {
-		if !slices.Contains(o.VDCs[i].Networks, spec.Network) {
+		if !slices.ContainsFunc(o.VDCs[i].Networks, func(n Network) bool { return n.Name == spec.Network }) {
 			return executors.Status{}, executors.Terminal(events.CodeNetworkNotFound, fmt.Sprintf("network %q does not exist in VDC %q", spec.Network, spec.VDC), "", "")
 		}
 		a = &VApp{ID: "urn:vcloud:vapp:" + uuid.NewString(), Org: spec.Org, VDC: spec.VDC, Name: spec.Name, Network: spec.Network,
@@ -361,7 +407,7 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 		v.st.NextIP++
 		m = &VM{ID: "urn:vcloud:vm:" + uuid.NewString(), Name: spec.Name, Role: spec.Role, Template: spec.Template.Name,
 			Metadata: maps.Clone(spec.Metadata), GuestInfo: maps.Clone(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
-			IP: fmt.Sprintf("10.%d.%d.%d", 100+v.st.NextIP/65536%100, v.st.NextIP/256%256, v.st.NextIP%256)}
+			IP: v.address(a.Org, a.VDC, a.Network, v.st.NextIP)}
 		a.VMs[m.Name] = m
 		if err := v.save(); err != nil {
 			return executors.Status{}, err

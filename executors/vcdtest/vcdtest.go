@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -83,10 +84,32 @@ func Run(t *testing.T, tg Target) {
 		_, _ = wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, ref) })
 	})
 
+	var subnets []netip.Prefix // of tg.Network, as Cloud reports them
 	t.Run("Cloud", func(t *testing.T) {
 		cloud, err := v.Cloud(ctx)
 		if err != nil {
 			t.Fatal(err)
+		}
+		vdc := slices.IndexFunc(cloud.VDCs, func(d events.VDC) bool { return d.Name == tg.VDC && strings.EqualFold(d.OrgName, tg.Org.Name) })
+		var nets *events.VDCNetworks
+		for i, n := range cloud.Networks {
+			if vdc >= 0 && n.VDC == cloud.VDCs[vdc].ID {
+				nets = &cloud.Networks[i]
+			}
+		}
+		if nets == nil {
+			t.Fatalf("no networks for VDC %s in %+v", tg.VDC, cloud.Networks)
+		}
+		i := slices.IndexFunc(nets.Networks, func(n events.Network) bool { return n.Name == tg.Network })
+		if i < 0 {
+			t.Fatalf("VDC %s's networks %+v lack %s", tg.VDC, nets.Networks, tg.Network)
+		}
+		for _, c := range nets.Networks[i].CIDRs {
+			p, err := netip.ParsePrefix(c)
+			if err != nil || p.Masked() != p {
+				t.Errorf("network %s's subnet %q is not a canonical CIDR block", tg.Network, c)
+			}
+			subnets = append(subnets, p)
 		}
 		if !slices.ContainsFunc(cloud.Templates, func(x events.Template) bool {
 			return x.Name == tg.Template.Name && x.Revision == tg.Template.Revision && x.KubernetesVersion != ""
@@ -179,6 +202,11 @@ func Run(t *testing.T, tg Target) {
 			t.Fatalf("control plane published a join command kaas refuses: %v", err)
 		}
 		join = string(b)
+		// The node got its address in the subnet Cloud reported for its network.
+		if ip, err := netip.ParseAddr(gi[executors.GuestIP]); len(subnets) > 0 &&
+			(err != nil || !slices.ContainsFunc(subnets, func(p netip.Prefix) bool { return p.Contains(ip) })) {
+			t.Errorf("the control plane's address %q is outside its network's subnets %v", gi[executors.GuestIP], subnets)
+		}
 	})
 
 	// A delete looks for the cluster's vApp where the cluster's create would have made it.

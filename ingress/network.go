@@ -1,0 +1,21 @@
+package ingress
+
+import (
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+)
+
+// checkNetwork refuses a create whose network the org VDC does not have, or whose pod or
+// service block overlaps the subnet the nodes get their addresses in, when kaas knows the
+// VDC's networks (from VCD's last cloud sync); when it does not, the executor finds out.
+func (a *API) checkNetwork(c *call, spec events.ClusterSpec) *reply {
+	nets, known := a.reader.VDCNetworks(c.ctx, spec.OrgName, spec.VDC)
+	if !known {
+		return nil
+	}
+	if err := cluster.ValidateNetwork(spec, nets); err != nil {
+		r := rejection(err)
+		return &r
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package projector_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/projector"
+)
+
+// The cloud view carries each VDC's networks from the newest sync, and knows when it does not
+// know them: a sync recorded before kaas read networks, or a VDC the sync could not read.
+func TestCloudViewNetworks(t *testing.T) {
+	v := projector.NewViews()
+	vdc1 := events.VDC{ID: "urn:vcloud:vdc:1", Name: "vdc1", OrgName: "acme", OrgID: orgA}
+	vdc2 := events.VDC{ID: "urn:vcloud:vdc:2", Name: "vdc2", OrgName: "acme", OrgID: orgA}
+	sync := func(seq uint64, p events.CloudSynced) {
+		v.ApplyEvent(seq, "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0, Payload: p})
+	}
+	view := func() map[string]projector.VDCView {
+		out := map[string]projector.VDCView{}
+		for _, d := range v.Cloud().VDCs {
+			out[d.Name] = d
+		}
+		return out
+	}
+
+	sync(1, events.CloudSynced{VDCs: []events.VDC{vdc1, vdc2}}) // as recorded before networks were read
+	if d := view(); d["vdc1"].NetworksKnown || d["vdc1"].Networks != nil || d["vdc2"].NetworksKnown {
+		t.Fatalf("an old sync made networks known: %+v", d)
+	}
+
+	net1 := []events.Network{{Name: "net1", CIDRs: []string{"10.1.0.0/16"}}}
+	p := events.CloudSynced{VDCs: []events.VDC{vdc1, vdc2}, Networks: []events.VDCNetworks{{VDC: vdc1.ID, Networks: net1}}}
+	sync(2, p)
+	d := view()
+	if !d["vdc1"].NetworksKnown || !reflect.DeepEqual(d["vdc1"].Networks, net1) || d["vdc2"].NetworksKnown {
+		t.Fatalf("after a sync with networks: %+v", d)
+	}
+	// The view is a copy: changing the event or a view changes nothing.
+	p.Networks[0].Networks[0].CIDRs[0] = "changed"
+	d["vdc1"].Networks[0].CIDRs[0] = "changed"
+	if got := view()["vdc1"].Networks[0].CIDRs[0]; got != "10.1.0.0/16" {
+		t.Fatalf("the view shares its networks: %s", got)
+	}
+
+	// A newer sync replaces them all; an older one, folded late, changes nothing.
+	sync(4, events.CloudSynced{VDCs: []events.VDC{vdc1, vdc2}, Networks: []events.VDCNetworks{{VDC: vdc1.ID, Networks: []events.Network{}}, {VDC: vdc2.ID, Networks: net1}}})
+	sync(3, events.CloudSynced{VDCs: []events.VDC{vdc1}, Networks: []events.VDCNetworks{{VDC: vdc1.ID, Networks: net1}}})
+	d = view()
+	if !d["vdc1"].NetworksKnown || len(d["vdc1"].Networks) != 0 || !d["vdc2"].NetworksKnown || d["vdc2"].Networks[0].Name != "net1" {
+		t.Fatalf("after a newer sync: %+v", d)
+	}
+}
