@@ -25,6 +25,9 @@ type Executor struct {
 	ready  bool
 	errs   map[string]int // deliveries in a row that failed, by command id
 	snaps  map[string]int // events each cluster had at its last snapshot
+	// polled holds, by command id, the retry a waiting step's successful poll has since
+	// ended: transient errors spread over a long wait are not one failing streak.
+	polled map[string]cluster.Retry
 }
 
 // New returns an executor. Run starts it.
@@ -37,7 +40,7 @@ func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
 	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}, errs: map[string]int{},
-		snaps: map[string]int{}}, nil
+		snaps: map[string]int{}, polled: map[string]cluster.Retry{}}, nil
 }
 
 // Ready reports whether the consumer is bound, for /readyz.
@@ -211,4 +214,27 @@ func (q *keyedQueue) close() []jetstream.Msg {
 	}
 	q.pending = map[string][]jetstream.Msg{}
 	return left
+}
+
+// polledFine notes that the operation's step, which had failed before, has just called VCD
+// successfully: its next failure starts a new streak.
+func (e *Executor) polledFine(cmdID string, r *cluster.Retry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.polled) > 100_000 {
+		clear(e.polled) // a hint: forgetting it only counts a streak from the history
+	}
+	e.polled[cmdID] = *r
+}
+
+// streakEnded reports whether a successful call came after the retry r was recorded.
+func (e *Executor) streakEnded(cmdID string, r *cluster.Retry) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.polled[cmdID]
+	if ok && (p.Step != r.Step || p.Attempt != r.Attempt || !p.NotUntil.Equal(r.NotUntil)) {
+		delete(e.polled, cmdID) // another streak's
+		return false
+	}
+	return ok
 }

@@ -171,6 +171,15 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 		start := time.Now()
 		res, err := e.step(ctx, d, step)
 		e.cfg.Metrics.stepDone(step, res, err, time.Since(start))
+		if err != nil && len(res.events) > 0 {
+			// What the step found before it failed (a node that joined) is recorded: it is
+			// true, and progress, so the failure that follows starts its own streak.
+			for _, ev := range res.events {
+				if err := e.append(ctx, d, ev); err != nil {
+					return outcome{}, err
+				}
+			}
+		}
 		switch {
 		case err != nil:
 			retry, f := classify(err)
@@ -218,6 +227,9 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 				}
 				continue
 			}
+			if r := st.Op.Retry; r != nil {
+				e.polledFine(d.cmd.ID, r)
+			}
 			return outcome{wait: e.cfg.PollInterval, label: "waiting"}, nil
 		}
 	}
@@ -229,7 +241,7 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 // once the step used up its attempts (then wait is 0 and the operation goes on failing).
 func (e *Executor) retry(ctx context.Context, d *delivery, step cluster.Step, f events.Failure) (time.Duration, error) {
 	attempt := 1
-	if r := d.st.Op.Retry; r != nil && r.Step == f.Step {
+	if r := d.st.Op.Retry; r != nil && r.Step == f.Step && !e.streakEnded(d.cmd.ID, r) {
 		attempt = r.Attempt + 1
 	}
 	if attempt > e.cfg.MaxAttempts {
