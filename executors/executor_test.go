@@ -25,8 +25,10 @@ type harness struct {
 	store *jsstore.Store
 	vcd   *vcdmem.VCD
 	cfg   executors.Config
-	stop  context.CancelFunc
-	done  chan struct{}
+	// wrap, when set, stands between the executor and the in-memory VCD.
+	wrap func(executors.VCD) executors.VCD
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func fastCloud() vcdmem.Config {
@@ -54,7 +56,11 @@ func newHarness(t *testing.T, cloud vcdmem.Config, cfg executors.Config) *harnes
 }
 
 func (h *harness) start() {
-	ex, err := executors.New(h.cfg, h.store, h.vcd)
+	var v executors.VCD = h.vcd
+	if h.wrap != nil {
+		v = h.wrap(v)
+	}
+	ex, err := executors.New(h.cfg, h.store, v)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -557,5 +563,44 @@ func TestNothingPlacedElsewhereStaysStuck(t *testing.T) {
 	}
 	if a := h.vapp(owner); a == nil || len(a.VMs) != 1 || len(h.vcd.VApps()) != 1 {
 		t.Fatalf("the name's owner lost its vApp, or something else is left: %+v", h.vcd.VApps())
+	}
+}
+
+// flakyGuestInfo fails every other read of a VM's guestinfo, as a busy VCD may.
+type flakyGuestInfo struct {
+	executors.VCD
+	n atomic.Int64
+}
+
+func (f *flakyGuestInfo) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]string, error) {
+	if f.n.Add(1)%2 == 0 {
+		return nil, executors.Retryable("BUSY_ENTITY", "The entity is busy completing an operation (get VM).", nil)
+	}
+	return f.VCD.GuestInfo(ctx, ref)
+}
+
+// A node's boot is waited on with many reads; errors between successful reads are not one
+// streak, so a long boot on a VCD that fails now and then does not use up the retries.
+func TestWaitingOutlastsScatteredErrors(t *testing.T) {
+	cloud := fastCloud()
+	cloud.BootDelay = 400 * time.Millisecond
+	cfg := fastConfig()
+	cfg.MaxAttempts, cfg.RetryBase, cfg.RetryMax = 3, time.Millisecond, 5*time.Millisecond
+	st, _ := natstest.Store(t)
+	v, err := vcdmem.New(cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flaky := &flakyGuestInfo{}
+	h := &harness{t: t, store: st, vcd: v, cfg: cfg, wrap: func(in executors.VCD) executors.VCD { flaky.VCD = in; return flaky }}
+	h.start()
+	t.Cleanup(h.halt)
+	id := events.DeriveID("cluster", "patient")
+	h.send(id, events.CreateCluster{Spec: spec("patient", good, 2, true)})
+	if s := h.waitIdle(id, 2); s.Phase != events.PhaseCreateSucceeded {
+		t.Fatalf("%s %+v", s.Phase, s.LastFailure)
+	}
+	if n := flaky.n.Load(); n < 2*int64(cfg.MaxAttempts)+2 {
+		t.Fatalf("only %d guestinfo reads: the boot was too short to test anything", n)
 	}
 }

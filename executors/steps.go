@@ -73,20 +73,39 @@ func (e *Executor) step(ctx context.Context, d *delivery, s cluster.Step) (stepR
 		return e.awaitControlPlane(ctx, st, s.Node)
 
 	case cluster.StepAwaitNodes:
+		// Every waiting node is read each time. A read VCD fails for a while (a busy VM)
+		// only skips that node this time: the step fails, and counts towards its retries,
+		// when no node could be read, so that nodes that are fine are not held back and a
+		// long wait is not cut short by scattered errors.
 		var out []events.Payload
+		var skipped error
+		read := 0
 		for _, n := range s.Nodes {
 			gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
 			if err != nil {
-				return stepResult{}, err
+				if retry, _ := classify(err); retry && ctx.Err() == nil {
+					skipped = err
+					continue
+				}
+				return progress(out...), err
 			}
+			read++
 			done, err := bootDone(gi, n)
 			if err != nil {
-				return stepResult{}, err
+				return progress(out...), err
 			}
 			if done {
 				// A worker's user data holds the join command: wipe it once used.
-				if wiped, err := e.wipe(ctx, st, n, gi, GuestUserData); err != nil || !wiped {
+				wiped, err := e.wipe(ctx, st, n, gi, GuestUserData)
+				if err != nil {
+					if retry, _ := classify(err); retry && ctx.Err() == nil {
+						skipped = err
+						continue
+					}
 					return progress(out...), err
+				}
+				if !wiped {
+					continue
 				}
 			}
 			switch {
@@ -97,6 +116,9 @@ func (e *Executor) step(ctx context.Context, d *delivery, s cluster.Step) (stepR
 			case time.Since(n.StartedAt) > e.cfg.BootTimeout:
 				return stepResult{timeout: e.bootTimeout(n)}, nil
 			}
+		}
+		if read == 0 && skipped != nil {
+			return progress(out...), skipped
 		}
 		return progress(out...), nil
 
