@@ -164,7 +164,7 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 
 func TestEchoRoundTrip(t *testing.T) {
 	hs := start(t, http.HandlerFunc(echoHandler))
-	caller := ingress.Caller{User: "urn:vcloud:user:alice", Org: "urn:vcloud:org:acme", Rights: []string{"urn:vcloud:right:a"}}
+	caller := ingress.Caller{User: "urn:vcloud:user:a11ce000-0000-4000-8000-00000000000a", Org: "urn:vcloud:org:ac3e0000-0000-4000-8000-000000000001", Rights: []string{"urn:vcloud:right:a"}}
 	req := vcdexttest.Req{
 		Method: http.MethodPost, Path: "/api/cse/3.0/clusters", Query: "task=42&x=a%20b",
 		Headers: map[string]string{"Accept": "application/json;version=36.0", "Host": "vcd.example.com", "Content-Type": "application/json"},
@@ -266,7 +266,7 @@ func TestBadMessages(t *testing.T) {
 			t.Fatalf("good request after a bad one: %+v, %v", resp, err)
 		}
 	}
-	sc := `{"user":"urn:vcloud:user:u","org":"urn:vcloud:org:o","rights":[]}`
+	sc := `{"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":[]}`
 	tests := []struct {
 		name   string
 		body   string

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-const internalSecCtx = `{"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":[]}`
+const internalSecCtx = `{"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":[]}`
 
 // fastSeeds are envelopes the fast path should take, and near misses it must leave to
 // the careful path.
@@ -19,7 +19,7 @@ var fastSeeds = []struct {
 	  "headers":{"Accept":"application/json;version=36.0","Authorization":"Bearer eyJ","Content-Type":"application/json","Host":"vcd.example.com"},
 	  "body":"eyJuYW1lIjoiYzEifQ==","scheme":"https","protocol":"HTTP/1.1","request":true,"statusCode":0,
 	  "localAddr":"10.0.0.5","localPort":443,"remoteAddr":"10.1.2.3","remotePort":53211},
-	 {"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`, true},
+	 {"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`, true},
 	{`[{"id":"r1","method":"GET","requestUri":"/api/cse/system"},` + internalSecCtx + `]`, true},
 	{`[{"id":"r1","method":"GET","requestUri":"/x","queryString":"?a=1&b=%20","remotePort":"80","remoteAddr":"::1","localPort":"x"},` + internalSecCtx + `]`, true},
 	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"a":"1","A":"2","b":null,"c-d":"\u00e9\t"},"body":""},{"user":"u","org":"o","rights":null}]`, true},

@@ -18,9 +18,9 @@ const vcdExample = `[{"id":"6f0c9a4e-1111-4b7d-9a51-000000000001","method":"POST
   "headers":{"Accept":"application/json;version=36.0","Authorization":"Bearer eyJ","Content-Type":"application/json","Host":"vcd.example.com"},
   "body":"eyJuYW1lIjoiYzEifQ==","scheme":"https","protocol":"HTTP/1.1","request":true,"statusCode":0,
   "localAddr":"10.0.0.5","localPort":443,"remoteAddr":"10.1.2.3","remotePort":53211},
- {"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`
+ {"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`
 
-const secCtx = `{"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":[]}`
+const secCtx = `{"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":[]}`
 
 func TestDecodeRequestVCDExample(t *testing.T) {
 	r, err := vcdext.DecodeRequest([]byte(vcdExample))
@@ -36,7 +36,7 @@ func TestDecodeRequestVCDExample(t *testing.T) {
 		Body:   []byte(`{"name":"c1"}`),
 		Scheme: "https", Protocol: "HTTP/1.1",
 		LocalAddr: "10.0.0.5", LocalPort: 443, RemoteAddr: "10.1.2.3", RemotePort: 53211,
-		Caller: ingress.Caller{User: "urn:vcloud:user:u1", Org: "urn:vcloud:org:o1", Rights: []string{"urn:vcloud:right:r1", "urn:vcloud:right:r2"}},
+		Caller: ingress.Caller{User: "urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11", Org: "urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22", Rights: []string{"urn:vcloud:right:r1", "urn:vcloud:right:r2"}},
 	}
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("DecodeRequest:\n got %+v\nwant %+v", r, want)
