@@ -121,3 +121,16 @@ func defaultLogger(l *slog.Logger) *slog.Logger {
 	cfg.setDefaults()
 	return cfg.Logger.With("generation", 1)
 }
+
+// BenchmarkFindRepeatedKey measures the scan for repeated keys alone, which every message
+// pays before it is decoded, on the envelope of BenchmarkDecodeConsumer.
+func BenchmarkFindRepeatedKey(b *testing.B) {
+	body := []byte(fastSeeds[0].body)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if rep, ok := findRepeatedKey(body); !ok || rep != nil {
+			b.Fatal(rep, ok)
+		}
+	}
+}
