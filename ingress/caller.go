@@ -73,8 +73,9 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 
 type requestIDKey struct{}
 
-// WithRequestID returns a context that carries the VCD request id, the key that makes a
-// redelivered request find the command its first delivery appended.
+// WithRequestID returns a context that carries the VCD request id: with the caller and the
+// route, the key that makes a redelivered request find the command its first delivery
+// appended.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
