@@ -18,11 +18,12 @@ import (
 func TestAudit(t *testing.T) {
 	e := start(t)
 	asProvider := providerDo(t, e.client)
-	acme := ingress.Caller{User: "urn:vcloud:user:a11ce", Org: "urn:vcloud:org:acme", Rights: []string{"cse:nativeCluster: Full Access"}}
-	globex := ingress.Caller{User: "urn:vcloud:user:e4e", Org: "urn:vcloud:org:globex", Rights: []string{"cse:nativeCluster: Full Access"}}
+	acme := ingress.Caller{User: "urn:vcloud:user:a11ce000-0000-4000-8000-00000000a11c", Org: acmeOrg, Rights: []string{"cse:nativeCluster: Full Access"}}
+	globex := ingress.Caller{User: "urn:vcloud:user:e4e00000-0000-4000-8000-000000000e4e", Org: globexOrg, Rights: []string{"cse:nativeCluster: Full Access"}}
+	orgOf := map[string]string{acmeOrg: "acme", globexOrg: "globex"}
 
 	create := func(who ingress.Caller, name string) string {
-		code, body := e.do("POST", "/api/cse/3.0/clusters", entity(name, good, 0, true), withCaller(who))
+		code, body := e.do("POST", "/api/cse/3.0/clusters", inOrg(entity(name, good, 0, true), orgOf[who.Org]), withCaller(who))
 		if code != http.StatusAccepted {
 			t.Fatalf("create %s: %d %s", name, code, body)
 		}
