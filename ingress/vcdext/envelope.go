@@ -201,7 +201,10 @@ func decodeCareful(body []byte) (*Request, *checkedTarget, error) {
 		return nil, nil, &EnvelopeError{Reason: "body is not a JSON array: " + jsonReason(err)}
 	}
 	// Before any field is read: encoding/json would read the last of two.
-	if rep, _ := findRepeatedKey(body); rep != nil {
+	switch rep, ok := findRepeatedKey(body); {
+	case !ok: // valid JSON the scanner cannot vouch for (larger than 2 GB): fail closed
+		return nil, nil, &EnvelopeError{Reason: "body is too large to be read"}
+	case rep != nil:
 		return nil, nil, &EnvelopeError{RequestID: unambiguousID(elems, rep), Reason: rep.reason()}
 	}
 	if len(elems) == 0 {

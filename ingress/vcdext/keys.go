@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -20,6 +22,20 @@ import (
 type repeatedKey struct {
 	where         string // e.g. securityContext, request.headers
 	first, second string // the two spellings, escapes undone
+}
+
+// maxWhere bounds the path that names where a repeated key is: deep nesting makes it
+// long, and it goes back to the caller.
+const maxWhere = 256
+
+// within names where the key is from the value at index that holds it, as segment.
+func (e *repeatedKey) within(index int, segment string) {
+	if len(e.where) < maxWhere {
+		e.where = segment + e.where
+	} else if !strings.HasPrefix(e.where, "…") {
+		e.where = "…" + e.where // and no more: the path from the top is cut
+	}
+	e.where = where(index, e.where)
 }
 
 func (e *repeatedKey) reason() string {
@@ -49,9 +65,10 @@ type keyScan struct {
 	depth int
 	// The keys of the objects being read, innermost last: n of them, the first in buf.
 	// (A slice of buf kept in the scanner would move the scanner to the heap.)
-	n    int
-	buf  [48]scannedKey
-	more []scannedKey
+	n     int
+	buf   [48]scannedKey
+	more  []scannedKey
+	folds [][]byte // the folded forms of keys with escapes or non-ASCII characters
 }
 
 func (s *keyScan) key(j int) *scannedKey {
@@ -70,16 +87,38 @@ func (s *keyScan) push(k scannedKey) {
 	s.n++
 }
 
-// scannedKey is a key as written, and its folded form when it has escapes or non-ASCII
-// characters (otherwise folding is ASCII upper case, done while comparing).
+// scannedKey is a key as written. Keys with escapes or non-ASCII characters have their
+// folded form in folds; for the others folding is ASCII upper case, done while comparing.
+// It holds no pointer, so that recording one is a plain store.
 type scannedKey struct {
-	start, end int // the key between its quotes
-	folded     []byte
+	start, end int32  // the key between its quotes
+	sig        uint32 // the folded form's length and first byte: keys that differ in it differ
+	fold       int32  // index in folds, or -1
+}
+
+func (s *keyScan) raw(k *scannedKey) []byte { return s.b[k.start:k.end] }
+
+// folded returns k's folded form, computing it for a plain key.
+func (s *keyScan) folded(k *scannedKey) []byte {
+	if k.fold >= 0 {
+		return s.folds[k.fold]
+	}
+	return foldKey(string(s.raw(k)))
+}
+
+func signature(folded []byte) uint32 {
+	if len(folded) == 0 {
+		return 0
+	}
+	return uint32(len(folded))<<8 | uint32(folded[0])
 }
 
 // findRepeatedKey returns the first key given twice in body, or nil. ok is false when body
 // is not JSON (or not JSON the scanner reads): then nothing is known.
 func findRepeatedKey(body []byte) (rep *repeatedKey, ok bool) {
+	if len(body) > math.MaxInt32 { // keys are recorded by 32-bit offsets
+		return nil, false
+	}
 	s := keyScan{b: body}
 	rep, ok = s.value(top)
 	if !ok {
@@ -184,7 +223,12 @@ func (s *keyScan) array(index int) (*repeatedKey, bool) {
 	if s.depth++; s.depth > maxDepth {
 		return nil, false
 	}
-	defer func() { s.depth-- }()
+	rep, ok := s.elements(index)
+	s.depth--
+	return rep, ok
+}
+
+func (s *keyScan) elements(index int) (*repeatedKey, bool) {
 	s.i++ // '['
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == ']' {
@@ -208,7 +252,7 @@ func (s *keyScan) array(index int) (*repeatedKey, bool) {
 		}
 		if rep != nil {
 			if index != top { // else the element named itself
-				rep.where = s.where(index, "["+strconv.Itoa(n)+"]"+rep.where)
+				rep.within(index, "["+strconv.Itoa(n)+"]")
 			}
 			return rep, true
 		}
@@ -233,11 +277,18 @@ func (s *keyScan) object(index int) (*repeatedKey, bool) {
 	if s.depth++; s.depth > maxDepth {
 		return nil, false
 	}
-	defer func() { s.depth-- }()
-	s.i++ // '{'
 	first := s.n
-	defer func() { s.n = first }()
-	var many map[string]int // folded key → index in s.keys, once the object is large
+	rep, ok := s.members(index, first)
+	s.n = first
+	s.depth--
+	return rep, ok
+}
+
+// members reads an object's members; its keys go to the scanner's from first on.
+func (s *keyScan) members(index, first int) (*repeatedKey, bool) {
+	s.i++ // '{'
+	// Once the object is large: folded key → index of the key in the scanner's.
+	var many map[string]int
 	for n := 0; ; n++ {
 		s.ws()
 		if s.i >= len(s.b) {
@@ -254,14 +305,20 @@ func (s *keyScan) object(index int) (*repeatedKey, bool) {
 		if !ok {
 			return nil, false
 		}
-		k := scannedKey{start: start, end: s.i - 1}
-		if !plain {
-			k.folded = foldKey(s.unquote(k))
+		k := scannedKey{start: int32(start), end: int32(s.i - 1), fold: -1}
+		if plain {
+			if k.end > k.start {
+				k.sig = uint32(k.end-k.start)<<8 | uint32(upper(s.b[k.start]))
+			}
+		} else {
+			f := foldKey(s.unquote(&k))
+			k.fold, k.sig = int32(len(s.folds)), signature(f)
+			s.folds = append(s.folds, f)
 		}
 		prev := -1
 		switch {
 		case many != nil:
-			f := s.folded(k)
+			f := s.folded(&k)
 			if j, dup := many[string(f)]; dup {
 				prev = j
 			} else {
@@ -269,7 +326,7 @@ func (s *keyScan) object(index int) (*repeatedKey, bool) {
 			}
 		default:
 			for j := first; j < s.n; j++ {
-				if s.same(s.key(j), &k) {
+				if o := s.key(j); o.sig == k.sig && s.same(o, &k) {
 					prev = j
 					break
 				}
@@ -277,13 +334,13 @@ func (s *keyScan) object(index int) (*repeatedKey, bool) {
 			if prev < 0 && s.n-first == smallObject {
 				many = make(map[string]int, 2*smallObject)
 				for j := first; j < s.n; j++ {
-					many[string(s.folded(*s.key(j)))] = j
+					many[string(s.folded(s.key(j)))] = j
 				}
-				many[string(s.folded(k))] = s.n
+				many[string(s.folded(&k))] = s.n
 			}
 		}
 		if prev >= 0 {
-			return &repeatedKey{where: s.where(index, ""), first: s.unquote(*s.key(prev)), second: s.unquote(k)}, true
+			return &repeatedKey{where: where(index, ""), first: s.unquote(s.key(prev)), second: s.unquote(&k)}, true
 		}
 		s.push(k)
 		s.ws()
@@ -302,7 +359,7 @@ func (s *keyScan) object(index int) (*repeatedKey, bool) {
 			return nil, false
 		}
 		if rep != nil {
-			rep.where = s.where(index, "."+s.unquote(k)+rep.where)
+			rep.within(index, "."+truncate(s.unquote(&k)))
 			return rep, true
 		}
 		s.ws()
@@ -324,7 +381,7 @@ func (s *keyScan) object(index int) (*repeatedKey, bool) {
 // where names a value at index with path below it: the top-level array's first two
 // elements by their roles, anything inside by its path from them. An inner value's name is
 // the path alone, which its parents complete.
-func (s *keyScan) where(index int, path string) string {
+func where(index int, path string) string {
 	switch index {
 	case inner:
 		return path
@@ -341,27 +398,19 @@ func (s *keyScan) where(index int, path string) string {
 // same reports whether two keys name the same field.
 func (s *keyScan) same(a, b *scannedKey) bool {
 	switch {
-	case a.folded == nil && b.folded == nil:
-		return asciiEqualFold(s.b[a.start:a.end], s.b[b.start:b.end])
-	case a.folded == nil:
-		return foldedEqualsPlain(b.folded, s.b[a.start:a.end])
-	case b.folded == nil:
-		return foldedEqualsPlain(a.folded, s.b[b.start:b.end])
+	case a.fold < 0 && b.fold < 0:
+		return asciiEqualFold(s.raw(a), s.raw(b))
+	case a.fold < 0:
+		return foldedEqualsPlain(s.folds[b.fold], s.raw(a))
+	case b.fold < 0:
+		return foldedEqualsPlain(s.folds[a.fold], s.raw(b))
 	}
-	return bytes.Equal(a.folded, b.folded)
-}
-
-// folded returns k's folded form, computing it for a plain key.
-func (s *keyScan) folded(k scannedKey) []byte {
-	if k.folded != nil {
-		return k.folded
-	}
-	return foldKey(string(s.b[k.start:k.end]))
+	return bytes.Equal(s.folds[a.fold], s.folds[b.fold])
 }
 
 // unquote returns k with its escapes undone, as encoding/json reads it (invalid UTF-8
 // becomes U+FFFD).
-func (s *keyScan) unquote(k scannedKey) string {
+func (s *keyScan) unquote(k *scannedKey) string {
 	var out string
 	// A copy, so that the scanner's memory does not leak to the decoder and stays on the
 	// stack.

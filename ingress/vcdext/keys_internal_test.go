@@ -42,6 +42,12 @@ func TestFindRepeatedKey(t *testing.T) {
 			t.Errorf("%s: repeated key %+v, want %s %q %q", tt.body, rep, tt.where, tt.first, tt.second)
 		}
 	}
+	// However deep, the path is named in bounded space and time.
+	deep := strings.Repeat(`{"a":[`, 4000) + `{"b":1,"b":2}` + strings.Repeat(`]}`, 4000)
+	rep, ok := findRepeatedKey([]byte(deep))
+	if !ok || rep == nil || !strings.HasPrefix(rep.where, "body…") || len(rep.where) > 2*maxWhere || !strings.HasSuffix(rep.where, ".a[0]") {
+		t.Errorf("deep: %+v", rep)
+	}
 	for _, bad := range []string{``, `[`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `"abc`, `{"a\`, `{"a":1}x`, `[1 2]`, `{1:2}`,
 		strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)} {
 		if _, ok := findRepeatedKey([]byte(bad)); ok {
