@@ -147,6 +147,9 @@ func (a *API) createIn(c *call, spec events.ClusterSpec) *reply {
 		// Org names compare without case, as VCD's do (OrgID does); URNs exactly.
 		org, _ := CanonicalURN("org", a.reader.OrgID(c.ctx, spec.OrgName))
 		if !enabled || org != c.caller.Org {
+			// What the tenant is not told, the log says: a create aimed at another org.
+			c.log().Warn("create refused: not an enabled org VDC of the caller's org", "org_name", spec.OrgName, "vdc", spec.VDC,
+				"vdc_enabled", enabled, "vdc_org", org)
 			r := fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid,
 				"Cluster cannot be deployed in org VDC '%s' of org '%s': it is not enabled for native Kubernetes, or it is not an org VDC of your organization. A provider enables an org VDC with PUT /api/cse/3.0/ovdc/{id}.",
 				spec.VDC, spec.OrgName)
