@@ -82,7 +82,7 @@ var reqN atomic.Int64
 // send appends a command as the ingress would.
 func (h *harness) send(clusterID string, p events.Payload) string {
 	h.t.Helper()
-	return h.sendAs(clusterID, "urn:vcloud:org:acme", p)
+	return h.sendAs(clusterID, vcdmem.AcmeOrgID, p)
 }
 
 // sendAs is send from a caller in another org (as VCD's security context names it).
@@ -354,7 +354,7 @@ func TestForceDeleteDuringCreate(t *testing.T) {
 func TestDuplicateCommandDoesNothingTwice(t *testing.T) {
 	h := newHarness(t, fastCloud(), fastConfig())
 	id := events.DeriveID("cluster", "dup")
-	env := events.Envelope{ID: events.DeriveID("command", "r1"), ClusterID: id, Time: time.Now(), CorrelationID: "r1",
+	env := events.Envelope{ID: events.DeriveID("command", "r1"), ClusterID: id, OrgID: vcdmem.AcmeOrgID, Time: time.Now(), CorrelationID: "r1",
 		Payload: events.CreateCluster{Spec: spec("dup", good, 1, true)}}
 	if _, _, err := h.store.AppendCommand(t.Context(), env, "r1"); err != nil {
 		t.Fatal(err)
@@ -499,7 +499,7 @@ func TestOtherOrgIsRefused(t *testing.T) {
 // and the other cluster's vApp is left alone.
 func TestNothingPlacedElsewhereStaysStuck(t *testing.T) {
 	cloud := fastCloud()
-	cloud.Orgs[0].ID = "urn:vcloud:org:acme"
+	cloud.Orgs[0].ID = vcdmem.AcmeOrgID
 	cloud.Orgs = append(cloud.Orgs, vcdmem.Org{Name: "globex", ID: "urn:vcloud:org:globex",
 		VDCs: []vcdmem.VDC{{Name: "globex-vdc", Networks: []vcdmem.Network{{Name: "globex-net"}}}}, Templates: cloud.Orgs[0].Templates})
 	h := newHarness(t, cloud, fastConfig())
@@ -515,13 +515,13 @@ func TestNothingPlacedElsewhereStaysStuck(t *testing.T) {
 		place func(*events.ClusterSpec)
 		code  string
 	}{
-		{"another org", "urn:vcloud:org:acme", func(s *events.ClusterSpec) {
+		{"another org", vcdmem.AcmeOrgID, func(s *events.ClusterSpec) {
 			s.OrgName, s.VDC, s.Network = "globex", "globex-vdc", "globex-net"
 		}, events.CodeVDCNotFound},
 		{"caller org no URN", "acme", func(*events.ClusterSpec) {}, events.CodeVDCNotFound},
-		{"no such org", "urn:vcloud:org:acme", func(s *events.ClusterSpec) { s.OrgName = "nowhere" }, events.CodeVDCNotFound},
-		{"no such VDC", "urn:vcloud:org:acme", func(s *events.ClusterSpec) { s.VDC = "nowhere-vdc" }, events.CodeVDCNotFound},
-		{"name taken", "urn:vcloud:org:acme", func(s *events.ClusterSpec) { s.Name = "taken" }, events.CodeNameConflict},
+		{"no such org", vcdmem.AcmeOrgID, func(s *events.ClusterSpec) { s.OrgName = "nowhere" }, events.CodeVDCNotFound},
+		{"no such VDC", vcdmem.AcmeOrgID, func(s *events.ClusterSpec) { s.VDC = "nowhere-vdc" }, events.CodeVDCNotFound},
+		{"name taken", vcdmem.AcmeOrgID, func(s *events.ClusterSpec) { s.Name = "taken" }, events.CodeNameConflict},
 	}
 	type run struct {
 		id, what, deleteBy string

@@ -103,7 +103,13 @@ func decodeACL(c *call) ([]events.ACLEntry, *reply) {
 			r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid ACL: accessSetting[%d].accessLevelId %q is not ReadOnly, ReadWrite or FullControl", i, e.AccessLevelID)
 			return nil, &r
 		}
-		out = append(out, events.ACLEntry{MemberID: e.MemberID, Username: e.Username, AccessLevel: level})
+		// Canonical, as callers are: a share works whatever the case it was given in.
+		member, ok := CanonicalURN("user", e.MemberID)
+		if !ok {
+			r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid ACL: accessSetting[%d].memberId %q is not a user URN (urn:vcloud:user:<uuid>)", i, e.MemberID)
+			return nil, &r
+		}
+		out = append(out, events.ACLEntry{MemberID: member, Username: e.Username, AccessLevel: level})
 	}
 	return out, nil
 }

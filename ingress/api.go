@@ -125,6 +125,10 @@ func (c *Config) setDefaults() {
 	if c.ProviderOrg == "" {
 		c.ProviderOrg = SystemOrg
 	}
+	// Callers' orgs are canonical, and compared with this one exactly.
+	if org, ok := CanonicalURN("org", c.ProviderOrg); ok {
+		c.ProviderOrg = org
+	}
 	ids := make(map[string]string, len(c.RightIDs))
 	for urn, name := range c.RightIDs {
 		ids[strings.ToLower(urn)] = name
@@ -143,7 +147,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("API version %q is not of the form 36.0", v))
 		}
 	}
-	if !strings.HasPrefix(c.ProviderOrg, "urn:vcloud:org:") {
+	if _, ok := CanonicalURN("org", c.ProviderOrg); !ok {
 		errs = append(errs, fmt.Errorf("provider org %q is not an org URN (urn:vcloud:org:<uuid>)", c.ProviderOrg))
 	}
 	if c.SyncTimeout < 10*time.Millisecond || c.SyncTimeout > 8*time.Second {
@@ -264,8 +268,8 @@ type call struct {
 	args      []string
 	caller    Caller
 	p         cluster.Principal // who asks, for authorization
-	orgID     string            // the org a change is for, when not the caller's (a provider's create)
-	requestID string
+	orgID     string            // the org a change is for, when not the caller's (a provider's)
+	requestID string            // VCD's; the audit shows it as the correlation id
 	version   string
 	// The request's log attributes; the logger is built only when a line is written.
 	base  *slog.Logger
@@ -276,11 +280,21 @@ type call struct {
 	cmdID    string
 }
 
-// commandID is the id of the command this request makes, derived from the VCD request
-// id so that a redelivery makes the same one.
+// requestKey is what the ids of a request's command and cluster derive from: VCD's request
+// id, scoped to who sent it and what it asked for. A redelivery of the request derives the
+// same ids, and so appends nothing new; another caller who reuses the id, or the same
+// caller on another route, derives others, and never gets the first request's answer.
+func (c *call) requestKey() string {
+	// User, org (both canonical URNs), method (a token) and path (no control characters)
+	// hold no NUL, so the key is unambiguous with the request id, which may, last.
+	return c.caller.Org + "\x00" + c.caller.User + "\x00" + c.r.Method + "\x00" + c.r.URL.EscapedPath() + "\x00" + c.requestID
+}
+
+// commandID is the id of the command this request makes, derived from the request key so
+// that a redelivery makes the same one. It is also the command's JetStream dedupe key.
 func (c *call) commandID() string {
 	if c.cmdID == "" {
-		c.cmdID = events.DeriveID("command", c.requestID)
+		c.cmdID = events.DeriveID("command", c.requestKey())
 	}
 	return c.cmdID
 }
@@ -365,8 +379,16 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 	if !has || caller.User == "" || caller.Org == "" {
 		return h.op, fail(http.StatusUnauthorized, cse.MinorDefault, "the request carries no VCD security context (user and org)")
 	}
+	// The AMQP edge hands over canonical URNs; any other transport gets the same check, so
+	// that every comparison from here on can be exact. Malformed is refused: fail closed.
+	user, uok := CanonicalURN("user", caller.User)
+	org, ook := CanonicalURN("org", caller.Org)
+	if !uok || !ook {
+		return h.op, fail(http.StatusUnauthorized, cse.MinorDefault, "the request's VCD security context does not name a user and an org by URN (urn:vcloud:user:<uuid>, urn:vcloud:org:<uuid>)")
+	}
+	caller.User, caller.Org = user, org
 	c.args, c.caller, c.version = args, caller, v
-	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: a.rightNames(caller.Rights), Provider: strings.EqualFold(caller.Org, a.cfg.ProviderOrg)}
+	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: a.rightNames(caller.Rights), Provider: caller.Org == a.cfg.ProviderOrg}
 	c.attrs, c.opLogged = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op), true
 	if rt.name != "system" && !a.reader.ServiceEnabled(c.ctx) {
 		return h.op, fail(http.StatusBadRequest, cse.MinorDefault, disabledMessage)

@@ -14,7 +14,7 @@ import (
 // error body, never a 5xx or a panic.
 func FuzzRequestBodies(f *testing.F) {
 	for _, s := range []string{
-		`{"accessSetting":[{"memberId":"urn:vcloud:user:1b2c","accessLevelId":"urn:vcloud:accessLevel:ReadOnly","grantType":"MembershipAccessControlGrant"}]}`,
+		`{"accessSetting":[{"memberId":"urn:vcloud:user:1b2c0000-0000-4000-8000-000000000001","accessLevelId":"urn:vcloud:accessLevel:ReadOnly","grantType":"MembershipAccessControlGrant"}]}`,
 		`{"accessSetting":[]}`, `{"accessSetting":null}`, `{"k8s_runtime":["native"],"org_name":"acme","ovdc_name":"vdc1"}`,
 		`{"server_action":"disable"}`, `{"template_name":"t","template_revision":1}`, `[]`, `{}`, `null`, `{"a":1}{}`, "\xff",
 	} {
@@ -22,7 +22,7 @@ func FuzzRequestBodies(f *testing.F) {
 	}
 	h := newHarness(f)
 	id, _ := h.create("fuzzed")
-	provider := as(ingress.SystemOrg, "urn:vcloud:user:root")
+	provider := as(ingress.SystemOrg, root)
 	routes := []struct {
 		method, path string
 		opts         []opt

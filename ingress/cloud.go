@@ -293,6 +293,9 @@ func (a *API) audit(c *call) reply {
 	q := p.Filters
 	var err error
 	aq := cse.AuditQuery{Actor: q.Get("actor"), NewestFirst: q.Get("order") == "newest"}
+	if actor, ok := CanonicalURN("user", aq.Actor); ok {
+		aq.Actor = actor // as recorded; kaas's own actors ("kaasd") are not URNs
+	}
 	switch q.Get("order") {
 	case "", "oldest", "newest":
 	default:
@@ -306,8 +309,8 @@ func (a *API) audit(c *call) reply {
 		return fail(http.StatusBadRequest, cse.MinorDefault, "kind %q: use events or commands", q.Get("kind"))
 	}
 	if org := q.Get("org"); org != "" {
-		aq.OrgID = org
-		if !strings.HasPrefix(org, "urn:vcloud:org:") {
+		var ok bool
+		if aq.OrgID, ok = CanonicalURN("org", org); !ok {
 			if aq.OrgID = a.reader.OrgID(c.ctx, org); aq.OrgID == "" {
 				return fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "org %q is not one kaas knows of", org)
 			}

@@ -69,17 +69,18 @@ func (a *API) decodeEntity(c *call) (cse.NativeEntity, *reply) {
 	return e, nil
 }
 
-// accept appends a command for a cluster. It returns once the command is durable, with its
-// stream sequence.
+// accept appends a command for a cluster, filed under the cluster's org (c.org()) and
+// done by the caller. It returns once the command is durable, with its stream sequence. The
+// command id is the dedupe key: a redelivered request appends nothing.
 func (a *API) accept(c *call, clusterID string, p events.Payload) (seq uint64, err error) {
 	cmdID := c.commandID()
 	env := events.Envelope{ID: cmdID, ClusterID: clusterID, OrgID: c.org(), Actor: c.caller.User,
 		Time: time.Now().UTC(), CorrelationID: c.requestID, Payload: p}
-	seq, dup, err := a.commands.AppendCommand(c.ctx, env, c.requestID)
+	seq, dup, err := a.commands.AppendCommand(c.ctx, env, cmdID)
 	if err != nil {
 		return 0, err
 	}
-	a.recent.set(seq, "cluster/"+clusterID, "org/"+c.org(), "op/"+cmdID)
+	a.recent.set(seq, "cluster/"+clusterID, "org/"+c.org(), "org/"+c.caller.Org, "op/"+cmdID)
 	if a.cfg.Logger.Enabled(c.ctx, slog.LevelInfo) {
 		c.log().Info("command accepted", "cluster_id", clusterID, "command", p.Type(), "command_id", cmdID, "stream_seq", seq, "duplicate", dup)
 	}
@@ -101,9 +102,8 @@ func (a *API) createCluster(c *call) reply {
 	if err := cluster.ValidateSpec(spec); err != nil {
 		return rejection(err)
 	}
-	if !a.reader.VDCEnabled(c.ctx, spec.OrgName, spec.VDC) {
-		return fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid,
-			"Cluster cannot be deployed in org VDC '%s' of org '%s': it is not enabled for native Kubernetes. A provider enables it with PUT /api/cse/3.0/ovdc/{id}.", spec.VDC, spec.OrgName)
+	if bad := a.createIn(c, spec); bad != nil {
+		return *bad
 	}
 	if bad := a.checkNetwork(c, spec); bad != nil {
 		return *bad
@@ -111,14 +111,8 @@ func (a *API) createCluster(c *call) reply {
 	if bad := a.usableTemplate(c, spec.Template); bad != nil {
 		return *bad
 	}
-	clusterID := events.DeriveID("cluster", c.requestID)
+	clusterID := events.DeriveID("cluster", c.requestKey())
 	cmdID := c.commandID()
-	if c.p.Provider && !strings.EqualFold(spec.OrgName, "System") {
-		// A provider creates in a tenant's org: the cluster is that org's.
-		if c.orgID = a.reader.OrgID(c.ctx, spec.OrgName); c.orgID == "" {
-			return fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "organization '%s' has no org VDC kaas knows of", spec.OrgName)
-		}
-	}
 
 	// One create per name at a time, so that two requests for the same name cannot both
 	// pass the check below.
@@ -145,6 +139,43 @@ func (a *API) createCluster(c *call) reply {
 	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
 }
 
+// createIn checks the org VDC a create names, and sets the org the cluster is for. A
+// tenant creates in an org VDC of its own org enabled for native Kubernetes, and gets one
+// answer for every other: its own VDC missing or not enabled, and another org's VDC,
+// enabled, disabled or missing, are refused alike, so that a create tells nothing about
+// other orgs. A provider creates in any org's enabled VDC; the cluster is that org's.
+func (a *API) createIn(c *call, spec events.ClusterSpec) *reply {
+	enabled := a.reader.VDCEnabled(c.ctx, spec.OrgName, spec.VDC)
+	if !c.p.Provider {
+		// Org names compare without case, as VCD's do (OrgID does); URNs exactly.
+		org, _ := CanonicalURN("org", a.reader.OrgID(c.ctx, spec.OrgName))
+		if !enabled || org != c.caller.Org {
+			// What the tenant is not told, the log says: a create aimed at another org.
+			c.log().Warn("create refused: not an enabled org VDC of the caller's org", "org_name", spec.OrgName, "vdc", spec.VDC,
+				"vdc_enabled", enabled, "vdc_org", org)
+			r := fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid,
+				"Cluster cannot be deployed in org VDC '%s' of org '%s': it is not enabled for native Kubernetes, or it is not an org VDC of your organization. A provider enables an org VDC with PUT /api/cse/3.0/ovdc/{id}.",
+				spec.VDC, spec.OrgName)
+			return &r
+		}
+		return nil
+	}
+	if !enabled {
+		r := fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid,
+			"Cluster cannot be deployed in org VDC '%s' of org '%s': it is not enabled for native Kubernetes. A provider enables it with PUT /api/cse/3.0/ovdc/{id}.", spec.VDC, spec.OrgName)
+		return &r
+	}
+	if !strings.EqualFold(spec.OrgName, "System") {
+		org, ok := CanonicalURN("org", a.reader.OrgID(c.ctx, spec.OrgName))
+		if !ok {
+			r := fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "organization '%s' has no org VDC kaas knows of", spec.OrgName)
+			return &r
+		}
+		c.orgID = org
+	}
+	return nil
+}
+
 // target resolves the {id} of a cluster route to a cluster the caller may act on at level
 // need: one it may not see at all is not found, as one that does not exist.
 func (a *API) target(c *call, need cluster.Level, what string) (string, cluster.Snapshot, *reply) {
@@ -162,6 +193,8 @@ func (a *API) target(c *call, need cluster.Level, what string) (string, cluster.
 		r := forbidden(c, "%s cluster %s: it needs %s access, and the caller has %s", what, snap.Spec.Name, need, snap.Level)
 		return id, snap, &r
 	}
+	// A change is filed under the cluster's org, also when a provider makes it.
+	c.orgID = snap.OrgID
 	return id, snap, nil
 }
 

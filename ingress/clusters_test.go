@@ -62,7 +62,8 @@ func TestCreate(t *testing.T) {
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	clusterID, cmdID := events.DeriveID("cluster", req), events.DeriveID("command", req)
+	clusterID := derivedID("cluster", orgA, alice, http.MethodPost, base+"/clusters", req)
+	cmdID := derivedID("command", orgA, alice, http.MethodPost, base+"/clusters", req)
 	if loc, want := rec.Header().Get("Location"), "/api/cse/3.0/operations/"+cmdID; loc != want {
 		t.Errorf("Location %q, want %q", loc, want)
 	}
@@ -198,7 +199,7 @@ func TestCreateDuplicateName(t *testing.T) {
 	if rec := h.do(http.MethodPost, base+"/clusters", createBody("c1", "vdc2", 1), reqID("r4")); rec.Code != 202 {
 		t.Errorf("same name in another VDC: %d %s", rec.Code, rec.Body)
 	}
-	if rec := h.do(http.MethodPost, base+"/clusters", createBody("c1", "vdc1", 1), reqID("r5"), as(orgB, bob)); rec.Code != 202 {
+	if rec := h.do(http.MethodPost, base+"/clusters", createBodyIn("beta", "c1", "vdc1", 1), reqID("r5"), as(orgB, bob)); rec.Code != 202 {
 		t.Errorf("same name in another org: %d %s", rec.Code, rec.Body)
 	}
 	if n := len(h.cmds.commands()); n != 3 {
@@ -208,7 +209,7 @@ func TestCreateDuplicateName(t *testing.T) {
 	// Still taken once the cluster runs; free again once it is deleted.
 	h.exec.runAll()
 	wantError(t, h.do(http.MethodPost, base+"/clusters", createBody("c1", "vdc1", 1), reqID("r6")), 400, cse.MinorClusterNameInvalid, "already exists")
-	id := events.DeriveID("cluster", "r1")
+	id := derivedID("cluster", orgA, alice, http.MethodPost, base+"/clusters", "r1")
 	if rec := h.do(http.MethodDelete, clusterPath(id), ""); rec.Code != 202 {
 		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
 	}
@@ -309,7 +310,7 @@ func TestUpdateScale(t *testing.T) {
 	if rec.Code != 202 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	cmdID := events.DeriveID("command", "scale-1")
+	cmdID := derivedID("command", orgA, alice, http.MethodPut, clusterPath(id), "scale-1")
 	if loc := rec.Header().Get("Location"); loc != ingress.OperationHref(cmdID) {
 		t.Errorf("Location %q", loc)
 	}
@@ -472,7 +473,7 @@ func TestBusy(t *testing.T) {
 			if rec.Code != 202 {
 				t.Fatalf("force delete: %d %s", rec.Code, rec.Body)
 			}
-			if loc := rec.Header().Get("Location"); loc != ingress.OperationHref(events.DeriveID("command", "force-1")) {
+			if loc := rec.Header().Get("Location"); loc != ingress.OperationHref(derivedID("command", orgA, alice, http.MethodPost, clusterPath(id)+"/action/force-delete", "force-1")) {
 				t.Errorf("Location %q", loc)
 			}
 			cmds := h.cmds.commands()
@@ -506,7 +507,7 @@ func TestDelete(t *testing.T) {
 		t.Errorf("list after delete: %s", list.Body)
 	}
 	wantError(t, h.do(http.MethodDelete, clusterPath(id), ""), 404, cse.MinorDefault, "not found")
-	o := decode[cse.Operation](t, h.do(http.MethodGet, ingress.OperationHref(events.DeriveID("command", "del-1")), ""))
+	o := decode[cse.Operation](t, h.do(http.MethodGet, ingress.OperationHref(derivedID("command", orgA, alice, http.MethodDelete, clusterPath(id), "del-1")), ""))
 	if o.Status != "SUCCEEDED" || o.Phase != string(events.PhaseDeleteSucceeded) {
 		t.Errorf("operation %+v", o)
 	}
@@ -523,6 +524,13 @@ func TestOtherOrg(t *testing.T) {
 		{http.MethodPut, "", `{"apiVersion":"cse.vmware.com/v2.1","spec":{"topology":{"workers":{"count":3}}}}`},
 		{http.MethodDelete, "", ""},
 		{http.MethodPost, "/action/force-delete", ""},
+		{http.MethodGet, "/acl", ""},
+		{http.MethodPut, "/acl", `{"accessSetting":[]}`},
+		{http.MethodGet, "/config", ""},
+		{http.MethodGet, "/upgrade-plan", ""},
+		{http.MethodGet, "/events", ""},
+		{http.MethodDelete, "/nfs/nfsd-1", ""},
+		{http.MethodPost, "/action/upgrade", `{"template_name":"ubuntu-k8s-1.29","template_revision":1}`},
 	} {
 		t.Run(r.method+r.suffix, func(t *testing.T) {
 			other := h.do(r.method, clusterPath(id)+r.suffix, r.body, as(orgB, bob))
@@ -548,6 +556,14 @@ func TestOtherOrg(t *testing.T) {
 	// A pending create of another org is just as invisible.
 	pid, _ := h.create("c2")
 	wantError(t, h.do(http.MethodGet, clusterPath(pid), "", as(orgB, bob)), 404, cse.MinorDefault, "not found")
+
+	// A cluster does not move to another org: a change naming one is refused.
+	n := len(h.cmds.commands())
+	body := h.entityWith(id, func(e *cse.NativeEntity) { e.Metadata.OrgName = "beta" })
+	wantError(t, h.do(http.MethodPut, clusterPath(id), body), 400, cse.MinorDefault, "Change detected in immutable field(s) [metadata.orgName")
+	if got := len(h.cmds.commands()); got != n {
+		t.Errorf("%d commands appended by a change naming another org", got-n)
+	}
 }
 
 func TestList(t *testing.T) {

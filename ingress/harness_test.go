@@ -29,6 +29,8 @@ const (
 	orgB  = "urn:vcloud:org:b0000000-0000-4000-8000-000000000002"
 	alice = "urn:vcloud:user:a0000000-0000-4000-8000-00000000000a"
 	bob   = "urn:vcloud:user:b0000000-0000-4000-8000-00000000000b"
+	carol = "urn:vcloud:user:c0000000-0000-4000-8000-00000000000c" // of orgA, like alice
+	root  = "urn:vcloud:user:9d1c7c3e-0000-4000-8000-00000000aaaa" // a provider, of the System org
 
 	base = "/api/cse/3.0"
 )
@@ -207,20 +209,33 @@ func (h *harness) do(method, path, body string, opts ...opt) *httptest.ResponseR
 // tenantKey is an SSH public key (from a fixed seed; not a secret).
 const tenantKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHdtjf9EcNxSlHq3C5k71f4WnUh67+tSuF2IAG7ZiLNO tenant@acme"
 
-// createBody is a v2.1 create request.
+// createBody is a v2.1 create request in acme, orgA.
 func createBody(name, vdc string, workers int) string {
+	return createBodyIn("acme", name, vdc, workers)
+}
+
+// orgNames are the names of the harness's orgs, whose org VDCs vdc1 and vdc2 are enabled.
+var orgNames = map[string]string{orgA: "acme", orgB: "beta"}
+
+// createBodyIn is a v2.1 create request in the named org.
+func createBodyIn(org, name, vdc string, workers int) string {
 	return fmt.Sprintf(`{"apiVersion":"cse.vmware.com/v2.1","kind":"native",
-	  "metadata":{"name":%q,"orgName":"acme","virtualDataCenterName":%q,"site":"vcd.example.com"},
+	  "metadata":{"name":%q,"orgName":%q,"virtualDataCenterName":%q,"site":"vcd.example.com"},
 	  "spec":{"distribution":{"templateName":"ubuntu-k8s-1.29","templateRevision":1},
 	    "topology":{"controlPlane":{"count":1},"workers":{"count":%d,"sizingClass":"Medium"}},
 	    "settings":{"ovdcNetwork":"net1","sshKey":%q,"network":{"pods":{"cidrBlocks":[]},"services":{"cidrBlocks":[]}}}}}`,
-		name, vdc, workers, tenantKey)
+		name, org, vdc, workers, tenantKey)
 }
 
-// create asks for a cluster and returns its id and the command id.
+// create asks for a cluster in vdc1 of the caller's org and returns its id and the command
+// id.
 func (h *harness) create(name string, opts ...opt) (clusterID, cmdID string) {
 	h.t.Helper()
-	rec := h.do(http.MethodPost, base+"/clusters", createBody(name, "vdc1", 2), opts...)
+	r := request{org: orgA}
+	for _, o := range opts {
+		o(&r)
+	}
+	rec := h.do(http.MethodPost, base+"/clusters", createBodyIn(orgNames[strings.ToLower(r.org)], name, "vdc1", 2), opts...)
 	if rec.Code != http.StatusAccepted {
 		h.t.Fatalf("create %s: %d %s", name, rec.Code, rec.Body)
 	}
@@ -241,6 +256,14 @@ func (h *harness) running(name string, opts ...opt) (clusterID, cmdID string) {
 }
 
 func clusterPath(id string) string { return base + "/cluster/" + cse.EntityID(id) }
+
+// derivedID is the id a request derives for purpose ("cluster", "command"): from VCD's
+// request id scoped to the caller (org, user) and the route (method, path). It is written
+// out here so that a change to it, which would make a redelivery across the change
+// append again, is a change the tests see.
+func derivedID(purpose, org, user, method, path, requestID string) string {
+	return events.DeriveID(purpose, org+"\x00"+user+"\x00"+method+"\x00"+path+"\x00"+requestID)
+}
 
 // decode reads a JSON body strictly into T.
 func decode[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
@@ -411,12 +434,33 @@ func sameJSON(t testing.TB, a, b []byte) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// enableVDC does what the provider does first: acme's VDCs are enabled, creates elsewhere
+// vdcID is the URN of the org VDC of that name of the org of that name.
+func vdcID(orgName, vdc string) string {
+	if orgName == "acme" {
+		return "urn:vcloud:vdc:" + vdc
+	}
+	return "urn:vcloud:vdc:" + orgName + "-" + vdc
+}
+
+// enableVDC does what the provider does first: the VDCs vdc1 and vdc2 of acme (orgA) and
+// of beta (orgB) are enabled, and vdc3 of beta is known but not enabled; creates elsewhere
 // are refused.
 func enableVDC(views *projector.Views) {
-	for i, vdc := range []string{"vdc1", "vdc2"} {
-		views.ApplyEvent(uint64(i+1), "", events.Envelope{ID: fmt.Sprintf("enable-%d", i), ClusterID: events.CloudID, Type: events.TypeVDCRuntimesChanged,
-			Time: t0, Payload: events.VDCRuntimesChanged{VDC: events.VDC{ID: "urn:vcloud:vdc:" + vdc, Name: vdc, OrgName: "acme", OrgID: orgA},
-				Runtimes: []string{events.RuntimeNative}}})
+	seq := uint64(0)
+	for _, org := range []string{orgA, orgB} {
+		for _, vdc := range []string{"vdc1", "vdc2", "vdc3"} {
+			runtimes := []string{events.RuntimeNative}
+			if vdc == "vdc3" {
+				if org == orgA {
+					continue
+				}
+				runtimes = []string{}
+			}
+			id := vdcID(orgNames[org], vdc)
+			seq++
+			views.ApplyEvent(seq, "", events.Envelope{ID: fmt.Sprintf("enable-%d", seq), ClusterID: events.CloudID, Type: events.TypeVDCRuntimesChanged,
+				Time: t0, Payload: events.VDCRuntimesChanged{VDC: events.VDC{ID: id, Name: vdc,
+					OrgName: orgNames[org], OrgID: org}, Runtimes: runtimes}})
+		}
 	}
 }

@@ -166,7 +166,7 @@ func (q *Queries) Snapshot(ctx context.Context, p cluster.Principal, id string) 
 	if lvl == cluster.LevelNone {
 		return cluster.Snapshot{}
 	}
-	s := cluster.Snapshot{Exists: true, State: cv.State, Level: lvl, ACL: cv.ACL()}
+	s := cluster.Snapshot{Exists: true, State: cv.State, OrgID: cv.Org(), Level: lvl, ACL: cv.ACL()}
 	if cv.State != nil && cv.State.Exists {
 		s.Spec = cv.State.Spec
 	} else if o := cv.PendingCreate(); o != nil {

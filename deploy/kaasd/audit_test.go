@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +19,12 @@ import (
 func TestAudit(t *testing.T) {
 	e := start(t)
 	asProvider := providerDo(t, e.client)
-	acme := ingress.Caller{User: "urn:vcloud:user:a11ce", Org: "urn:vcloud:org:acme", Rights: []string{"cse:nativeCluster: Full Access"}}
-	globex := ingress.Caller{User: "urn:vcloud:user:e4e", Org: "urn:vcloud:org:globex", Rights: []string{"cse:nativeCluster: Full Access"}}
+	acme := ingress.Caller{User: "urn:vcloud:user:a11ce000-0000-4000-8000-00000000a11c", Org: acmeOrg, Rights: []string{"cse:nativeCluster: Full Access"}}
+	globex := ingress.Caller{User: "urn:vcloud:user:e4e00000-0000-4000-8000-000000000e4e", Org: globexOrg, Rights: []string{"cse:nativeCluster: Full Access"}}
+	orgOf := map[string]string{acmeOrg: "acme", globexOrg: "globex"}
 
 	create := func(who ingress.Caller, name string) string {
-		code, body := e.do("POST", "/api/cse/3.0/clusters", entity(name, good, 0, true), withCaller(who))
+		code, body := e.do("POST", "/api/cse/3.0/clusters", inOrg(entity(name, good, 0, true), orgOf[who.Org]), withCaller(who))
 		if code != http.StatusAccepted {
 			t.Fatalf("create %s: %d %s", name, code, body)
 		}
@@ -59,15 +61,19 @@ func TestAudit(t *testing.T) {
 			t.Fatalf("an event does not say who, why and where: %+v", v)
 		}
 	}
-	if got := audit(created + "&org=" + url.QueryEscape(globex.Org)); got.ResultTotal != 1 || got.Values[0].ClusterID == a1 {
-		t.Errorf("org filter: %+v", got.Values)
+	for _, org := range []string{globex.Org, strings.ToUpper(globex.Org), "globex"} { // URNs compare without case
+		if got := audit(created + "&org=" + url.QueryEscape(org)); got.ResultTotal != 1 || got.Values[0].ClusterID == a1 {
+			t.Errorf("org filter %s: %+v", org, got.Values)
+		}
 	}
 	if got := audit("cluster=" + url.QueryEscape(a1)); got.ResultTotal == 0 || slices.ContainsFunc(got.Values, func(v cse.Event) bool { return v.ClusterID != a1 }) {
 		t.Errorf("cluster filter: %v", types(got))
 	}
 	// An event's actor is who asked for the change it is part of.
-	if got := audit(created + "&actor=" + url.QueryEscape(globex.User)); got.ResultTotal != 1 || got.Values[0].OrgID != globex.Org {
-		t.Errorf("actor filter: %+v", got.Values)
+	for _, actor := range []string{globex.User, strings.ToUpper(globex.User)} {
+		if got := audit(created + "&actor=" + url.QueryEscape(actor)); got.ResultTotal != 1 || got.Values[0].OrgID != globex.Org {
+			t.Errorf("actor filter %s: %+v", actor, got.Values)
+		}
 	}
 	if got := audit("kind=commands&type=CreateCluster&actor=" + url.QueryEscape(acme.User)); got.ResultTotal != 2 || got.Values[0].Kind != "command" {
 		t.Errorf("commands by actor: %d %v", got.ResultTotal, types(got))

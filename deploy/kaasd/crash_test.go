@@ -103,7 +103,7 @@ func TestCrashDuringBurst(t *testing.T) {
 	url := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
 	dir := t.TempDir()
-	cloud := vcdmem.Default()
+	cloud := testCloud()
 	cloud.TaskDelay, cloud.BootDelay = 30*time.Millisecond, 300*time.Millisecond
 	b, _ := json.Marshal(cloud)
 	cloudFile := filepath.Join(dir, "cloud.json")

@@ -28,9 +28,27 @@ type env struct {
 	cfg    kaasd.Config
 }
 
-// fastCloud is the in-memory VCD with short delays, written where kaasd reads it.
-func fastCloud(t *testing.T, dir string) string {
+// The orgs of the in-memory VCD the tests run on, by their URNs: acme is the org of
+// vcdexttest's default caller; globex is another.
+var (
+	acmeOrg   = vcdexttest.DefaultCaller().Org
+	globexOrg = "urn:vcloud:org:9b0e1c2d-3f4a-4b5c-8d6e-000000061b0e"
+)
+
+// testCloud is vcdmem's default cloud with org URNs, as VCD's orgs have (kaas lets a tenant
+// create only in its own org, and knows an org's URN from VCD), and a second org, globex,
+// with its org VDC globex-vdc and network globex-net.
+func testCloud() vcdmem.Config {
 	c := vcdmem.Default()
+	c.Orgs[0].ID = acmeOrg
+	c.Orgs = append(c.Orgs, vcdmem.Org{Name: "globex", ID: globexOrg,
+		VDCs: []vcdmem.VDC{{Name: "globex-vdc", Networks: []vcdmem.Network{{Name: "globex-net", CIDR: "10.2.0.0/16"}}}}, Templates: c.Orgs[0].Templates})
+	return c
+}
+
+// fastCloud is the test cloud with short delays, written where kaasd reads it.
+func fastCloud(t *testing.T, dir string) string {
+	c := testCloud()
 	c.TaskDelay, c.BootDelay = 20*time.Millisecond, 150*time.Millisecond
 	b, _ := json.Marshal(c)
 	path := filepath.Join(dir, "vcdmem.json.cfg")
@@ -130,6 +148,14 @@ func entity(name, template string, workers int, rollback bool) map[string]any {
 			"settings": map[string]any{"ovdcNetwork": "acme-net", "rollbackOnFailure": rollback},
 		},
 	}
+}
+
+// inOrg moves an entity to org's VDC and network, <org>-vdc and <org>-net.
+func inOrg(entity map[string]any, org string) map[string]any {
+	md := entity["metadata"].(map[string]any)
+	md["orgName"], md["virtualDataCenterName"] = org, org+"-vdc"
+	entity["spec"].(map[string]any)["settings"].(map[string]any)["ovdcNetwork"] = org + "-net"
+	return entity
 }
 
 const good = "ubuntu-22.04_k8s-1.29_antrea-1.14"
@@ -342,7 +368,7 @@ func TestTenantsSeeOnlyTheirOrg(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	id := decode[cse.DefEntity](t, body).ID
-	other := withCaller(ingress.Caller{User: "urn:vcloud:user:eve", Org: "urn:vcloud:org:other"})
+	other := withCaller(ingress.Caller{User: "urn:vcloud:user:e4e00000-0000-4000-8000-000000000e4e", Org: globexOrg})
 	if code, _ := e.do("GET", "/api/cse/3.0/cluster/"+id, nil, other); code != http.StatusNotFound {
 		t.Fatalf("other org GET: %d", code)
 	}
@@ -497,7 +523,7 @@ func TestAsOf(t *testing.T) {
 	if code, body := e.do("GET", "/api/cse/3.0/cluster/"+id+"?asOf=yesterday", nil); code != 400 || !strings.Contains(string(body), "RFC 3339") {
 		t.Errorf("bad time: %d %s", code, body)
 	}
-	other := ingress.Caller{User: "urn:vcloud:user:eve", Org: "urn:vcloud:org:globex", Rights: []string{"cse:nativeCluster: Administrator Full access"}}
+	other := ingress.Caller{User: "urn:vcloud:user:e4e00000-0000-4000-8000-000000000e4e", Org: globexOrg, Rights: []string{"cse:nativeCluster: Administrator Full access"}}
 	if code, _ := asOf(scaled, withCaller(other)); code != 404 {
 		t.Errorf("another org read the past: %d", code)
 	}

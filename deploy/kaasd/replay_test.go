@@ -43,7 +43,7 @@ func TestReplayAfterMixedWorkload(t *testing.T) {
 			if ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
 				return
 			}
-			acl := map[string]any{"accessSetting": []map[string]string{{"memberId": fmt.Sprintf("urn:vcloud:user:%08d", i), "accessLevelId": "urn:vcloud:accessLevel:ReadOnly"}}}
+			acl := map[string]any{"accessSetting": []map[string]string{{"memberId": fmt.Sprintf("urn:vcloud:user:00000000-0000-4000-8000-%012d", i), "accessLevelId": "urn:vcloud:accessLevel:ReadOnly"}}}
 			code, body = e.do("PUT", "/api/cse/3.0/cluster/"+id+"/acl", acl)
 			count(code, "share", body)
 			for _, workers := range []int{2, 0} {

@@ -160,10 +160,12 @@ func ValidateACL(entries []events.ACLEntry) error {
 		if len(e.Username) > maxUsernameBytes {
 			return bad("username is longer than %d bytes", maxUsernameBytes)
 		}
-		if seen[e.MemberID] {
+		// VCD's URNs do not depend on case: one user in two spellings is there twice.
+		member := strings.ToLower(e.MemberID)
+		if seen[member] {
 			return bad("%s appears twice", e.MemberID)
 		}
-		seen[e.MemberID] = true
+		seen[member] = true
 	}
 	return nil
 }

@@ -56,6 +56,7 @@ func TestValidateACL(t *testing.T) {
 		{"bare name", []events.ACLEntry{{MemberID: "bob", AccessLevel: events.AccessReadOnly}}, false},
 		{"unknown level", []events.ACLEntry{{MemberID: good.MemberID, AccessLevel: "Owner"}}, false},
 		{"twice", []events.ACLEntry{good, good}, false},
+		{"twice, in other case", []events.ACLEntry{good, {MemberID: "urn:vcloud:user:1B2C", AccessLevel: events.AccessReadWrite}}, false},
 	} {
 		if err := ValidateACL(tt.entries); (err == nil) != tt.ok {
 			t.Errorf("%s: %v", tt.name, err)

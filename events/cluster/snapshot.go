@@ -25,6 +25,8 @@ type Snapshot struct {
 	Spec events.ClusterSpec
 	// Pending lists the types of the commands accepted but not started, oldest first.
 	Pending []string
+	// OrgID is the URN of the cluster's org, under which its commands are filed.
+	OrgID string
 	// Level is what the asking principal may do with the cluster.
 	Level Level
 	// ACL lists the users the cluster is shared with, pending changes included.

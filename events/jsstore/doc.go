@@ -1,7 +1,8 @@
 // Package jsstore keeps kaas's commands and events in NATS JetStream, the source of truth.
 //
-// Commands go to the KAAS_COMMANDS stream, one subject per cluster, with the VCD request id
-// as Nats-Msg-Id so that a redelivered request appends nothing new. Events go to the
+// Commands go to the KAAS_COMMANDS stream, one subject per cluster, with the command id
+// (which the ingress derives from the VCD request id scoped to its caller and route) as
+// Nats-Msg-Id, so that a redelivered request appends nothing new. Events go to the
 // KAAS_EVENTS stream, one subject per cluster, each append guarded by
 // Nats-Expected-Last-Subject-Sequence (optimistic concurrency) and Nats-Msg-Id (dedupe).
 // A conflict is told apart from a duplicate of our own earlier append by reading the

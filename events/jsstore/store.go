@@ -240,9 +240,9 @@ func (r Record) Hash() string { return events.Hash(r.Raw) }
 
 const headerType = "Kaas-Type"
 
-// AppendCommand appends a command to its cluster's command subject. msgID is the VCD
-// request id: a second append with the same id within the dedupe window stores nothing and
-// reports duplicate, with the sequence of the first.
+// AppendCommand appends a command to its cluster's command subject. msgID is the dedupe key
+// (the ingress passes the command id): a second append with the same id within the dedupe
+// window stores nothing and reports duplicate, with the sequence of the first.
 func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error) {
 	if events.KindOf(env.Payload.Type()) != events.KindCommand {
 		return 0, false, fmt.Errorf("append command: %s is not a command", env.Payload.Type())

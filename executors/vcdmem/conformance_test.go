@@ -18,12 +18,12 @@ import (
 func TestConformance(t *testing.T) {
 	cloud := vcdmem.Default()
 	cloud.TaskDelay, cloud.BootDelay = 10*time.Millisecond, 50*time.Millisecond
-	cloud.Orgs[0].ID = "urn:vcloud:org:acme"
+	cloud.Orgs[0].ID = vcdmem.AcmeOrgID
 	v, err := vcdmem.New(cloud)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vcdtest.Run(t, vcdtest.Target{VCD: v, Org: executors.Org{Name: "acme", ID: "urn:vcloud:org:acme"}, OtherOrgID: "urn:vcloud:org:other",
+	vcdtest.Run(t, vcdtest.Target{VCD: v, Org: executors.Org{Name: "acme", ID: vcdmem.AcmeOrgID}, OtherOrgID: "urn:vcloud:org:other",
 		VDC: "acme-vdc", Network: "acme-net", Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
 		Poll: 10 * time.Millisecond, Timeout: 10 * time.Second})
 }

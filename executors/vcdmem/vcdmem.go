@@ -86,6 +86,10 @@ type Template struct {
 	FailAt string `json:"failAt,omitempty"`
 }
 
+// AcmeOrgID is the URN of Default's org: VCD's orgs have one, and kaas lets a tenant create
+// only in the org its URN names.
+const AcmeOrgID = "urn:vcloud:org:6b2f5e4c-1d3a-4c8b-9e7f-00000000ac3e"
+
 // Default is a small cloud: one org with one VDC and network, and templates for two
 // Kubernetes minor versions plus one whose bootstrap fails.
 func Default() Config {
@@ -94,6 +98,7 @@ func Default() Config {
 		BootDelay: time.Second,
 		Orgs: []Org{{
 			Name: "acme",
+			ID:   AcmeOrgID,
 			VDCs: []VDC{{Name: "acme-vdc", Networks: []Network{{Name: "acme-net", CIDR: "10.100.0.0/16"}}}},
 			Templates: []Template{
 				{Template: tpl("ubuntu-22.04_k8s-1.29_antrea-1.14", "v1.29.8", "antrea", "1.14.0")},

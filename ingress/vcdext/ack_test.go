@@ -30,7 +30,7 @@ func TestAcksOutOfOrder(t *testing.T) {
 	const n, rejects = 400, 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n+rejects)
-	sc := `{"user":"urn:vcloud:user:u","org":"urn:vcloud:org:o","rights":[]}`
+	sc := `{"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":[]}`
 	for i := range n + rejects {
 		wg.Go(func() {
 			if i >= n { // no reply address: rejected

@@ -66,7 +66,7 @@ func BenchmarkDecodeConsumer(b *testing.B) {
 	  "headers":{"Accept":"application/json;version=36.0","Authorization":"Bearer eyJ","Content-Type":"application/json","Host":"vcd.example.com"},
 	  "body":"eyJuYW1lIjoiYzEifQ==","scheme":"https","protocol":"HTTP/1.1","request":true,"statusCode":0,
 	  "localAddr":"10.0.0.5","localPort":443,"remoteAddr":"10.1.2.3","remotePort":53211},
-	 {"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`)
+	 {"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -120,4 +120,17 @@ func defaultLogger(l *slog.Logger) *slog.Logger {
 	cfg := Config{Logger: l}
 	cfg.setDefaults()
 	return cfg.Logger.With("generation", 1)
+}
+
+// BenchmarkFindRepeatedKey measures the scan for repeated keys alone, which every message
+// pays before it is decoded, on the envelope of BenchmarkDecodeConsumer.
+func BenchmarkFindRepeatedKey(b *testing.B) {
+	body := []byte(fastSeeds[0].body)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if rep, ok := findRepeatedKey(body); !ok || rep != nil {
+			b.Fatal(rep, ok)
+		}
+	}
 }

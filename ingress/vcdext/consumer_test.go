@@ -164,7 +164,7 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 
 func TestEchoRoundTrip(t *testing.T) {
 	hs := start(t, http.HandlerFunc(echoHandler))
-	caller := ingress.Caller{User: "urn:vcloud:user:alice", Org: "urn:vcloud:org:acme", Rights: []string{"urn:vcloud:right:a"}}
+	caller := ingress.Caller{User: "urn:vcloud:user:a11ce000-0000-4000-8000-00000000000a", Org: "urn:vcloud:org:ac3e0000-0000-4000-8000-000000000001", Rights: []string{"urn:vcloud:right:a"}}
 	req := vcdexttest.Req{
 		Method: http.MethodPost, Path: "/api/cse/3.0/clusters", Query: "task=42&x=a%20b",
 		Headers: map[string]string{"Accept": "application/json;version=36.0", "Host": "vcd.example.com", "Content-Type": "application/json"},
@@ -266,7 +266,7 @@ func TestBadMessages(t *testing.T) {
 			t.Fatalf("good request after a bad one: %+v, %v", resp, err)
 		}
 	}
-	sc := `{"user":"urn:vcloud:user:u","org":"urn:vcloud:org:o","rights":[]}`
+	sc := `{"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":[]}`
 	tests := []struct {
 		name   string
 		body   string
@@ -299,13 +299,10 @@ func TestBadMessages(t *testing.T) {
 			if wantID == "" {
 				wantID = call.CorrelationID
 			}
-			var body struct{ Message string }
-			if err := json.Unmarshal(resp.Body, &body); err != nil {
-				t.Fatalf("reply body %q is not CSE's error body: %v", resp.Body, err)
-			}
-			if resp.StatusCode != http.StatusBadRequest || resp.RequestID != wantID || !strings.Contains(body.Message, tt.want) {
-				t.Errorf("reply %d id %q message %q; want 400, id %q, message containing %q",
-					resp.StatusCode, resp.RequestID, body.Message, wantID, tt.want)
+			minor, desc := cseError(t, resp)
+			if resp.StatusCode != http.StatusBadRequest || resp.RequestID != wantID || minor != -1 || !strings.Contains(desc, tt.want) {
+				t.Errorf("reply %d id %q (%d, %q); want 400, id %q, minor -1, description containing %q",
+					resp.StatusCode, resp.RequestID, minor, desc, wantID, tt.want)
 			}
 			good(t)
 		})
@@ -350,6 +347,25 @@ func TestBadMessages(t *testing.T) {
 	}
 }
 
+// cseError checks that a reply is CSE's error body, {"message": {"minor error code": N,
+// "error description": "…"}} and nothing else, as JSON, and returns its two values.
+func cseError(t *testing.T, resp *vcdexttest.Resp) (minor int, description string) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error reply Content-Type %q, want application/json", ct)
+	}
+	var body map[string]map[string]any
+	if err := json.Unmarshal(resp.Body, &body); err != nil || len(body) != 1 || len(body["message"]) != 2 {
+		t.Fatalf("reply body %s is not CSE's error body (%v)", resp.Body, err)
+	}
+	code, ok1 := body["message"]["minor error code"].(float64)
+	desc, ok2 := body["message"]["error description"].(string)
+	if !ok1 || !ok2 {
+		t.Fatalf("reply body %s is not CSE's error body", resp.Body)
+	}
+	return int(code), desc
+}
+
 func TestHandlerPanic(t *testing.T) {
 	hs := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/panic" {
@@ -363,7 +379,7 @@ func TestHandlerPanic(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Do: %v", err)
 	}
-	if resp.StatusCode != http.StatusInternalServerError || string(resp.Body) != `{"message":"internal error"}` || resp.RequestID != "p-1" {
+	if minor, desc := cseError(t, resp); resp.StatusCode != http.StatusInternalServerError || minor != -1 || desc != "internal error" || resp.RequestID != "p-1" {
 		t.Errorf("reply %d %q id %q; want 500 internal error", resp.StatusCode, resp.Body, resp.RequestID)
 	}
 	resp, err = hs.client.Do(ctx, vcdexttest.Req{Path: "/after"})

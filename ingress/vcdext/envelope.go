@@ -86,10 +86,12 @@ type wireSecurityContext struct {
 
 // DecodeRequest parses a VCD API-extension message body, the JSON array
 // [request, securityContext]. It is pure, so it can be fuzzed. Required: a two-element array
-// of objects, a non-empty string id, a method that is an HTTP token, a requestUri that is an
-// absolute path, base64 body, and the security context's user and org. Optional fields may
-// be missing or null, and ports may be numbers or numeric strings; a port of any other form
-// is ignored, since it is informational only. Every error is an [*EnvelopeError].
+// of objects, no key given twice in any object (see keys.go), a non-empty string id, a
+// method that is an HTTP token, a requestUri that is an absolute path, base64 body, and the
+// security context's user and org as user and org URNs, which the request carries in
+// canonical form (see [ingress.CanonicalURN]). Optional fields may be missing or null, and
+// ports may be numbers or numeric strings; a port of any other form is ignored, since it is
+// informational only. Every error is an [*EnvelopeError].
 func DecodeRequest(body []byte) (*Request, error) {
 	r, _, err := decode(body)
 	return r, err
@@ -133,13 +135,20 @@ type fastElem struct {
 // the verdict and its message to decodeCareful: a request it returns is one decodeCareful
 // would have returned too, field for field.
 func decodeFast(body []byte) (*Request, *checkedTarget) {
+	if rep, ok := findRepeatedKey(body); !ok || rep != nil {
+		return nil, nil
+	}
 	var elems []fastElem
 	if json.Unmarshal(body, &elems) != nil || len(elems) != 2 {
 		return nil, nil
 	}
 	w, sc := &elems[0], &elems[1]
-	if w.ID == nil || *w.ID == "" || w.Method == nil || w.RequestURI == nil || sc.User == nil || sc.Org == nil ||
-		*sc.User == "" || *sc.Org == "" {
+	if w.ID == nil || *w.ID == "" || w.Method == nil || w.RequestURI == nil || sc.User == nil || sc.Org == nil {
+		return nil, nil
+	}
+	user, uok := ingress.CanonicalURN("user", *sc.User)
+	org, ook := ingress.CanonicalURN("org", *sc.Org)
+	if !uok || !ook {
 		return nil, nil
 	}
 	r := &Request{
@@ -148,7 +157,7 @@ func decodeFast(body []byte) (*Request, *checkedTarget) {
 		Scheme:      deref(w.Scheme), Protocol: deref(w.Protocol),
 		LocalAddr: deref(w.LocalAddr), RemoteAddr: deref(w.RemoteAddr),
 		LocalPort: port(w.LocalPort), RemotePort: port(w.RemotePort),
-		Caller: ingress.Caller{User: *sc.User, Org: *sc.Org, Rights: sc.Rights},
+		Caller: ingress.Caller{User: user, Org: org, Rights: sc.Rights},
 	}
 	if len(w.Body) > 0 {
 		r.Body = w.Body
@@ -190,6 +199,13 @@ func decodeCareful(body []byte) (*Request, *checkedTarget, error) {
 	}
 	if err := json.Unmarshal(body, &elems); err != nil {
 		return nil, nil, &EnvelopeError{Reason: "body is not a JSON array: " + jsonReason(err)}
+	}
+	// Before any field is read: encoding/json would read the last of two.
+	switch rep, ok := findRepeatedKey(body); {
+	case !ok: // valid JSON the scanner cannot vouch for (larger than 2 GB): fail closed
+		return nil, nil, &EnvelopeError{Reason: "body is too large to be read"}
+	case rep != nil:
+		return nil, nil, &EnvelopeError{RequestID: unambiguousID(elems, rep), Reason: rep.reason()}
 	}
 	if len(elems) == 0 {
 		return nil, nil, &EnvelopeError{Reason: "body is an empty array; want [request, securityContext]"}
@@ -262,6 +278,22 @@ func decodeCareful(body []byte) (*Request, *checkedTarget, error) {
 	return r, t, nil
 }
 
+// unambiguousID returns the request id of an envelope with a repeated key, for the reply,
+// unless the id is what is repeated.
+func unambiguousID(elems []json.RawMessage, rep *repeatedKey) string {
+	if rep.where == "request" && string(foldKey(rep.second)) == "ID" {
+		return ""
+	}
+	var w struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if len(elems) == 0 || !isObject(elems[0]) || json.Unmarshal(elems[0], &w) != nil {
+		return ""
+	}
+	id, _ := stringField(w.ID, "id")
+	return id
+}
+
 func decodeCaller(raw json.RawMessage) (ingress.Caller, error) {
 	var c ingress.Caller
 	if !isObject(raw) {
@@ -286,6 +318,16 @@ func decodeCaller(raw json.RawMessage) (ingress.Caller, error) {
 	if c.Org == "" {
 		return c, fmt.Errorf("securityContext.org missing")
 	}
+	// Canonical once, here: every comparison after this one is exact.
+	user, ok := ingress.CanonicalURN("user", c.User)
+	if !ok {
+		return c, fmt.Errorf("securityContext.user %q is not a user URN (urn:vcloud:user:<uuid>)", truncate(c.User))
+	}
+	org, ok := ingress.CanonicalURN("org", c.Org)
+	if !ok {
+		return c, fmt.Errorf("securityContext.org %q is not an org URN (urn:vcloud:org:<uuid>)", truncate(c.Org))
+	}
+	c.User, c.Org = user, org
 	if len(w.Rights) > 0 && !isNull(w.Rights) {
 		if err := json.Unmarshal(w.Rights, &c.Rights); err != nil {
 			return c, fmt.Errorf("securityContext.rights is not an array of strings")

@@ -4,10 +4,15 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
-const internalSecCtx = `{"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":[]}`
+const (
+	internalUser   = "urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11"
+	internalOrg    = "urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22"
+	internalSecCtx = `{"user":"` + internalUser + `","org":"` + internalOrg + `","rights":[]}`
+)
 
 // fastSeeds are envelopes the fast path should take, and near misses it must leave to
 // the careful path.
@@ -19,12 +24,22 @@ var fastSeeds = []struct {
 	  "headers":{"Accept":"application/json;version=36.0","Authorization":"Bearer eyJ","Content-Type":"application/json","Host":"vcd.example.com"},
 	  "body":"eyJuYW1lIjoiYzEifQ==","scheme":"https","protocol":"HTTP/1.1","request":true,"statusCode":0,
 	  "localAddr":"10.0.0.5","localPort":443,"remoteAddr":"10.1.2.3","remotePort":53211},
-	 {"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`, true},
+	 {"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`, true},
 	{`[{"id":"r1","method":"GET","requestUri":"/api/cse/system"},` + internalSecCtx + `]`, true},
 	{`[{"id":"r1","method":"GET","requestUri":"/x","queryString":"?a=1&b=%20","remotePort":"80","remoteAddr":"::1","localPort":"x"},` + internalSecCtx + `]`, true},
-	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"a":"1","A":"2","b":null,"c-d":"\u00e9\t"},"body":""},{"user":"u","org":"o","rights":null}]`, true},
-	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":null,"body":null,"ID":"r2"},{"user":"u","org":"o","USER":"v"}]`, true},
-	{` [ {"id":"r1","method":"GET","requestUri":"/x"} , {"user":"u","org":"o"} ] `, true},
+	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"a":"1","B":"2","b-":null,"c-d":"\u00e9\t"},"body":""},` + internalSecCtx + `]`, true},
+	{`[{"ID":"r1","method":"GET","requestUri":"/x","headers":null,"body":null,"\u0069d2":"r2"},{"USER":"` + internalUser + `","org":"` + internalOrg + `","x":{"x":1}}]`, true},
+	{` [ {"id":"r1","method":"GET","requestUri":"/x"} , ` + internalSecCtx + ` ] `, true},
+	{`[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + strings.ToUpper(internalUser) + `","org":"URN:VCLOUD:org:` + strings.ToUpper(internalOrg[15:]) + `"}]`, true},
+	// Repeated keys, and malformed URNs, go to the careful path, which refuses them.
+	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"a":"1","A":"2"}},` + internalSecCtx + `]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x","ID":"r2"},` + internalSecCtx + `]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x","requestUri":"/y"},` + internalSecCtx + `]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + internalUser + `","org":"` + internalOrg + `","org":"urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"}]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + internalUser + `","org":"` + internalOrg + `","\u006Frg":"` + internalOrg + `"}]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x","x":[{"a":1,"\u212a":2,"k":3}]},` + internalSecCtx + `]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"urn:vcloud:user:u1","org":"` + internalOrg + `"}]`, false},
+	{`[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"u","org":"o"}]`, false},
 	// Near misses: valid but unusual, or invalid.
 	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"a":1}},` + internalSecCtx + `]`, false},
 	{`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"a":["1","2"]}},` + internalSecCtx + `]`, false},
@@ -58,10 +73,13 @@ func TestDecodeFastPath(t *testing.T) {
 		}
 		checkFastAgrees(t, []byte(s.body))
 	}
-	// The many-header case: names that canonicalize alike keep both values.
-	r, _ := decodeFast([]byte(`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"x-a":"1","X-A":"2"}},` + internalSecCtx + `]`))
-	if r == nil || len(r.Header["X-A"]) != 2 {
-		t.Errorf("fast path headers = %+v", r)
+	// Header names that canonicalize alike are one header given twice: refused.
+	body := []byte(`[{"id":"r1","method":"GET","requestUri":"/x","headers":{"x-a":"1","X-A":"2"}},` + internalSecCtx + `]`)
+	if r, _ := decodeFast(body); r != nil {
+		t.Errorf("fast path took a header given twice: %+v", r)
+	}
+	if _, _, err := decodeCareful(body); err == nil || !strings.Contains(err.Error(), `header "X-A" appears twice in request.headers (as "x-a"`) {
+		t.Errorf("careful path: %v", err)
 	}
 }
 

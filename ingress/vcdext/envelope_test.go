@@ -18,9 +18,15 @@ const vcdExample = `[{"id":"6f0c9a4e-1111-4b7d-9a51-000000000001","method":"POST
   "headers":{"Accept":"application/json;version=36.0","Authorization":"Bearer eyJ","Content-Type":"application/json","Host":"vcd.example.com"},
   "body":"eyJuYW1lIjoiYzEifQ==","scheme":"https","protocol":"HTTP/1.1","request":true,"statusCode":0,
   "localAddr":"10.0.0.5","localPort":443,"remoteAddr":"10.1.2.3","remotePort":53211},
- {"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`
+ {"user":"urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11","org":"urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22","rights":["urn:vcloud:right:r1","urn:vcloud:right:r2"]}]`
 
-const secCtx = `{"user":"urn:vcloud:user:u1","org":"urn:vcloud:org:o1","rights":[]}`
+// The security context's user and org, in canonical form.
+const (
+	testUser = "urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11"
+	testOrg  = "urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22"
+)
+
+const secCtx = `{"user":"` + testUser + `","org":"` + testOrg + `","rights":[]}`
 
 func TestDecodeRequestVCDExample(t *testing.T) {
 	r, err := vcdext.DecodeRequest([]byte(vcdExample))
@@ -36,7 +42,7 @@ func TestDecodeRequestVCDExample(t *testing.T) {
 		Body:   []byte(`{"name":"c1"}`),
 		Scheme: "https", Protocol: "HTTP/1.1",
 		LocalAddr: "10.0.0.5", LocalPort: 443, RemoteAddr: "10.1.2.3", RemotePort: 53211,
-		Caller: ingress.Caller{User: "urn:vcloud:user:u1", Org: "urn:vcloud:org:o1", Rights: []string{"urn:vcloud:right:r1", "urn:vcloud:right:r2"}},
+		Caller: ingress.Caller{User: "urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11", Org: "urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22", Rights: []string{"urn:vcloud:right:r1", "urn:vcloud:right:r2"}},
 	}
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("DecodeRequest:\n got %+v\nwant %+v", r, want)
@@ -150,13 +156,33 @@ func TestDecodeRequestTolerant(t *testing.T) {
 		},
 		{
 			name: "rights null, extra fields, bad protocol defaults to HTTP/1.1",
-			body: `[{"id":"r1","method":"DELETE","requestUri":"/x","protocol":"SPDY","extra":{"x":[1]}},{"user":"u","org":"o","rights":null,"sessionId":"s"}]`,
+			body: `[{"id":"r1","method":"DELETE","requestUri":"/x","protocol":"SPDY","extra":{"x":[1]}},{"user":"` + testUser + `","org":"` + testOrg + `","rights":null,"sessionId":"s"}]`,
 			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
 				if r.Caller.Rights != nil {
 					t.Errorf("Rights = %v", r.Caller.Rights)
 				}
 				if hr.ProtoMajor != 1 || hr.ProtoMinor != 1 {
 					t.Errorf("Proto = %s", hr.Proto)
+				}
+			},
+		},
+		{
+			// VCD's URNs do not depend on case: the request carries the canonical form.
+			name: "URNs in upper case",
+			body: `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + strings.ToUpper(testUser) + `","org":"URN:vcloud:ORG:` +
+				strings.ToUpper(strings.TrimPrefix(testOrg, "urn:vcloud:org:")) + `"}]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if r.Caller.User != testUser || r.Caller.Org != testOrg {
+					t.Errorf("Caller = %+v, want %s of %s", r.Caller, testUser, testOrg)
+				}
+			},
+		},
+		{
+			name: "the same name in different objects",
+			body: `[{"id":"r1","method":"GET","requestUri":"/x","extra":{"id":1,"a":{"id":2},"b":[{"id":3},{"id":4}]}},` + secCtx + `]`,
+			check: func(t *testing.T, r *vcdext.Request, hr *http.Request) {
+				if r.ID != "r1" {
+					t.Errorf("ID = %q", r.ID)
 				}
 			},
 		},
@@ -217,7 +243,42 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"security context array", `[{"id":"r1","method":"GET","requestUri":"/x"},[]]`, "r1", "securityContext"},
 		{"no user", `[{"id":"r1","method":"GET","requestUri":"/x"},{"org":"o"}]`, "r1", "securityContext.user missing"},
 		{"no org", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"u"}]`, "r1", "securityContext.org missing"},
-		{"rights not strings", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"u","org":"o","rights":[1]}]`, "r1", "rights"},
+		{"rights not strings", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testOrg + `","rights":[1]}]`, "r1", "rights"},
+
+		// A user and an org are URNs of their kind, with a UUID.
+		{"user not a URN", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"alice","org":"` + testOrg + `"}]`, "r1",
+			`securityContext.user "alice" is not a user URN`},
+		{"org not a UUID", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"urn:vcloud:org:acme"}]`, "r1",
+			`securityContext.org "urn:vcloud:org:acme" is not an org URN (urn:vcloud:org:<uuid>)`},
+		{"org is a user", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testUser + `"}]`, "r1",
+			"is not an org URN"},
+		{"org with a short UUID", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testOrg[:len(testOrg)-1] + `"}]`, "r1",
+			"is not an org URN"},
+		{"org UUID without hyphens", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"urn:vcloud:org:3a7e9c5b1d2f4e609b8a7c4d2e1f0a22"}]`, "r1",
+			"is not an org URN"},
+
+		// A key given twice, anywhere, is refused: encoding/json would take the last.
+		{"org twice", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testOrg +
+			`","org":"urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"}]`, "r1", `key "org" appears twice in securityContext`},
+		{"org twice, in other case", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testOrg +
+			`","ORG":"urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"}]`, "r1",
+			`key "ORG" appears twice in securityContext (as "org"; names compare without case)`},
+		{"org twice, escaped", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testOrg +
+			`","\u006frg":"urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"}]`, "r1", `key "org" appears twice in securityContext`},
+		{"user twice, long s", `[{"id":"r1","method":"GET","requestUri":"/x"},{"user":"` + testUser + `","org":"` + testOrg +
+			`","uſer":"` + testUser + `"}]`, "r1", `key "uſer" appears twice in securityContext (as "user"`},
+		{"requestUri twice", `[{"id":"r1","method":"GET","requestUri":"/x","requestUri":"/y"},` + secCtx + `]`, "r1",
+			`key "requestUri" appears twice in request`},
+		{"id twice", `[{"id":"r1","method":"GET","requestUri":"/x","id":"r2"},` + secCtx + `]`, "", `key "id" appears twice in request`},
+		{"id twice, in other case", `[{"id":"r1","method":"GET","requestUri":"/x","Id":"r2"},` + secCtx + `]`, "", `key "Id" appears twice in request`},
+		{"header twice", req(`,"headers":{"Accept":"application/json;version=36.0","Accept":"application/json;version=35.0"}`), "r1",
+			`header "Accept" appears twice in request.headers`},
+		{"header twice, in other case", req(`,"headers":{"Accept":"application/json;version=36.0","accept":"application/json;version=35.0"}`), "r1",
+			`header "accept" appears twice in request.headers (as "Accept"; names compare without case)`},
+		{"nested key twice", req(`,"extra":{"a":[1,{"b":{"c":1,"c":2}}]}`), "r1", `key "c" appears twice in request.extra.a[1].b`},
+		{"key twice in a later element", `[{"id":"r1","method":"GET","requestUri":"/x"},` + secCtx + `,{"a":1,"a":2}]`, "r1",
+			`key "a" appears twice in element 2`},
+		{"key twice in an array element", `[[{"a":1,"a":2}],` + secCtx + `]`, "", `key "a" appears twice in request[0]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,13 @@ import (
 
 func (c *Consumer) DropConsumingConnection() bool { return c.dropConsumingConnection() }
 
+// CheckFastAgrees fails t if the fast path takes body and the careful path does not read it
+// the same way.
+var CheckFastAgrees = checkFastAgrees
+
+// HasRepeatedKey is the slow reading of repeated keys that the scanner is fuzzed against.
+var HasRepeatedKey = hasRepeatedKey
+
 // Metric values, read without prometheus/testutil to keep the test dependencies small.
 func (m *Metrics) Messages(outcome string) float64 { return value(m.messages.WithLabelValues(outcome)) }
 func (m *Metrics) Reconnects() float64             { return value(m.reconnects) }

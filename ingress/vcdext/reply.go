@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/kaasproject/kaas/events/cse"
 )
 
 // reply is the response half of VCD's protocol, as CSE's form_response_json wrote it.
@@ -144,10 +146,13 @@ func jsonSafe(c byte) bool {
 	return c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 }
 
-// errorReply answers with CSE's flat error body, {"message": "..."}.
+// errorReply answers with CSE's error body, {"message": {"minor error code": -1,
+// "error description": "..."}}, as the API answers bad input: a client reads one shape.
 func errorReply(id string, status int, message string) *reply {
-	b := appendJSONString([]byte(`{"message":`), message)
-	b = append(b, '}')
+	b, err := json.Marshal(cse.NewError(cse.MinorDefault, message))
+	if err != nil { // a struct of an int and a string; cannot fail
+		panic(err)
+	}
 	return newReply(id, status, http.Header{"Content-Type": {"application/json"}}, b)
 }
 

@@ -164,7 +164,8 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	// command is what the views fold; no VCD is read).
 	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
 		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + e.runID,
-		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme"},
+		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme",
+			OrgID: vcdexttest.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
 			Runtimes: []string{events.RuntimeNative}}}
 	if _, _, err := e.kaas.Store().AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
 		return e, fmt.Errorf("enable the org VDC: %w", err)

@@ -51,7 +51,7 @@ func startEcho(t testing.TB, prefetch int) *vcdexttest.Client {
 }
 
 func TestEncodeRequestDecodesInVCDExt(t *testing.T) {
-	caller := ingress.Caller{User: "urn:vcloud:user:u", Org: "urn:vcloud:org:o", Rights: []string{"r"}}
+	caller := ingress.Caller{User: "urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11", Org: "urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22", Rights: []string{"r"}}
 	body, err := vcdexttest.EncodeRequest(vcdexttest.Req{
 		Method: "PUT", Path: "/api/cse/3.0/cluster/c1", Query: "force=true",
 		Headers: map[string]string{"Accept": "application/json"}, Body: []byte("{}"), RequestID: "id-1", Caller: caller,
