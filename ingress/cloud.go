@@ -225,7 +225,7 @@ func (a *API) upgradeAction(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	if bad := a.usableTemplate(c, ref); bad != nil {
+	if bad := a.upgradable(c, snap, ref); bad != nil {
 		return *bad
 	}
 	unlock := a.locks.lock("cluster/" + id)
@@ -250,9 +250,9 @@ func (a *API) usableTemplate(c *call, ref events.TemplateRef) *reply {
 	var r reply
 	switch {
 	case !found:
-		r = fail(http.StatusBadRequest, cse.MinorDefault, "template %s revision %d is not in the provider's catalog (GET /api/cse/templates lists them)", ref.Name, ref.Revision)
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: template %s revision %d is not in the provider's catalog (GET /api/cse/templates lists them)", ref.Name, ref.Revision)
 	case t.Deprecated:
-		r = fail(http.StatusBadRequest, cse.MinorDefault, "template %s revision %d is deprecated: choose another (GET /api/cse/templates)", ref.Name, ref.Revision)
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: template %s revision %d is deprecated: choose another (GET /api/cse/templates)", ref.Name, ref.Revision)
 	default:
 		return nil
 	}
@@ -387,4 +387,25 @@ func (a *API) verify(c *call) reply {
 		c.log().Error("stored history does not match what kaas wrote", "problems", len(res.Problems))
 	}
 	return ok(http.StatusOK, res)
+}
+
+// upgradable refuses, before anything is appended, an upgrade the executor would only
+// fail: to a template the catalog does not hold or has deprecated, or to Kubernetes that
+// kubeadm cannot move the cluster to from the version it runs.
+func (a *API) upgradable(c *call, snap cluster.Snapshot, ref events.TemplateRef) *reply {
+	if bad := a.usableTemplate(c, ref); bad != nil {
+		return bad
+	}
+	if snap.State == nil || snap.State.Template.KubernetesVersion == "" || !a.reader.CloudSynced(c.ctx) {
+		return nil
+	}
+	t, found := a.reader.Template(c.ctx, ref)
+	if !found {
+		return nil
+	}
+	if err := cluster.CanUpgrade(snap.State.Template.KubernetesVersion, t.KubernetesVersion); err != nil {
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: %v (GET /api/cse/3.0/cluster/{id}/upgrade-plan lists the templates it can move to)", err)
+		return &r
+	}
+	return nil
 }

@@ -321,6 +321,11 @@ func (a *API) updateCluster(c *call) reply {
 	if err != nil {
 		return rejection(err)
 	}
+	if up, ok := p.(events.UpgradeTemplate); ok {
+		if bad := a.upgradable(c, snap, up.Template); bad != nil {
+			return *bad
+		}
+	}
 	return a.change(c, id, snap, p)
 }
 

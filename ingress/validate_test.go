@@ -2,7 +2,9 @@ package ingress_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -195,5 +197,59 @@ func TestCreateChecksNetwork(t *testing.T) {
 				t.Errorf("a refused create reached the command stream")
 			}
 		})
+	}
+}
+
+// An upgrade the executor could only fail is refused before anything is appended: to a
+// template the catalog does not hold or has deprecated, or to Kubernetes kubeadm cannot
+// move the cluster to; through the whole-entity PUT and the upgrade action alike.
+func TestUpgradeChecksTemplate(t *testing.T) {
+	templates := []events.Template{
+		{Name: "ubuntu-k8s-1.28", Revision: 1, KubernetesVersion: "v1.28.9"},
+		{Name: "ubuntu-k8s-1.29", Revision: 1, KubernetesVersion: "v1.29.3"},
+		{Name: "ubuntu-k8s-1.29", Revision: 2, KubernetesVersion: "v1.29.3"},
+		{Name: "ubuntu-k8s-1.30", Revision: 1, KubernetesVersion: "v1.30.1"},
+		{Name: "ubuntu-k8s-1.30-old", Revision: 1, KubernetesVersion: "v1.30.0", Deprecated: true},
+		{Name: "ubuntu-k8s-1.31", Revision: 1, KubernetesVersion: "v1.31.0"},
+	}
+	tests := []struct {
+		name, template string
+		revision       int
+		status         int
+		text           string
+	}{
+		{"not in the catalog", "no-such-template", 1, 400, "spec.distribution.templateName: template no-such-template revision 1 is not in the provider's catalog"},
+		{"a revision not in the catalog", "ubuntu-k8s-1.30", 7, 400, "is not in the provider's catalog"},
+		{"deprecated", "ubuntu-k8s-1.30-old", 1, 400, "is deprecated"},
+		{"backwards", "ubuntu-k8s-1.28", 1, 400, "upgrades go forward only"},
+		{"two minors at once", "ubuntu-k8s-1.31", 1, 400, "one minor version at a time"},
+		{"the same Kubernetes", "ubuntu-k8s-1.29", 2, 400, "the target is not newer"},
+		{"the next minor", "ubuntu-k8s-1.30", 1, 202, ""},
+	}
+	for _, via := range []string{"PUT", "action"} {
+		for _, tt := range tests {
+			t.Run(via+"/"+tt.name, func(t *testing.T) {
+				h := newHarness(t)
+				id, _ := h.running("c1")
+				h.views.ApplyEvent(100, "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0,
+					Payload: events.CloudSynced{Templates: templates}})
+				var rec *httptest.ResponseRecorder
+				if via == "PUT" {
+					rec = h.do(http.MethodPut, clusterPath(id), fmt.Sprintf(`{"apiVersion":"cse.vmware.com/v2.1","spec":{"distribution":{"templateName":%q,"templateRevision":%d}}}`, tt.template, tt.revision))
+				} else {
+					rec = h.do(http.MethodPost, clusterPath(id)+"/action/upgrade", fmt.Sprintf(`{"template_name":%q,"template_revision":%d}`, tt.template, tt.revision))
+				}
+				if tt.status == http.StatusAccepted {
+					if rec.Code != http.StatusAccepted {
+						t.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+					return
+				}
+				wantError(t, rec, tt.status, cse.MinorDefault, tt.text)
+				if n := len(h.cmds.commands()); n != 1 {
+					t.Errorf("%d commands appended by a refused upgrade", n-1)
+				}
+			})
+		}
 	}
 }

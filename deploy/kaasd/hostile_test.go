@@ -373,7 +373,7 @@ func hostileCases(victim cse.DefEntity) []hostileCase {
 	create("nfs/cpu", "nfs", set("spec.topology.nfs.cpu", 2))
 
 	// Names that reach VCD.
-	for i, name := range []string{"9lives", strings.Repeat("a", 26), "a b", "a;b", "$(id)", "-x", "x-", "é", "a\nb", "a/b", "a.b"} {
+	for i, name := range []string{"9lives", strings.Repeat("a", 26), "a b", "a;b", "$(id)", "-x", "x_y", "é", "a\nb", "a/b", "a.b"} {
 		create(fmt.Sprintf("name/%d", i), "name", set("metadata.name", name))
 	}
 	for i, v := range []string{"acme-vdc\n", "acme-vdc'", strings.Repeat("v", 300), "nope", "globex-vdc", "acme-vdc\x00"} {

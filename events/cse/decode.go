@@ -383,6 +383,16 @@ func merge(s events.ClusterSpec, e NativeEntity) (events.ClusterSpec, error) {
 			if p.in.SizingClass != nil && (p.in.CPU != nil || p.in.Memory != nil) {
 				return s, fieldErr(p.path, MinorDefault, "give either sizingClass or cpu and memory, not both")
 			}
+			// kaas keeps "not given" as 0 (the template's size): an explicit 0 is refused
+			// here, not taken for null (the aggregate bounds every other value).
+			for _, f := range []struct {
+				name string
+				v    *int
+			}{{"cpu", p.in.CPU}, {"memory", p.in.Memory}} {
+				if f.v != nil && *f.v == 0 {
+					return s, fieldErr(p.path+"."+f.name, MinorDefault, "%s must be 1 or more, not 0 (leave it out, or null, for the template's size)", f.name)
+				}
+			}
 			setInt(&p.out.Count, p.in.Count)
 			setStr(&p.out.SizingClass, p.in.SizingClass)
 			setStr(&p.out.StorageProfile, p.in.StorageProfile)

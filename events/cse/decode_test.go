@@ -254,6 +254,14 @@ func TestToSpecRejects(t *testing.T) {
 			n := -3
 			e.Spec.Topology.NFS.Count = &n
 		}, "spec.topology.nfs.count", cse.MinorNumWorkersInvalid},
+		{"zero cpu is not null", func(e *cse.NativeEntity) {
+			zero := 0
+			e.Spec.Topology.ControlPlane.SizingClass, e.Spec.Topology.ControlPlane.CPU = nil, &zero
+		}, "spec.topology.controlPlane.cpu", cse.MinorDefault},
+		{"zero memory is not null", func(e *cse.NativeEntity) {
+			zero := 0
+			e.Spec.Topology.Workers.SizingClass, e.Spec.Topology.Workers.CPU, e.Spec.Topology.Workers.Memory = nil, nil, &zero
+		}, "spec.topology.workers.memory", cse.MinorDefault},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
