@@ -50,8 +50,11 @@ fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./events/cse/ -run '^$$' -fuzz '^FuzzDecodeEntity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeFastPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzFindRepeatedKey$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/ -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executors/bootstrap/ -run '^$$' -fuzz '^FuzzParseJoin$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./executors/bootstrap/ -run '^$$' -fuzz '^FuzzRenderKeepsShape$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin $(KAAS_DATA_DIR)

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -518,4 +519,61 @@ for name in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
 			t.Errorf("file %d: PyYAML reads %.300v\nGo reads %.300v", i, got, want[i])
 		}
 	}
+}
+
+// FuzzRenderKeepsShape renders every role with arbitrary tenant values and checks that
+// whatever renders has the plain user data's shape, scripts and commands, with each value
+// coming out as the string it went in as: no value can add a key, a file or a command.
+func FuzzRenderKeepsShape(f *testing.F) {
+	for _, v := range hostile() {
+		f.Add(v, v, v, v)
+	}
+	f.Add("ssh-ed25519 AAAA a@b", "10.244.0.0/16", "10.96.0.0/12", "prod")
+	want := map[string]parsed{}
+	for _, role := range roles {
+		ud, err := Render(role, plain(role))
+		if err != nil {
+			f.Fatal(err)
+		}
+		want[role] = parse(&testing.T{}, ud)
+	}
+	f.Fuzz(func(t *testing.T, key, pods, services, name string) {
+		for _, role := range roles {
+			// An empty value means "not given" (no key, the default blocks), which has a
+			// shape of its own; the tenant's name is never empty.
+			p := plain(role)
+			for _, f := range []struct {
+				dst *string
+				v   string
+			}{{&p.SSHKey, key}, {&p.PodCIDR, pods}, {&p.ServiceCIDR, services}, {&p.ClusterName, name}} {
+				if f.v != "" {
+					*f.dst = f.v
+				}
+			}
+			ud, err := Render(role, p)
+			if err != nil {
+				continue // refused (not UTF-8): nothing reaches a node
+			}
+			got, w := parse(t, ud), want[role]
+			if got.header != w.header || got.shape != w.shape || got.kubeadmShape != w.kubeadmShape || got.cloud.Hostname != w.cloud.Hostname ||
+				!slices.EqualFunc(got.cloud.RunCmd, w.cloud.RunCmd, slices.Equal) || len(got.cloud.WriteFiles) != len(w.cloud.WriteFiles) {
+				t.Fatalf("%s: the values changed the user data's structure:\n%s", role, ud)
+			}
+			for i, wf := range w.cloud.WriteFiles {
+				g := got.cloud.WriteFiles[i]
+				if g.Path != wf.Path || g.Permissions != wf.Permissions || (strings.HasPrefix(wf.Content, "#!") && g.Content != wf.Content) {
+					t.Fatalf("%s: file %s changed: %+v", role, wf.Path, g)
+				}
+			}
+			if !slices.Equal(got.cloud.SSHAuthorizedKeys, []string{p.SSHKey}) {
+				t.Fatalf("%s: the key came out as %q", role, got.cloud.SSHAuthorizedKeys)
+			}
+			if role == "control-plane" {
+				c := got.cluster(t)
+				if c.Networking.PodSubnet != cmp.Or(p.PodCIDR, DefaultPodCIDR) || c.Networking.ServiceSubnet != cmp.Or(p.ServiceCIDR, DefaultServiceCIDR) || c.ClusterName != p.ClusterName {
+					t.Fatalf("values came out as %+v %q", *c.Networking, c.ClusterName)
+				}
+			}
+		}
+	})
 }
