@@ -144,7 +144,7 @@ func TestRefusals(t *testing.T) {
 		err    []string
 	}{
 		{name: "template not in the catalog", change: map[string]any{"spec.distribution.templateName": "no-such-template"},
-			err: []string{"Error: template no-such-template revision 1 is not in the provider's catalog", "(HTTP 400)"}},
+			err: []string{"Error: spec.distribution.templateName: template no-such-template revision 1 is not in the provider's catalog", "(HTTP 400)"}},
 		{name: "invalid name", change: map[string]any{"metadata.name": "bad_name"},
 			err: []string{"Invalid cluster name 'bad_name'", "(HTTP 400, minor code 4001)"}},
 		{name: "VDC not enabled", change: map[string]any{"metadata.virtualDataCenterName": "other-vdc"},
