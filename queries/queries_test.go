@@ -491,3 +491,24 @@ func admin(org string) cluster.Principal {
 
 // provider is a System org user: it sees every org.
 var provider = cluster.Principal{User: "urn:vcloud:user:root", Org: "urn:vcloud:org:system", Provider: true}
+
+// A provider's change to a tenant's cluster is the tenant's to follow, also in histories
+// written when such commands carried the provider's org: the cluster's org decides.
+func TestTenantSeesProvidersOperationOnItsCluster(t *testing.T) {
+	s := newStream(t)
+	create := s.Create("c1", orgA, alice)
+	s.Run(create)
+	acl := s.Command("provider-acl", create.ClusterID, provider.Org, provider.User, events.SetClusterACL{Entries: []events.ACLEntry{}})
+	s.Run(acl)
+	q := queriesOf(s)
+	o, err := q.Operation(t.Context(), admin(orgA), acl.ID)
+	if err != nil {
+		t.Fatalf("the tenant cannot follow the provider's change to its cluster: %v", err)
+	}
+	if o.Actor != provider.User {
+		t.Errorf("actor %q, want the provider", o.Actor)
+	}
+	if _, err := q.Operation(t.Context(), admin(orgB), acl.ID); !errors.Is(err, queries.ErrNotFound) {
+		t.Errorf("another org reads it: %v", err)
+	}
+}
