@@ -194,4 +194,5 @@ var commandOf = map[string]string{
 	events.TypeWorkersScaleStarted:    events.TypeScaleWorkers,
 	events.TypeClusterUpgradeStarted:  events.TypeUpgradeTemplate,
 	events.TypeClusterDeletionStarted: events.TypeDeleteCluster,
+	events.TypeNFSNodeDeletionStarted: events.TypeDeleteNFSNode,
 }
