@@ -3,10 +3,8 @@ package kaasd_test
 import (
 	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -25,27 +23,12 @@ import (
 // being dropped as unroutable (make run's first-run failure, issue 10), and kaasd answers it
 // once it starts. Installing again changes nothing and keeps the waiting call.
 func TestInstallDeclaresQueue(t *testing.T) {
-	amqpURL := vcdexttest.RequireBroker(t)
-	exchange, key := vcdexttest.UniqueNames(t)
 	simCfg := kaasdtest.FastSim()
-	simCfg.AMQPURL = amqpURL
 	// VCD holds the tenant's call until kaasd answers: long enough for kaasd to start.
 	simCfg.ExtensionTimeout = vcdsim.Duration(25 * time.Second)
-	sim, err := vcdsim.New(simCfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.StartTLS()
-	sim.SetBase(ts.URL)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
-
-	cfg := kaasd.Defaults()
-	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
-	cfg.PollInterval = 50 * time.Millisecond
+	sys := kaasdtest.StartSim(t, simCfg)
+	cfg := sys.Config
+	amqpURL, exchange, key := cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey
 
 	if n, ok := queueMessages(t, amqpURL, key); ok {
 		t.Fatalf("queue %s exists before install, with %d messages", key, n)
@@ -70,7 +53,6 @@ func TestInstallDeclaresQueue(t *testing.T) {
 	}
 
 	// A tenant's call while no kaasd runs.
-	sys := &kaasdtest.System{URL: ts.URL, Sim: sim, HTTP: kaasdtest.HTTPClient()}
 	token := sys.Login(t, "alice@acme", "alice-pass")
 	type answer struct {
 		code int
@@ -79,7 +61,7 @@ func TestInstallDeclaresQueue(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ts.URL+"/api/cse/3.0/clusters", nil)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, sys.URL+"/api/cse/3.0/clusters", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Accept", "application/json;version=36.0")
 		resp, err := sys.HTTP.Do(req)

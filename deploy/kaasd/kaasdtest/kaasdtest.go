@@ -47,6 +47,24 @@ type System struct {
 // before it starts. A machine without RabbitMQ skips the test, except in CI, where it fails.
 func Start(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *System {
 	t.Helper()
+	s := StartSim(t, simCfg, opts...)
+	if _, err := kaasd.Install(t.Context(), s.Config.VCDConfig(nil), kaasd.DefaultExtension(s.Config.AMQPExchange, s.Config.AMQPRoutingKey)); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := kaasd.Start(t.Context(), s.Config, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	s.Server = srv
+	return s
+}
+
+// StartSim starts vcdsim with simCfg, relaying to exchange and routing key names of this
+// test's own, and returns the system without kaasd (Server is nil): Config is what kaasd
+// would run with, opts applied. It is for tests of what happens before kaasd runs.
+func StartSim(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *System {
+	t.Helper()
 	amqpURL := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
 	simCfg.AMQPURL = amqpURL
@@ -68,15 +86,7 @@ func Start(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *Sys
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if _, err := kaasd.Install(t.Context(), cfg.VCDConfig(nil), kaasd.DefaultExtension(exchange, key)); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return &System{URL: ts.URL, Sim: sim, Server: srv, Config: cfg, HTTP: HTTPClient()}
+	return &System{URL: ts.URL, Sim: sim, Config: cfg, HTTP: HTTPClient()}
 }
 
 // HTTPClient is a client that trusts vcdsim's self-signed certificate.
