@@ -34,4 +34,11 @@ check executors events
 check projector events
 check queries events projector
 check ingress events
+# Shipped binaries do not link package testing (test helpers they use take an interface).
+for bin in kaasd kaasctl vcdsim; do
+	if go list -deps "$mod/deploy/cmd/$bin" | grep -qx testing; then
+		echo "import rule: deploy/cmd/$bin links package testing: $(go list -deps -f '{{.ImportPath}} {{join .Imports " "}}' "$mod/deploy/cmd/$bin" | grep -E ' testing( |$)' | cut -d' ' -f1 | tr '\n' ' ')" >&2
+		fail=1
+	fi
+done
 exit $fail

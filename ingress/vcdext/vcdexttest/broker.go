@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
-	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -33,9 +32,19 @@ func dial(url, name string) (*amqp.Connection, error) {
 	})
 }
 
+// TB is the part of testing.TB the broker helpers use: kaasd's `call` command links this
+// package, and a shipped binary must not link package testing.
+type TB interface {
+	Helper()
+	Name() string
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+}
+
 // RequireBroker dials [AMQPURL] once and returns it. If RabbitMQ cannot be reached it fails
 // the test, never skips it: a silently skipped integration test is a test nobody runs.
-func RequireBroker(t testing.TB) string {
+func RequireBroker(t TB) string {
 	t.Helper()
 	url := AMQPURL()
 	conn, err := dial(url, "vcdexttest-probe")
@@ -50,7 +59,7 @@ func RequireBroker(t testing.TB) string {
 
 // UniqueNames returns an exchange and a routing key (also the queue name, as vcdext defaults
 // it) unique to this test run, and deletes both when the test ends.
-func UniqueNames(t testing.TB) (exchange, routingKey string) {
+func UniqueNames(t TB) (exchange, routingKey string) {
 	t.Helper()
 	base := strings.Map(func(r rune) rune {
 		switch {
