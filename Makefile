@@ -27,6 +27,7 @@ run:
 	GO=$(GO) KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./deploy/scripts/run.sh
 
 test: rabbitmq lint monitoring
+	@./deploy/scripts/ensure-pyyaml.sh
 	$(GO) test -count=1 -timeout 12m ./...
 
 # The alert rules, their tests and the example scrape config, checked by promtool.
