@@ -26,12 +26,6 @@ func fieldFailure(err error) reply {
 	return fail(http.StatusBadRequest, cse.MinorDefault, "%s", err.Error())
 }
 
-// minorFor maps the field a refusal blames to CSE's minor error code.
-var minorFor = map[string]int{
-	"name": cse.MinorClusterNameInvalid, "orgName": cse.MinorOrgNameInvalid, "vdc": cse.MinorOvdcNameInvalid,
-	"network": cse.MinorNetworkNameInvalid, "workers.count": cse.MinorNumWorkersInvalid,
-}
-
 // rejection turns an aggregate's refusal into CSE's 400 (404 for a missing cluster).
 func rejection(err error) reply {
 	var rej *cluster.Rejection
@@ -43,9 +37,7 @@ func rejection(err error) reply {
 		status = http.StatusNotFound
 	}
 	if rej.Field != "" {
-		if m, ok := minorFor[rej.Field]; ok {
-			minor = m
-		}
+		minor = cse.MinorInvalid(rej.Field)
 		msg = cluster.CSEName(rej.Field) + ": " + msg
 	}
 	return fail(status, minor, "%s", msg)
