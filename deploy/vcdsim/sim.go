@@ -57,7 +57,7 @@ type Server struct {
 	filters  map[string]*apiFilter
 	calls    map[string]int // VCD API calls served, by operation
 
-	ext *forwarder
+	ext *relay // VCD's side of the API-extension protocol
 }
 
 type org struct {
@@ -188,7 +188,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			}
 		}
 	}
-	s.ext = newForwarder(cfg.AMQPURL, log)
+	s.ext = newRelay(cfg.AMQPURL, log)
 	return s, nil
 }
 
