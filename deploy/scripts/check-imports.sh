@@ -34,4 +34,13 @@ check executors events
 check projector events
 check queries events projector
 check ingress events
+# The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built from
+# the code it tests cannot catch a wire mistake, so it imports nothing of kaas outside
+# itself (its tests may), and its binary links no test code.
+check deploy/vcdsim
+check deploy/cmd/vcdsim deploy/vcdsim
+if go list -deps "$mod/deploy/cmd/vcdsim" | grep -qx testing; then
+	echo "import rule: the vcdsim binary must not link package testing" >&2
+	fail=1
+fi
 exit $fail
