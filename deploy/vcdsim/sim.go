@@ -521,7 +521,9 @@ func (s *Server) play(m *vm) {
 	if s.faults.NeverBoot {
 		b.FailAt = guest.Never
 	}
-	m.guest.Play(m.guestVM(), &m.vapp.cluster, b, time.Now())
+	if err := m.guest.Play(m.guestVM(), &m.vapp.cluster, b, time.Now()); err != nil {
+		s.log.Info("guest failed", "vapp", m.vapp.name, "vm", m.name, "err", err)
+	}
 }
 
 // vappStatus follows VCD: 0 while composing, 1 when empty, 4 all on, 8 all off, 10 mixed.

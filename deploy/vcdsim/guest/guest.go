@@ -2,6 +2,8 @@ package guest
 
 import (
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -51,16 +53,16 @@ type Guest struct {
 }
 
 // Play runs the guest up to now: the bootstrap of a VM powered on, then an upgrade kaas
-// asked for.
-func (g *Guest) Play(vm VM, c *Cluster, b Behaviour, now time.Time) {
-	g.boot(vm, c, b, now)
-	g.playUpgrade(vm, c, now)
+// asked for. When the bootstrap or the upgrade fails in this call, it says why, for the
+// simulator's log (kaas sees only the step, as from a real node).
+func (g *Guest) Play(vm VM, c *Cluster, b Behaviour, now time.Time) error {
+	return errors.Join(g.boot(vm, c, b, now), g.playUpgrade(vm, c, now))
 }
 
-func (g *Guest) boot(vm VM, c *Cluster, b Behaviour, now time.Time) {
+func (g *Guest) boot(vm VM, c *Cluster, b Behaviour, now time.Time) error {
 	status := vm.Info[KeyStatus]
 	if vm.On.IsZero() || now.Before(vm.On) || status == statusDone || strings.HasPrefix(status, prefixFailed) {
-		return
+		return nil
 	}
 	since := now.Sub(vm.On)
 	switch {
@@ -70,9 +72,11 @@ func (g *Guest) boot(vm VM, c *Cluster, b Behaviour, now time.Time) {
 		vm.Info[KeyStatus] = prefixRunning + mainStep(vm.Role)
 	case b.FailAt != "":
 		vm.Info[KeyStatus] = prefixFailed + b.FailAt
+		return fmt.Errorf("%s: a fault the simulator was told to inject", b.FailAt)
 	default:
-		g.bootstrap(vm, c)
+		return g.bootstrap(vm, c)
 	}
+	return nil
 }
 
 // mainStep is the step a node of the role spends its bootstrap in.
@@ -89,49 +93,51 @@ func mainStep(role string) string {
 // bootstrap does what the node's user data says, all at once, and reports the outcome. A
 // real node whose user data cloud-init cannot use never reports anything and kaas times
 // out; the guest reports failed:cloud-init at once instead, which says more.
-func (g *Guest) bootstrap(vm VM, c *Cluster) {
-	fail := func(step string) { vm.Info[KeyStatus] = prefixFailed + step }
+func (g *Guest) bootstrap(vm VM, c *Cluster) error {
+	fail := func(step string, err error) error {
+		vm.Info[KeyStatus] = prefixFailed + step
+		return fmt.Errorf("%s: %w", step, err)
+	}
 	ud, err := readUserData(vm.Info)
 	if err != nil {
-		fail(StepCloudInit)
-		return
+		return fail(StepCloudInit, err)
 	}
 	step := mainStep(vm.Role)
 	if vm.IP == "" {
-		fail(step) // no address, no route: kubeadm cannot reach anything, nor can NFS clients
-		return
+		// No address, no route: kubeadm reaches nothing, nor do NFS clients.
+		return fail(step, errors.New("the VM has no address"))
 	}
 	switch vm.Role {
 	case RoleControlPlane:
 		cfg, err := ud.kubeadmConfig("init")
 		if err != nil {
-			fail(step)
-			return
+			return fail(step, err)
 		}
 		ic, err := checkInit(cfg, ud.hostname, vm.Kubernetes)
 		if err != nil {
-			fail(step)
-			return
+			return fail(step, err)
 		}
 		ca, err := newAuthority(vm.IP)
 		if err != nil {
-			fail(step)
-			return
+			return fail(step, err)
 		}
 		kubeconfig, err := ca.kubeconfig(ic.clusterName)
 		if err != nil {
-			fail(step)
-			return
+			return fail(step, err)
 		}
 		c.ca = ca
 		vm.Info[KeyJoin] = base64.StdEncoding.EncodeToString([]byte(ca.joinCommand()))
 		vm.Info[KeyKubeconfig] = base64.StdEncoding.EncodeToString(kubeconfig)
 	case RoleWorker:
 		cfg, err := ud.kubeadmConfig("join")
-		if err != nil || checkJoin(cfg, ud.hostname, c.ca) != nil || newerMinor(vm.Kubernetes, c.version) {
-			// kubeadm's preflight refuses a kubelet newer than its control plane.
-			fail(step)
-			return
+		if err == nil {
+			err = checkJoin(cfg, ud.hostname, c.ca)
+		}
+		if err == nil && newerMinor(vm.Kubernetes, c.version) {
+			err = fmt.Errorf("kubeadm's preflight refuses a kubelet (%s) newer than its control plane (%s)", vm.Kubernetes, c.version)
+		}
+		if err != nil {
+			return fail(step, err)
 		}
 	}
 	g.version = vm.Kubernetes
@@ -140,6 +146,7 @@ func (g *Guest) bootstrap(vm VM, c *Cluster) {
 	}
 	vm.Info[KeyIP] = vm.IP
 	vm.Info[KeyStatus] = statusDone
+	return nil
 }
 
 // Reconfigured tells the guest that kaas wrote its guestinfo. A new upgrade target starts
@@ -157,23 +164,31 @@ func (g *Guest) Reconfigured(vm VM, now time.Time, takes time.Duration) {
 // would: it fails on a node that never bootstrapped or runs no kubeadm (NFS), for a target
 // that is no Kubernetes version, a downgrade or a skipped minor version, and on a worker
 // whose kubelet would be newer than its control plane.
-func (g *Guest) playUpgrade(vm VM, c *Cluster, now time.Time) {
+func (g *Guest) playUpgrade(vm VM, c *Cluster, now time.Time) error {
 	u := &g.upgrade
 	if u.target == "" || u.ended || vm.On.IsZero() || now.Before(vm.On) || now.Before(u.until) {
-		return
+		return nil
 	}
 	u.ended = true
-	ok := vm.Info[KeyStatus] == statusDone && vm.Role != RoleNFS && upgradable(g.version, u.target)
-	if ok && vm.Role == RoleWorker {
-		ok = !newerMinor(u.target, c.version)
+	var why string
+	switch {
+	case vm.Info[KeyStatus] != statusDone:
+		why = "the node never bootstrapped"
+	case vm.Role == RoleNFS:
+		why = "an NFS node runs no kubeadm"
+	case !upgradable(g.version, u.target):
+		why = fmt.Sprintf("kubeadm does not upgrade %s to %q", g.version, u.target)
+	case vm.Role == RoleWorker && newerMinor(u.target, c.version):
+		why = fmt.Sprintf("a worker's kubelet would be newer (%s) than its control plane (%s)", u.target, c.version)
 	}
-	if !ok {
+	if why != "" {
 		vm.Info[KeyUpgradeStatus] = prefixFailed + StepUpgrade
-		return
+		return fmt.Errorf("%s: %s", StepUpgrade, why)
 	}
 	g.version = u.target
 	if vm.Role == RoleControlPlane {
 		c.version = u.target
 	}
 	vm.Info[KeyUpgradeStatus] = prefixDone + u.target
+	return nil
 }

@@ -57,8 +57,8 @@ func newNode(role, ip, kubernetes string, gi map[string]string) *node {
 }
 
 // boot powers the node on and plays its bootstrap to the end, checking what it reports on
-// the way.
-func (n *node) boot(t *testing.T, c *guest.Cluster, b guest.Behaviour) string {
+// the way; it returns the status and, for a failure, why.
+func (n *node) bootWhy(t *testing.T, c *guest.Cluster, b guest.Behaviour) (string, error) {
 	t.Helper()
 	if b.BootDelay == 0 {
 		b.BootDelay = bootDelay
@@ -77,8 +77,14 @@ func (n *node) boot(t *testing.T, c *guest.Cluster, b guest.Behaviour) string {
 	if s := n.vm.Info[guest.KeyStatus]; b.FailAt != guest.Never && (!strings.HasPrefix(s, "running:") || s == "running:boot") {
 		t.Fatalf("mid-boot: %q", s)
 	}
-	n.g.Play(n.vm, c, b, on.Add(b.BootDelay))
-	return n.vm.Info[guest.KeyStatus]
+	err := n.g.Play(n.vm, c, b, on.Add(b.BootDelay))
+	return n.vm.Info[guest.KeyStatus], err
+}
+
+func (n *node) boot(t *testing.T, c *guest.Cluster, b guest.Behaviour) string {
+	t.Helper()
+	s, _ := n.bootWhy(t, c, b)
+	return s
 }
 
 // controlPlane brings up a cluster's control plane and returns its join command, after
@@ -297,8 +303,12 @@ func TestBootstrap(t *testing.T) {
 				cluster = &guest.Cluster{} // a control plane of its own: c's join stays
 			}
 			n := newNode(tt.role, ip, kube, tt.info)
-			if got := n.boot(t, cluster, guest.Behaviour{}); got != tt.want {
-				t.Fatalf("status %q, want %q", got, tt.want)
+			got, why := n.bootWhy(t, cluster, guest.Behaviour{})
+			if got != tt.want {
+				t.Fatalf("status %q, want %q (%v)", got, tt.want, why)
+			}
+			if (why != nil) != strings.HasPrefix(got, "failed:") || why != nil && !strings.HasPrefix(why.Error(), got[len("failed:"):]+": ") {
+				t.Fatalf("status %q, said why: %v", got, why)
 			}
 			if tt.role != guest.RoleControlPlane || tt.want != "done" {
 				if n.vm.Info[guest.KeyJoin] != "" || n.vm.Info[guest.KeyKubeconfig] != "" {
@@ -425,9 +435,9 @@ func TestUpgrade(t *testing.T) {
 				if got := n.vm.Info[guest.KeyUpgradeStatus]; got != "running" {
 					t.Fatalf("%s before the upgrade's time: %q", s.role, got)
 				}
-				n.g.Play(n.vm, c, guest.Behaviour{}, now.Add(takes))
-				if got := n.vm.Info[guest.KeyUpgradeStatus]; got != s.want {
-					t.Fatalf("%s: upgrade status %q, want %q", s.role, got, s.want)
+				why := n.g.Play(n.vm, c, guest.Behaviour{}, now.Add(takes))
+				if got := n.vm.Info[guest.KeyUpgradeStatus]; got != s.want || (why != nil) != strings.HasPrefix(got, "failed:") {
+					t.Fatalf("%s: upgrade status %q, want %q (%v)", s.role, got, s.want, why)
 				}
 				// The same target again starts nothing.
 				n.g.Reconfigured(n.vm, now.Add(takes), takes)
