@@ -34,6 +34,11 @@ check executors events
 check projector events
 check queries events projector
 check ingress events
+# The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built from
+# the code it tests cannot catch a wire mistake, so it imports nothing of kaas outside
+# itself (its tests may).
+check deploy/vcdsim
+check deploy/cmd/vcdsim deploy/vcdsim
 # Shipped binaries do not link package testing (test helpers they use take an interface).
 for bin in kaasd kaasctl vcdsim; do
 	if go list -deps "$mod/deploy/cmd/$bin" | grep -qx testing; then

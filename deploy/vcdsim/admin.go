@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaasproject/kaas/executors"
+	"github.com/kaasproject/kaas/deploy/vcdsim/guest"
 )
 
 // Inventory is every vApp and VM, for tests and people.
@@ -40,7 +40,7 @@ type VMInfo struct {
 	Task string `json:"task,omitempty"`
 }
 
-var secretKeys = []string{executors.GuestKubeconfig, executors.GuestJoinCommand, executors.GuestUserData}
+var secretKeys = []string{guest.KeyKubeconfig, guest.KeyJoin, guest.KeyUserData}
 
 // Inventory lists every vApp and VM.
 func (s *Server) Inventory() Inventory {

@@ -2,21 +2,19 @@ package vcdsim
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/kaasproject/kaas/ingress"
-	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
 const nsExtension = "http://www.vmware.com/vcloud/extension/v1.5"
@@ -185,7 +183,8 @@ func (s *Server) extensionRoute(w http.ResponseWriter, r *http.Request, rest []s
 
 // forward plays VCD's API-extension role: a call to a URL an enabled extension's filter
 // matches is published over AMQP in VCD's envelope, with the caller's security context,
-// and the extension's reply is relayed, or a 504 after the extension timeout.
+// and the extension's reply is relayed, or a 504 after the extension timeout (or at once
+// when the broker cannot take the request).
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, sess *session) bool {
 	s.mu.Lock()
 	var svc *service
@@ -211,11 +210,24 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, sess *session) 
 		}
 	}
 	headers["Host"] = r.Host
+	req := extRequest{ID: uuid.NewString(), Method: r.Method, Scheme: "http", Protocol: r.Proto, RequestURI: r.URL.Path,
+		Headers: headers, Body: base64.StdEncoding.EncodeToString(body), Request: true}
+	if r.TLS != nil {
+		req.Scheme = "https"
+	}
+	if r.URL.RawQuery != "" {
+		q := r.URL.RawQuery
+		req.QueryString = &q
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		req.LocalAddr, req.LocalPort = splitAddr(a.String())
+	}
+	req.RemoteAddr, req.RemotePort = splitAddr(r.RemoteAddr)
+	sc := securityContext{User: sess.userID, Org: orgURN(sess.org), Rights: sess.user.Rights}
+
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	resp, err := s.ext.do(ctx, svc.Exchange, svc.RoutingKey, vcdexttest.Req{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Headers: headers, Body: body, RequestID: uuid.NewString(),
-		Caller: ingress.Caller{User: sess.userID, Org: orgURN(sess.org), Rights: sess.user.Rights}})
+	resp, err := s.ext.do(ctx, svc.Exchange, svc.RoutingKey, req, sc)
 	if err != nil {
 		s.log.Warn("extension did not answer", "extension", svc.Name, "path", r.URL.Path, "err", err)
 		writeError(w, errf(http.StatusGatewayTimeout, "GATEWAY_TIMEOUT", "External service '%s' failed to respond in the specified timeout (%s).", svc.Name, timeout))
@@ -226,53 +238,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, sess *session) 
 			w.Header().Set(h, v)
 		}
 	}
-	w.WriteHeader(resp.StatusCode)
+	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
 	return true
 }
 
-// forwarder keeps one AMQP client per exchange and routing key.
-type forwarder struct {
-	url     string
-	log     *slog.Logger
-	mu      sync.Mutex
-	clients map[string]*vcdexttest.Client
-}
-
-func newForwarder(url string, log *slog.Logger) *forwarder {
-	return &forwarder{url: url, log: log, clients: map[string]*vcdexttest.Client{}}
-}
-
-func (f *forwarder) do(ctx context.Context, exchange, key string, req vcdexttest.Req) (*vcdexttest.Resp, error) {
-	f.mu.Lock()
-	c := f.clients[exchange+"/"+key]
-	if c == nil {
-		var err error
-		if c, err = vcdexttest.NewClient(ctx, f.url, exchange, key); err != nil {
-			f.mu.Unlock()
-			return nil, fmt.Errorf("connect to the extension's broker: %w", err)
-		}
-		f.clients[exchange+"/"+key] = c
+// splitAddr is an address's host and port, "" and 0 when it has none.
+func splitAddr(addr string) (string, int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0
 	}
-	f.mu.Unlock()
-	resp, err := c.Do(ctx, req)
-	if err != nil && ctx.Err() == nil {
-		// A broken client (broker restarted) is replaced on the next call.
-		f.mu.Lock()
-		if f.clients[exchange+"/"+key] == c {
-			delete(f.clients, exchange+"/"+key)
-			_ = c.Close()
-		}
-		f.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (f *forwarder) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for k, c := range f.clients {
-		_ = c.Close()
-		delete(f.clients, k)
-	}
+	p, _ := strconv.Atoi(port)
+	return host, p
 }

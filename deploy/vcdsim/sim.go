@@ -19,8 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 
-	"github.com/kaasproject/kaas/events"
-	"github.com/kaasproject/kaas/executors/guestsim"
+	"github.com/kaasproject/kaas/deploy/vcdsim/guest"
 )
 
 // MIME types the simulator answers with.
@@ -58,7 +57,7 @@ type Server struct {
 	filters  map[string]*apiFilter
 	calls    map[string]int // VCD API calls served, by operation
 
-	ext *forwarder
+	ext *relay // VCD's side of the API-extension protocol
 }
 
 type org struct {
@@ -102,7 +101,7 @@ type vapp struct {
 	networks              []types.VAppNetworkConfiguration
 	metadata              map[string]string
 	vms                   []*vm
-	cluster               guestsim.Cluster
+	cluster               guest.Cluster // what the guests of its VMs share
 	created               time.Time
 }
 
@@ -113,11 +112,11 @@ type vm struct {
 	ip, mac   string
 	network   string
 	onAt      time.Time // powered on (deployed) since; zero while off
-	upgradeAt time.Time
 	busyUntil time.Time
 	busyTask  *task
 	extra     map[string]string // VMX extraConfig, guestinfo included
 	metadata  map[string]string
+	guest     guest.Guest // the operating system behind the VM
 	// failAt and bootDelay are a targeted boot fault's, set when the VM was powered on.
 	failAt    string
 	bootDelay time.Duration
@@ -189,7 +188,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			}
 		}
 	}
-	s.ext = newForwarder(cfg.AMQPURL, log)
+	s.ext = newRelay(cfg.AMQPURL, log)
 	return s, nil
 }
 
@@ -483,22 +482,33 @@ func (m *vm) status(now time.Time) int {
 	return 8
 }
 
+// role is a VM's kaas.node.role metadata, else what its name's prefix (mstr, nfsd, node)
+// says.
 func (m *vm) role() string {
-	if r := m.metadata["kaas.node.role"]; r != "" {
+	if r := m.metadata[guest.MetadataRole]; r != "" {
 		return r
 	}
 	switch {
 	case strings.HasPrefix(m.name, "mstr"):
-		return events.RoleControlPlane
+		return guest.RoleControlPlane
 	case strings.HasPrefix(m.name, "nfsd"):
-		return events.RoleNFS
+		return guest.RoleNFS
 	}
-	return events.RoleWorker
+	return guest.RoleWorker
 }
 
-// play lets the guest behind a VM run its bootstrap up to now.
+// guestVM is what the guest behind a VM sees of it.
+func (m *vm) guestVM() guest.VM {
+	v := guest.VM{Role: m.role(), IP: m.ip, On: m.onAt, Info: m.extra}
+	if m.template != nil {
+		v.Kubernetes = m.template.cfg.KubernetesVersion
+	}
+	return v
+}
+
+// play lets the guest behind a VM run up to now.
 func (s *Server) play(m *vm) {
-	b := guestsim.Behaviour{BootDelay: s.bootDelay()}
+	b := guest.Behaviour{BootDelay: s.bootDelay()}
 	if m.template != nil {
 		b.FailAt = m.template.cfg.FailAt
 	}
@@ -509,10 +519,11 @@ func (s *Server) play(m *vm) {
 		b.BootDelay = m.bootDelay
 	}
 	if s.faults.NeverBoot {
-		b.FailAt = "never"
+		b.FailAt = guest.Never
 	}
-	n := &guestsim.Node{Role: m.role(), IP: m.ip, OnAt: m.onAt, UpgradeAt: m.upgradeAt, GuestInfo: m.extra}
-	guestsim.Play(n, &m.vapp.cluster, b, time.Now())
+	if err := m.guest.Play(m.guestVM(), &m.vapp.cluster, b, time.Now()); err != nil {
+		s.log.Info("guest failed", "vapp", m.vapp.name, "vm", m.name, "err", err)
+	}
 }
 
 // vappStatus follows VCD: 0 while composing, 1 when empty, 4 all on, 8 all off, 10 mixed.

@@ -10,9 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
-
-	"github.com/kaasproject/kaas/executors"
-	"github.com/kaasproject/kaas/executors/guestsim"
 )
 
 // compose creates an empty vApp: 201 with the vApp and its running task.
@@ -33,7 +30,7 @@ func (s *Server) compose(w http.ResponseWriter, r *http.Request, sess *session, 
 	}
 	now := time.Now()
 	a := &vapp{id: uuid.NewString(), name: in.Name, description: in.Description, vdc: d, readyAt: now.Add(s.taskDelay()),
-		metadata: map[string]string{}, created: now, cluster: guestsim.Cluster{Name: in.Name}}
+		metadata: map[string]string{}, created: now}
 	t := s.newTask(subject{class: "compose", vapp: a}, "vdcComposeVapp", "Creating Virtual Application "+a.name, s.href("vApp/vapp-"+a.id), a.name, mimeVApp)
 	if t.fail != nil {
 		// The vApp never comes to life; the task reports why.
@@ -360,18 +357,14 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 				if strings.Contains(e.Key, " ") {
 					return errf(400, "BAD_REQUEST", "invalid extraConfig key %q", e.Key)
 				}
-				old := m.extra[e.Key]
 				if e.Value == "" {
 					delete(m.extra, e.Key) // VCD removes an item set to nothing
 				} else {
 					m.extra[e.Key] = e.Value
 				}
-				if e.Key == executors.GuestUpgradeTarget && e.Value != "" && e.Value != old {
-					n := &guestsim.Node{GuestInfo: m.extra}
-					guestsim.RequestUpgrade(n, time.Now(), s.bootDelay())
-					m.upgradeAt = n.UpgradeAt
-				}
 			}
+			// The guest sees what kaas wrote (an upgrade target) and acts on it.
+			m.guest.Reconfigured(m.guestVM(), time.Now(), s.bootDelay())
 		}
 		setBusy(t)
 		s.writeTask(w, t)

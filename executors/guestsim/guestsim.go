@@ -1,5 +1,6 @@
-// Package guestsim plays the guest side of kaas's bootstrap contract for the simulated
-// VCDs (the in-memory one and vcdsim): a node that was powered on boots, reads its user
+// Package guestsim plays the guest side of kaas's bootstrap contract for the in-memory VCD
+// of the executors' tests (executors/vcdmem; vcdsim has its own, written from the contract,
+// in deploy/vcdsim/guest): a node that was powered on boots, reads its user
 // data from guestinfo, and reports back through guestinfo as the real cloud-init scripts
 // do. It reads the user data as cloud-init and kubeadm do, by parsing it: the cloud-config
 // must run a script it writes, a control plane needs a kubeadm InitConfiguration and

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -28,7 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kaasproject/kaas/deploy/svc"
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 )
 
@@ -56,11 +56,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := svc.NewLogger(stderr, *level)
+	// Its own logger, like kaasd's (JSON): the simulator shares no code with kaas.
+	var l slog.Level
+	err := l.UnmarshalText([]byte(*level))
 	if err != nil {
-		fmt.Fprintln(stderr, "vcdsim:", err)
+		fmt.Fprintf(stderr, "vcdsim: log level %q: use debug, info, warn or error\n", *level)
 		return 2
 	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: l}))
 	cfg := vcdsim.Default()
 	if *config != "" {
 		if cfg, err = vcdsim.LoadConfig(*config); err != nil {

@@ -1,0 +1,194 @@
+package guest
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// VM is what a guest sees of its VM: the simulator's side of the machine.
+type VM struct {
+	// Role is the node's role (RoleControlPlane, RoleWorker, RoleNFS).
+	Role string
+	// IP is the address the VM's NIC got; "" when it has none.
+	IP string
+	// Kubernetes is the version of the kubeadm and kubelet its template ships, e.g.
+	// v1.30.4; "" leaves versions unchecked.
+	Kubernetes string
+	// On is when the VM was powered on; zero while it is off.
+	On time.Time
+	// Info is the VM's guestinfo (extraConfig): kaas's keys in, the guest's out. Play and
+	// Reconfigured write to it.
+	Info map[string]string
+}
+
+// Behaviour is how the simulator makes a guest behave.
+type Behaviour struct {
+	// BootDelay is how long the bootstrap takes after power on.
+	BootDelay time.Duration
+	// FailAt makes the bootstrap fail at this step, whatever the user data; Never makes it
+	// hang at boot.
+	FailAt string
+}
+
+// Cluster is what the nodes of one cluster share: what its control plane's kubeadm init
+// made, which a worker's join must present. Its zero value is a cluster with no control
+// plane yet.
+type Cluster struct {
+	ca      *authority // nil until a control plane's init
+	version string     // the control plane's Kubernetes version
+}
+
+// Guest is the memory of one VM's guest beyond its guestinfo: the Kubernetes version it
+// runs and the upgrade it was asked for. Its zero value is a VM never booted.
+type Guest struct {
+	version string // the Kubernetes version the node runs, once bootstrapped
+	upgrade struct {
+		target string
+		until  time.Time
+		ended  bool
+	}
+}
+
+// Play runs the guest up to now: the bootstrap of a VM powered on, then an upgrade kaas
+// asked for. When the bootstrap or the upgrade fails in this call, it says why, for the
+// simulator's log (kaas sees only the step, as from a real node).
+func (g *Guest) Play(vm VM, c *Cluster, b Behaviour, now time.Time) error {
+	return errors.Join(g.boot(vm, c, b, now), g.playUpgrade(vm, c, now))
+}
+
+func (g *Guest) boot(vm VM, c *Cluster, b Behaviour, now time.Time) error {
+	status := vm.Info[KeyStatus]
+	if vm.On.IsZero() || now.Before(vm.On) || status == statusDone || strings.HasPrefix(status, prefixFailed) {
+		return nil
+	}
+	since := now.Sub(vm.On)
+	switch {
+	case b.FailAt == Never || since < b.BootDelay/2:
+		vm.Info[KeyStatus] = prefixRunning + StepBoot
+	case since < b.BootDelay:
+		vm.Info[KeyStatus] = prefixRunning + mainStep(vm.Role)
+	case b.FailAt != "":
+		vm.Info[KeyStatus] = prefixFailed + b.FailAt
+		return fmt.Errorf("%s: a fault the simulator was told to inject", b.FailAt)
+	default:
+		return g.bootstrap(vm, c)
+	}
+	return nil
+}
+
+// mainStep is the step a node of the role spends its bootstrap in.
+func mainStep(role string) string {
+	switch role {
+	case RoleControlPlane:
+		return StepKubeadmInit
+	case RoleNFS:
+		return StepNFSServer
+	}
+	return StepKubeadmJoin
+}
+
+// bootstrap does what the node's user data says, all at once, and reports the outcome. A
+// real node whose user data cloud-init cannot use never reports anything and kaas times
+// out; the guest reports failed:cloud-init at once instead, which says more.
+func (g *Guest) bootstrap(vm VM, c *Cluster) error {
+	fail := func(step string, err error) error {
+		vm.Info[KeyStatus] = prefixFailed + step
+		return fmt.Errorf("%s: %w", step, err)
+	}
+	ud, err := readUserData(vm.Info)
+	if err != nil {
+		return fail(StepCloudInit, err)
+	}
+	step := mainStep(vm.Role)
+	if vm.IP == "" {
+		// No address, no route: kubeadm reaches nothing, nor do NFS clients.
+		return fail(step, errors.New("the VM has no address"))
+	}
+	switch vm.Role {
+	case RoleControlPlane:
+		cfg, err := ud.kubeadmConfig("init")
+		if err != nil {
+			return fail(step, err)
+		}
+		ic, err := checkInit(cfg, ud.hostname, vm.Kubernetes)
+		if err != nil {
+			return fail(step, err)
+		}
+		ca, err := newAuthority(vm.IP)
+		if err != nil {
+			return fail(step, err)
+		}
+		kubeconfig, err := ca.kubeconfig(ic.clusterName)
+		if err != nil {
+			return fail(step, err)
+		}
+		c.ca = ca
+		vm.Info[KeyJoin] = base64.StdEncoding.EncodeToString([]byte(ca.joinCommand()))
+		vm.Info[KeyKubeconfig] = base64.StdEncoding.EncodeToString(kubeconfig)
+	case RoleWorker:
+		cfg, err := ud.kubeadmConfig("join")
+		if err == nil {
+			err = checkJoin(cfg, ud.hostname, c.ca)
+		}
+		if err == nil && newerMinor(vm.Kubernetes, c.version) {
+			err = fmt.Errorf("kubeadm's preflight refuses a kubelet (%s) newer than its control plane (%s)", vm.Kubernetes, c.version)
+		}
+		if err != nil {
+			return fail(step, err)
+		}
+	}
+	g.version = vm.Kubernetes
+	if vm.Role == RoleControlPlane {
+		c.version = g.version
+	}
+	vm.Info[KeyIP] = vm.IP
+	vm.Info[KeyStatus] = statusDone
+	return nil
+}
+
+// Reconfigured tells the guest that kaas wrote its guestinfo. A new upgrade target starts
+// an upgrade that takes the given time.
+func (g *Guest) Reconfigured(vm VM, now time.Time, takes time.Duration) {
+	target := vm.Info[KeyUpgradeTarget]
+	if target == "" || target == g.upgrade.target {
+		return
+	}
+	g.upgrade.target, g.upgrade.until, g.upgrade.ended = target, now.Add(takes), false
+	vm.Info[KeyUpgradeStatus] = statusRunning
+}
+
+// playUpgrade ends an upgrade whose time has come on a VM that is on, as kubeadm upgrade
+// would: it fails on a node that never bootstrapped or runs no kubeadm (NFS), for a target
+// that is no Kubernetes version, a downgrade or a skipped minor version, and on a worker
+// whose kubelet would be newer than its control plane.
+func (g *Guest) playUpgrade(vm VM, c *Cluster, now time.Time) error {
+	u := &g.upgrade
+	if u.target == "" || u.ended || vm.On.IsZero() || now.Before(vm.On) || now.Before(u.until) {
+		return nil
+	}
+	u.ended = true
+	var why string
+	switch {
+	case vm.Info[KeyStatus] != statusDone:
+		why = "the node never bootstrapped"
+	case vm.Role == RoleNFS:
+		why = "an NFS node runs no kubeadm"
+	case !upgradable(g.version, u.target):
+		why = fmt.Sprintf("kubeadm does not upgrade %s to %q", g.version, u.target)
+	case vm.Role == RoleWorker && newerMinor(u.target, c.version):
+		why = fmt.Sprintf("a worker's kubelet would be newer (%s) than its control plane (%s)", u.target, c.version)
+	}
+	if why != "" {
+		vm.Info[KeyUpgradeStatus] = prefixFailed + StepUpgrade
+		return fmt.Errorf("%s: %s", StepUpgrade, why)
+	}
+	g.version = u.target
+	if vm.Role == RoleControlPlane {
+		c.version = u.target
+	}
+	vm.Info[KeyUpgradeStatus] = prefixDone + u.target
+	return nil
+}
