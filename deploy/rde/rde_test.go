@@ -3,6 +3,9 @@ package rde_test
 import (
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"reflect"
 	"slices"
@@ -226,21 +229,42 @@ func TestRegisterUpdatesSchema(t *testing.T) {
 	}
 }
 
-// Without VCD's own Kubernetes interface there is nothing to implement: install says so.
+// Without VCD's own Kubernetes interface (a VCD before 10.2) there is nothing to
+// implement: install says so and registers nothing. That VCD is vcdsim behind a proxy that
+// answers for the interface as VCD answers for a missing one.
 func TestRegisterNeedsVCDInterface(t *testing.T) {
-	vc := bare(t)
-	k8s, err := vc.GetDefinedInterfaceById(rde.InterfaceK8s)
+	sys := kaasdtest.StartBare(t, kaasdtest.FastSim())
+	target, err := url.Parse(sys.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := k8s.Delete(); err != nil {
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = sys.HTTP.Transport
+	old := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/interfaces/"+rde.InterfaceK8s) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"minorErrorCode":"ACCESS_TO_RESOURCE_IS_FORBIDDEN","message":"[ 1 ] Either you need some or all of the following rights [Base] to perform operations [Type: View] for ` + rde.InterfaceK8s + ` or the target entity is invalid.","stackTrace":null}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(old.Close)
+	cfg := sys.Config.VCDConfig(nil)
+	cfg.URL = old.URL + "/api"
+	vc, err := vcd.Login(t.Context(), cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = rde.Register(t.Context(), vc, rde.Config{})
 	if err == nil || !strings.Contains(err.Error(), "VCD has no interface "+rde.InterfaceK8s) {
 		t.Fatalf("Register without %s: %v", rde.InterfaceK8s, err)
 	}
-	if _, err := vc.GetDefinedInterfaceById(rde.InterfaceCSE); err == nil {
+	direct, err := vcd.Login(t.Context(), sys.Config.VCDConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := direct.GetDefinedInterfaceById(rde.InterfaceCSE); err == nil {
 		t.Error("CSE's interface was created although the install failed first")
 	}
 }
