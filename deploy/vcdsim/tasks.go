@@ -18,9 +18,10 @@ var (
 	taskFinished = []string{"success", "error", "canceled", "aborted"}
 )
 
-// stamp records whom a task of VCD's own is by and whose org's task list shows it: the
-// org of the vApp it works on, else the caller's.
+// stamp records what a task of VCD's own is about (its Owner's URN), whom it is by and
+// whose org's task list shows it: the org of the vApp it works on, else the caller's.
 func (s *Server) stamp(t *task, sub subject) {
+	t.ownerID = urnOfHREF(t.ownerHREF)
 	if sub.vapp != nil {
 		t.org = sub.vapp.vdc.org
 	}
