@@ -482,6 +482,8 @@ func pyConversation(t *testing.T, base, version string, legacy bool) {
 		{alice, "status==success,status==error", 0},
 		{alice, "operationName==cluster*;objectName==acme", 1},
 		{alice, "object==" + url.QueryEscape(tenant.HREF), 1},
+		{alice, "org==" + url.QueryEscape(tenant.HREF) + ";name==cluster%20operation", 1},
+		{admin, "status==queued,status==preRunning,status==running&sortDesc=startDate", 1}, // vcd task list
 		{alice, "operationFull==*worker*", 1},
 		{carol, "serviceNamespace==vcloud.cse", 0},
 	} {
@@ -735,3 +737,51 @@ func goldenXML(t *testing.T, name, base string, body []byte) {
 		t.Fatalf("%s differs:\n got %s\nwant %s", path, got, want)
 	}
 }
+
+// A Task document that breaks VCD's rules is refused, and VCD's own tasks are not written.
+func TestTaskDocumentRefusals(t *testing.T) {
+	_, base := start(t, func(c *vcdsim.Config) { c.TaskDelay = 0 })
+	admin := newPy(t, base, "36.0", false)
+	admin.login("administrator", "System", "kaas-admin")
+	orgHREF := base + "/api/org/" + uuidOf(vcdsim.OrgURN("acme"))
+	list := base + "/api/tasksList/" + uuidOf(vcdsim.OrgURN("acme"))
+	alice := base + "/api/admin/user/" + uuidOf(vcdsim.UserURN("acme", "alice"))
+	good := pyTask("running", "op", orgHREF, alice, "alice", "")
+	for _, tc := range []struct{ name, body string }{
+		{"status", strings.Replace(good, `status="running"`, `status="done"`, 1)},
+		{"vmware namespace", strings.Replace(good, `serviceNamespace="vcloud.cse"`, `serviceNamespace="com.vmware.vcloud"`, 1)},
+		{"no namespace", strings.Replace(good, `serviceNamespace="vcloud.cse"`, ``, 1)},
+		{"no owner", regexp.MustCompile(`<Owner [^>]*/>`).ReplaceAllString(good, "")},
+		{"unknown user", strings.Replace(good, uuidOf(vcdsim.UserURN("acme", "alice")), "00000000-0000-0000-0000-000000000000", 1)},
+		{"progress", strings.Replace(good, "<Details>", "<Progress>101</Progress><Details>", 1)},
+		{"not XML", "<Task"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { admin.p(t).refused(http.MethodPost, list, tc.body, 400) })
+	}
+	// Without a User, the task is the provider's own.
+	var tk xTask
+	admin.want(http.MethodPost, list, regexp.MustCompile(`<User [^>]*/>`).ReplaceAllString(good, ""), 200, &tk)
+	if tk.User == nil || tk.User.Name != "administrator" || tk.Organization.Name != "acme" {
+		t.Fatalf("a task without a User: %+v", tk)
+	}
+	// Unknown orgs and tasks are 403, as every unknown id.
+	admin.refused(http.MethodPost, base+"/api/tasksList/00000000-0000-0000-0000-000000000000", good, 403)
+	admin.refused(http.MethodGet, base+"/api/task/00000000-0000-0000-0000-000000000000", "", 403)
+
+	// VCD's own tasks are not written through the API.
+	vc := client(t, base, "administrator", "kaas-admin", "System")
+	org, _ := vc.GetOrgByName("acme")
+	vdc, _ := org.GetVDCByName("acme-vdc", false)
+	vapp, err := vdc.CreateRawVApp("own", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := vapp.PowerOn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.refused(http.MethodPut, task.Task.HREF, good, 400)
+}
+
+// p is the client for a subtest.
+func (p *py) p(t *testing.T) *py { c := *p; c.t = t; return &c }

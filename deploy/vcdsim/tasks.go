@@ -95,9 +95,9 @@ func (s *Server) taskRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if err := readXML(r, &in); err != nil {
 			return err
 		}
-		if in.Status == "" {
-			in.Status = t.state
-		}
+		// What a PUT leaves out stays as it was; Details and Progress are replaced.
+		in.Status, in.ServiceNamespace = cmpOr(in.Status, t.state), cmpOr(in.ServiceNamespace, t.namespace)
+		in.Operation = cmpOr(in.Operation, t.operation)
 		if err := checkTaskDoc(&in); err != nil {
 			return err
 		}
@@ -203,8 +203,9 @@ func checkTaskDoc(in *types.Task) *vcdError {
 	return nil
 }
 
-// writeTaskDoc stores what a POST or PUT of a Task document may change. Owner, User and
-// Organization are set once, at creation.
+// writeTaskDoc stores what a POST or PUT of a Task document may change: status,
+// operation, operationName (when given), details, progress and error. Owner, User,
+// Organization and serviceNamespace are set once, at creation.
 func (s *Server) writeTaskDoc(t *task, in *types.Task) {
 	t.state, t.operation, t.details, t.progress = in.Status, in.Operation, in.Details, in.Progress
 	if in.OperationName != "" {
