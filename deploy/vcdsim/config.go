@@ -57,6 +57,10 @@ type UserConfig struct {
 	Password string   `json:"password"`
 	Token    string   `json:"token,omitempty"` // an API token
 	Rights   []string `json:"rights,omitempty"`
+	// Role is the user's VCD role, as sessions show it. Empty: System Administrator in the
+	// System org, Organization Administrator in a tenant org. Organization administrators
+	// read every task of their org; other tenant users only their own.
+	Role string `json:"role,omitempty"`
 }
 
 // CatalogConfig is the template catalog.
