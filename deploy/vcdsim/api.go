@@ -37,6 +37,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			writeError(w, errf(401, "UNAUTHORIZED", "no valid session"))
 		}
+	case strings.HasPrefix(p, cloudapiPrefix):
+		s.cloudapi(w, r)
 	case strings.HasPrefix(p, "/oauth/"):
 		s.oauthToken(w, r)
 	case strings.HasPrefix(p, "/sim/"):

@@ -58,6 +58,8 @@ type Server struct {
 	calls    map[string]int // VCD API calls served, by operation
 
 	ext *relay // VCD's side of the API-extension protocol
+
+	rde *rdeState // the cloudapi's defined entities, types, interfaces and rights
 }
 
 type org struct {
@@ -127,6 +129,7 @@ type task struct {
 	ownerHREF         string
 	ownerName         string
 	ownerType         string
+	ownerID           string // the owner's URN, when VCD sets it (a defined entity's task)
 	start, end        time.Time
 	fail              *types.Error
 }
@@ -147,7 +150,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
-		calls: map[string]int{}}
+		calls: map[string]int{}, rde: newRDEState()}
 	// VCD gives its System org the same id in every installation.
 	s.system = &org{id: systemOrgID, name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
@@ -336,7 +339,7 @@ func (s *Server) taskXML(t *task) *types.Task {
 	out := &types.Task{HREF: s.href("task/" + t.id), ID: "urn:vcloud:task:" + t.id, Type: mimeTask, Name: "task", Status: t.status(now),
 		Operation: t.operation, OperationName: t.op, ServiceNamespace: "com.vmware.vcloud",
 		StartTime: t.start.UTC().Format(time.RFC3339Nano),
-		Owner:     &types.Reference{HREF: t.ownerHREF, Name: t.ownerName, Type: t.ownerType}}
+		Owner:     &types.Reference{HREF: t.ownerHREF, ID: t.ownerID, Name: t.ownerName, Type: t.ownerType}}
 	if !now.Before(t.end) {
 		out.EndTime = t.end.UTC().Format(time.RFC3339Nano)
 		out.Progress = 100
