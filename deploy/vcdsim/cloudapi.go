@@ -63,7 +63,7 @@ func acceptedVersion(accept string) bool {
 	return err == nil && v >= 31 && v < 39
 }
 
-// cloudapi serves every /cloudapi/1.0.0/ path but the sessions.
+// cloudapi serves every /cloudapi/ path but the sessions.
 func (s *Server) cloudapi(w http.ResponseWriter, r *http.Request) {
 	if !acceptedVersion(r.Header.Get("Accept")) {
 		writeJSONError(w, errf(http.StatusNotAcceptable, "NOT_ACCEPTABLE", "The API version in %q is not supported.", r.Header.Get("Accept")))
@@ -74,7 +74,12 @@ func (s *Server) cloudapi(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, errf(http.StatusUnauthorized, "UNAUTHORIZED", "This operation is denied: no valid session."))
 		return
 	}
-	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, cloudapiPrefix), "/")
+	rest, ok := strings.CutPrefix(r.URL.Path, cloudapiPrefix)
+	if !ok {
+		writeJSONError(w, errf(http.StatusNotFound, "RESOURCE_NOT_FOUND", "%s %s not found", r.Method, r.URL.Path))
+		return
+	}
+	rest = strings.Trim(rest, "/")
 	c := &apiCall{w: w, r: r, sess: sess, t: strings.Split(rest, "/"), q: rawParams(r.URL.RawQuery)}
 	s.mu.Lock()
 	defer s.mu.Unlock()

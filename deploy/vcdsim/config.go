@@ -56,7 +56,11 @@ type UserConfig struct {
 	Name     string   `json:"name"`
 	Password string   `json:"password"`
 	Token    string   `json:"token,omitempty"` // an API token
-	Rights   []string `json:"rights,omitempty"`
+	// Rights are the names of the rights the user's role holds. VCD grants those that exist
+	// (built in, or made with an entity type) and, for a tenant, are in a bundle published
+	// to its org; they decide what it may do with defined entities, and their URNs go in
+	// the security context of its calls to extensions.
+	Rights []string `json:"rights,omitempty"`
 }
 
 // CatalogConfig is the template catalog.

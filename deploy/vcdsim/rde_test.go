@@ -231,6 +231,7 @@ func TestCloudapiErrors(t *testing.T) {
 	}{
 		{"no session", anon, "/cloudapi/1.0.0/entityTypes", nil, 401, "UNAUTHORIZED"},
 		{"unknown path", alice, "/cloudapi/1.0.0/nothing", nil, 404, "RESOURCE_NOT_FOUND"},
+		{"other version", alice, "/cloudapi/2.0.0/entityTypes", nil, 404, "RESOURCE_NOT_FOUND"},
 		{"unsupported version", alice, "/cloudapi/1.0.0/entityTypes", []string{"Accept", "application/json;version=12.0"}, 406, "NOT_ACCEPTABLE"},
 		{"unknown type", alice, "/cloudapi/1.0.0/entityTypes/urn:vcloud:type:x:y:1.0.0", nil, 403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN"},
 		{"unknown entity", alice, "/cloudapi/1.0.0/entities/urn:vcloud:entity:cse:nativeCluster:0", nil, 403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN"},
@@ -617,6 +618,10 @@ func TestEntityAccessMatrix(t *testing.T) {
 				lvl := levels[i]
 				listed := slices.Contains(names(t, as.must(200, http.MethodGet,
 					"/cloudapi/1.0.0/entities/types/cse/nativeCluster/2.1.0?filter=name=="+url.QueryEscape(name), nil)), name)
+				if byIface := slices.Contains(names(t, as.must(200, http.MethodGet,
+					"/cloudapi/1.0.0/entities/interfaces/vmware/k8s/1.0.0?filter=name=="+url.QueryEscape(name), nil)), name); byIface != listed {
+					t.Fatalf("listed by type %v, by interface %v", listed, byIface)
+				}
 				code, _, _ := as.do(http.MethodGet, "/cloudapi/1.0.0/entities/"+id, nil)
 				if listed != (lvl != '-') || (code == 200) != (lvl != '-') {
 					t.Fatalf("level %c: listed %v, GET %d", lvl, listed, code)
