@@ -53,9 +53,9 @@ type NetworkConfig struct {
 
 // UserConfig is a user.
 type UserConfig struct {
-	Name     string   `json:"name"`
-	Password string   `json:"password"`
-	Token    string   `json:"token,omitempty"` // an API token
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	Token    string `json:"token,omitempty"` // an API token
 	// Rights are the names of the rights the user's role holds. VCD grants those that exist
 	// (built in, or made with an entity type) and, for a tenant, are in a bundle published
 	// to its org; they decide what it may do with defined entities, and their URNs go in
