@@ -49,18 +49,19 @@ type ref struct {
 	ID   string `json:"id"`
 }
 
-var acceptVersionRE = regexp.MustCompile(`version=([0-9][0-9.]*)`)
+var acceptVersionRE = regexp.MustCompile(`version=([0-9]+)`)
 
 // acceptedVersion reports whether the Accept header asks for an API version the simulator
-// speaks (31.0, where the cloudapi starts, up to the 38.x it lists). No version is taken as
-// the current one.
+// speaks: 31.0 (where the cloudapi starts) up to the 38.x it lists, alpha versions
+// (37.0.0-alpha, which pyvcloud's TKG-S client sends) included. No version is taken as the
+// current one.
 func acceptedVersion(accept string) bool {
 	m := acceptVersionRE.FindStringSubmatch(accept)
 	if m == nil {
 		return true
 	}
-	v, err := strconv.ParseFloat(strings.TrimSuffix(m[1], "."), 64)
-	return err == nil && v >= 31 && v < 39
+	major, err := strconv.Atoi(m[1])
+	return err == nil && major >= 31 && major <= 38
 }
 
 // cloudapi serves every /cloudapi/ path but the sessions.

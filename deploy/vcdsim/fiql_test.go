@@ -175,3 +175,15 @@ func TestETagMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestAcceptedVersion(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"": true, "application/json": true, "application/json;version=36.0": true, "application/json;version=35.0": true,
+		"application/json;version=38.1": true, "application/json;version=37.0.0-alpha": true, "application/*;version=31.0": true,
+		"application/json;version=30.0": false, "application/json;version=39.0": false, "application/json;version=12": false,
+	} {
+		if got := acceptedVersion(accept); got != want {
+			t.Errorf("Accept %q: %v", accept, got)
+		}
+	}
+}
