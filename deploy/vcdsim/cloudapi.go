@@ -21,11 +21,8 @@ const cloudapiPrefix = "/cloudapi/1.0.0/"
 // headerTenantContext names the org a System-org caller acts in.
 const headerTenantContext = "X-Vmware-Vcloud-Tenant-Context"
 
-// maxPageSize is the largest page VCD's cloudapi serves.
-const maxPageSize = 128
-
 // apiCall is one authenticated cloudapi request: t is its path below /cloudapi/1.0.0/, q
-// its query parameters read by hand (rawParams).
+// its query parameters read by hand (cloudParams).
 type apiCall struct {
 	w    http.ResponseWriter
 	r    *http.Request
@@ -43,8 +40,8 @@ func (c *apiCall) at(i int) string {
 
 func (c *apiCall) is(method string, n int) bool { return c.r.Method == method && len(c.t) == n }
 
-// ref is a cloudapi reference: {name, id}.
-type ref struct {
+// apiRef is a cloudapi reference: {name, id}.
+type apiRef struct {
 	Name string `json:"name"`
 	ID   string `json:"id"`
 }
@@ -81,7 +78,7 @@ func (s *Server) cloudapi(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest = strings.Trim(rest, "/")
-	c := &apiCall{w: w, r: r, sess: sess, t: strings.Split(rest, "/"), q: rawParams(r.URL.RawQuery)}
+	c := &apiCall{w: w, r: r, sess: sess, t: strings.Split(rest, "/"), q: cloudParams(r.URL.RawQuery)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["cloudapi"]++
@@ -244,14 +241,11 @@ func (s *Server) orgByID(id string) *org {
 
 // userByURN finds a user and its org by the user's URN.
 func (s *Server) userByURN(id string) (*org, *UserConfig) {
-	for _, o := range s.orgs {
-		for i := range o.users {
-			if strings.EqualFold(userURN(o, o.users[i].Name), id) {
-				return o, &o.users[i]
-			}
-		}
+	uid, ok := strings.CutPrefix(strings.ToLower(id), "urn:vcloud:user:")
+	if !ok {
+		return nil, nil
 	}
-	return nil, nil
+	return s.userByID(uid)
 }
 
 // actingOrg is the org a call acts in: the caller's, or for a System-org caller the one
@@ -291,7 +285,7 @@ type vdcJSON struct {
 	Description    string `json:"description"`
 	AllocationType string `json:"allocationType"`
 	IsEnabled      bool   `json:"isEnabled"`
-	Org            ref    `json:"org"`
+	Org            apiRef `json:"org"`
 }
 
 // vdcsRoute lists the VDCs the caller may see.
@@ -310,7 +304,7 @@ func (s *Server) vdcsRoute(c *apiCall) *vcdError {
 		}
 		for _, d := range o.vdcs {
 			out = append(out, vdcJSON{ID: "urn:vcloud:vdc:" + d.id, Name: d.name, AllocationType: "Flex", IsEnabled: true,
-				Org: ref{Name: o.name, ID: orgURN(o)}})
+				Org: apiRef{Name: o.name, ID: orgURN(o)}})
 		}
 	}
 	return writePage(c, out)

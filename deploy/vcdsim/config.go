@@ -61,6 +61,10 @@ type UserConfig struct {
 	// to its org; they decide what it may do with defined entities, and their URNs go in
 	// the security context of its calls to extensions.
 	Rights []string `json:"rights,omitempty"`
+	// Role is the user's VCD role, as sessions show it. Empty: System Administrator in the
+	// System org, Organization Administrator in a tenant org. Organization administrators
+	// read every task of their org; other tenant users only their own.
+	Role string `json:"role,omitempty"`
 }
 
 // CatalogConfig is the template catalog.

@@ -15,12 +15,12 @@ import (
 // entity.metadata.orgName, …); a path through an array matches any of its elements.
 // Strings compare without case, as VCD's queries do.
 
-// fiql is a parsed filter; nil matches everything.
-type fiql interface {
+// jsonFilter is a parsed filter; nil matches everything.
+type jsonFilter interface {
 	match(obj any) bool
 }
 
-type fiqlAnd []fiql
+type fiqlAnd []jsonFilter
 
 func (a fiqlAnd) match(obj any) bool {
 	for _, n := range a {
@@ -31,7 +31,7 @@ func (a fiqlAnd) match(obj any) bool {
 	return true
 }
 
-type fiqlOr []fiql
+type fiqlOr []jsonFilter
 
 func (o fiqlOr) match(obj any) bool {
 	for _, n := range o {
@@ -62,7 +62,7 @@ func (c fiqlCmp) match(obj any) bool {
 }
 
 // parseFIQL parses a filter as it reads once URL-decoded.
-func parseFIQL(s string) (fiql, error) {
+func parseFIQL(s string) (jsonFilter, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -88,7 +88,7 @@ func (p *fiqlParser) errf(format string, args ...any) error {
 
 func (p *fiqlParser) peek(c byte) bool { return p.i < len(p.s) && p.s[p.i] == c }
 
-func (p *fiqlParser) or() (fiql, error) {
+func (p *fiqlParser) or() (jsonFilter, error) {
 	var alts fiqlOr
 	for {
 		n, err := p.and()
@@ -107,7 +107,7 @@ func (p *fiqlParser) or() (fiql, error) {
 	return alts, nil
 }
 
-func (p *fiqlParser) and() (fiql, error) {
+func (p *fiqlParser) and() (jsonFilter, error) {
 	var all fiqlAnd
 	for {
 		n, err := p.term()
@@ -126,7 +126,7 @@ func (p *fiqlParser) and() (fiql, error) {
 	return all, nil
 }
 
-func (p *fiqlParser) term() (fiql, error) {
+func (p *fiqlParser) term() (jsonFilter, error) {
 	if p.peek('(') {
 		p.i++
 		n, err := p.or()
@@ -146,7 +146,7 @@ func isSelectorByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
-func (p *fiqlParser) constraint() (fiql, error) {
+func (p *fiqlParser) constraint() (jsonFilter, error) {
 	start := p.i
 	for p.i < len(p.s) && isSelectorByte(p.s[p.i]) {
 		p.i++
@@ -289,11 +289,11 @@ func btoi(b bool) int {
 	return 0
 }
 
-// rawParams reads a query string by hand: Go's parser drops every pair with a `;`, and
+// cloudParams reads a query string by hand: Go's parser drops every pair with a `;`, and
 // FIQL filters are full of them (vcd-api.md §1.5). Each key and value is URL-decoded once,
 // as VCD's servlet container does: CSE quotes values (`%3A`, `%5C%28`), govcd encodes the
 // whole filter (`%3D%3D`, `+`), pyvcloud sends `;` and `==` bare.
-func rawParams(raw string) map[string]string {
+func cloudParams(raw string) map[string]string {
 	out := map[string]string{}
 	for _, kv := range strings.Split(raw, "&") {
 		if kv == "" {

@@ -117,7 +117,7 @@ func TestRawParams(t *testing.T) {
 		{"govcd space", "filter=name%3D%3Dcse%3AnativeCluster+Entitlement", "name==cse:nativeCluster Entitlement"},
 		{"leading &", "&filter=name==x&&page=2", "name==x"},
 	} {
-		p := rawParams(tc.raw)
+		p := cloudParams(tc.raw)
 		if p["filter"] != tc.filter {
 			t.Errorf("%s: filter %q, want %q", tc.name, p["filter"], tc.filter)
 		}
@@ -128,7 +128,7 @@ func TestRawParams(t *testing.T) {
 			}
 		}
 	}
-	if p := rawParams("page=2&pageSize=5&bad=%zz"); p["page"] != "2" || p["pageSize"] != "5" || p["bad"] != "%zz" {
+	if p := cloudParams("page=2&pageSize=5&bad=%zz"); p["page"] != "2" || p["pageSize"] != "5" || p["bad"] != "%zz" {
 		t.Errorf("params %v", p)
 	}
 }

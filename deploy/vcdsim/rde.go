@@ -111,7 +111,7 @@ func (t *rdeType) rightName(suffix string) string { return t.Vendor + ":" + t.Ns
 // accessControl is an access-control grant on an entity or a type.
 type accessControl struct {
 	ID            string `json:"id"`
-	Tenant        ref    `json:"tenant"`
+	Tenant        apiRef `json:"tenant"`
 	GrantType     string `json:"grantType"`
 	ObjectID      string `json:"objectId"`
 	AccessLevelID string `json:"accessLevelId"`
@@ -139,13 +139,13 @@ type entityJSON struct {
 	ExternalID *string        `json:"externalId"`
 	Entity     map[string]any `json:"entity"`
 	State      string         `json:"state"`
-	Owner      ref            `json:"owner"`
-	Org        ref            `json:"org"`
+	Owner      apiRef         `json:"owner"`
+	Org        apiRef         `json:"org"`
 }
 
 func (e *rdeEntity) json() entityJSON {
 	return entityJSON{ID: e.id, EntityType: e.typ.ID, Name: e.name, ExternalID: e.externalID, Entity: e.content, State: e.state,
-		Owner: ref{Name: e.ownerName, ID: e.ownerID}, Org: ref{Name: e.org.name, ID: orgURN(e.org)}}
+		Owner: apiRef{Name: e.ownerName, ID: e.ownerID}, Org: apiRef{Name: e.org.name, ID: orgURN(e.org)}}
 }
 
 // Entity states.
@@ -688,7 +688,7 @@ type entityBody struct {
 	Name       string         `json:"name"`
 	ExternalID *string        `json:"externalId"`
 	Entity     map[string]any `json:"entity"`
-	Owner      *ref           `json:"owner"`
+	Owner      *apiRef        `json:"owner"`
 }
 
 func readEntity(c *apiCall) (*entityBody, *vcdError) {
@@ -707,7 +707,7 @@ func readEntity(c *apiCall) (*entityBody, *vcdError) {
 
 // owner resolves the owner a body names: only a System-org caller may name another user
 // than itself, and the owner must be a user of the entity's org.
-func (s *Server) owner(c *apiCall, in *ref, o *org, current string) (id, name string, err *vcdError) {
+func (s *Server) owner(c *apiCall, in *apiRef, o *org, current string) (id, name string, err *vcdError) {
 	if in == nil || in.ID == "" || strings.EqualFold(in.ID, current) {
 		return "", "", nil
 	}
@@ -752,8 +752,11 @@ func (s *Server) createEntity(c *apiCall, t *rdeType) *vcdError {
 	s.rde.entities = append(s.rde.entities, e)
 	now := time.Now()
 	tk := &task{id: uuid.NewString(), op: "rdeCreateEntity", operation: fmt.Sprintf("Created entity %s (%s)", e.name, e.id),
-		ownerHREF: s.base + cloudapiPrefix + "entities/" + e.id, ownerName: e.name, ownerType: "application/json", ownerID: e.id,
+		ownerHREF: s.base + cloudapiPrefix + "entities/" + e.id, ownerName: e.name, ownerType: "application/json",
 		start: now, end: now.Add(s.taskDelay())}
+	// The task is the caller's, in the entity's org.
+	s.stamp(tk, subject{caller: c.sess})
+	tk.ownerID, tk.org = e.id, e.org
 	s.tasks[tk.id] = tk
 	c.w.Header().Set("Location", s.href("task/"+tk.id))
 	c.w.WriteHeader(http.StatusAccepted)
@@ -970,7 +973,7 @@ func (s *Server) entityACL(c *apiCall, id string) *vcdError {
 					return nil
 				}
 			}
-			a := &accessControl{ID: "urn:vcloud:accessControl:" + uuid.NewString(), Tenant: ref{Name: e.org.name, ID: orgURN(e.org)},
+			a := &accessControl{ID: "urn:vcloud:accessControl:" + uuid.NewString(), Tenant: apiRef{Name: e.org.name, ID: orgURN(e.org)},
 				GrantType: in.GrantType, ObjectID: e.id, AccessLevelID: in.AccessLevelID, MemberID: in.MemberID}
 			e.acl = append(e.acl, a)
 			writeJSON(c.w, http.StatusCreated, a)
@@ -1043,7 +1046,7 @@ func (s *Server) typeACL(c *apiCall) *vcdError {
 				return nil
 			}
 		}
-		a := &accessControl{ID: "urn:vcloud:accessControl:" + uuid.NewString(), Tenant: ref{Name: o.name, ID: orgURN(o)},
+		a := &accessControl{ID: "urn:vcloud:accessControl:" + uuid.NewString(), Tenant: apiRef{Name: o.name, ID: orgURN(o)},
 			GrantType: in.GrantType, ObjectID: t.ID, AccessLevelID: in.AccessLevelID, MemberID: in.MemberID}
 		t.acl = append(t.acl, a)
 		writeJSON(c.w, http.StatusCreated, a)

@@ -113,8 +113,8 @@ type entity struct {
 	Message    *string `json:"message"`
 }
 
-// names lists the names of a page of entities.
-func names(t *testing.T, b []byte) []string {
+// entityNames lists the names of a page of entities.
+func entityNames(t *testing.T, b []byte) []string {
 	t.Helper()
 	var out []string
 	for _, v := range decode[page](t, b).Values {
@@ -203,6 +203,10 @@ func create(t *testing.T, as *cloud, name string, body map[string]any, hdr ...st
 	if !strings.HasPrefix(id, "urn:vcloud:entity:cse:nativeCluster:") || task.Owner.HREF != as.base+"/cloudapi/1.0.0/entities/"+id ||
 		task.ID != "urn:vcloud:task:"+loc[strings.LastIndex(loc, "/")+1:] || task.Owner.Name != name {
 		t.Fatalf("the task's owner: %+v (task %s)", task.Owner, task.ID)
+	}
+	// The task is the caller's, in the entity's org.
+	if task.User == nil || task.Organization == nil || task.Organization.Name != "acme" && task.Organization.Name != "globex" {
+		t.Fatalf("the task's user %+v and org %+v", task.User, task.Organization)
 	}
 	return id
 }
@@ -510,7 +514,7 @@ func TestEntityLists(t *testing.T) {
 		if len(p.Values) == 0 {
 			break
 		}
-		all = append(all, names(t, b)...)
+		all = append(all, entityNames(t, b)...)
 	}
 	if !slices.Equal(all, []string{"gc(1)", "gc-a", "gc-b", "gc-c", "gc-e"}) {
 		t.Fatalf("pages: %v", all)
@@ -542,7 +546,7 @@ func TestEntityLists(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.as.must(200, http.MethodGet, tc.path, nil)
-			if got := names(t, b); !slices.Equal(got, tc.want) {
+			if got := entityNames(t, b); !slices.Equal(got, tc.want) {
 				t.Fatalf("%v, want %v: %s", got, tc.want, b)
 			}
 			if p := decode[page](t, b); tc.want == nil && (p.ResultTotal != 0 || p.Page != 1 || p.Values == nil) {
@@ -552,7 +556,7 @@ func TestEntityLists(t *testing.T) {
 	}
 	// A provider's tenant context limits its lists to that org.
 	b := admin.must(200, http.MethodGet, ifaces+"?sortAsc=name", nil, "x-vmware-vcloud-tenant-context", strings.TrimPrefix(vcdsim.OrgURN("globex"), "urn:vcloud:org:"))
-	if got := names(t, b); !slices.Equal(got, []string{"gx-1"}) {
+	if got := entityNames(t, b); !slices.Equal(got, []string{"gx-1"}) {
 		t.Fatalf("in globex's context: %v", got)
 	}
 }
@@ -616,9 +620,9 @@ func TestEntityAccessMatrix(t *testing.T) {
 						"memberId": vcdsim.UserURN("acme", user)})
 				}
 				lvl := levels[i]
-				listed := slices.Contains(names(t, as.must(200, http.MethodGet,
+				listed := slices.Contains(entityNames(t, as.must(200, http.MethodGet,
 					"/cloudapi/1.0.0/entities/types/cse/nativeCluster/2.1.0?filter=name=="+url.QueryEscape(name), nil)), name)
-				if byIface := slices.Contains(names(t, as.must(200, http.MethodGet,
+				if byIface := slices.Contains(entityNames(t, as.must(200, http.MethodGet,
 					"/cloudapi/1.0.0/entities/interfaces/vmware/k8s/1.0.0?filter=name=="+url.QueryEscape(name), nil)), name); byIface != listed {
 					t.Fatalf("listed by type %v, by interface %v", listed, byIface)
 				}

@@ -15,14 +15,14 @@ import (
 
 // right is a VCD right.
 type right struct {
-	ID               string `json:"id"`
-	Name             string `json:"name"`
-	Description      string `json:"description"`
-	BundleKey        string `json:"bundleKey"`
-	Category         string `json:"category"`
-	ServiceNamespace string `json:"serviceNamespace"`
-	RightType        string `json:"rightType"` // VIEW or MODIFY
-	ImpliedRights    []ref  `json:"impliedRights"`
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Description      string   `json:"description"`
+	BundleKey        string   `json:"bundleKey"`
+	Category         string   `json:"category"`
+	ServiceNamespace string   `json:"serviceNamespace"`
+	RightType        string   `json:"rightType"` // VIEW or MODIFY
+	ImpliedRights    []apiRef `json:"impliedRights"`
 }
 
 // bundle is a rights bundle.
@@ -82,7 +82,7 @@ func (st *rdeState) seedRights() {
 		BundleKey: undefinedBundleKey, PublishAll: true}
 	for _, b := range builtinRights {
 		r := &right{ID: rightURN(b.name), Name: b.name, BundleKey: undefinedBundleKey, Category: categoryURN(b.category),
-			RightType: b.typ, ImpliedRights: []ref{}}
+			RightType: b.typ, ImpliedRights: []apiRef{}}
 		st.rights = append(st.rights, r)
 		def.rights = append(def.rights, r)
 	}
@@ -103,7 +103,7 @@ func (st *rdeState) ensureTypeRights(vendor, nss string) {
 		r := st.rightByName(rn)
 		if r == nil {
 			r = &right{ID: rightURN(rn), Name: rn, BundleKey: undefinedBundleKey, Category: categoryURN(vendor + ":" + nss),
-				RightType: tr.typ, ImpliedRights: []ref{}}
+				RightType: tr.typ, ImpliedRights: []apiRef{}}
 			st.rights = append(st.rights, r)
 		}
 		b.rights = append(b.rights, r)
@@ -225,7 +225,7 @@ func (s *Server) bundlesRoute(c *apiCall) *vcdError {
 			op = "replace"
 		}
 		var in struct {
-			Values []ref `json:"values"`
+			Values []apiRef `json:"values"`
 		}
 		if op == "publish" || op == "unpublish" || op == "replace" {
 			if err := readJSON(c.r, &in); err != nil {
@@ -259,7 +259,7 @@ func (s *Server) bundlesRoute(c *apiCall) *vcdError {
 			return notFoundPath(c)
 		}
 		writeJSON(c.w, http.StatusOK, struct {
-			Values []ref `json:"values"`
+			Values []apiRef `json:"values"`
 		}{s.tenantRefs(b)})
 	default:
 		return notFoundPath(c)
@@ -268,11 +268,11 @@ func (s *Server) bundlesRoute(c *apiCall) *vcdError {
 }
 
 // tenantRefs are the orgs a bundle is published to (every tenant when to all).
-func (s *Server) tenantRefs(b *bundle) []ref {
-	out := []ref{}
+func (s *Server) tenantRefs(b *bundle) []apiRef {
+	out := []apiRef{}
 	for _, o := range s.orgs {
 		if !o.system() && (b.PublishAll || slices.Contains(b.tenants, o)) {
-			out = append(out, ref{Name: o.name, ID: orgURN(o)})
+			out = append(out, apiRef{Name: o.name, ID: orgURN(o)})
 		}
 	}
 	return out
