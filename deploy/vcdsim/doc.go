@@ -41,10 +41,11 @@
 // published to tenant orgs; and the org VDCs. Users' rights are configured by name; the
 // security context of a relayed call carries the URNs of those VCD grants.
 //
-// It plays VCD from the documents (vcd-api.md, cse-protocol.md, cse-rde.md, amqp.md) and its guests from
-// the guestinfo contract, and shares no code with the kaas packages it tests: a simulator
-// built from the code under test cannot catch a wire mistake. Its non-test code imports
-// nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh checks it).
+// It plays VCD from the documents (vcd-api.md, cse-protocol.md, cse-rde.md, amqp.md) and
+// its guests from the guestinfo contract, and shares no code with the kaas packages it
+// tests: a simulator built from the code under test cannot catch a wire mistake. Its
+// non-test code imports nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh
+// checks it).
 //
 // What it does not: vCenter, networking beyond an IP pool per network, storage, edge
 // gateways, roles (a user's rights are configured, not given by a role; the organization
