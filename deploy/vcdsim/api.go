@@ -38,6 +38,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			writeError(w, errf(401, "UNAUTHORIZED", "no valid session"))
 		}
+	case strings.HasPrefix(p, "/cloudapi/"):
+		s.cloudapi(w, r)
 	case strings.HasPrefix(p, "/oauth/"):
 		s.oauthToken(w, r)
 	case strings.HasPrefix(p, "/sim/"):

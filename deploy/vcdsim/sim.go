@@ -58,6 +58,8 @@ type Server struct {
 	calls    map[string]int // VCD API calls served, by operation
 
 	ext *relay // VCD's side of the API-extension protocol
+
+	rde *rdeState // the cloudapi's defined entities, types, interfaces and rights
 }
 
 type org struct {
@@ -158,7 +160,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
-		calls: map[string]int{}}
+		calls: map[string]int{}, rde: newRDEState()}
 	// VCD gives its System org the same id in every installation.
 	s.system = &org{id: systemOrgID, name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
