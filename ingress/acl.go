@@ -115,9 +115,14 @@ func decodeACL(c *call) ([]events.ACLEntry, *reply) {
 }
 
 // base is the absolute URL of the request's path on VCD's public address, for page links.
-func (a *API) base(c *call) string {
+func (a *API) base(c *call) string { return a.absolute(c, c.r.URL.Path) }
+
+// absolute is a path on VCD's public address, the host the caller reached VCD on (VCD
+// relays it): the only VCD address kaas knows that the caller can reach. A request that
+// did not come through VCD (kaasd call, tests) has none, and the path stays relative.
+func (a *API) absolute(c *call, path string) string {
 	if c.r.Host != "" {
-		return "https://" + c.r.Host + c.r.URL.Path
+		return "https://" + c.r.Host + path
 	}
-	return c.r.URL.Path
+	return path
 }

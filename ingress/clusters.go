@@ -298,6 +298,9 @@ func (a *API) updateCluster(c *call) reply {
 	}
 	unlock := a.locks.lock("cluster/" + id)
 	defer unlock()
+	if snap.State != nil {
+		cse.DropEchoedCNI(&e, snap.Spec, snap.State.Template)
+	}
 	desired, err := cse.Merge(snap.Spec, e)
 	if err != nil {
 		return fieldFailure(err)

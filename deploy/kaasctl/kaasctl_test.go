@@ -164,7 +164,7 @@ func TestProvider(t *testing.T) {
 	dir := t.TempDir()
 	const admin, wait = "administrator", "--poll=50ms"
 	e.runSteps(t, dir, []step{
-		{name: "org VDCs", user: admin, args: []string{"ovdc", "list", "-o", "wide"}, out: []string{`(?m)^acme-vdc\s+acme\s+native\s+urn:vcloud:vdc:`}},
+		{name: "org VDCs", user: admin, args: []string{"ovdc", "list", "-o", "wide"}, out: []string{`(?m)^acme-vdc\s+acme\s+native\s+[0-9a-f]{8}-[0-9a-f-]{27}$`}},
 		{name: "disable", user: admin, args: []string{"ovdc", "disable", "acme-vdc", "--wait", wait},
 			out: []string{`acme-vdc\s+acme\s+none`}, err: []string{`SetVDCRuntimes SUCCEEDED`}},
 		{name: "sample", args: []string{"cluster", "apply", "--sample"},

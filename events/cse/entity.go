@@ -137,6 +137,7 @@ type Status struct {
 	PersistentVolumes []string        `json:"persistentVolumes"`
 	VirtualIPs        []string        `json:"virtual_IPs"`
 	Private           *Private        `json:"private"`
+	CPI               *Component      `json:"cpi"`
 	Kaas              *KaasStatus     `json:"kaas,omitempty"`
 }
 
