@@ -27,7 +27,16 @@ type aclEntry struct {
 	AccessLevelID string `json:"accessLevelId"`
 }
 
-// getACL answers GET cluster/{id}/acl: the users the cluster is shared with, paged.
+// aclListEntry is one entry of GET acl's answer: the keys CSE answers with
+// (CLUSTER_ACL_LIST_FIELDS), username always there, as its client matches users by it.
+type aclListEntry struct {
+	AccessLevelID string `json:"accessLevelId"`
+	MemberID      string `json:"memberId"`
+	Username      string `json:"username"`
+}
+
+// getACL answers GET cluster/{id}/acl: the users the cluster is shared with, paged, each
+// named as VCD names it (or, for a user kaas has not read from VCD, as the sharer did).
 func (a *API) getACL(c *call) reply {
 	id, _, bad := a.target(c, cluster.LevelRead, "read the ACL of")
 	if bad != nil {
@@ -37,10 +46,9 @@ func (a *API) getACL(c *call) reply {
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
-	out := make([]aclEntry, 0, len(acl))
+	out := make([]aclListEntry, 0, len(acl))
 	for _, e := range acl {
-		out = append(out, aclEntry{GrantType: grantType, MemberID: e.MemberID, Username: e.Username,
-			AccessLevelID: cluster.AccessLevelURN(e.AccessLevel)})
+		out = append(out, aclListEntry{AccessLevelID: cluster.AccessLevelURN(e.AccessLevel), MemberID: e.MemberID, Username: e.Username})
 	}
 	return paged(a, c, out)
 }

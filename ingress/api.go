@@ -78,6 +78,8 @@ type Reader interface {
 	CloudSynced(ctx context.Context) bool
 	// OrgID returns the URN of the org of that name, from VCD's org VDCs; "" if unknown.
 	OrgID(ctx context.Context, orgName string) string
+	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
+	UserName(ctx context.Context, userID string) string
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
