@@ -67,7 +67,7 @@ func decodeStrict(c *call, v any) *reply {
 
 // getSystem answers CSE's GET /api/cse/system; providers also see what the service holds.
 func (a *API) getSystem(c *call) reply {
-	info := cse.SystemInfo{ProductName: "kaas", Version: a.cfg.Version, APIVersion: c.version, SupportedVersion: a.cfg.Versions,
+	info := cse.SystemInfo{Product: "kaas", Version: a.cfg.Version, APIVersion: a.cfg.Versions[len(a.cfg.Versions)-1], SupportedVersion: a.cfg.Versions,
 		Description: "Kubernetes as a Service for VMware Cloud Director, compatible with Container Service Extension 3.1", Status: "Running"}
 	if !a.reader.ServiceEnabled(c.ctx) {
 		info.Status = "Disabled"

@@ -227,8 +227,8 @@ func TestRouteTable(t *testing.T) {
 		wait                      bool // for the cluster's operation to end
 	}{
 		// §2.1 system and templates.
-		{provider, v36, "GET", "/api/cse/system", nil, 200, object("product_name", "version", "cse_server_api_version", "cse_server_supported_api_versions", "status", "clusters"), false},
-		{alice, v35, "GET", "/api/cse/system", nil, 200, object("product_name", "version", "status"), false},
+		{provider, v36, "GET", "/api/cse/system", nil, 200, object("product", "version", "cse_server_api_version", "cse_server_supported_api_versions", "status", "clusters"), false},
+		{alice, v35, "GET", "/api/cse/system", nil, 200, object("product", "version", "status"), false},
 		{provider, v36, "GET", "/api/cse/system/config", nil, 200, object("amqp_url", "vcd_url", "vcd_password"), false},
 		{alice, v36, "GET", "/api/cse/system/config", nil, 403, cseError, false},
 		{alice, v36, "PUT", "/api/cse/system", map[string]string{"server_action": "disable"}, 403, cseError, false},

@@ -97,12 +97,14 @@ type Event struct {
 	Data        json.RawMessage `json:"data"`
 }
 
-// SystemInfo is CSE's GET /api/cse/system.
+// SystemInfo is CSE's GET /api/cse/system, in CSE 3.1.4's keys (core_utils.get_cse_info and
+// Service.info). Its client prints every key, and picks the API version it speaks from
+// the supported versions and the legacy flag, both there.
 type SystemInfo struct {
-	ProductName      string   `json:"product_name"`
+	Product          string   `json:"product"`
 	Description      string   `json:"description"`
 	Version          string   `json:"version"`
-	APIVersion       string   `json:"cse_server_api_version"`
+	APIVersion       string   `json:"cse_server_api_version"` // the newest served, as CSE's default_api_version
 	SupportedVersion []string `json:"cse_server_supported_api_versions"`
 	LegacyMode       bool     `json:"cse_server_running_in_legacy_mode"`
 	// Status is "Running" or "Disabled".
