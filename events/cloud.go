@@ -57,7 +57,7 @@ type CloudSynced struct {
 type User struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
-	OrgID string `json:"org,omitempty"`
+	OrgID string `json:"orgId,omitempty"`
 }
 
 // VDCNetworks is what networks an org VDC has; none is an answer too.

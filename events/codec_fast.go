@@ -784,7 +784,7 @@ func (u *User) decode(d *dec) {
 	d.open()
 	d.str("id", &u.ID)
 	d.str("name", &u.Name)
-	d.str("org", &u.OrgID)
+	d.str("orgId", &u.OrgID)
 	d.close()
 }
 
