@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -184,8 +185,12 @@ func EnableVDCs(t testing.TB, asProvider func(method, path string, body any) (in
 		if code != http.StatusAccepted || json.Unmarshal(body, &task) != nil {
 			t.Fatalf("enable %s of %s: %d %s", d.Name, d.OrgName, code, body)
 		}
+		href := task.Href // absolute through VCD, on its public address: asProvider takes the path
+		if u, err := url.Parse(href); err == nil && u.IsAbs() {
+			href = u.RequestURI()
+		}
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			_, body := asProvider("GET", task.Href, nil)
+			_, body := asProvider("GET", href, nil)
 			var op cse.Operation
 			if json.Unmarshal(body, &op) == nil && op.Status == "SUCCEEDED" {
 				break
