@@ -72,8 +72,11 @@ func (tr *cliTranscript) norm(s string) string {
 	return cliUUIDRE.ReplaceAllString(s, "{uuid}")
 }
 
-// command adds a command, its requests and its output. Runs of the same request (a task
-// polled) show once, marked.
+// cliPolled marks a task read again until it ended: how many times depends on timing.
+const cliPolled = "  (read again until it ends)"
+
+// command adds a command, its requests and its output. A task read again and again shows
+// once, marked.
 func (tr *cliTranscript) command(cmd string, c *vcdCLI, out ...string) {
 	fmt.Fprintf(&tr.b, "\n$ %s\n", cmd)
 	var prev string
@@ -96,11 +99,10 @@ func (tr *cliTranscript) command(cmd string, c *vcdCLI, out ...string) {
 				line += "\n      body: " + tr.norm(string(r.Body))
 			}
 		}
-		if line == prev {
-			if !strings.HasSuffix(tr.b.String(), "  (and again until it ends)\n") {
-				s := strings.TrimSuffix(tr.b.String(), "\n")
+		if line == prev && strings.Contains(r.URL, "/api/task/") {
+			if s := tr.b.String(); !strings.HasSuffix(s, cliPolled+"\n") {
 				tr.b.Reset()
-				tr.b.WriteString(s + "  (and again until it ends)\n")
+				tr.b.WriteString(strings.TrimSuffix(s, "\n") + cliPolled + "\n")
 			}
 			continue
 		}
@@ -114,12 +116,21 @@ func (tr *cliTranscript) command(cmd string, c *vcdCLI, out ...string) {
 	}
 }
 
+// cliTranscriptHeader starts every transcript file.
+const cliTranscriptHeader = `# The genuine CSE client's conversation with kaas, as TestCSEClientConversation plays it:
+# each command, the requests it makes in order (Accept, Authorization, the other headers
+# sent, the status answered; bodies but a cluster spec's) and what the client prints.
+# {vcd} is VCD's address; the other {names} are ids that change from run to run. Checked
+# against the requests vcd-cli 24.1.0 + CSE 3.1.4 + pyvcloud 23.0.4 sent to kaas
+# (cse-rde.md §2); rewrite it with -args -update-conversation only after such a check.
+`
+
 // golden compares the transcript with testdata/cseclient/name, or writes it with
 // -update-conversation.
 func (tr *cliTranscript) golden(name string) {
 	tr.t.Helper()
 	path := filepath.Join("testdata", "cseclient", name)
-	got := []byte(strings.TrimPrefix(tr.b.String(), "\n"))
+	got := []byte(cliTranscriptHeader + tr.b.String())
 	if *updateConversation {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			tr.t.Fatal(err)
@@ -133,12 +144,12 @@ func (tr *cliTranscript) golden(name string) {
 		tr.t.Fatalf("%v (go test ./deploy/kaasd -run %s -args -update-conversation writes it)", err, tr.t.Name())
 	}
 	if string(got) != string(want) {
-		tr.t.Errorf("the conversation differs from %s (-args -update-conversation rewrites it, once checked against the genuine client's):\n%s", path, firstLineDiff(string(want), string(got)))
+		tr.t.Errorf("the conversation differs from %s (-args -update-conversation rewrites it, once checked against the genuine client's):\n%s", path, cliFirstDiff(string(want), string(got)))
 	}
 }
 
 // firstLineDiff shows where two transcripts part, with some context.
-func firstLineDiff(want, got string) string {
+func cliFirstDiff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	for i := 0; i < max(len(w), len(g)); i++ {
 		var wl, gl string
@@ -158,16 +169,20 @@ func firstLineDiff(want, got string) string {
 
 // eventually runs a command and its checks until they pass: what the client reads from
 // VCD follows kaas's views a moment later (the mirror is never on the request path).
-func eventually(t *testing.T, what string, f func() error) {
+func cliEventually(t *testing.T, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	var first error
 	for tries := 1; ; tries++ {
 		err := f()
 		if err == nil {
 			if tries > 1 {
-				t.Logf("%s: as expected after %d tries", what, tries)
+				t.Logf("%s: as expected after %d tries; the first showed: %v", what, tries, first)
 			}
 			return
+		}
+		if first == nil {
+			first = err
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %v", what, err)
@@ -176,7 +191,7 @@ func eventually(t *testing.T, what string, f func() error) {
 	}
 }
 
-func must[T any](t *testing.T, what string) func(T, error) T {
+func cliMust[T any](t *testing.T, what string) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
 		if err != nil {
@@ -202,6 +217,7 @@ func TestCSEClientConversation(t *testing.T) {
 			tr.name(sys.URL, "{vcd}")
 			tr.name(strings.TrimPrefix(vcdsim.OrgURN("acme"), "urn:vcloud:org:"), "{acme}")
 			tr.name(strings.TrimPrefix(vcdsim.UserURN("acme", "bob"), "urn:vcloud:user:"), "{bob}")
+			tr.name(strings.TrimPrefix(vcdsim.OrgURN("System"), "urn:vcloud:org:"), "{System}")
 			vflag := ""
 			if tc.flag != "" {
 				vflag = " -V " + tc.flag
@@ -209,39 +225,40 @@ func TestCSEClientConversation(t *testing.T) {
 			c := newVCDCLI(t, sys)
 
 			// Login (§2.1), then the first cse command negotiates CSE's API version (§2.2).
-			out := must[string](t, "login")(c.Login("acme", "alice", "alice-pass", tc.flag))
+			out := cliMust[string](t, "login")(c.Login("acme", "alice", "alice-pass", tc.flag))
 			if out != "alice logged in, org: 'acme', vdc: 'acme-vdc'" || c.apiVersion != tc.login {
 				t.Fatalf("login printed %q at %s", out, c.apiVersion)
 			}
 			tr.command("vcd login HOST acme alice -p *** -i -w"+vflag, c, out)
-			info := must[map[string]any](t, "system info")(c.SystemInfo())
+			info := cliMust[map[string]any](t, "system info")(c.SystemInfo())
 			if c.cseVersion != "36.0" || info["product"] != "kaas" {
 				t.Fatalf("system info: the client speaks %q to %v", c.cseVersion, info)
 			}
 			tr.command("vcd cse system info", c)
 
-			vdcs := must[[]map[string]any](t, "ovdc list")(c.OvdcList())
-			if len(vdcs) != 1 || vdcs[0]["ovdc_name"] != "acme-vdc" || !slices.Equal(runtimes(vdcs[0]), []string{"native"}) {
+			vdcs := cliMust[[]map[string]any](t, "ovdc list")(c.OvdcList())
+			if len(vdcs) != 1 || vdcs[0]["ovdc_name"] != "acme-vdc" || !slices.Equal(cliRuntimes(vdcs[0]), []string{"native"}) {
 				t.Fatalf("ovdc list: %v", vdcs)
 			}
 			vdcID, _ := vdcs[0]["ovdc_id"].(string)
 			tr.name(vdcID, "{acme-vdc}")
 			tr.command("vcd cse ovdc list", c, cliOvdcRows(vdcs)...)
 
-			if rows := must[[]cliRow](t, "cluster list")(c.ListClusters("")); len(rows) != 0 {
+			if rows := cliMust[[]cliRow](t, "cluster list")(c.ListClusters("")); len(rows) != 0 {
 				t.Fatalf("cluster list before any create: %v", rows)
 			}
 			tr.command("vcd cse cluster list", c)
 
 			// Create by apply, and follow its task.
 			spec := cliSpec("story-1", "acme", sys.URL, good, 1)
-			id := must[string](t, "apply (create)")(c.Apply(spec))
-			tr.command("vcd cse cluster apply cluster-create.yaml", c, "vcd task wait "+id)
+			id := cliMust[string](t, "apply (create)")(c.Apply(spec))
+			tr.command("vcd cse cluster apply cluster-create.yaml", c, "vcd task wait "+cliMark(tr, id))
 			wait := func(what, id string) string {
 				t.Helper()
 				if !cliTaskID.MatchString(id) {
 					t.Fatalf("%s: the client would wait for task %q: not a VCD task id", what, id)
 				}
+				tr.name(id, "{task}")
 				task, out, err := c.TaskWait(id)
 				if err != nil || task.Status != "success" {
 					t.Fatalf("%s: task wait %s: %v %q (%+v)", what, id, err, out, task)
@@ -252,7 +269,7 @@ func TestCSEClientConversation(t *testing.T) {
 			createTask := wait("create", id)
 
 			want := []cliRow{{"story-1", "acme", "alice", "acme-vdc", "native", "upstream v1.29.8", "CREATE:SUCCEEDED"}}
-			eventually(t, "cluster list after the create", func() error {
+			cliEventually(t, "cluster list after the create", func() error {
 				rows, err := c.ListClusters("")
 				if err != nil || !slices.Equal(rows, want) {
 					return fmt.Errorf("%v, want %v (%v)", rows, want, err)
@@ -261,23 +278,23 @@ func TestCSEClientConversation(t *testing.T) {
 			})
 			tr.command("vcd cse cluster list", c, cliListRows(want)...)
 
-			ent := must[map[string]any](t, "find story-1")(c.FindCluster("story-1"))
-			tr.name(str(ent, "id"), "{story-1}")
+			ent := cliMust[map[string]any](t, "find story-1")(c.FindCluster("story-1"))
+			tr.name(cliStr(ent, "id"), "{story-1}")
 			checkInfo := func(what, phase, k8s string, workers int, task string) {
 				t.Helper()
-				eventually(t, what, func() error {
+				cliEventually(t, what, func() error {
 					e, err := c.Info("story-1")
 					switch {
 					case err != nil:
 						return err
-					case str(e, "metadata.name") != "story-1" || str(e, "metadata.orgName") != "acme" || str(e, "metadata.virtualDataCenterName") != "acme-vdc":
+					case cliStr(e, "metadata.name") != "story-1" || cliStr(e, "metadata.orgName") != "acme" || cliStr(e, "metadata.virtualDataCenterName") != "acme-vdc":
 						return fmt.Errorf("metadata %v", e["metadata"])
-					case str(e, "status.phase") != phase || !strings.Contains(str(e, "status.kubernetes"), k8s):
-						return fmt.Errorf("status %s, kubernetes %s", str(e, "status.phase"), str(e, "status.kubernetes"))
-					case obj(e, "status.nodes.controlPlane") == nil || len(cliList(obj(e, "status.nodes")["workers"])) != workers:
-						return fmt.Errorf("nodes %v", obj(e, "status.nodes"))
-					case str(e, "status.taskHref") != task:
-						return fmt.Errorf("status.taskHref %q, not the VCD task %q", str(e, "status.taskHref"), task)
+					case cliStr(e, "status.phase") != phase || !strings.Contains(cliStr(e, "status.kubernetes"), k8s):
+						return fmt.Errorf("status %s, kubernetes %s", cliStr(e, "status.phase"), cliStr(e, "status.kubernetes"))
+					case cliObj(e, "status.nodes.controlPlane") == nil || len(cliList(cliObj(e, "status.nodes")["workers"])) != workers:
+						return fmt.Errorf("nodes %v", cliObj(e, "status.nodes"))
+					case cliStr(e, "status.taskHref") != task:
+						return fmt.Errorf("status.taskHref %q, not the VCD task %q", cliStr(e, "status.taskHref"), task)
 					}
 					return nil
 				})
@@ -285,13 +302,13 @@ func TestCSEClientConversation(t *testing.T) {
 			checkInfo("cluster info after the create", "CREATE:SUCCEEDED", "v1.29.8", 1, createTask)
 			tr.command("vcd cse cluster info story-1", c)
 
-			kc := must[string](t, "config")(c.Config("story-1"))
+			kc := cliMust[string](t, "config")(c.Config("story-1"))
 			if !strings.Contains(kc, "kind: Config") || !strings.Contains(kc, "server: https://") {
 				t.Fatalf("config: %.300s", kc)
 			}
 			tr.command("vcd cse cluster config story-1", c)
 
-			plan := must[[]map[string]any](t, "upgrade-plan")(c.UpgradePlan("story-1"))
+			plan := cliMust[[]map[string]any](t, "upgrade-plan")(c.UpgradePlan("story-1"))
 			if !slices.ContainsFunc(plan, func(p map[string]any) bool {
 				return p["name"] == "ubuntu-22.04_k8s-1.30_antrea-1.15" && p["revision"] == float64(1)
 			}) || slices.ContainsFunc(plan, func(p map[string]any) bool { return p["name"] == good }) {
@@ -301,38 +318,38 @@ func TestCSEClientConversation(t *testing.T) {
 
 			// Resize, then upgrade: both are an apply of the changed file.
 			spec = cliSpec("story-1", "acme", sys.URL, good, 2)
-			id = must[string](t, "apply (resize)")(c.Apply(spec))
-			tr.command("vcd cse cluster apply cluster-resize.yaml", c, "vcd task wait "+id)
+			id = cliMust[string](t, "apply (resize)")(c.Apply(spec))
+			tr.command("vcd cse cluster apply cluster-resize.yaml", c, "vcd task wait "+cliMark(tr, id))
 			resizeTask := wait("resize", id)
 			checkInfo("cluster info after the resize", "UPDATE:SUCCEEDED", "v1.29.8", 2, resizeTask)
 			tr.command("vcd cse cluster info story-1", c)
 
 			spec = cliSpec("story-1", "acme", sys.URL, "ubuntu-22.04_k8s-1.30_antrea-1.15", 2)
-			id = must[string](t, "apply (upgrade)")(c.Apply(spec))
-			tr.command("vcd cse cluster apply cluster-upgrade.yaml", c, "vcd task wait "+id)
+			id = cliMust[string](t, "apply (upgrade)")(c.Apply(spec))
+			tr.command("vcd cse cluster apply cluster-upgrade.yaml", c, "vcd task wait "+cliMark(tr, id))
 			upgradeTask := wait("upgrade", id)
 			checkInfo("cluster info after the upgrade", "UPGRADE:SUCCEEDED", "v1.30.4", 2, upgradeTask)
 			tr.command("vcd cse cluster info story-1", c)
 
 			// Sharing with bob.
-			mustOK(t, "share", c.Share("story-1", cliReadOnly, "bob"))
+			cliOK(t, "share", c.Share("story-1", cliReadOnly, "bob"))
 			tr.command("vcd cse cluster share --name story-1 --acl ReadOnly bob", c, "Cluster story-1 successfully shared with: ['bob']")
-			acl := must[[]map[string]any](t, "share-list")(c.ShareList("story-1"))
+			acl := cliMust[[]map[string]any](t, "share-list")(c.ShareList("story-1"))
 			if len(acl) != 1 || acl[0]["username"] != "bob" || acl[0]["accessLevelId"] != cliReadOnly || acl[0]["memberId"] != vcdsim.UserURN("acme", "bob") {
 				t.Fatalf("share-list: %v", acl)
 			}
 			tr.command("vcd cse cluster share-list --name story-1 -A", c, cliACLRows(acl)...)
-			mustOK(t, "unshare", c.Unshare("story-1", "bob"))
+			cliOK(t, "unshare", c.Unshare("story-1", "bob"))
 			tr.command("vcd cse cluster unshare --name story-1 bob", c)
-			if acl := must[[]map[string]any](t, "share-list")(c.ShareList("story-1")); len(acl) != 0 {
+			if acl := cliMust[[]map[string]any](t, "share-list")(c.ShareList("story-1")); len(acl) != 0 {
 				t.Fatalf("share-list after unshare: %v", acl)
 			}
 			tr.command("vcd cse cluster share-list --name story-1 -A", c)
 
-			id = must[string](t, "delete")(c.Delete("story-1"))
-			tr.command("vcd cse cluster delete story-1 --yes", c, "vcd task wait "+id)
+			id = cliMust[string](t, "delete")(c.Delete("story-1"))
+			tr.command("vcd cse cluster delete story-1 --yes", c, "vcd task wait "+cliMark(tr, id))
 			wait("delete", id)
-			eventually(t, "cluster list after the delete", func() error {
+			cliEventually(t, "cluster list after the delete", func() error {
 				if rows, err := c.ListClusters(""); err != nil || len(rows) != 0 {
 					return fmt.Errorf("%v (%v)", rows, err)
 				}
@@ -342,22 +359,33 @@ func TestCSEClientConversation(t *testing.T) {
 
 			// The provider disables and enables the tenant's VDC.
 			p := newVCDCLI(t, sys)
-			out = must[string](t, "provider login")(p.Login("System", "administrator", "kaas-admin", tc.login))
+			out = cliMust[string](t, "provider login")(p.Login("System", "administrator", "kaas-admin", tc.login))
 			if out != "administrator logged in, org: 'System', vdc: ''" {
 				t.Fatalf("provider login printed %q", out)
 			}
 			tr.command("vcd login HOST System administrator -p *** -i -w -V "+tc.login, p, out)
+			info = cliMust[map[string]any](t, "provider's system info")(p.SystemInfo())
+			if p.cseVersion != "36.0" || info["clusters"] != float64(0) {
+				t.Fatalf("provider's system info: the client speaks %q to %v", p.cseVersion, info)
+			}
+			tr.command("vcd cse system info", p)
+			if vdcs := cliMust[[]map[string]any](t, "provider's ovdc list")(p.OvdcList()); len(vdcs) != 1 || vdcs[0]["ovdc_id"] != vdcID {
+				t.Fatalf("provider's ovdc list: %v", vdcs)
+			} else {
+				tr.command("vcd cse ovdc list", p, cliOvdcRows(vdcs)...)
+			}
 			for _, step := range []struct {
 				enable bool
 				want   []string
 			}{{false, []string{}}, {true, []string{"native"}}} {
-				out := must[string](t, "ovdc update")(p.OvdcUpdate("acme-vdc", "acme", step.enable))
+				out := cliMust[string](t, "ovdc update")(p.OvdcUpdate("acme-vdc", "acme", step.enable))
 				if !strings.HasSuffix(out, "result: success") {
 					t.Fatalf("ovdc enable=%v printed %q", step.enable, out)
 				}
+				cliMark(tr, strings.TrimSuffix(strings.Fields(out)[1], ","))
 				tr.command(map[bool]string{true: "vcd cse ovdc enable acme-vdc -o acme --native", false: "vcd cse ovdc disable acme-vdc -o acme --native"}[step.enable], p, out)
-				vdcs := must[[]map[string]any](t, "ovdc list")(p.OvdcList())
-				if len(vdcs) != 1 || vdcs[0]["ovdc_id"] != vdcID || !slices.Equal(append([]string{}, runtimes(vdcs[0])...), step.want) {
+				vdcs := cliMust[[]map[string]any](t, "ovdc list")(p.OvdcList())
+				if len(vdcs) != 1 || vdcs[0]["ovdc_id"] != vdcID || !slices.Equal(append([]string{}, cliRuntimes(vdcs[0])...), step.want) {
 					t.Fatalf("ovdc list after enable=%v: %v", step.enable, vdcs)
 				}
 				tr.command("vcd cse ovdc list", p, cliOvdcRows(vdcs)...)
@@ -367,12 +395,18 @@ func TestCSEClientConversation(t *testing.T) {
 	}
 }
 
+// cliMark names a task id in the transcript, and returns it.
+func cliMark(tr *cliTranscript, id string) string {
+	tr.name(id, "{task}")
+	return id
+}
+
 func cliList(v any) []any {
 	l, _ := v.([]any)
 	return l
 }
 
-func mustOK(t *testing.T, what string, err error) {
+func cliOK(t *testing.T, what string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -382,7 +416,7 @@ func mustOK(t *testing.T, what string, err error) {
 func cliOvdcRows(vdcs []map[string]any) []string {
 	var out []string
 	for _, v := range vdcs {
-		out = append(out, fmt.Sprintf("%v  %v  %v", v["ovdc_name"], v["ovdc_id"], runtimes(v)))
+		out = append(out, fmt.Sprintf("%v  %v  %v", v["ovdc_name"], v["ovdc_id"], cliRuntimes(v)))
 	}
 	return out
 }

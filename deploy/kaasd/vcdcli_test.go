@@ -48,8 +48,6 @@ type vcdCLI struct {
 
 // Client-side constants of CSE 3.1.4's client and pyvcloud 23.0.4.
 const (
-	cliNS          = "http://www.vmware.com/vcloud/v1.5"
-	cliNSVersions  = "http://www.vmware.com/vcloud/versions"
 	cliXML         = "application/*+xml"
 	cliJSON        = "application/json"
 	cliRecordsMIME = "application/vnd.vmware.vcloud.query.records+xml"
@@ -139,9 +137,9 @@ func (c *vcdCLI) do(r cliCall) (int, http.Header, []byte) {
 	return resp.StatusCode, resp.Header, b
 }
 
-func ok2xx(code int) bool { return code >= 200 && code < 300 }
+func cli2xx(code int) bool { return code >= 200 && code < 300 }
 
-func vAccept(mime, version string) string {
+func cliAccept(mime, version string) string {
 	if version == "" {
 		return mime
 	}
@@ -152,7 +150,7 @@ func (c *vcdCLI) api(path string) string      { return c.base + "/api/" + path }
 func (c *vcdCLI) cloudapi(path string) string { return c.base + "/cloudapi/1.0.0/" + path }
 
 // vcdErr is how pyvcloud reports a VCD error document.
-func vcdErr(code int, body []byte) error {
+func cliVCDError(code int, body []byte) error {
 	var e struct {
 		Minor   string `xml:"minorErrorCode,attr"`
 		Message string `xml:"message,attr"`
@@ -169,9 +167,9 @@ func vcdErr(code int, body []byte) error {
 // getXML is pyvcloud's Client.get_resource at a version: a 2xx answer's XML, else the
 // error pyvcloud raises.
 func (c *vcdCLI) getXML(href, version string, v any) error {
-	code, _, b := c.do(cliCall{method: http.MethodGet, href: href, accept: vAccept(cliXML, version), auth: cliBearer})
-	if !ok2xx(code) {
-		return vcdErr(code, b)
+	code, _, b := c.do(cliCall{method: http.MethodGet, href: href, accept: cliAccept(cliXML, version), auth: cliBearer})
+	if !cli2xx(code) {
+		return cliVCDError(code, b)
 	}
 	if err := xml.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("GET %s: lxml cannot read the answer as it expects it: %v: %.200s", href, err, b)
@@ -182,7 +180,7 @@ func (c *vcdCLI) getXML(href, version string, v any) error {
 // cse is CseClient.do_request and process_response: a JSON call to /api/cse at CSE's API
 // version, the body (if any) as JSON; a 2xx answer's JSON, or the error the client shows.
 func (c *vcdCLI) cse(method, href string, body any) (any, error) {
-	call := cliCall{method: method, href: href, accept: vAccept(cliJSON, c.cseVersion), auth: cliBearer}
+	call := cliCall{method: method, href: href, accept: cliAccept(cliJSON, c.cseVersion), auth: cliBearer}
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
@@ -194,7 +192,7 @@ func (c *vcdCLI) cse(method, href string, body any) (any, error) {
 	var out any = map[string]any{}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &out); err != nil {
-			if ok2xx(code) {
+			if cli2xx(code) {
 				return nil, fmt.Errorf("%s %s: json.loads: %v: %.200s", method, href, err, b)
 			}
 			out = nil
@@ -230,12 +228,12 @@ func (c *vcdCLI) cse(method, href string, body any) (any, error) {
 // JSON on every request. A non-2xx answer's body must be VCD's JSON error: the client's
 // error decorators json.loads it.
 func (c *vcdCLI) cloud(path string) (map[string]any, error) {
-	code, _, b := c.do(cliCall{method: http.MethodGet, href: c.cloudapi(path), accept: vAccept(cliJSON, c.cseVersion), auth: cliBearer, ctype: cliJSON})
+	code, _, b := c.do(cliCall{method: http.MethodGet, href: c.cloudapi(path), accept: cliAccept(cliJSON, c.cseVersion), auth: cliBearer, ctype: cliJSON})
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, fmt.Errorf("GET %s: %d: Expecting value: line 1 column 1 (char 0) (%v: %.200s)", path, code, err, b)
 	}
-	if !ok2xx(code) {
+	if !cli2xx(code) {
 		return nil, fmt.Errorf("GET %s: %d: %v", path, code, out["message"])
 	}
 	return out, nil
@@ -316,7 +314,7 @@ type cliTask struct {
 }
 
 // findLink is pyvcloud's find_link: the one link of a rel and type; two are an error.
-func findLink(links []cliLink, rel, typ string) (string, error) {
+func cliFindLink(links []cliLink, rel, typ string) (string, error) {
 	var found []string
 	for _, l := range links {
 		if l.Rel == rel && l.Type == typ {
@@ -344,11 +342,11 @@ var cliWellKnown = [][2]string{
 	{"down", "application/vnd.vmware.admin.vmwExtension+xml"},
 	{"down", "application/vnd.vmware.vcloud.orgList+xml"},
 	{"snapshot:create", "application/vnd.vmware.vcloud.createSnapshotParams+xml"},
-	{"openapi", "application/json"},
+	// OPENAPI too, but pyvcloud compares its type with an Enum member, never equal.
 }
 
 func (c *vcdCLI) wellKnown(typ string) (string, error) {
-	href, err := findLink(c.links, "down", typ)
+	href, err := cliFindLink(c.links, "down", typ)
 	if err == nil && href == "" {
 		err = fmt.Errorf("ClientException: The current user does not have access to the resource (%s)", typ)
 	}
@@ -356,7 +354,7 @@ func (c *vcdCLI) wellKnown(typ string) (string, error) {
 }
 
 // jsonObj is a JSON value that must be an object for the client.
-func jsonObj(v any, what string) (map[string]any, error) {
+func cliJSONObj(v any, what string) (map[string]any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s is %T, not an object", what, v)
@@ -365,7 +363,7 @@ func jsonObj(v any, what string) (map[string]any, error) {
 }
 
 // needKeys fails as a dataclass does on a missing required field.
-func needKeys(m map[string]any, what string, keys ...string) error {
+func cliNeed(m map[string]any, what string, keys ...string) error {
 	for _, k := range keys {
 		if _, ok := m[k]; !ok {
 			return fmt.Errorf("%s: KeyError '%s' (the client's model requires it)", what, k)
@@ -375,7 +373,7 @@ func needKeys(m map[string]any, what string, keys ...string) error {
 }
 
 // onlyKeys fails as a plain dataclass constructor does on an unknown key.
-func onlyKeys(m map[string]any, what string, keys ...string) error {
+func cliOnly(m map[string]any, what string, keys ...string) error {
 	for k := range m {
 		if !slices.Contains(keys, k) {
 			return fmt.Errorf("%s: TypeError: unexpected keyword argument '%s'", what, k)
@@ -385,7 +383,7 @@ func onlyKeys(m map[string]any, what string, keys ...string) error {
 }
 
 // str reads a dotted path of a JSON object as a string ("" when absent or not a string).
-func str(m map[string]any, path string) string {
+func cliStr(m map[string]any, path string) string {
 	var cur any = m
 	for _, k := range strings.Split(path, ".") {
 		o, ok := cur.(map[string]any)
@@ -399,7 +397,7 @@ func str(m map[string]any, path string) string {
 }
 
 // obj reads a dotted path of a JSON object as an object (nil when absent).
-func obj(m map[string]any, path string) map[string]any {
+func cliObj(m map[string]any, path string) map[string]any {
 	var cur any = m
 	for _, k := range strings.Split(path, ".") {
 		o, ok := cur.(map[string]any)
@@ -413,55 +411,55 @@ func obj(m map[string]any, path string) map[string]any {
 }
 
 // checkRef is Owner(**owner) / Org(**org): name and id only.
-func checkRef(v any, what string) (map[string]any, error) {
-	m, err := jsonObj(v, what)
+func cliRef(v any, what string) (map[string]any, error) {
+	m, err := cliJSONObj(v, what)
 	if err != nil {
 		return nil, err
 	}
-	return m, onlyKeys(m, what, "name", "id")
+	return m, cliOnly(m, what, "name", "id")
 }
 
 // checkNative21 is rde_2_1_0.NativeEntity.from_dict: the required fields of the model, and
 // those of the nodes in its status.
-func checkNative21(v any) error {
-	e, err := jsonObj(v, "entity")
+func cliNative21(v any) error {
+	e, err := cliJSONObj(v, "entity")
 	if err != nil {
 		return err
 	}
-	if err := needKeys(e, "entity", "apiVersion", "metadata", "spec"); err != nil {
+	if err := cliNeed(e, "entity", "apiVersion", "metadata", "spec"); err != nil {
 		return err
 	}
-	md, err := jsonObj(e["metadata"], "entity.metadata")
+	md, err := cliJSONObj(e["metadata"], "entity.metadata")
 	if err != nil {
 		return err
 	}
-	if err := needKeys(md, "entity.metadata", "name", "orgName", "virtualDataCenterName", "site"); err != nil {
+	if err := cliNeed(md, "entity.metadata", "name", "orgName", "virtualDataCenterName", "site"); err != nil {
 		return err
 	}
-	spec, err := jsonObj(e["spec"], "entity.spec")
+	spec, err := cliJSONObj(e["spec"], "entity.spec")
 	if err != nil {
 		return err
 	}
-	if err := needKeys(spec, "entity.spec", "settings"); err != nil {
+	if err := cliNeed(spec, "entity.spec", "settings"); err != nil {
 		return err
 	}
-	settings, err := jsonObj(spec["settings"], "entity.spec.settings")
+	settings, err := cliJSONObj(spec["settings"], "entity.spec.settings")
 	if err != nil {
 		return err
 	}
-	if err := needKeys(settings, "entity.spec.settings", "ovdcNetwork"); err != nil {
+	if err := cliNeed(settings, "entity.spec.settings", "ovdcNetwork"); err != nil {
 		return err
 	}
-	nodes := obj(e, "status.nodes")
+	nodes := cliObj(e, "status.nodes")
 	if nodes == nil {
 		return nil
 	}
 	check := func(n any, what string) error {
-		m, err := jsonObj(n, what)
+		m, err := cliJSONObj(n, what)
 		if err != nil {
 			return err
 		}
-		return needKeys(m, what, "name", "ip")
+		return cliNeed(m, what, "name", "ip")
 	}
 	if cp, ok := nodes["controlPlane"]; ok && cp != nil {
 		if err := check(cp, "entity.status.nodes.controlPlane"); err != nil {
@@ -481,37 +479,37 @@ func checkNative21(v any) error {
 
 // checkNativeByType parses an entity by the version its entity type names, as DefEntity
 // and GenericClusterEntity do; kaas writes RDE 2.1.0 only.
-func checkNativeByType(entityType string, entity any) error {
+func cliNativeByType(entityType string, entity any) error {
 	version := entityType[strings.LastIndex(entityType, ":")+1:]
 	if version != "2.1.0" {
 		return fmt.Errorf("entity type %q: kaas's entities are %s2.1.0", entityType, cliNativeType)
 	}
-	return checkNative21(entity)
+	return cliNative21(entity)
 }
 
 // cliDefEntity is DefEntity(**body): entityType and entity required, the entity parsed
 // by its type's model, owner and org (when given) closed {name, id}. Unknown keys are
 // ignored.
 func cliDefEntity(v any) (map[string]any, error) {
-	m, err := jsonObj(v, "defined entity")
+	m, err := cliJSONObj(v, "defined entity")
 	if err != nil {
 		return nil, err
 	}
-	if err := needKeys(m, "DefEntity", "entity", "entityType"); err != nil {
+	if err := cliNeed(m, "DefEntity", "entity", "entityType"); err != nil {
 		return nil, err
 	}
 	et, _ := m["entityType"].(string)
-	if err := checkNativeByType(et, m["entity"]); err != nil {
+	if err := cliNativeByType(et, m["entity"]); err != nil {
 		return nil, err
 	}
 	for _, k := range []string{"owner", "org"} {
 		if r, ok := m[k]; ok && r != nil {
-			if _, err := checkRef(r, "DefEntity."+k); err != nil {
+			if _, err := cliRef(r, "DefEntity."+k); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if str(m, "name") == "" && str(m, "entity.metadata.name") == "" {
+	if cliStr(m, "name") == "" && cliStr(m, "entity.metadata.name") == "" {
 		return nil, errors.New("DefEntity: no name, and none in entity.metadata")
 	}
 	return m, nil
@@ -520,22 +518,22 @@ func cliDefEntity(v any) (map[string]any, error) {
 // cliGeneric is GenericClusterEntity(**value), what `cluster list` builds from each value:
 // name, org, entityType, entity and owner required; org and owner closed {name, id}.
 func cliGeneric(v any) (map[string]any, error) {
-	m, err := jsonObj(v, "entity list value")
+	m, err := cliJSONObj(v, "entity list value")
 	if err != nil {
 		return nil, err
 	}
-	if err := needKeys(m, "GenericClusterEntity", "name", "org", "entityType", "entity", "owner"); err != nil {
+	if err := cliNeed(m, "GenericClusterEntity", "name", "org", "entityType", "entity", "owner"); err != nil {
 		return nil, err
 	}
 	for _, k := range []string{"org", "owner"} {
-		if _, err := checkRef(m[k], "GenericClusterEntity."+k); err != nil {
+		if _, err := cliRef(m[k], "GenericClusterEntity."+k); err != nil {
 			return nil, err
 		}
 	}
-	switch kind := str(m, "entity.kind"); kind {
+	switch kind := cliStr(m, "entity.kind"); kind {
 	case "native", "TKG+", "TKGm":
 		et, _ := m["entityType"].(string)
-		return m, checkNativeByType(et, m["entity"])
+		return m, cliNativeByType(et, m["entity"])
 	default:
 		return nil, fmt.Errorf("GenericClusterEntity: Invalid cluster kind %q", kind)
 	}
@@ -543,17 +541,17 @@ func cliGeneric(v any) (map[string]any, error) {
 
 // cliOvdc is Ovdc(**body): k8s_runtime required, and no key the dataclass lacks.
 func cliOvdc(v any) (map[string]any, error) {
-	m, err := jsonObj(v, "ovdc")
+	m, err := cliJSONObj(v, "ovdc")
 	if err != nil {
 		return nil, err
 	}
-	if err := onlyKeys(m, "Ovdc", "k8s_runtime", "ovdc_name", "ovdc_id", "org_name", "remove_cp_from_vms_on_disable"); err != nil {
+	if err := cliOnly(m, "Ovdc", "k8s_runtime", "ovdc_name", "ovdc_id", "org_name", "remove_cp_from_vms_on_disable"); err != nil {
 		return nil, err
 	}
-	return m, needKeys(m, "Ovdc", "k8s_runtime")
+	return m, cliNeed(m, "Ovdc", "k8s_runtime")
 }
 
-func runtimes(m map[string]any) []string {
+func cliRuntimes(m map[string]any) []string {
 	var out []string
 	list, _ := m["k8s_runtime"].([]any)
 	for _, r := range list {
@@ -615,7 +613,7 @@ func (c *vcdCLI) Login(org, user, password, version string) (string, error) {
 	if strings.EqualFold(org, "system") {
 		path += "/provider"
 	}
-	code, h, b := c.do(cliCall{method: http.MethodPost, href: c.cloudapi(path), accept: vAccept(cliJSON, version), auth: cliBasic, basic: user + "@" + org + ":" + password})
+	code, h, b := c.do(cliCall{method: http.MethodPost, href: c.cloudapi(path), accept: cliAccept(cliJSON, version), auth: cliBasic, basic: user + "@" + org + ":" + password})
 	if code != http.StatusOK { // pyvcloud takes only 200
 		return "", fmt.Errorf("login %s@%s: %d: %.200s", user, org, code, b)
 	}
@@ -652,7 +650,7 @@ func (c *vcdCLI) Login(org, user, password, version string) (string, error) {
 // records link whose href has "vdc" in it, GET as given (unquoted), every page.
 func (c *vcdCLI) vdcLinks(o cliOrgDoc, version string) ([]cliLink, error) {
 	for _, l := range o.Links {
-		if l.Type != cliRecordsMIME || !strings.Contains(strings.ToLower(l.HREF), "vdc") {
+		if l.Rel != "down" || l.Type != cliRecordsMIME || !strings.Contains(strings.ToLower(l.HREF), "vdc") {
 			continue
 		}
 		next, err := url.PathUnescape(l.HREF)
@@ -690,7 +688,7 @@ func (c *vcdCLI) restore(version string) error {
 		return err
 	}
 	for _, wk := range cliWellKnown {
-		if _, err := findLink(s.Links, wk[0], wk[1]); err != nil {
+		if _, err := cliFindLink(s.Links, wk[0], wk[1]); err != nil {
 			return err
 		}
 	}
@@ -715,11 +713,11 @@ func (c *vcdCLI) prefix(command string, restoreAgain bool) error {
 		if err != nil {
 			return fmt.Errorf("%s: the client takes CSE's server as not running and allows TKG-S commands only: %w", command, err)
 		}
-		m, err := jsonObj(info, "system info")
+		m, err := cliJSONObj(info, "system info")
 		if err != nil {
 			return err
 		}
-		c.cseVersion, err = negotiateCSE(m)
+		c.cseVersion, err = cliNegotiate(m)
 		if err != nil {
 			return err
 		}
@@ -736,7 +734,7 @@ func (c *vcdCLI) prefix(command string, restoreAgain bool) error {
 // negotiateCSE is client/utils.py _override_client: the highest version common to CSE's
 // server and client (≥ 35 unless legacy), or the server's cse_server_api_version for a
 // server older than 3.1.
-func negotiateCSE(info map[string]any) (string, error) {
+func cliNegotiate(info map[string]any) (string, error) {
 	legacy, hasLegacy := info["cse_server_running_in_legacy_mode"]
 	supported, hasSupported := info["cse_server_supported_api_versions"].([]any)
 	if !hasLegacy || !hasSupported {
@@ -778,7 +776,7 @@ func (c *vcdCLI) SystemInfo() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jsonObj(v, "system info")
+	return cliJSONObj(v, "system info")
 }
 
 // ---- the VCD lookups of cluster commands (cse-rde.md §2.3) ----
@@ -801,14 +799,14 @@ func (c *vcdCLI) rdeVersion() (string, error) {
 			break
 		}
 		for i, v := range vals {
-			t, err := jsonObj(v, "entity type")
+			t, err := cliJSONObj(v, "entity type")
 			if err != nil {
 				return "", err
 			}
-			if err := needKeys(t, fmt.Sprintf("DefEntityType (page %d value %d)", page, i), "name", "description", "schema", "interfaces", "version"); err != nil {
+			if err := cliNeed(t, fmt.Sprintf("DefEntityType (page %d value %d)", page, i), "name", "description", "schema", "interfaces", "version"); err != nil {
 				return "", err
 			}
-			if v := str(t, "version"); best == "" || semverLess(best, v) {
+			if v := cliStr(t, "version"); best == "" || cliSemverLess(best, v) {
 				best = v
 			}
 		}
@@ -819,7 +817,7 @@ func (c *vcdCLI) rdeVersion() (string, error) {
 	return best, nil
 }
 
-func semverLess(a, b string) bool {
+func cliSemverLess(a, b string) bool {
 	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < len(pa) && i < len(pb); i++ {
 		x, _ := strconv.Atoi(pa[i])
@@ -837,14 +835,14 @@ func (c *vcdCLI) deCluster() (string, error) {
 	if _, err := c.rdeVersion(); err != nil {
 		return "", err
 	}
-	if code, _, _ := c.do(cliCall{method: http.MethodGet, href: c.api("versions"), accept: vAccept(cliXML, c.cseVersion)}); code != http.StatusOK {
+	if code, _, _ := c.do(cliCall{method: http.MethodGet, href: c.api("versions"), accept: cliAccept(cliXML, c.cseVersion)}); code != http.StatusOK {
 		return "", errors.New("Unable to get supported API versions.")
 	}
 	return c.rdeVersion()
 }
 
 // pyQuote is Python's urllib.parse.quote (safe "/").
-func pyQuote(s string) string {
+func cliQuote(s string) string {
 	var b strings.Builder
 	for _, ch := range []byte(s) {
 		switch {
@@ -858,14 +856,14 @@ func pyQuote(s string) string {
 }
 
 // filterString is core_utils.construct_filter_string: key==quote(escaped value), joined by ;.
-func filterString(kv ...string) string {
+func cliFilter(kv ...string) string {
 	var parts []string
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == "" {
 			continue
 		}
 		v := strings.NewReplacer("(", `\(`, ")", `\)`, ";", `\;`, ",", `\,`).Replace(kv[i+1])
-		parts = append(parts, kv[i]+"=="+pyQuote(v))
+		parts = append(parts, kv[i]+"=="+cliQuote(v))
 	}
 	return strings.Join(parts, ";")
 }
@@ -873,7 +871,7 @@ func filterString(kv ...string) string {
 // nativeByName is DefEntityService.get_native_rde_by_name_and_rde_version: the first entity
 // of the RDE version's type with that name (and org, when given); nil when none.
 func (c *vcdCLI) nativeByName(rde, name, org string) (map[string]any, error) {
-	q := "filter=" + filterString("entity.metadata.orgName", org, "name", name) + "&page=1&sortAsc=name"
+	q := "filter=" + cliFilter("entity.metadata.orgName", org, "name", name) + "&page=1&sortAsc=name"
 	m, err := c.cloud("entities/types/cse/nativeCluster/" + rde + "?" + q)
 	if err != nil {
 		return nil, err
@@ -913,13 +911,13 @@ func (c *vcdCLI) tkgByName(name, org string) error {
 		return err
 	}
 	uuid := o.HREF[strings.LastIndex(o.HREF, "/")+1:]
-	q := url.Values{"filter": {filterString("entity.metadata.name", name)}}.Encode()
+	q := url.Values{"filter": {cliFilter("entity.metadata.name", name)}}.Encode()
 	code, _, b := c.do(cliCall{method: http.MethodGet, href: c.cloudapi("entities/types/vmware/tkgcluster/1.0.0?" + q),
-		accept: vAccept(cliJSON, c.cseVersion), auth: cliBearer, tenant: uuid, ctype: cliJSON})
+		accept: cliAccept(cliJSON, c.cseVersion), auth: cliBearer, tenant: uuid, ctype: cliJSON})
 	switch {
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		return nil
-	case !ok2xx(code):
+	case !cli2xx(code):
 		return fmt.Errorf("TKG-S lookup: %d: %.200s", code, b)
 	}
 	var page map[string]any
@@ -991,7 +989,7 @@ func (c *vcdCLI) ListClusters(org string) ([]cliRow, error) {
 	types := "(entityType==urn:vcloud:type:cse:nativeCluster:1.0.0,entityType==urn:vcloud:type:cse:nativeCluster:2.0.0," +
 		"entityType==urn:vcloud:type:cse:nativeCluster:2.1.0,entityType==urn:vcloud:type:vmware:tkgcluster:1.0.0)"
 	filter := types
-	if f := filterString("entity.metadata.orgName", c.orgInUse(org)); f != "" {
+	if f := cliFilter("entity.metadata.orgName", c.orgInUse(org)); f != "" {
 		filter = f + ";" + types
 	}
 	var rows []cliRow
@@ -1015,9 +1013,9 @@ func (c *vcdCLI) ListClusters(org string) ([]cliRow, error) {
 			if err != nil {
 				return nil, err
 			}
-			rows = append(rows, cliRow{Name: str(g, "name"), Org: str(g, "org.name"), Owner: str(g, "owner.name"),
-				VDC: str(g, "entity.metadata.virtualDataCenterName"), Runtime: str(g, "entity.kind"),
-				Version: str(g, "entity.status.kubernetes"), Status: str(g, "entity.status.phase")})
+			rows = append(rows, cliRow{Name: cliStr(g, "name"), Org: cliStr(g, "org.name"), Owner: cliStr(g, "owner.name"),
+				VDC: cliStr(g, "entity.metadata.virtualDataCenterName"), Runtime: cliStr(g, "entity.kind"),
+				Version: cliStr(g, "entity.status.kubernetes"), Status: cliStr(g, "entity.status.phase")})
 		}
 		if page*cliPageSize >= total {
 			return rows, nil
@@ -1031,7 +1029,7 @@ func (c *vcdCLI) Info(name string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return obj(ent, "entity"), nil
+	return cliObj(ent, "entity"), nil
 }
 
 // FindCluster is the by-name lookup alone: the cluster's defined entity as the client
@@ -1047,11 +1045,11 @@ func (c *vcdCLI) Config(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v, err := c.cse(http.MethodGet, c.api("cse/3.0/cluster/"+str(ent, "id")+"/config"), nil)
+	v, err := c.cse(http.MethodGet, c.api("cse/3.0/cluster/"+cliStr(ent, "id")+"/config"), nil)
 	if err != nil {
 		return "", err
 	}
-	m, err := jsonObj(v, "config")
+	m, err := cliJSONObj(v, "config")
 	if err != nil {
 		return "", err
 	}
@@ -1069,7 +1067,7 @@ func (c *vcdCLI) UpgradePlan(name string) ([]map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := c.cse(http.MethodGet, c.api("cse/3.0/cluster/"+str(ent, "id")+"/upgrade-plan"), nil)
+	v, err := c.cse(http.MethodGet, c.api("cse/3.0/cluster/"+cliStr(ent, "id")+"/upgrade-plan"), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -1079,11 +1077,11 @@ func (c *vcdCLI) UpgradePlan(name string) ([]map[string]any, error) {
 	}
 	var out []map[string]any
 	for i, t := range list {
-		m, err := jsonObj(t, "upgrade-plan entry")
+		m, err := cliJSONObj(t, "upgrade-plan entry")
 		if err != nil {
 			return nil, err
 		}
-		if err := needKeys(m, fmt.Sprintf("upgrade-plan[%d]", i), "name", "revision", "kubernetes_version", "docker_version", "cni", "cni_version"); err != nil {
+		if err := cliNeed(m, fmt.Sprintf("upgrade-plan[%d]", i), "name", "revision", "kubernetes_version", "docker_version", "cni", "cni_version"); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
@@ -1093,8 +1091,8 @@ func (c *vcdCLI) UpgradePlan(name string) ([]map[string]any, error) {
 
 // taskID is construct_task_console_message: the last path segment of status.taskHref,
 // which the client tells its user to `vcd task wait`.
-func taskID(ent map[string]any) (string, error) {
-	href := str(ent, "entity.status.taskHref")
+func cliTaskOf(ent map[string]any) (string, error) {
+	href := cliStr(ent, "entity.status.taskHref")
 	if href == "" {
 		return "", errors.New("no entity.status.taskHref: 'NoneType' object has no attribute 'split'")
 	}
@@ -1112,7 +1110,7 @@ func (c *vcdCLI) Apply(spec map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	name := str(spec, "metadata.name")
+	name := cliStr(spec, "metadata.name")
 	cur, err := c.nativeByName(rde, name, "")
 	if err != nil {
 		return "", err
@@ -1121,7 +1119,7 @@ func (c *vcdCLI) Apply(spec map[string]any) (string, error) {
 	if cur == nil {
 		v, err = c.cse(http.MethodPost, c.api("cse/3.0/clusters"), spec)
 	} else {
-		v, err = c.cse(http.MethodPut, c.api("cse/3.0/cluster/"+str(cur, "id")), spec)
+		v, err = c.cse(http.MethodPut, c.api("cse/3.0/cluster/"+cliStr(cur, "id")), spec)
 	}
 	if err != nil {
 		return "", err
@@ -1130,7 +1128,7 @@ func (c *vcdCLI) Apply(spec map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return taskID(ent)
+	return cliTaskOf(ent)
 }
 
 // Delete is `vcd cse cluster delete NAME --yes`; it returns the task id the client prints.
@@ -1139,14 +1137,14 @@ func (c *vcdCLI) Delete(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	v, err := c.cse(http.MethodDelete, c.api("cse/3.0/cluster/"+str(ent, "id")), nil)
+	v, err := c.cse(http.MethodDelete, c.api("cse/3.0/cluster/"+cliStr(ent, "id")), nil)
 	if err != nil {
 		return "", err
 	}
 	if ent, err = cliDefEntity(v); err != nil {
 		return "", err
 	}
-	return taskID(ent)
+	return cliTaskOf(ent)
 }
 
 // cliACL is an entry of a cluster's ACL as the client keeps it.
@@ -1172,11 +1170,11 @@ func (c *vcdCLI) aclPages(id string) ([]cliACL, error) {
 			return out, nil
 		}
 		for _, v := range cliValues(m) {
-			e, err := jsonObj(v, "acl entry")
+			e, err := cliJSONObj(v, "acl entry")
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, cliACL{AccessLevelID: str(e, "accessLevelId"), MemberID: str(e, "memberId"), Username: str(e, "username")})
+			out = append(out, cliACL{AccessLevelID: cliStr(e, "accessLevelId"), MemberID: cliStr(e, "memberId"), Username: cliStr(e, "username")})
 		}
 	}
 }
@@ -1186,11 +1184,11 @@ func (c *vcdCLI) aclPage(id string, page, size int) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := jsonObj(v, "acl page")
+	m, err := cliJSONObj(v, "acl page")
 	if err != nil {
 		return nil, err
 	}
-	return m, needKeys(m, "acl page", "values", "resultTotal")
+	return m, cliNeed(m, "acl page", "values", "resultTotal")
 }
 
 // userIDs is client/utils.py create_user_name_to_id_dict: the org's users through the
@@ -1285,7 +1283,7 @@ func (c *vcdCLI) Share(name, level string, users ...string) error {
 	for _, u := range users {
 		entries = append(entries, cliACL{AccessLevelID: level, MemberID: ids[u], Username: u}.update())
 	}
-	cur, err := c.aclPages(str(ent, "id"))
+	cur, err := c.aclPages(cliStr(ent, "id"))
 	if err != nil {
 		return err
 	}
@@ -1298,7 +1296,7 @@ func (c *vcdCLI) Share(name, level string, users ...string) error {
 		}
 		entries = append(entries, a.update())
 	}
-	_, err = c.cse(http.MethodPut, c.api("cse/3.0/cluster/"+str(ent, "id")+"/acl"), map[string]any{"accessSetting": entries})
+	_, err = c.cse(http.MethodPut, c.api("cse/3.0/cluster/"+cliStr(ent, "id")+"/acl"), map[string]any{"accessSetting": entries})
 	return err
 }
 
@@ -1318,7 +1316,7 @@ func (c *vcdCLI) ShareList(name string) ([]map[string]any, error) {
 	}
 	var out []map[string]any
 	for page := 1; page <= cliMaxPages; page++ {
-		m, err := c.aclPage(str(ent, "id"), page, cliCLIPage)
+		m, err := c.aclPage(cliStr(ent, "id"), page, cliCLIPage)
 		if err != nil {
 			return nil, err
 		}
@@ -1331,7 +1329,7 @@ func (c *vcdCLI) ShareList(name string) ([]map[string]any, error) {
 			return out, nil
 		}
 		for _, v := range vals {
-			e, err := jsonObj(v, "acl entry")
+			e, err := cliJSONObj(v, "acl entry")
 			if err != nil {
 				return nil, err
 			}
@@ -1357,7 +1355,7 @@ func (c *vcdCLI) Unshare(name string, users ...string) error {
 	if ent == nil {
 		return fmt.Errorf("Cluster '%s' not found.", name)
 	}
-	cur, err := c.aclPages(str(ent, "id"))
+	cur, err := c.aclPages(cliStr(ent, "id"))
 	if err != nil {
 		return err
 	}
@@ -1376,7 +1374,7 @@ func (c *vcdCLI) Unshare(name string, users ...string) error {
 	if len(gone) > 0 {
 		return fmt.Errorf("Cluster %s is not currently shared with: %v", name, gone)
 	}
-	_, err = c.cse(http.MethodPut, c.api("cse/3.0/cluster/"+str(ent, "id")+"/acl"), map[string]any{"accessSetting": entries})
+	_, err = c.cse(http.MethodPut, c.api("cse/3.0/cluster/"+cliStr(ent, "id")+"/acl"), map[string]any{"accessSetting": entries})
 	return err
 }
 
@@ -1428,7 +1426,7 @@ func (c *vcdCLI) waitTask(t cliTask, version string) (cliTask, string, error) {
 // ---- org VDCs ----
 
 // adminHref is pyvcloud's get_admin_href.
-func adminHref(href string) string {
+func cliAdminHref(href string) string {
 	switch {
 	case strings.Contains(href, "/api/admin/extension/"):
 		return strings.ReplaceAll(href, "/api/admin/extension", "/api/admin/")
@@ -1453,19 +1451,19 @@ func (c *vcdCLI) OvdcList() ([]map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m, err := jsonObj(v, "orgvdcs page")
+		m, err := cliJSONObj(v, "orgvdcs page")
 		if err != nil {
 			return nil, err
 		}
-		if err := needKeys(m, "orgvdcs page", "values"); err != nil {
+		if err := cliNeed(m, "orgvdcs page", "values"); err != nil {
 			return nil, err
 		}
 		for _, e := range cliValues(m) {
-			row, err := jsonObj(e, "orgvdcs entry")
+			row, err := cliJSONObj(e, "orgvdcs entry")
 			if err != nil {
 				return nil, err
 			}
-			if err := needKeys(row, "orgvdcs entry", "ovdc_name", "ovdc_id", "k8s_runtime"); err != nil {
+			if err := cliNeed(row, "orgvdcs entry", "ovdc_name", "ovdc_id", "k8s_runtime"); err != nil {
 				return nil, err
 			}
 			out = append(out, row)
@@ -1501,7 +1499,7 @@ func (c *vcdCLI) OvdcUpdate(vdcName, org string, enable bool) (string, error) {
 	vdcHref := ""
 	for _, l := range links {
 		if l.Name == vdcName {
-			vdcHref = adminHref(l.HREF)
+			vdcHref = cliAdminHref(l.HREF)
 		}
 	}
 	if vdcHref == "" {
@@ -1525,7 +1523,7 @@ func (c *vcdCLI) OvdcUpdate(vdcName, org string, enable bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rts := runtimes(cur)
+	rts := cliRuntimes(cur)
 	switch has := slices.Contains(rts, "native"); {
 	case enable && has:
 		return "", fmt.Errorf("OVDC %s already enabled for native", vdcName)
@@ -1544,7 +1542,7 @@ func (c *vcdCLI) OvdcUpdate(vdcName, org string, enable bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := jsonObj(v, "ovdc update")
+	res, err := cliJSONObj(v, "ovdc update")
 	if err != nil {
 		return "", err
 	}
