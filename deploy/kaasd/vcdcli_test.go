@@ -621,7 +621,7 @@ func (c *vcdCLI) Login(org, user, password, version string) (string, error) {
 	if c.token == "" {
 		return "", errors.New("login: no X-VMWARE-VCLOUD-ACCESS-TOKEN: KeyError")
 	}
-	if err := c.restore(version); err != nil {
+	if err := c.Session(version); err != nil {
 		return "", err
 	}
 	orgHref, err := c.wellKnown("application/vnd.vmware.vcloud.org+xml")
@@ -677,9 +677,9 @@ func (c *vcdCLI) vdcLinks(o cliOrgDoc, version string) ([]cliLink, error) {
 	return nil, errors.New("no VDC records link in the Org: pyvcloud returns None and login fails")
 }
 
-// restore is Client.rehydrate_from_token at a version: GET /api/session, the Session read
+// Session is Client.rehydrate_from_token at a version: GET /api/session, the Session read
 // as pyvcloud reads it.
-func (c *vcdCLI) restore(version string) error {
+func (c *vcdCLI) Session(version string) error {
 	if c.token == "" {
 		return errors.New("Can't restore session, please login again.")
 	}
@@ -702,7 +702,7 @@ func (c *vcdCLI) restore(version string) error {
 // one; most commands then restore it once more themselves.
 func (c *vcdCLI) prefix(command string, restoreAgain bool) error {
 	c.script = nil
-	if err := c.restore(c.apiVersion); err != nil {
+	if err := c.Session(c.apiVersion); err != nil {
 		return err
 	}
 	if c.cseVersion == "" {
@@ -722,11 +722,11 @@ func (c *vcdCLI) prefix(command string, restoreAgain bool) error {
 			return err
 		}
 	}
-	if err := c.restore(c.cseVersion); err != nil {
+	if err := c.Session(c.cseVersion); err != nil {
 		return err
 	}
 	if restoreAgain {
-		return c.restore(c.cseVersion)
+		return c.Session(c.cseVersion)
 	}
 	return nil
 }
@@ -781,10 +781,10 @@ func (c *vcdCLI) SystemInfo() (map[string]any, error) {
 
 // ---- the VCD lookups of cluster commands (cse-rde.md §2.3) ----
 
-// rdeVersion is DefSchemaService.get_latest_registered_schema_version: entity types of
+// EntityTypes is DefSchemaService.get_latest_registered_schema_version: entity types of
 // nss nativeCluster, page by page until a page is empty; the highest version, which must
 // be one CSE's client has a model for.
-func (c *vcdCLI) rdeVersion() (string, error) {
+func (c *vcdCLI) EntityTypes() (string, error) {
 	best := ""
 	for page := 1; ; page++ {
 		if page > cliMaxPages {
@@ -832,13 +832,13 @@ func cliSemverLess(a, b string) bool {
 // deCluster is DECluster.__init__: DEClusterNative's RDE version, DEClusterTKGS's
 // /api/versions (for alpha versions), its own RDE version.
 func (c *vcdCLI) deCluster() (string, error) {
-	if _, err := c.rdeVersion(); err != nil {
+	if _, err := c.EntityTypes(); err != nil {
 		return "", err
 	}
 	if code, _, _ := c.do(cliCall{method: http.MethodGet, href: c.api("versions"), accept: cliAccept(cliXML, c.cseVersion)}); code != http.StatusOK {
 		return "", errors.New("Unable to get supported API versions.")
 	}
-	return c.rdeVersion()
+	return c.EntityTypes()
 }
 
 // pyQuote is Python's urllib.parse.quote (safe "/").
@@ -1106,7 +1106,7 @@ func (c *vcdCLI) Apply(spec map[string]any) (string, error) {
 	if err := c.prefix("cluster apply", false); err != nil {
 		return "", err
 	}
-	rde, err := c.rdeVersion() // DEClusterNative
+	rde, err := c.EntityTypes() // DEClusterNative
 	if err != nil {
 		return "", err
 	}
@@ -1385,7 +1385,7 @@ func (c *vcdCLI) Unshare(name string, users ...string) error {
 // vcd-cli prints.
 func (c *vcdCLI) TaskWait(id string) (cliTask, string, error) {
 	c.script = nil
-	if err := c.restore(c.apiVersion); err != nil {
+	if err := c.Session(c.apiVersion); err != nil {
 		return cliTask{}, "", err
 	}
 	var t cliTask
