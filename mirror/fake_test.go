@@ -26,7 +26,7 @@ type fakeVCD struct {
 	users    map[string]string
 	calls    map[string]int
 	etag     int
-	fail     func(call string) error
+	fail     func(call, arg string) error
 	// afterCreate, when set, runs once an entity is made, before its id is returned: a
 	// test's crash between VCD's create and the link.
 	afterCreate func(id string) error
@@ -37,10 +37,11 @@ func newFakeVCD() *fakeVCD {
 		tasks: map[string]*Task{}, taskOrg: map[string]string{}, users: map[string]string{}, calls: map[string]int{}}
 }
 
-func (f *fakeVCD) call(name string) error {
+// call counts a call and asks fail; arg names what it is about (an entity's name or id).
+func (f *fakeVCD) call(name string, arg ...string) error {
 	f.calls[name]++
 	if f.fail != nil {
-		return f.fail(name)
+		return f.fail(name, strings.Join(arg, ""))
 	}
 	return nil
 }
@@ -55,7 +56,7 @@ func copyEntity(e *Entity) Entity {
 
 func (f *fakeVCD) CreateEntity(ctx context.Context, t Tenant, e Entity) (string, error) {
 	f.mu.Lock()
-	if err := f.call("CreateEntity"); err != nil {
+	if err := f.call("CreateEntity", e.Name); err != nil {
 		f.mu.Unlock()
 		return "", err
 	}
@@ -316,4 +317,10 @@ func (f *fakeVCD) task(id string) (Task, string) {
 		return *t, f.taskOrg[id]
 	}
 	return Task{}, ""
+}
+
+func (f *fakeVCD) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.entities)
 }

@@ -339,7 +339,7 @@ func TestConflictIsRetried(t *testing.T) {
 	h.cluster(id, false)
 	h.st.Run(create)
 	conflicts := 0
-	h.vcd.fail = func(call string) error {
+	h.vcd.fail = func(call, _ string) error {
 		if call == "UpdateEntity" && conflicts < 2 {
 			conflicts++
 			return ErrConflict
