@@ -39,7 +39,11 @@ func (a *API) acceptCloud(c *call, p events.Payload, status int, body any) reply
 		}
 	}
 	if body == nil {
-		body = map[string]string{"task_href": OperationHref(cmdID)}
+		href := OperationHref(cmdID)
+		if _, ok := p.(events.SetVDCRuntimes); ok { // an operation with a VCD task, as CSE's
+			href = a.taskHref(c, cmdID)
+		}
+		body = map[string]string{"task_href": href}
 	}
 	return reply{status: status, body: body, location: OperationHref(cmdID)}
 }
@@ -317,7 +321,7 @@ func (a *API) audit(c *call) reply {
 		}
 	}
 	if cl := q.Get("cluster"); cl != "" {
-		id, valid := cse.ParseClusterID(cl)
+		id, valid := a.clusterID(c, cl)
 		if !valid {
 			return fail(http.StatusBadRequest, cse.MinorDefault, "cluster %q is not a cluster id", cl)
 		}

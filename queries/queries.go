@@ -57,12 +57,8 @@ func (q *Queries) ResolveCluster(ctx context.Context, id string) string {
 	return id
 }
 
-// EntityURN returns the id a cluster is shown by: its VCD entity's URN once the mirror
-// made it, else kaas's URN of it.
-func (q *Queries) EntityURN(ctx context.Context, clusterID string) string {
-	return entityURN(q.links, clusterID)
-}
-
+// entityURN is the id a cluster is shown by: its VCD entity's URN once the mirror made it,
+// else kaas's URN of it.
 func entityURN(l Links, clusterID string) string {
 	if l != nil {
 		if id, ok := l.EntityID(clusterID); ok {
