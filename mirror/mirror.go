@@ -199,11 +199,12 @@ func (m *Mirror) resyncEvery(ctx context.Context, d *dirty) {
 	}
 }
 
-// resync marks every live cluster to be looked at in full, and every cluster an entity in
-// VCD claims that is not its linked one (an entity of a deleted cluster, one made twice).
+// resync marks every live cluster to be looked at again (its entity is read, and put back
+// if changed), and every cluster an entity in VCD claims that is not its linked one (an
+// entity of a deleted cluster, one made twice) to be looked for in full.
 func (m *Mirror) resync(ctx context.Context, d *dirty) error {
 	for _, cv := range m.views.OrgClusters("") {
-		d.touch(kindCluster+"."+cv.ID, true)
+		d.touch(kindCluster+"."+cv.ID, false)
 	}
 	return m.vcd.Entities(ctx, func(e Entity) bool {
 		id := clusterIDOf(e.Content)

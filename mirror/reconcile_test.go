@@ -435,3 +435,27 @@ func TestTouched(t *testing.T) {
 		})
 	}
 }
+
+// TestOldOperationsGetNoTask: a mirror started on a long history makes no task for an
+// operation that ended long before the newest event; an operation still followed gets one.
+func TestOldOperationsGetNoTask(t *testing.T) {
+	h := newHarness(t)
+	old := h.st.Create("old", orgA, alice)
+	h.st.Run(old)
+	recent := h.st.Create("recent", orgA, alice)
+	h.st.Start(recent)
+	h.feed()
+	// Two hours on, the recent one ends.
+	evtSeq := uint64(len(h.st.Evts) + 1)
+	h.views.ApplyEvent(evtSeq, "", events.Envelope{ID: "later", ClusterID: recent.ClusterID, OrgID: orgA, Actor: alice, CausationID: recent.ID,
+		Time: projectortest.T0.Add(2 * time.Hour), Type: events.TypeOperationFailed,
+		Payload: events.OperationFailed{Failure: events.Failure{Code: events.CodeTimeout, Message: "too slow"}}})
+	h.op(old.ID)
+	h.op(recent.ID)
+	if l := h.links.op(old.ID); l != (opLink{}) {
+		t.Fatalf("the long-ended create got a task: %+v", l)
+	}
+	if task := h.taskOf(recent.ID); task.Status != TaskFailed || task.Error.MinorErrorCode != events.CodeTimeout {
+		t.Fatalf("the recent create's task: %+v", task)
+	}
+}

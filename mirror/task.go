@@ -5,10 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/projector"
 )
+
+// oldOperation is how long before the newest event an operation may have ended and still
+// get a task: a mirror started on a long history makes tasks for what may still be
+// followed, not for every operation ever.
+const oldOperation = time.Hour
 
 // Task operation names, as CSE named its tasks.
 const (
@@ -31,6 +37,9 @@ func (m *Mirror) reconcileOp(ctx context.Context, id string) error {
 	link := m.links.op(id)
 	if link.Done {
 		return nil
+	}
+	if link == (opLink{}) && !op.Ended.IsZero() && m.views.EventTime().Sub(op.Ended) > oldOperation {
+		return nil // long over before the mirror reached it (it read a long history): nobody follows it
 	}
 	var cur Task
 	if link.Task != "" {

@@ -413,6 +413,13 @@ func (v *Views) advance(seq *uint64, to uint64) {
 	}
 }
 
+// EventTime returns the time of the newest event folded.
+func (v *Views) EventTime() time.Time {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.evtTime
+}
+
 // Seqs returns the command and event stream sequences the views have reached.
 func (v *Views) Seqs() (commands, evts uint64) {
 	v.mu.RLock()
