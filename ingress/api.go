@@ -108,7 +108,8 @@ type Config struct {
 	// manage every org's clusters.
 	ProviderOrg string
 	// RightIDs maps right URNs to the names of CSE's rights bundle, for a VCD whose security
-	// context lists rights by URN: kaas checks rights by name.
+	// context lists rights by URN: kaas checks rights by name. It is the provider's override
+	// (KAAS_RIGHT_IDS): for a URN it names, it wins over what SetRightIDs learned.
 	RightIDs map[string]string
 	// Version is kaas's version, shown by GET /api/cse/system.
 	Version string
@@ -182,6 +183,9 @@ type API struct {
 	locks    keyedMutex
 	recent   recentSeqs
 	inFlight atomic.Int64 // requests being served, for GET /api/cse/system
+	// learned maps right URNs to names as read from VCD (SetRightIDs). The map is replaced
+	// whole and never changed in place, so requests read it without a lock.
+	learned atomic.Pointer[map[string]string]
 }
 
 // New returns the API.
@@ -575,14 +579,32 @@ func (c *call) org() string {
 	return c.caller.Org
 }
 
-// rightNames adds, for each right given by URN, its name, when RightIDs knows it.
+// SetRightIDs replaces the right URN → name map learned from VCD. Safe to call while
+// requests are served; Config.RightIDs still wins for the URNs it names.
+func (a *API) SetRightIDs(ids map[string]string) {
+	m := make(map[string]string, len(ids))
+	for urn, name := range ids {
+		m[strings.ToLower(urn)] = name
+	}
+	a.learned.Store(&m)
+}
+
+// rightNames adds, for each right given by URN, its name: the override's, else the one
+// learned from VCD.
 func (a *API) rightNames(rights []string) []string {
-	if len(a.cfg.RightIDs) == 0 {
+	var learned map[string]string
+	if p := a.learned.Load(); p != nil {
+		learned = *p
+	}
+	if len(a.cfg.RightIDs) == 0 && len(learned) == 0 {
 		return rights
 	}
 	out := slices.Clone(rights)
 	for _, r := range rights {
-		if name, ok := a.cfg.RightIDs[strings.ToLower(r)]; ok {
+		key := strings.ToLower(r)
+		if name, ok := a.cfg.RightIDs[key]; ok {
+			out = append(out, name)
+		} else if name, ok := learned[key]; ok {
 			out = append(out, name)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kaasproject/kaas/deploy/rde"
 	"github.com/kaasproject/kaas/deploy/svc"
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/jsstore"
@@ -92,8 +93,16 @@ type Config struct {
 	LogLevel       string
 	// ProviderOrg is the URN of VCD's System org, whose users are providers.
 	ProviderOrg string
-	// RightIDs maps right URNs to CSE's right names (see ingress.Config).
+	// RightIDs maps right URNs to CSE's right names (see ingress.Config): the provider's
+	// override of what kaasd learns from VCD.
 	RightIDs map[string]string
+	// RightsRefresh is how often an ingress reads the URNs of CSE's rights from VCD again
+	// once it has them all (it retries within a minute while some are missing); 0 reads
+	// them only until found. Without KAAS_VCD_URL nothing is read.
+	RightsRefresh time.Duration
+	// PublishRights says which tenant orgs `kaasd install` publishes CSE's rights bundle
+	// to: "all", "none" or org names separated by commas (see rde.ParsePublish).
+	PublishRights string
 	// CloudSyncInterval is how often VCD's templates and org VDCs are read again.
 	CloudSyncInterval time.Duration
 	// CommandRetention and EventRetention bound how long history is kept; 0 keeps it
@@ -128,7 +137,8 @@ func Defaults() Config {
 		DataDir: "./data", AMQPURL: vcdext.DefaultURL, AMQPExchange: vcdext.DefaultExchange, AMQPRoutingKey: vcdext.DefaultRoutingKey,
 		AMQPPrefetch: vcdext.DefaultPrefetch, AdminAddr: "127.0.0.1:9090",
 		Roles: slices.Clone(allRoles), LogLevel: "info", Replicas: 1,
-		ProviderOrg: ingress.SystemOrg, CloudSyncInterval: 10 * time.Minute,
+		ProviderOrg: ingress.SystemOrg, CloudSyncInterval: 10 * time.Minute, RightsRefresh: 10 * time.Minute,
+		PublishRights: "none",
 	}
 }
 
@@ -168,6 +178,12 @@ func (c *Config) Validate() error {
 		if err := vc.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("KAAS_VCD_*: %w", err))
 		}
+	}
+	if _, err := rde.ParsePublish(c.PublishRights); err != nil {
+		errs = append(errs, fmt.Errorf("KAAS_PUBLISH_RIGHTS: %w", err))
+	}
+	if c.RightsRefresh < 0 {
+		errs = append(errs, fmt.Errorf("KAAS_RIGHTS_REFRESH must not be negative, not %s", c.RightsRefresh))
 	}
 	if c.AMQPPrefetch < 1 || c.AMQPPrefetch > 65535 {
 		errs = append(errs, fmt.Errorf("KAAS_AMQP_PREFETCH must be 1..65535, not %d", c.AMQPPrefetch))
@@ -342,6 +358,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			s.store, q)
 		if err != nil {
 			return nil, err
+		}
+		if cfg.VCDURL != "" {
+			// VCD names rights by URN in what it relays: learn them before consuming (for a
+			// bounded time) and keep them fresh in the background.
+			l := newRightsLearner(cfg.VCDConfig(log), s.api.SetRightIDs, reg, log)
+			first := make(chan struct{})
+			g.Go(func() error { return l.run(gctx, cfg.RightsRefresh, first) })
+			select {
+			case <-first:
+			case <-time.After(rightsFirstWait):
+				log.Warn("VCD has not answered for the URNs of CSE's rights yet; serving meanwhile")
+			case <-gctx.Done():
+			}
 		}
 		consumer, err := vcdext.New(vcdext.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, RoutingKey: cfg.AMQPRoutingKey,
 			Queue: cfg.AMQPQueue, Prefetch: cfg.AMQPPrefetch, Logger: log, Metrics: vcdext.NewMetrics(reg)}, s.api)
@@ -538,5 +567,6 @@ func (c Config) Redacted() map[string]any {
 		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "audit_retention": c.AuditRetention.String(), "mutable_history": c.MutableHistory,
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
 		"vcd_public_url": c.VCDPublicURL, "mirror_resync": c.MirrorResync.String(), "mirror_workers": c.MirrorWorkers, "task_wait": c.TaskWait.String(),
+		"rights_refresh": c.RightsRefresh.String(), "right_ids_override": len(c.RightIDs),
 	}
 }

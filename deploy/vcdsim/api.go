@@ -2,7 +2,6 @@ package vcdsim
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,8 +12,10 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
 
-// versions govcd may ask for: 37.0 must be there verbatim (vcd-api.md §6).
-var apiVersions = []string{"37.0", "37.1", "37.2", "38.0", "38.1"}
+// versions clients may ask for: govcd needs 37.0 verbatim (vcd-api.md §6); pyvcloud 23
+// negotiates up to 36.0, and CSE 3.1 uses 35.0 and 36.0 (cse-rde.md §3.1). Ascending, as
+// VCD lists them.
+var apiVersions = []string{"33.0", "34.0", "35.0", "36.0", "37.0", "37.1", "37.2", "38.0", "38.1"}
 
 // ServeHTTP serves the simulated VCD.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +38,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			writeError(w, errf(401, "UNAUTHORIZED", "no valid session"))
 		}
+	case strings.HasPrefix(p, "/cloudapi/"):
+		s.cloudapi(w, r)
 	case strings.HasPrefix(p, "/oauth/"):
 		s.oauthToken(w, r)
 	case strings.HasPrefix(p, "/sim/"):
@@ -66,18 +69,9 @@ func (s *Server) versions(w http.ResponseWriter) {
 
 // auth finds the caller's session from any of the headers govcd sends.
 func (s *Server) auth(r *http.Request) *session {
-	tok := r.Header.Get("X-Vmware-Vcloud-Access-Token")
-	if tok == "" {
-		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-			tok = a[7:]
-		}
-	}
-	if tok == "" {
-		tok = r.Header.Get("x-vcloud-authorization")
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[tok]
+	return s.sessions[token(r)]
 }
 
 func (s *Server) findUser(orgName, user string) (*org, *UserConfig) {
@@ -96,6 +90,7 @@ func (s *Server) findUser(orgName, user string) (*org, *UserConfig) {
 func (s *Server) sessionsEndpoint(w http.ResponseWriter, r *http.Request, provider bool) {
 	switch r.Method {
 	case http.MethodDelete:
+		s.logout(r)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	case http.MethodPost:
@@ -127,7 +122,7 @@ func (s *Server) loginBody(w http.ResponseWriter, sess *session) {
 		"id":                        "urn:vcloud:session:" + stableID("session", sess.token),
 		"user":                      map[string]string{"name": sess.user.Name, "id": sess.userID},
 		"org":                       map[string]string{"name": sess.org.name, "id": orgURN(sess.org)},
-		"roles":                     []string{map[bool]string{true: "System Administrator", false: "Organization Administrator"}[sess.org.system()]},
+		"roles":                     []string{sess.role()},
 		"sessionIdleTimeoutMinutes": 30,
 	})
 }
@@ -203,8 +198,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 	default:
 		op = "reconfigure"
 	}
-	// Faults hit VCD's own API, not the calls it relays to extensions.
-	if slices.Contains([]string{"org", "query", "vdc", "catalog", "catalogItem", "vAppTemplate", "network", "task", "vApp"}, at(0)) {
+	// Faults hit VCD's own API, not the calls it relays to extensions nor the tasks they
+	// write.
+	if slices.Contains([]string{"org", "query", "vdc", "catalog", "catalogItem", "vAppTemplate", "network", "task", "vApp"}, at(0)) &&
+		(at(0) != "task" || get) {
 		if at(0) == "task" {
 			s.calls["task"]++
 		} else {
@@ -235,8 +232,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 		return true, s.templateGet(w, at(1))
 	case at(0) == "network" && n == 2 && get:
 		return true, s.networkGet(w, sess, at(1))
-	case at(0) == "task" && n == 2 && get:
-		return true, s.taskGet(w, at(1))
+	case at(0) == "task" && n == 2:
+		return true, s.taskRoute(w, r, sess, at(1))
+	case at(0) == "tasksList" && n == 2:
+		return true, s.tasksListRoute(w, r, sess, at(1))
+	case at(0) == "session" && n == 1:
+		return true, s.sessionRoute(w, r, sess)
+	case at(0) == "admin" && at(1) == "vdc" && n == 3 && get:
+		return true, s.adminVdcGet(w, sess, at(2))
+	case at(0) == "admin" && at(1) == "user" && n == 3 && get:
+		return true, s.adminUserGet(w, sess, at(2))
 	case at(0) == "vApp" && strings.HasPrefix(at(1), "vapp-"):
 		return true, s.vappRoute(w, r, sess, strings.TrimPrefix(at(1), "vapp-"), t[2:])
 	case at(0) == "vApp" && strings.HasPrefix(at(1), "vm-"):
@@ -277,146 +282,12 @@ func (s *Server) orgGet(w http.ResponseWriter, sess *session, id string) *vcdErr
 				out.Link = append(out.Link, &types.Link{Rel: "down", HREF: s.href("vdc/" + d.id), Name: d.name, Type: "application/vnd.vmware.vcloud.vdc+xml"})
 			}
 			out.Link = append(out.Link, &types.Link{Rel: "down", HREF: s.href("catalog/" + s.catalog.id), Name: s.catalog.name, Type: "application/vnd.vmware.vcloud.catalog+xml"})
+			out.Link = append(out.Link, s.orgLinks(o)...)
 			writeXML(w, 200, "application/vnd.vmware.vcloud.org+xml", "Org", out)
 			return nil
 		}
 	}
 	return forbidden("Org", id)
-}
-
-// record is one query result record: an element name and its attributes.
-type record struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr `xml:",any,attr"`
-}
-
-func rec(name string, kv ...string) (record, map[string]string) {
-	r := record{XMLName: xml.Name{Local: name}}
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.Attrs = append(r.Attrs, xml.Attr{Name: xml.Name{Local: kv[i]}, Value: kv[i+1]})
-		m[kv[i]] = kv[i+1]
-	}
-	return r, m
-}
-
-// query answers /api/query. Its query string is parsed by hand: govcd sends filters with
-// unescaped semicolons that Go's parser drops (vcd-api.md §1.5).
-func (s *Server) query(w http.ResponseWriter, r *http.Request, sess *session) *vcdError {
-	params := map[string]string{}
-	for _, kv := range strings.Split(r.URL.RawQuery, "&") {
-		k, v, _ := strings.Cut(kv, "=")
-		if k != "" {
-			params[k] = v
-		}
-	}
-	var conds [][2]string
-	if f := params["filter"]; f != "" {
-		if !strings.Contains(f, "==") {
-			f, _ = url.QueryUnescape(f) // sent fully escaped
-		}
-		f = strings.Trim(f, "()")
-		for _, c := range strings.Split(f, ";") {
-			k, v, ok := strings.Cut(c, "==")
-			if !ok {
-				continue
-			}
-			kk, _ := url.QueryUnescape(k)
-			vv, _ := url.QueryUnescape(v)
-			vv, _ = url.QueryUnescape(vv) // some callers escape twice
-			conds = append(conds, [2]string{kk, vv})
-		}
-	}
-	typ := params["type"]
-	type candidate struct {
-		r record
-		m map[string]string
-	}
-	var all []candidate
-	add := func(r record, m map[string]string) { all = append(all, candidate{r, m}) }
-	switch typ {
-	case "orgVdc", "adminOrgVdc":
-		name := map[string]string{"orgVdc": "OrgVdcRecord", "adminOrgVdc": "AdminVdcRecord"}[typ]
-		for _, o := range s.orgs {
-			if !s.visible(sess, o) {
-				continue
-			}
-			for _, d := range o.vdcs {
-				add(rec(name, "href", s.href("vdc/"+d.id), "name", d.name, "orgName", o.name, "org", s.href("org/"+o.id),
-					"isEnabled", "true", "status", "READY", "id", "urn:vcloud:vdc:"+d.id))
-			}
-		}
-	case "catalog", "adminCatalog":
-		name := map[string]string{"catalog": "CatalogRecord", "adminCatalog": "AdminCatalogRecord"}[typ]
-		href := s.href("catalog/" + s.catalog.id)
-		if typ == "adminCatalog" {
-			href = s.href("admin/catalog/" + s.catalog.id)
-		}
-		add(rec(name, "href", href, "id", "urn:vcloud:catalog:"+s.catalog.id, "name", s.catalog.name, "orgName", "System",
-			"isPublished", "true", "isShared", "true"))
-	case "vAppTemplate", "adminVAppTemplate":
-		name := map[string]string{"vAppTemplate": "VAppTemplateRecord", "adminVAppTemplate": "AdminVAppTemplateRecord"}[typ]
-		for _, t := range s.catalog.templates {
-			add(rec(name, "href", s.href("vAppTemplate/vappTemplate-"+t.tmplID), "id", "urn:vcloud:vapptemplate:"+t.tmplID,
-				"name", t.cfg.Name, "catalogName", s.catalog.name, "catalogItem", s.href("catalogItem/"+t.itemID), "status", "RESOLVED"))
-		}
-	case "user", "adminUser":
-		// A tenant sees its org's users (to share clusters with them by name); a provider
-		// sees every org's.
-		name := map[string]string{"user": "UserRecord", "adminUser": "AdminUserRecord"}[typ]
-		for _, o := range s.orgs {
-			if !s.visible(sess, o) {
-				continue
-			}
-			for _, u := range o.users {
-				urn := userURN(o, u.Name)
-				add(rec(name, "href", s.href("admin/user/"+strings.TrimPrefix(urn, "urn:vcloud:user:")), "id", urn, "name", u.Name,
-					"orgName", o.name, "isEnabled", "true"))
-			}
-		}
-	case "adminService":
-		if !sess.org.system() {
-			return errf(http.StatusForbidden, "ACCESS_TO_RESOURCE_IS_FORBIDDEN", "only a provider may query API extensions")
-		}
-		for _, svc := range s.services {
-			add(rec("AdminServiceRecord", "href", s.serviceHREF(svc), "name", svc.Name, "namespace", svc.Namespace,
-				"routingKey", svc.RoutingKey, "exchange", svc.Exchange, "enabled", strconv.FormatBool(svc.Enabled)))
-		}
-	default:
-		return errf(http.StatusBadRequest, "BAD_REQUEST", "query type %q is not supported by vcdsim", typ)
-	}
-	var matched []record
-	for _, c := range all {
-		ok := true
-		for _, cond := range conds {
-			if got, has := c.m[cond[0]]; has && !strings.EqualFold(got, cond[1]) {
-				ok = false
-			}
-		}
-		if ok {
-			matched = append(matched, c.r)
-		}
-	}
-	page, size := 1, 25
-	if v, err := strconv.Atoi(params["page"]); err == nil && v > 0 {
-		page = v
-	}
-	if v, err := strconv.Atoi(params["pageSize"]); err == nil && v > 0 {
-		size = v
-	}
-	from := min((page-1)*size, len(matched))
-	to := min(from+size, len(matched))
-	out := struct {
-		XMLName  xml.Name `xml:"QueryResultRecords"`
-		Xmlns    string   `xml:"xmlns,attr"`
-		Name     string   `xml:"name,attr"`
-		Page     int      `xml:"page,attr"`
-		PageSize int      `xml:"pageSize,attr"`
-		Total    int      `xml:"total,attr"`
-		Records  []record
-	}{Xmlns: nsVCloud, Name: typ, Page: page, PageSize: size, Total: len(matched), Records: matched[from:to]}
-	writeXML(w, 200, "application/vnd.vmware.vcloud.query.records+xml", "", out)
-	return nil
 }
 
 func (s *Server) vdcOf(sess *session, id string) (*vdc, *vcdError) {
@@ -432,6 +303,11 @@ func (s *Server) vdcGet(w http.ResponseWriter, sess *session, id string) *vcdErr
 	if err != nil {
 		return err
 	}
+	writeXML(w, 200, "application/vnd.vmware.vcloud.vdc+xml", "Vdc", s.vdcXML(d))
+	return nil
+}
+
+func (s *Server) vdcXML(d *vdc) *types.Vdc {
 	out := &types.Vdc{HREF: s.href("vdc/" + d.id), ID: "urn:vcloud:vdc:" + d.id, Name: d.name, Type: "application/vnd.vmware.vcloud.vdc+xml",
 		Status: 1, IsEnabled: true, AllocationModel: "Flex"}
 	out.Link = types.LinkList{
@@ -448,8 +324,7 @@ func (s *Server) vdcGet(w http.ResponseWriter, sess *session, id string) *vcdErr
 		nets.Network = append(nets.Network, &types.Reference{HREF: s.href("network/" + n.id), Name: n.name, Type: "application/vnd.vmware.vcloud.network+xml"})
 	}
 	out.AvailableNetworks = []*types.AvailableNetworks{nets}
-	writeXML(w, 200, "application/vnd.vmware.vcloud.vdc+xml", "Vdc", out)
-	return nil
+	return out
 }
 
 func (s *Server) catalogGet(w http.ResponseWriter, id string) *vcdError {
@@ -536,15 +411,6 @@ func (s *Server) networkGet(w http.ResponseWriter, sess *session, id string) *vc
 			IPScopes: &types.IPScopes{IPScope: []*types.IPScope{{IsInherited: false, Gateway: n.gateway, Netmask: "255.255.0.0", IsEnabled: true,
 				IPRanges: &types.IPRanges{IPRange: []*types.IPRange{{StartAddress: n.pool + ".0.10", EndAddress: n.pool + ".255.250"}}}}}}}}
 	writeXML(w, 200, "application/vnd.vmware.vcloud.orgVdcNetwork+xml", "", out)
-	return nil
-}
-
-func (s *Server) taskGet(w http.ResponseWriter, id string) *vcdError {
-	t := s.tasks[id]
-	if t == nil {
-		return forbidden("Task", id)
-	}
-	writeXML(w, 200, mimeTask, "Task", s.taskXML(t))
 	return nil
 }
 

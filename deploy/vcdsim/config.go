@@ -53,10 +53,18 @@ type NetworkConfig struct {
 
 // UserConfig is a user.
 type UserConfig struct {
-	Name     string   `json:"name"`
-	Password string   `json:"password"`
-	Token    string   `json:"token,omitempty"` // an API token
-	Rights   []string `json:"rights,omitempty"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	Token    string `json:"token,omitempty"` // an API token
+	// Rights are the names of the rights the user's role holds. VCD grants those that exist
+	// (built in, or made with an entity type) and, for a tenant, are in a bundle published
+	// to its org; they decide what it may do with defined entities, and their URNs go in
+	// the security context of its calls to extensions.
+	Rights []string `json:"rights,omitempty"`
+	// Role is the user's VCD role, as sessions show it. Empty: System Administrator in the
+	// System org, Organization Administrator in a tenant org. Organization administrators
+	// read every task of their org; other tenant users only their own.
+	Role string `json:"role,omitempty"`
 }
 
 // CatalogConfig is the template catalog.

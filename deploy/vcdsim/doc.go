@@ -8,7 +8,17 @@
 // metadata), compose vApps, attach networks, add and remove VMs, read and write VM
 // extraConfig (guestinfo) and metadata, power VMs on and off, undeploy and delete; tasks
 // that take a configurable time and can fail; query paging; VCD's refusals (busy entity,
-// duplicate name, deleting a running VM, 403 for unknown ids). Behind each VM a guest
+// duplicate name, deleting a running VM, 403 for unknown ids). It also serves what pyvcloud
+// 23 (vcd-cli and CSE 3.1's client and server) reads from VCD's XML API (cse-rde.md §3):
+// API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
+// links; Org documents with their VDC records query and task list links; the admin views of
+// VDCs and users; the query list and typed queries (VDCs, catalogs, templates, users, tasks,
+// extension services; admin variants) in records, idrecords and references formats, with
+// FIQL filters, sorting and nextPage paging; and tasks as VCD keeps them: every task has an
+// Owner, a User (who started it) and an Organization, and is read by the provider, its user
+// and its org's administrators (roles are per user; see UserConfig.Role). A provider makes
+// tasks of its own through an org's tasks list (POST /api/tasksList/{org}) and moves them
+// with PUT /api/task/{id} until they finish. Behind each VM a guest
 // (package guest) reads its user data as cloud-init and kubeadm would and reports through
 // guestinfo. It also plays VCD's API-extension role: an extension registered through
 // /api/admin/extension/service receives matching HTTP calls over AMQP, in VCD's envelope
@@ -19,12 +29,28 @@
 // start or through /sim/faults, and /sim/inventory lists every vApp and VM with the task
 // running on it.
 //
-// It plays VCD from the documents (vcd-api.md, cse-protocol.md, amqp.md) and its guests from
-// the guestinfo contract, and shares no code with the kaas packages it tests: a simulator
-// built from the code under test cannot catch a wire mistake. Its non-test code imports
-// nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh checks it).
+// It also serves the cloudapi's Runtime Defined Entities as CSE's client (pyvcloud) and
+// go-vcloud-director use them (cse-rde.md §1.2, §1.3, §1.5, §3.7): interfaces (VCD's
+// vmware:k8s built in) and their behaviors, entity types with hooks, behavior overrides and
+// behavior access controls (stored, never executed), entities created with a 202 and a task
+// owned by the entity, read and written with ETags and If-Match, resolved against the
+// required properties of their type's schema, shared by access controls, listed by type or
+// interface with FIQL filters, sorting and paging; VCD's visibility rules (the System org
+// sees everything; a tenant user its org's entities it owns, is granted, or administers by
+// the type's rights); rights and rights bundles, a type bringing its bundle of five rights,
+// published to tenant orgs; and the org VDCs. Users' rights are configured by name; the
+// security context of a relayed call carries the URNs of those VCD grants.
+//
+// It plays VCD from the documents (vcd-api.md, cse-protocol.md, cse-rde.md, amqp.md) and
+// its guests from the guestinfo contract, and shares no code with the kaas packages it
+// tests: a simulator built from the code under test cannot catch a wire mistake. Its
+// non-test code imports nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh
+// checks it).
 //
 // What it does not: vCenter, networking beyond an IP pool per network, storage, edge
-// gateways, the CloudAPI beyond sessions, rights beyond provider versus tenant, and any
-// call kaas does not make. It keeps its state in memory.
+// gateways, roles (a user's rights are configured, not given by a role; the organization
+// administrator role only widens whose tasks a user reads), the running of behaviors and
+// hooks, task cancellation, the rest of the cloudapi, and any call its clients do not make.
+// A query filter on an attribute its record type lacks narrows nothing, where VCD would
+// refuse it. It keeps its state in memory.
 package vcdsim

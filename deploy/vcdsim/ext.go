@@ -195,6 +195,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, sess *session) 
 		}
 	}
 	timeout := s.cfg.ExtensionTimeout.D()
+	rights := s.rightURNs(sess)
 	s.mu.Unlock()
 	if svc == nil {
 		return false
@@ -223,7 +224,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, sess *session) 
 		req.LocalAddr, req.LocalPort = splitAddr(a.String())
 	}
 	req.RemoteAddr, req.RemotePort = splitAddr(r.RemoteAddr)
-	sc := securityContext{User: sess.userID, Org: orgURN(sess.org), Rights: sess.user.Rights}
+	sc := securityContext{User: sess.userID, Org: orgURN(sess.org), Rights: rights}
 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()

@@ -54,7 +54,7 @@ type extRequest struct {
 type securityContext struct {
 	User   string   `json:"user"`   // urn:vcloud:user:<uuid>
 	Org    string   `json:"org"`    // urn:vcloud:org:<uuid>
-	Rights []string `json:"rights"` // never null
+	Rights []string `json:"rights"` // URNs of the rights VCD grants the user; never null
 }
 
 // extReply is an extension's answer, ready for the HTTP caller.

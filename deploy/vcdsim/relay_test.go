@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,12 +36,13 @@ type extSim struct {
 	hc            *http.Client
 }
 
-func startExt(t *testing.T, timeout time.Duration) *extSim {
+func startExt(t *testing.T, timeout time.Duration, mutate ...func(*vcdsim.Config)) *extSim {
 	t.Helper()
 	e := &extSim{url: vcdexttest.RequireBroker(t),
 		hc: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
 	e.exchange, e.key = vcdexttest.UniqueNames(t)
-	e.sim, e.base = start(t, func(c *vcdsim.Config) { c.AMQPURL, c.ExtensionTimeout = e.url, vcdsim.Duration(timeout) })
+	e.sim, e.base = start(t, append([]func(*vcdsim.Config){func(c *vcdsim.Config) { c.AMQPURL, c.ExtensionTimeout = e.url, vcdsim.Duration(timeout) }},
+		mutate...)...)
 	provider := client(t, e.base, "administrator", "kaas-admin", "System")
 	doc := fmt.Sprintf(`<vmext:Service xmlns="http://www.vmware.com/vcloud/v1.5" xmlns:vmext="http://www.vmware.com/vcloud/extension/v1.5" name="kaas">`+
 		`<Description>kaas</Description><vmext:Namespace>kaas</vmext:Namespace><vmext:Enabled>true</vmext:Enabled>`+
@@ -172,6 +174,9 @@ func TestExtensionRelay(t *testing.T) {
 			"Location": "/api/task/42", "X-Extension": "not relayed"}, `{"id":"task-42"}`), 0
 	})
 
+	// alice's rights are in the security context once CSE's type made them and they are
+	// published to acme.
+	registerType(t, login(t, e.base, "administrator", "kaas-admin", "System"), "2.1.0", "acme")
 	code, h, body, _ := e.call(t, http.MethodPost, "/api/cse/3.0/clusters?page=2&sortAsc=name", `{"name":"prod"}`)
 	if code != http.StatusAccepted || body != `{"id":"task-42"}` || h.Get("Content-Type") != "application/json" ||
 		h.Get("Location") != "/api/task/42" || h.Get("X-Extension") != "" {
@@ -326,5 +331,54 @@ func TestExtensionBadReplies(t *testing.T) {
 				t.Fatalf("%d after %s: %s", code, took, body)
 			}
 		})
+	}
+}
+
+// The security context carries the URNs of the rights VCD grants the caller: configured
+// rights that exist and, for a tenant, are published to its org; never names.
+func TestSecurityContextRights(t *testing.T) {
+	e := startExt(t, 10*time.Second, func(c *vcdsim.Config) {
+		c.Orgs[0].Users[0].Rights = []string{"cse:nativeCluster: Full Access", "No such right", "Organization vDC: View", "cse:nativeCluster: View"}
+		c.Providers[0].Rights = []string{"cse:nativeCluster: Administrator Full access"}
+	})
+	got := consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, time.Duration) {
+		req, _ := envelope(t, d)
+		return reply(req["id"].(string), 200, map[string]any{}, "ok"), 0
+	})
+	admin := login(t, e.base, "administrator", "kaas-admin", "System")
+	rightsOf := func(token string) []string {
+		t.Helper()
+		e.token = token
+		if code, _, body, _ := e.call(t, http.MethodGet, "/api/cse/3.0/clusters", ""); code != 200 {
+			t.Fatalf("call: %d %s", code, body)
+		}
+		_, sc := envelope(t, receive(t, got))
+		var out []string
+		for _, r := range sc["rights"].([]any) {
+			out = append(out, r.(string))
+		}
+		return out
+	}
+	alice := e.token
+	urn := vcdsim.RightURN
+	for _, step := range []struct {
+		name        string
+		before      func()
+		alice, prov []string
+	}{
+		{"no type yet", func() {}, []string{urn("Organization vDC: View")}, nil},
+		{"type, unpublished", func() { registerType(t, admin, "2.1.0") }, []string{urn("Organization vDC: View")},
+			[]string{urn("cse:nativeCluster: Administrator Full access")}},
+		{"published", func() { publish(t, admin, "acme") },
+			[]string{urn("cse:nativeCluster: Full Access"), urn("Organization vDC: View"), urn("cse:nativeCluster: View")},
+			[]string{urn("cse:nativeCluster: Administrator Full access")}},
+	} {
+		step.before()
+		if a := rightsOf(alice); !slices.Equal(a, step.alice) {
+			t.Errorf("%s: alice's rights %v, want %v", step.name, a, step.alice)
+		}
+		if p := rightsOf(admin.token); !slices.Equal(p, step.prov) {
+			t.Errorf("%s: the provider's rights %v, want %v", step.name, p, step.prov)
+		}
 	}
 }

@@ -58,6 +58,8 @@ type Server struct {
 	calls    map[string]int // VCD API calls served, by operation
 
 	ext *relay // VCD's side of the API-extension protocol
+
+	rde *rdeState // the cloudapi's defined entities, types, interfaces and rights
 }
 
 type org struct {
@@ -129,6 +131,17 @@ type task struct {
 	ownerType         string
 	start, end        time.Time
 	fail              *types.Error
+	// What VCD shows of every task and decides its readers by (tasks.go).
+	ownerID            string // the Owner's URN, when it has one (an entity's id)
+	org                *org   // the Organization: whose task list shows it
+	userName, userHREF string // the User who started it
+	userID             string // that user's URN
+	namespace          string // serviceNamespace; "" is VCD's own
+	details            string
+	progress           int
+	// state is set for a task made through a tasks list: its status is what its maker last
+	// wrote, not a function of time.
+	state string
 }
 
 type session struct {
@@ -147,7 +160,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
-		calls: map[string]int{}}
+		calls: map[string]int{}, rde: newRDEState()}
 	// VCD gives its System org the same id in every installation.
 	s.system = &org{id: systemOrgID, name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
@@ -249,9 +262,10 @@ func (s *Server) bootDelay() time.Duration {
 
 // subject is what a task or a boot is about, to match targeted faults against.
 type subject struct {
-	class string // compose, recompose, power, delete, reconfigure, metadata, boot
-	vapp  *vapp
-	vm    *vm // nil for the vApp's own tasks
+	class  string // compose, recompose, power, delete, reconfigure, metadata, boot
+	vapp   *vapp
+	vm     *vm      // nil for the vApp's own tasks
+	caller *session // who asked: the task's User
 }
 
 // targeted returns the first targeted fault that hits the subject (op is a task's VCD
@@ -296,6 +310,7 @@ func (s *Server) newTask(sub subject, op, operation, ownerHREF, ownerName, owner
 	}
 	t := &task{id: uuid.NewString(), op: op, operation: operation, ownerHREF: ownerHREF, ownerName: ownerName, ownerType: ownerType,
 		start: now, end: now.Add(delay), fail: fail}
+	s.stamp(t, sub)
 	s.tasks[t.id] = t
 	return t
 }
@@ -323,6 +338,8 @@ func (s *Server) boot(m *vm) {
 
 func (t *task) status(now time.Time) string {
 	switch {
+	case t.state != "":
+		return t.state
 	case now.Before(t.end):
 		return "running"
 	case t.fail != nil:
@@ -336,7 +353,12 @@ func (s *Server) taskXML(t *task) *types.Task {
 	out := &types.Task{HREF: s.href("task/" + t.id), ID: "urn:vcloud:task:" + t.id, Type: mimeTask, Name: "task", Status: t.status(now),
 		Operation: t.operation, OperationName: t.op, ServiceNamespace: "com.vmware.vcloud",
 		StartTime: t.start.UTC().Format(time.RFC3339Nano),
-		Owner:     &types.Reference{HREF: t.ownerHREF, Name: t.ownerName, Type: t.ownerType}}
+		Owner:     &types.Reference{HREF: t.ownerHREF, ID: t.ownerID, Name: t.ownerName, Type: t.ownerType}}
+	s.taskParties(out, t)
+	if t.state != "" {
+		s.writtenTask(out, t)
+		return out
+	}
 	if !now.Before(t.end) {
 		out.EndTime = t.end.UTC().Format(time.RFC3339Nano)
 		out.Progress = 100

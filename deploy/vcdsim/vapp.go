@@ -31,7 +31,7 @@ func (s *Server) compose(w http.ResponseWriter, r *http.Request, sess *session, 
 	now := time.Now()
 	a := &vapp{id: uuid.NewString(), name: in.Name, description: in.Description, vdc: d, readyAt: now.Add(s.taskDelay()),
 		metadata: map[string]string{}, created: now}
-	t := s.newTask(subject{class: "compose", vapp: a}, "vdcComposeVapp", "Creating Virtual Application "+a.name, s.href("vApp/vapp-"+a.id), a.name, mimeVApp)
+	t := s.newTask(subject{caller: sess, class: "compose", vapp: a}, "vdcComposeVapp", "Creating Virtual Application "+a.name, s.href("vApp/vapp-"+a.id), a.name, mimeVApp)
 	if t.fail != nil {
 		// The vApp never comes to life; the task reports why.
 		writeXML(w, http.StatusCreated, mimeVApp, "VApp", &types.VApp{HREF: s.href("vApp/vapp-" + a.id), ID: "urn:vcloud:vapp:" + a.id,
@@ -99,7 +99,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if a.deployed(time.Now()) {
 			return errf(400, "BAD_REQUEST", "The requested operation could not be executed since vApp %q is running. Stop the vApp first.", a.name)
 		}
-		t := s.newTask(subject{class: "delete", vapp: a}, "vdcDeleteVapp", "Deleting Virtual Application "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{caller: sess, class: "delete", vapp: a}, "vdcDeleteVapp", "Deleting Virtual Application "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			s.removeVApp(a)
 		}
@@ -124,19 +124,19 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 				return errf(400, "BAD_REQUEST", "network %q is not available in VDC %q", nc.NetworkName, a.vdc.name)
 			}
 		}
-		t := s.newTask(subject{class: "reconfigure", vapp: a}, "vappUpdateVappNetworkSection", "Updating network configuration of "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{caller: sess, class: "reconfigure", vapp: a}, "vappUpdateVappNetworkSection", "Updating network configuration of "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			a.networks = in.NetworkConfig
 		}
 		setBusy(t)
 		s.writeTask(w, t)
 	case path == "action/recomposeVApp" && r.Method == http.MethodPost:
-		return s.recompose(w, r, a)
+		return s.recompose(w, r, sess, a)
 	case path == "power/action/powerOn" && r.Method == http.MethodPost:
 		if s.busyVApp(a) {
 			return busyErr(a.name)
 		}
-		t := s.newTask(subject{class: "power", vapp: a}, "vappDeploy", "Starting Virtual Application "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{caller: sess, class: "power", vapp: a}, "vappDeploy", "Starting Virtual Application "+a.name, href, a.name, mimeVApp)
 		for _, m := range a.vms {
 			if m.onAt.IsZero() && t.fail == nil {
 				m.onAt = t.end
@@ -149,7 +149,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if s.busyVApp(a) {
 			return busyErr(a.name)
 		}
-		t := s.newTask(subject{class: "power", vapp: a}, "vappUndeploy", "Stopping Virtual Application "+a.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{caller: sess, class: "power", vapp: a}, "vappUndeploy", "Stopping Virtual Application "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			for _, m := range a.vms {
 				m.onAt = time.Time{}
@@ -161,7 +161,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if r.Method != http.MethodGet && s.busyVApp(a) {
 			return busyErr(a.name)
 		}
-		return s.metadataRoute(w, r, subject{class: "metadata", vapp: a}, href, a.name, mimeVApp, a.metadata, rest, setBusy)
+		return s.metadataRoute(w, r, subject{caller: sess, class: "metadata", vapp: a}, href, a.name, mimeVApp, a.metadata, rest, setBusy)
 	default:
 		return errf(404, "RESOURCE_NOT_FOUND", "%s %s is not simulated", r.Method, r.URL.Path)
 	}
@@ -186,7 +186,7 @@ func (s *Server) vmCount(d *vdc) int {
 
 // recompose adds a VM from a template (SourcedItem) or deletes one (DeleteItem). Like VCD,
 // it refuses a second recompose while one runs on the vApp.
-func (s *Server) recompose(w http.ResponseWriter, r *http.Request, a *vapp) *vcdError {
+func (s *Server) recompose(w http.ResponseWriter, r *http.Request, sess *session, a *vapp) *vcdError {
 	if s.busyVApp(a) {
 		return busyErr(a.name)
 	}
@@ -204,7 +204,7 @@ func (s *Server) recompose(w http.ResponseWriter, r *http.Request, a *vapp) *vcd
 		if !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "VM %q is running; undeploy it first", m.name)
 		}
-		t := s.newTask(subject{class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Removing VM "+m.name, href, a.name, mimeVApp)
+		t := s.newTask(subject{caller: sess, class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Removing VM "+m.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			s.removeVM(m)
 		}
@@ -250,7 +250,7 @@ func (s *Server) recompose(w http.ResponseWriter, r *http.Request, a *vapp) *vcd
 			}
 		}
 	}
-	t := s.newTask(subject{class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Adding VM "+name, href, a.name, mimeVApp)
+	t := s.newTask(subject{caller: sess, class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Adding VM "+name, href, a.name, mimeVApp)
 	a.busyTask, a.busyUntil = t, t.end
 	if t.fail == nil {
 		m.busyTask, m.busyUntil = t, t.end
@@ -322,7 +322,7 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "The requested operation could not be executed since VM %q is running. Undeploy it first.", m.name)
 		}
-		t := s.newTask(subject{class: "delete", vapp: m.vapp, vm: m}, "vappDeleteVm", "Deleting VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{caller: sess, class: "delete", vapp: m.vapp, vm: m}, "vappDeleteVm", "Deleting VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			s.removeVM(m)
 		}
@@ -351,7 +351,7 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if err := readXML(r, &in); err != nil {
 			return err
 		}
-		t := s.newTask(subject{class: "reconfigure", vapp: m.vapp, vm: m}, "vappUpdateVm", "Updating VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{caller: sess, class: "reconfigure", vapp: m.vapp, vm: m}, "vappUpdateVm", "Updating VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			for _, e := range in.Extra {
 				if strings.Contains(e.Key, " ") {
@@ -372,7 +372,7 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if m.status(time.Now()) == 4 || !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "VM %q is already powered on", m.name)
 		}
-		t := s.newTask(subject{class: "power", vapp: m.vapp, vm: m}, "vappDeploy", "Starting VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{caller: sess, class: "power", vapp: m.vapp, vm: m}, "vappDeploy", "Starting VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			m.onAt = t.end
 			s.boot(m)
@@ -383,14 +383,14 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		if m.onAt.IsZero() && path == "action/undeploy" {
 			return errf(400, "BAD_REQUEST", "VM %q is not running", m.name)
 		}
-		t := s.newTask(subject{class: "power", vapp: m.vapp, vm: m}, "vappUndeploy", "Stopping VM "+m.name, href, m.name, mimeVM)
+		t := s.newTask(subject{caller: sess, class: "power", vapp: m.vapp, vm: m}, "vappUndeploy", "Stopping VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
 			m.onAt = time.Time{}
 		}
 		setBusy(t)
 		s.writeTask(w, t)
 	case len(rest) > 0 && rest[0] == "metadata":
-		return s.metadataRoute(w, r, subject{class: "metadata", vapp: m.vapp, vm: m}, href, m.name, mimeVM, m.metadata, rest, setBusy)
+		return s.metadataRoute(w, r, subject{caller: sess, class: "metadata", vapp: m.vapp, vm: m}, href, m.name, mimeVM, m.metadata, rest, setBusy)
 	default:
 		return errf(404, "RESOURCE_NOT_FOUND", "%s %s is not simulated", r.Method, r.URL.Path)
 	}
