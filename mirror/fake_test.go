@@ -177,6 +177,9 @@ func (f *fakeVCD) DeleteEntity(ctx context.Context, id string) error {
 	if f.entities[id] == nil {
 		return fmt.Errorf("entity %s: %w", id, ErrNotFound)
 	}
+	if f.entities[id].State == StatePreCreated { // as VCD: resolve before delete
+		return &Error{Op: "delete entity " + id, Status: 400, Code: "RDE_ENTITY_NOT_RESOLVED", Message: "resolve it first"}
+	}
 	delete(f.entities, id)
 	delete(f.acls, id)
 	return nil

@@ -68,7 +68,7 @@ func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) err
 			case cur == nil:
 				cur = &e
 			case e.ID != cur.ID: // one cluster, one entity
-				if err := m.deleteEntity(ctx, e.ID); err != nil {
+				if err := m.deleteEntity(ctx, e); err != nil {
 					return err
 				}
 			}
@@ -76,7 +76,7 @@ func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) err
 	}
 	if !live {
 		if cur != nil {
-			if err := m.deleteEntity(ctx, cur.ID); err != nil {
+			if err := m.deleteEntity(ctx, *cur); err != nil {
 				return err
 			}
 		}
@@ -92,7 +92,7 @@ func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) err
 	tenant := Tenant{ID: cv.Org(), Name: want.orgName}
 	if cur != nil && cur.Org != "" && !strings.EqualFold(cur.Org, tenant.ID) {
 		// An entity cannot move to another org: it is made again where it belongs.
-		if err := m.deleteEntity(ctx, cur.ID); err != nil {
+		if err := m.deleteEntity(ctx, *cur); err != nil {
 			return err
 		}
 		cur = nil
@@ -161,9 +161,16 @@ func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) err
 	return nil
 }
 
-// deleteEntity removes an entity; one already gone is fine.
-func (m *Mirror) deleteEntity(ctx context.Context, id string) error {
-	err := m.vcd.DeleteEntity(ctx, id)
+// deleteEntity removes an entity; one already gone is fine. VCD deletes only a resolved
+// entity: one left PRE_CREATED (by a crash after its create) is resolved first, as CSE
+// resolves before its rollback delete.
+func (m *Mirror) deleteEntity(ctx context.Context, e Entity) error {
+	if e.State == StatePreCreated {
+		if _, err := m.vcd.ResolveEntity(ctx, e.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	err := m.vcd.DeleteEntity(ctx, e.ID)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
