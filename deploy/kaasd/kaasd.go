@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"golang.org/x/sync/errgroup"
 
@@ -342,9 +341,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 	}
 	if cfg.has(RoleMirror) {
+		// Exported also when there is nothing to mirror into, so that dashboards and alerts
+		// find the series.
+		metrics := mirror.NewMetrics(reg)
 		if cfg.VCDURL == "" {
 			log.Info("no VCD (KAAS_VCD_URL): the mirror of clusters and operations into VCD is off")
-		} else if err := s.startMirror(ctx, gctx, g, reg); err != nil {
+		} else if err := s.startMirror(ctx, gctx, g, metrics); err != nil {
 			return nil, err
 		}
 	}
@@ -406,7 +408,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 
 // startMirror starts the mirror of the views into VCD: its own session (the provider's
 // service account), and the follower, which mirrors while this instance holds its lease.
-func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, reg prometheus.Registerer) error {
+func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, metrics *mirror.Metrics) error {
 	cfg, log := s.cfg, s.log
 	vc, err := vcdclient.New(ctx, vcdclient.Config{Logger: log, Login: func(ctx context.Context) (*govcd.VCDClient, error) {
 		return vcd.Login(ctx, cfg.VCDConfig(log))
@@ -419,7 +421,7 @@ func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, reg p
 		instance += ":" + dir // a restarted kaasd takes its lease back at once
 	}
 	s.mir, err = mirror.New(mirror.Config{Resync: cfg.MirrorResync, Workers: cfg.MirrorWorkers, Instance: instance, Logger: log,
-		Metrics: mirror.NewMetrics(reg)}, s.store.JetStream(), s.views, s.links, vc)
+		Metrics: metrics}, s.store.JetStream(), s.views, s.links, vc)
 	if err != nil {
 		return err
 	}

@@ -206,6 +206,16 @@ func (e *mirrorEnv) userID(token, name string) string {
 	return "urn:vcloud:user:" + h[strings.LastIndex(h, "/")+1:]
 }
 
+// kaasID is kaas's id of a cluster an answer shows: once the mirror linked it, the answer's
+// id is its VCD entity's.
+func kaasID(ent cse.DefEntity) string {
+	if st := ent.Entity.Status; st != nil && st.Kaas != nil && st.Kaas.ClusterID != "" {
+		return st.Kaas.ClusterID
+	}
+	id, _ := cse.ParseClusterID(ent.ID)
+	return id
+}
+
 func taskHref(ent cse.DefEntity) string {
 	if ent.Entity.Status == nil || ent.Entity.Status.TaskHref == nil {
 		return ""
