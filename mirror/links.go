@@ -38,6 +38,9 @@ type clusterLink struct {
 	// Creating is set before VCD is asked to make the entity: one may then exist in VCD
 	// without its link, to be found by its status.kaas.clusterId.
 	Creating bool `json:"creating,omitempty"`
+	// Gone is set once the entity was deleted with its cluster. The link stays: the
+	// cluster's past is still read by the id clients knew it by.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // opLink is what the mirror knows of an operation's task.

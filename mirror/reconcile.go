@@ -46,8 +46,11 @@ func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) err
 	cv, ok := m.views.Cluster(id)
 	live := ok && cv.Exists()
 	link := m.links.cluster(id)
+	if !live && link.Gone && !full {
+		return nil // deleted with its cluster
+	}
 	var cur *Entity
-	if link.Entity != "" {
+	if link.Entity != "" && !link.Gone {
 		e, err := m.vcd.Entity(ctx, link.Entity)
 		switch {
 		case errors.Is(err, ErrNotFound): // removed behind kaas's back (or by kaas, before a crash)
@@ -80,7 +83,10 @@ func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) err
 				return err
 			}
 		}
-		if link != (clusterLink{}) {
+		switch {
+		case link.Entity != "" && !link.Gone:
+			return m.links.putCluster(ctx, id, clusterLink{Entity: link.Entity, Gone: true})
+		case link.Creating:
 			return m.links.putCluster(ctx, id, clusterLink{})
 		}
 		return nil

@@ -207,8 +207,17 @@ func TestClusterLifecycle(t *testing.T) {
 	if es := h.vcd.entitiesOf(id); len(es) != 0 {
 		t.Fatalf("the deleted cluster still has %d entities", len(es))
 	}
-	if _, ok := h.links.EntityID(id); ok {
-		t.Fatal("the deleted cluster is still linked")
+	// Its past is still read by the id clients knew: the link stays, marked gone.
+	if l := h.links.cluster(id); !l.Gone || l.Entity != e.ID {
+		t.Fatalf("the deleted cluster's link: %+v", l)
+	}
+	if c, ok := h.links.ClusterOf(e.ID); !ok || c != id {
+		t.Fatal("the deleted cluster's entity id no longer resolves")
+	}
+	gets := h.vcd.count("Entity")
+	h.cluster(id, false)
+	if h.vcd.count("Entity") != gets {
+		t.Fatal("a cluster deleted with its entity was looked for again")
 	}
 	if task = h.taskOf(del.ID); task.Status != TaskSucceeded || !strings.HasPrefix(task.Operation, "Deleting cluster 'web'") {
 		t.Fatalf("task of the delete: %+v", task)
