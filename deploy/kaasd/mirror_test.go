@@ -64,8 +64,8 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 // mirrorEnv is vcdsim and kaasd mirroring into it, and sessions of alice, bob (both of
 // acme) and the provider.
 type mirrorEnv struct {
-	t                   *testing.T
-	sys                 *kaasdtest.System
+	t                    *testing.T
+	sys                  *kaasdtest.System
 	alice, bob, provider string
 }
 
