@@ -85,6 +85,8 @@ type Reader interface {
 	// WaitTask waits, until ctx ends, for the VCD task of an operation and returns its
 	// href; false when there is none (yet), or no VCD mirror.
 	WaitTask(ctx context.Context, opID string) (href string, ok bool)
+	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
+	UserName(ctx context.Context, userID string) string
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -154,11 +156,19 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// wellFormedVersion reports whether v is an API version of the form 36.0.
+func wellFormedVersion(v string) bool {
+	major, minor, ok := strings.Cut(v, ".")
+	_, err1 := strconv.ParseUint(major, 10, 16)
+	_, err2 := strconv.ParseUint(minor, 10, 16)
+	return ok && err1 == nil && err2 == nil
+}
+
 // Validate reports every problem with the configuration.
 func (c *Config) Validate() error {
 	var errs []error
 	for _, v := range c.Versions {
-		if _, err := strconv.ParseFloat(v, 64); err != nil || !strings.Contains(v, ".") {
+		if !wellFormedVersion(v) {
 			errs = append(errs, fmt.Errorf("API version %q is not of the form 36.0", v))
 		}
 	}
@@ -231,7 +241,7 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		{name: "events", pattern: []string{"cse", "3.0", "cluster", "{}", "events"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"list_cluster_events", a.clusterEvents},
 		}},
-		{name: "system", pattern: []string{"cse", "system"}, versions: all, methods: map[string]handler{
+		{name: "system", pattern: []string{"cse", "system"}, versions: all, anyVersion: true, methods: map[string]handler{
 			http.MethodGet: {"get_system", a.getSystem},
 			http.MethodPut: {"update_system", a.putSystem},
 		}},
@@ -393,6 +403,9 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 		return h.op, fail(http.StatusNotAcceptable, cse.MinorDefault, "CSE can only serve response as json.")
 	}
 	v, vok := negotiate(accept, rt.versions)
+	if !vok && rt.anyVersion && wellFormedVersion(v) {
+		vok = true
+	}
 	if !vok {
 		return h.op, fail(http.StatusNotAcceptable, cse.MinorDefault, "Invalid api version specified (%s). Expected api version '%s'.", v, strings.Join(rt.versions, "', '"))
 	}

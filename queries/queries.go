@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
@@ -114,7 +115,26 @@ func (q *Queries) Cluster(ctx context.Context, p cluster.Principal, id string) (
 	return q.render(cv), nil
 }
 
-func (q *Queries) render(cv projector.ClusterView) cse.DefEntity { return RenderLinked(cv, q.links) }
+// UserName returns a VCD user's name, as the last sync read it; "" when kaas does not know
+// it. It reads memory only: answers never wait for VCD.
+func (q *Queries) UserName(ctx context.Context, id string) string {
+	u, _ := q.views.User(id)
+	return u.Name
+}
+
+// named fills in the names of a rendered cluster that kaas learns from VCD: its owner's.
+func (q *Queries) named(e cse.DefEntity) cse.DefEntity {
+	if e.Owner.Name == "" {
+		e.Owner.Name = q.UserName(context.Background(), e.Owner.ID)
+	}
+	return e
+}
+
+// render is the cluster as the routes answer it: VCD's ids where the mirror linked them,
+// the owner's name where kaas knows it.
+func (q *Queries) render(cv projector.ClusterView) cse.DefEntity {
+	return q.named(RenderLinked(cv, q.links))
+}
 
 // Render turns a cluster view into CSE's DefEntity, showing an accepted change that has
 // not started yet as already in progress.
@@ -203,7 +223,15 @@ func (q *Queries) ACL(ctx context.Context, p cluster.Principal, id string) ([]ev
 	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
-	return cv.ACL(), nil
+	acl := slices.Clone(cv.ACL()) // the view's own stays as recorded
+	for i, e := range acl {
+		// VCD's name of a user of the cluster's org or of the caller's (CSE names the users of
+		// the entity's org, and a provider's own): a caller learns no other org's names.
+		if u, ok := q.views.User(e.MemberID); ok && u.Name != "" && u.OrgID != "" && (u.OrgID == cv.Org() || u.OrgID == p.Org) {
+			acl[i].Username = u.Name
+		}
+	}
+	return acl, nil
 }
 
 // Operation returns the progress of an operation on a cluster the principal may see, or

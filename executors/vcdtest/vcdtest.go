@@ -32,6 +32,9 @@ type Target struct {
 	Network    string
 	// Template is a template whose guest bootstrap succeeds.
 	Template events.TemplateRef
+	// User, when set, is a user of Org that Cloud must list, with UserID its URN when
+	// known (a real VCD's are not).
+	User, UserID string
 	// Timeout bounds each wait for VCD (tasks, boots); default 2 minutes.
 	Timeout time.Duration
 	// Poll is how often a pending call is repeated; default 100 ms.
@@ -120,6 +123,12 @@ func Run(t *testing.T, tg Target) {
 			return d.Name == tg.VDC && strings.EqualFold(d.OrgName, tg.Org.Name) && strings.HasPrefix(d.ID, "urn:vcloud:vdc:")
 		}) {
 			t.Errorf("VDCs %+v lack %s of %s", cloud.VDCs, tg.VDC, tg.Org.Name)
+		}
+		if tg.User != "" && !slices.ContainsFunc(cloud.Users, func(u events.User) bool {
+			return u.Name == tg.User && strings.HasPrefix(u.ID, "urn:vcloud:user:") && (tg.UserID == "" || strings.EqualFold(u.ID, tg.UserID)) &&
+				(tg.Org.ID == "" || strings.EqualFold(u.OrgID, tg.Org.ID))
+		}) {
+			t.Errorf("users %+v lack %s (%s) of %s", cloud.Users, tg.User, tg.UserID, tg.Org.ID)
 		}
 	})
 
