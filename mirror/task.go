@@ -224,9 +224,13 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// userName is a user's name as VCD has it, remembered; "" when VCD cannot say (the task
-// then names the user by reference only).
+// userName is a user's name: as kaas's views know it (the cloud sync reads VCD's users),
+// else as VCD says, remembered; "" when neither can say (the task then names the user by
+// reference only).
 func (m *Mirror) userName(ctx context.Context, userID string) string {
+	if u, ok := m.views.User(userID); ok && u.Name != "" {
+		return u.Name
+	}
 	m.mu.Lock()
 	name, ok := m.users[userID]
 	m.mu.Unlock()
