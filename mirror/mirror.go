@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -153,6 +154,13 @@ func (m *Mirror) work(ctx context.Context, d *dirty) {
 			return // the lease or the process ended: the marks stay for the next run
 		}
 		kind := kindName(w.kind())
+		if errors.Is(err, errEntityBehind) {
+			m.log.Debug("mirror: a task waits for its cluster's entity", "id", w.id())
+			if derr := d.done(ctx, w, true, func(int) time.Duration { return entityRetry }); derr != nil && ctx.Err() == nil {
+				m.log.Warn("mirror: could not requeue an item", "id", w.id(), "err", derr)
+			}
+			continue
+		}
 		if err != nil {
 			class := Classify(err)
 			m.m.reconciles.WithLabelValues(kind, "error").Inc()
@@ -173,6 +181,9 @@ func (m *Mirror) work(ctx context.Context, d *dirty) {
 		}
 	}
 }
+
+// entityRetry is how soon a task waiting for its cluster's entity is looked at again.
+const entityRetry = 200 * time.Millisecond
 
 // backoff is the wait before attempt n (from 1) after a retryable error.
 func (m *Mirror) backoff(n int) time.Duration {

@@ -157,8 +157,16 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("task while running: %+v", task)
 	}
 	h.st.Finish(id)
-	h.op(create.ID)
+	// The task ends only once the entity shows the outcome, as CSE orders them.
+	h.feed()
+	if err := h.m.reconcileOp(t.Context(), create.ID); !errors.Is(err, errEntityBehind) {
+		t.Fatalf("the task of an ended create, before its entity: %v", err)
+	}
+	if task = h.taskOf(create.ID); task.Status != TaskRunning {
+		t.Fatalf("task ended before its entity: %+v", task)
+	}
 	h.cluster(id, false)
+	h.op(create.ID)
 	if task = h.taskOf(create.ID); task.Status != TaskSucceeded || task.Progress != 100 || !h.links.op(create.ID).Done {
 		t.Fatalf("task after success: %+v", task)
 	}
@@ -202,8 +210,15 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("entity during the delete: %v", e.Content["status"])
 	}
 	h.st.Run(del)
-	h.op(del.ID)
+	h.feed()
+	if err := h.m.reconcileOp(t.Context(), del.ID); !errors.Is(err, errEntityBehind) {
+		t.Fatalf("the task of an ended delete, before its entity is gone: %v", err)
+	}
 	h.cluster(id, false)
+	h.op(del.ID)
+	if task := h.taskOf(del.ID); task.Status != TaskSucceeded {
+		t.Fatalf("delete task %+v", task)
+	}
 	if es := h.vcd.entitiesOf(id); len(es) != 0 {
 		t.Fatalf("the deleted cluster still has %d entities", len(es))
 	}
@@ -288,6 +303,7 @@ func TestCrashBetweenCreateAndLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.st.Run(create)
+	h.cluster(create.ClusterID, false)
 	h.op(create.ID)
 	if n := h.vcd.count("CreateTask"); n != 1 {
 		t.Fatalf("%d tasks made", n)

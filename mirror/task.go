@@ -74,6 +74,25 @@ func (m *Mirror) reconcileOp(ctx context.Context, id string) error {
 		cur = t
 	}
 	linked := cur.ID != link.Task
+	if Finished(want.Status) && !Finished(cur.Status) && op.ClusterID != events.CloudID {
+		// CSE writes the entity before it ends the task, and scripts rely on it (`vcd task
+		// wait X && vcd cse cluster info`): the task ends once the entity shows the outcome.
+		behind, err := m.entityBehind(ctx, op)
+		if err != nil {
+			return err
+		}
+		if behind {
+			if linked {
+				if err := m.links.putOp(ctx, id, opLink{Task: cur.ID}); err != nil {
+					return err
+				}
+			}
+			if err := m.mustTouch(ctx, kindCluster+"."+op.ClusterID); err != nil {
+				return err
+			}
+			return errEntityBehind
+		}
+	}
 	if !Finished(cur.Status) && !sameTask(cur, want) {
 		upd := want
 		upd.ID, upd.Href = cur.ID, cur.Href
@@ -100,6 +119,44 @@ func (m *Mirror) reconcileOp(ctx context.Context, id string) error {
 		return m.mustTouch(ctx, kindCluster+"."+op.ClusterID)
 	}
 	return nil
+}
+
+// errEntityBehind says an operation's task waits for its cluster's entity: the operation
+// is looked at again shortly, which is no failure.
+var errEntityBehind = errors.New("the cluster's entity does not show the operation's outcome yet")
+
+// entityWait bounds how long an ended operation's task waits for the entity: an entity VCD
+// keeps refusing must not leave the task running for ever.
+const entityWait = 30 * time.Second
+
+// entityBehind reports whether the cluster's entity in VCD does not yet show what the
+// views say now that the operation ended: a live cluster's entity missing or with other
+// content, or a deleted cluster's entity still there.
+func (m *Mirror) entityBehind(ctx context.Context, op projector.Operation) (bool, error) {
+	if !op.Ended.IsZero() && m.views.EventTime().Sub(op.Ended) > entityWait {
+		return false, nil
+	}
+	cv, ok := m.views.Cluster(op.ClusterID)
+	live := ok && cv.Exists()
+	link := m.links.cluster(op.ClusterID)
+	if !live {
+		return link.Creating || (link.Entity != "" && !link.Gone), nil
+	}
+	if link.Entity == "" || link.Gone {
+		return true, nil
+	}
+	e, err := m.vcd.Entity(ctx, link.Entity)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	want, err := m.desired(cv)
+	if err != nil {
+		return false, err
+	}
+	return !sameEntity(e, want.Entity), nil
 }
 
 // mustTouch marks an item durably from a reconcile, so that it is looked at again even if

@@ -191,6 +191,15 @@ func cliEventually(t *testing.T, what string, f func() error) {
 	}
 }
 
+// cliAfterTask runs a command's checks once, right after a `vcd task wait`: a task ends only
+// once the entity shows its outcome (as CSE orders them), so no retry is allowed here.
+func cliAfterTask(t *testing.T, what string, f func() error) {
+	t.Helper()
+	if err := f(); err != nil {
+		t.Fatalf("%s, right after its task ended: %v", what, err)
+	}
+}
+
 func cliMust[T any](t *testing.T, what string) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
@@ -269,7 +278,7 @@ func TestCSEClientConversation(t *testing.T) {
 			createTask := wait("create", id)
 
 			want := []cliRow{{"story-1", "acme", "alice", "acme-vdc", "native", "upstream v1.29.8", "CREATE:SUCCEEDED"}}
-			cliEventually(t, "cluster list after the create", func() error {
+			cliAfterTask(t, "cluster list after the create", func() error {
 				rows, err := c.ListClusters("")
 				if err != nil || !slices.Equal(rows, want) {
 					return fmt.Errorf("%v, want %v (%v)", rows, want, err)
@@ -282,7 +291,7 @@ func TestCSEClientConversation(t *testing.T) {
 			tr.name(cliStr(ent, "id"), "{story-1}")
 			checkInfo := func(what, phase, k8s string, workers int, task string) {
 				t.Helper()
-				cliEventually(t, what, func() error {
+				cliAfterTask(t, what, func() error {
 					e, err := c.Info("story-1")
 					switch {
 					case err != nil:
@@ -349,7 +358,7 @@ func TestCSEClientConversation(t *testing.T) {
 			id = cliMust[string](t, "delete")(c.Delete("story-1"))
 			tr.command("vcd cse cluster delete story-1 --yes", c, "vcd task wait "+cliMark(tr, id))
 			wait("delete", id)
-			cliEventually(t, "cluster list after the delete", func() error {
+			cliAfterTask(t, "cluster list after the delete", func() error {
 				if rows, err := c.ListClusters(""); err != nil || len(rows) != 0 {
 					return fmt.Errorf("%v (%v)", rows, err)
 				}
