@@ -6,8 +6,14 @@
 // What it simulates: the XML API under /api that govcd uses to log in (user and password,
 // or API token), find orgs, VDCs, networks, catalogs and templates (with catalog item
 // metadata), compose vApps, attach networks, add and remove VMs, read and write VM
-// extraConfig (guestinfo) and metadata, power VMs on and off, undeploy and delete; tasks
-// that take a configurable time and can fail; query paging; VCD's refusals (busy entity,
+// extraConfig (guestinfo) and metadata, place and size VMs (each org VDC's storage
+// profiles, in its document and at /api/vdcStorageProfile; the VM sizing policies assigned
+// to it, at /cloudapi/{1.0.0,2.0.0}/vdcComputePolicies and /vdcs/{id}/computePolicies;
+// a VM's storage profile, sizing policy, CPUs and memory in its VmSpecSection and virtual
+// hardware, set at compose or recompose and changed by reconfigureVm, refused as VCD
+// refuses them: not the VDC's, fixed by the policy, or while the VM runs), power VMs on
+// and off, undeploy and delete; tasks that take a configurable time and can fail; query
+// paging; VCD's refusals (busy entity,
 // duplicate name, deleting a running VM, 403 for unknown ids). It also serves what pyvcloud
 // 23 (vcd-cli and CSE 3.1's client and server) reads from VCD's XML API (cse-rde.md §3):
 // API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
@@ -47,7 +53,8 @@
 // non-test code imports nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh
 // checks it).
 //
-// What it does not: vCenter, networking beyond an IP pool per network, storage, edge
+// What it does not: vCenter, networking beyond an IP pool per network, storage beyond
+// naming a VM's storage profile (no disks, limits or placement policies), edge
 // gateways, roles (a user's rights are configured, not given by a role; the organization
 // administrator role only widens whose tasks a user reads), the running of behaviors and
 // hooks, task cancellation, the rest of the cloudapi, and any call its clients do not make.
