@@ -13,10 +13,9 @@
 // hardware, set at compose or recompose and changed by reconfigureVm, refused as VCD
 // refuses them: not the VDC's, fixed by the policy, or while the VM runs), power VMs on
 // and off, undeploy and delete; tasks that take a configurable time and can fail; query
-// paging; VCD's refusals (busy entity,
-// duplicate name, deleting a running VM, 403 for unknown ids). It also serves what pyvcloud
-// 23 (vcd-cli and CSE 3.1's client and server) reads from VCD's XML API (cse-rde.md §3):
-// API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
+// paging; VCD's refusals (busy entity, duplicate name, deleting a running VM, 403 for
+// unknown ids). It also serves what pyvcloud 23 (vcd-cli and CSE 3.1's client and server)
+// reads from VCD's XML API (cse-rde.md §3): API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
 // links; Org documents with their VDC records query and task list links; the admin views of
 // VDCs and users; the query list and typed queries (VDCs, catalogs, templates, users, tasks,
 // extension services; admin variants) in records, idrecords and references formats, with
