@@ -6,16 +6,11 @@
 // What it simulates: the XML API under /api that govcd uses to log in (user and password,
 // or API token), find orgs, VDCs, networks, catalogs and templates (with catalog item
 // metadata), compose vApps, attach networks, add and remove VMs, read and write VM
-// extraConfig (guestinfo) and metadata, place and size VMs (each org VDC's storage
-// profiles, in its document and at /api/vdcStorageProfile; the VM sizing policies assigned
-// to it, at /cloudapi/{1.0.0,2.0.0}/vdcComputePolicies and /vdcs/{id}/computePolicies;
-// a VM's storage profile, sizing policy, CPUs and memory in its VmSpecSection and virtual
-// hardware, set at compose or recompose and changed by reconfigureVm, refused as VCD
-// refuses them: not the VDC's, fixed by the policy, or while the VM runs), power VMs on
-// and off, undeploy and delete; tasks that take a configurable time and can fail; query
-// paging; VCD's refusals (busy entity, duplicate name, deleting a running VM, 403 for
-// unknown ids). It also serves what pyvcloud 23 (vcd-cli and CSE 3.1's client and server)
-// reads from VCD's XML API (cse-rde.md §3): API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
+// extraConfig (guestinfo) and metadata, power VMs on and off, undeploy and delete; tasks
+// that take a configurable time and can fail; query paging; VCD's refusals (busy entity,
+// duplicate name, deleting a running VM, 403 for unknown ids). It also serves what pyvcloud
+// 23 (vcd-cli and CSE 3.1's client and server) reads from VCD's XML API (cse-rde.md §3):
+// API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
 // links; Org documents with their VDC records query and task list links; the admin views of
 // VDCs and users; the query list and typed queries (VDCs, catalogs, templates, users, tasks,
 // extension services; admin variants) in records, idrecords and references formats, with
@@ -33,6 +28,16 @@
 // or on its VMs of one role fail or take longer, a guest's boot fails or hangs) are set at
 // start or through /sim/faults, and /sim/inventory lists every vApp and VM with the task
 // running on it.
+//
+// VMs are placed and sized as in VCD: each org VDC has storage profiles (in its document and
+// at /api/vdcStorageProfile/{id}, one the default) and VM sizing policies assigned to it
+// (/cloudapi/{1.0.0,2.0.0}/vdcComputePolicies and /vdcs/{id}/computePolicies, its own System
+// Default among them). A VM gets the storage profile and sizing policy its compose or
+// recompose names, or the VDC's defaults, and the CPUs and memory the policy fixes, else its
+// template's; its VmSpecSection and virtual hardware show them, and reconfigureVm (or a PUT
+// of its virtual hardware) changes them. VCD's refusals are kept: a profile or policy that
+// is not the VDC's, hardware the policy fixes otherwise, CPU or memory changed while the VM
+// runs.
 //
 // It also serves the cloudapi's Runtime Defined Entities as CSE's client (pyvcloud) and
 // go-vcloud-director use them (cse-rde.md §1.2, §1.3, §1.5, §3.7): interfaces (VCD's
@@ -52,8 +57,8 @@
 // non-test code imports nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh
 // checks it).
 //
-// What it does not: vCenter, networking beyond an IP pool per network, storage beyond
-// naming a VM's storage profile (no disks, limits or placement policies), edge
+// What it does not: vCenter, networking beyond an IP pool per network, storage beyond a
+// VM's storage profile (no disks, limits or placement policies), edge
 // gateways, roles (a user's rights are configured, not given by a role; the organization
 // administrator role only widens whose tasks a user reads), the running of behaviors and
 // hooks, task cancellation, the rest of the cloudapi, and any call its clients do not make.
