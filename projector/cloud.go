@@ -53,11 +53,11 @@ type cloud struct {
 	templates []events.Template
 	vdcs      []events.VDC
 	networks  map[string][]events.Network // by VDC id, as last synced
+	synced    time.Time
+	syncSeq   uint64
 	// What each VDC offers VMs, by VDC id, as last synced.
 	profiles map[string][]events.StorageProfile
 	policies map[string][]events.SizingPolicy
-	synced   time.Time
-	syncSeq  uint64
 	// By VDC id: what the newest command set, and what the newest event recorded.
 	cmdRuntimes, evtRuntimes map[string]runtimes
 	cmdService, evtService   service
