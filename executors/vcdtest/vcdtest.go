@@ -236,6 +236,15 @@ func Run(t *testing.T, tg Target) {
 		}); err == nil {
 			t.Fatal("a refused VM was made")
 		}
+		// CPUs other than its sizing policy sets VCD refuses too (it may have made the VM
+		// by then, which a delete removes).
+		clash := vmSpec(executors.VMRef{VApp: ref, Name: "nfsd-clash"}, events.RoleNFS, "")
+		clash.SizingClass, clash.CPU = tg.SizingPolicy, sizing.CPU+2
+		_, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, clash) })
+		wantTerminal(t, err, "")
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVM(ctx, clash.VMRef) }); err != nil {
+			t.Fatal(err)
+		}
 	})
 
 	var join string
