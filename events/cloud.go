@@ -43,12 +43,27 @@ type CloudSynced struct {
 	// a new schema version: records written before have none, and a VDC without an entry is
 	// one whose networks kaas does not know (which checks nothing against them).
 	Networks []VDCNetworks `json:"networks,omitempty"`
+	// Users are the users of VCD's orgs, System's included, whose names kaas shows (a
+	// cluster's owner, the users it is shared with), read with the rest so that no request
+	// waits for VCD. A sync records only the users it had not recorded, or whose name
+	// changed: a name once learnt is kept, also for a user since removed from VCD, whose
+	// clusters it still names. Added without a new schema version: records written before
+	// have none.
+	Users []User `json:"users,omitempty"`
 	// StorageProfiles and SizingPolicies list what each org VDC the sync could read offers
 	// its VMs: its enabled storage profiles and the VM sizing policies assigned to it. They
 	// were added as Networks was: records written before have none, and a VDC without an
 	// entry is one whose offers kaas does not know (which checks nothing against them).
 	StorageProfiles []VDCStorageProfiles `json:"storageProfiles,omitempty"`
 	SizingPolicies  []VDCSizingPolicies  `json:"sizingPolicies,omitempty"`
+}
+
+// User is a VCD user: its URN (urn:vcloud:user:<uuid>), its name, and the URN of its org
+// (empty when VCD did not say which).
+type User struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	OrgID string `json:"orgId,omitempty"`
 }
 
 // VDCNetworks is what networks an org VDC has; none is an answer too.

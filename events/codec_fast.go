@@ -477,6 +477,21 @@ func (d *dec) networks(name string, s *[]Network) {
 	d.next()
 }
 
+func (d *dec) users(name string, s *[]User) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []User{}
+		for i := 0; d.elem(i); i++ {
+			var u User
+			u.decode(d)
+			*s = append(*s, u)
+		}
+	}
+	d.next()
+}
+
 func (d *dec) vdcStorageProfiles(name string, s *[]VDCStorageProfiles) {
 	if !d.key(name) {
 		return
@@ -825,6 +840,14 @@ func (v *VDC) decode(d *dec) {
 	d.close()
 }
 
+func (u *User) decode(d *dec) {
+	d.open()
+	d.str("id", &u.ID)
+	d.str("name", &u.Name)
+	d.str("orgId", &u.OrgID)
+	d.close()
+}
+
 func (v *VDCNetworks) decode(d *dec) {
 	d.open()
 	d.str("vdc", &v.VDC)
@@ -1108,6 +1131,7 @@ func (e *CloudSynced) decode(d *dec) {
 	d.templates("templates", &e.Templates)
 	d.vdcs("vdcs", &e.VDCs)
 	d.vdcNetworks("networks", &e.Networks)
+	d.users("users", &e.Users)
 	d.vdcStorageProfiles("storageProfiles", &e.StorageProfiles)
 	d.vdcSizingPolicies("sizingPolicies", &e.SizingPolicies)
 	d.close()

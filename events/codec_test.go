@@ -62,6 +62,8 @@ var samples = map[string]Payload{
 		VDCs: []VDC{VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}},
 		Networks: []VDCNetworks{{VDC: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
 			Networks: []Network{{Name: "acme-net", CIDRs: []string{"10.1.0.0/16"}}, {Name: "acme-isolated"}}}},
+		Users: []User{{ID: "urn:vcloud:user:3c2b1a09-8f7e-4d6c-b5a4-938271605f4e", Name: "alice", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"},
+			{ID: "urn:vcloud:user:9d1c7c3e-8a4f-4d1e-b6c3-00000000aaaa", Name: "administrator"}},
 		StorageProfiles: []VDCStorageProfiles{{VDC: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
 			Profiles: []StorageProfile{{Name: "Silver", Default: true}, {Name: "Gold"}}}},
 		SizingPolicies: []VDCSizingPolicies{{VDC: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
@@ -275,8 +277,8 @@ func FuzzUnmarshal(f *testing.F) {
 	})
 }
 
-// A CloudSynced written before kaas read networks decodes, both ways, to a cloud whose
-// networks are unknown (nil), and one with networks keeps them.
+// A CloudSynced written before kaas read networks and users decodes, both ways, to a cloud
+// whose networks and users are unknown (nil), and one with them keeps them.
 func TestCloudSyncedWithoutNetworks(t *testing.T) {
 	old := []byte(`{"id":"x","type":"CloudSynced","schemaVersion":1,"clusterId":"c","time":"2026-11-23T12:00:00Z",` +
 		`"data":{"templates":[],"vdcs":[{"id":"urn:vcloud:vdc:1","name":"acme-vdc","orgName":"acme"}]}}`)
@@ -285,7 +287,7 @@ func TestCloudSyncedWithoutNetworks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := env.Payload.(CloudSynced); c.Networks != nil || len(c.VDCs) != 1 {
+	if c := env.Payload.(CloudSynced); c.Networks != nil || c.Users != nil || len(c.VDCs) != 1 {
 		t.Fatalf("old record read as %+v", c)
 	}
 	b, err := Marshal(sampleEnvelope(samples[TypeCloudSynced]))
@@ -298,6 +300,9 @@ func TestCloudSyncedWithoutNetworks(t *testing.T) {
 	}
 	if got := env.Payload.(CloudSynced).Networks; !reflect.DeepEqual(got, samples[TypeCloudSynced].(CloudSynced).Networks) {
 		t.Fatalf("networks read back as %+v", got)
+	}
+	if got := env.Payload.(CloudSynced).Users; !reflect.DeepEqual(got, samples[TypeCloudSynced].(CloudSynced).Users) {
+		t.Fatalf("users read back as %+v", got)
 	}
 }
 

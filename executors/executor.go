@@ -28,6 +28,10 @@ type Executor struct {
 	// polled holds, by command id, the retry a waiting step's successful poll has since
 	// ended: transient errors spread over a long wait are not one failing streak.
 	polled map[string]cluster.Retry
+	// users are VCD's users as this process last recorded them in a CloudSynced, by URN: a
+	// sync records only the users that are new or renamed since, so that a periodic sync of
+	// a large VCD does not write every user into the history each time.
+	users map[string]events.User
 }
 
 // New returns an executor. Run starts it.
@@ -40,7 +44,7 @@ func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
 	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}, errs: map[string]int{},
-		snaps: map[string]int{}, polled: map[string]cluster.Retry{}}, nil
+		snaps: map[string]int{}, polled: map[string]cluster.Retry{}, users: map[string]events.User{}}, nil
 }
 
 // Ready reports whether the consumer is bound, for /readyz.

@@ -604,3 +604,91 @@ func TestWaitingOutlastsScatteredErrors(t *testing.T) {
 		t.Fatalf("only %d guestinfo reads: the boot was too short to test anything", n)
 	}
 }
+
+// renaming renames VCD's users as a sync reads them.
+type renaming struct {
+	executors.VCD
+	mu     sync.Mutex
+	rename map[string]string // by user URN: the new name
+}
+
+func (r *renaming) Cloud(ctx context.Context) (events.CloudSynced, error) {
+	c, err := r.VCD.Cloud(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, u := range c.Users {
+		if n, ok := r.rename[u.ID]; ok {
+			c.Users[i].Name = n
+		}
+	}
+	return c, err
+}
+
+// A sync records the users it had not recorded, or recorded under another name: the first
+// all of them, a sync that finds nothing new none, and a rename only the renamed user. A
+// restarted executor records them all once more (what it recorded is not kept).
+func TestSyncRecordsUsersOnce(t *testing.T) {
+	const alice, bob = "urn:vcloud:user:a11ce000-0000-4000-8000-000000000001", "urn:vcloud:user:b0b00000-0000-4000-8000-000000000002"
+	cloud := fastCloud()
+	cloud.Orgs[0].Users = []vcdmem.User{{ID: alice, Name: "alice"}, {ID: bob, Name: "bob"}}
+	r := &renaming{rename: map[string]string{}}
+	h := newHarness(t, cloud, fastConfig())
+	h.halt()
+	h.wrap = func(v executors.VCD) executors.VCD { r.VCD = v; return r }
+	h.start()
+
+	syncs := func(n int) []events.CloudSynced {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			recs, err := h.store.Load(t.Context(), events.CloudID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []events.CloudSynced
+			for _, rec := range recs {
+				if cs, ok := rec.Envelope.Payload.(events.CloudSynced); ok {
+					out = append(out, cs)
+				}
+			}
+			if len(out) >= n || time.Now().After(deadline) {
+				if len(out) != n {
+					t.Fatalf("%d syncs recorded, want %d", len(out), n)
+				}
+				return out
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	names := func(cs events.CloudSynced) string {
+		var s []string
+		for _, u := range cs.Users {
+			if u.OrgID != vcdmem.AcmeOrgID {
+				t.Errorf("user %+v not of acme", u)
+			}
+			s = append(s, u.Name)
+		}
+		return strings.Join(s, ",")
+	}
+	want := []string{"alice,bob", "", "robert", "alice,robert"}
+	h.send(events.CloudID, events.SyncCloud{})
+	syncs(1)
+	h.send(events.CloudID, events.SyncCloud{})
+	syncs(2)
+	r.mu.Lock()
+	r.rename[bob] = "robert"
+	r.mu.Unlock()
+	h.send(events.CloudID, events.SyncCloud{})
+	syncs(3)
+	h.halt()
+	h.start()
+	h.send(events.CloudID, events.SyncCloud{})
+	for i, cs := range syncs(4) {
+		if got := names(cs); got != want[i] {
+			t.Errorf("sync %d recorded users %q, want %q", i+1, got, want[i])
+		}
+		if i == 1 && cs.Users != nil {
+			t.Errorf("a sync with no new user recorded %#v", cs.Users)
+		}
+	}
+}

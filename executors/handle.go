@@ -133,6 +133,9 @@ func (e *Executor) run(ctx context.Context, d *delivery) (outcome, error) {
 		if err := e.append(ctx, d, ev); err != nil {
 			return outcome{}, err
 		}
+		if cs, ok := ev.(events.CloudSynced); ok {
+			e.recordedUsers(cs.Users)
+		}
 		d.log.Info("operation started", "phase", st.Phase)
 	}
 	return e.drive(ctx, d)
@@ -353,6 +356,7 @@ func (e *Executor) decideCloud(ctx context.Context, cmd events.Envelope) (events
 			}
 			return nil, err // nothing recorded: the next delivery asks VCD again
 		}
+		cloud.Users = e.unrecordedUsers(cloud.Users)
 		return cloud, nil
 	case events.SetVDCRuntimes:
 		return events.VDCRuntimesChanged(c), nil
@@ -360,6 +364,29 @@ func (e *Executor) decideCloud(ctx context.Context, cmd events.Envelope) (events
 		return events.ServiceStateChanged(c), nil
 	}
 	return nil, &cluster.Rejection{Failure: events.Failure{Code: events.CodeInternal, Message: cmd.Type + " is not a cloud command"}}
+}
+
+// unrecordedUsers returns the users this process has not recorded as they are: new ones,
+// and ones whose name or org changed. None is nil, so that the record has no users key.
+func (e *Executor) unrecordedUsers(users []events.User) []events.User {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []events.User
+	for _, u := range users {
+		if e.users[u.ID] != u {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// recordedUsers remembers users a CloudSynced recorded.
+func (e *Executor) recordedUsers(users []events.User) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, u := range users {
+		e.users[u.ID] = u
+	}
 }
 
 // failedDelivery counts the command's failed deliveries in a row, and forgets them after a

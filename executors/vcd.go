@@ -17,7 +17,8 @@ type VCD interface {
 	// ResolveTemplate finds a template by name and revision in the catalogs the org sees.
 	ResolveTemplate(ctx context.Context, org Org, ref events.TemplateRef) (events.Template, error)
 	// Cloud lists what kaas offers Kubernetes on: the templates of the provider's catalog
-	// and every org VDC.
+	// and every org VDC; and every org's users, whose names kaas shows. Users it cannot
+	// read are left out, without failing the rest.
 	Cloud(ctx context.Context) (events.CloudSynced, error)
 	// EnsureVApp finds or creates the cluster's vApp, attached to the network and tagged
 	// with the cluster's metadata.

@@ -27,7 +27,16 @@ type aclEntry struct {
 	AccessLevelID string `json:"accessLevelId"`
 }
 
-// getACL answers GET cluster/{id}/acl: the users the cluster is shared with, paged.
+// aclListEntry is one entry of GET acl's answer: the keys CSE answers with
+// (CLUSTER_ACL_LIST_FIELDS), username always there, as its client matches users by it.
+type aclListEntry struct {
+	AccessLevelID string `json:"accessLevelId"`
+	MemberID      string `json:"memberId"`
+	Username      string `json:"username"`
+}
+
+// getACL answers GET cluster/{id}/acl: the users the cluster is shared with, paged, each
+// named as VCD names it (or, for a user kaas has not read from VCD, as the sharer did).
 func (a *API) getACL(c *call) reply {
 	id, _, bad := a.target(c, cluster.LevelRead, "read the ACL of")
 	if bad != nil {
@@ -37,10 +46,9 @@ func (a *API) getACL(c *call) reply {
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
-	out := make([]aclEntry, 0, len(acl))
+	out := make([]aclListEntry, 0, len(acl))
 	for _, e := range acl {
-		out = append(out, aclEntry{GrantType: grantType, MemberID: e.MemberID, Username: e.Username,
-			AccessLevelID: cluster.AccessLevelURN(e.AccessLevel)})
+		out = append(out, aclListEntry{AccessLevelID: cluster.AccessLevelURN(e.AccessLevel), MemberID: e.MemberID, Username: e.Username})
 	}
 	return paged(a, c, out)
 }
@@ -115,9 +123,14 @@ func decodeACL(c *call) ([]events.ACLEntry, *reply) {
 }
 
 // base is the absolute URL of the request's path on VCD's public address, for page links.
-func (a *API) base(c *call) string {
+func (a *API) base(c *call) string { return a.absolute(c, c.r.URL.Path) }
+
+// absolute is a path on VCD's public address, the host the caller reached VCD on (VCD
+// relays it): the only VCD address kaas knows that the caller can reach. A request that
+// did not come through VCD (kaasd call, tests) has none, and the path stays relative.
+func (a *API) absolute(c *call, path string) string {
 	if c.r.Host != "" {
-		return "https://" + c.r.Host + c.r.URL.Path
+		return "https://" + c.r.Host + path
 	}
-	return c.r.URL.Path
+	return path
 }

@@ -81,6 +81,8 @@ type Reader interface {
 	CloudSynced(ctx context.Context) bool
 	// OrgID returns the URN of the org of that name, from VCD's org VDCs; "" if unknown.
 	OrgID(ctx context.Context, orgName string) string
+	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
+	UserName(ctx context.Context, userID string) string
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -100,7 +102,8 @@ type Config struct {
 	// manage every org's clusters.
 	ProviderOrg string
 	// RightIDs maps right URNs to the names of CSE's rights bundle, for a VCD whose security
-	// context lists rights by URN: kaas checks rights by name.
+	// context lists rights by URN: kaas checks rights by name. It is the provider's override
+	// (KAAS_RIGHT_IDS): for a URN it names, it wins over what SetRightIDs learned.
 	RightIDs map[string]string
 	// Version is kaas's version, shown by GET /api/cse/system.
 	Version string
@@ -142,11 +145,19 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// wellFormedVersion reports whether v is an API version of the form 36.0.
+func wellFormedVersion(v string) bool {
+	major, minor, ok := strings.Cut(v, ".")
+	_, err1 := strconv.ParseUint(major, 10, 16)
+	_, err2 := strconv.ParseUint(minor, 10, 16)
+	return ok && err1 == nil && err2 == nil
+}
+
 // Validate reports every problem with the configuration.
 func (c *Config) Validate() error {
 	var errs []error
 	for _, v := range c.Versions {
-		if _, err := strconv.ParseFloat(v, 64); err != nil || !strings.Contains(v, ".") {
+		if !wellFormedVersion(v) {
 			errs = append(errs, fmt.Errorf("API version %q is not of the form 36.0", v))
 		}
 	}
@@ -168,6 +179,9 @@ type API struct {
 	locks    keyedMutex
 	recent   recentSeqs
 	inFlight atomic.Int64 // requests being served, for GET /api/cse/system
+	// learned maps right URNs to names as read from VCD (SetRightIDs). The map is replaced
+	// whole and never changed in place, so requests read it without a lock.
+	learned atomic.Pointer[map[string]string]
 }
 
 // New returns the API.
@@ -213,7 +227,7 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		{name: "events", pattern: []string{"cse", "3.0", "cluster", "{}", "events"}, versions: all, methods: map[string]handler{
 			http.MethodGet: {"list_cluster_events", a.clusterEvents},
 		}},
-		{name: "system", pattern: []string{"cse", "system"}, versions: all, methods: map[string]handler{
+		{name: "system", pattern: []string{"cse", "system"}, versions: all, anyVersion: true, methods: map[string]handler{
 			http.MethodGet: {"get_system", a.getSystem},
 			http.MethodPut: {"update_system", a.putSystem},
 		}},
@@ -375,6 +389,9 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 		return h.op, fail(http.StatusNotAcceptable, cse.MinorDefault, "CSE can only serve response as json.")
 	}
 	v, vok := negotiate(accept, rt.versions)
+	if !vok && rt.anyVersion && wellFormedVersion(v) {
+		vok = true
+	}
 	if !vok {
 		return h.op, fail(http.StatusNotAcceptable, cse.MinorDefault, "Invalid api version specified (%s). Expected api version '%s'.", v, strings.Join(rt.versions, "', '"))
 	}
@@ -534,14 +551,32 @@ func (c *call) org() string {
 	return c.caller.Org
 }
 
-// rightNames adds, for each right given by URN, its name, when RightIDs knows it.
+// SetRightIDs replaces the right URN → name map learned from VCD. Safe to call while
+// requests are served; Config.RightIDs still wins for the URNs it names.
+func (a *API) SetRightIDs(ids map[string]string) {
+	m := make(map[string]string, len(ids))
+	for urn, name := range ids {
+		m[strings.ToLower(urn)] = name
+	}
+	a.learned.Store(&m)
+}
+
+// rightNames adds, for each right given by URN, its name: the override's, else the one
+// learned from VCD.
 func (a *API) rightNames(rights []string) []string {
-	if len(a.cfg.RightIDs) == 0 {
+	var learned map[string]string
+	if p := a.learned.Load(); p != nil {
+		learned = *p
+	}
+	if len(a.cfg.RightIDs) == 0 && len(learned) == 0 {
 		return rights
 	}
 	out := slices.Clone(rights)
 	for _, r := range rights {
-		if name, ok := a.cfg.RightIDs[strings.ToLower(r)]; ok {
+		key := strings.ToLower(r)
+		if name, ok := a.cfg.RightIDs[key]; ok {
+			out = append(out, name)
+		} else if name, ok := learned[key]; ok {
 			out = append(out, name)
 		}
 	}

@@ -39,7 +39,8 @@ func (a *API) acceptCloud(c *call, p events.Payload, status int, body any) reply
 		}
 	}
 	if body == nil {
-		body = map[string]string{"task_href": OperationHref(cmdID)}
+		// CSE's client GETs task_href as it is and polls it as a VCD task: it must be absolute.
+		body = map[string]string{"task_href": a.absolute(c, OperationHref(cmdID))}
 	}
 	return reply{status: status, body: body, location: OperationHref(cmdID)}
 }
@@ -66,7 +67,7 @@ func decodeStrict(c *call, v any) *reply {
 
 // getSystem answers CSE's GET /api/cse/system; providers also see what the service holds.
 func (a *API) getSystem(c *call) reply {
-	info := cse.SystemInfo{ProductName: "kaas", Version: a.cfg.Version, APIVersion: c.version, SupportedVersion: a.cfg.Versions,
+	info := cse.SystemInfo{Product: "kaas", Version: a.cfg.Version, APIVersion: a.cfg.Versions[len(a.cfg.Versions)-1], SupportedVersion: a.cfg.Versions,
 		Description: "Kubernetes as a Service for VMware Cloud Director, compatible with Container Service Extension 3.1", Status: "Running"}
 	if !a.reader.ServiceEnabled(c.ctx) {
 		info.Status = "Disabled"
@@ -175,22 +176,34 @@ func (a *API) putOvdc(c *call) reply {
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "org VDC %s not found (POST /api/cse/templates/action/reload reads VCD's VDCs again)", c.args[0])
 	}
-	if (in.OrgName != "" && !strings.EqualFold(in.OrgName, d.OrgName)) || (in.OvdcName != "" && in.OvdcName != d.Name) {
-		return fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid, "org VDC %s is %s of org %s, not %s of org %s", d.ID, d.Name, d.OrgName, in.OvdcName, in.OrgName)
+	// CSE's client sends its whole model, the names null; names given must be the VDC's.
+	if (in.OrgName != "" && !strings.EqualFold(in.OrgName, d.OrgName)) || (in.OvdcName != "" && in.OvdcName != d.Name) ||
+		(in.OvdcID != "" && !strings.EqualFold(cse.OvdcID(in.OvdcID), d.ID)) {
+		return fail(http.StatusBadRequest, cse.MinorOvdcNameInvalid, "org VDC %s is %s of org %s, not %s", d.ID, d.Name, d.OrgName, named(in))
 	}
 	runtimes := slices.Compact(slices.Sorted(slices.Values(in.K8sRuntime)))
-	return a.acceptCloud(c, events.SetVDCRuntimes{VDC: events.VDC{ID: d.ID, Name: d.Name, OrgName: d.OrgName}, Runtimes: runtimes},
+	return a.acceptCloud(c, events.SetVDCRuntimes{VDC: events.VDC{ID: cse.VDCURN(d.ID), Name: d.Name, OrgName: d.OrgName}, Runtimes: runtimes},
 		http.StatusAccepted, nil)
 }
 
-// listOrgVdcs answers CSE's paged GET /api/cse/3.0/orgvdcs.
-func (a *API) listOrgVdcs(c *call) reply {
-	var out []cse.OrgVdc
-	for _, d := range a.reader.VDCs(c.ctx, c.p) {
-		out = append(out, cse.OrgVdc{Name: d.Name, ID: d.ID, OrgName: d.OrgName, K8sRuntime: d.K8sRuntime})
+// named says which org VDC a PUT ovdc/{id} body names, for a refusal.
+func named(in cse.OvdcUpdate) string {
+	var parts []string
+	if in.OvdcName != "" {
+		parts = append(parts, in.OvdcName)
 	}
-	return paged(a, c, out)
+	if in.OrgName != "" {
+		parts = append(parts, "of org "+in.OrgName)
+	}
+	if in.OvdcID != "" {
+		parts = append(parts, "("+in.OvdcID+")")
+	}
+	return strings.Join(parts, " ")
 }
+
+// listOrgVdcs answers CSE's paged GET /api/cse/3.0/orgvdcs, whose entries are the same
+// objects as GET ovdcs' (CSE 3.1.4's _get_cse_ovdc_list serves both).
+func (a *API) listOrgVdcs(c *call) reply { return paged(a, c, a.reader.VDCs(c.ctx, c.p)) }
 
 // upgradePlan answers CSE's GET cluster/{id}/upgrade-plan: the templates it may move to.
 func (a *API) upgradePlan(c *call) reply {

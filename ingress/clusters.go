@@ -131,6 +131,7 @@ func (a *API) createCluster(c *call) reply {
 	ent := cse.Render(cse.View{ClusterID: clusterID, OrgID: c.org(), Owner: c.caller.User, Spec: spec,
 		Phase: events.PhaseCreateInProgress, State: cse.StatePreCreated, TaskHref: OperationHref(cmdID),
 		Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID)}})
+	ent.Owner.Name = a.reader.UserName(c.ctx, ent.Owner.ID)
 	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
 }
 
@@ -283,6 +284,7 @@ func (a *API) accepted(c *call, id, cmdID string, before *cluster.Snapshot) repl
 		ent, err = cse.Render(cse.View{ClusterID: id, OrgID: st.OrgID, Owner: st.Owner, Spec: before.Spec, Template: st.Template,
 			Phase: events.PhaseDeleteSucceeded, State: cse.StateResolved, TaskHref: OperationHref(cmdID),
 			Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID), Percent: 100}}), nil
+		ent.Owner.Name = a.reader.UserName(c.ctx, ent.Owner.ID)
 	}
 	if err != nil {
 		return fail(http.StatusInternalServerError, cse.MinorDefault, "cluster %s vanished: %v", id, err)
@@ -301,6 +303,9 @@ func (a *API) updateCluster(c *call) reply {
 	}
 	unlock := a.locks.lock("cluster/" + id)
 	defer unlock()
+	if snap.State != nil {
+		cse.DropEchoedCNI(&e, snap.Spec, snap.State.Template)
+	}
 	desired, err := cse.Merge(snap.Spec, e)
 	if err != nil {
 		return fieldFailure(err)

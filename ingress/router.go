@@ -11,6 +11,9 @@ type route struct {
 	pattern  []string // path tokens after /api; "{}" captures one segment
 	methods  map[string]handler
 	versions []string
+	// anyVersion serves a request for any API version, as CSE serves GET system: the route
+	// a client asks which versions the server speaks.
+	anyVersion bool
 }
 
 // handler serves one matched request.

@@ -53,14 +53,30 @@ type cloud struct {
 	templates []events.Template
 	vdcs      []events.VDC
 	networks  map[string][]events.Network // by VDC id, as last synced
-	synced    time.Time
-	syncSeq   uint64
+	// users are VCD's users by URN, as learnt from syncs: kept once learnt, the name of a
+	// newer sync winning.
+	users   map[string]knownUser
+	synced  time.Time
+	syncSeq uint64
 	// What each VDC offers VMs, by VDC id, as last synced.
 	profiles map[string][]events.StorageProfile
 	policies map[string][]events.SizingPolicy
 	// By VDC id: what the newest command set, and what the newest event recorded.
 	cmdRuntimes, evtRuntimes map[string]runtimes
 	cmdService, evtService   service
+}
+
+// knownUser is a user's name and org, and the sequence of the sync that said so.
+type knownUser struct {
+	UserView
+	seq uint64
+}
+
+// UserView is a VCD user kaas learnt from a sync: its name and the URN of its org (empty
+// when VCD did not say).
+type UserView struct {
+	Name  string
+	OrgID string
 }
 
 // runtimes is what one record set a VDC's runtimes to.
@@ -96,7 +112,7 @@ func eventWins(cmd, evt origin, seqOf func(id string) uint64) bool {
 }
 
 func newCloud() *cloud {
-	return &cloud{cmdRuntimes: map[string]runtimes{}, evtRuntimes: map[string]runtimes{}}
+	return &cloud{cmdRuntimes: map[string]runtimes{}, evtRuntimes: map[string]runtimes{}, users: map[string]knownUser{}}
 }
 
 // command folds a cloud command accepted at stream sequence seq.
@@ -126,6 +142,11 @@ func (c *cloud) event(seq uint64, cause string, t time.Time, p events.Payload) {
 			c.policies = make(map[string][]events.SizingPolicy, len(p.SizingPolicies))
 			for _, sp := range p.SizingPolicies {
 				c.policies[sp.VDC] = cloneList(sp.Policies)
+			}
+		}
+		for _, u := range p.Users {
+			if k, ok := c.users[u.ID]; !ok || seq > k.seq {
+				c.users[u.ID] = knownUser{UserView{Name: u.Name, OrgID: u.OrgID}, seq}
 			}
 		}
 	case events.VDCRuntimesChanged:
@@ -188,6 +209,26 @@ func (v *Views) Cloud() CloudView {
 	return v.cloud.view(v.commandSeq)
 }
 
+// User returns what a sync said of a VCD user, by URN: a lookup in memory, for the names
+// answers show (a cluster's owner, its ACL), so that no request waits for VCD.
+func (v *Views) User(id string) (UserView, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	u, ok := v.cloud.users[id]
+	return u.UserView, ok
+}
+
+// Users returns every VCD user the syncs named, by URN.
+func (v *Views) Users() map[string]UserView {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make(map[string]UserView, len(v.cloud.users))
+	for id, u := range v.cloud.users {
+		out[id] = u.UserView
+	}
+	return out
+}
+
 // applyCloudEvent folds an event of the cloud aggregate, with mu held.
 func (v *Views) applyCloudEvent(seq uint64, env events.Envelope) {
 	if env.CausationID != "" {
@@ -211,6 +252,7 @@ func (c *cloud) clone() *cloud {
 	cp.templates, cp.vdcs = slices.Clone(c.templates), slices.Clone(c.vdcs)
 	cp.cmdRuntimes, cp.evtRuntimes = maps.Clone(c.cmdRuntimes), maps.Clone(c.evtRuntimes)
 	cp.networks = maps.Clone(c.networks) // the lists themselves are replaced, never changed
+	cp.users = maps.Clone(c.users)
 	cp.profiles, cp.policies = maps.Clone(c.profiles), maps.Clone(c.policies)
 	return &cp
 }

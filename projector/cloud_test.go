@@ -2,6 +2,7 @@ package projector_test
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/kaasproject/kaas/events"
@@ -91,5 +92,43 @@ func TestCloudViewOffers(t *testing.T) {
 	d["vdc1"].SizingPolicies[0].Name = "changed"
 	if got := view()["vdc1"]; got.StorageProfiles[0].Name != "Silver" || got.SizingPolicies[0].Name != "small" {
 		t.Fatalf("the view shares its offers: %+v", got)
+	}
+}
+
+// The views learn VCD's users from syncs, each of which lists only the users it had not
+// recorded: a name once learnt is kept, a newer sync's name wins, and an older sync folded
+// late changes nothing. A rebuild in another order of syncs gives the same users.
+func TestCloudViewUsers(t *testing.T) {
+	const alice, bob = "urn:vcloud:user:a", "urn:vcloud:user:b"
+	sync := func(v *projector.Views, seq uint64, users ...events.User) {
+		v.ApplyEvent(seq, "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0,
+			Payload: events.CloudSynced{Users: users}})
+	}
+	v := projector.NewViews()
+	if _, ok := v.User(alice); ok {
+		t.Fatal("a user known before any sync")
+	}
+	sync(v, 1, events.User{ID: alice, Name: "alice", OrgID: orgA}, events.User{ID: bob, Name: "bob", OrgID: orgA})
+	sync(v, 2) // nothing new
+	sync(v, 4, events.User{ID: alice, Name: "alice2", OrgID: orgA})
+	sync(v, 3, events.User{ID: alice, Name: "stale", OrgID: orgA})
+	want := map[string]projector.UserView{alice: {Name: "alice2", OrgID: orgA}, bob: {Name: "bob", OrgID: orgA}}
+	if got := v.Users(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("users %+v, want %+v", got, want)
+	}
+	if u, ok := v.User(bob); !ok || u.Name != "bob" {
+		t.Errorf("bob: %+v %v", u, ok)
+	}
+
+	c := v.Clone()
+	if !c.Equal(v) || len(v.Diff(c)) != 0 {
+		t.Fatalf("a clone differs: %v", v.Diff(c))
+	}
+	sync(c, 5, events.User{ID: bob, Name: "robert", OrgID: orgA})
+	if u, _ := v.User(bob); u.Name != "bob" {
+		t.Fatalf("the clone shares its users: %+v", u)
+	}
+	if d := v.Diff(c); c.Equal(v) || !slices.Contains(d, "VCD users") {
+		t.Fatalf("views with other users: equal %v, differences %v", c.Equal(v), d)
 	}
 }

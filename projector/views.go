@@ -589,7 +589,7 @@ func (v *Views) Equal(o *Views) bool {
 	defer o.mu.RUnlock()
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
 		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
-		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq))
+		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users)
 }
 
 // sameOrder compares the per-cluster operation lists by id (the records are compared with
@@ -700,6 +700,9 @@ func (v *Views) Diff(o *Views) []string {
 	}
 	if !reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) {
 		out = append(out, "cloud (templates, org VDCs, service state)")
+	}
+	if !maps.Equal(v.cloud.users, o.cloud.users) {
+		out = append(out, "VCD users")
 	}
 	return out
 }

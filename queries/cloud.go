@@ -79,10 +79,12 @@ func (q *Queries) VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc {
 	return out
 }
 
-// VDC returns one org VDC the principal may see.
+// VDC returns one org VDC the principal may see, named by its URN or, as CSE's routes
+// name it, its bare UUID.
 func (q *Queries) VDC(ctx context.Context, p cluster.Principal, id string) (cse.Ovdc, error) {
+	urn := cse.VDCURN(id)
 	for _, d := range q.views.Cloud().VDCs {
-		if strings.EqualFold(d.ID, id) && (p.Provider || d.OrgID == p.Org) {
+		if strings.EqualFold(d.ID, urn) && (p.Provider || d.OrgID == p.Org) {
 			return ovdc(d), nil
 		}
 	}
@@ -94,7 +96,7 @@ func ovdc(d projector.VDCView) cse.Ovdc {
 	if rt == nil {
 		rt = []string{}
 	}
-	return cse.Ovdc{Name: d.Name, ID: d.ID, OrgName: d.OrgName, K8sRuntime: rt}
+	return cse.Ovdc{Name: d.Name, ID: cse.OvdcID(d.ID), OrgName: d.OrgName, K8sRuntime: rt}
 }
 
 // VDCEnabled reports whether an org VDC, named as a tenant names it in a cluster spec, is
@@ -324,7 +326,7 @@ func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id strin
 		return cse.DefEntity{}, fmt.Errorf("cluster %s %w at %s: it was created at %s", id, ErrNotYet,
 			at.UTC().Format(time.RFC3339), cv.State.Created.UTC().Format(time.RFC3339))
 	}
-	return Render(projector.ClusterView{ID: id, State: past}), nil
+	return q.named(Render(projector.ClusterView{ID: id, State: past})), nil
 }
 
 // Verify walks every cluster's hash chain in the event stream and checks each chain's head

@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
@@ -56,7 +57,22 @@ func (q *Queries) Cluster(ctx context.Context, p cluster.Principal, id string) (
 	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
-	return Render(cv), nil
+	return q.named(Render(cv)), nil
+}
+
+// UserName returns a VCD user's name, as the last sync read it; "" when kaas does not know
+// it. It reads memory only: answers never wait for VCD.
+func (q *Queries) UserName(ctx context.Context, id string) string {
+	u, _ := q.views.User(id)
+	return u.Name
+}
+
+// named fills in the names of a rendered cluster that kaas learns from VCD: its owner's.
+func (q *Queries) named(e cse.DefEntity) cse.DefEntity {
+	if e.Owner.Name == "" {
+		e.Owner.Name = q.UserName(context.Background(), e.Owner.ID)
+	}
+	return e
 }
 
 // Render turns a cluster view into CSE's DefEntity, showing an accepted change that has
@@ -116,7 +132,7 @@ func (q *Queries) Clusters(ctx context.Context, p cluster.Principal) []cse.DefEn
 	out := make([]cse.DefEntity, 0, len(cvs))
 	for _, cv := range cvs {
 		if p.SeesAll() || level(p, cv) > cluster.LevelNone {
-			out = append(out, Render(cv))
+			out = append(out, q.named(Render(cv)))
 		}
 	}
 	return out
@@ -128,7 +144,15 @@ func (q *Queries) ACL(ctx context.Context, p cluster.Principal, id string) ([]ev
 	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
-	return cv.ACL(), nil
+	acl := slices.Clone(cv.ACL()) // the view's own stays as recorded
+	for i, e := range acl {
+		// VCD's name of a user of the cluster's org or of the caller's (CSE names the users of
+		// the entity's org, and a provider's own): a caller learns no other org's names.
+		if u, ok := q.views.User(e.MemberID); ok && u.Name != "" && u.OrgID != "" && (u.OrgID == cv.Org() || u.OrgID == p.Org) {
+			acl[i].Username = u.Name
+		}
+	}
+	return acl, nil
 }
 
 // Operation returns the progress of an operation on a cluster the principal may see, or

@@ -512,3 +512,66 @@ func TestTenantSeesProvidersOperationOnItsCluster(t *testing.T) {
 		t.Errorf("another org reads it: %v", err)
 	}
 }
+
+// Names come from what kaas read from VCD, in memory: a cluster's owner by name, and the
+// users it is shared with as VCD names them, but only users of the cluster's org or the
+// caller's own; another org's user keeps the name the sharer gave, so that no caller
+// learns the names of an org it does not see.
+func TestNamesFromVCD(t *testing.T) {
+	const (
+		eve   = "urn:vcloud:user:e0000000-0000-4000-8000-00000000000e" // of orgB
+		ghost = "urn:vcloud:user:f0000000-0000-4000-8000-00000000000f" // VCD never listed it
+	)
+	s := newStream(t)
+	create := s.Create("c1", orgA, alice)
+	s.Run(create)
+	s.Run(s.Command("share-c1", create.ClusterID, orgA, alice, events.SetClusterACL{Entries: []events.ACLEntry{
+		{MemberID: bob, Username: "robert", AccessLevel: events.AccessReadOnly},
+		{MemberID: eve, Username: "eve as alice typed it", AccessLevel: events.AccessReadOnly},
+		{MemberID: provider.User, AccessLevel: events.AccessFullControl},
+		{MemberID: ghost, AccessLevel: events.AccessReadOnly},
+	}}))
+	v := s.Views()
+	q := queries.New(v, nil)
+	ctx := t.Context()
+	if ent, _ := q.Cluster(ctx, admin(orgA), create.ClusterID); ent.Owner.Name != "" {
+		t.Fatalf("owner named %q before kaas read VCD's users", ent.Owner.Name)
+	}
+	v.ApplyEvent(uint64(len(s.Evts)+1), "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0,
+		Payload: events.CloudSynced{Users: []events.User{{ID: alice, Name: "alice", OrgID: orgA}, {ID: bob, Name: "bob", OrgID: orgA},
+			{ID: eve, Name: "eve", OrgID: orgB}, {ID: provider.User, Name: "administrator", OrgID: provider.Org}}}})
+
+	ent, err := q.Cluster(ctx, admin(orgA), create.ClusterID)
+	if err != nil || ent.Owner != (cse.Ref{Name: "alice", ID: alice}) {
+		t.Fatalf("owner %+v (%v)", ent.Owner, err)
+	}
+	if list := q.Clusters(ctx, provider); len(list) != 1 || list[0].Owner.Name != "alice" {
+		t.Errorf("listed %+v", list)
+	}
+	names := func(p cluster.Principal) map[string]string {
+		acl, err := q.ACL(ctx, p, create.ClusterID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, e := range acl {
+			out[e.MemberID] = e.Username
+		}
+		return out
+	}
+	tenant := map[string]string{bob: "bob", eve: "eve as alice typed it", provider.User: "", ghost: ""}
+	if got := names(admin(orgA)); !reflect.DeepEqual(got, tenant) {
+		t.Errorf("alice's ACL names %v, want %v", got, tenant)
+	}
+	prov := map[string]string{bob: "bob", eve: "eve as alice typed it", provider.User: "administrator", ghost: ""}
+	if got := names(provider); !reflect.DeepEqual(got, prov) {
+		t.Errorf("a provider's ACL names %v, want %v", got, prov)
+	}
+	// The view keeps the names the sharer gave.
+	if acl := v.Users(); acl[bob].Name != "bob" {
+		t.Fatalf("users %+v", acl)
+	}
+	if cv, _ := v.Cluster(create.ClusterID); cv.ACL()[0].Username != "robert" {
+		t.Errorf("the view's ACL was changed: %+v", cv.ACL())
+	}
+}

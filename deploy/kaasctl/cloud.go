@@ -164,11 +164,15 @@ func (a *app) ovdcSetCmd(verb, short string, runtimes []string) *cobra.Command {
 	return cmd
 }
 
-// findOvdc finds an org VDC by id, or by name (in an org when given).
+// vdcURNPrefix starts an org VDC's URN; CSE's answers give the bare UUID after it.
+const vdcURNPrefix = "urn:vcloud:vdc:"
+
+// findOvdc finds an org VDC by id (its UUID, as CSE shows it, or its URN), or by name (in
+// an org when given).
 func findOvdc(all []Ovdc, nameOrID, org string) (Ovdc, error) {
 	var found []Ovdc
 	for _, d := range all {
-		if d.ID == nameOrID || (d.Name == nameOrID && (org == "" || strings.EqualFold(d.OrgName, org))) {
+		if strings.EqualFold(d.ID, strings.TrimPrefix(nameOrID, vdcURNPrefix)) || (d.Name == nameOrID && (org == "" || strings.EqualFold(d.OrgName, org))) {
 			found = append(found, d)
 		}
 	}

@@ -164,7 +164,7 @@ func TestProvider(t *testing.T) {
 	dir := t.TempDir()
 	const admin, wait = "administrator", "--poll=50ms"
 	e.runSteps(t, dir, []step{
-		{name: "org VDCs", user: admin, args: []string{"ovdc", "list", "-o", "wide"}, out: []string{`(?m)^acme-vdc\s+acme\s+native\s+urn:vcloud:vdc:`}},
+		{name: "org VDCs", user: admin, args: []string{"ovdc", "list", "-o", "wide"}, out: []string{`(?m)^acme-vdc\s+acme\s+native\s+[0-9a-f]{8}-[0-9a-f-]{27}$`}},
 		{name: "disable", user: admin, args: []string{"ovdc", "disable", "acme-vdc", "--wait", wait},
 			out: []string{`acme-vdc\s+acme\s+none`}, err: []string{`SetVDCRuntimes SUCCEEDED`}},
 		{name: "sample", args: []string{"cluster", "apply", "--sample"},
@@ -179,7 +179,7 @@ func TestProvider(t *testing.T) {
 		{name: "enable a VDC that is not there", user: admin, args: []string{"ovdc", "enable", "nope"}, code: 1, err: []string{`org VDC nope not found`}},
 		{name: "enable in the wrong org", user: admin, args: []string{"ovdc", "enable", "acme-vdc", "--org", "beta"}, code: 1, err: []string{`not found in org beta`}},
 
-		{name: "system info", user: admin, args: []string{"system", "info"}, out: []string{`product_name:\s+kaas`, `status:\s+Running`, `templates_synced:\s+yes`}},
+		{name: "system info", user: admin, args: []string{"system", "info"}, out: []string{`product:\s+kaas`, `status:\s+Running`, `templates_synced:\s+yes`}},
 		{name: "system info json", args: []string{"system", "info", "-o", "json"}, out: []string{`"cse_server_api_version": "36.0"`}},
 		{name: "disable the service", user: admin, args: []string{"system", "disable"}, out: []string{`CSE service is disabled`}},
 		{name: "tenants refused while disabled", args: []string{"cluster", "list"}, code: 1, err: []string{`CSE service is disabled`}},
@@ -190,6 +190,6 @@ func TestProvider(t *testing.T) {
 		{name: "template names", args: []string{"template", "list", "-o", "name"}, out: []string{`(?m)^ubuntu-22.04_k8s-1.30_antrea-1.15$`}},
 		{name: "complete a template", args: []string{"__complete", "cluster", "upgrade", "web", "--template", "ubuntu-22.04_k8s-1.30"}, out: []string{`ubuntu-22.04_k8s-1.30_antrea-1.15`}},
 		{name: "version", args: []string{"version"}, out: []string{`kaasctl: test`, `server:\s+\S+ \(API 36.0, Running\)`}},
-		{name: "version json", args: []string{"version", "-o", "json"}, out: []string{`"client": \{\s+"version": "test"`, `"product_name": "kaas"`}},
+		{name: "version json", args: []string{"version", "-o", "json"}, out: []string{`"client": \{\s+"version": "test"`, `"product": "kaas"`}},
 	})
 }

@@ -201,7 +201,7 @@ type Template struct {
 	Kind              string `json:"kind"`
 }
 
-// Ovdc is one org VDC of GET cse/3.0/ovdcs.
+// Ovdc is one org VDC of GET cse/3.0/ovdcs; ID is the VDC's bare UUID, as CSE gives it.
 type Ovdc struct {
 	Name       string   `json:"ovdc_name"`
 	ID         string   `json:"ovdc_id"`

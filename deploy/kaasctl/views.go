@@ -15,7 +15,7 @@ import (
 // How each kind of answer reads as a table and as names.
 
 var clusterColumns = []column{{header: "NAME"}, {header: "ORG"}, {header: "VDC"}, {header: "PHASE"}, {header: "K8S"}, {header: "WORKERS"},
-	{header: "ID", wide: true}, {header: "TEMPLATE", wide: true}, {header: "CONTROL PLANE IP", wide: true}}
+	{header: "ID", wide: true}, {header: "OWNER", wide: true}, {header: "TEMPLATE", wide: true}, {header: "CONTROL PLANE IP", wide: true}}
 
 func clusterRow(c *Cluster) []string {
 	k8s := ""
@@ -26,7 +26,11 @@ func clusterRow(c *Cluster) []string {
 	if org == "" {
 		org = c.Org.Name
 	}
-	return []string{c.Name, org, c.Entity.Metadata.VirtualDataCenterName, c.phase(), k8s, c.workers(), c.ID, c.template(), c.controlPlaneIP()}
+	owner := c.Owner.Name // as VCD names the user; its URN until kaas has read VCD's users
+	if owner == "" {
+		owner = c.Owner.ID
+	}
+	return []string{c.Name, org, c.Entity.Metadata.VirtualDataCenterName, c.phase(), k8s, c.workers(), c.ID, owner, c.template(), c.controlPlaneIP()}
 }
 
 func clustersView(r Reply[[]Cluster]) view {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 
+	"github.com/kaasproject/kaas/deploy/rde"
 	"github.com/kaasproject/kaas/executors/vcd"
 	"github.com/kaasproject/kaas/ingress/vcdext"
 )
@@ -174,6 +175,26 @@ func Install(ctx context.Context, cfg vcd.Config, ext Extension) (Installed, err
 		res.FiltersAdded = append(res.FiltersAdded, f)
 	}
 	return res, nil
+}
+
+// InstallRDE registers in VCD what CSE's installer registers (see package rde): the
+// interfaces, the cse:nativeCluster entity types and the System org's access to them, and
+// publishes the rights bundle VCD makes for them to the tenant orgs publish names ("all",
+// "none" or org names). Running it again changes nothing.
+func InstallRDE(ctx context.Context, cfg vcd.Config, publish string) (rde.Report, error) {
+	p, err := rde.ParsePublish(publish)
+	if err != nil {
+		return rde.Report{}, err
+	}
+	vc, err := vcd.Login(ctx, cfg)
+	if err != nil {
+		return rde.Report{}, err
+	}
+	r, err := rde.Register(ctx, vc, rde.Config{Publish: p})
+	if err != nil {
+		return r, fmt.Errorf("register CSE's entity types: %w", err)
+	}
+	return r, nil
 }
 
 func filters(c *govcd.Client, serviceHREF string) ([]string, error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kaasproject/kaas/deploy/rde"
 	"github.com/kaasproject/kaas/deploy/svc"
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/jsstore"
@@ -83,8 +84,16 @@ type Config struct {
 	LogLevel       string
 	// ProviderOrg is the URN of VCD's System org, whose users are providers.
 	ProviderOrg string
-	// RightIDs maps right URNs to CSE's right names (see ingress.Config).
+	// RightIDs maps right URNs to CSE's right names (see ingress.Config): the provider's
+	// override of what kaasd learns from VCD.
 	RightIDs map[string]string
+	// RightsRefresh is how often an ingress reads the URNs of CSE's rights from VCD again
+	// once it has them all (it retries within a minute while some are missing); 0 reads
+	// them only until found. Without KAAS_VCD_URL nothing is read.
+	RightsRefresh time.Duration
+	// PublishRights says which tenant orgs `kaasd install` publishes CSE's rights bundle
+	// to: "all", "none" or org names separated by commas (see rde.ParsePublish).
+	PublishRights string
 	// CloudSyncInterval is how often VCD's templates and org VDCs are read again.
 	CloudSyncInterval time.Duration
 	// CommandRetention and EventRetention bound how long history is kept; 0 keeps it
@@ -108,7 +117,8 @@ func Defaults() Config {
 		DataDir: "./data", AMQPURL: vcdext.DefaultURL, AMQPExchange: vcdext.DefaultExchange, AMQPRoutingKey: vcdext.DefaultRoutingKey,
 		AMQPPrefetch: vcdext.DefaultPrefetch, AdminAddr: "127.0.0.1:9090",
 		Roles: []string{RoleIngress, RoleExecutor, RoleProjector}, LogLevel: "info", Replicas: 1,
-		ProviderOrg: ingress.SystemOrg, CloudSyncInterval: 10 * time.Minute,
+		ProviderOrg: ingress.SystemOrg, CloudSyncInterval: 10 * time.Minute, RightsRefresh: 10 * time.Minute,
+		PublishRights: "none",
 	}
 }
 
@@ -137,6 +147,12 @@ func (c *Config) Validate() error {
 		if err := vc.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("KAAS_VCD_*: %w", err))
 		}
+	}
+	if _, err := rde.ParsePublish(c.PublishRights); err != nil {
+		errs = append(errs, fmt.Errorf("KAAS_PUBLISH_RIGHTS: %w", err))
+	}
+	if c.RightsRefresh < 0 {
+		errs = append(errs, fmt.Errorf("KAAS_RIGHTS_REFRESH must not be negative, not %s", c.RightsRefresh))
 	}
 	if c.AMQPPrefetch < 1 || c.AMQPPrefetch > 65535 {
 		errs = append(errs, fmt.Errorf("KAAS_AMQP_PREFETCH must be 1..65535, not %d", c.AMQPPrefetch))
@@ -291,6 +307,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			OnStop: func() { s.stop() }, DeadLetters: s.store, Replay: proj.Replay, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
 		if err != nil {
 			return nil, err
+		}
+		if cfg.VCDURL != "" {
+			// VCD names rights by URN in what it relays: learn them before consuming (for a
+			// bounded time) and keep them fresh in the background.
+			l := newRightsLearner(cfg.VCDConfig(log), s.api.SetRightIDs, reg, log)
+			first := make(chan struct{})
+			g.Go(func() error { return l.run(gctx, cfg.RightsRefresh, first) })
+			select {
+			case <-first:
+			case <-time.After(rightsFirstWait):
+				log.Warn("VCD has not answered for the URNs of CSE's rights yet; serving meanwhile")
+			case <-gctx.Done():
+			}
 		}
 		consumer, err := vcdext.New(vcdext.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, RoutingKey: cfg.AMQPRoutingKey,
 			Queue: cfg.AMQPQueue, Prefetch: cfg.AMQPPrefetch, Logger: log, Metrics: vcdext.NewMetrics(reg)}, s.api)
@@ -452,5 +481,6 @@ func (c Config) Redacted() map[string]any {
 		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "boot_timeout": c.BootTimeout.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
 		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "audit_retention": c.AuditRetention.String(), "mutable_history": c.MutableHistory,
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
+		"rights_refresh": c.RightsRefresh.String(), "right_ids_override": len(c.RightIDs),
 	}
 }

@@ -3,11 +3,14 @@ package kaasd_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
 )
 
@@ -26,6 +29,53 @@ func object(keys ...string) shape {
 			}
 		}
 		return nil
+	}
+}
+
+// exactly is a JSON object with these keys and no other: the shape of a CSE model its
+// client builds with Model(**body), which raises on any other key.
+func exactly(keys ...string) shape {
+	return func(t *testing.T, body []byte) error {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return fmt.Errorf("not a JSON object: %v", err)
+		}
+		got := slices.Sorted(maps.Keys(m))
+		if want := slices.Sorted(slices.Values(keys)); !slices.Equal(got, want) {
+			return fmt.Errorf("keys %v, want exactly %v", got, want)
+		}
+		return nil
+	}
+}
+
+// each is a JSON array whose items all have the shape, at least minLen of them.
+func each(minLen int, item shape) shape {
+	return func(t *testing.T, body []byte) error {
+		var items []json.RawMessage
+		if err := json.Unmarshal(body, &items); err != nil {
+			return fmt.Errorf("not a JSON array: %v", err)
+		}
+		if len(items) < minLen {
+			return fmt.Errorf("%d items, want at least %d", len(items), minLen)
+		}
+		for _, it := range items {
+			if err := item(t, it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// pageOf is CSE's paged result whose values all have the shape.
+func pageOf(minLen int, item shape) shape {
+	return func(t *testing.T, body []byte) error {
+		if err := object("resultTotal", "pageCount", "page", "pageSize", "values")(t, body); err != nil {
+			return err
+		}
+		var p struct{ Values json.RawMessage }
+		_ = json.Unmarshal(body, &p)
+		return each(minLen, item)(t, p.Values)
 	}
 }
 
@@ -134,6 +184,10 @@ func TestRouteTable(t *testing.T) {
 	if ent.Entity.Status.Phase != "CREATE:SUCCEEDED" || len(ent.Entity.Status.Nodes.NFS) != 1 {
 		t.Fatalf("create: %s %+v", ent.Entity.Status.Phase, ent.Entity.Status.Nodes)
 	}
+	// The owner by name, as kaas read VCD's users (CSE's cluster list shows it).
+	if ent.Owner.Name != "alice" || ent.Owner.ID != vcdsim.UserURN("acme", "alice") {
+		t.Errorf("owner %+v", ent.Owner)
+	}
 	nfs := ent.Entity.Status.Nodes.NFS[0].Name
 	_, body = e.callAs(provider, "GET", "/api/cse/3.0/ovdcs", nil)
 	vdc := decode[[]cse.Ovdc](t, body)[0]
@@ -141,9 +195,29 @@ func TestRouteTable(t *testing.T) {
 	scaled := ent.Entity
 	two := 2
 	scaled.Spec.Topology.Workers.Count = &two
-	acl := map[string]any{"accessSetting": []map[string]string{{"memberId": "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11",
-		"username": "bob", "accessLevelId": "urn:vcloud:accessLevel:ReadOnly", "grantType": "MembershipAccessControlGrant"}}}
+	// Shared with bob, whom the sharer names otherwise: the ACL names him as VCD does.
+	acl := map[string]any{"accessSetting": []map[string]string{{"memberId": vcdsim.UserURN("acme", "bob"),
+		"username": "robert", "accessLevelId": "urn:vcloud:accessLevel:ReadOnly", "grantType": "MembershipAccessControlGrant"}}}
+	aclPage := func(t *testing.T, body []byte) error {
+		if err := pageOf(1, exactly("memberId", "username", "accessLevelId"))(t, body); err != nil {
+			return err
+		}
+		if p := decode[cse.Page[map[string]string]](t, body); p.ResultTotal != 1 || p.Values[0]["username"] != "bob" {
+			return fmt.Errorf("ACL %+v: want bob, by VCD's name", p)
+		}
+		return nil
+	}
 	const v36, v35 = "application/json;version=36.0", "application/json;version=35.0"
+	// A task_href CSE's client GETs as it is: absolute, on VCD's public address.
+	task := func(t *testing.T, body []byte) error {
+		if err := exactly("task_href")(t, body); err != nil {
+			return err
+		}
+		if h := decode[map[string]string](t, body)["task_href"]; !strings.HasPrefix(h, e.url+"/api/") {
+			return fmt.Errorf("task_href %q is not on VCD's address %s", h, e.url)
+		}
+		return nil
+	}
 	c := "/api/cse/3.0/cluster/" + id
 	rows := []struct {
 		who, accept, method, path string
@@ -153,8 +227,8 @@ func TestRouteTable(t *testing.T) {
 		wait                      bool // for the cluster's operation to end
 	}{
 		// §2.1 system and templates.
-		{provider, v36, "GET", "/api/cse/system", nil, 200, object("product_name", "version", "cse_server_api_version", "cse_server_supported_api_versions", "status", "clusters"), false},
-		{alice, v35, "GET", "/api/cse/system", nil, 200, object("product_name", "version", "status"), false},
+		{provider, v36, "GET", "/api/cse/system", nil, 200, object("product", "version", "cse_server_api_version", "cse_server_supported_api_versions", "status", "clusters"), false},
+		{alice, v35, "GET", "/api/cse/system", nil, 200, object("product", "version", "status"), false},
 		{provider, v36, "GET", "/api/cse/system/config", nil, 200, object("amqp_url", "vcd_url", "vcd_password"), false},
 		{alice, v36, "GET", "/api/cse/system/config", nil, 403, cseError, false},
 		{alice, v36, "PUT", "/api/cse/system", map[string]string{"server_action": "disable"}, 403, cseError, false},
@@ -166,7 +240,7 @@ func TestRouteTable(t *testing.T) {
 		{alice, v36, "GET", "/api/cse/templates", nil, 200, list(3, "name", "revision", "kubernetes_version", "os", "cni", "cni_version", "deprecated", "catalog", "catalog_item", "is_default", "kind"), false},
 		{alice, v36, "GET", "/api/cse/templates/tkgm", nil, 200, list(0), false},
 		{alice, v36, "POST", "/api/cse/templates/action/reload", nil, 403, cseError, false},
-		{provider, v36, "POST", "/api/cse/templates/action/reload", nil, 202, object("task_href"), false},
+		{provider, v36, "POST", "/api/cse/templates/action/reload", nil, 202, task, false},
 
 		// §2.3 clusters.
 		{alice, v36, "GET", "/api/cse/3.0/clusters", nil, 200, list(2, "id", "entityType", "entity"), false},
@@ -182,18 +256,22 @@ func TestRouteTable(t *testing.T) {
 		{alice, v36, "DELETE", c + "/nfs/nfsd-nope", nil, 404, cseError, false},
 		{alice, v36, "GET", c + "/acl", nil, 200, page(0), false},
 		{alice, v36, "PUT", c + "/acl", acl, 204, noBody, false},
-		{alice, v36, "GET", c + "/acl?page=1&pageSize=5", nil, 200, page(1, "memberId", "username", "accessLevelId", "grantType"), false},
+		{alice, v36, "GET", c + "/acl?page=1&pageSize=5", nil, 200, aclPage, false},
 		{alice, v36, "GET", c + "/events?pageSize=100", nil, 200, page(10, "id", "seq", "type", "time", "hash", "data"), false},
 		{alice, v36, "GET", "/api/cse/3.0/operations/" + opID, nil, 200, object("id", "clusterId", "operation", "status", "phase", "percent"), false},
 		{alice, v36, "DELETE", "/api/cse/3.0/cluster/" + doomed, nil, 202, defEntity, false},
 
 		// §2.3 org VDCs.
-		{alice, v36, "GET", "/api/cse/3.0/ovdcs", nil, 200, list(1, "ovdc_name", "ovdc_id", "org_name", "k8s_runtime"), false},
-		{alice, v36, "GET", "/api/cse/3.0/ovdc/" + vdc.ID, nil, 200, object("ovdc_name", "ovdc_id", "org_name", "k8s_runtime"), false},
+		{alice, v36, "GET", "/api/cse/3.0/ovdcs", nil, 200, each(1, exactly("ovdc_name", "ovdc_id", "org_name", "k8s_runtime")), false},
+		{alice, v36, "GET", "/api/cse/3.0/ovdc/" + vdc.ID, nil, 200, exactly("ovdc_name", "ovdc_id", "org_name", "k8s_runtime"), false},
+		{alice, v36, "GET", "/api/cse/3.0/ovdc/urn:vcloud:vdc:" + vdc.ID, nil, 200, exactly("ovdc_name", "ovdc_id", "org_name", "k8s_runtime"), false},
 		{alice, v36, "PUT", "/api/cse/3.0/ovdc/" + vdc.ID, cse.OvdcUpdate{K8sRuntime: []string{"native"}, OrgName: vdc.OrgName, OvdcName: vdc.Name}, 403, cseError, false},
 		{provider, v36, "PUT", "/api/cse/3.0/ovdc/" + vdc.ID, cse.OvdcUpdate{K8sRuntime: []string{"TKGm"}, OrgName: vdc.OrgName, OvdcName: vdc.Name}, 400, cseError, false},
-		{provider, v36, "PUT", "/api/cse/3.0/ovdc/" + vdc.ID, cse.OvdcUpdate{K8sRuntime: []string{"native"}, OrgName: vdc.OrgName, OvdcName: vdc.Name}, 202, object("task_href"), false},
-		{alice, v36, "GET", "/api/cse/3.0/orgvdcs", nil, 200, page(1, "name", "id", "orgName", "k8sRuntime"), false},
+		{provider, v36, "PUT", "/api/cse/3.0/ovdc/" + vdc.ID, cse.OvdcUpdate{K8sRuntime: []string{"native"}, OrgName: vdc.OrgName, OvdcName: vdc.Name}, 202, task, false},
+		// As CSE 3.1.4's client sends it: its whole Ovdc model, the names null.
+		{provider, v36, "PUT", "/api/cse/3.0/ovdc/" + vdc.ID, json.RawMessage(`{"k8s_runtime":["native"],"ovdc_name":null,"ovdc_id":null,"org_name":"acme","remove_cp_from_vms_on_disable":false}`),
+			202, task, false},
+		{alice, v36, "GET", "/api/cse/3.0/orgvdcs?pageSize=10", nil, 200, pageOf(1, exactly("ovdc_name", "ovdc_id", "org_name", "k8s_runtime")), false},
 
 		// Refusals.
 		{alice, v36, "GET", "/api/cse/3.0/nothing", nil, 404, cseError, false},

@@ -42,6 +42,9 @@ func TestFaultsAndCrashes(t *testing.T) {
 	if _, err := kaasd.Install(t.Context(), cfg.VCDConfig(nil), kaasd.DefaultExtension(exchange, key)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := kaasd.InstallRDE(t.Context(), cfg.VCDConfig(nil), "all"); err != nil {
+		t.Fatal(err)
+	}
 
 	dir := t.TempDir()
 	logf, err := os.Create(filepath.Join(dir, "kaasd.log"))

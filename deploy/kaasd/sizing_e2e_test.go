@@ -1,14 +1,11 @@
 package kaasd_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"testing"
 
-	"github.com/kaasproject/kaas/deploy/kaasd"
 	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
-	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
 )
 
@@ -19,7 +16,7 @@ import (
 // got them. A sizing class or storage profile the org VDC does not offer, and CPUs or memory
 // out of bounds, are refused with CSE's 400 naming the field.
 func TestSizingEndToEnd(t *testing.T) {
-	e := startWithCSERights(t, kaasdtest.FastSim())
+	e := startSimEnv(t, kaasdtest.FastSim())
 
 	topology := func(m map[string]any) map[string]any { return sub(m["spec"].(map[string]any), "topology") }
 	for _, tt := range []struct {
@@ -110,49 +107,4 @@ func TestSizingEndToEnd(t *testing.T) {
 		tp.NFS == nil || tp.NFS.StorageProfile == nil || *tp.NFS.StorageProfile != "Gold" {
 		t.Fatalf("topology %+v", tp)
 	}
-}
-
-// cseRights are CSE's rights, which VCD makes with the cse:nativeCluster entity type.
-var cseRights = []string{"cse:nativeCluster: View", "cse:nativeCluster: Modify", "cse:nativeCluster: Full Access",
-	"cse:nativeCluster: Administrator View", "cse:nativeCluster: Administrator Full access"}
-
-// startWithCSERights is startSimEnv with CSE's rights in force whoever registers them: the
-// provider registers the entity type in VCD unless it is there (VCD then makes CSE's rights
-// bundle) and publishes the bundle to acme, so that VCD grants alice her rights, and kaas
-// knows their URNs by its KAAS_RIGHT_IDS override.
-func startWithCSERights(t *testing.T, simCfg vcdsim.Config) *simEnv {
-	t.Helper()
-	ids := map[string]string{}
-	for _, name := range cseRights {
-		ids[vcdsim.RightURN(name)] = name
-	}
-	sys := kaasdtest.Start(t, simCfg, func(c *kaasd.Config) { c.RightIDs = ids })
-	e := &simEnv{t: t, sys: sys, sim: sys.Sim, url: sys.URL, srv: sys.Server, cfg: sys.Config}
-	provider := sys.Login(t, "administrator@System", "kaas-admin")
-	call := func(want int, method, path string, body any) []byte {
-		t.Helper()
-		code, b, _ := sys.Call(t, provider, "application/json;version=36.0", method, path, body)
-		if want != 0 && code != want {
-			t.Fatalf("%s %s: %d %s", method, path, code, b)
-		}
-		return b
-	}
-	const typeID = "urn:vcloud:type:cse:nativeCluster:2.1.0"
-	if code, _, _ := sys.Call(t, provider, "application/json;version=36.0", "GET", "/cloudapi/1.0.0/entityTypes/"+typeID, nil); code != http.StatusOK {
-		call(http.StatusCreated, "POST", "/cloudapi/1.0.0/entityTypes", map[string]any{"id": typeID, "name": "nativeClusterEntityType",
-			"vendor": "cse", "nss": "nativeCluster", "version": "2.1.0", "schema": map[string]any{"type": "object"},
-			"interfaces": []string{"urn:vcloud:interface:vmware:k8s:1.0.0"}})
-	}
-	var bundles struct {
-		Values []struct{ ID string } `json:"values"`
-	}
-	if err := json.Unmarshal(call(http.StatusOK, "GET", "/cloudapi/1.0.0/rightsBundles?filter=name==cse%3AnativeCluster%20Entitlement", nil), &bundles); err != nil ||
-		len(bundles.Values) != 1 {
-		t.Fatalf("CSE's rights bundle: %+v %v", bundles, err)
-	}
-	call(http.StatusOK, "POST", "/cloudapi/1.0.0/rightsBundles/"+bundles.Values[0].ID+"/tenants/publish",
-		map[string]any{"values": []map[string]string{{"id": vcdsim.OrgURN("acme")}}})
-	kaasdtest.EnableVDCs(t, sys.AsProvider(t))
-	e.token = e.login("alice@acme", "alice-pass")
-	return e
 }

@@ -34,6 +34,8 @@ check executors events
 check projector events
 check queries events projector
 check ingress events
+# What kaasd registers in VCD (package rde) knows CSE's names, never kaas's machinery.
+check deploy/rde events
 # The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built from
 # the code it tests cannot catch a wire mistake, so it imports nothing of kaas outside
 # itself (its tests may).

@@ -93,7 +93,9 @@ export KAAS_VCD_PASSWORD=${KAAS_VCD_PASSWORD:-kaas-admin}
 export KAAS_VCD_INSECURE=${KAAS_VCD_INSECURE:-true}
 export KAAS_POLL_INTERVAL=${KAAS_POLL_INTERVAL:-500ms}
 # The queue first, then the registration: from then on a call VCD relays waits in the queue
-# until kaasd reads it.
+# until kaasd reads it. Then CSE's entity types, whose rights bundle goes to every tenant
+# org here (a real installation chooses; the default is none).
+export KAAS_PUBLISH_RIGHTS=${KAAS_PUBLISH_RIGHTS:-all}
 bin/kaasd install || fail "kaasd install failed (its error is above)"
 
 bin/kaasd >"$kaasd_log" 2>&1 &

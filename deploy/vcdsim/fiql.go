@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -15,58 +16,122 @@ import (
 // entity.metadata.orgName, …); a path through an array matches any of its elements.
 // Strings compare without case, as VCD's queries do.
 
-// jsonFilter is a parsed filter; nil matches everything.
-type jsonFilter interface {
-	match(obj any) bool
+// filterNode is a parsed filter, matched against whatever a source holds for a key: the
+// cloudapi's JSON objects and the query service's records share one grammar.
+type filterNode interface {
+	eval(src filterSource) bool
 }
 
-type fiqlAnd []jsonFilter
+// filterSource gives the values a constraint on key may match. known is false when the
+// object has no such attribute at all: the query service then narrows nothing, while a
+// JSON object reports every path as known, so that a missing value equals nothing.
+type filterSource interface {
+	values(key string) (vals []string, known bool)
+}
 
-func (a fiqlAnd) match(obj any) bool {
+type fiqlAnd []filterNode
+
+func (a fiqlAnd) eval(src filterSource) bool {
 	for _, n := range a {
-		if !n.match(obj) {
+		if !n.eval(src) {
 			return false
 		}
 	}
 	return true
 }
 
-type fiqlOr []jsonFilter
+type fiqlOr []filterNode
 
-func (o fiqlOr) match(obj any) bool {
+func (o fiqlOr) eval(src filterSource) bool {
 	for _, n := range o {
-		if n.match(obj) {
+		if n.eval(src) {
 			return true
 		}
 	}
 	return false
 }
 
-// fiqlCmp is one constraint. chunks is the value split at its unescaped wildcards: one
-// chunk means equality.
+// fiqlCmp is one constraint. chunks is the value split at its unescaped wildcards (one
+// chunk means equality); text is the value with its escapes undone, for the ordering
+// operators.
 type fiqlCmp struct {
-	key    string
-	neg    bool
-	chunks []string
+	key, op string
+	chunks  []string
+	text    string
 }
 
-func (c fiqlCmp) match(obj any) bool {
-	hit := false
-	for _, v := range lookup(obj, c.key) {
-		if s, ok := scalar(v); ok && globMatch(c.chunks, s) {
-			hit = true
-			break
+func (c fiqlCmp) eval(src filterSource) bool {
+	vals, known := src.values(c.key)
+	if !known {
+		return true
+	}
+	hit := func() bool {
+		for _, v := range vals {
+			if globMatch(c.chunks, v) {
+				return true
+			}
+		}
+		return false
+	}
+	switch c.op {
+	case "==":
+		return hit()
+	case "!=":
+		return !hit()
+	}
+	if len(vals) == 0 {
+		return false
+	}
+	order := compareValues(vals[0], c.text)
+	switch c.op {
+	case "=lt=":
+		return order < 0
+	case "=le=":
+		return order <= 0
+	case "=gt=":
+		return order > 0
+	}
+	return order >= 0 // =ge=
+}
+
+// jsonFilter matches decoded JSON objects; nil matches everything.
+type jsonFilter interface {
+	match(obj any) bool
+}
+
+type jsonMatcher struct{ n filterNode }
+
+func (m jsonMatcher) match(obj any) bool { return m.n.eval(jsonSource{obj}) }
+
+// jsonSource reads dotted paths; a path through an array gives every element's value.
+type jsonSource struct{ obj any }
+
+func (j jsonSource) values(key string) ([]string, bool) {
+	var out []string
+	for _, v := range lookup(j.obj, key) {
+		if s, ok := scalar(v); ok {
+			out = append(out, s)
 		}
 	}
-	return hit != c.neg
+	return out, true
 }
 
-// parseFIQL parses a filter as it reads once URL-decoded.
+// parseFIQL parses a cloudapi filter as it reads once URL-decoded.
 func parseFIQL(s string) (jsonFilter, error) {
+	n, err := parseFilterText(s, false)
+	if n == nil || err != nil {
+		return nil, err
+	}
+	return jsonMatcher{n}, nil
+}
+
+// parseFilterText parses a filter; unescapeTerms URL-decodes each key and value on its own
+// once the structure is read (the query service gets filters undecoded).
+func parseFilterText(s string, unescapeTerms bool) (filterNode, error) {
 	if s == "" {
 		return nil, nil
 	}
-	p := &fiqlParser{s: s}
+	p := &fiqlParser{s: s, unescape: unescapeTerms}
 	n, err := p.or()
 	if err != nil {
 		return nil, err
@@ -78,8 +143,9 @@ func parseFIQL(s string) (jsonFilter, error) {
 }
 
 type fiqlParser struct {
-	s string
-	i int
+	s        string
+	i        int
+	unescape bool
 }
 
 func (p *fiqlParser) errf(format string, args ...any) error {
@@ -88,7 +154,7 @@ func (p *fiqlParser) errf(format string, args ...any) error {
 
 func (p *fiqlParser) peek(c byte) bool { return p.i < len(p.s) && p.s[p.i] == c }
 
-func (p *fiqlParser) or() (jsonFilter, error) {
+func (p *fiqlParser) or() (filterNode, error) {
 	var alts fiqlOr
 	for {
 		n, err := p.and()
@@ -107,7 +173,7 @@ func (p *fiqlParser) or() (jsonFilter, error) {
 	return alts, nil
 }
 
-func (p *fiqlParser) and() (jsonFilter, error) {
+func (p *fiqlParser) and() (filterNode, error) {
 	var all fiqlAnd
 	for {
 		n, err := p.term()
@@ -126,7 +192,7 @@ func (p *fiqlParser) and() (jsonFilter, error) {
 	return all, nil
 }
 
-func (p *fiqlParser) term() (jsonFilter, error) {
+func (p *fiqlParser) term() (filterNode, error) {
 	if p.peek('(') {
 		p.i++
 		n, err := p.or()
@@ -146,46 +212,61 @@ func isSelectorByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
-func (p *fiqlParser) constraint() (jsonFilter, error) {
+var constraintRE = regexp.MustCompile(`^([^=!]*)(==|!=|=lt=|=le=|=gt=|=ge=)(.*)$`)
+
+func (p *fiqlParser) constraint() (filterNode, error) {
 	start := p.i
-	for p.i < len(p.s) && isSelectorByte(p.s[p.i]) {
-		p.i++
-	}
-	c := fiqlCmp{key: p.s[start:p.i]}
-	if c.key == "" {
-		return nil, p.errf("a constraint needs a key")
-	}
-	switch {
-	case strings.HasPrefix(p.s[p.i:], "=="):
-	case strings.HasPrefix(p.s[p.i:], "!="):
-		c.neg = true
-	default:
-		return nil, p.errf("the operator after %q is not == or !=", c.key)
-	}
-	p.i += 2
-	var cur strings.Builder
 	for p.i < len(p.s) {
 		ch := p.s[p.i]
-		if ch == ';' || ch == ',' || ch == ')' {
+		if ch == ';' || ch == ',' || ch == ')' || ch == '(' {
 			break
 		}
-		p.i++
-		switch ch {
-		case '\\':
-			if p.i == len(p.s) {
+		if ch == '\\' {
+			if p.i+1 == len(p.s) {
 				return nil, p.errf("a backslash ends the filter")
 			}
-			cur.WriteByte(p.s[p.i])
 			p.i++
-		case '*':
+		}
+		p.i++
+	}
+	m := constraintRE.FindStringSubmatch(p.s[start:p.i])
+	if m == nil {
+		return nil, p.errf("%q is not a constraint (key==value)", p.s[start:p.i])
+	}
+	key, value := m[1], m[3]
+	if p.unescape {
+		key, value = queryUnescape(key), queryUnescape(value)
+	}
+	if key == "" || strings.IndexFunc(key, func(r rune) bool { return r > 0x7f || !isSelectorByte(byte(r)) }) >= 0 {
+		return nil, p.errf("%q is not a key", key)
+	}
+	c := fiqlCmp{key: key, op: m[2]}
+	var cur, text strings.Builder
+	for i := 0; i < len(value); i++ {
+		switch ch := value[i]; {
+		case ch == '\\' && i+1 < len(value):
+			i++
+			cur.WriteByte(value[i])
+			text.WriteByte(value[i])
+		case ch == '*':
 			c.chunks = append(c.chunks, cur.String())
 			cur.Reset()
+			text.WriteByte(ch)
 		default:
 			cur.WriteByte(ch)
+			text.WriteByte(ch)
 		}
 	}
-	c.chunks = append(c.chunks, cur.String())
+	c.chunks, c.text = append(c.chunks, cur.String()), text.String()
 	return c, nil
+}
+
+// queryUnescape URL-decodes s, or keeps it when it is no valid escape.
+func queryUnescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 // globMatch matches s against a value split at its wildcards, without case.

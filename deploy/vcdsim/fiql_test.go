@@ -74,6 +74,13 @@ func TestFIQL(t *testing.T) {
 		{"externalId==null", false},
 		{"entity.spec==x", false}, // an object is no value
 		{"name==", false},
+		// Ordering: numbers as numbers, text without case; a missing value is never in order.
+		{"entity.spec.topology.workers.count=gt=1", true},
+		{"entity.spec.topology.workers.count=gt=10", false},
+		{"entity.spec.topology.workers.count=le=2", true},
+		{"name=ge=GC-0", true},
+		{"name=lt=gc-0", false},
+		{"entity.spec.nope=lt=z", false},
 	} {
 		f, err := parseFIQL(tc.filter)
 		if err != nil {
@@ -88,7 +95,7 @@ func TestFIQL(t *testing.T) {
 
 func TestFIQLErrors(t *testing.T) {
 	for _, filter := range []string{
-		"name", "name=gt=1", "name=like=x", "(name==a", "name==a)", "==a", `name==a\`, "()", "name==a;", ";name==a", "name==a,",
+		"name", "name=like=x", "name=gt", "(name==a", "name==a)", "==a", `name==a\`, "()", "name==a;", ";name==a", "name==a,",
 		"na me==a", "name==a;(b==c",
 	} {
 		if _, err := parseFIQL(filter); err == nil {

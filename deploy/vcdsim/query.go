@@ -2,7 +2,6 @@ package vcdsim
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -411,56 +410,15 @@ func compareValues(a, b string) int {
 	return strings.Compare(strings.ToLower(a), strings.ToLower(b))
 }
 
-// filterExpr is a parsed FIQL filter.
+// filterExpr matches query records against a filter.
 type filterExpr interface{ match(row) bool }
 
-type anyOf []filterExpr // a , b
-type allOf []filterExpr // a ; b
+type rowMatcher struct{ n filterNode }
 
-func (x anyOf) match(r row) bool {
-	return slices.ContainsFunc(x, func(e filterExpr) bool { return e.match(r) })
-}
+func (m rowMatcher) match(r row) bool { return m.n.eval(r) }
 
-func (x allOf) match(r row) bool {
-	return !slices.ContainsFunc(x, func(e filterExpr) bool { return !e.match(r) })
-}
-
-type condition struct{ key, op, value string }
-
-func (c condition) match(r row) bool {
-	vals, known := r.candidates(c.key)
-	if !known {
-		return true // an attribute this record type lacks narrows nothing
-	}
-	switch c.op {
-	case "==":
-		return slices.ContainsFunc(vals, func(v string) bool { return wildcard(c.value, v) })
-	case "!=":
-		return !slices.ContainsFunc(vals, func(v string) bool { return wildcard(c.value, v) })
-	}
-	cmp := compareValues(vals[0], c.value)
-	switch c.op {
-	case "=lt=":
-		return cmp < 0
-	case "=le=":
-		return cmp <= 0
-	case "=gt=":
-		return cmp > 0
-	}
-	return cmp >= 0 // =ge=
-}
-
-// wildcard matches a value against a pattern where * stands for any text, ignoring case.
-func wildcard(pattern, v string) bool {
-	if !strings.Contains(pattern, "*") {
-		return strings.EqualFold(pattern, v)
-	}
-	parts := strings.Split(pattern, "*")
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
-	}
-	return regexp.MustCompile("(?is)^" + strings.Join(parts, ".*") + "$").MatchString(v)
-}
+// values makes a row a filter source: an attribute the record type lacks narrows nothing.
+func (r row) values(key string) ([]string, bool) { return r.candidates(key) }
 
 // parseFilter parses a filter as it came in the query string, nil for none. A filter
 // escaped as a whole (no "=" left in it) is unescaped once first; then its structure is
@@ -474,109 +432,9 @@ func parseFilter(raw string) (filterExpr, error) {
 			raw = u
 		}
 	}
-	p := &fiql{s: raw}
-	x, err := p.or()
-	if err != nil {
+	n, err := parseFilterText(raw, true)
+	if n == nil || err != nil {
 		return nil, err
 	}
-	if p.i < len(p.s) {
-		return nil, fmt.Errorf("unexpected %q at %d", p.s[p.i], p.i)
-	}
-	return x, nil
-}
-
-type fiql struct {
-	s string
-	i int
-}
-
-func (p *fiql) or() (filterExpr, error) {
-	var alts anyOf
-	for {
-		x, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		alts = append(alts, x)
-		if p.i < len(p.s) && p.s[p.i] == ',' {
-			p.i++
-			continue
-		}
-		if len(alts) == 1 {
-			return alts[0], nil
-		}
-		return alts, nil
-	}
-}
-
-func (p *fiql) and() (filterExpr, error) {
-	var all allOf
-	for {
-		x, err := p.primary()
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, x)
-		if p.i < len(p.s) && p.s[p.i] == ';' {
-			p.i++
-			continue
-		}
-		if len(all) == 1 {
-			return all[0], nil
-		}
-		return all, nil
-	}
-}
-
-var conditionRE = regexp.MustCompile(`^([^=!]+)(==|!=|=lt=|=le=|=gt=|=ge=)(.*)$`)
-
-func (p *fiql) primary() (filterExpr, error) {
-	if p.i < len(p.s) && p.s[p.i] == '(' {
-		p.i++
-		x, err := p.or()
-		if err != nil {
-			return nil, err
-		}
-		if p.i >= len(p.s) || p.s[p.i] != ')' {
-			return nil, errors.New("unbalanced parenthesis")
-		}
-		p.i++
-		return x, nil
-	}
-	start := p.i
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		if c == '\\' && p.i+1 < len(p.s) {
-			p.i += 2
-			continue
-		}
-		if c == ';' || c == ',' || c == ')' || c == '(' {
-			break
-		}
-		p.i++
-	}
-	m := conditionRE.FindStringSubmatch(p.s[start:p.i])
-	if m == nil {
-		return nil, fmt.Errorf("%q is not a condition (key==value)", p.s[start:p.i])
-	}
-	return condition{key: unescapeFilter(m[1]), op: m[2], value: unescapeFilter(m[3])}, nil
-}
-
-// unescapeFilter undoes the URL escaping of a filter term, then its backslash escapes
-// (pyvcloud sends "(" in a value as %5C%28).
-func unescapeFilter(v string) string {
-	if u, err := url.QueryUnescape(v); err == nil {
-		v = u
-	}
-	if !strings.Contains(v, `\`) {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\\' && i+1 < len(v) {
-			i++
-		}
-		b.WriteByte(v[i])
-	}
-	return b.String()
+	return rowMatcher{n}, nil
 }

@@ -239,7 +239,7 @@ func TestCloudapiErrors(t *testing.T) {
 		{"unsupported version", alice, "/cloudapi/1.0.0/entityTypes", []string{"Accept", "application/json;version=12.0"}, 406, "NOT_ACCEPTABLE"},
 		{"unknown type", alice, "/cloudapi/1.0.0/entityTypes/urn:vcloud:type:x:y:1.0.0", nil, 403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN"},
 		{"unknown entity", alice, "/cloudapi/1.0.0/entities/urn:vcloud:entity:cse:nativeCluster:0", nil, 403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN"},
-		{"bad filter", alice, "/cloudapi/1.0.0/entityTypes?filter=name=gt=1", nil, 400, "BAD_REQUEST"},
+		{"bad filter", alice, "/cloudapi/1.0.0/entityTypes?filter=name=like=1", nil, 400, "BAD_REQUEST"},
 		{"bad page", alice, "/cloudapi/1.0.0/entityTypes?page=0", nil, 400, "BAD_REQUEST"},
 		{"tenant reads bundles", alice, "/cloudapi/1.0.0/rightsBundles", nil, 403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN"},
 		{"tenant context of another org", alice, "/cloudapi/1.0.0/vdcs", []string{"X-VMWARE-VCLOUD-TENANT-CONTEXT", vcdsim.OrgURN("System")}, 403, "ACCESS_TO_RESOURCE_IS_FORBIDDEN"},

@@ -37,8 +37,12 @@ func RenderTemplate(t events.Template) Template {
 		KubernetesVersion: strings.TrimPrefix(t.KubernetesVersion, "v"), Name: t.Name, OS: t.OS, Revision: t.Revision}
 }
 
-// Ovdc is one org VDC of CSE's GET /api/cse/3.0/ovdcs and GET ovdc/{id}: its runtimes are
-// what Kubernetes it is enabled for (empty: none).
+// Ovdc is one org VDC as CSE 3.1.4 answers it, in GET /api/cse/3.0/orgvdcs (paged),
+// GET ovdcs and GET ovdc/{id}: exactly these keys, since CSE's client builds its Ovdc
+// model from the object and any other key makes that raise. ovdc_id is the VDC's bare
+// UUID, as CSE gives it; its runtimes are what Kubernetes it is enabled for (empty: none).
+// CSE leaves org_name null in lists; kaas names the org, which its client never reads
+// there and accepts in the model.
 type Ovdc struct {
 	Name       string   `json:"ovdc_name"`
 	ID         string   `json:"ovdc_id"`
@@ -46,20 +50,33 @@ type Ovdc struct {
 	K8sRuntime []string `json:"k8s_runtime"`
 }
 
-// OvdcUpdate is the body of PUT ovdc/{id}.
-type OvdcUpdate struct {
-	K8sRuntime               []string `json:"k8s_runtime"`
-	OrgName                  string   `json:"org_name"`
-	OvdcName                 string   `json:"ovdc_name"`
-	RemoveCPFromVMsOnDisable bool     `json:"remove_cp_from_vms_on_disable"`
+// VDCURNPrefix starts an org VDC's URN; CSE's routes name a VDC by the UUID after it.
+const VDCURNPrefix = "urn:vcloud:vdc:"
+
+// OvdcID is the id CSE shows for an org VDC: the bare UUID of its URN.
+func OvdcID(urn string) string {
+	if len(urn) > len(VDCURNPrefix) && strings.EqualFold(urn[:len(VDCURNPrefix)], VDCURNPrefix) {
+		return urn[len(VDCURNPrefix):]
+	}
+	return urn
 }
 
-// OrgVdc is one item of CSE's paged GET /api/cse/3.0/orgvdcs.
-type OrgVdc struct {
-	Name       string   `json:"name"`
-	ID         string   `json:"id"`
-	OrgName    string   `json:"orgName"`
-	K8sRuntime []string `json:"k8sRuntime"`
+// VDCURN is the URN of an org VDC named by its URN or, as CSE's routes name it, its bare
+// UUID.
+func VDCURN(id string) string { return VDCURNPrefix + OvdcID(id) }
+
+// OvdcUpdate is the body of PUT ovdc/{id}, as CSE 3.1.4's client sends it: its whole Ovdc
+// model, {"k8s_runtime": [...], "ovdc_name": null, "ovdc_id": null, "org_name": "acme",
+// "remove_cp_from_vms_on_disable": false}. The names, when given, must be the VDC's.
+type OvdcUpdate struct {
+	K8sRuntime []string `json:"k8s_runtime"`
+	OrgName    string   `json:"org_name"`
+	OvdcName   string   `json:"ovdc_name"`
+	OvdcID     string   `json:"ovdc_id,omitempty"`
+	// RemoveCPFromVMsOnDisable asks CSE to take its placement policies off the VDC's VMs
+	// when a runtime is disabled; kaas places VMs with no such policy, so there is nothing
+	// to take off.
+	RemoveCPFromVMsOnDisable bool `json:"remove_cp_from_vms_on_disable"`
 }
 
 // Event is one entry of kaas's GET /api/cse/3.0/cluster/{id}/events: a recorded event of the
@@ -80,12 +97,14 @@ type Event struct {
 	Data        json.RawMessage `json:"data"`
 }
 
-// SystemInfo is CSE's GET /api/cse/system.
+// SystemInfo is CSE's GET /api/cse/system, in CSE 3.1.4's keys (core_utils.get_cse_info and
+// Service.info). Its client prints every key, and picks the API version it speaks from
+// the supported versions and the legacy flag, both there.
 type SystemInfo struct {
-	ProductName      string   `json:"product_name"`
+	Product          string   `json:"product"`
 	Description      string   `json:"description"`
 	Version          string   `json:"version"`
-	APIVersion       string   `json:"cse_server_api_version"`
+	APIVersion       string   `json:"cse_server_api_version"` // the newest served, as CSE's default_api_version
 	SupportedVersion []string `json:"cse_server_supported_api_versions"`
 	LegacyMode       bool     `json:"cse_server_running_in_legacy_mode"`
 	// Status is "Running" or "Disabled".

@@ -137,6 +137,7 @@ type Status struct {
 	PersistentVolumes []string        `json:"persistentVolumes"`
 	VirtualIPs        []string        `json:"virtual_IPs"`
 	Private           *Private        `json:"private"`
+	CPI               *Component      `json:"cpi"`
 	Kaas              *KaasStatus     `json:"kaas,omitempty"`
 }
 
@@ -208,10 +209,18 @@ type ErrorMessage struct {
 	ErrorDescription string `json:"error description"`
 }
 
-// NewError returns CSE's error body.
+// NewError returns CSE's error body. Its client turns the minor code into its own
+// MinorErrorCode enum, which raises on a code it does not define: any other is sent as
+// MinorDefault.
 func NewError(minor int, description string) Error {
+	if minor < minorFirst || minor > minorLast {
+		minor = MinorDefault
+	}
 	return Error{ErrorMessage{MinorErrorCode: minor, ErrorDescription: description}}
 }
+
+// The request-key codes CSE 3.1.4 defines (exception/minor_error_codes.py), besides -1.
+const minorFirst, minorLast = 4000, 4029
 
 // CSE's minor error codes (exception/minor_error_codes.py) that kaas uses.
 const (

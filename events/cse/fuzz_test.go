@@ -39,16 +39,10 @@ func roundTrip(t *testing.T, s events.ClusterSpec) (events.ClusterSpec, cse.Nati
 }
 
 // comparable drops what the wire form knowingly does not carry, so that the fuzzer looks
-// for anything else:
-//   - a CNI with a version but no name: WireSpec writes settings.cni only when there is a
-//     name. Nothing reads ClusterSpec.CNI (the nodes run the template's CNI), so this loses
-//     nothing a tenant relies on.
-//   - NFS cpu and memory: WireSpec never writes them, although ToSpec accepts them and the
-//     executor would size NFS VMs with them; they are now refused on input (TestWireSpecShowsNFSSizing).
+// for anything else: NFS cpu and memory, which WireSpec never writes, although ToSpec
+// accepts them and the executor would size NFS VMs with them; they are now refused on input
+// (TestWireSpecShowsNFSSizing).
 func comparable(s events.ClusterSpec) events.ClusterSpec {
-	if s.CNI.Name == "" {
-		s.CNI = events.Component{}
-	}
 	s.NFS.CPU, s.NFS.MemoryMB = 0, 0
 	return s
 }

@@ -15,6 +15,7 @@ type View struct {
 	ClusterID  string
 	OrgID      string
 	Owner      string
+	OwnerName  string // the owner's VCD user name, when kaas knows it
 	Spec       events.ClusterSpec
 	Template   events.Template // resolved template; empty until the executor found it
 	Phase      events.Phase
@@ -50,7 +51,9 @@ func Render(v View) DefEntity {
 			Distribution: Distribution{TemplateName: &tmplName, TemplateRevision: &tmplRev}, SSHKey: opt(s.SSHKey),
 			RollbackOnFailure: s.RollbackOnFailure, Exposed: s.Expose},
 		TaskHref: opt(v.TaskHref), Kaas: v.Kaas,
+		CPI: &Component{}, // kaas installs no cloud provider interface
 	}
+	ent.Spec.Settings.CNI = SettingsCNI(s, v.Template)
 	if t := v.Template; t.KubernetesVersion != "" {
 		st.Kubernetes = opt("upstream " + t.KubernetesVersion)
 		if t.CNI.Name != "" {
@@ -79,11 +82,34 @@ func Render(v View) DefEntity {
 	ent.Status = st
 	return DefEntity{
 		Name: s.Name, Entity: ent, ID: EntityID(v.ClusterID), EntityType: EntityType, ExternalID: opt(v.VAppHref),
-		State: v.State, Owner: Ref{ID: v.Owner}, Org: Ref{Name: s.OrgName, ID: v.OrgID},
+		State: v.State, Owner: Ref{Name: v.OwnerName, ID: v.Owner}, Org: Ref{Name: s.OrgName, ID: v.OrgID},
 	}
 }
 
-// WireSpec renders kaas's spec in the v2.1 wire form.
+// SettingsCNI is spec.settings.cni as kaas shows it: the CNI the tenant asked for, else the
+// one the cluster's template installs (what it runs), else CSE's object with null values.
+func SettingsCNI(s events.ClusterSpec, t events.Template) *Component {
+	c := s.CNI
+	if c == (events.Component{}) {
+		c = t.CNI
+	}
+	return &Component{Name: opt(c.Name), Version: opt(c.Version)}
+}
+
+// DropEchoedCNI forgets, in an update request, a spec.settings.cni that only repeats the
+// template's CNI kaas showed for a cluster whose tenant asked for none: a client that
+// applies the entity it read (CSE's way to change a cluster) asks for no CNI by it.
+func DropEchoedCNI(e *NativeEntity, current events.ClusterSpec, t events.Template) {
+	st := e.Spec.Settings
+	if st == nil || st.CNI == nil || current.CNI != (events.Component{}) || t.CNI == (events.Component{}) {
+		return
+	}
+	if deref(st.CNI.Name) == t.CNI.Name && deref(st.CNI.Version) == t.CNI.Version {
+		st.CNI = nil
+	}
+}
+
+// WireSpec renders kaas's spec in the v2.1 wire form: what the tenant asked for.
 func WireSpec(s events.ClusterSpec) Spec {
 	pool := func(p events.NodePool, cpuMem bool) *NodePool {
 		out := &NodePool{Count: &p.Count, SizingClass: opt(p.SizingClass), StorageProfile: opt(p.StorageProfile)}
@@ -96,9 +122,11 @@ func WireSpec(s events.ClusterSpec) Spec {
 	name, rev := s.Template.Name, s.Template.Revision
 	settings := &Settings{OvdcNetwork: opt(s.Network), SSHKey: opt(s.SSHKey), RollbackOnFailure: &rollback,
 		Network: &Network{Expose: &expose, Pods: &CIDRs{CIDRBlocks: nonNil(s.PodCIDRs)}, Services: &CIDRs{CIDRBlocks: nonNil(s.ServiceCIDRs)}},
-		CSI:     []CSIElement{}}
-	if s.CNI.Name != "" {
-		settings.CNI = &Component{Name: opt(s.CNI.Name), Version: opt(s.CNI.Version)}
+		CSI:     []CSIElement{},
+		// CSE keeps {name, version} objects here even when empty; kaas installs no cloud
+		// provider interface.
+		CNI: &Component{Name: opt(s.CNI.Name), Version: opt(s.CNI.Version)},
+		CPI: &Component{},
 	}
 	return Spec{
 		Settings:     settings,

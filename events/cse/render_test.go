@@ -71,7 +71,7 @@ func TestRenderRunning(t *testing.T) {
 	spec := validSpec()
 	spec.NFS = events.NodePool{Count: 1, StorageProfile: "Gold"}
 	v := cse.View{
-		ClusterID: renderClusterID, OrgID: renderOrg, Owner: renderUser, Spec: spec,
+		ClusterID: renderClusterID, OrgID: renderOrg, Owner: renderUser, OwnerName: "alice", Spec: spec,
 		Template: events.Template{Name: spec.Template.Name, Revision: 1, KubernetesVersion: "1.21.2", OS: "ubuntu-20.04",
 			CNI: events.Component{Name: "weave", Version: "2.8.1"}, DockerVersion: "20.10.7"},
 		Phase: events.PhaseCreateSucceeded, State: cse.StateResolved,
@@ -150,4 +150,87 @@ func sameSpec(a, b events.ClusterSpec) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// spec.settings.cni and cpi are objects, as CSE keeps them: the client's {"name": null,
+// "version": null} is taken as asking for nothing, the CNI shown is the tenant's or else the
+// template's, and a client that sends back the template's CNI kaas showed asks for nothing.
+func TestSettingsCNIAndCPI(t *testing.T) {
+	antrea := events.Template{Name: "t", Revision: 1, KubernetesVersion: "1.30.4", CNI: events.Component{Name: "antrea", Version: "1.15.1"}}
+	bare := validSpec()
+	bare.CNI = events.Component{}
+	calico := validSpec()
+	calico.CNI = events.Component{Name: "calico", Version: "3.28"}
+	type component struct{ Name, Version *string }
+	for _, tt := range []struct {
+		name       string
+		spec       events.ClusterSpec
+		tmpl       events.Template
+		cni        string // name/version shown, "-" for null
+		echo       string // settings.cni a client sends back
+		echoKept   bool   // the echo is a request for a CNI
+		wantMerged events.Component
+	}{
+		{"pending create, none asked", bare, events.Template{}, "-/-", `{"name":null,"version":null}`, true, events.Component{}},
+		{"template known, none asked", bare, antrea, "antrea/1.15.1", `{"name":"antrea","version":"1.15.1"}`, false, events.Component{}},
+		{"another CNI than the template's is asked for", bare, antrea, "antrea/1.15.1", `{"name":"antrea","version":"1.14.0"}`, true,
+			events.Component{Name: "antrea", Version: "1.14.0"}},
+		{"the tenant's own", calico, antrea, "calico/3.28", `{"name":"calico","version":"3.28"}`, true, calico.CNI},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ent := cse.Render(cse.View{ClusterID: renderClusterID, Spec: tt.spec, Template: tt.tmpl, Phase: events.PhaseCreateSucceeded})
+			b, err := json.Marshal(ent.Entity)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wire struct {
+				Spec struct {
+					Settings struct{ CNI, CPI *component }
+				}
+				Status struct{ CPI *component }
+			}
+			if err := json.Unmarshal(b, &wire); err != nil {
+				t.Fatal(err)
+			}
+			show := func(c *component) string {
+				if c == nil {
+					return "null object"
+				}
+				s := func(p *string) string {
+					if p == nil {
+						return "-"
+					}
+					return *p
+				}
+				return s(c.Name) + "/" + s(c.Version)
+			}
+			if got := show(wire.Spec.Settings.CNI); got != tt.cni {
+				t.Errorf("spec.settings.cni %s, want %s", got, tt.cni)
+			}
+			if got := show(wire.Spec.Settings.CPI); got != "-/-" {
+				t.Errorf("spec.settings.cpi %s, want an object of nulls", got)
+			}
+			if got := show(wire.Status.CPI); got != "-/-" {
+				t.Errorf("status.cpi %s, want an object of nulls", got)
+			}
+			// A client sends back the entity with its own settings.cni.
+			body := `{"apiVersion":"cse.vmware.com/v2.1","metadata":{"name":"c1"},"spec":{"settings":{"cni":` + tt.echo +
+				`,"cpi":{"name":null,"version":null}}}}`
+			e, err := cse.DecodeEntity([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cse.DropEchoedCNI(&e, tt.spec, tt.tmpl)
+			if kept := e.Spec.Settings.CNI != nil; kept != tt.echoKept {
+				t.Errorf("echo kept %v, want %v", kept, tt.echoKept)
+			}
+			merged, err := cse.Merge(tt.spec, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if merged.CNI != tt.wantMerged {
+				t.Errorf("CNI after the update %+v, want %+v", merged.CNI, tt.wantMerged)
+			}
+		})
+	}
 }

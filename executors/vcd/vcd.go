@@ -507,8 +507,8 @@ func busy(tasks *types.TasksInProgress) bool {
 }
 
 // Cloud implements executors.VCD: every org VDC (an adminOrgVdc query, paged) with its
-// networks, storage profiles and sizing policies, and the kaas templates of the provider's catalog: its items whose metadata names
-// a Kubernetes version.
+// networks, storage profiles and sizing policies, the kaas templates of the provider's
+// catalog (its items whose metadata names a Kubernetes version), and every org's users.
 func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Networks: []events.VDCNetworks{},
 		StorageProfiles: []events.VDCStorageProfiles{}, SizingPolicies: []events.VDCSizingPolicies{}}
@@ -576,6 +576,14 @@ func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 				CNI:        events.Component{Name: meta[MetaTemplateCNI], Version: meta[MetaTemplateCNIVersion]},
 				Deprecated: meta[MetaTemplateDeprecated] == "true", Description: item.CatalogItem.Description})
 		}
+	}
+	// Users only name things: a sync that cannot read them still records the rest, and
+	// the names kaas learnt before stay.
+	users, err := c.users(ctx)
+	if err != nil {
+		c.cfg.Logger.Warn("VCD's users could not be read; names stay as last read", "err", err)
+	} else {
+		out.Users = users
 	}
 	return out, nil
 }

@@ -46,7 +46,7 @@ func TestConformanceSimulator(t *testing.T) {
 	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: "acme", ID: sim.OrgID("acme")}, OtherOrgID: "urn:vcloud:org:00000000-0000-0000-0000-000000000000",
 		VDC: "acme-vdc", Network: "acme-net", Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
 		StorageProfile: "Gold", SizingPolicy: "medium", Hardware: simHardware(sim, c),
-		Poll: 20 * time.Millisecond, Timeout: 20 * time.Second})
+		User: "alice", UserID: vcdsim.UserURN("acme", "alice"), Poll: 20 * time.Millisecond, Timeout: 20 * time.Second})
 	if inv := sim.Inventory(); len(inv.VApps) != 0 {
 		t.Fatalf("the suite left %+v", inv.VApps)
 	}
@@ -55,8 +55,9 @@ func TestConformanceSimulator(t *testing.T) {
 // The same suite against a real VCD, when one is configured: KAAS_VCD_URL,
 // KAAS_VCD_ORG/USER/PASSWORD or KAAS_VCD_TOKEN, and KAAS_TEST_ORG, KAAS_TEST_ORG_ID,
 // KAAS_TEST_VDC, KAAS_TEST_NETWORK, KAAS_TEST_TEMPLATE (name, revision 1),
-// KAAS_TEST_STORAGE_PROFILE (not the VDC's default) and KAAS_TEST_SIZING_POLICY (one
-// assigned to the VDC that sets at least 2 CPUs and 2048 MB).
+// KAAS_TEST_STORAGE_PROFILE (not the VDC's default), KAAS_TEST_SIZING_POLICY (one assigned
+// to the VDC that sets at least 2 CPUs and 2048 MB), and optionally KAAS_TEST_USER (a user
+// of that org, by name).
 func TestConformanceRealVCD(t *testing.T) {
 	url := os.Getenv("KAAS_VCD_URL")
 	if url == "" {
@@ -69,7 +70,7 @@ func TestConformanceRealVCD(t *testing.T) {
 		t.Fatal(err)
 	}
 	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: os.Getenv("KAAS_TEST_ORG"), ID: os.Getenv("KAAS_TEST_ORG_ID")},
-		VDC: os.Getenv("KAAS_TEST_VDC"), Network: os.Getenv("KAAS_TEST_NETWORK"),
+		VDC: os.Getenv("KAAS_TEST_VDC"), Network: os.Getenv("KAAS_TEST_NETWORK"), User: os.Getenv("KAAS_TEST_USER"),
 		Template:       events.TemplateRef{Name: os.Getenv("KAAS_TEST_TEMPLATE"), Revision: 1},
 		StorageProfile: os.Getenv("KAAS_TEST_STORAGE_PROFILE"), SizingPolicy: os.Getenv("KAAS_TEST_SIZING_POLICY"), Hardware: c.Hardware,
 		Timeout: 30 * time.Minute, Poll: 5 * time.Second})
@@ -157,5 +158,46 @@ func TestCloudReadsNetworks(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) || len(cloud.Networks) != len(cloud.VDCs) {
 		t.Fatalf("networks %+v, want %+v", got, want)
+	}
+}
+
+// Cloud reads every org's users, the System org's included, each with its org, page after
+// page (an org with more users than a page holds).
+func TestCloudReadsUsers(t *testing.T) {
+	cfg := fastSim()
+	many := vcdsim.OrgConfig{Name: "globex"}
+	for i := range 130 {
+		many.Users = append(many.Users, vcdsim.UserConfig{Name: fmt.Sprintf("user%03d", i), Password: "x"})
+	}
+	cfg.Orgs = append(cfg.Orgs, many)
+	sim, url := startSim(t, cfg)
+	c, err := vcd.New(t.Context(), vcd.Config{URL: url + "/api", User: "administrator", Password: "kaas-admin", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := c.Cloud(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]events.User{}
+	for _, u := range cloud.Users {
+		if _, twice := got[u.ID]; twice {
+			t.Errorf("user %+v listed twice", u)
+		}
+		got[u.ID] = u
+	}
+	want := []events.User{
+		{ID: vcdsim.UserURN("acme", "alice"), Name: "alice", OrgID: sim.OrgID("acme")},
+		{ID: vcdsim.UserURN("acme", "bob"), Name: "bob", OrgID: sim.OrgID("acme")},
+		{ID: vcdsim.UserURN("System", "administrator"), Name: "administrator", OrgID: sim.OrgID("System")},
+		{ID: vcdsim.UserURN("globex", "user129"), Name: "user129", OrgID: sim.OrgID("globex")},
+	}
+	for _, w := range want {
+		if got[w.ID] != w || w.OrgID == "" {
+			t.Errorf("user %s read as %+v, want %+v", w.Name, got[w.ID], w)
+		}
+	}
+	if n := len(got); n < 133 {
+		t.Errorf("%d users read, want every one of the 133 or more", n)
 	}
 }

@@ -19,6 +19,8 @@ func TestConformance(t *testing.T) {
 	cloud := vcdmem.Default()
 	cloud.TaskDelay, cloud.BootDelay = 10*time.Millisecond, 50*time.Millisecond
 	cloud.Orgs[0].ID = vcdmem.AcmeOrgID
+	const alice = "urn:vcloud:user:a11ce000-0000-4000-8000-000000000001"
+	cloud.Orgs[0].Users = []vcdmem.User{{ID: alice, Name: "alice"}}
 	v, err := vcdmem.New(cloud)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +28,7 @@ func TestConformance(t *testing.T) {
 	vcdtest.Run(t, vcdtest.Target{VCD: v, Org: executors.Org{Name: "acme", ID: vcdmem.AcmeOrgID}, OtherOrgID: "urn:vcloud:org:other",
 		VDC: "acme-vdc", Network: "acme-net", Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
 		StorageProfile: "Gold", SizingPolicy: "medium", Hardware: v.Hardware,
-		Poll: 10 * time.Millisecond, Timeout: 10 * time.Second})
+		User: "alice", UserID: alice, Poll: 10 * time.Millisecond, Timeout: 10 * time.Second})
 }
 
 // Cloud reports each VDC's networks with their subnets; a configuration that names

@@ -53,6 +53,14 @@ type Org struct {
 	ID        string     `json:"id,omitempty"`
 	VDCs      []VDC      `json:"vdcs"`
 	Templates []Template `json:"templates"`
+	// Users are the org's users, whose names Cloud reports.
+	Users []User `json:"users,omitempty"`
+}
+
+// User is an org's user: its URN and its name.
+type User struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // VDC is an org VDC with its networks.
@@ -297,16 +305,16 @@ func (v *VCD) ResolveTemplate(ctx context.Context, org executors.Org, ref events
 		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org.Name), "", "")
 }
 
-// Cloud implements executors.VCD: every org's templates (once each), VDCs, and the
-// networks, storage profiles and sizing policies of each.
+// Cloud implements executors.VCD: every org's templates (once each), VDCs, the networks,
+// storage profiles and sizing policies of each, and users.
 func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.fault("query catalog items"); err != nil {
 		return events.CloudSynced{}, err
 	}
-	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, StorageProfiles: []events.VDCStorageProfiles{},
-		SizingPolicies: []events.VDCSizingPolicies{}}
+	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Users: []events.User{},
+		StorageProfiles: []events.VDCStorageProfiles{}, SizingPolicies: []events.VDCSizingPolicies{}}
 	seen := map[events.TemplateRef]bool{}
 	for _, o := range v.cfg.Orgs {
 		for _, t := range o.Templates {
@@ -314,6 +322,9 @@ func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 				seen[ref] = true
 				out.Templates = append(out.Templates, t.Template)
 			}
+		}
+		for _, u := range o.Users {
+			out.Users = append(out.Users, events.User{ID: u.ID, Name: u.Name, OrgID: o.ID})
 		}
 		for _, d := range o.VDCs {
 			id := "urn:vcloud:vdc:" + events.DeriveID("vcdmem-vdc", o.Name+"/"+d.Name)

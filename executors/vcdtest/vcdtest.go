@@ -40,6 +40,9 @@ type Target struct {
 	// Hardware reads what a VM got, from VCD itself where the target can (the simulator's
 	// inventory), so that the suite checks what VCD holds.
 	Hardware func(ctx context.Context, vm executors.VMRef) (executors.VMHardware, error)
+	// User, when set, is a user of Org that Cloud must list, with UserID its URN when
+	// known (a real VCD's are not).
+	User, UserID string
 	// Timeout bounds each wait for VCD (tasks, boots); default 2 minutes.
 	Timeout time.Duration
 	// Poll is how often a pending call is repeated; default 100 ms.
@@ -161,6 +164,12 @@ func Run(t *testing.T, tg Target) {
 		}
 		if sizing.CPU < 2 || sizing.MemoryMB < 2048 || sizing.ID == "" {
 			t.Errorf("VDC %s's sizing policies %+v: want %s, setting at least 2 CPUs and 2048 MB", tg.VDC, cloud.SizingPolicies, tg.SizingPolicy)
+		}
+		if tg.User != "" && !slices.ContainsFunc(cloud.Users, func(u events.User) bool {
+			return u.Name == tg.User && strings.HasPrefix(u.ID, "urn:vcloud:user:") && (tg.UserID == "" || strings.EqualFold(u.ID, tg.UserID)) &&
+				(tg.Org.ID == "" || strings.EqualFold(u.OrgID, tg.Org.ID))
+		}) {
+			t.Errorf("users %+v lack %s (%s) of %s", cloud.Users, tg.User, tg.UserID, tg.Org.ID)
 		}
 	})
 

@@ -176,6 +176,9 @@ func startProvEnv(ctx context.Context, url string, o provOptions, logf func(stri
 	if _, err := kaasd.Install(ctx, cfg.VCDConfig(log), kaasd.DefaultExtension(cfg.AMQPExchange, cfg.AMQPRoutingKey)); err != nil {
 		return e, fmt.Errorf("kaasd install: %w", err)
 	}
+	if _, err := kaasd.InstallRDE(ctx, cfg.VCDConfig(log), "all"); err != nil {
+		return e, fmt.Errorf("kaasd install: %w", err)
+	}
 	logf("provisioning: starting vcdsim at %s and kaasd (executor workers %d, poll %v)", e.ts.URL, cfg.ExecutorWorkers, cfg.PollInterval)
 	if e.srv, err = kaasd.Start(ctx, cfg, log); err != nil {
 		return e, fmt.Errorf("start kaasd: %w", err)

@@ -9,10 +9,12 @@ import (
 	"github.com/kaasproject/kaas/deploy/kaasd"
 )
 
-// installCmd declares the AMQP queue kaasd reads, bound to the exchange, and registers kaas
-// with VCD as the API extension that serves /api/cse, the way CSE's installer does, with the
-// same KAAS_* settings kaasd runs with. It is idempotent. The queue comes first: once VCD
-// relays to the exchange, every call has a queue to wait in, whether kaasd runs or not.
+// installCmd declares the AMQP queue kaasd reads, bound to the exchange, registers kaas
+// with VCD as the API extension that serves /api/cse, and registers CSE's interfaces and
+// cse:nativeCluster entity types (VCD then makes CSE's rights bundle, which it publishes to
+// the tenant orgs --publish-rights names), the way CSE's installer does, with the same
+// KAAS_* settings kaasd runs with. It is idempotent. The queue comes first: once VCD relays
+// to the exchange, every call has a queue to wait in, whether kaasd runs or not.
 func installCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, _, err := parse(args, getenv, stderr)
 	if err != nil {
@@ -51,5 +53,11 @@ func installCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if len(res.FiltersAdded) > 0 {
 		fmt.Fprintf(stdout, "API filters added: %s\n", strings.Join(res.FiltersAdded, " "))
 	}
+	rep, err := kaasd.InstallRDE(ctx, cfg.VCDConfig(nil), cfg.PublishRights)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd install:", err)
+		return 1
+	}
+	rep.Print(stdout)
 	return 0
 }

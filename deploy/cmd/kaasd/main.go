@@ -2,8 +2,9 @@
 // commands and events in JetStream, provisions clusters on VCD, and answers queries.
 //
 //	kaasd [flags]        run (every flag also reads its KAAS_* environment variable)
-//	kaasd install        declare the AMQP queue kaasd reads and register kaas with VCD as
-//	                     its API extension (idempotent)
+//	kaasd install        declare the AMQP queue kaasd reads, register kaas with VCD as its
+//	                     API extension and register CSE's entity types and rights
+//	                     (idempotent; --publish-rights says which tenant orgs get them)
 //	kaasd call PATH      send one API call over AMQP as VCD would, and print the reply
 //	kaasd version        print the version
 package main
@@ -146,7 +147,10 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	bootTimeout := env("KAAS_EXECUTOR_BOOT_TIMEOUT", "0s")
 	fs.StringVar(&bootTimeout, "executor-boot-timeout", bootTimeout, "how long a node may take to boot and join; 0: 20m (KAAS_EXECUTOR_BOOT_TIMEOUT)")
 	rightIDs := env("KAAS_RIGHT_IDS", "")
-	fs.StringVar(&rightIDs, "right-ids", rightIDs, "right URNs VCD sends, as urn=name pairs separated by ';', when its security context lists rights by URN (KAAS_RIGHT_IDS)")
+	fs.StringVar(&rightIDs, "right-ids", rightIDs, "right URNs VCD sends, as urn=name pairs separated by ';': overrides what kaasd learns from VCD (KAAS_RIGHT_IDS)")
+	rightsRefresh := env("KAAS_RIGHTS_REFRESH", cfg.RightsRefresh.String())
+	fs.StringVar(&rightsRefresh, "rights-refresh", rightsRefresh, "how often the URNs of CSE's rights are read from VCD again once known; 0: only until found (KAAS_RIGHTS_REFRESH)")
+	str(&cfg.PublishRights, "publish-rights", "KAAS_PUBLISH_RIGHTS", "kaasd install: tenant orgs that get CSE's rights bundle: all, none, or org names separated by commas")
 	cmdRetention, evtRetention := env("KAAS_COMMAND_RETENTION", "0s"), env("KAAS_EVENT_RETENTION", "0s")
 	fs.StringVar(&cmdRetention, "command-retention", cmdRetention, "how long commands are kept; 0: forever (KAAS_COMMAND_RETENTION)")
 	fs.StringVar(&evtRetention, "event-retention", evtRetention, "how long events are kept; 0: forever, which audit and replay need (KAAS_EVENT_RETENTION)")
@@ -185,6 +189,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.RightIDs, err = parseRightIDs(rightIDs); err != nil {
 		return cfg, "", err
+	}
+	if cfg.RightsRefresh, err = time.ParseDuration(rightsRefresh); err != nil {
+		return cfg, "", fmt.Errorf("rights refresh %q: %w", rightsRefresh, err)
 	}
 	if cfg.CloudSyncInterval, err = time.ParseDuration(cloudSync); err != nil {
 		return cfg, "", fmt.Errorf("cloud sync interval %q: %w", cloudSync, err)

@@ -20,7 +20,7 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c kaasd.Config) {
 			if c.DataDir != "./data" || c.AMQPExchange != "cse-ext" || c.AMQPRoutingKey != "cse" || c.AdminAddr != "127.0.0.1:9090" ||
-				c.AMQPPrefetch != 64 || c.NATSURL != "" || len(c.Roles) != 3 {
+				c.AMQPPrefetch != 64 || c.NATSURL != "" || len(c.Roles) != 3 || c.PublishRights != "none" || c.RightsRefresh != 10*time.Minute {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -56,6 +56,19 @@ func TestParse(t *testing.T) {
 					t.Errorf("rights, provider org, sync: %+v", c)
 				}
 			}},
+		{name: "rights learning and publishing", env: map[string]string{"KAAS_PUBLISH_RIGHTS": "acme,beta", "KAAS_RIGHTS_REFRESH": "1m"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.PublishRights != "acme,beta" || c.RightsRefresh != time.Minute {
+					t.Errorf("publish rights, rights refresh: %+v", c)
+				}
+			}},
+		{name: "publish flag", args: []string{"--publish-rights", "all"}, check: func(t *testing.T, c kaasd.Config) {
+			if c.PublishRights != "all" {
+				t.Errorf("publish rights %q", c.PublishRights)
+			}
+		}},
+		{name: "bad publish rights", args: []string{"--publish-rights", "acme,all"}, wantErr: "KAAS_PUBLISH_RIGHTS"},
+		{name: "bad rights refresh", env: map[string]string{"KAAS_RIGHTS_REFRESH": "often"}, wantErr: "rights refresh"},
 		{name: "bad right ids", env: map[string]string{"KAAS_RIGHT_IDS": "Full Access"}, wantErr: "KAAS_RIGHT_IDS"},
 		{name: "stray arg", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 	}

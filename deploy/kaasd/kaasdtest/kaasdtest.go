@@ -2,7 +2,8 @@
 // (kaasd's end-to-end tests, kaasctl's): vcdsim playing VCD over HTTPS and relaying
 // /api/cse over the machine's RabbitMQ as VCD's API extension does, and kaasd with embedded
 // JetStream provisioning on vcdsim through go-vcloud-director, registered with it as
-// `kaasd install` registers it. Everything stops when the test ends.
+// `kaasd install` registers it (the API extension, CSE's entity types, their rights bundle
+// published to every tenant org). Everything stops when the test ends.
 package kaasdtest
 
 import (
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +45,9 @@ type System struct {
 	HTTP *http.Client
 }
 
-// Start starts vcdsim with simCfg and kaasd on it; opts change kaasd's configuration
-// before it starts. A machine without RabbitMQ skips the test, except in CI, where it fails.
+// Start starts vcdsim with simCfg and kaasd on it, registered as `kaasd install` registers
+// it; opts change kaasd's configuration before it starts. A machine without RabbitMQ skips
+// the test, except in CI, where it fails.
 func Start(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *System {
 	t.Helper()
 	s := StartSim(t, simCfg, opts...)
@@ -61,9 +64,22 @@ func Start(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *Sys
 }
 
 // StartSim starts vcdsim with simCfg, relaying to exchange and routing key names of this
-// test's own, and returns the system without kaasd (Server is nil): Config is what kaasd
-// would run with, opts applied. It is for tests of what happens before kaasd runs.
+// test's own, with CSE's entity types registered and their rights bundle published to every
+// tenant org, and returns the system without kaasd (Server is nil) and without the API
+// extension: Config is what kaasd would run with, opts applied. It is for tests of what
+// happens before kaasd runs.
 func StartSim(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *System {
+	t.Helper()
+	s := StartBare(t, simCfg, opts...)
+	if _, err := kaasd.InstallRDE(t.Context(), s.Config.VCDConfig(nil), "all"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartBare is StartSim on a VCD where nothing of kaas's is registered: no extension, no
+// entity types, hence none of CSE's rights.
+func StartBare(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) *System {
 	t.Helper()
 	amqpURL := vcdexttest.RequireBroker(t)
 	exchange, key := vcdexttest.UniqueNames(t)
@@ -169,8 +185,12 @@ func EnableVDCs(t testing.TB, asProvider func(method, path string, body any) (in
 		if code != http.StatusAccepted || json.Unmarshal(body, &task) != nil {
 			t.Fatalf("enable %s of %s: %d %s", d.Name, d.OrgName, code, body)
 		}
+		href := task.Href // absolute through VCD, on its public address: asProvider takes the path
+		if u, err := url.Parse(href); err == nil && u.IsAbs() {
+			href = u.RequestURI()
+		}
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			_, body := asProvider("GET", task.Href, nil)
+			_, body := asProvider("GET", href, nil)
 			var op cse.Operation
 			if json.Unmarshal(body, &op) == nil && op.Status == "SUCCEEDED" {
 				break
