@@ -81,6 +81,13 @@ type Reader interface {
 	CloudSynced(ctx context.Context) bool
 	// OrgID returns the URN of the org of that name, from VCD's org VDCs; "" if unknown.
 	OrgID(ctx context.Context, orgName string) string
+
+	// ResolveCluster returns the cluster a route's id (a UUID) names: the id itself, or the
+	// cluster whose VCD defined entity has that id.
+	ResolveCluster(ctx context.Context, id string) string
+	// WaitTask waits, until ctx ends, for the VCD task of an operation and returns its
+	// href; false when there is none (yet), or no VCD mirror.
+	WaitTask(ctx context.Context, opID string) (href string, ok bool)
 	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
 	UserName(ctx context.Context, userID string) string
 }
@@ -98,6 +105,10 @@ type Config struct {
 	// SyncTimeout bounds how long a request waits for the views to catch up with the
 	// commands this process appended (read your writes).
 	SyncTimeout time.Duration
+	// TaskWait bounds how long the answer to a change waits for the VCD task of its
+	// operation (made by the VCD mirror), to show it as status.taskHref; past it, the answer
+	// shows kaas's own operation href. 0: 5s; negative: no wait.
+	TaskWait time.Duration
 	// ProviderOrg is the URN of VCD's System org: its users are providers, who see and
 	// manage every org's clusters.
 	ProviderOrg string
@@ -127,6 +138,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SyncTimeout == 0 {
 		c.SyncTimeout = 3 * time.Second
+	}
+	if c.TaskWait == 0 {
+		c.TaskWait = 5 * time.Second
 	}
 	if c.ProviderOrg == "" {
 		c.ProviderOrg = SystemOrg
@@ -166,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SyncTimeout < 10*time.Millisecond || c.SyncTimeout > 8*time.Second {
 		errs = append(errs, fmt.Errorf("sync timeout %s must be between 10ms and 8s (VCD gives up after 10s)", c.SyncTimeout))
+	}
+	if c.TaskWait > 8*time.Second {
+		errs = append(errs, fmt.Errorf("task wait %s must be at most 8s (VCD gives up after 10s)", c.TaskWait))
 	}
 	return errors.Join(errs...)
 }
@@ -463,6 +480,33 @@ func readBody(r *http.Request) ([]byte, error) {
 // (read your writes). A timeout is not fatal: the answer is served from views that are a
 // little behind, and says so in the log.
 func (a *API) sync(c *call, keys ...string) { a.syncTo(c, a.recent.get(keys...)) }
+
+// taskHref is where the answer to a change shows its operation's progress: the operation's
+// VCD task, waited for at most TaskWait, else kaas's own operation href. A redelivered
+// request waits alike, and once the task is made, every answer names it.
+func (a *API) taskHref(c *call, opID string) string {
+	if a.cfg.TaskWait > 0 {
+		ctx, cancel := context.WithTimeout(c.ctx, a.cfg.TaskWait)
+		defer cancel()
+		if href, ok := a.reader.WaitTask(ctx, opID); ok {
+			return href
+		}
+		if ctx.Err() != nil && c.ctx.Err() == nil {
+			c.log().Debug("no VCD task for the operation yet; answering with kaas's operation href", "command_id", opID)
+		}
+	}
+	return OperationHref(opID)
+}
+
+// clusterID reads a cluster route's {id}: kaas's URN or bare id, or the URN of the
+// cluster's VCD entity.
+func (a *API) clusterID(c *call, arg string) (string, bool) {
+	id, valid := cse.ParseClusterID(arg)
+	if !valid {
+		return "", false
+	}
+	return a.reader.ResolveCluster(c.ctx, id), true
+}
 
 func (a *API) syncTo(c *call, seq uint64) {
 	if seq == 0 {

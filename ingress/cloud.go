@@ -39,8 +39,15 @@ func (a *API) acceptCloud(c *call, p events.Payload, status int, body any) reply
 		}
 	}
 	if body == nil {
-		// CSE's client GETs task_href as it is and polls it as a VCD task: it must be absolute.
-		body = map[string]string{"task_href": a.absolute(c, OperationHref(cmdID))}
+		// CSE's client GETs task_href as it is and polls it as a VCD task: it must be
+		// absolute, and is the operation's VCD task once the mirror made it.
+		href := a.absolute(c, OperationHref(cmdID))
+		if _, ok := p.(events.SetVDCRuntimes); ok { // an operation with a VCD task, as CSE's
+			if h := a.taskHref(c, cmdID); h != OperationHref(cmdID) {
+				href = h
+			}
+		}
+		body = map[string]string{"task_href": href}
 	}
 	return reply{status: status, body: body, location: OperationHref(cmdID)}
 }
@@ -330,7 +337,7 @@ func (a *API) audit(c *call) reply {
 		}
 	}
 	if cl := q.Get("cluster"); cl != "" {
-		id, valid := cse.ParseClusterID(cl)
+		id, valid := a.clusterID(c, cl)
 		if !valid {
 			return fail(http.StatusBadRequest, cse.MinorDefault, "cluster %q is not a cluster id", cl)
 		}

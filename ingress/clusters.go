@@ -126,10 +126,11 @@ func (a *API) createCluster(c *call) reply {
 		}
 		a.recent.set(seq, "name/"+nameKey)
 	}
-	// The answer is built from the request alone, so that a redelivered request gets the
-	// same one.
+	// The answer is built from the request and the operation's VCD task (once made, it is
+	// the same for every delivery), so that a redelivered request gets the same one. The id
+	// is kaas's: VCD's entity may not exist yet, and every route takes both.
 	ent := cse.Render(cse.View{ClusterID: clusterID, OrgID: c.org(), Owner: c.caller.User, Spec: spec,
-		Phase: events.PhaseCreateInProgress, State: cse.StatePreCreated, TaskHref: OperationHref(cmdID),
+		Phase: events.PhaseCreateInProgress, State: cse.StatePreCreated, TaskHref: a.taskHref(c, cmdID),
 		Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID)}})
 	ent.Owner.Name = a.reader.UserName(c.ctx, ent.Owner.ID)
 	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
@@ -175,7 +176,7 @@ func (a *API) createIn(c *call, spec events.ClusterSpec) *reply {
 // target resolves the {id} of a cluster route to a cluster the caller may act on at level
 // need: one it may not see at all is not found, as one that does not exist.
 func (a *API) target(c *call, need cluster.Level, what string) (string, cluster.Snapshot, *reply) {
-	id, valid := cse.ParseClusterID(c.args[0])
+	id, valid := a.clusterID(c, c.args[0])
 	notFound := fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	if !valid {
 		return "", cluster.Snapshot{}, &notFound
@@ -202,7 +203,7 @@ func forbidden(c *call, format string, args ...any) reply {
 }
 
 func (a *API) getCluster(c *call) reply {
-	id, valid := cse.ParseClusterID(c.args[0])
+	id, valid := a.clusterID(c, c.args[0])
 	if !valid {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
@@ -278,11 +279,12 @@ func (a *API) change(c *call, id string, snap cluster.Snapshot, p events.Payload
 // cluster as it was, deleted.
 func (a *API) accepted(c *call, id, cmdID string, before *cluster.Snapshot) reply {
 	a.sync(c, "op/"+cmdID, "cluster/"+id)
+	href := a.taskHref(c, cmdID) // the cluster as read below shows it too
 	ent, err := a.reader.Cluster(c.ctx, c.p, id)
 	if errors.Is(err, ErrNotFound) && before != nil && before.State != nil {
 		st := before.State
 		ent, err = cse.Render(cse.View{ClusterID: id, OrgID: st.OrgID, Owner: st.Owner, Spec: before.Spec, Template: st.Template,
-			Phase: events.PhaseDeleteSucceeded, State: cse.StateResolved, TaskHref: OperationHref(cmdID),
+			Phase: events.PhaseDeleteSucceeded, State: cse.StateResolved, TaskHref: href,
 			Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID), Percent: 100}}), nil
 		ent.Owner.Name = a.reader.UserName(c.ctx, ent.Owner.ID)
 	}
@@ -420,7 +422,7 @@ func paged[T any](a *API, c *call, all []T) reply {
 // CSE, which fetched the file from the control plane through guest operations on every
 // call (and often timed out), kaas serves the copy it captured at bootstrap.
 func (a *API) getKubeconfig(c *call) reply {
-	id, valid := cse.ParseClusterID(c.args[0])
+	id, valid := a.clusterID(c, c.args[0])
 	if !valid {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}

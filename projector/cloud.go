@@ -241,6 +241,10 @@ func (v *Views) applyCloudEvent(seq uint64, env events.Envelope) {
 		} else {
 			o.status, o.percent = OpSucceeded, 100
 		}
+		if p, ok := env.Payload.(events.VDCRuntimesChanged); ok {
+			vdc := p.VDC
+			o.vdc = &vdc
+		}
 	}
 	v.cloud.event(seq, env.CausationID, env.Time, env.Payload)
 	v.evtTime = env.Time

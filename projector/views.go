@@ -45,6 +45,8 @@ type Operation struct {
 	Target   string // scale: worker count; upgrade: template
 	// ACL is what a SetClusterACL command asked for; nil for other commands.
 	ACL *[]events.ACLEntry
+	// VDC is the org VDC a SetVDCRuntimes command changes; nil for other commands.
+	VDC *events.VDC
 	// From the events.
 	Status   string // empty until an event names the command
 	Phase    events.Phase
@@ -103,6 +105,7 @@ type fromCommand struct {
 	spec                         *events.ClusterSpec
 	target                       string
 	acl                          *[]events.ACLEntry
+	vdc                          *events.VDC
 }
 
 // fromEvents is what the events naming an operation say of it; seq is the first such
@@ -111,6 +114,7 @@ type fromEvents struct {
 	seq                          uint64
 	orgID, actor, requestID, typ string
 	acl                          *[]events.ACLEntry
+	vdc                          *events.VDC
 	status                       string
 	phase                        events.Phase
 	step                         string
@@ -131,6 +135,14 @@ func (r *opRecord) acl() *[]events.ACLEntry {
 	return r.evt.acl
 }
 
+// vdc is the org VDC a SetVDCRuntimes changes: the command record's, else its event's.
+func (r *opRecord) vdc() *events.VDC {
+	if r.cmd.seq != 0 {
+		return r.cmd.vdc
+	}
+	return r.evt.vdc
+}
+
 // known reports whether the folds know anything of the operation to show: its command, or
 // what became of it.
 func (r *opRecord) known() bool { return r.command() != "" || r.evt.status != "" }
@@ -142,7 +154,7 @@ func (r *opRecord) operation() Operation {
 	c, e := &r.cmd, &r.evt
 	return Operation{ID: r.id, ClusterID: r.clusterID,
 		OrgID: cmp.Or(c.orgID, e.orgID), Actor: cmp.Or(c.actor, e.actor), RequestID: cmp.Or(c.requestID, e.requestID), Command: r.command(),
-		Accepted: c.accepted, CommandSeq: c.seq, EventSeq: e.seq, Spec: c.spec, Target: c.target, ACL: r.acl(),
+		Accepted: c.accepted, CommandSeq: c.seq, EventSeq: e.seq, Spec: c.spec, Target: c.target, ACL: r.acl(), VDC: r.vdc(),
 		Status: e.status, Phase: e.phase, Step: e.step, Percent: e.percent, Started: e.started, Ended: e.ended,
 		Failure: e.failure, Retrying: e.retrying}
 }
@@ -271,6 +283,9 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	case events.SetClusterACL:
 		acl := slices.Clone(p.Entries)
 		c.acl = &acl
+	case events.SetVDCRuntimes:
+		vdc := p.VDC
+		c.vdc = &vdc
 	}
 	switch r := v.ops[env.ID]; {
 	case r == nil:
@@ -396,6 +411,13 @@ func (v *Views) advance(seq *uint64, to uint64) {
 		close(v.changed)
 		v.changed = make(chan struct{})
 	}
+}
+
+// EventTime returns the time of the newest event folded.
+func (v *Views) EventTime() time.Time {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.evtTime
 }
 
 // Seqs returns the command and event stream sequences the views have reached.

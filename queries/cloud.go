@@ -326,7 +326,7 @@ func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id strin
 		return cse.DefEntity{}, fmt.Errorf("cluster %s %w at %s: it was created at %s", id, ErrNotYet,
 			at.UTC().Format(time.RFC3339), cv.State.Created.UTC().Format(time.RFC3339))
 	}
-	return q.named(Render(projector.ClusterView{ID: id, State: past})), nil
+	return q.render(projector.ClusterView{ID: id, State: past}), nil
 }
 
 // Verify walks every cluster's hash chain in the event stream and checks each chain's head

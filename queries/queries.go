@@ -21,6 +21,61 @@ type Queries struct {
 	views   *projector.Views
 	secrets SecretReader
 	history HistoryReader
+	links   Links
+}
+
+// Links are the VCD mirror's links between kaas's ids and VCD's (package mirror keeps them;
+// deploy wires them in). They are read from memory.
+type Links interface {
+	// EntityID returns the URN of a cluster's VCD defined entity, once VCD made it.
+	EntityID(clusterID string) (string, bool)
+	// ClusterOf returns the cluster whose VCD entity has this URN (or bare UUID).
+	ClusterOf(entity string) (string, bool)
+	// TaskHref returns the href of an operation's VCD task, once VCD made it.
+	TaskHref(opID string) (string, bool)
+	// WaitTask waits until an operation's VCD task is made, or ctx ends.
+	WaitTask(ctx context.Context, opID string) (string, bool)
+	// VAppHref returns the href of a vApp kaas knows by its URN.
+	VAppHref(vappURN string) string
+}
+
+// WithLinks makes the answers show VCD's ids once the mirror made the objects: a cluster's
+// id is its VCD entity's URN, an operation's task href its VCD task; and clusters are found
+// by either id.
+func (q *Queries) WithLinks(l Links) *Queries {
+	q.links = l
+	return q
+}
+
+// ResolveCluster returns the cluster a route's id names: the id itself, or the cluster
+// whose VCD entity the id is.
+func (q *Queries) ResolveCluster(ctx context.Context, id string) string {
+	if q.links != nil {
+		if c, ok := q.links.ClusterOf(cse.EntityID(id)); ok {
+			return c
+		}
+	}
+	return id
+}
+
+// entityURN is the id a cluster is shown by: its VCD entity's URN once the mirror made it,
+// else kaas's URN of it.
+func entityURN(l Links, clusterID string) string {
+	if l != nil {
+		if id, ok := l.EntityID(clusterID); ok {
+			return id
+		}
+	}
+	return cse.EntityID(clusterID)
+}
+
+// WaitTask waits, until ctx ends, for an operation's VCD task and returns its href; false
+// when the mirror made none (yet), or there is no mirror.
+func (q *Queries) WaitTask(ctx context.Context, opID string) (string, bool) {
+	if q.links == nil {
+		return "", false
+	}
+	return q.links.WaitTask(ctx, opID)
 }
 
 // SecretReader reads the secrets events name (kubeconfigs), kept apart from the views.
@@ -57,7 +112,7 @@ func (q *Queries) Cluster(ctx context.Context, p cluster.Principal, id string) (
 	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
-	return q.named(Render(cv)), nil
+	return q.render(cv), nil
 }
 
 // UserName returns a VCD user's name, as the last sync read it; "" when kaas does not know
@@ -75,14 +130,28 @@ func (q *Queries) named(e cse.DefEntity) cse.DefEntity {
 	return e
 }
 
+// render is the cluster as the routes answer it: VCD's ids where the mirror linked them,
+// the owner's name where kaas knows it.
+func (q *Queries) render(cv projector.ClusterView) cse.DefEntity {
+	return q.named(RenderLinked(cv, q.links))
+}
+
 // Render turns a cluster view into CSE's DefEntity, showing an accepted change that has
 // not started yet as already in progress.
-func Render(cv projector.ClusterView) cse.DefEntity {
+func Render(cv projector.ClusterView) cse.DefEntity { return RenderLinked(cv, nil) }
+
+// RenderLinked is Render with VCD's ids where the mirror's links (nil: none) know them:
+// the entity's URN as the id, the VCD task of the operation shown as status.taskHref, the
+// vApp's href as externalId. The mirror puts exactly this in the entity.
+func RenderLinked(cv projector.ClusterView, l Links) cse.DefEntity {
 	v := cse.View{ClusterID: cv.ID, State: cse.StateResolved}
 	if st := cv.State; st != nil && st.Exists {
 		v.OrgID, v.Owner, v.Spec, v.Template, v.Phase, v.RolledBack = st.OrgID, st.Owner, st.Spec, st.Template, st.Phase, st.RolledBack
 		if st.VAppID != "" {
 			v.VAppHref = st.VAppID
+			if l != nil {
+				v.VAppHref = l.VAppHref(st.VAppID)
+			}
 		}
 		for _, n := range st.Nodes {
 			v.Nodes = append(v.Nodes, cse.NodeView{Name: n.Name, Role: n.Role, IP: n.IP})
@@ -105,12 +174,22 @@ func Render(cv projector.ClusterView) cse.DefEntity {
 		}
 		ks.Retrying = kaasError(op.Retrying)
 		v.TaskHref = ks.OperationHref
+		if l != nil {
+			if h, ok := l.TaskHref(op.ID); ok {
+				v.TaskHref = h
+			}
+		}
 	}
 	if st := cv.State; st != nil && st.LastFailure != nil {
 		ks.Error = kaasError(st.LastFailure)
 	}
 	ks.RolledBack = v.RolledBack
 	v.Kaas = ks
+	if l != nil {
+		if id, ok := l.EntityID(cv.ID); ok {
+			v.EntityID = id
+		}
+	}
 	return cse.Render(v)
 }
 
@@ -132,7 +211,7 @@ func (q *Queries) Clusters(ctx context.Context, p cluster.Principal) []cse.DefEn
 	out := make([]cse.DefEntity, 0, len(cvs))
 	for _, cv := range cvs {
 		if p.SeesAll() || level(p, cv) > cluster.LevelNone {
-			out = append(out, q.named(Render(cv)))
+			out = append(out, q.render(cv))
 		}
 	}
 	return out
@@ -169,9 +248,12 @@ func (q *Queries) Operation(ctx context.Context, p cluster.Principal, id string)
 	if !ok {
 		return cse.Operation{}, fmt.Errorf("operation %s: %w", id, ErrNotFound)
 	}
-	out := cse.Operation{ID: o.ID, ClusterID: cse.EntityID(o.ClusterID), Operation: o.Command, Status: o.EffectiveStatus(),
+	out := cse.Operation{ID: o.ID, ClusterID: entityURN(q.links, o.ClusterID), Operation: o.Command, Status: o.EffectiveStatus(),
 		Phase: string(o.Phase), Step: o.Step, Percent: o.Percent, Target: o.Target, RequestID: o.RequestID, Actor: o.Actor,
-		Error: kaasError(o.Failure), Retrying: kaasError(o.Retrying), ClusterURI: ClusterHref(o.ClusterID)}
+		Error: kaasError(o.Failure), Retrying: kaasError(o.Retrying), ClusterURI: "/api/cse/3.0/cluster/" + entityURN(q.links, o.ClusterID)}
+	if q.links != nil {
+		out.TaskHref, _ = q.links.TaskHref(o.ID)
+	}
 	if out.Status == projector.OpPending {
 		out.Phase = string(cluster.PendingPhase(o.Command))
 	}

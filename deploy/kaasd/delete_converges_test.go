@@ -228,7 +228,7 @@ func TestDeleteConverges(t *testing.T) {
 			t.Fatalf("%s's list: %d %v %.300s", who, code, err, body)
 		}
 		for _, ent := range list {
-			if id, _ := cse.ParseClusterID(ent.ID); slices.Contains(ids, id) {
+			if id := kaasID(ent); slices.Contains(ids, id) {
 				t.Errorf("%s's list still holds %s (%s)", who, ent.Name, ent.Entity.Status.Phase)
 			}
 		}
@@ -427,8 +427,7 @@ func (e *convergeEnv) poll(ctx context.Context) {
 		if err == nil && code == http.StatusOK && json.Unmarshal(body, &list) == nil {
 			byID := make(map[string]cse.DefEntity, len(list))
 			for _, ent := range list {
-				id, _ := cse.ParseClusterID(ent.ID)
-				byID[id] = ent
+				byID[kaasID(ent)] = ent
 			}
 			e.mu.Lock()
 			e.listed, e.listedAt = byID, at

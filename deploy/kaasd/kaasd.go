@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kaasproject/kaas/deploy/rde"
@@ -30,6 +31,8 @@ import (
 	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
+	"github.com/kaasproject/kaas/mirror"
+	"github.com/kaasproject/kaas/mirror/vcdclient"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/queries"
 )
@@ -42,7 +45,12 @@ const (
 	RoleIngress   = "ingress"
 	RoleExecutor  = "executor"
 	RoleProjector = "projector"
+	// RoleMirror keeps VCD showing what kaas knows (clusters as defined entities,
+	// operations as tasks), when kaas runs on a VCD (VCDURL).
+	RoleMirror = "mirror"
 )
+
+var allRoles = []string{RoleIngress, RoleExecutor, RoleProjector, RoleMirror}
 
 // Config is kaasd's whole configuration. Every field has an environment variable of the
 // matching name (KAAS_NATS_URL, …) and a flag (--nats-url, …); see deploy/cmd/kaasd.
@@ -109,6 +117,17 @@ type Config struct {
 	// SnapshotEvery is how many events a cluster gains between snapshots (see
 	// executors.Config).
 	SnapshotEvery int
+	// VCDPublicURL is VCD's address as tenants reach it (https://vcd.example.com): the VCD
+	// task hrefs kaas answers with start with it. Default: VCDURL without /api.
+	VCDPublicURL string
+	// MirrorResync is how often the mirror reads every cluster's entity in VCD again and
+	// puts back what changed behind kaas's back (see mirror.Config); 0: 10 minutes.
+	MirrorResync time.Duration
+	// MirrorWorkers is how many clusters and operations the mirror makes match at once.
+	MirrorWorkers int
+	// TaskWait bounds how long the answer to a change waits for its VCD task (see
+	// ingress.Config); 0: 5s.
+	TaskWait time.Duration
 }
 
 // Defaults returns the configuration of a one-machine kaasd.
@@ -116,7 +135,7 @@ func Defaults() Config {
 	return Config{
 		DataDir: "./data", AMQPURL: vcdext.DefaultURL, AMQPExchange: vcdext.DefaultExchange, AMQPRoutingKey: vcdext.DefaultRoutingKey,
 		AMQPPrefetch: vcdext.DefaultPrefetch, AdminAddr: "127.0.0.1:9090",
-		Roles: []string{RoleIngress, RoleExecutor, RoleProjector}, LogLevel: "info", Replicas: 1,
+		Roles: slices.Clone(allRoles), LogLevel: "info", Replicas: 1,
 		ProviderOrg: ingress.SystemOrg, CloudSyncInterval: 10 * time.Minute, RightsRefresh: 10 * time.Minute,
 		PublishRights: "none",
 	}
@@ -132,15 +151,26 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("KAAS_NATS_LISTEN only applies to the embedded server; unset it or KAAS_NATS_URL"))
 	}
 	for _, r := range c.Roles {
-		if !slices.Contains([]string{RoleIngress, RoleExecutor, RoleProjector}, r) {
-			errs = append(errs, fmt.Errorf("unknown role %q: use ingress, executor, projector", r))
+		if !slices.Contains(allRoles, r) {
+			errs = append(errs, fmt.Errorf("unknown role %q: use %s", r, strings.Join(allRoles, ", ")))
 		}
 	}
 	if len(c.Roles) == 0 {
-		errs = append(errs, errors.New("no roles: give at least one of ingress, executor, projector"))
+		errs = append(errs, fmt.Errorf("no roles: give at least one of %s", strings.Join(allRoles, ", ")))
 	}
 	if c.has(RoleIngress) && !c.has(RoleProjector) {
 		errs = append(errs, errors.New("the ingress answers reads from the projector's views: run both roles in one process"))
+	}
+	if c.has(RoleMirror) && !c.has(RoleProjector) {
+		errs = append(errs, errors.New("the mirror makes VCD show the projector's views: run both roles in one process"))
+	}
+	if c.VCDPublicURL != "" {
+		if u, err := url.Parse(c.VCDPublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("KAAS_VCD_PUBLIC_URL %q must be like https://vcd.example.com", c.VCDPublicURL))
+		}
+	}
+	if c.MirrorWorkers < 0 || c.MirrorWorkers > 64 {
+		errs = append(errs, fmt.Errorf("KAAS_MIRROR_WORKERS must be 0..64, not %d", c.MirrorWorkers))
 	}
 	if c.VCDURL != "" {
 		vc := c.VCDConfig(nil)
@@ -176,6 +206,8 @@ type Server struct {
 	store *jsstore.Store
 	views *projector.Views
 	api   *ingress.API
+	links *mirror.Links
+	mir   *mirror.Mirror
 	group *errgroup.Group
 	stop  func()
 	done  chan struct{}
@@ -302,9 +334,30 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		// new template shows without a reload.
 		g.Go(func() error { return syncCloud(gctx, s.store, cfg.CloudSyncInterval, log) })
 	}
+	// On a VCD, the mirror's links: the ingress and the queries show VCD's ids through them.
+	if cfg.VCDURL != "" && (cfg.has(RoleIngress) || cfg.has(RoleMirror)) {
+		if s.links, err = mirror.OpenLinks(runCtx, s.store.JetStream(), mirror.LinksConfig{PublicURL: cfg.publicURL(), Replicas: cfg.Replicas, Logger: log}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.has(RoleMirror) {
+		// Exported also when there is nothing to mirror into, so that dashboards and alerts
+		// find the series.
+		metrics := mirror.NewMetrics(reg)
+		if cfg.VCDURL == "" {
+			log.Info("no VCD (KAAS_VCD_URL): the mirror of clusters and operations into VCD is off")
+		} else if err := s.startMirror(ctx, gctx, g, metrics); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.has(RoleIngress) {
+		q := queries.New(s.views, s.store.Secrets()).WithHistory(s.store)
+		if s.links != nil {
+			q.WithLinks(s.links)
+		}
 		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
-			OnStop: func() { s.stop() }, DeadLetters: s.store, Replay: proj.Replay, RunningConfig: func() any { return cfg.Redacted() }}, s.store, queries.New(s.views, s.store.Secrets()).WithHistory(s.store))
+			TaskWait: cfg.TaskWait, OnStop: func() { s.stop() }, DeadLetters: s.store, Replay: proj.Replay, RunningConfig: func() any { return cfg.Redacted() }},
+			s.store, q)
 		if err != nil {
 			return nil, err
 		}
@@ -352,6 +405,40 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	log.Info("kaasd started", "version", Version, "roles", strings.Join(cfg.Roles, ","), "admin", s.AdminAddr())
 	return s, nil
 }
+
+// startMirror starts the mirror of the views into VCD: its own session (the provider's
+// service account), and the follower, which mirrors while this instance holds its lease.
+func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, metrics *mirror.Metrics) error {
+	cfg, log := s.cfg, s.log
+	vc, err := vcdclient.New(ctx, vcdclient.Config{Logger: log, Login: func(ctx context.Context) (*govcd.VCDClient, error) {
+		return vcd.Login(ctx, cfg.VCDConfig(log))
+	}})
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	instance, _ := os.Hostname()
+	if dir, err := filepath.Abs(cfg.DataDir); err == nil {
+		instance += ":" + dir // a restarted kaasd takes its lease back at once
+	}
+	s.mir, err = mirror.New(mirror.Config{Resync: cfg.MirrorResync, Workers: cfg.MirrorWorkers, Instance: instance, Logger: log,
+		Metrics: metrics}, s.store.JetStream(), s.views, s.links, vc)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return s.mir.Run(gctx) })
+	return nil
+}
+
+// publicURL is VCD's address as tenants reach it.
+func (c *Config) publicURL() string {
+	if c.VCDPublicURL != "" {
+		return c.VCDPublicURL
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(c.VCDURL, "/"), "/api")
+}
+
+// Mirror returns the mirror of the views into VCD, when this kaasd runs it.
+func (s *Server) Mirror() *mirror.Mirror { return s.mir }
 
 // AdminAddr is where /metrics, /livez and /readyz are served.
 func (s *Server) AdminAddr() string {
@@ -481,6 +568,7 @@ func (c Config) Redacted() map[string]any {
 		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "boot_timeout": c.BootTimeout.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
 		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "audit_retention": c.AuditRetention.String(), "mutable_history": c.MutableHistory,
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
+		"vcd_public_url": c.VCDPublicURL, "mirror_resync": c.MirrorResync.String(), "mirror_workers": c.MirrorWorkers, "task_wait": c.TaskWait.String(),
 		"rights_refresh": c.RightsRefresh.String(), "right_ids_override": len(c.RightIDs),
 	}
 }

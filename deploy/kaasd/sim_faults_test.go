@@ -121,8 +121,7 @@ func TestFaultsAndCrashes(t *testing.T) {
 	final := map[string]string{}
 	for _, c := range list {
 		phases[c.Entity.Status.Phase]++
-		id, _ := cse.ParseClusterID(c.ID)
-		final[id] = c.Entity.Status.Phase
+		final[kaasID(c)] = c.Entity.Status.Phase
 		if c.Entity.Status.Phase != "CREATE:SUCCEEDED" && (c.Entity.Status.Kaas == nil || c.Entity.Status.Kaas.Error == nil) {
 			t.Errorf("cluster %s ended %s without a reason", c.Name, c.Entity.Status.Phase)
 		}

@@ -180,6 +180,8 @@ type Private struct {
 // KaasStatus is what kaas adds to CSE's status: the operation in progress or the last one,
 // with its progress and, when it failed, why.
 type KaasStatus struct {
+	// ClusterID is kaas's id of the cluster (a UUID), also once VCD's entity id is shown.
+	ClusterID     string     `json:"clusterId,omitempty"`
 	OperationID   string     `json:"operationId,omitempty"`
 	OperationHref string     `json:"operationHref,omitempty"`
 	Step          string     `json:"step,omitempty"`

@@ -21,4 +21,6 @@ type Operation struct {
 	Error      *KaasError `json:"error,omitempty"`
 	Retrying   *KaasError `json:"retrying,omitempty"`
 	ClusterURI string     `json:"clusterHref,omitempty"`
+	// TaskHref is the operation's VCD task, once the mirror made it.
+	TaskHref string `json:"taskHref,omitempty"`
 }

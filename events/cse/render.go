@@ -12,7 +12,10 @@ const (
 
 // View is everything a cluster response is made of.
 type View struct {
-	ClusterID  string
+	ClusterID string
+	// EntityID is the URN of the cluster's VCD defined entity once VCD made it: the id
+	// clients then see (status.uid too). Until then it is kaas's own URN of the cluster.
+	EntityID   string
 	OrgID      string
 	Owner      string
 	OwnerName  string // the owner's VCD user name, when kaas knows it
@@ -45,13 +48,22 @@ func Render(v View) DefEntity {
 		Kind:       KindNative,
 	}
 	tmplName, tmplRev := s.Template.Name, s.Template.Revision
+	id := EntityID(v.ClusterID)
+	if v.EntityID != "" {
+		id = v.EntityID
+	}
 	st := &Status{
-		Phase: string(v.Phase), UID: EntityID(v.ClusterID),
+		Phase: string(v.Phase), UID: id,
 		CloudProperties: CloudProperties{Site: opt(s.Site), OrgName: s.OrgName, VirtualDataCenterName: s.VDC, OvdcNetworkName: s.Network,
 			Distribution: Distribution{TemplateName: &tmplName, TemplateRevision: &tmplRev}, SSHKey: opt(s.SSHKey),
 			RollbackOnFailure: s.RollbackOnFailure, Exposed: s.Expose},
-		TaskHref: opt(v.TaskHref), Kaas: v.Kaas,
-		CPI: &Component{}, // kaas installs no cloud provider interface
+		TaskHref: opt(v.TaskHref),
+		CPI:      &Component{}, // kaas installs no cloud provider interface
+	}
+	if v.Kaas != nil {
+		k := *v.Kaas
+		k.ClusterID = v.ClusterID // kaas's id, whatever VCD calls the entity: it is found again by it
+		st.Kaas = &k
 	}
 	ent.Spec.Settings.CNI = SettingsCNI(s, v.Template)
 	if t := v.Template; t.KubernetesVersion != "" {
@@ -81,7 +93,7 @@ func Render(v View) DefEntity {
 	}
 	ent.Status = st
 	return DefEntity{
-		Name: s.Name, Entity: ent, ID: EntityID(v.ClusterID), EntityType: EntityType, ExternalID: opt(v.VAppHref),
+		Name: s.Name, Entity: ent, ID: id, EntityType: EntityType, ExternalID: opt(v.VAppHref),
 		State: v.State, Owner: Ref{Name: v.OwnerName, ID: v.Owner}, Org: Ref{Name: s.OrgName, ID: v.OrgID},
 	}
 }

@@ -106,6 +106,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	str(&cfg.VCDOrg, "vcd-org", "KAAS_VCD_ORG", "org of the VCD service account (System for a provider account)")
 	str(&cfg.VCDUser, "vcd-user", "KAAS_VCD_USER", "VCD service account user")
 	str(&cfg.VCDCatalog, "vcd-catalog", "KAAS_VCD_CATALOG", "catalog holding the Kubernetes templates (default kaas-templates)")
+	str(&cfg.VCDPublicURL, "vcd-public-url", "KAAS_VCD_PUBLIC_URL", "VCD's address as tenants reach it, for the VCD task hrefs kaas answers with; default KAAS_VCD_URL without /api")
 	// Secrets come from the environment only: flags show up in process listings.
 	cfg.VCDPassword, cfg.VCDToken = getenv("KAAS_VCD_PASSWORD"), getenv("KAAS_VCD_TOKEN")
 	insecure := env("KAAS_VCD_INSECURE", "false") == "true"
@@ -137,6 +138,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 			"failed deliveries in a row after which a command goes to the dead-letter queue (0: 30)"),
 		intVar(&cfg.SnapshotEvery, "snapshot-every", "KAAS_SNAPSHOT_EVERY",
 			"events a cluster gains between snapshots of its state (0: 200)"),
+		intVar(&cfg.MirrorWorkers, "mirror-workers", "KAAS_MIRROR_WORKERS", "clusters and operations the VCD mirror makes match at once (0: 4)"),
 	); err != nil {
 		return cfg, "", err
 	}
@@ -160,6 +162,10 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 		"let stored history be deleted (only where a law demands erasure) (KAAS_MUTABLE_HISTORY=true)")
 	cloudSync := env("KAAS_CLOUD_SYNC_INTERVAL", cfg.CloudSyncInterval.String())
 	fs.StringVar(&cloudSync, "cloud-sync-interval", cloudSync, "how often VCD's templates and org VDCs are read again; 0: at start only (KAAS_CLOUD_SYNC_INTERVAL)")
+	mirrorResync := env("KAAS_MIRROR_RESYNC", "0s")
+	fs.StringVar(&mirrorResync, "mirror-resync", mirrorResync, "how often every cluster's entity in VCD is read again and put back if changed behind kaas's back; 0: 10m, negative: never (KAAS_MIRROR_RESYNC)")
+	taskWait := env("KAAS_TASK_WAIT", "0s")
+	fs.StringVar(&taskWait, "task-wait", taskWait, "how long the answer to a change waits for its VCD task before it names kaas's operation instead; 0: 5s, negative: no wait (KAAS_TASK_WAIT)")
 	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
 	fs.StringVar(&ackWait, "executor-ack-wait", ackWait, "how soon a command held by a dead executor runs elsewhere; 0: 10s (KAAS_EXECUTOR_ACK_WAIT)")
 	if err := fs.Parse(args); err != nil {
@@ -198,6 +204,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.AckWait, err = time.ParseDuration(ackWait); err != nil {
 		return cfg, "", fmt.Errorf("executor ack wait %q: %w", ackWait, err)
+	}
+	if cfg.MirrorResync, err = time.ParseDuration(mirrorResync); err != nil {
+		return cfg, "", fmt.Errorf("mirror resync %q: %w", mirrorResync, err)
+	}
+	if cfg.TaskWait, err = time.ParseDuration(taskWait); err != nil {
+		return cfg, "", fmt.Errorf("task wait %q: %w", taskWait, err)
 	}
 	cfg.Roles = strings.Split(roles, ",")
 	return cfg, level, cfg.Validate()

@@ -20,7 +20,7 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "defaults", check: func(t *testing.T, c kaasd.Config) {
 			if c.DataDir != "./data" || c.AMQPExchange != "cse-ext" || c.AMQPRoutingKey != "cse" || c.AdminAddr != "127.0.0.1:9090" ||
-				c.AMQPPrefetch != 64 || c.NATSURL != "" || len(c.Roles) != 3 || c.PublishRights != "none" || c.RightsRefresh != 10*time.Minute {
+				c.AMQPPrefetch != 64 || c.NATSURL != "" || len(c.Roles) != 4 || c.PublishRights != "none" || c.RightsRefresh != 10*time.Minute {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -48,6 +48,14 @@ func TestParse(t *testing.T) {
 				}
 			}},
 		{name: "bad duration", env: map[string]string{"KAAS_POLL_INTERVAL": "soon"}, wantErr: "poll interval"},
+		{name: "mirror", env: map[string]string{"KAAS_VCD_URL": "https://vcd.internal/api", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p",
+			"KAAS_VCD_PUBLIC_URL": "https://vcd.example.com", "KAAS_MIRROR_RESYNC": "1m", "KAAS_MIRROR_WORKERS": "2", "KAAS_TASK_WAIT": "2s"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.VCDPublicURL != "https://vcd.example.com" || c.MirrorResync != time.Minute || c.MirrorWorkers != 2 || c.TaskWait != 2*time.Second {
+					t.Errorf("mirror settings: %+v", c)
+				}
+			}},
+		{name: "mirror without projector", args: []string{"--roles", "mirror"}, wantErr: "run both roles in one process"},
 		{name: "rights by URN", env: map[string]string{"KAAS_RIGHT_IDS": "urn:vcloud:right:1=cse:nativeCluster: Full Access; urn:vcloud:right:2=cse:nativeCluster: View",
 			"KAAS_PROVIDER_ORG": "urn:vcloud:org:0000", "KAAS_CLOUD_SYNC_INTERVAL": "1h"},
 			check: func(t *testing.T, c kaasd.Config) {

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"log"
 	"log/slog"
@@ -185,14 +186,8 @@ func EnableVDCs(t testing.TB, asProvider func(method, path string, body any) (in
 		if code != http.StatusAccepted || json.Unmarshal(body, &task) != nil {
 			t.Fatalf("enable %s of %s: %d %s", d.Name, d.OrgName, code, body)
 		}
-		href := task.Href // absolute through VCD, on its public address: asProvider takes the path
-		if u, err := url.Parse(href); err == nil && u.IsAbs() {
-			href = u.RequestURI()
-		}
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			_, body := asProvider("GET", href, nil)
-			var op cse.Operation
-			if json.Unmarshal(body, &op) == nil && op.Status == "SUCCEEDED" {
+			if TaskEnded(asProvider, task.Href) == "success" {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -202,13 +197,49 @@ func EnableVDCs(t testing.TB, asProvider func(method, path string, body any) (in
 	}
 }
 
+// TaskEnded returns how the operation or task at href ended ("success" or "error"), or ""
+// while it runs: kaas's own operation (/api/cse/3.0/operations/{id}) or, once the mirror
+// made it, its VCD task (<VCD>/api/task/{id}, read at VCD's address).
+func TaskEnded(get func(method, path string, body any) (int, []byte), href string) string {
+	if u, err := url.Parse(href); err == nil && u.IsAbs() {
+		href = u.Path
+	}
+	_, body := get("GET", href, nil)
+	var op cse.Operation
+	if json.Unmarshal(body, &op) == nil && op.ID != "" {
+		switch op.Status {
+		case "SUCCEEDED":
+			return "success"
+		case "FAILED", "REJECTED", "SUPERSEDED":
+			return "error"
+		}
+		return ""
+	}
+	var task struct {
+		Status string `xml:"status,attr"`
+	}
+	if xml.Unmarshal(body, &task) == nil {
+		switch task.Status {
+		case "success":
+			return "success"
+		case "error", "aborted", "canceled":
+			return "error"
+		}
+	}
+	return ""
+}
+
 // AsProvider is EnableVDCs's asProvider over VCD's HTTPS API, logged in as vcdsim's
 // provider.
 func (s *System) AsProvider(t testing.TB) func(method, path string, body any) (int, []byte) {
 	token := s.Login(t, "administrator@System", "kaas-admin")
 	return func(method, path string, body any) (int, []byte) {
 		t.Helper()
-		code, b, _ := s.Call(t, token, "", method, path, body)
+		accept := "" // CSE's API
+		if !strings.HasPrefix(path, "/api/cse") {
+			accept = "application/*+xml;version=37.0" // VCD's own (a task)
+		}
+		code, b, _ := s.Call(t, token, accept, method, path, body)
 		return code, b
 	}
 }
