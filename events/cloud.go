@@ -50,6 +50,12 @@ type CloudSynced struct {
 	// clusters it still names. Added without a new schema version: records written before
 	// have none.
 	Users []User `json:"users,omitempty"`
+	// StorageProfiles and SizingPolicies list what each org VDC the sync could read offers
+	// its VMs: its enabled storage profiles and the VM sizing policies assigned to it. They
+	// were added as Networks was: records written before have none, and a VDC without an
+	// entry is one whose offers kaas does not know (which checks nothing against them).
+	StorageProfiles []VDCStorageProfiles `json:"storageProfiles,omitempty"`
+	SizingPolicies  []VDCSizingPolicies  `json:"sizingPolicies,omitempty"`
 }
 
 // User is a VCD user: its URN (urn:vcloud:user:<uuid>), its name, and the URN of its org
@@ -72,6 +78,34 @@ type VDCNetworks struct {
 type Network struct {
 	Name  string   `json:"name"`
 	CIDRs []string `json:"cidrs,omitempty"`
+}
+
+// VDCStorageProfiles is what storage profiles an org VDC offers new VMs.
+type VDCStorageProfiles struct {
+	VDC      string           `json:"vdc"` // the VDC's id, urn:vcloud:vdc:<uuid>
+	Profiles []StorageProfile `json:"profiles"`
+}
+
+// StorageProfile is an org VDC storage profile, by the name a cluster spec gives
+// (storageProfile). Default is the one a VM that names none is put on.
+type StorageProfile struct {
+	Name    string `json:"name"`
+	Default bool   `json:"default,omitempty"`
+}
+
+// VDCSizingPolicies is what VM sizing policies are assigned to an org VDC.
+type VDCSizingPolicies struct {
+	VDC      string         `json:"vdc"` // the VDC's id, urn:vcloud:vdc:<uuid>
+	Policies []SizingPolicy `json:"policies"`
+}
+
+// SizingPolicy is a VM sizing policy, by the name a cluster spec gives (sizingClass), and
+// the CPUs and memory it gives a VM; 0 is what it leaves to the VM's template.
+type SizingPolicy struct {
+	Name     string `json:"name"`
+	ID       string `json:"id,omitempty"` // urn:vcloud:vdcComputePolicy:<uuid>
+	CPU      int    `json:"cpu,omitempty"`
+	MemoryMB int    `json:"memoryMb,omitempty"`
 }
 
 // VDCRuntimesChanged records the runtimes an org VDC is enabled for; none means disabled.

@@ -95,3 +95,9 @@ const (
 	CodeUnsupportedChange = "UNSUPPORTED_CHANGE"
 	CodeDeadLettered      = "DEAD_LETTERED"
 )
+
+// Failure codes for a sizing class or storage profile the org VDC does not offer.
+const (
+	CodeSizingPolicyNotFound   = "SIZING_POLICY_NOT_FOUND"
+	CodeStorageProfileNotFound = "STORAGE_PROFILE_NOT_FOUND"
+)

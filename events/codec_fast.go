@@ -492,6 +492,66 @@ func (d *dec) users(name string, s *[]User) {
 	d.next()
 }
 
+func (d *dec) vdcStorageProfiles(name string, s *[]VDCStorageProfiles) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []VDCStorageProfiles{}
+		for i := 0; d.elem(i); i++ {
+			var v VDCStorageProfiles
+			v.decode(d)
+			*s = append(*s, v)
+		}
+	}
+	d.next()
+}
+
+func (d *dec) storageProfiles(name string, s *[]StorageProfile) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []StorageProfile{}
+		for i := 0; d.elem(i); i++ {
+			var p StorageProfile
+			p.decode(d)
+			*s = append(*s, p)
+		}
+	}
+	d.next()
+}
+
+func (d *dec) vdcSizingPolicies(name string, s *[]VDCSizingPolicies) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []VDCSizingPolicies{}
+		for i := 0; d.elem(i); i++ {
+			var v VDCSizingPolicies
+			v.decode(d)
+			*s = append(*s, v)
+		}
+	}
+	d.next()
+}
+
+func (d *dec) sizingPolicies(name string, s *[]SizingPolicy) {
+	if !d.key(name) {
+		return
+	}
+	if d.array() {
+		*s = []SizingPolicy{}
+		for i := 0; d.elem(i); i++ {
+			var p SizingPolicy
+			p.decode(d)
+			*s = append(*s, p)
+		}
+	}
+	d.next()
+}
+
 func (d *dec) acl(name string, s *[]ACLEntry) {
 	if !d.key(name) {
 		return
@@ -802,6 +862,36 @@ func (n *Network) decode(d *dec) {
 	d.close()
 }
 
+func (v *VDCStorageProfiles) decode(d *dec) {
+	d.open()
+	d.str("vdc", &v.VDC)
+	d.storageProfiles("profiles", &v.Profiles)
+	d.close()
+}
+
+func (p *StorageProfile) decode(d *dec) {
+	d.open()
+	d.str("name", &p.Name)
+	d.boolean("default", &p.Default)
+	d.close()
+}
+
+func (v *VDCSizingPolicies) decode(d *dec) {
+	d.open()
+	d.str("vdc", &v.VDC)
+	d.sizingPolicies("policies", &v.Policies)
+	d.close()
+}
+
+func (p *SizingPolicy) decode(d *dec) {
+	d.open()
+	d.str("name", &p.Name)
+	d.str("id", &p.ID)
+	d.integer("cpu", &p.CPU)
+	d.integer("memoryMb", &p.MemoryMB)
+	d.close()
+}
+
 func (c *CreateCluster) decode(d *dec) {
 	d.open()
 	if d.key("spec") {
@@ -1042,6 +1132,8 @@ func (e *CloudSynced) decode(d *dec) {
 	d.vdcs("vdcs", &e.VDCs)
 	d.vdcNetworks("networks", &e.Networks)
 	d.users("users", &e.Users)
+	d.vdcStorageProfiles("storageProfiles", &e.StorageProfiles)
+	d.vdcSizingPolicies("sizingPolicies", &e.SizingPolicies)
 	d.close()
 }
 

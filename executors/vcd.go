@@ -89,6 +89,14 @@ type VMSpec struct {
 	Metadata  map[string]string
 }
 
+// VMHardware is what a VM got in VCD: its VM sizing policy and storage profile, by name,
+// and its CPUs and memory. The conformance suite (executors/vcdtest) reads it to check that
+// a VMSpec was honoured.
+type VMHardware struct {
+	SizingPolicy, StorageProfile string
+	CPU, MemoryMB                int
+}
+
 // Metadata keys kaas puts on every vApp and VM it creates, so that a retried step finds
 // what an interrupted one made (architecture.md §3.4).
 const (

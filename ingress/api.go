@@ -72,6 +72,9 @@ type Reader interface {
 	// VDCNetworks returns the org VDC's networks as VCD last listed them; known is false
 	// when kaas has not read them.
 	VDCNetworks(ctx context.Context, orgName, vdcName string) (nets []events.Network, known bool)
+	// VDCOffers returns the storage profiles and sizing policies the org VDC offers VMs, as
+	// VCD last listed them.
+	VDCOffers(ctx context.Context, orgName, vdcName string) cluster.Offers
 	// ServiceEnabled reports whether the service takes requests.
 	ServiceEnabled(ctx context.Context) bool
 	// CloudSynced reports whether VCD's templates and VDCs were read at least once.

@@ -100,6 +100,9 @@ func (a *API) createCluster(c *call) reply {
 	if bad := a.checkNetwork(c, spec); bad != nil {
 		return *bad
 	}
+	if bad := a.checkOffers(c, spec, "controlPlane", "workers", "nfs"); bad != nil {
+		return *bad
+	}
 	if bad := a.usableTemplate(c, spec.Template); bad != nil {
 		return *bad
 	}
@@ -322,6 +325,12 @@ func (a *API) updateCluster(c *call) reply {
 	}
 	if up, ok := p.(events.UpgradeTemplate); ok {
 		if bad := a.upgradable(c, snap, up.Template); bad != nil {
+			return *bad
+		}
+	}
+	// New workers are made as the pool says: on what the VDC still offers.
+	if sc, ok := p.(events.ScaleWorkers); ok && sc.Workers > snap.Spec.Workers.Count {
+		if bad := a.checkOffers(c, desired, "workers"); bad != nil {
 			return *bad
 		}
 	}

@@ -19,3 +19,14 @@ func (a *API) checkNetwork(c *call, spec events.ClusterSpec) *reply {
 	}
 	return nil
 }
+
+// checkOffers refuses a sizing class or storage profile the org VDC does not offer, for the
+// pools named, when kaas knows what it offers (from VCD's last cloud sync); when it does
+// not, the executor finds out.
+func (a *API) checkOffers(c *call, spec events.ClusterSpec, pools ...string) *reply {
+	if err := cluster.ValidateOffers(spec, a.reader.VDCOffers(c.ctx, spec.OrgName, spec.VDC), pools...); err != nil {
+		r := rejection(err)
+		return &r
+	}
+	return nil
+}

@@ -253,3 +253,83 @@ func TestUpgradeChecksTemplate(t *testing.T) {
 		}
 	}
 }
+
+// With what the org VDC offers known from VCD, a create whose pools name a sizing class or
+// storage profile the VDC does not offer is refused with CSE's 400 naming the field, before
+// anything is appended; so is a scale-up whose new workers would need one. A VDC whose
+// offers kaas does not know is not checked.
+func TestCreateChecksOffers(t *testing.T) {
+	offers := func(h *harness, seq uint64, policies []events.SizingPolicy, profiles []events.StorageProfile) {
+		p := events.CloudSynced{Templates: []events.Template{{Name: "ubuntu-k8s-1.29", Revision: 1, KubernetesVersion: "v1.29.8"}},
+			VDCs: []events.VDC{{ID: "urn:vcloud:vdc:vdc1", Name: "vdc1", OrgName: "acme", OrgID: orgA},
+				{ID: "urn:vcloud:vdc:vdc2", Name: "vdc2", OrgName: "acme", OrgID: orgA}}}
+		if policies != nil {
+			p.SizingPolicies = []events.VDCSizingPolicies{{VDC: "urn:vcloud:vdc:vdc1", Policies: policies}}
+		}
+		if profiles != nil {
+			p.StorageProfiles = []events.VDCStorageProfiles{{VDC: "urn:vcloud:vdc:vdc1", Profiles: profiles}}
+		}
+		h.views.ApplyEvent(seq, "", events.Envelope{ID: fmt.Sprintf("sync-%d", seq), ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0, Payload: p})
+	}
+	pool := func(name, key, value string) func(m map[string]any) {
+		return func(m map[string]any) { at(m, "spec", "topology", name)[key] = value }
+	}
+	withNFS := func(m map[string]any) {
+		at(m, "spec", "topology", "nfs")["count"] = 1
+		at(m, "spec", "topology", "nfs")["sizingClass"] = "Huge"
+	}
+	medium := []events.SizingPolicy{{Name: "System Default"}, {Name: "Medium", CPU: 2, MemoryMB: 4096}}
+	gold := []events.StorageProfile{{Name: "Silver", Default: true}, {Name: "Gold"}}
+	tests := []struct {
+		name     string
+		policies []events.SizingPolicy
+		profiles []events.StorageProfile
+		body     string
+		text     string // "" for accepted
+	}{
+		{"offered", medium, gold, createWith(pool("controlPlane", "storageProfile", "Gold")), ""},
+		{"no such sizing class", []events.SizingPolicy{{Name: "System Default"}, {Name: "Small"}}, gold, createBody("c1", "vdc1", 2),
+			`spec.topology.workers.sizingClass: org VDC 'vdc1' has no VM sizing policy "Medium" (it has: "System Default", "Small")`},
+		{"sizing classes compare exactly", []events.SizingPolicy{{Name: "medium"}}, nil, createBody("c1", "vdc1", 2),
+			`spec.topology.workers.sizingClass: org VDC 'vdc1' has no VM sizing policy "Medium"`},
+		{"no such storage profile", medium, gold, createWith(pool("controlPlane", "storageProfile", "Platinum")),
+			`spec.topology.controlPlane.storageProfile: org VDC 'vdc1' has no storage profile "Platinum" (it has: "Silver", "Gold")`},
+		{"the NFS pool too", medium, gold, createWith(withNFS), `spec.topology.nfs.sizingClass: org VDC 'vdc1' has no VM sizing policy "Huge"`},
+		{"a pool without nodes makes no VM", medium, gold, createWith(pool("nfs", "sizingClass", "Huge")), ""},
+		{"unknown offers are not checked", nil, nil, createWith(pool("controlPlane", "storageProfile", "Platinum")), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			offers(h, 3, tt.policies, tt.profiles)
+			rec := h.do(http.MethodPost, base+"/clusters", tt.body)
+			if tt.text == "" {
+				if rec.Code != 202 {
+					t.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			wantError(t, rec, 400, cse.MinorDefault, tt.text)
+			if h.cmds.calls != 0 {
+				t.Errorf("a refused create reached the command stream")
+			}
+		})
+	}
+
+	t.Run("scale up", func(t *testing.T) {
+		h := newHarness(t)
+		id, _ := h.running("c1")
+		offers(h, 100, []events.SizingPolicy{{Name: "System Default"}}, nil) // Medium is no longer assigned
+		calls := h.cmds.calls
+		up := h.entityWith(id, func(e *cse.NativeEntity) { n := 3; e.Spec.Topology.Workers.Count = &n })
+		wantError(t, h.do(http.MethodPut, clusterPath(id), up), 400, cse.MinorDefault,
+			`spec.topology.workers.sizingClass: org VDC 'vdc1' has no VM sizing policy "Medium"`)
+		if h.cmds.calls != calls {
+			t.Errorf("a refused scale-up reached the command stream")
+		}
+		down := h.entityWith(id, func(e *cse.NativeEntity) { n := 1; e.Spec.Topology.Workers.Count = &n })
+		if rec := h.do(http.MethodPut, clusterPath(id), down); rec.Code != 202 {
+			t.Fatalf("scale down: %d %s", rec.Code, rec.Body)
+		}
+	})
+}

@@ -33,6 +33,12 @@ type VDCView struct {
 	// before kaas read networks, or a sync that could not read the VDC, leaves them unknown.
 	Networks      []events.Network `json:",omitempty"`
 	NetworksKnown bool             `json:",omitempty"`
+	// StorageProfiles and SizingPolicies are what the VDC offers VMs as last synced, when
+	// their Known is set; like the networks, left out of JSON when empty.
+	StorageProfiles      []events.StorageProfile `json:",omitempty"`
+	StorageProfilesKnown bool                    `json:",omitempty"`
+	SizingPolicies       []events.SizingPolicy   `json:",omitempty"`
+	SizingPoliciesKnown  bool                    `json:",omitempty"`
 }
 
 // Enabled reports whether the VDC is enabled for the native runtime.
@@ -52,6 +58,9 @@ type cloud struct {
 	users   map[string]knownUser
 	synced  time.Time
 	syncSeq uint64
+	// What each VDC offers VMs, by VDC id, as last synced.
+	profiles map[string][]events.StorageProfile
+	policies map[string][]events.SizingPolicy
 	// By VDC id: what the newest command set, and what the newest event recorded.
 	cmdRuntimes, evtRuntimes map[string]runtimes
 	cmdService, evtService   service
@@ -126,6 +135,14 @@ func (c *cloud) event(seq uint64, cause string, t time.Time, p events.Payload) {
 			for _, n := range p.Networks {
 				c.networks[n.VDC] = cloneNetworks(n.Networks)
 			}
+			c.profiles = make(map[string][]events.StorageProfile, len(p.StorageProfiles))
+			for _, sp := range p.StorageProfiles {
+				c.profiles[sp.VDC] = cloneList(sp.Profiles)
+			}
+			c.policies = make(map[string][]events.SizingPolicy, len(p.SizingPolicies))
+			for _, sp := range p.SizingPolicies {
+				c.policies[sp.VDC] = cloneList(sp.Policies)
+			}
 		}
 		for _, u := range p.Users {
 			if k, ok := c.users[u.ID]; !ok || seq > k.seq {
@@ -165,7 +182,10 @@ func (c *cloud) view(seqOf func(id string) uint64) CloudView {
 		seen[d.ID] = true
 		r, _ := c.runtimesOf(d.ID, seqOf)
 		nets, known := c.networks[d.ID]
-		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(r.names), Networks: cloneNetworks(nets), NetworksKnown: known})
+		profiles, profilesKnown := c.profiles[d.ID]
+		policies, policiesKnown := c.policies[d.ID]
+		out.VDCs = append(out.VDCs, VDCView{VDC: d, Runtimes: slices.Clone(r.names), Networks: cloneNetworks(nets), NetworksKnown: known,
+			StorageProfiles: cloneList(profiles), StorageProfilesKnown: profilesKnown, SizingPolicies: cloneList(policies), SizingPoliciesKnown: policiesKnown})
 	}
 	for _, m := range []map[string]runtimes{c.cmdRuntimes, c.evtRuntimes} {
 		for id := range m {
@@ -237,7 +257,16 @@ func (c *cloud) clone() *cloud {
 	cp.cmdRuntimes, cp.evtRuntimes = maps.Clone(c.cmdRuntimes), maps.Clone(c.evtRuntimes)
 	cp.networks = maps.Clone(c.networks) // the lists themselves are replaced, never changed
 	cp.users = maps.Clone(c.users)
+	cp.profiles, cp.policies = maps.Clone(c.profiles), maps.Clone(c.policies)
 	return &cp
+}
+
+// cloneList copies a list of values, keeping nil nil (a view that shares no list).
+func cloneList[T any](l []T) []T {
+	if l == nil {
+		return nil
+	}
+	return slices.Clone(l)
 }
 
 // cloneNetworks copies a VDC's networks, subnets included, so that no view shares them.

@@ -54,6 +54,47 @@ func TestCloudViewNetworks(t *testing.T) {
 	}
 }
 
+// The cloud view carries what each VDC offers VMs from the newest sync, storage profiles and
+// sizing policies each known or not on its own, as copies.
+func TestCloudViewOffers(t *testing.T) {
+	v := projector.NewViews()
+	vdc1 := events.VDC{ID: "urn:vcloud:vdc:1", Name: "vdc1", OrgName: "acme", OrgID: orgA}
+	vdc2 := events.VDC{ID: "urn:vcloud:vdc:2", Name: "vdc2", OrgName: "acme", OrgID: orgA}
+	sync := func(seq uint64, p events.CloudSynced) {
+		v.ApplyEvent(seq, "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0, Payload: p})
+	}
+	view := func() map[string]projector.VDCView {
+		out := map[string]projector.VDCView{}
+		for _, d := range v.Cloud().VDCs {
+			out[d.Name] = d
+		}
+		return out
+	}
+	sync(1, events.CloudSynced{VDCs: []events.VDC{vdc1, vdc2}}) // as recorded before offers were read
+	if d := view()["vdc1"]; d.StorageProfilesKnown || d.SizingPoliciesKnown || d.StorageProfiles != nil || d.SizingPolicies != nil {
+		t.Fatalf("an old sync made offers known: %+v", d)
+	}
+	profiles := []events.StorageProfile{{Name: "Silver", Default: true}, {Name: "Gold"}}
+	policies := []events.SizingPolicy{{Name: "small", ID: "urn:vcloud:vdcComputePolicy:1", CPU: 2, MemoryMB: 2048}}
+	p := events.CloudSynced{VDCs: []events.VDC{vdc1, vdc2},
+		StorageProfiles: []events.VDCStorageProfiles{{VDC: vdc1.ID, Profiles: profiles}},
+		SizingPolicies:  []events.VDCSizingPolicies{{VDC: vdc1.ID, Policies: policies}, {VDC: vdc2.ID, Policies: []events.SizingPolicy{}}}}
+	sync(2, p)
+	d := view()
+	if !d["vdc1"].StorageProfilesKnown || !reflect.DeepEqual(d["vdc1"].StorageProfiles, profiles) ||
+		!d["vdc1"].SizingPoliciesKnown || !reflect.DeepEqual(d["vdc1"].SizingPolicies, policies) {
+		t.Fatalf("vdc1 after a sync with offers: %+v", d["vdc1"])
+	}
+	if d["vdc2"].StorageProfilesKnown || !d["vdc2"].SizingPoliciesKnown || len(d["vdc2"].SizingPolicies) != 0 {
+		t.Fatalf("vdc2: a sync that read its policies (none) but not its profiles: %+v", d["vdc2"])
+	}
+	p.StorageProfiles[0].Profiles[0].Name = "changed"
+	d["vdc1"].SizingPolicies[0].Name = "changed"
+	if got := view()["vdc1"]; got.StorageProfiles[0].Name != "Silver" || got.SizingPolicies[0].Name != "small" {
+		t.Fatalf("the view shares its offers: %+v", got)
+	}
+}
+
 // The views learn VCD's users from syncs, each of which lists only the users it had not
 // recorded: a name once learnt is kept, a newer sync's name wins, and an older sync folded
 // late changes nothing. A rebuild in another order of syncs gives the same users.

@@ -122,6 +122,19 @@ func (q *Queries) VDCNetworks(ctx context.Context, orgName, vdcName string) (net
 	return nil, false
 }
 
+// VDCOffers returns what an org VDC, named as a tenant names it in a cluster spec, offers
+// VMs (storage profiles, sizing policies) as VCD last listed it; each list is known only
+// once a sync read it.
+func (q *Queries) VDCOffers(ctx context.Context, orgName, vdcName string) cluster.Offers {
+	for _, d := range q.views.Cloud().VDCs {
+		if strings.EqualFold(d.OrgName, orgName) && d.Name == vdcName {
+			return cluster.Offers{StorageProfiles: d.StorageProfiles, StorageProfilesKnown: d.StorageProfilesKnown,
+				SizingPolicies: d.SizingPolicies, SizingPoliciesKnown: d.SizingPoliciesKnown}
+		}
+	}
+	return cluster.Offers{}
+}
+
 // ServiceEnabled reports whether the service takes requests.
 func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.Cloud().ServiceEnabled }
 

@@ -40,3 +40,26 @@ func TestVDCNetworks(t *testing.T) {
 		}
 	}
 }
+
+// VDCOffers finds a VDC as VDCNetworks does and says what it offers VMs.
+func TestVDCOffers(t *testing.T) {
+	v := projector.NewViews()
+	q := queries.New(v, nil)
+	ctx := t.Context()
+	if o := q.VDCOffers(ctx, "acme", "vdc1"); o.StorageProfilesKnown || o.SizingPoliciesKnown {
+		t.Fatal("offers known before any sync")
+	}
+	profiles := []events.StorageProfile{{Name: "Gold", Default: true}}
+	policies := []events.SizingPolicy{{Name: "small", CPU: 2, MemoryMB: 2048}}
+	v.ApplyEvent(1, "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0,
+		Payload: events.CloudSynced{VDCs: []events.VDC{{ID: "urn:vcloud:vdc:1", Name: "vdc1", OrgName: "acme", OrgID: orgA}},
+			StorageProfiles: []events.VDCStorageProfiles{{VDC: "urn:vcloud:vdc:1", Profiles: profiles}},
+			SizingPolicies:  []events.VDCSizingPolicies{{VDC: "urn:vcloud:vdc:1", Policies: policies}}}})
+	o := q.VDCOffers(ctx, "ACME", "vdc1")
+	if !o.StorageProfilesKnown || !o.SizingPoliciesKnown || !reflect.DeepEqual(o.StorageProfiles, profiles) || !reflect.DeepEqual(o.SizingPolicies, policies) {
+		t.Fatalf("offers %+v", o)
+	}
+	if o := q.VDCOffers(ctx, "acme", "VDC1"); o.StorageProfilesKnown || o.SizingPoliciesKnown {
+		t.Fatalf("a VDC named otherwise: %+v", o)
+	}
+}

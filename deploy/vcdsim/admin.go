@@ -38,6 +38,15 @@ type VMInfo struct {
 	GuestInfo map[string]string `json:"guestinfo"`
 	// Task is the operation of the task running on the VM (vappDeploy, …), if any.
 	Task string `json:"task,omitempty"`
+	// SizingPolicy and StorageProfile name the VM's VM sizing policy and storage profile;
+	// CPU, CoresPerSocket and MemoryMB are its hardware.
+	SizingPolicy   string `json:"sizingPolicy"`
+	StorageProfile string `json:"storageProfile"`
+	CPU            int    `json:"cpu"`
+	CoresPerSocket int    `json:"coresPerSocket"`
+	MemoryMB       int    `json:"memoryMb"`
+	// AuthorizedKeys are the SSH keys the guest's cloud-init installed from its user data.
+	AuthorizedKeys []string `json:"authorizedKeys,omitempty"`
 }
 
 var secretKeys = []string{guest.KeyKubeconfig, guest.KeyJoin, guest.KeyUserData}
@@ -60,8 +69,11 @@ func (s *Server) Inventory() Inventory {
 				}
 				gi[k] = v
 			}
+			sizing, storage := m.placement()
 			ai.VMs = append(ai.VMs, VMInfo{ID: "urn:vcloud:vm:" + m.id, Name: m.name, Status: m.status(now), IP: m.ip,
-				Metadata: cloneMap(m.metadata), GuestInfo: gi, Task: runningOp(m.busyTask, m.busyUntil, now)})
+				Metadata: cloneMap(m.metadata), GuestInfo: gi, Task: runningOp(m.busyTask, m.busyUntil, now),
+				SizingPolicy: sizing, StorageProfile: storage, CPU: m.cpu, CoresPerSocket: m.cores, MemoryMB: m.memoryMB,
+				AuthorizedKeys: m.guest.AuthorizedKeys()})
 		}
 		slices.SortFunc(ai.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
 		inv.VApps = append(inv.VApps, ai)

@@ -200,7 +200,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 	}
 	// Faults hit VCD's own API, not the calls it relays to extensions nor the tasks they
 	// write.
-	if slices.Contains([]string{"org", "query", "vdc", "catalog", "catalogItem", "vAppTemplate", "network", "task", "vApp"}, at(0)) &&
+	if slices.Contains([]string{"org", "query", "vdc", "catalog", "catalogItem", "vAppTemplate", "network", "task", "vApp", "vdcStorageProfile"}, at(0)) &&
 		(at(0) != "task" || get) {
 		if at(0) == "task" {
 			s.calls["task"]++
@@ -232,6 +232,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 		return true, s.templateGet(w, at(1))
 	case at(0) == "network" && n == 2 && get:
 		return true, s.networkGet(w, sess, at(1))
+	case (at(0) == "vdcStorageProfile" && n == 2 || at(0) == "admin" && at(1) == "vdcStorageProfile" && n == 3) && get:
+		return true, s.storageProfileGet(w, sess, t[n-1])
 	case at(0) == "task" && n == 2:
 		return true, s.taskRoute(w, r, sess, at(1))
 	case at(0) == "tasksList" && n == 2:
@@ -324,6 +326,7 @@ func (s *Server) vdcXML(d *vdc) *types.Vdc {
 		nets.Network = append(nets.Network, &types.Reference{HREF: s.href("network/" + n.id), Name: n.name, Type: "application/vnd.vmware.vcloud.network+xml"})
 	}
 	out.AvailableNetworks = []*types.AvailableNetworks{nets}
+	s.vdcProfilesXML(d, out)
 	return out
 }
 

@@ -12,11 +12,16 @@ import (
 )
 
 // The cloudapi (/cloudapi/1.0.0/…) other than sessions: defined-entity interfaces, types,
-// behaviors and entities (rde.go), rights and rights bundles (rights.go), and VDCs. It speaks
+// behaviors and entities (rde.go), rights and rights bundles (rights.go), VDCs, and VDC
+// compute policies (sizing.go; also under /cloudapi/2.0.0/, as govcd reads them). It speaks
 // JSON, and its errors are VCD's {"minorErrorCode","message","stackTrace":null}
 // (cse-rde.md §3.8): CSE's client json-decodes every error body.
 
 const cloudapiPrefix = "/cloudapi/1.0.0/"
+
+// cloudapiPrefix2 is the cloudapi's version 2.0.0, where the simulator serves only VDC
+// compute policies.
+const cloudapiPrefix2 = "/cloudapi/2.0.0/"
 
 // headerTenantContext names the org a System-org caller acts in.
 const headerTenantContext = "X-Vmware-Vcloud-Tenant-Context"
@@ -29,6 +34,8 @@ type apiCall struct {
 	sess *session
 	t    []string
 	q    map[string]string
+	// version is the cloudapi version in the path: 1.0.0 or 2.0.0.
+	version string
 }
 
 func (c *apiCall) at(i int) string {
@@ -72,17 +79,36 @@ func (s *Server) cloudapi(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, errf(http.StatusUnauthorized, "UNAUTHORIZED", "This operation is denied: no valid session."))
 		return
 	}
+	version := "1.0.0"
 	rest, ok := strings.CutPrefix(r.URL.Path, cloudapiPrefix)
+	if !ok {
+		version = "2.0.0"
+		rest, ok = strings.CutPrefix(r.URL.Path, cloudapiPrefix2)
+	}
 	if !ok {
 		writeJSONError(w, errf(http.StatusNotFound, "RESOURCE_NOT_FOUND", "%s %s not found", r.Method, r.URL.Path))
 		return
 	}
 	rest = strings.Trim(rest, "/")
-	c := &apiCall{w: w, r: r, sess: sess, t: strings.Split(rest, "/"), q: cloudParams(r.URL.RawQuery)}
+	c := &apiCall{w: w, r: r, sess: sess, t: strings.Split(rest, "/"), q: cloudParams(r.URL.RawQuery), version: version}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls["cloudapi"]++
 	var err *vcdError
+	if c.version == "2.0.0" {
+		switch {
+		case c.at(0) == "vdcComputePolicies":
+			err = s.computePoliciesRoute(c)
+		case c.at(0) == "vdcs" && len(c.t) == 3:
+			err = s.vdcsRoute(c)
+		default:
+			err = notFoundPath(c)
+		}
+		if err != nil {
+			writeJSONError(w, err)
+		}
+		return
+	}
 	switch c.at(0) {
 	case "interfaces":
 		err = s.interfacesRoute(c)
@@ -96,6 +122,8 @@ func (s *Server) cloudapi(w http.ResponseWriter, r *http.Request) {
 		err = s.bundlesRoute(c)
 	case "vdcs":
 		err = s.vdcsRoute(c)
+	case "vdcComputePolicies":
+		err = s.computePoliciesRoute(c)
 	default:
 		err = notFoundPath(c)
 	}
@@ -288,8 +316,11 @@ type vdcJSON struct {
 	Org            apiRef `json:"org"`
 }
 
-// vdcsRoute lists the VDCs the caller may see.
+// vdcsRoute lists the VDCs the caller may see, and the compute policies of one.
 func (s *Server) vdcsRoute(c *apiCall) *vcdError {
+	if len(c.t) == 3 && c.at(2) == "computePolicies" {
+		return s.vdcPolicies(c)
+	}
 	if !c.is(http.MethodGet, 1) {
 		return notFoundPath(c)
 	}

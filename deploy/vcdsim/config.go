@@ -26,6 +26,9 @@ type Config struct {
 	ExtensionTimeout Duration `json:"extensionTimeout"`
 	// Faults are injected from the start; /sim/faults changes them at run time.
 	Faults Faults `json:"faults"`
+	// SizingPolicies are the provider's VM sizing policies (VCD's VDC compute policies
+	// that size VMs); each org VDC is assigned some of them by name (VDCConfig).
+	SizingPolicies []SizingPolicyConfig `json:"sizingPolicies,omitempty"`
 }
 
 // OrgConfig is a tenant organization.
@@ -41,6 +44,33 @@ type VDCConfig struct {
 	Networks []NetworkConfig `json:"networks"`
 	// MaxVMs is the VDC's VM quota; 0 means none.
 	MaxVMs int `json:"maxVMs,omitempty"`
+	// StorageProfiles are the VDC's storage profiles. One is the default, where a VM goes
+	// when it names none: the one marked so, else the first. A VDC configured with none
+	// has one, "*" (VCD always gives a VDC one).
+	StorageProfiles []StorageProfileConfig `json:"storageProfiles,omitempty"`
+	// SizingPolicies names the provider's sizing policies (Config.SizingPolicies) assigned
+	// to the VDC. Every VDC also has its own "System Default" policy, which sizes nothing
+	// and is what a VM that names no policy gets, as in VCD.
+	SizingPolicies []string `json:"sizingPolicies,omitempty"`
+}
+
+// StorageProfileConfig is an org VDC storage profile.
+type StorageProfileConfig struct {
+	Name    string `json:"name"`
+	Default bool   `json:"default,omitempty"`
+	// Disabled profiles are listed but take no new VMs, as in VCD.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// SizingPolicyConfig is a VM sizing policy: what it fixes of a VM's hardware. A value left
+// at 0 is not fixed: the VM keeps its template's, and may be reconfigured.
+type SizingPolicyConfig struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	CPU         int    `json:"cpu,omitempty"`
+	// CoresPerSocket is fixed with CPU; 0 is 1.
+	CoresPerSocket int `json:"coresPerSocket,omitempty"`
+	MemoryMB       int `json:"memoryMb,omitempty"`
 }
 
 // NetworkConfig is an org VDC network with a static IP pool.
@@ -84,6 +114,10 @@ type TemplateConfig struct {
 	Deprecated        bool   `json:"deprecated,omitempty"`
 	// FailAt makes every node's bootstrap fail at this step; "never" makes it hang.
 	FailAt string `json:"failAt,omitempty"`
+	// CPU and MemoryMB are the template VM's hardware, which a VM made from it starts
+	// with; 0 is 2 CPUs and 4096 MB.
+	CPU      int `json:"cpu,omitempty"`
+	MemoryMB int `json:"memoryMb,omitempty"`
 }
 
 // Faults are errors and delays injected on purpose.
@@ -161,15 +195,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Default is a small cloud for local runs and tests: a provider, one org with a VDC and a
-// network, two users, and templates for two Kubernetes minors plus one whose bootstrap
-// fails.
+// Default is a small cloud for local runs and tests: a provider, one org with a VDC (a
+// network, storage profiles Silver and Gold, sizing policies small and medium), two users,
+// and templates for two Kubernetes minors plus one whose bootstrap fails.
 func Default() Config {
 	return Config{
 		Providers: []UserConfig{{Name: "administrator", Password: "kaas-admin", Token: "kaas-provider-api-token"}},
 		Orgs: []OrgConfig{{
 			Name: "acme",
-			VDCs: []VDCConfig{{Name: "acme-vdc", Networks: []NetworkConfig{{Name: "acme-net", Gateway: "10.1.0.1", Pool: "10.1"}}}},
+			VDCs: []VDCConfig{{Name: "acme-vdc", Networks: []NetworkConfig{{Name: "acme-net", Gateway: "10.1.0.1", Pool: "10.1"}},
+				StorageProfiles: []StorageProfileConfig{{Name: "Silver", Default: true}, {Name: "Gold"}},
+				SizingPolicies:  []string{"small", "medium"}}},
 			Users: []UserConfig{
 				{Name: "alice", Password: "alice-pass", Token: "alice-api-token",
 					Rights: []string{"cse:nativeCluster: Full Access", "cse:nativeCluster: View"}},
@@ -181,6 +217,12 @@ func Default() Config {
 			{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04", CNI: "antrea", CNIVersion: "1.15.1"},
 			{Name: "ubuntu-22.04_k8s-1.30_broken", Revision: 1, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04", CNI: "antrea", CNIVersion: "1.15.1", FailAt: "kubeadm-init"},
 		}},
+		// large is the provider's, but no VDC of acme's is assigned it.
+		SizingPolicies: []SizingPolicyConfig{
+			{Name: "small", Description: "2 vCPU, 2 GB", CPU: 2, MemoryMB: 2048},
+			{Name: "medium", Description: "2 vCPU, 4 GB", CPU: 2, MemoryMB: 4096},
+			{Name: "large", Description: "4 vCPU, 8 GB", CPU: 4, MemoryMB: 8192},
+		},
 		TaskDelay:        Duration(500 * time.Millisecond),
 		BootDelay:        Duration(2 * time.Second),
 		AMQPURL:          "amqp://guest:guest@127.0.0.1:5672/",

@@ -29,6 +29,16 @@
 // start or through /sim/faults, and /sim/inventory lists every vApp and VM with the task
 // running on it.
 //
+// VMs are placed and sized as in VCD: each org VDC has storage profiles (in its document and
+// at /api/vdcStorageProfile/{id}, one the default) and VM sizing policies assigned to it
+// (/cloudapi/{1.0.0,2.0.0}/vdcComputePolicies and /vdcs/{id}/computePolicies, its own System
+// Default among them). A VM gets the storage profile and sizing policy its compose or
+// recompose names, or the VDC's defaults, and the CPUs and memory the policy fixes, else its
+// template's; its VmSpecSection and virtual hardware show them, and reconfigureVm (or a PUT
+// of its virtual hardware) changes them. VCD's refusals are kept: a profile or policy that
+// is not the VDC's, hardware the policy fixes otherwise, CPU or memory changed while the VM
+// runs.
+//
 // It also serves the cloudapi's Runtime Defined Entities as CSE's client (pyvcloud) and
 // go-vcloud-director use them (cse-rde.md §1.2, §1.3, §1.5, §3.7): interfaces (VCD's
 // vmware:k8s built in) and their behaviors, entity types with hooks, behavior overrides and
@@ -47,7 +57,8 @@
 // non-test code imports nothing of kaas outside deploy/vcdsim (deploy/scripts/check-imports.sh
 // checks it).
 //
-// What it does not: vCenter, networking beyond an IP pool per network, storage, edge
+// What it does not: vCenter, networking beyond an IP pool per network, storage beyond a
+// VM's storage profile (no disks, limits or placement policies), edge
 // gateways, roles (a user's rights are configured, not given by a role; the organization
 // administrator role only widens whose tasks a user reads), the running of behaviors and
 // hooks, task cancellation, the rest of the cloudapi, and any call its clients do not make.

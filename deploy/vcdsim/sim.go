@@ -60,6 +60,11 @@ type Server struct {
 	ext *relay // VCD's side of the API-extension protocol
 
 	rde *rdeState // the cloudapi's defined entities, types, interfaces and rights
+
+	// VM sizing policies (the provider's and each VDC's System Default) and VDC storage
+	// profiles, by uuid (sizing.go).
+	policies map[string]*sizingPolicy
+	profiles map[string]*storageProfile
 }
 
 type org struct {
@@ -76,6 +81,11 @@ type vdc struct {
 	networks []*network
 	maxVMs   int
 	vapps    []*vapp
+	// profiles are the VDC's storage profiles, the default among them; policies the sizing
+	// policies assigned to it, its own System Default (defaultPolicy) first.
+	profiles      []*storageProfile
+	policies      []*sizingPolicy
+	defaultPolicy *sizingPolicy
 }
 
 type network struct {
@@ -122,6 +132,12 @@ type vm struct {
 	// failAt and bootDelay are a targeted boot fault's, set when the VM was powered on.
 	failAt    string
 	bootDelay time.Duration
+	// The VM's hardware and where it runs (sizing.go): its sizing policy and storage
+	// profile, CPUs, cores per socket and memory.
+	sizing     *sizingPolicy
+	storage    *storageProfile
+	cpu, cores int
+	memoryMB   int
 }
 
 type task struct {
@@ -160,7 +176,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
-		calls: map[string]int{}, rde: newRDEState()}
+		calls: map[string]int{}, rde: newRDEState(), policies: map[string]*sizingPolicy{}, profiles: map[string]*storageProfile{}}
+	for _, pc := range cfg.SizingPolicies {
+		if err := s.addPolicy(pc, stableID("computepolicy", pc.Name), nil); err != nil {
+			return nil, err
+		}
+	}
 	// VCD gives its System org the same id in every installation.
 	s.system = &org{id: systemOrgID, name: "System", users: cfg.Providers}
 	s.orgs = append(s.orgs, s.system)
@@ -178,6 +199,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 				}
 				d.networks = append(d.networks, n)
 				s.networks[n.id] = n
+			}
+			if err := s.placeVDC(d, dc); err != nil {
+				return nil, err
 			}
 			o.vdcs = append(o.vdcs, d)
 			s.vdcs[d.id] = d
@@ -239,6 +263,9 @@ func OrgURN(name string) string {
 	}
 	return "urn:vcloud:org:" + stableID("org", name)
 }
+
+// VDCURN is the URN the simulator gives an org VDC, stable as OrgURN's.
+func VDCURN(org, vdc string) string { return "urn:vcloud:vdc:" + stableID("vdc", org+"/"+vdc) }
 
 // OrgID returns the URN of an org, as VCD puts it in security contexts.
 func (s *Server) OrgID(name string) string {
@@ -521,7 +548,7 @@ func (m *vm) role() string {
 
 // guestVM is what the guest behind a VM sees of it.
 func (m *vm) guestVM() guest.VM {
-	v := guest.VM{Role: m.role(), IP: m.ip, On: m.onAt, Info: m.extra}
+	v := guest.VM{Role: m.role(), IP: m.ip, On: m.onAt, Info: m.extra, CPU: m.cpu, MemoryMB: m.memoryMB}
 	if m.template != nil {
 		v.Kubernetes = m.template.cfg.KubernetesVersion
 	}

@@ -12,7 +12,9 @@ import (
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
 )
 
-// compose creates an empty vApp: 201 with the vApp and its running task.
+// compose creates a vApp: 201 with the vApp and its running task. It is empty unless the
+// request holds a SourcedItem (govcd's deprecated ComposeVApp), whose VM it gets on the
+// networks of its InstantiationParams.
 func (s *Server) compose(w http.ResponseWriter, r *http.Request, sess *session, vdcID string) *vcdError {
 	d, err := s.vdcOf(sess, vdcID)
 	if err != nil {
@@ -31,6 +33,19 @@ func (s *Server) compose(w http.ResponseWriter, r *http.Request, sess *session, 
 	now := time.Now()
 	a := &vapp{id: uuid.NewString(), name: in.Name, description: in.Description, vdc: d, readyAt: now.Add(s.taskDelay()),
 		metadata: map[string]string{}, created: now}
+	if ip := in.InstantiationParams; ip != nil && ip.NetworkConfigSection != nil {
+		if err := checkVAppNetworks(a, ip.NetworkConfigSection.NetworkConfig); err != nil {
+			return err
+		}
+		a.networks = ip.NetworkConfigSection.NetworkConfig
+	}
+	var m *vm
+	if in.SourcedItem != nil {
+		var err *vcdError
+		if m, err = s.newVM(a, in.SourcedItem); err != nil {
+			return err
+		}
+	}
 	t := s.newTask(subject{caller: sess, class: "compose", vapp: a}, "vdcComposeVapp", "Creating Virtual Application "+a.name, s.href("vApp/vapp-"+a.id), a.name, mimeVApp)
 	if t.fail != nil {
 		// The vApp never comes to life; the task reports why.
@@ -41,6 +56,11 @@ func (s *Server) compose(w http.ResponseWriter, r *http.Request, sess *session, 
 	a.busyTask, a.busyUntil = t, t.end
 	d.vapps = append(d.vapps, a)
 	s.vapps[a.id] = a
+	if m != nil {
+		m.busyTask, m.busyUntil = t, t.end
+		a.vms = append(a.vms, m)
+		s.vms[m.id] = m
+	}
 	writeXML(w, http.StatusCreated, mimeVApp, "VApp", s.vappXML(a))
 	return nil
 }
@@ -114,15 +134,8 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		if err := readXML(r, &in); err != nil {
 			return err
 		}
-		for _, nc := range in.NetworkConfig {
-			if nc.Configuration == nil || nc.Configuration.ParentNetwork == nil {
-				continue
-			}
-			if !slices.ContainsFunc(a.vdc.networks, func(n *network) bool {
-				return strings.HasSuffix(nc.Configuration.ParentNetwork.HREF, n.id) || nc.NetworkName == n.name
-			}) {
-				return errf(400, "BAD_REQUEST", "network %q is not available in VDC %q", nc.NetworkName, a.vdc.name)
-			}
+		if err := checkVAppNetworks(a, in.NetworkConfig); err != nil {
+			return err
 		}
 		t := s.newTask(subject{caller: sess, class: "reconfigure", vapp: a}, "vappUpdateVappNetworkSection", "Updating network configuration of "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
@@ -164,6 +177,21 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		return s.metadataRoute(w, r, subject{caller: sess, class: "metadata", vapp: a}, href, a.name, mimeVApp, a.metadata, rest, setBusy)
 	default:
 		return errf(404, "RESOURCE_NOT_FOUND", "%s %s is not simulated", r.Method, r.URL.Path)
+	}
+	return nil
+}
+
+// checkVAppNetworks refuses vApp networks whose parent is not a network of the VDC.
+func checkVAppNetworks(a *vapp, ncs []types.VAppNetworkConfiguration) *vcdError {
+	for _, nc := range ncs {
+		if nc.Configuration == nil || nc.Configuration.ParentNetwork == nil {
+			continue
+		}
+		if !slices.ContainsFunc(a.vdc.networks, func(n *network) bool {
+			return strings.HasSuffix(nc.Configuration.ParentNetwork.HREF, n.id) || nc.NetworkName == n.name
+		}) {
+			return errf(400, "BAD_REQUEST", "network %q is not available in VDC %q", nc.NetworkName, a.vdc.name)
+		}
 	}
 	return nil
 }
@@ -214,32 +242,57 @@ func (s *Server) recompose(w http.ResponseWriter, r *http.Request, sess *session
 	case in.SourcedItem == nil || in.SourcedItem.Source == nil:
 		return errf(400, "BAD_REQUEST", "a recompose needs a SourcedItem or a DeleteItem")
 	}
-	src := in.SourcedItem.Source
+	m, err := s.newVM(a, in.SourcedItem)
+	if err != nil {
+		return err
+	}
+	name := m.name
+	t := s.newTask(subject{caller: sess, class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Adding VM "+name, href, a.name, mimeVApp)
+	a.busyTask, a.busyUntil = t, t.end
+	if t.fail == nil {
+		m.busyTask, m.busyUntil = t, t.end
+		a.vms = append(a.vms, m)
+		s.vms[m.id] = m
+	}
+	s.writeTask(w, t)
+	return nil
+}
+
+// newVM makes the VM a SourcedItem asks for in the vApp, not yet added to it: from a
+// template VM, named, placed (storage profile, sizing policy, hardware) and on its networks.
+func (s *Server) newVM(a *vapp, item *types.SourcedCompositionItemParam) (*vm, *vcdError) {
+	if item.Source == nil {
+		return nil, errf(400, "BAD_REQUEST", "a SourcedItem needs a Source")
+	}
+	src := item.Source
 	tmpl := s.templateBy(func(t *template) bool { return strings.HasSuffix(src.HREF, "vm-"+t.vmID) })
 	if tmpl == nil {
-		return errf(400, "BAD_REQUEST", "source %q is not a template VM", src.HREF)
+		return nil, errf(400, "BAD_REQUEST", "source %q is not a template VM", src.HREF)
 	}
 	name := src.Name
-	if g := in.SourcedItem.VMGeneralParams; g != nil && g.Name != "" {
+	if g := item.VMGeneralParams; g != nil && g.Name != "" {
 		name = g.Name
 	}
 	if name == "" {
-		return errf(400, "BAD_REQUEST", "the new VM needs a name")
+		return nil, errf(400, "BAD_REQUEST", "the new VM needs a name")
 	}
 	if slices.ContainsFunc(a.vms, func(m *vm) bool { return m.name == name }) {
-		return errf(400, "DUPLICATE_NAME", "A VM named %q already exists in vApp %q.", name, a.name)
+		return nil, errf(400, "DUPLICATE_NAME", "A VM named %q already exists in vApp %q.", name, a.name)
 	}
 	if a.vdc.maxVMs > 0 && s.vmCount(a.vdc) >= a.vdc.maxVMs {
-		return errf(400, "VDC_RESOURCE_LIMIT_EXCEEDED", "The requested operation will exceed the VDC's quota of %d VMs.", a.vdc.maxVMs)
+		return nil, errf(400, "VDC_RESOURCE_LIMIT_EXCEEDED", "The requested operation will exceed the VDC's quota of %d VMs.", a.vdc.maxVMs)
 	}
 	m := &vm{id: uuid.NewString(), name: name, vapp: a, template: tmpl, mac: randomMAC(), extra: map[string]string{}, metadata: map[string]string{}}
-	if ip := in.SourcedItem.InstantiationParams; ip != nil && ip.NetworkConnectionSection != nil {
+	if err := s.place(m, item); err != nil {
+		return nil, err
+	}
+	if ip := item.InstantiationParams; ip != nil && ip.NetworkConnectionSection != nil {
 		for _, nc := range ip.NetworkConnectionSection.NetworkConnection {
 			if nc == nil || nc.Network == "" || nc.Network == "none" {
 				continue
 			}
 			if !slices.ContainsFunc(a.networks, func(c types.VAppNetworkConfiguration) bool { return c.NetworkName == nc.Network }) {
-				return errf(400, "BAD_REQUEST", "network %q is not attached to vApp %q: add it to the vApp first", nc.Network, a.name)
+				return nil, errf(400, "BAD_REQUEST", "network %q is not attached to vApp %q: add it to the vApp first", nc.Network, a.name)
 			}
 			m.network = nc.Network
 			for _, n := range a.vdc.networks {
@@ -250,15 +303,7 @@ func (s *Server) recompose(w http.ResponseWriter, r *http.Request, sess *session
 			}
 		}
 	}
-	t := s.newTask(subject{caller: sess, class: "recompose", vapp: a, vm: m}, "vdcRecomposeVapp", "Adding VM "+name, href, a.name, mimeVApp)
-	a.busyTask, a.busyUntil = t, t.end
-	if t.fail == nil {
-		m.busyTask, m.busyUntil = t, t.end
-		a.vms = append(a.vms, m)
-		s.vms[m.id] = m
-	}
-	s.writeTask(w, t)
-	return nil
+	return m, nil
 }
 
 func (s *Server) vmByHREF(a *vapp, href string) *vm {
@@ -284,6 +329,8 @@ func (s *Server) vmXML(m *vm) *types.Vm {
 		Tasks: s.running(m.busyTask, m.busyUntil), NetworkConnectionSection: s.nicXML(m),
 		GuestCustomizationSection: &types.GuestCustomizationSection{Info: "Specifies Guest OS Customization Settings", ComputerName: m.name,
 			HREF: href + "/guestCustomizationSection/", Type: "application/vnd.vmware.vcloud.guestCustomizationSection+xml"}}
+	out.Link = append(out.Link, &types.Link{Rel: "reconfigureVm", HREF: href + "/action/reconfigureVm", Type: mimeVM})
+	s.hardwareXML(m, out)
 	return out
 }
 
@@ -347,8 +394,15 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 				Key   string `xml:"key,attr"`
 				Value string `xml:"value,attr"`
 			} `xml:"ExtraConfig"`
+			rasdItems
 		}
 		if err := readXML(r, &in); err != nil {
+			return err
+		}
+		// The CPU and memory items say what the VM's should be (a client that writes only
+		// extraConfig sends back the items it read).
+		hw := m.hardware().with(in.Items...)
+		if err := checkHardware(m, m.sizing, hw); err != nil {
 			return err
 		}
 		t := s.newTask(subject{caller: sess, class: "reconfigure", vapp: m.vapp, vm: m}, "vappUpdateVm", "Updating VM "+m.name, href, m.name, mimeVM)
@@ -363,11 +417,18 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 					m.extra[e.Key] = e.Value
 				}
 			}
+			m.cpu, m.cores, m.memoryMB = hw.cpu, hw.cores, hw.memoryMB
 			// The guest sees what kaas wrote (an upgrade target) and acts on it.
 			m.guest.Reconfigured(m.guestVM(), time.Now(), s.bootDelay())
 		}
 		setBusy(t)
 		s.writeTask(w, t)
+	case path == "virtualHardwareSection/cpu" && r.Method == http.MethodPut:
+		return s.hardwareItem(w, r, sess, m, rasdCPU)
+	case path == "virtualHardwareSection/memory" && r.Method == http.MethodPut:
+		return s.hardwareItem(w, r, sess, m, rasdMemory)
+	case path == "action/reconfigureVm" && r.Method == http.MethodPost:
+		return s.reconfigureVM(w, r, sess, m)
 	case path == "power/action/powerOn" && r.Method == http.MethodPost:
 		if m.status(time.Now()) == 4 || !m.onAt.IsZero() {
 			return errf(400, "BAD_REQUEST", "VM %q is already powered on", m.name)
@@ -397,8 +458,8 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 	return nil
 }
 
-// writeHardware answers the virtual hardware section with the VM's extraConfig, the
-// channel kaas uses for guestinfo.
+// writeHardware answers the virtual hardware section with the VM's CPU and memory items
+// and its extraConfig, the channel kaas uses for guestinfo.
 func (s *Server) writeHardware(w http.ResponseWriter, m *vm) {
 	type extra struct {
 		XMLName  xml.Name `xml:"vmw:ExtraConfig"`
@@ -407,16 +468,19 @@ func (s *Server) writeHardware(w http.ResponseWriter, m *vm) {
 		Required bool     `xml:"ovf:required,attr"`
 	}
 	out := struct {
-		XMLName xml.Name `xml:"ovf:VirtualHardwareSection"`
-		Xmlns   string   `xml:"xmlns,attr"`
-		Ovf     string   `xml:"xmlns:ovf,attr"`
-		Vmw     string   `xml:"xmlns:vmw,attr"`
-		HREF    string   `xml:"href,attr"`
-		Type    string   `xml:"type,attr"`
-		Info    string   `xml:"ovf:Info"`
+		XMLName xml.Name  `xml:"ovf:VirtualHardwareSection"`
+		Xmlns   string    `xml:"xmlns,attr"`
+		Ovf     string    `xml:"xmlns:ovf,attr"`
+		Rasd    string    `xml:"xmlns:rasd,attr"`
+		Vmw     string    `xml:"xmlns:vmw,attr"`
+		HREF    string    `xml:"href,attr"`
+		Type    string    `xml:"type,attr"`
+		Info    string    `xml:"ovf:Info"`
+		Items   []rasdXML `xml:"ovf:Item"`
 		Extra   []extra
-	}{Xmlns: nsVCloud, Ovf: types.XMLNamespaceOVF, Vmw: types.XMLNamespaceVMW, HREF: s.href("vApp/vm-" + m.id + "/virtualHardwareSection/"),
-		Type: "application/vnd.vmware.vcloud.virtualHardwareSection+xml", Info: "Virtual hardware requirements"}
+	}{Xmlns: nsVCloud, Ovf: types.XMLNamespaceOVF, Rasd: types.XMLNamespaceRASD, Vmw: types.XMLNamespaceVMW,
+		HREF: s.href("vApp/vm-" + m.id + "/virtualHardwareSection/"), Type: "application/vnd.vmware.vcloud.virtualHardwareSection+xml",
+		Info: "Virtual hardware requirements", Items: m.rasdItems()}
 	keys := make([]string, 0, len(m.extra))
 	for k := range m.extra {
 		keys = append(keys, k)

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -392,4 +393,51 @@ func cut(s string) string {
 	}
 	r := []rune(s)
 	return string(r[:max]) + "…"
+}
+
+// Offers is what an org VDC offers its VMs, as VCD last listed it: its storage profiles
+// and the VM sizing policies assigned to it. A list that is not Known was never read (a
+// history from before kaas read them, or a sync that could not), and nothing is checked
+// against it.
+type Offers struct {
+	StorageProfiles      []events.StorageProfile
+	StorageProfilesKnown bool
+	SizingPolicies       []events.SizingPolicy
+	SizingPoliciesKnown  bool
+}
+
+// ValidateOffers checks the sizing classes and storage profiles of a spec's pools against
+// what its org VDC offers, for the pools named (controlPlane, workers, nfs) that have
+// nodes: a pool without nodes makes no VM. It returns a *Rejection naming the field.
+func ValidateOffers(s events.ClusterSpec, o Offers, pools ...string) error {
+	byName := map[string]events.NodePool{"controlPlane": s.ControlPlane, "workers": s.Workers, "nfs": s.NFS}
+	for _, name := range pools {
+		p := byName[name]
+		if p.Count == 0 {
+			continue
+		}
+		if p.SizingClass != "" && o.SizingPoliciesKnown &&
+			!slices.ContainsFunc(o.SizingPolicies, func(sp events.SizingPolicy) bool { return sp.Name == p.SizingClass }) {
+			names := make([]string, 0, len(o.SizingPolicies))
+			for _, sp := range o.SizingPolicies {
+				names = append(names, quoted(sp.Name))
+			}
+			r := reject(events.CodeSizingPolicyNotFound, "org VDC '%s' has no VM sizing policy %s (it has: %s)",
+				shown(s.VDC), quoted(p.SizingClass), strings.Join(names, ", "))
+			r.Field = name + ".sizingClass"
+			return r
+		}
+		if p.StorageProfile != "" && o.StorageProfilesKnown &&
+			!slices.ContainsFunc(o.StorageProfiles, func(sp events.StorageProfile) bool { return sp.Name == p.StorageProfile }) {
+			names := make([]string, 0, len(o.StorageProfiles))
+			for _, sp := range o.StorageProfiles {
+				names = append(names, quoted(sp.Name))
+			}
+			r := reject(events.CodeStorageProfileNotFound, "org VDC '%s' has no storage profile %s (it has: %s)",
+				shown(s.VDC), quoted(p.StorageProfile), strings.Join(names, ", "))
+			r.Field = name + ".storageProfile"
+			return r
+		}
+	}
+	return nil
 }

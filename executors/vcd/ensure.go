@@ -140,8 +140,10 @@ func (c *Client) findVM(vapp *govcd.VApp, name string) (*govcd.VM, error) {
 	return vm, classify(err)
 }
 
-// EnsureVM implements executors.VCD: the VM added from the template (one recompose at a
-// time: VCD refuses overlapping ones on a vApp), then its guestinfo, then its metadata.
+// EnsureVM implements executors.VCD: the VM added from the template on the storage profile
+// and sizing policy the spec names (one recompose at a time: VCD refuses overlapping ones on
+// a vApp), then reconfigured to the CPUs and memory it names (sizing.go), then its
+// guestinfo, then its metadata.
 func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.Status, error) {
 	key := "vm:" + spec.VApp.ClusterID + ":" + spec.Name
 	if running, err := c.pending(ctx, key); running || err != nil {
@@ -163,6 +165,9 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 	}
 	if busy(vm.VM.Tasks) {
 		return executors.Status{ID: vm.VM.ID}, nil
+	}
+	if started, err := c.reconfigure(ctx, key, vm, spec); started || err != nil {
+		return executors.Status{ID: vm.VM.ID}, err
 	}
 	have, err := c.extraConfig(ctx, vm)
 	if err != nil {
@@ -207,6 +212,9 @@ func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec e
 					Network: spec.Network, IsConnected: true, IPAddressAllocationMode: types.IPAllocationModePool}}},
 			},
 		},
+	}
+	if err := c.place(ctx, params.SourcedItem, spec); err != nil {
+		return err
 	}
 	task, err := call(ctx, c, func(vc *govcd.VCDClient) (govcd.Task, error) {
 		return vc.Client.ExecuteTaskRequestWithApiVersion(vapp.VApp.HREF+"/action/recomposeVApp", http.MethodPost,

@@ -507,10 +507,11 @@ func busy(tasks *types.TasksInProgress) bool {
 }
 
 // Cloud implements executors.VCD: every org VDC (an adminOrgVdc query, paged) with its
-// networks, the kaas templates of the provider's catalog (its items whose metadata names
-// a Kubernetes version), and every org's users.
+// networks, storage profiles and sizing policies, the kaas templates of the provider's
+// catalog (its items whose metadata names a Kubernetes version), and every org's users.
 func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
-	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Networks: []events.VDCNetworks{}}
+	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Networks: []events.VDCNetworks{},
+		StorageProfiles: []events.VDCStorageProfiles{}, SizingPolicies: []events.VDCSizingPolicies{}}
 	const pageSize = 128
 	for page := 1; ; page++ {
 		res, err := call(ctx, c, func(vc *govcd.VCDClient) (govcd.Results, error) {
@@ -528,12 +529,15 @@ func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 			id := "urn:vcloud:vdc:" + lastSegment(r.HREF)
 			out.VDCs = append(out.VDCs, events.VDC{ID: id, Name: r.Name, OrgName: r.OrgName,
 				OrgID: "urn:vcloud:org:" + lastSegment(r.Org)})
-			nets, found, err := c.networks(ctx, r.HREF)
+			nets, doc, found, err := c.networks(ctx, r.HREF)
 			if err != nil {
 				return out, err
 			}
 			if found {
 				out.Networks = append(out.Networks, events.VDCNetworks{VDC: id, Networks: nets})
+				if err := c.offers(ctx, id, doc, &out); err != nil {
+					return out, err
+				}
 			}
 		}
 		if len(recs) < pageSize {
@@ -585,18 +589,19 @@ func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 }
 
 // networks reads an org VDC's networks: the VDC lists them (AvailableNetworks), and each
-// network's IP scopes give its subnets. found is false when the VDC went away meanwhile.
-func (c *Client) networks(ctx context.Context, vdcHREF string) (nets []events.Network, found bool, err error) {
+// network's IP scopes give its subnets. It returns the VDC's document too; found is false
+// when the VDC went away meanwhile.
+func (c *Client) networks(ctx context.Context, vdcHREF string) (nets []events.Network, doc *types.Vdc, found bool, err error) {
 	vdc, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Vdc, error) {
 		v := govcd.NewVdc(&vc.Client)
 		v.Vdc.HREF = vdcHREF
 		return v, v.Refresh()
 	})
 	if notFound(err) {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, classify(err)
+		return nil, nil, false, classify(err)
 	}
 	nets = []events.Network{}
 	for _, an := range vdc.Vdc.AvailableNetworks {
@@ -611,12 +616,12 @@ func (c *Client) networks(ctx context.Context, vdcHREF string) (nets []events.Ne
 				continue // removed since the VDC was read
 			}
 			if err != nil {
-				return nil, false, classify(err)
+				return nil, nil, false, classify(err)
 			}
 			nets = append(nets, events.Network{Name: n.OrgVDCNetwork.Name, CIDRs: subnets(n.OrgVDCNetwork.Configuration)})
 		}
 	}
-	return nets, true, nil
+	return nets, vdc.Vdc, true, nil
 }
 
 // subnets returns the subnets of a network's IP scopes: each gateway masked by the scope's

@@ -1,6 +1,7 @@
 package vcd_test
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -44,6 +45,7 @@ func TestConformanceSimulator(t *testing.T) {
 	}
 	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: "acme", ID: sim.OrgID("acme")}, OtherOrgID: "urn:vcloud:org:00000000-0000-0000-0000-000000000000",
 		VDC: "acme-vdc", Network: "acme-net", Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
+		StorageProfile: "Gold", SizingPolicy: "medium", Hardware: simHardware(sim, c),
 		User: "alice", UserID: vcdsim.UserURN("acme", "alice"), Poll: 20 * time.Millisecond, Timeout: 20 * time.Second})
 	if inv := sim.Inventory(); len(inv.VApps) != 0 {
 		t.Fatalf("the suite left %+v", inv.VApps)
@@ -52,8 +54,10 @@ func TestConformanceSimulator(t *testing.T) {
 
 // The same suite against a real VCD, when one is configured: KAAS_VCD_URL,
 // KAAS_VCD_ORG/USER/PASSWORD or KAAS_VCD_TOKEN, and KAAS_TEST_ORG, KAAS_TEST_ORG_ID,
-// KAAS_TEST_VDC, KAAS_TEST_NETWORK, KAAS_TEST_TEMPLATE (name, revision 1), and optionally
-// KAAS_TEST_USER (a user of that org, by name).
+// KAAS_TEST_VDC, KAAS_TEST_NETWORK, KAAS_TEST_TEMPLATE (name, revision 1),
+// KAAS_TEST_STORAGE_PROFILE (not the VDC's default), KAAS_TEST_SIZING_POLICY (one assigned
+// to the VDC that sets at least 2 CPUs and 2048 MB), and optionally KAAS_TEST_USER (a user
+// of that org, by name).
 func TestConformanceRealVCD(t *testing.T) {
 	url := os.Getenv("KAAS_VCD_URL")
 	if url == "" {
@@ -67,7 +71,35 @@ func TestConformanceRealVCD(t *testing.T) {
 	}
 	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: os.Getenv("KAAS_TEST_ORG"), ID: os.Getenv("KAAS_TEST_ORG_ID")},
 		VDC: os.Getenv("KAAS_TEST_VDC"), Network: os.Getenv("KAAS_TEST_NETWORK"), User: os.Getenv("KAAS_TEST_USER"),
-		Template: events.TemplateRef{Name: os.Getenv("KAAS_TEST_TEMPLATE"), Revision: 1}, Timeout: 30 * time.Minute, Poll: 5 * time.Second})
+		Template:       events.TemplateRef{Name: os.Getenv("KAAS_TEST_TEMPLATE"), Revision: 1},
+		StorageProfile: os.Getenv("KAAS_TEST_STORAGE_PROFILE"), SizingPolicy: os.Getenv("KAAS_TEST_SIZING_POLICY"), Hardware: c.Hardware,
+		Timeout: 30 * time.Minute, Poll: 5 * time.Second})
+}
+
+// simHardware reads a VM's hardware from the simulator's inventory, what VCD holds, and
+// checks that the adapter reads the same from the VM's document.
+func simHardware(sim *vcdsim.Server, c *vcd.Client) func(ctx context.Context, ref executors.VMRef) (executors.VMHardware, error) {
+	return func(ctx context.Context, ref executors.VMRef) (executors.VMHardware, error) {
+		var held *executors.VMHardware
+		for _, a := range sim.Inventory().VApps {
+			for _, m := range a.VMs {
+				if a.Name == ref.VApp.Name && m.Name == ref.Name {
+					held = &executors.VMHardware{SizingPolicy: m.SizingPolicy, StorageProfile: m.StorageProfile, CPU: m.CPU, MemoryMB: m.MemoryMB}
+				}
+			}
+		}
+		if held == nil {
+			return executors.VMHardware{}, fmt.Errorf("VCD holds no VM %s in vApp %s", ref.Name, ref.VApp.Name)
+		}
+		read, err := c.Hardware(ctx, ref)
+		if err != nil {
+			return *held, err
+		}
+		if read != *held {
+			return *held, fmt.Errorf("the adapter reads %+v where VCD holds %+v", read, *held)
+		}
+		return *held, nil
+	}
 }
 
 // A delete is not failed by a task of the create it follows: a compose that fails while a

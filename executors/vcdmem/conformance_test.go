@@ -27,6 +27,7 @@ func TestConformance(t *testing.T) {
 	}
 	vcdtest.Run(t, vcdtest.Target{VCD: v, Org: executors.Org{Name: "acme", ID: vcdmem.AcmeOrgID}, OtherOrgID: "urn:vcloud:org:other",
 		VDC: "acme-vdc", Network: "acme-net", Template: events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
+		StorageProfile: "Gold", SizingPolicy: "medium", Hardware: v.Hardware,
 		User: "alice", UserID: alice, Poll: 10 * time.Millisecond, Timeout: 10 * time.Second})
 }
 

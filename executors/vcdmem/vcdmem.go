@@ -10,6 +10,7 @@
 package vcdmem
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -68,6 +69,45 @@ type VDC struct {
 	Networks []Network `json:"networks"`
 	// MaxVMs is the VDC's VM quota; 0 means no limit.
 	MaxVMs int `json:"maxVMs,omitempty"`
+	// StorageProfiles are where its VMs go: the one marked default (else the first) for a
+	// VM that names none. A VDC configured with none has one, "*", as VCD always gives one.
+	StorageProfiles []events.StorageProfile `json:"storageProfiles,omitempty"`
+	// SizingPolicies are the VM sizing policies assigned to it (their CPU and memory, when
+	// set, are what a VM of the policy gets). Like VCD, every VDC also has its own "System
+	// Default" policy, which sizes nothing, for a VM that names none.
+	SizingPolicies []events.SizingPolicy `json:"sizingPolicies,omitempty"`
+}
+
+// systemDefaultPolicy is the sizing policy VCD gives every VDC.
+const systemDefaultPolicy = "System Default"
+
+// profiles is the VDC's storage profiles, the default marked.
+func (d VDC) profiles() []events.StorageProfile {
+	if len(d.StorageProfiles) == 0 {
+		return []events.StorageProfile{{Name: "*", Default: true}}
+	}
+	out := slices.Clone(d.StorageProfiles)
+	if !slices.ContainsFunc(out, func(p events.StorageProfile) bool { return p.Default }) {
+		out[0].Default = true
+	}
+	return out
+}
+
+// policies is the VDC's sizing policies, its System Default first, each with its URN: the
+// provider's by name, the System Default the VDC's own.
+func (d VDC) policies(org string) []events.SizingPolicy {
+	out := append([]events.SizingPolicy{{Name: systemDefaultPolicy, ID: policyURN(org + "/" + d.Name + "/" + systemDefaultPolicy)}},
+		d.SizingPolicies...)
+	for i := range out {
+		if out[i].ID == "" {
+			out[i].ID = policyURN(out[i].Name)
+		}
+	}
+	return out
+}
+
+func policyURN(name string) string {
+	return "urn:vcloud:vdcComputePolicy:" + events.DeriveID("vcdmem-policy", name)
 }
 
 // Network is an org VDC network. CIDR, when set, is its subnet, where its VMs get their
@@ -92,14 +132,19 @@ type Template struct {
 	events.Template
 	// FailAt makes every node's bootstrap fail at this step; "never" makes it hang.
 	FailAt string `json:"failAt,omitempty"`
+	// CPU and MemoryMB are the template VM's hardware, which a VM starts with; 0 is 2 CPUs
+	// and 4096 MB.
+	CPU      int `json:"cpu,omitempty"`
+	MemoryMB int `json:"memoryMb,omitempty"`
 }
 
 // AcmeOrgID is the URN of Default's org: VCD's orgs have one, and kaas lets a tenant create
 // only in the org its URN names.
 const AcmeOrgID = "urn:vcloud:org:6b2f5e4c-1d3a-4c8b-9e7f-00000000ac3e"
 
-// Default is a small cloud: one org with one VDC and network, and templates for two
-// Kubernetes minor versions plus one whose bootstrap fails.
+// Default is a small cloud: one org with one VDC (a network, storage profiles Silver and
+// Gold, sizing policies small and medium), and templates for two Kubernetes minor
+// versions plus one whose bootstrap fails.
 func Default() Config {
 	return Config{
 		TaskDelay: 200 * time.Millisecond,
@@ -107,7 +152,9 @@ func Default() Config {
 		Orgs: []Org{{
 			Name: "acme",
 			ID:   AcmeOrgID,
-			VDCs: []VDC{{Name: "acme-vdc", Networks: []Network{{Name: "acme-net", CIDR: "10.100.0.0/16"}}}},
+			VDCs: []VDC{{Name: "acme-vdc", Networks: []Network{{Name: "acme-net", CIDR: "10.100.0.0/16"}},
+				StorageProfiles: []events.StorageProfile{{Name: "Silver", Default: true}, {Name: "Gold"}},
+				SizingPolicies:  []events.SizingPolicy{{Name: "small", CPU: 2, MemoryMB: 2048}, {Name: "medium", CPU: 2, MemoryMB: 4096}}}},
 			Templates: []Template{
 				{Template: tpl("ubuntu-22.04_k8s-1.29_antrea-1.14", "v1.29.8", "antrea", "1.14.0")},
 				{Template: tpl("ubuntu-22.04_k8s-1.30_antrea-1.15", "v1.30.4", "antrea", "1.15.1")},
@@ -164,6 +211,11 @@ type VM struct {
 	OnAt      time.Time         `json:"onAt,omitzero"`
 	DeletedAt time.Time         `json:"deletedAt,omitzero"`
 	UpgradeAt time.Time         `json:"upgradeAt,omitzero"`
+	// Where it runs and how big it is (empty in state files from before kaas sized VMs).
+	SizingPolicy   string `json:"sizingPolicy,omitempty"`
+	StorageProfile string `json:"storageProfile,omitempty"`
+	CPU            int    `json:"cpu,omitempty"`
+	MemoryMB       int    `json:"memoryMb,omitempty"`
 }
 
 // New returns a simulated cloud, loading its state file when there is one.
@@ -253,15 +305,16 @@ func (v *VCD) ResolveTemplate(ctx context.Context, org executors.Org, ref events
 		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org.Name), "", "")
 }
 
-// Cloud implements executors.VCD: every org's templates (once each), VDCs and networks,
-// and users.
+// Cloud implements executors.VCD: every org's templates (once each), VDCs, the networks,
+// storage profiles and sizing policies of each, and users.
 func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.fault("query catalog items"); err != nil {
 		return events.CloudSynced{}, err
 	}
-	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Users: []events.User{}}
+	out := events.CloudSynced{Templates: []events.Template{}, VDCs: []events.VDC{}, Users: []events.User{},
+		StorageProfiles: []events.VDCStorageProfiles{}, SizingPolicies: []events.VDCSizingPolicies{}}
 	seen := map[events.TemplateRef]bool{}
 	for _, o := range v.cfg.Orgs {
 		for _, t := range o.Templates {
@@ -285,6 +338,8 @@ func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 				nets.Networks = append(nets.Networks, en)
 			}
 			out.Networks = append(out.Networks, nets)
+			out.StorageProfiles = append(out.StorageProfiles, events.VDCStorageProfiles{VDC: id, Profiles: d.profiles()})
+			out.SizingPolicies = append(out.SizingPolicies, events.VDCSizingPolicies{VDC: id, Policies: d.policies(o.Name)})
 		}
 	}
 	return out, nil
@@ -421,16 +476,73 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 			return executors.Status{}, executors.Terminal(events.CodeQuotaExceeded, fmt.Sprintf("VDC %q has reached its quota of %d VMs", a.VDC, o.VDCs[i].MaxVMs),
 				"VDC_RESOURCE_LIMIT_EXCEEDED", "The requested operation will exceed the VDC's VM quota.")
 		}
+		hw, err := v.sized(o, a.VDC, spec)
+		if err != nil {
+			return executors.Status{}, err
+		}
 		v.st.NextIP++
 		m = &VM{ID: "urn:vcloud:vm:" + uuid.NewString(), Name: spec.Name, Role: spec.Role, Template: spec.Template.Name,
 			Metadata: maps.Clone(spec.Metadata), GuestInfo: maps.Clone(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
-			IP: v.address(a.Org, a.VDC, a.Network, v.st.NextIP)}
+			IP: v.address(a.Org, a.VDC, a.Network, v.st.NextIP), SizingPolicy: hw.SizingPolicy, StorageProfile: hw.StorageProfile,
+			CPU: hw.CPU, MemoryMB: hw.MemoryMB}
 		a.VMs[m.Name] = m
 		if err := v.save(); err != nil {
 			return executors.Status{}, err
 		}
 	}
 	return executors.Status{ID: m.ID, Done: !now.Before(m.ReadyAt)}, nil
+}
+
+// sized is what a new VM of the spec gets in the VDC: the storage profile and sizing
+// policy it names (refused when the VDC offers neither), else the VDC's defaults; the CPUs
+// and memory it names, else its policy's, else its template's.
+func (v *VCD) sized(o *Org, vdcName string, spec executors.VMSpec) (executors.VMHardware, error) {
+	i := slices.IndexFunc(o.VDCs, func(d VDC) bool { return d.Name == vdcName })
+	if i < 0 {
+		return executors.VMHardware{}, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("org VDC %q does not exist", vdcName), "", "")
+	}
+	d := o.VDCs[i]
+	hw := executors.VMHardware{CPU: 2, MemoryMB: 4096}
+	if t := v.template(o.Name, spec.Template.Name); t.CPU > 0 || t.MemoryMB > 0 {
+		hw.CPU, hw.MemoryMB = cmp.Or(t.CPU, hw.CPU), cmp.Or(t.MemoryMB, hw.MemoryMB)
+	}
+	profiles := d.profiles()
+	j := slices.IndexFunc(profiles, func(p events.StorageProfile) bool { return p.Default })
+	if spec.StorageProfile != "" {
+		if j = slices.IndexFunc(profiles, func(p events.StorageProfile) bool { return p.Name == spec.StorageProfile }); j < 0 {
+			return hw, executors.Terminal(events.CodeStorageProfileNotFound, fmt.Sprintf("org VDC %q has no storage profile %q", vdcName, spec.StorageProfile), "", "")
+		}
+	}
+	hw.StorageProfile = profiles[j].Name
+	policies := d.policies(o.Name)
+	k := 0 // System Default
+	if spec.SizingClass != "" {
+		if k = slices.IndexFunc(policies, func(p events.SizingPolicy) bool { return p.Name == spec.SizingClass }); k < 0 {
+			return hw, executors.Terminal(events.CodeSizingPolicyNotFound, fmt.Sprintf("org VDC %q is not assigned a VM sizing policy %q", vdcName, spec.SizingClass), "", "")
+		}
+	}
+	p := policies[k]
+	if spec.CPU != 0 && p.CPU != 0 && spec.CPU != p.CPU || spec.MemoryMB != 0 && p.MemoryMB != 0 && spec.MemoryMB != p.MemoryMB {
+		return hw, executors.Terminal(events.CodeVCDError, "VCD refused the request", "400",
+			fmt.Sprintf("The VM %q cannot have other CPUs or memory than its sizing policy %q sets.", spec.Name, p.Name))
+	}
+	hw.SizingPolicy = p.Name
+	hw.CPU, hw.MemoryMB = cmp.Or(spec.CPU, p.CPU, hw.CPU), cmp.Or(spec.MemoryMB, p.MemoryMB, hw.MemoryMB)
+	return hw, nil
+}
+
+// Hardware reports what a VM got: its sizing policy, storage profile, CPUs and memory.
+func (v *VCD) Hardware(ctx context.Context, ref executors.VMRef) (executors.VMHardware, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, m, err := v.vm(ref)
+	if err != nil {
+		return executors.VMHardware{}, err
+	}
+	if m == nil {
+		return executors.VMHardware{}, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+	}
+	return executors.VMHardware{SizingPolicy: m.SizingPolicy, StorageProfile: m.StorageProfile, CPU: m.CPU, MemoryMB: m.MemoryMB}, nil
 }
 
 func (v *VCD) countVMs(org, vdc string) int {
@@ -595,6 +707,7 @@ type VAppInfo struct {
 type VMInfo struct {
 	Name, Role, IP, Status string
 	PoweredOn              bool
+	Hardware               executors.VMHardware
 }
 
 // VApps lists every vApp and VM, for tests and people.
@@ -607,7 +720,8 @@ func (v *VCD) VApps() []VAppInfo {
 		info := VAppInfo{ID: a.ID, Org: a.Org, VDC: a.VDC, Name: a.Name, ClusterID: a.Metadata[executors.MetaClusterID]}
 		for _, m := range a.VMs {
 			info.VMs = append(info.VMs, VMInfo{Name: m.Name, Role: m.Role, IP: m.IP, Status: m.GuestInfo[executors.GuestStatus],
-				PoweredOn: !m.OnAt.IsZero() && !now.Before(m.OnAt)})
+				PoweredOn: !m.OnAt.IsZero() && !now.Before(m.OnAt),
+				Hardware:  executors.VMHardware{SizingPolicy: m.SizingPolicy, StorageProfile: m.StorageProfile, CPU: m.CPU, MemoryMB: m.MemoryMB}})
 		}
 		slices.SortFunc(info.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
 		out = append(out, info)

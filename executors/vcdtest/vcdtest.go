@@ -2,7 +2,8 @@
 // the in-memory VCD, and the govcd adapter against the simulator or, when KAAS_VCD_URL is
 // set, against a real VCD. It drives every call the executors make, in the order they make
 // them, and checks the contract: calls are idempotent, never wait for VCD, find what an
-// earlier call made, and classify errors.
+// earlier call made, classify errors, and give each VM the storage profile, sizing policy,
+// CPUs and memory its spec names, from what the org VDC offers.
 package vcdtest
 
 import (
@@ -32,6 +33,13 @@ type Target struct {
 	Network    string
 	// Template is a template whose guest bootstrap succeeds.
 	Template events.TemplateRef
+	// StorageProfile is a storage profile of the VDC other than its default, and
+	// SizingPolicy a VM sizing policy assigned to it that sets CPUs and memory big enough
+	// for a control plane (2 CPUs, 2048 MB).
+	StorageProfile, SizingPolicy string
+	// Hardware reads what a VM got, from VCD itself where the target can (the simulator's
+	// inventory), so that the suite checks what VCD holds.
+	Hardware func(ctx context.Context, vm executors.VMRef) (executors.VMHardware, error)
 	// User, when set, is a user of Org that Cloud must list, with UserID its URN when
 	// known (a real VCD's are not).
 	User, UserID string
@@ -43,6 +51,9 @@ type Target struct {
 
 // Run runs the suite.
 func Run(t *testing.T, tg Target) {
+	if tg.StorageProfile == "" || tg.SizingPolicy == "" || tg.Hardware == nil {
+		t.Fatal("the target needs a storage profile, a sizing policy and a way to read a VM's hardware")
+	}
 	if tg.Timeout == 0 {
 		tg.Timeout = 2 * time.Minute
 	}
@@ -87,7 +98,9 @@ func Run(t *testing.T, tg Target) {
 		_, _ = wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, ref) })
 	})
 
-	var subnets []netip.Prefix // of tg.Network, as Cloud reports them
+	var subnets []netip.Prefix     // of tg.Network, as Cloud reports them
+	var sizing events.SizingPolicy // tg.SizingPolicy, as Cloud reports it
+	var defaultProfile string      // the VDC's default storage profile, as Cloud reports it
 	t.Run("Cloud", func(t *testing.T) {
 		cloud, err := v.Cloud(ctx)
 		if err != nil {
@@ -123,6 +136,34 @@ func Run(t *testing.T, tg Target) {
 			return d.Name == tg.VDC && strings.EqualFold(d.OrgName, tg.Org.Name) && strings.HasPrefix(d.ID, "urn:vcloud:vdc:")
 		}) {
 			t.Errorf("VDCs %+v lack %s of %s", cloud.VDCs, tg.VDC, tg.Org.Name)
+		}
+		// What the VDC offers VMs: its storage profiles, one the default, and its sizing
+		// policies with the CPUs and memory they set.
+		id := cloud.VDCs[vdc].ID
+		var profiles []events.StorageProfile
+		for _, p := range cloud.StorageProfiles {
+			if p.VDC == id {
+				profiles = p.Profiles
+			}
+		}
+		defaults := 0
+		for _, p := range profiles {
+			if p.Default {
+				defaults++
+				defaultProfile = p.Name
+			}
+		}
+		if defaults != 1 || defaultProfile == tg.StorageProfile ||
+			!slices.ContainsFunc(profiles, func(p events.StorageProfile) bool { return p.Name == tg.StorageProfile }) {
+			t.Errorf("VDC %s's storage profiles %+v: want one default and %s besides", tg.VDC, profiles, tg.StorageProfile)
+		}
+		for _, p := range cloud.SizingPolicies {
+			if i := slices.IndexFunc(p.Policies, func(sp events.SizingPolicy) bool { return sp.Name == tg.SizingPolicy }); p.VDC == id && i >= 0 {
+				sizing = p.Policies[i]
+			}
+		}
+		if sizing.CPU < 2 || sizing.MemoryMB < 2048 || sizing.ID == "" {
+			t.Errorf("VDC %s's sizing policies %+v: want %s, setting at least 2 CPUs and 2048 MB", tg.VDC, cloud.SizingPolicies, tg.SizingPolicy)
 		}
 		if tg.User != "" && !slices.ContainsFunc(cloud.Users, func(u events.User) bool {
 			return u.Name == tg.User && strings.HasPrefix(u.ID, "urn:vcloud:user:") && (tg.UserID == "" || strings.EqualFold(u.ID, tg.UserID)) &&
@@ -184,9 +225,41 @@ func Run(t *testing.T, tg Target) {
 			Metadata:  map[string]string{executors.MetaClusterID: clusterID, executors.MetaNodeRole: role}}
 	}
 
+	// A VM of a sizing policy or storage profile the VDC does not offer is refused, and
+	// nothing is made.
+	t.Run("EnsureVM refuses what the VDC does not offer", func(t *testing.T) {
+		for _, tc := range []struct {
+			change func(*executors.VMSpec)
+			code   string
+		}{
+			{func(s *executors.VMSpec) { s.SizingClass = "no-such-policy-" + clusterID[:8] }, events.CodeSizingPolicyNotFound},
+			{func(s *executors.VMSpec) { s.StorageProfile = "no-such-profile-" + clusterID[:8] }, events.CodeStorageProfileNotFound},
+		} {
+			spec := vmSpec(executors.VMRef{VApp: ref, Name: "nfsd-refused"}, events.RoleNFS, "")
+			tc.change(&spec)
+			_, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, spec) })
+			wantTerminal(t, err, tc.code)
+		}
+		if _, err := retry(ctx, tg, func() (map[string]string, error) {
+			return v.GuestInfo(ctx, executors.VMRef{VApp: ref, Name: "nfsd-refused"})
+		}); err == nil {
+			t.Fatal("a refused VM was made")
+		}
+		// CPUs other than its sizing policy sets VCD refuses too (it may have made the VM
+		// by then, which a delete removes).
+		clash := vmSpec(executors.VMRef{VApp: ref, Name: "nfsd-clash"}, events.RoleNFS, "")
+		clash.SizingClass, clash.CPU = tg.SizingPolicy, sizing.CPU+2
+		_, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, clash) })
+		wantTerminal(t, err, "")
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVM(ctx, clash.VMRef) }); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	var join string
 	t.Run("control plane", func(t *testing.T) {
 		spec := vmSpec(cp, events.RoleControlPlane, "")
+		spec.SizingClass, spec.StorageProfile = tg.SizingPolicy, tg.StorageProfile
 		st, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, spec) })
 		if err != nil {
 			t.Fatal(err)
@@ -194,6 +267,11 @@ func Run(t *testing.T, tg Target) {
 		again, err := v.EnsureVM(ctx, spec)
 		if err != nil || !again.Done || again.ID != st.ID {
 			t.Fatalf("second EnsureVM: %+v %v", again, err)
+		}
+		// The VM is on the storage profile and of the sizing policy the spec names.
+		want := executors.VMHardware{SizingPolicy: tg.SizingPolicy, StorageProfile: tg.StorageProfile, CPU: sizing.CPU, MemoryMB: sizing.MemoryMB}
+		if hw, err := retry(ctx, tg, func() (executors.VMHardware, error) { return tg.Hardware(ctx, cp) }); err != nil || hw != want {
+			t.Errorf("the control plane got %+v %v, want %+v", hw, err, want)
 		}
 		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.PowerOn(ctx, cp) }); err != nil {
 			t.Fatal(err)
@@ -264,8 +342,14 @@ func Run(t *testing.T, tg Target) {
 			t.Skip("no control plane")
 		}
 		spec := vmSpec(worker, events.RoleWorker, join)
+		spec.CPU, spec.MemoryMB = 3, 3072
 		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, spec) }); err != nil {
 			t.Fatal(err)
+		}
+		// The VM has the CPUs and memory the spec names, on the VDC's default storage profile.
+		hw, err := retry(ctx, tg, func() (executors.VMHardware, error) { return tg.Hardware(ctx, worker) })
+		if err != nil || hw.CPU != 3 || hw.MemoryMB != 3072 || hw.StorageProfile != defaultProfile {
+			t.Errorf("the worker got %+v %v, want 3 CPUs, 3072 MB on %s", hw, err, defaultProfile)
 		}
 		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.PowerOn(ctx, worker) }); err != nil {
 			t.Fatal(err)

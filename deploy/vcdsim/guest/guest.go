@@ -22,6 +22,8 @@ type VM struct {
 	// Info is the VM's guestinfo (extraConfig): kaas's keys in, the guest's out. Play and
 	// Reconfigured write to it.
 	Info map[string]string
+	// CPU and MemoryMB are the VM's hardware; 0 is not known, and not checked.
+	CPU, MemoryMB int
 }
 
 // Behaviour is how the simulator makes a guest behave.
@@ -44,7 +46,8 @@ type Cluster struct {
 // Guest is the memory of one VM's guest beyond its guestinfo: the Kubernetes version it
 // runs and the upgrade it was asked for. Its zero value is a VM never booted.
 type Guest struct {
-	version string // the Kubernetes version the node runs, once bootstrapped
+	version string   // the Kubernetes version the node runs, once bootstrapped
+	keys    []string // the SSH keys cloud-init installed
 	upgrade struct {
 		target string
 		until  time.Time
@@ -102,10 +105,17 @@ func (g *Guest) bootstrap(vm VM, c *Cluster) error {
 	if err != nil {
 		return fail(StepCloudInit, err)
 	}
+	// cloud-init's ssh module runs before runcmd, whatever the bootstrap then does.
+	g.keys = ud.keys
 	step := mainStep(vm.Role)
 	if vm.IP == "" {
 		// No address, no route: kubeadm reaches nothing, nor do NFS clients.
 		return fail(step, errors.New("the VM has no address"))
+	}
+	// kubeadm init's preflight checks (NumCPU, Mem) refuse a control plane smaller than this.
+	if vm.Role == RoleControlPlane && (vm.CPU > 0 && vm.CPU < minControlPlaneCPU || vm.MemoryMB > 0 && vm.MemoryMB < minControlPlaneMemoryMB) {
+		return fail(step, fmt.Errorf("kubeadm's preflight refuses %d CPUs and %d MB: a control plane needs %d CPUs and %d MB",
+			vm.CPU, vm.MemoryMB, minControlPlaneCPU, minControlPlaneMemoryMB))
 	}
 	switch vm.Role {
 	case RoleControlPlane:
@@ -147,6 +157,18 @@ func (g *Guest) bootstrap(vm VM, c *Cluster) error {
 	vm.Info[KeyIP] = vm.IP
 	vm.Info[KeyStatus] = statusDone
 	return nil
+}
+
+// What kubeadm's preflight checks ask of a control plane.
+const minControlPlaneCPU, minControlPlaneMemoryMB = 2, 1700
+
+// AuthorizedKeys are the SSH keys cloud-init installed from the user data it read (none
+// before the VM booted).
+func (g *Guest) AuthorizedKeys() []string {
+	if len(g.keys) == 0 {
+		return nil
+	}
+	return append([]string(nil), g.keys...)
 }
 
 // Reconfigured tells the guest that kaas wrote its guestinfo. A new upgrade target starts

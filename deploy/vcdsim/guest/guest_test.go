@@ -448,3 +448,67 @@ func TestUpgrade(t *testing.T) {
 		})
 	}
 }
+
+// cloud-init installs the user data's SSH key on every kind of node, whatever its
+// bootstrap then does; a VM that never read user data has none.
+func TestAuthorizedKeys(t *testing.T) {
+	c := &guest.Cluster{}
+	join := controlPlane(t, c, "10.1.0.10")
+	p := params("node-2b9x")
+	p.JoinCommand = join
+	for role, ud := range map[string]string{
+		guest.RoleWorker: render(t, guest.RoleWorker, p),
+		guest.RoleNFS:    render(t, guest.RoleNFS, params("nfsd-4t8w")),
+	} {
+		n := newNode(role, "10.1.0.11", kube, info(ud))
+		if keys := n.g.AuthorizedKeys(); keys != nil {
+			t.Fatalf("%s before boot: %v", role, keys)
+		}
+		if s := n.boot(t, c, guest.Behaviour{}); s != "done" {
+			t.Fatalf("%s: %s", role, s)
+		}
+		if keys := n.g.AuthorizedKeys(); len(keys) != 1 || keys[0] != "ssh-ed25519 AAAA tenant@acme" {
+			t.Fatalf("%s installed %v", role, keys)
+		}
+	}
+	cp := newNode(guest.RoleControlPlane, "10.1.0.12", kube, info(render(t, guest.RoleControlPlane, params("mstr-9q2w"))))
+	cp.boot(t, &guest.Cluster{}, guest.Behaviour{})
+	if keys := cp.g.AuthorizedKeys(); len(keys) != 1 {
+		t.Fatalf("control plane installed %v", keys)
+	}
+	noKey := params("nfsd-5r1e")
+	noKey.SSHKey = ""
+	n := newNode(guest.RoleNFS, "10.1.0.13", kube, info(render(t, guest.RoleNFS, noKey)))
+	if s := n.boot(t, c, guest.Behaviour{}); s != "done" || n.g.AuthorizedKeys() != nil {
+		t.Fatalf("no key: %s %v", s, n.g.AuthorizedKeys())
+	}
+}
+
+// kubeadm init's preflight refuses a control plane VM with fewer than 2 CPUs or 1700 MB;
+// a worker's join does not check.
+func TestControlPlaneHardware(t *testing.T) {
+	for _, tc := range []struct {
+		role     string
+		cpu, mem int
+		want     string
+	}{
+		{guest.RoleControlPlane, 1, 4096, "failed:kubeadm-init"},
+		{guest.RoleControlPlane, 2, 1024, "failed:kubeadm-init"},
+		{guest.RoleControlPlane, 2, 2048, "done"},
+		{guest.RoleControlPlane, 0, 0, "done"}, // not known: not checked
+	} {
+		n := newNode(tc.role, "10.1.0.20", kube, info(render(t, tc.role, params("mstr-1a2b"))))
+		n.vm.CPU, n.vm.MemoryMB = tc.cpu, tc.mem
+		if s := n.boot(t, &guest.Cluster{}, guest.Behaviour{}); s != tc.want {
+			t.Errorf("%s with %d CPUs and %d MB: %s, want %s", tc.role, tc.cpu, tc.mem, s, tc.want)
+		}
+	}
+	c := &guest.Cluster{}
+	p := params("node-1c2d")
+	p.JoinCommand = controlPlane(t, c, "10.1.0.21")
+	w := newNode(guest.RoleWorker, "10.1.0.22", kube, info(render(t, guest.RoleWorker, p)))
+	w.vm.CPU, w.vm.MemoryMB = 1, 1024
+	if s := w.boot(t, c, guest.Behaviour{}); s != "done" {
+		t.Fatalf("a small worker: %s", s)
+	}
+}

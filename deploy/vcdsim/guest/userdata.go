@@ -20,6 +20,7 @@ type userData struct {
 	hostname string
 	files    map[string]writtenFile
 	ran      []string // paths of written scripts that runcmd runs
+	keys     []string // ssh_authorized_keys: what cloud-init's ssh module installs
 }
 
 type writtenFile struct {
@@ -49,6 +50,9 @@ func readUserData(info map[string]string) (*userData, error) {
 	}
 	ud := &userData{files: map[string]writtenFile{}}
 	if ud.hostname, err = doc.str("hostname"); err != nil {
+		return nil, err
+	}
+	if ud.keys, err = doc.strs("ssh_authorized_keys"); err != nil {
 		return nil, err
 	}
 	files, err := doc.list("write_files")
