@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +191,18 @@ func (e *mirrorEnv) shows(token string, ent vcdEntity) cse.DefEntity {
 	return decode[cse.DefEntity](e.t, b)
 }
 
+// sharedWith is whom VCD says the cluster's vApp is shared with.
+func (e *mirrorEnv) sharedWith(vappName string) []string {
+	e.t.Helper()
+	for _, a := range e.sys.Sim.Inventory().VApps {
+		if a.Name == vappName {
+			return a.SharedWith
+		}
+	}
+	e.t.Fatalf("no vApp %s", vappName)
+	return nil
+}
+
 // userID finds a user of the session's org by name, as vcd-cli's share does (a user query).
 func (e *mirrorEnv) userID(token, name string) string {
 	e.t.Helper()
@@ -287,6 +300,10 @@ func TestMirrorShowsClusters(t *testing.T) {
 	e.caughtUp()
 	if theirs := e.entities(e.bob); len(theirs) != 1 || theirs[0].ID != ent.ID {
 		t.Fatalf("bob sees %+v after the share", theirs)
+	}
+	// The vApp is shared as the entity is, as CSE shares it (ReadOnly stays ReadOnly).
+	if got := e.sharedWith(created.Name); !slices.Equal(got, []string{"bob=ReadOnly"}) {
+		t.Fatalf("the vApp is shared with %v", got)
 	}
 
 	// A resize through the entity's id: its own task, and the entity follows.

@@ -26,6 +26,8 @@ type VAppInfo struct {
 	VMs      []VMInfo          `json:"vms"`
 	// Task is the operation of the task running on the vApp (vdcComposeVapp, …), if any.
 	Task string `json:"task,omitempty"`
+	// SharedWith is its sharing: "user=Level" per user, or "*=Level" for the whole org.
+	SharedWith []string `json:"sharedWith,omitempty"`
 }
 
 // VMInfo describes a VM. Secrets in its extraConfig are shown by their length only.
@@ -59,7 +61,7 @@ func (s *Server) Inventory() Inventory {
 	inv := Inventory{VApps: []VAppInfo{}}
 	for _, a := range s.vapps {
 		ai := VAppInfo{ID: "urn:vcloud:vapp:" + a.id, Name: a.name, Org: a.vdc.org.name, VDC: a.vdc.name, Status: a.status(now),
-			Metadata: cloneMap(a.metadata), VMs: []VMInfo{}, Task: runningOp(a.busyTask, a.busyUntil, now)}
+			Metadata: cloneMap(a.metadata), VMs: []VMInfo{}, Task: runningOp(a.busyTask, a.busyUntil, now), SharedWith: s.sharing(a)}
 		for _, m := range a.vms {
 			s.play(m)
 			gi := map[string]string{}

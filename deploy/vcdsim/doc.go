@@ -51,6 +51,9 @@
 // published to tenant orgs; and the org VDCs. Users' rights are configured by name; the
 // security context of a relayed call carries the URNs of those VCD grants.
 //
+// vApps are shared as VCD shares them (GET …/controlAccess/, POST …/action/controlAccess/):
+// with users of the vApp's org at FullControl, Change or ReadOnly, or with the whole org.
+//
 // It plays VCD from the documents (vcd-api.md, cse-protocol.md, cse-rde.md, amqp.md) and
 // its guests from the guestinfo contract, and shares no code with the kaas packages it
 // tests: a simulator built from the code under test cannot catch a wire mistake. Its

@@ -114,6 +114,7 @@ type vapp struct {
 	metadata              map[string]string
 	vms                   []*vm
 	cluster               guest.Cluster // what the guests of its VMs share
+	access                vappAccess    // whom it is shared with
 	created               time.Time
 }
 

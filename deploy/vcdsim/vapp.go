@@ -124,6 +124,10 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 			s.removeVApp(a)
 		}
 		s.writeTask(w, t)
+	case path == "controlAccess" && r.Method == http.MethodGet:
+		writeXML(w, 200, mimeControlAccess, "", s.controlAccessXML(a))
+	case path == "action/controlAccess" && r.Method == http.MethodPost:
+		return s.shareVApp(w, r, a)
 	case path == "networkConfigSection" && r.Method == http.MethodGet:
 		writeXML(w, 200, "application/vnd.vmware.vcloud.networkConfigSection+xml", "", s.networkConfigXML(a))
 	case path == "networkConfigSection" && r.Method == http.MethodPut:
