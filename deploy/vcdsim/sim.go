@@ -37,13 +37,13 @@ const systemOrgID = "a93c9db9-7471-3192-8d09-a8f7eeda85f9"
 // Server is a running simulated VCD. Its handler serves every path; Base is the external
 // URL every href starts with.
 type Server struct {
-	cfg  Config
+	cfg Config
 	// apiVersions are the API versions offered; behaviorsAPI says whether they reach 36.0,
 	// which brought behaviors and hooks.
 	apiVersions  []string
 	behaviorsAPI bool
-	base string
-	log  *slog.Logger
+	base         string
+	log          *slog.Logger
 
 	mu       sync.Mutex
 	faults   Faults
