@@ -216,7 +216,8 @@ func cliMust[T any](t *testing.T, what string) func(T, error) T {
 // field the client reads. The tenant logs in at API 36.0 (negotiated from /api/versions) or
 // at 35.0 (-V 35.0); either way the client then speaks CSE's highest API version, 36.0,
 // which kaas's /api/cse/system offers, and finds RDE 2.1.0 as the highest entity type. The
-// requests are compared with testdata/cseclient/<version>.txt.
+// requests are compared with testdata/cseclient/<version>.txt. The vcd-35.0 row plays a
+// VCD whose highest API is 35.0 (VCD 10.2): there the client speaks 35.0 and RDE 1.0.0.
 func TestCSEClientConversation(t *testing.T) {
 	for _, tc := range []struct{ login, flag string }{{"36.0", ""}, {"35.0", "35.0"}, {"vcd-35.0", ""}} {
 		t.Run(tc.login, func(t *testing.T) {
@@ -462,7 +463,9 @@ func cliACLRows(acl []map[string]any) []string {
 // cliSpecV1 is a cluster file in the v1.0 payload, as a tenant writes it for CSE at API 35
 // (cse-protocol.md; rde_1_0_0.NativeEntity).
 func cliSpecV1(name, org, template string, workers int) map[string]any {
-	pool := func(n int) map[string]any { return map[string]any{"count": n, "sizing_class": nil, "storage_profile": nil} }
+	pool := func(n int) map[string]any {
+		return map[string]any{"count": n, "sizing_class": nil, "storage_profile": nil}
+	}
 	return map[string]any{
 		"api_version": "cse.vmware.com/v1.0", "kind": "native",
 		"metadata": map[string]any{"cluster_name": name, "org_name": org, "ovdc_name": org + "-vdc"},
