@@ -23,6 +23,12 @@ type Config struct {
 	Instance string
 	// LeaseTTL is how long an instance that stopped renewing the lease keeps it; 0: 15s.
 	LeaseTTL time.Duration
+	// APIVersion is the VCD API version CSE's clients use with this VCD, which decides the
+	// entity type they read (cse-rde.md §1.1): on 35.0 (VCD 10.2) the entities are of type
+	// 1.0.0 and carry the v1.0 payload, the one the /api/cse routes answer at 35.0; on
+	// 36.0 (the default) type 2.1.0 and the v2.1 payload. The VCD client's entity type
+	// must match.
+	APIVersion string
 	// TaskNamespace is the serviceNamespace of the tasks made; default CSE's, vcloud.cse.
 	TaskNamespace string
 	Logger        *slog.Logger
@@ -48,6 +54,9 @@ func (c *Config) setDefaults() {
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 15 * time.Second
 	}
+	if c.APIVersion == "" {
+		c.APIVersion = "36.0"
+	}
 	if c.TaskNamespace == "" {
 		c.TaskNamespace = "vcloud.cse"
 	}
@@ -70,6 +79,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		errs = append(errs, fmt.Errorf("retry base %s and max %s: want 0 < base <= max", c.RetryBase, c.RetryMax))
+	}
+	if c.APIVersion != "35.0" && c.APIVersion != "36.0" {
+		errs = append(errs, fmt.Errorf("API version %q: CSE's entities are for 35.0 and 36.0", c.APIVersion))
 	}
 	if c.Instance == "" {
 		errs = append(errs, errors.New("instance name is empty and the host has none"))

@@ -159,7 +159,11 @@ func (f *fakeVCD) ResolveEntity(ctx context.Context, id string) (Entity, error) 
 		return Entity{}, fmt.Errorf("entity %s: %w", id, ErrNotFound)
 	}
 	e.State = StateResolved
-	for _, k := range []string{"kind", "spec", "metadata", "apiVersion"} {
+	required := []string{"kind", "spec", "metadata", "apiVersion"} // type 2.1.0's schema
+	if _, v1 := e.Content["api_version"]; v1 {
+		required = []string{"kind", "spec", "metadata", "api_version"} // type 1.0.0's
+	}
+	for _, k := range required {
 		if _, ok := e.Content[k]; !ok {
 			e.State = StateResolutionError
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/queries"
 )
@@ -192,10 +193,15 @@ type desiredEntity struct {
 	orgName string
 }
 
-// desired renders the cluster as the /api/cse routes do, with the links known now.
+// desired renders the cluster as the /api/cse routes do at the API version, with the links
+// known now.
 func (m *Mirror) desired(cv projector.ClusterView) (desiredEntity, error) {
 	d := queries.RenderLinked(cv, m.links)
-	content, err := toMap(d.Entity)
+	var body any = d.Entity
+	if m.cfg.APIVersion == "35.0" {
+		body = cse.ToV1(d).Entity
+	}
+	content, err := toMap(body)
 	if err != nil {
 		return desiredEntity{}, fmt.Errorf("render cluster %s: %w", cv.ID, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/natstest"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/projector/projectortest"
@@ -34,7 +35,7 @@ type harness struct {
 	d     *dirty
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, cfg ...Config) *harness {
 	t.Helper()
 	srv := natstest.Start(t)
 	js, err := jetstream.New(srv.Connect(t))
@@ -47,7 +48,8 @@ func newHarness(t *testing.T) *harness {
 	}
 	h := &harness{t: t, st: projectortest.New(t), views: projector.NewViews(), vcd: newFakeVCD(), links: links}
 	h.vcd.users[alice] = "alice"
-	if h.m, err = New(Config{}, js, h.views, links, h.vcd); err != nil {
+	cfg = append(cfg, Config{})
+	if h.m, err = New(cfg[0], js, h.views, links, h.vcd); err != nil {
 		t.Fatal(err)
 	}
 	h.d = newDirty(links.kv)
@@ -482,5 +484,59 @@ func TestOldOperationsGetNoTask(t *testing.T) {
 	}
 	if task := h.taskOf(recent.ID); task.Status != TaskFailed || task.Error.MinorErrorCode != events.CodeTimeout {
 		t.Fatalf("the recent create's task: %+v", task)
+	}
+}
+
+// TestEntityAt35 mirrors into a VCD 10.2 (API 35.0): the entity carries the v1.0 payload,
+// exactly what the /api/cse routes answer at 35.0, with the keys CSE's client reads from
+// RDE 1.0.0 (metadata.org_name and ovdc_name, status.task_href, status.nodes.control_plane),
+// and the task still ends only once the entity shows the outcome.
+func TestEntityAt35(t *testing.T) {
+	h := newHarness(t, Config{APIVersion: "35.0"})
+	create := h.st.Create("web", orgA, alice)
+	id := create.ClusterID
+	h.op(create.ID)
+	h.cluster(id, false)
+	task := h.taskOf(create.ID)
+	check := func(what string) Entity {
+		t.Helper()
+		e := h.only(id)
+		cv, _ := h.views.Cluster(id)
+		d := queries.RenderLinked(cv, h.links)
+		want, _ := toMap(cse.ToV1(d).Entity)
+		if !sameEntity(e, Entity{Name: d.Name, ExternalID: deref(d.ExternalID), Owner: d.Owner.ID, Content: want}) || e.ID != d.ID {
+			t.Fatalf("%s: entity %s does not show the v1.0 render:\n have %v\n want %v", what, e.ID, e.Content, want)
+		}
+		md, _ := e.Content["metadata"].(map[string]any)
+		st, _ := e.Content["status"].(map[string]any)
+		if e.Content["api_version"] != cse.APIVersion10 || md["cluster_name"] != "web" || md["org_name"] != "acme" || md["ovdc_name"] == nil ||
+			e.Content["apiVersion"] != nil || st["task_href"] != "https://vcd.test/api/task/"+strings.TrimPrefix(task.ID, "urn:vcloud:task:") ||
+			clusterIDOf(e.Content) != id {
+			t.Fatalf("%s: entity content %v", what, e.Content)
+		}
+		return e
+	}
+	check("accepted")
+
+	h.st.Start(create)
+	h.st.Finish(id)
+	h.feed()
+	if err := h.m.reconcileOp(t.Context(), create.ID); !errors.Is(err, errEntityBehind) {
+		t.Fatalf("the task of an ended create, before its entity: %v", err)
+	}
+	h.cluster(id, false)
+	h.op(create.ID)
+	if task = h.taskOf(create.ID); task.Status != TaskSucceeded {
+		t.Fatalf("task after success: %+v", task)
+	}
+	e := check("created")
+	nodes, _ := e.Content["status"].(map[string]any)["nodes"].(map[string]any)
+	if cp, _ := nodes["control_plane"].(map[string]any); cp == nil || cp["name"] == nil || !strings.HasPrefix(e.ExternalID, "https://vcd.test/api/vApp/") {
+		t.Fatalf("nodes %v, externalId %q", nodes, e.ExternalID)
+	}
+	bad := Config{APIVersion: "37.0"}
+	bad.setDefaults()
+	if err := bad.Validate(); err == nil {
+		t.Fatal("API version 37.0 was taken")
 	}
 }

@@ -216,10 +216,15 @@ func cliMust[T any](t *testing.T, what string) func(T, error) T {
 // field the client reads. The tenant logs in at API 36.0 (negotiated from /api/versions) or
 // at 35.0 (-V 35.0); either way the client then speaks CSE's highest API version, 36.0,
 // which kaas's /api/cse/system offers, and finds RDE 2.1.0 as the highest entity type. The
-// requests are compared with testdata/cseclient/<version>.txt.
+// requests are compared with testdata/cseclient/<version>.txt. The vcd-35.0 row plays a
+// VCD whose highest API is 35.0 (VCD 10.2): there the client speaks 35.0 and RDE 1.0.0.
 func TestCSEClientConversation(t *testing.T) {
-	for _, tc := range []struct{ login, flag string }{{"36.0", ""}, {"35.0", "35.0"}} {
+	for _, tc := range []struct{ login, flag string }{{"36.0", ""}, {"35.0", "35.0"}, {"vcd-35.0", ""}} {
 		t.Run(tc.login, func(t *testing.T) {
+			if tc.login == "vcd-35.0" {
+				cliConversationAt35(t)
+				return
+			}
 			sys := kaasdtest.Start(t, kaasdtest.FastSim())
 			kaasdtest.EnableVDCs(t, sys.AsProvider(t))
 			tr := &cliTranscript{t: t}
@@ -453,4 +458,143 @@ func cliACLRows(acl []map[string]any) []string {
 		out = append(out, string(b))
 	}
 	return out
+}
+
+// cliSpecV1 is a cluster file in the v1.0 payload, as a tenant writes it for CSE at API 35
+// (cse-protocol.md; rde_1_0_0.NativeEntity).
+func cliSpecV1(name, org, template string, workers int) map[string]any {
+	pool := func(n int) map[string]any {
+		return map[string]any{"count": n, "sizing_class": nil, "storage_profile": nil}
+	}
+	return map[string]any{
+		"api_version": "cse.vmware.com/v1.0", "kind": "native",
+		"metadata": map[string]any{"cluster_name": name, "org_name": org, "ovdc_name": org + "-vdc"},
+		"spec": map[string]any{
+			"control_plane": pool(1), "workers": pool(workers), "nfs": pool(0),
+			"k8_distribution": map[string]any{"template_name": template, "template_revision": 1},
+			"settings":        map[string]any{"network": org + "-net", "ssh_key": nil, "rollback_on_failure": true},
+		},
+	}
+}
+
+// cliConversationAt35 plays the client against a VCD whose highest API is 35.0 (VCD 10.2):
+// it logs in at 35.0 without -V, kaas offers CSE API 35.0 alone, VCD has entity type 1.0.0
+// alone, and the client reads RDE 1.0.0 entities (filters on entity.metadata.org_name, the
+// v1.0 keys) and runs the commands it allows at 35 (no create, resize or share; apply,
+// info, config, upgrade-plan and delete).
+func cliConversationAt35(t *testing.T) {
+	simCfg := kaasdtest.FastSim()
+	simCfg.MaxAPIVersion = "35.0"
+	sys := kaasdtest.Start(t, simCfg)
+	token := sys.Login(t, "administrator@System", "kaas-admin")
+	kaasdtest.EnableVDCs(t, func(method, path string, body any) (int, []byte) {
+		t.Helper()
+		code, b, _ := sys.Call(t, token, "application/json;version=35.0", method, path, body) // kaas offers 35.0 alone
+		return code, b
+	})
+	tr := &cliTranscript{t: t}
+	tr.name(sys.URL, "{vcd}")
+	tr.name(strings.TrimPrefix(vcdsim.OrgURN("acme"), "urn:vcloud:org:"), "{acme}")
+	c := newVCDCLI(t, sys)
+
+	out := cliMust[string](t, "login")(c.Login("acme", "alice", "alice-pass", ""))
+	if out != "alice logged in, org: 'acme', vdc: 'acme-vdc'" || c.apiVersion != "35.0" {
+		t.Fatalf("login printed %q at %s", out, c.apiVersion)
+	}
+	tr.command("vcd login HOST acme alice -p *** -i -w", c, out)
+	info := cliMust[map[string]any](t, "system info")(c.SystemInfo())
+	if c.cseVersion != "35.0" || fmt.Sprint(info["cse_server_supported_api_versions"]) != "[35.0]" {
+		t.Fatalf("system info: the client speaks %q to %v", c.cseVersion, info)
+	}
+	tr.command("vcd cse system info", c)
+	if rde := cliMust[string](t, "entity types")(c.EntityTypes()); rde != "1.0.0" {
+		t.Fatalf("the client's RDE version is %s", rde)
+	}
+	if rows := cliMust[[]cliRow](t, "cluster list")(c.ListClusters("")); len(rows) != 0 {
+		t.Fatalf("cluster list before any create: %v", rows)
+	}
+	tr.command("vcd cse cluster list", c)
+
+	wait := func(what, id string) string {
+		t.Helper()
+		if !cliTaskID.MatchString(id) {
+			t.Fatalf("%s: the client would wait for task %q: not a VCD task id", what, id)
+		}
+		tr.name(id, "{task}")
+		task, out, err := c.TaskWait(id)
+		if err != nil || task.Status != "success" {
+			t.Fatalf("%s: task wait %s: %v %q (%+v)", what, id, err, out, task)
+		}
+		tr.command("vcd task wait {task}", c, out)
+		return task.HREF
+	}
+	id := cliMust[string](t, "apply (create)")(c.Apply(cliSpecV1("story-1", "acme", good, 1)))
+	tr.command("vcd cse cluster apply cluster-create.yaml", c, "vcd task wait "+cliMark(tr, id))
+	createTask := wait("create", id)
+
+	want := []cliRow{{"story-1", "acme", "alice", "acme-vdc", "native", "upstream v1.29.8", "CREATE:SUCCEEDED"}}
+	cliAfterTask(t, "cluster list after the create", func() error {
+		rows, err := c.ListClusters("")
+		if err != nil || !slices.Equal(rows, want) {
+			return fmt.Errorf("%v, want %v (%v)", rows, want, err)
+		}
+		return nil
+	})
+	tr.command("vcd cse cluster list", c, cliListRows(want)...)
+	ent := cliMust[map[string]any](t, "find story-1")(c.FindCluster("story-1"))
+	if cliStr(ent, "entityType") != "urn:vcloud:type:cse:nativeCluster:1.0.0" {
+		t.Fatalf("the entity found is of type %s", cliStr(ent, "entityType"))
+	}
+	tr.name(cliStr(ent, "id"), "{story-1}")
+	checkInfo := func(what, phase string, workers int, task string) {
+		t.Helper()
+		cliAfterTask(t, what, func() error {
+			e, err := c.Info("story-1")
+			switch {
+			case err != nil:
+				return err
+			case e["api_version"] != "cse.vmware.com/v1.0" || cliStr(e, "metadata.cluster_name") != "story-1" || cliStr(e, "metadata.org_name") != "acme" || cliStr(e, "metadata.ovdc_name") != "acme-vdc":
+				return fmt.Errorf("entity %v", e)
+			case cliStr(e, "status.phase") != phase || !strings.Contains(cliStr(e, "status.kubernetes"), "v1.29.8"):
+				return fmt.Errorf("status %s, kubernetes %s", cliStr(e, "status.phase"), cliStr(e, "status.kubernetes"))
+			case cliObj(e, "status.nodes.control_plane") == nil || len(cliList(cliObj(e, "status.nodes")["workers"])) != workers:
+				return fmt.Errorf("nodes %v", cliObj(e, "status.nodes"))
+			case cliStr(e, "status.task_href") != task:
+				return fmt.Errorf("status.task_href %q, not the VCD task %q", cliStr(e, "status.task_href"), task)
+			}
+			return nil
+		})
+	}
+	checkInfo("cluster info after the create", "CREATE:SUCCEEDED", 1, createTask)
+	tr.command("vcd cse cluster info story-1", c)
+
+	kc := cliMust[string](t, "config")(c.Config("story-1"))
+	if !strings.Contains(kc, "kind: Config") {
+		t.Fatalf("config: %.300s", kc)
+	}
+	tr.command("vcd cse cluster config story-1", c)
+	plan := cliMust[[]map[string]any](t, "upgrade-plan")(c.UpgradePlan("story-1"))
+	if len(plan) == 0 {
+		t.Fatal("upgrade-plan: empty")
+	}
+	tr.command("vcd cse cluster upgrade-plan story-1", c, cliPlanRows(plan)...)
+
+	// A resize is an apply of the changed file (`cluster resize` is hidden at 35).
+	id = cliMust[string](t, "apply (resize)")(c.Apply(cliSpecV1("story-1", "acme", good, 2)))
+	tr.command("vcd cse cluster apply cluster-resize.yaml", c, "vcd task wait "+cliMark(tr, id))
+	resizeTask := wait("resize", id)
+	checkInfo("cluster info after the resize", "UPDATE:SUCCEEDED", 2, resizeTask)
+	tr.command("vcd cse cluster info story-1", c)
+
+	id = cliMust[string](t, "delete")(c.Delete("story-1"))
+	tr.command("vcd cse cluster delete story-1 --yes", c, "vcd task wait "+cliMark(tr, id))
+	wait("delete", id)
+	cliAfterTask(t, "cluster list after the delete", func() error {
+		if rows, err := c.ListClusters(""); err != nil || len(rows) != 0 {
+			return fmt.Errorf("%v (%v)", rows, err)
+		}
+		return nil
+	})
+	tr.command("vcd cse cluster list", c)
+	tr.golden("vcd-35.0.txt")
 }

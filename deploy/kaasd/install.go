@@ -178,9 +178,10 @@ func Install(ctx context.Context, cfg vcd.Config, ext Extension) (Installed, err
 }
 
 // InstallRDE registers in VCD what CSE's installer registers (see package rde): the
-// interfaces, the cse:nativeCluster entity types and the System org's access to them, and
-// publishes the rights bundle VCD makes for them to the tenant orgs publish names ("all",
-// "none" or org names). Running it again changes nothing.
+// interfaces, the cse:nativeCluster entity types and the System org's access to them, as
+// CSE registers them at the API version VCD offers (rde.APIVersion), and publishes the
+// rights bundle VCD makes for them to the tenant orgs publish names ("all", "none" or org
+// names). Running it again changes nothing.
 func InstallRDE(ctx context.Context, cfg vcd.Config, publish string) (rde.Report, error) {
 	p, err := rde.ParsePublish(publish)
 	if err != nil {
@@ -190,7 +191,11 @@ func InstallRDE(ctx context.Context, cfg vcd.Config, publish string) (rde.Report
 	if err != nil {
 		return rde.Report{}, err
 	}
-	r, err := rde.Register(ctx, vc, rde.Config{Publish: p})
+	api, err := vcdAPIVersion(ctx, vc)
+	if err != nil {
+		return rde.Report{}, err
+	}
+	r, err := rde.Register(ctx, vc, rde.Config{Publish: p, APIVersion: api})
 	if err != nil {
 		return r, fmt.Errorf("register CSE's entity types: %w", err)
 	}
@@ -233,4 +238,23 @@ func findServices(c *govcd.Client, api, name string) (serviceRecords, error) {
 		return out, fmt.Errorf("VCD answered %s: %.300s", resp.Status, body)
 	}
 	return out, xml.Unmarshal(body, &out)
+}
+
+// vcdAPIVersion is the API version CSE would run at on VCD: 36.0, or 35.0 on a VCD 10.2.
+func vcdAPIVersion(ctx context.Context, vc *govcd.VCDClient) (string, error) {
+	listed, err := rde.VCDVersions(ctx, vc)
+	if err != nil {
+		return "", err
+	}
+	return rde.APIVersion(listed)
+}
+
+// LearnAPIVersion logs in to VCD and returns the API version CSE would run at there (see
+// rde.APIVersion).
+func LearnAPIVersion(ctx context.Context, cfg vcd.Config) (string, error) {
+	vc, err := vcd.Login(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	return vcdAPIVersion(ctx, vc)
 }

@@ -334,6 +334,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		// new template shows without a reload.
 		g.Go(func() error { return syncCloud(gctx, s.store, cfg.CloudSyncInterval, log) })
 	}
+	// On a VCD, the API version CSE's clients use with it decides the CSE API versions
+	// offered and the entity type mirrored (cse-rde.md §1.1): 35.0 on a VCD 10.2.
+	api := rde.API36
+	if cfg.VCDURL != "" && (cfg.has(RoleIngress) || cfg.has(RoleMirror)) {
+		if api, err = LearnAPIVersion(ctx, cfg.VCDConfig(log)); err != nil {
+			log.Warn("could not read VCD's API versions; taking 36.0 (VCD 10.3 and later)", "err", err)
+			api = rde.API36
+		}
+		log.Info("VCD's API version for CSE's clients", "api", api, "entityType", rde.TypeID(api))
+	}
 	// On a VCD, the mirror's links: the ingress and the queries show VCD's ids through them.
 	if cfg.VCDURL != "" && (cfg.has(RoleIngress) || cfg.has(RoleMirror)) {
 		if s.links, err = mirror.OpenLinks(runCtx, s.store.JetStream(), mirror.LinksConfig{PublicURL: cfg.publicURL(), Replicas: cfg.Replicas, Logger: log}); err != nil {
@@ -346,7 +356,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		metrics := mirror.NewMetrics(reg)
 		if cfg.VCDURL == "" {
 			log.Info("no VCD (KAAS_VCD_URL): the mirror of clusters and operations into VCD is off")
-		} else if err := s.startMirror(ctx, gctx, g, metrics); err != nil {
+		} else if err := s.startMirror(ctx, gctx, g, metrics, api); err != nil {
 			return nil, err
 		}
 	}
@@ -355,7 +365,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		if s.links != nil {
 			q.WithLinks(s.links)
 		}
-		s.api, err = ingress.New(ingress.Config{Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
+		// CSE offers the API versions VCD has: 35.0 alone on a VCD 10.2.
+		versions := []string{rde.API35, rde.API36}
+		if api == rde.API35 {
+			versions = versions[:1]
+		}
+		s.api, err = ingress.New(ingress.Config{Versions: versions, Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
 			TaskWait: cfg.TaskWait, OnStop: func() { s.stop() }, DeadLetters: s.store, Replay: proj.Replay, RunningConfig: func() any { return cfg.Redacted() }},
 			s.store, q)
 		if err != nil {
@@ -408,9 +423,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 
 // startMirror starts the mirror of the views into VCD: its own session (the provider's
 // service account), and the follower, which mirrors while this instance holds its lease.
-func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, metrics *mirror.Metrics) error {
+func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, metrics *mirror.Metrics, api string) error {
 	cfg, log := s.cfg, s.log
-	vc, err := vcdclient.New(ctx, vcdclient.Config{Logger: log, Login: func(ctx context.Context) (*govcd.VCDClient, error) {
+	vc, err := vcdclient.New(ctx, vcdclient.Config{Logger: log, EntityType: rde.TypeID(api), Login: func(ctx context.Context) (*govcd.VCDClient, error) {
 		return vcd.Login(ctx, cfg.VCDConfig(log))
 	}})
 	if err != nil {
@@ -420,7 +435,7 @@ func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, metri
 	if dir, err := filepath.Abs(cfg.DataDir); err == nil {
 		instance += ":" + dir // a restarted kaasd takes its lease back at once
 	}
-	s.mir, err = mirror.New(mirror.Config{Resync: cfg.MirrorResync, Workers: cfg.MirrorWorkers, Instance: instance, Logger: log,
+	s.mir, err = mirror.New(mirror.Config{APIVersion: api, Resync: cfg.MirrorResync, Workers: cfg.MirrorWorkers, Instance: instance, Logger: log,
 		Metrics: metrics}, s.store.JetStream(), s.views, s.links, vc)
 	if err != nil {
 		return err

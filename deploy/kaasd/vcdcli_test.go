@@ -478,13 +478,85 @@ func cliNative21(v any) error {
 }
 
 // checkNativeByType parses an entity by the version its entity type names, as DefEntity
-// and GenericClusterEntity do; kaas writes RDE 2.1.0 only.
+// and GenericClusterEntity do: rde_1_0_0 or rde_2_1_0 (kaas writes no other).
 func cliNativeByType(entityType string, entity any) error {
-	version := entityType[strings.LastIndex(entityType, ":")+1:]
-	if version != "2.1.0" {
-		return fmt.Errorf("entity type %q: kaas's entities are %s2.1.0", entityType, cliNativeType)
+	switch version := entityType[strings.LastIndex(entityType, ":")+1:]; version {
+	case "2.1.0":
+		return cliNative21(entity)
+	case "1.0.0":
+		return cliNative10(entity)
+	default:
+		return fmt.Errorf("entity type %q: kaas's entities are %s1.0.0 or 2.1.0", entityType, cliNativeType)
 	}
-	return cliNative21(entity)
+}
+
+// cliNative10 is rde_1_0_0.NativeEntity.from_dict: metadata's three names, spec.settings'
+// network, and name and ip of each node in its status.
+func cliNative10(v any) error {
+	e, err := cliJSONObj(v, "entity")
+	if err != nil {
+		return err
+	}
+	if err := cliNeed(e, "entity", "metadata", "spec"); err != nil {
+		return err
+	}
+	md, err := cliJSONObj(e["metadata"], "entity.metadata")
+	if err != nil {
+		return err
+	}
+	if err := cliNeed(md, "entity.metadata", "cluster_name", "org_name", "ovdc_name"); err != nil {
+		return err
+	}
+	spec, err := cliJSONObj(e["spec"], "entity.spec")
+	if err != nil {
+		return err
+	}
+	if err := cliNeed(spec, "entity.spec", "settings"); err != nil {
+		return err
+	}
+	settings, err := cliJSONObj(spec["settings"], "entity.spec.settings")
+	if err != nil {
+		return err
+	}
+	if err := cliNeed(settings, "entity.spec.settings", "network"); err != nil {
+		return err
+	}
+	nodes := cliObj(e, "status.nodes")
+	if nodes == nil {
+		return nil
+	}
+	check := func(n any, what string) error {
+		m, err := cliJSONObj(n, what)
+		if err != nil {
+			return err
+		}
+		return cliNeed(m, what, "name", "ip")
+	}
+	if cp, ok := nodes["control_plane"]; ok && cp != nil {
+		if err := check(cp, "entity.status.nodes.control_plane"); err != nil {
+			return err
+		}
+	}
+	for _, pool := range []string{"workers", "nfs"} {
+		list, _ := nodes[pool].([]any)
+		for i, n := range list {
+			if err := check(n, fmt.Sprintf("entity.status.nodes.%s[%d]", pool, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cliV1 reports whether an RDE version's model is rde_1_0_0 (snake_case keys).
+func cliV1(rde string) bool { return rde == "1.0.0" }
+
+// cliOrgKey is construct_filters' org key: ClusterEntityFilterKey1X up to RDE 1.0.0.
+func cliOrgKey(rde string) string {
+	if cliV1(rde) {
+		return "entity.metadata.org_name"
+	}
+	return "entity.metadata.orgName"
 }
 
 // cliDefEntity is DefEntity(**body): entityType and entity required, the entity parsed
@@ -509,7 +581,7 @@ func cliDefEntity(v any) (map[string]any, error) {
 			}
 		}
 	}
-	if cliStr(m, "name") == "" && cliStr(m, "entity.metadata.name") == "" {
+	if cliStr(m, "name") == "" && cliStr(m, "entity.metadata.name") == "" && cliStr(m, "entity.metadata.cluster_name") == "" {
 		return nil, errors.New("DefEntity: no name, and none in entity.metadata")
 	}
 	return m, nil
@@ -871,7 +943,7 @@ func cliFilter(kv ...string) string {
 // nativeByName is DefEntityService.get_native_rde_by_name_and_rde_version: the first entity
 // of the RDE version's type with that name (and org, when given); nil when none.
 func (c *vcdCLI) nativeByName(rde, name, org string) (map[string]any, error) {
-	q := "filter=" + cliFilter("entity.metadata.orgName", org, "name", name) + "&page=1&sortAsc=name"
+	q := "filter=" + cliFilter(cliOrgKey(rde), org, "name", name) + "&page=1&sortAsc=name"
 	m, err := c.cloud("entities/types/cse/nativeCluster/" + rde + "?" + q)
 	if err != nil {
 		return nil, err
@@ -983,13 +1055,14 @@ func (c *vcdCLI) ListClusters(org string) ([]cliRow, error) {
 	if err := c.prefix("cluster list", true); err != nil {
 		return nil, err
 	}
-	if _, err := c.deCluster(); err != nil {
+	rde, err := c.deCluster()
+	if err != nil {
 		return nil, err
 	}
 	types := "(entityType==urn:vcloud:type:cse:nativeCluster:1.0.0,entityType==urn:vcloud:type:cse:nativeCluster:2.0.0," +
 		"entityType==urn:vcloud:type:cse:nativeCluster:2.1.0,entityType==urn:vcloud:type:vmware:tkgcluster:1.0.0)"
 	filter := types
-	if f := cliFilter("entity.metadata.orgName", c.orgInUse(org)); f != "" {
+	if f := cliFilter(cliOrgKey(rde), c.orgInUse(org)); f != "" {
 		filter = f + ";" + types
 	}
 	var rows []cliRow
@@ -1013,8 +1086,13 @@ func (c *vcdCLI) ListClusters(org string) ([]cliRow, error) {
 			if err != nil {
 				return nil, err
 			}
+			// The VDC is metadata.ovdc_name in a 1.0 entity (hasattr), else virtualDataCenterName.
+			vdc := cliStr(g, "entity.metadata.virtualDataCenterName")
+			if _, ok := cliObj(g, "entity.metadata")["ovdc_name"]; ok {
+				vdc = cliStr(g, "entity.metadata.ovdc_name")
+			}
 			rows = append(rows, cliRow{Name: cliStr(g, "name"), Org: cliStr(g, "org.name"), Owner: cliStr(g, "owner.name"),
-				VDC: cliStr(g, "entity.metadata.virtualDataCenterName"), Runtime: cliStr(g, "entity.kind"),
+				VDC: vdc, Runtime: cliStr(g, "entity.kind"),
 				Version: cliStr(g, "entity.status.kubernetes"), Status: cliStr(g, "entity.status.phase")})
 		}
 		if page*cliPageSize >= total {
@@ -1089,12 +1167,16 @@ func (c *vcdCLI) UpgradePlan(name string) ([]map[string]any, error) {
 	return out, nil
 }
 
-// taskID is construct_task_console_message: the last path segment of status.taskHref,
-// which the client tells its user to `vcd task wait`.
+// taskID is construct_task_console_message: the last path segment of status.task_href
+// (taskHref in a 2.x entity), which the client tells its user to `vcd task wait`.
 func cliTaskOf(ent map[string]any) (string, error) {
-	href := cliStr(ent, "entity.status.taskHref")
+	key := "entity.status.taskHref"
+	if et := cliStr(ent, "entityType"); strings.HasSuffix(et, ":1.0.0") {
+		key = "entity.status.task_href"
+	}
+	href := cliStr(ent, key)
 	if href == "" {
-		return "", errors.New("no entity.status.taskHref: 'NoneType' object has no attribute 'split'")
+		return "", fmt.Errorf("no %s: 'NoneType' object has no attribute 'split'", key)
 	}
 	return href[strings.LastIndex(href, "/")+1:], nil
 }
@@ -1110,7 +1192,15 @@ func (c *vcdCLI) Apply(spec map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// _get_cluster_name_from_cluster_apply_specification: metadata.cluster_name up to RDE
+	// 1.0.0, metadata.name after.
 	name := cliStr(spec, "metadata.name")
+	if cliV1(rde) {
+		name = cliStr(spec, "metadata.cluster_name")
+	}
+	if name == "" {
+		return "", errors.New("Cluster name missing in the cluster apply specification")
+	}
 	cur, err := c.nativeByName(rde, name, "")
 	if err != nil {
 		return "", err

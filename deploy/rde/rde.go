@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
@@ -70,15 +71,65 @@ type EntityType struct {
 //go:embed schema/*.json
 var schemas embed.FS
 
-// EntityTypes are the types Register registers: 1.0.0, which CSE's clients use at API 35,
-// and 2.1.0 at API 36. Their schemas are kaas's own (schema/), written for the entities
-// package cse renders, with CSE's required fields.
-func EntityTypes() []EntityType {
-	out := make([]EntityType, 0, 2)
-	for _, t := range []struct {
+// The VCD API versions CSE 3.1.4 runs at outside legacy mode (cse-rde.md §1.1): 35.0 (VCD
+// 10.2) with RDE 1.0.0, 36.0 (VCD 10.3 and later) with RDE 2.1.0.
+const (
+	API35 = "35.0"
+	API36 = "36.0"
+)
+
+// APIVersion is what CSE's installer takes as its API version (config_validator.py): the
+// highest of 35.0 and 36.0 that VCD lists in /api/versions. A VCD listing neither is older
+// than CSE 3.1 supports outside legacy mode.
+func APIVersion(listed []string) (string, error) {
+	switch {
+	case slices.Contains(listed, API36):
+		return API36, nil
+	case slices.Contains(listed, API35):
+		return API35, nil
+	}
+	return "", fmt.Errorf("VCD lists API versions %s: CSE's entity types need 35.0 (VCD 10.2) or 36.0 (VCD 10.3 and later)", strings.Join(listed, ", "))
+}
+
+// VCDVersions reads the API versions VCD lists (GET /api/versions, unauthenticated) through
+// go-vcloud-director, which keeps them to itself.
+func VCDVersions(ctx context.Context, vc *govcd.VCDClient) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var v govcd.SupportedVersions
+	href := strings.TrimSuffix(vc.Client.VCDHREF.String(), "/") + "/versions"
+	if _, err := vc.Client.ExecuteRequest(href, http.MethodGet, "", "read VCD's API versions: %s", nil, &v); err != nil {
+		return nil, fmt.Errorf("read VCD's API versions: %w", err)
+	}
+	out := make([]string, 0, len(v.VersionInfos))
+	for _, i := range v.VersionInfos {
+		out = append(out, i.Version)
+	}
+	return out, nil
+}
+
+// TypeID is the entity type of the clusters at the API version: the highest type Register
+// registers there, which is the one CSE's clients read (cse-rde.md §0.2).
+func TypeID(api string) string {
+	ts := EntityTypes(api)
+	return ts[len(ts)-1].ID
+}
+
+// EntityTypes are the types Register registers at the API version, oldest first: at 35.0
+// only 1.0.0 (what CSE registers there), at 36.0 1.0.0 too (older tools look for it) and
+// 2.1.0, the one CSE's clients read at 36. Their schemas are kaas's own (schema/), written
+// for the entities package cse renders, with CSE's required fields.
+func EntityTypes(api string) []EntityType {
+	all := []struct {
 		version    string
 		interfaces []string
-	}{{"1.0.0", []string{InterfaceK8s}}, {"2.1.0", []string{InterfaceK8s, InterfaceCSE}}} {
+	}{{"1.0.0", []string{InterfaceK8s}}, {"2.1.0", []string{InterfaceK8s, InterfaceCSE}}}
+	if api == API35 {
+		all = all[:1]
+	}
+	out := make([]EntityType, 0, len(all))
+	for _, t := range all {
 		b, err := schemas.ReadFile("schema/native-" + t.version + ".json")
 		if err != nil {
 			panic(err) // embedded: present by construction
@@ -95,6 +146,9 @@ func EntityTypes() []EntityType {
 
 // Config says what Register does beyond what CSE's installer does.
 type Config struct {
+	// APIVersion is the API version CSE would run at on this VCD (see APIVersion): at 35.0
+	// only what CSE registers there, type 1.0.0 and no interface of CSE's. Empty: 36.0.
+	APIVersion string
 	// SystemOrg is the org given ReadWrite on each type Register creates; VCD's System org
 	// when empty.
 	SystemOrg string
@@ -164,6 +218,8 @@ type Item struct {
 
 // Report says what Register found and did.
 type Report struct {
+	// APIVersion is the API version registered for (35.0 or 36.0).
+	APIVersion string
 	Interfaces []Item
 	Types      []Item
 	// BundleID and BundleName are the rights bundle's; Rights maps its rights' URNs to
@@ -187,6 +243,9 @@ func (r Report) Changed() bool {
 
 // Print writes the report as `kaasd install` shows it.
 func (r Report) Print(w io.Writer) {
+	if r.APIVersion != "" {
+		fmt.Fprintf(w, "VCD API %s: CSE's entity type %s\n", r.APIVersion, TypeID(r.APIVersion))
+	}
 	for _, it := range r.Interfaces {
 		fmt.Fprintf(w, "interface %s (%s) %s\n", it.ID, it.Name, it.Action)
 	}
@@ -228,7 +287,13 @@ func Register(ctx context.Context, vc *govcd.VCDClient, cfg Config) (Report, err
 	if cfg.SystemOrg == "" {
 		cfg.SystemOrg = SystemOrg
 	}
-	var r Report
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = API36
+	}
+	if cfg.APIVersion != API35 && cfg.APIVersion != API36 {
+		return Report{}, fmt.Errorf("register at API %q: CSE's entity types are for %s and %s", cfg.APIVersion, API35, API36)
+	}
+	r := Report{APIVersion: cfg.APIVersion}
 
 	// VCD's interface must be there: every CSE type implements it, and only VCD makes it.
 	k8s, err := vc.GetDefinedInterfaceById(InterfaceK8s)
@@ -240,26 +305,16 @@ func Register(ctx context.Context, vc *govcd.VCDClient, cfg Config) (Report, err
 	}
 	r.Interfaces = append(r.Interfaces, Item{ID: InterfaceK8s, Name: k8s.DefinedInterface.Name, Action: Found})
 
-	if err := ctx.Err(); err != nil {
-		return r, err
-	}
-	item := Item{ID: InterfaceCSE, Name: interfaceCSEName, Action: Found}
-	cse, err := vc.GetDefinedInterfaceById(InterfaceCSE)
-	switch {
-	case absent(err):
-		if _, err := vc.CreateDefinedInterface(&types.DefinedInterface{ID: InterfaceCSE, Name: interfaceCSEName, Vendor: Vendor,
-			Nss: "k8s", Version: "1.0.0"}); err != nil {
-			return r, fmt.Errorf("create interface %s: %w", InterfaceCSE, err)
+	// CSE makes its own interface only at 36: at 35 its type implements VCD's alone.
+	if cfg.APIVersion == API36 {
+		item, err := registerCSEInterface(ctx, vc)
+		if err != nil {
+			return r, err
 		}
-		item.Action = Created
-	case err != nil:
-		return r, fmt.Errorf("read interface %s: %w", InterfaceCSE, err)
-	default:
-		item.Name = cse.DefinedInterface.Name
+		r.Interfaces = append(r.Interfaces, item)
 	}
-	r.Interfaces = append(r.Interfaces, item)
 
-	for _, t := range EntityTypes() {
+	for _, t := range EntityTypes(cfg.APIVersion) {
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
@@ -290,6 +345,28 @@ func Register(ctx context.Context, vc *govcd.VCDClient, cfg Config) (Report, err
 		return r, err
 	}
 	return r, nil
+}
+
+// registerCSEInterface finds CSE's interface, or creates it.
+func registerCSEInterface(ctx context.Context, vc *govcd.VCDClient) (Item, error) {
+	if err := ctx.Err(); err != nil {
+		return Item{}, err
+	}
+	item := Item{ID: InterfaceCSE, Name: interfaceCSEName, Action: Found}
+	cse, err := vc.GetDefinedInterfaceById(InterfaceCSE)
+	switch {
+	case absent(err):
+		if _, err := vc.CreateDefinedInterface(&types.DefinedInterface{ID: InterfaceCSE, Name: interfaceCSEName, Vendor: Vendor,
+			Nss: "k8s", Version: "1.0.0"}); err != nil {
+			return item, fmt.Errorf("create interface %s: %w", InterfaceCSE, err)
+		}
+		item.Action = Created
+	case err != nil:
+		return item, fmt.Errorf("read interface %s: %w", InterfaceCSE, err)
+	default:
+		item.Name = cse.DefinedInterface.Name
+	}
+	return item, nil
 }
 
 // registerType creates the type, or puts its schema when the registered one differs.

@@ -122,7 +122,7 @@ func TestRegisterIsIdempotent(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("%d nativeCluster types, want 2", len(got))
 	}
-	for i, et := range rde.EntityTypes() {
+	for i, et := range rde.EntityTypes(rde.API36) {
 		var g *types.DefinedEntityType
 		for _, x := range got {
 			if x.DefinedEntityType.ID == et.ID {
@@ -212,7 +212,7 @@ func TestRegisterUpdatesSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want map[string]any
-	for _, et := range rde.EntityTypes() {
+	for _, et := range rde.EntityTypes(rde.API36) {
 		if et.ID == id {
 			want = et.Schema
 		}
@@ -293,5 +293,79 @@ rights bundle already published to acme
 `
 	if b.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// APIVersion is CSE's choice among the versions VCD lists: 36.0 when listed, else 35.0.
+func TestAPIVersion(t *testing.T) {
+	for _, tc := range []struct {
+		listed []string
+		want   string
+	}{
+		{[]string{"33.0", "34.0", "35.0", "36.0", "37.0", "38.1"}, "36.0"},
+		{[]string{"33.0", "34.0", "35.0", "37.0"}, "35.0"}, // vcdsim at 35.0, govcd's 37.0 kept
+		{[]string{"35.0"}, "35.0"},
+		{[]string{"33.0", "34.0"}, ""},
+		{nil, ""},
+	} {
+		got, err := rde.APIVersion(tc.listed)
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("APIVersion(%v) = %q, %v; want %q", tc.listed, got, err, tc.want)
+		}
+	}
+	if rde.TypeID(rde.API35) != "urn:vcloud:type:cse:nativeCluster:1.0.0" || rde.TypeID(rde.API36) != "urn:vcloud:type:cse:nativeCluster:2.1.0" {
+		t.Errorf("TypeID: %s, %s", rde.TypeID(rde.API35), rde.TypeID(rde.API36))
+	}
+}
+
+// On a VCD whose highest API is 35.0 (VCD 10.2) Register registers what CSE registers there:
+// type 1.0.0 implementing VCD's interface alone, no interface of CSE's; the client then
+// finds 1.0.0 as the highest nativeCluster type.
+func TestRegisterAt35(t *testing.T) {
+	cfg := kaasdtest.FastSim()
+	cfg.MaxAPIVersion = "35.0"
+	sys := kaasdtest.StartBare(t, cfg)
+	vc, err := vcd.Login(t.Context(), sys.Config.VCDConfig(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := rde.VCDVersions(t.Context(), vc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := rde.APIVersion(listed)
+	if err != nil || api != rde.API35 {
+		t.Fatalf("VCD lists %v: API %q, %v", listed, api, err)
+	}
+	r, err := rde.Register(t.Context(), vc, rde.Config{APIVersion: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(r.Interfaces); got != rde.InterfaceK8s+" found" {
+		t.Errorf("interfaces: %s", got)
+	}
+	if got := actions(r.Types); got != "urn:vcloud:type:cse:nativeCluster:1.0.0 created" {
+		t.Errorf("types: %s", got)
+	}
+	if len(r.Rights) != 5 || r.APIVersion != rde.API35 {
+		t.Errorf("report: %+v", r)
+	}
+	if _, err := vc.GetDefinedInterfaceById(rde.InterfaceCSE); err == nil {
+		t.Errorf("interface %s made at API 35", rde.InterfaceCSE)
+	}
+	got, err := vc.GetAllRdeTypes(url.Values{"filter": {"nss==nativeCluster"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].DefinedEntityType.Version != "1.0.0" || !slices.Equal(got[0].DefinedEntityType.Interfaces, []string{rde.InterfaceK8s}) {
+		t.Fatalf("nativeCluster types in VCD: %d %+v", len(got), got)
+	}
+	var b strings.Builder
+	r.Print(&b)
+	if !strings.HasPrefix(b.String(), "VCD API 35.0: CSE's entity type urn:vcloud:type:cse:nativeCluster:1.0.0\n") {
+		t.Errorf("report printed:\n%s", b.String())
+	}
+	if again, err := rde.Register(t.Context(), vc, rde.Config{APIVersion: api}); err != nil || again.Changed() {
+		t.Errorf("second run: %+v, %v", again, err)
 	}
 }

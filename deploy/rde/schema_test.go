@@ -16,7 +16,7 @@ import (
 
 func schemaOf(t *testing.T, version string) map[string]any {
 	t.Helper()
-	for _, et := range rde.EntityTypes() {
+	for _, et := range rde.EntityTypes(rde.API36) {
 		if et.Version == version {
 			return et.Schema
 		}
@@ -92,7 +92,7 @@ func TestSchemaKeepsCSERules(t *testing.T) {
 		t.Errorf("1.0.0 status is %v, want protected", got)
 	}
 
-	for _, et := range rde.EntityTypes() {
+	for _, et := range rde.EntityTypes(rde.API36) {
 		want := []string{rde.InterfaceK8s}
 		if et.Version == "2.1.0" {
 			want = append(want, rde.InterfaceCSE)

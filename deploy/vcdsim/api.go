@@ -14,7 +14,7 @@ import (
 
 // versions clients may ask for: govcd needs 37.0 verbatim (vcd-api.md §6); pyvcloud 23
 // negotiates up to 36.0, and CSE 3.1 uses 35.0 and 36.0 (cse-rde.md §3.1). Ascending, as
-// VCD lists them.
+// VCD lists them. Config.MaxAPIVersion cuts the list.
 var apiVersions = []string{"33.0", "34.0", "35.0", "36.0", "37.0", "37.1", "37.2", "38.0", "38.1"}
 
 // ServeHTTP serves the simulated VCD.
@@ -59,7 +59,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) versions(w http.ResponseWriter) {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<SupportedVersions xmlns="http://www.vmware.com/vcloud/versions">`)
-	for _, v := range apiVersions {
+	for _, v := range s.apiVersions {
 		fmt.Fprintf(&b, `<VersionInfo deprecated="false"><Version>%s</Version><LoginUrl>%s/api/sessions</LoginUrl></VersionInfo>`, v, s.base)
 	}
 	b.WriteString(`</SupportedVersions>`)
@@ -494,4 +494,11 @@ func (s *Server) metadataRoute(w http.ResponseWriter, r *http.Request, sub subje
 		return errf(405, "METHOD_NOT_ALLOWED", "%s not allowed on metadata", r.Method)
 	}
 	return nil
+}
+
+// behaviorsOffered reports whether the versions reach 36.0 (VCD 10.3), which brought
+// defined-entity behaviors and entity type hooks. govcd's 37.0, listed below 36.0 only for
+// govcd's sake, does not count.
+func behaviorsOffered(versions []string) bool {
+	return slices.Contains(versions, "36.0")
 }

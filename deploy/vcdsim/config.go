@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,6 +31,37 @@ type Config struct {
 	// SizingPolicies are the provider's VM sizing policies (VCD's VDC compute policies
 	// that size VMs); each org VDC is assigned some of them by name (VDCConfig).
 	SizingPolicies []SizingPolicyConfig `json:"sizingPolicies,omitempty"`
+	// MaxAPIVersion is the highest API version this VCD offers (/api/versions lists the
+	// versions up to it): 38.1 (VCD 10.5.1) when empty; 36.0 plays VCD 10.3, 35.0 VCD 10.2.
+	// Below 36.0 there are no defined-entity behaviors and no entity type hooks (they came
+	// with VCD 10.3): their routes are not found and a type naming hooks is refused. Below
+	// 37.0 the list still ends with 37.0, which go-vcloud-director v2.26.1 needs verbatim to
+	// log in (vcd-api.md §6) and a real VCD 10.2 does not list: pyvcloud, which negotiates
+	// 29.0–36.0, sees a VCD at MaxAPIVersion, and so do CSE's client and kaas.
+	MaxAPIVersion string `json:"maxApiVersion,omitempty"`
+}
+
+// DefaultMaxAPIVersion is the highest API version offered when the configuration names none.
+const DefaultMaxAPIVersion = "38.1"
+
+// govcdVersion is the version go-vcloud-director v2.26.1 logs in at, and must find listed.
+const govcdVersion = "37.0"
+
+// offeredVersions are the API versions /api/versions lists, ascending.
+func (c Config) offeredVersions() ([]string, error) {
+	max := c.MaxAPIVersion
+	if max == "" {
+		max = DefaultMaxAPIVersion
+	}
+	i := slices.Index(apiVersions, max)
+	if i < 0 {
+		return nil, fmt.Errorf("vcdsim: maxApiVersion %q is none of %s", max, strings.Join(apiVersions, ", "))
+	}
+	out := slices.Clone(apiVersions[:i+1])
+	if !slices.Contains(out, govcdVersion) {
+		out = append(out, govcdVersion)
+	}
+	return out, nil
 }
 
 // OrgConfig is a tenant organization.

@@ -10,7 +10,9 @@
 // that take a configurable time and can fail; query paging; VCD's refusals (busy entity,
 // duplicate name, deleting a running VM, 403 for unknown ids). It also serves what pyvcloud
 // 23 (vcd-cli and CSE 3.1's client and server) reads from VCD's XML API (cse-rde.md §3):
-// API versions 33.0 to 38.1; GET and DELETE /api/session, the Session with its well-known
+// API versions 33.0 up to the configured highest (38.1 by default; 35.0 plays VCD 10.2, with
+// no behaviors and no hooks, and keeps govcd's 37.0 listed: Config.MaxAPIVersion); GET and
+// DELETE /api/session, the Session with its well-known
 // links; Org documents with their VDC records query and task list links; the admin views of
 // VDCs and users; the query list and typed queries (VDCs, catalogs, templates, users, tasks,
 // extension services; admin variants) in records, idrecords and references formats, with

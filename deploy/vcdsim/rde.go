@@ -260,7 +260,7 @@ func (s *Server) interfacesRoute(c *apiCall) *vcdError {
 		st.interfaces = slices.DeleteFunc(st.interfaces, func(x *rdeInterface) bool { return x == i })
 		c.w.WriteHeader(http.StatusNoContent)
 		return nil
-	case c.at(2) == "behaviors":
+	case c.at(2) == "behaviors" && s.behaviorsAPI:
 		return s.interfaceBehaviors(c, i)
 	}
 	return notFoundPath(c)
@@ -371,9 +371,9 @@ func (s *Server) entityTypesRoute(c *apiCall) *vcdError {
 		c.w.WriteHeader(http.StatusNoContent)
 	case c.is(http.MethodPost, 2):
 		return s.createEntity(c, t)
-	case c.at(2) == "behaviors":
+	case c.at(2) == "behaviors" && s.behaviorsAPI:
 		return s.typeBehaviors(c, t)
-	case c.at(2) == "behaviorAccessControls" && len(c.t) == 3:
+	case c.at(2) == "behaviorAccessControls" && len(c.t) == 3 && s.behaviorsAPI:
 		return s.behaviorACL(c, t)
 	default:
 		return notFoundPath(c)
@@ -388,6 +388,10 @@ func (s *Server) checkTypeBody(in *rdeType) *vcdError {
 	}
 	if in.Schema == nil {
 		return errf(http.StatusBadRequest, "BAD_REQUEST", "An entity type needs a JSON schema.")
+	}
+	if len(in.Hooks) > 0 && !s.behaviorsAPI {
+		// VCD 10.2 (API 35) has no behaviors: its entity type has no hooks field.
+		return errf(http.StatusBadRequest, "BAD_REQUEST", "Unrecognized field \"hooks\": entity type hooks need API 36.0.")
 	}
 	for _, id := range in.Interfaces {
 		if s.rde.iface(id) == nil {

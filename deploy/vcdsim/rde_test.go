@@ -931,3 +931,53 @@ func TestGovcdRDE(t *testing.T) {
 		t.Fatal("deleted a type with entities")
 	}
 }
+
+// TestMaxAPIVersion plays VCDs of several releases: /api/versions lists up to the highest
+// version (and 37.0, which go-vcloud-director needs to log in), and below 36.0 (VCD 10.2)
+// there are no behaviors and no entity type hooks.
+func TestMaxAPIVersion(t *testing.T) {
+	hooks := map[string]any{"PostCreate": "urn:vcloud:behavior-interface:createKubeConfig:vmware:k8s:1.0.0"}
+	for _, tc := range []struct {
+		max       string
+		listed    []string
+		behaviors int // status of a behaviors route
+		hooks     int // status of a type created with hooks
+	}{
+		{"", []string{"33.0", "34.0", "35.0", "36.0", "37.0", "37.1", "37.2", "38.0", "38.1"}, 200, 201},
+		{"36.0", []string{"33.0", "34.0", "35.0", "36.0", "37.0"}, 200, 201},
+		{"35.0", []string{"33.0", "34.0", "35.0", "37.0"}, 404, 400},
+	} {
+		t.Run("max "+tc.max, func(t *testing.T) {
+			_, base := start(t, func(c *vcdsim.Config) { c.MaxAPIVersion = tc.max })
+			anon := &cloud{t: t, base: base, hc: insecure}
+			var versions struct {
+				Infos []struct {
+					Version string `xml:"Version"`
+				} `xml:"VersionInfo"`
+			}
+			if err := xml.Unmarshal(anon.must(200, http.MethodGet, "/api/versions", nil), &versions); err != nil {
+				t.Fatal(err)
+			}
+			var listed []string
+			for _, v := range versions.Infos {
+				listed = append(listed, v.Version)
+			}
+			if !slices.Equal(listed, tc.listed) {
+				t.Fatalf("/api/versions lists %v, want %v", listed, tc.listed)
+			}
+			admin := login(t, base, "administrator", "kaas-admin", "System") // govcd logs in
+			api := "/cloudapi/1.0.0/"
+			admin.must(tc.behaviors, http.MethodGet, api+"interfaces/urn:vcloud:interface:vmware:k8s:1.0.0/behaviors", nil)
+			typ := map[string]any{"name": "t", "description": "", "schema": testSchema, "interfaces": []string{"urn:vcloud:interface:vmware:k8s:1.0.0"},
+				"version": "1.0.0", "vendor": "cse", "nss": "nativeCluster", "hooks": hooks}
+			admin.must(tc.hooks, http.MethodPost, api+"entityTypes", typ)
+			delete(typ, "hooks")
+			if tc.hooks != 201 {
+				admin.must(201, http.MethodPost, api+"entityTypes", typ)
+			}
+		})
+	}
+	if _, err := vcdsim.New(vcdsim.Config{MaxAPIVersion: "34.5"}, nil); err == nil {
+		t.Fatal("maxApiVersion 34.5 was taken")
+	}
+}

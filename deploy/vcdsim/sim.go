@@ -37,9 +37,13 @@ const systemOrgID = "a93c9db9-7471-3192-8d09-a8f7eeda85f9"
 // Server is a running simulated VCD. Its handler serves every path; Base is the external
 // URL every href starts with.
 type Server struct {
-	cfg  Config
-	base string
-	log  *slog.Logger
+	cfg Config
+	// apiVersions are the API versions offered; behaviorsAPI says whether they reach 36.0,
+	// which brought behaviors and hooks.
+	apiVersions  []string
+	behaviorsAPI bool
+	base         string
+	log          *slog.Logger
 
 	mu       sync.Mutex
 	faults   Faults
@@ -174,7 +178,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
+	versions, err := cfg.offeredVersions()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, apiVersions: versions, behaviorsAPI: behaviorsOffered(versions), log: log, faults: cfg.Faults.clone(), vdcs: map[string]*vdc{}, networks: map[string]*network{},
 		vapps: map[string]*vapp{}, vms: map[string]*vm{}, tasks: map[string]*task{}, sessions: map[string]*session{},
 		tokens: map[string]*session{}, services: map[string]*service{}, filters: map[string]*apiFilter{},
 		calls: map[string]int{}, rde: newRDEState(), policies: map[string]*sizingPolicy{}, profiles: map[string]*storageProfile{}}
