@@ -140,6 +140,10 @@ func TestOperationStatuses(t *testing.T) {
 			if o.Status != projector.OpFailed || o.Phase != events.PhaseCreateFailed || o.Failure == nil || o.Failure.Code != events.CodeQuotaExceeded || o.Ended.IsZero() {
 				t.Errorf("%+v", o)
 			}
+			// Kept on failure: it stays, listed, until deleted.
+			if cv, _ := v.Cluster(create.ClusterID); !cv.Exists() || cv.State.RolledBack || len(v.OrgClusters(orgA)) != 1 {
+				t.Errorf("cluster kept on failure %+v", cv.State)
+			}
 		}},
 		{"rolling back", func(s *stream) {
 			create = s.Create("c1", orgA, alice)
@@ -164,9 +168,20 @@ func TestOperationStatuses(t *testing.T) {
 				o.Step != events.TypeOperationRolledBack {
 				t.Errorf("%+v", o)
 			}
+			// A rolled-back create leaves no cluster: not listed, its name free; its
+			// operation and folded history stay.
 			cv, _ := v.Cluster(create.ClusterID)
-			if !cv.State.RolledBack || !cv.Exists() || len(cv.State.Nodes) != 0 {
+			if !cv.State.RolledBack || cv.Exists() || len(cv.State.Nodes) != 0 {
 				t.Errorf("cluster after rollback %+v", cv.State)
+			}
+			if l := v.OrgClusters(orgA); len(l) != 0 {
+				t.Errorf("listed after rollback: %+v", l)
+			}
+			if n := v.Named(orgA, create.Payload.(events.CreateCluster).Spec.VDC, "C1"); len(n) != 0 {
+				t.Errorf("name still taken after rollback: %+v", n)
+			}
+			if st := v.Stats(); st.Clusters[events.PhaseCreateFailed] != 0 {
+				t.Errorf("counted after rollback: %+v", st.Clusters)
 			}
 		}},
 		{"rejected", func(s *stream) {

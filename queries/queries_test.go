@@ -129,17 +129,60 @@ func TestClusterFailed(t *testing.T) {
 		t.Errorf("rolling back: %s %+v", ent.Entity.Status.Phase, k)
 	}
 	s.Finish(cmd.ClusterID)
-	ent, err = queriesOf(s).Cluster(t.Context(), admin(orgA), cmd.ClusterID)
+	// Rolled back, the create leaves no cluster, as CSE leaves neither vApp nor entity: not
+	// found, not listed, its name free; its operation still tells what happened and why.
+	q = queriesOf(s)
+	ctx := t.Context()
+	if _, err := q.Cluster(ctx, admin(orgA), cmd.ClusterID); !errors.Is(err, queries.ErrNotFound) {
+		t.Errorf("rolled-back cluster: %v", err)
+	}
+	if snap := q.Snapshot(ctx, admin(orgA), cmd.ClusterID); snap.Exists {
+		t.Error("rolled-back cluster has a snapshot")
+	}
+	if l := q.Clusters(ctx, admin(orgA)); len(l) != 0 {
+		t.Errorf("rolled-back cluster listed: %+v", l)
+	}
+	if id := q.NameTaken(ctx, orgA, "vdc1", "c1"); id != "" {
+		t.Errorf("rolled-back cluster holds its name: %s", id)
+	}
+	for _, p := range []cluster.Principal{admin(orgA), {User: alice, Org: orgA}, provider} {
+		o, err := q.Operation(ctx, p, cmd.ID)
+		if err != nil {
+			t.Fatalf("operation for %s: %v", p.User, err)
+		}
+		if o.Status != projector.OpFailed || o.Phase != string(events.PhaseCreateFailed) || o.Step != events.TypeOperationRolledBack ||
+			o.Ended == nil || o.Error == nil || *o.Error != (cse.KaasError{Code: f.Code, Message: f.Message, Step: f.Step, VCDCode: f.VCDCode, VCDMessage: f.VCDMessage}) {
+			t.Errorf("operation for %s: %+v %+v", p.User, o, o.Error)
+		}
+	}
+	if _, err := q.Operation(ctx, admin(orgB), cmd.ID); !errors.Is(err, queries.ErrNotFound) {
+		t.Errorf("another org reads the rolled-back create: %v", err)
+	}
+}
+
+// A create kept on failure (rollbackOnFailure false) stays, CREATE:FAILED with its nodes,
+// until it is deleted.
+func TestClusterFailedKept(t *testing.T) {
+	s := newStream(t)
+	cmd := s.Create("c1", orgA, alice)
+	s.Start(cmd)
+	s.Steps(cmd.ClusterID, 5)
+	f := s.Fail(cmd.ClusterID, false)
+	q := queriesOf(s)
+	ent, err := q.Cluster(t.Context(), admin(orgA), cmd.ClusterID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := ent.Entity.Status.Kaas
-	if ent.Entity.Status.Phase != string(events.PhaseCreateFailed) || !k.RolledBack || k.Error == nil ||
-		*k.Error != (cse.KaasError{Code: f.Code, Message: f.Message, Step: f.Step, VCDCode: f.VCDCode, VCDMessage: f.VCDMessage}) {
-		t.Errorf("rolled back: %s %+v %+v", ent.Entity.Status.Phase, k, k.Error)
+	if ent.Entity.Status.Phase != string(events.PhaseCreateFailed) || k.RolledBack || k.Error == nil || k.Error.Code != f.Code ||
+		ent.Entity.Status.Nodes == nil {
+		t.Errorf("kept: %s %+v nodes %+v", ent.Entity.Status.Phase, k, ent.Entity.Status.Nodes)
 	}
-	if ent.Entity.Status.Nodes != nil {
-		t.Errorf("nodes of a rolled-back cluster: %+v", ent.Entity.Status.Nodes)
+	if q.NameTaken(t.Context(), orgA, "vdc1", "c1") != cmd.ClusterID || len(q.Clusters(t.Context(), admin(orgA))) != 1 {
+		t.Error("a cluster kept on failure is not listed by name")
+	}
+	if snap := q.Snapshot(t.Context(), admin(orgA), cmd.ClusterID); !snap.Exists {
+		t.Error("a cluster kept on failure cannot be deleted")
 	}
 }
 

@@ -1,6 +1,7 @@
 package kaasctl_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,4 +198,68 @@ func setDotted(m map[string]any, path string, v any) {
 		m = m[k].(map[string]any)
 	}
 	m[keys[len(keys)-1]] = v
+}
+
+// TestRolledBackCreate: a create that fails and is rolled back says why and leaves no
+// cluster, as CSE leaves none; its past stays readable by id, and its name is free for
+// the same apply with a good template.
+func TestRolledBackCreate(t *testing.T) {
+	e := startEnv(t)
+	e.login("alice", "acme", "alice-pass")
+	spec := map[string]any{}
+	if err := yaml.Unmarshal([]byte(e.as("alice", "cluster", "apply", "--sample", "--name", "phoenix", "--workers", "0").out), &spec); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(template string) result {
+		t.Helper()
+		setDotted(spec, "spec.distribution.templateName", template)
+		b, _ := yaml.Marshal(spec)
+		file := filepath.Join(t.TempDir(), "spec.yaml")
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return e.as("alice", "cluster", "apply", "-f", file, "--wait", "--poll=50ms", "-o", "json")
+	}
+
+	r := apply("ubuntu-22.04_k8s-1.30_broken")
+	if r.code != 1 || !strings.Contains(r.err, "Error: CreateCluster FAILED (CREATE:FAILED)") || !strings.Contains(r.err, "kubeadm-init") {
+		t.Fatalf("failed create: %s", r)
+	}
+	// The cluster is gone, so what is printed is the operation: failed, with why.
+	var op struct {
+		ClusterID, Status, Phase, Step string
+		Error                          *struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.out), &op); err != nil {
+		t.Fatalf("operation: %v\n%s", err, r)
+	}
+	if op.Status != "FAILED" || op.Phase != "CREATE:FAILED" || op.Step != "OperationRolledBack" || op.Error == nil ||
+		!strings.Contains(op.Error.Message, "kubeadm-init") || !strings.HasPrefix(op.ClusterID, "urn:vcloud:entity:") {
+		t.Fatalf("operation %+v\n%s", op, r)
+	}
+	if r := e.as("alice", "cluster", "get", "phoenix"); r.code != 1 || !strings.Contains(r.err, "cluster phoenix not found") {
+		t.Errorf("get by name: %s", r)
+	}
+	if r := e.as("alice", "cluster", "get", op.ClusterID); r.code != 1 || !strings.Contains(r.err, "(HTTP 404)") {
+		t.Errorf("get by id: %s", r)
+	}
+	if r := e.as("alice", "cluster", "list"); r.code != 0 || strings.Contains(r.out, "phoenix") {
+		t.Errorf("list: %s", r)
+	}
+	if r := e.as("alice", "cluster", "get", op.ClusterID, "--as-of", "0s", "-o", "json"); r.code != 0 ||
+		!strings.Contains(r.out, `"phase": "CREATE:FAILED"`) || !strings.Contains(r.out, `"rolledBack": true`) {
+		t.Errorf("as of now, by id: %s", r)
+	}
+
+	r = apply("ubuntu-22.04_k8s-1.29_antrea-1.14")
+	if r.code != 0 {
+		t.Fatalf("the same apply with a good template: %s", r)
+	}
+	var again struct{ ID string }
+	if err := json.Unmarshal([]byte(r.out), &again); err != nil || again.ID == "" || again.ID == op.ClusterID {
+		t.Fatalf("new cluster id %q (the rolled-back one was %s): %v\n%s", again.ID, op.ClusterID, err, r)
+	}
+	if r := e.as("alice", "cluster", "get", "phoenix"); r.code != 0 || !strings.Contains(r.out, "CREATE:SUCCEEDED") {
+		t.Errorf("get the new cluster: %s", r)
+	}
 }

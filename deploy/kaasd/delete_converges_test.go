@@ -75,10 +75,10 @@ type convergeEnv struct {
 	listedAt         time.Time                // when the GET that listed them started
 }
 
-// TestDeleteConverges: whatever step a create failed at or is still at, with or without
-// rollback, and wherever its request placed it, a force delete (and a plain delete where
-// one is allowed) ends DELETE:SUCCEEDED, the cluster gone from every list and nothing of it
-// left in VCD. The whole path: HTTPS to vcdsim, its AMQP relay, kaasd in-process with
+// TestDeleteConverges: whatever step a create failed at or is still at, and wherever its
+// request placed it, a force delete (and a plain delete where one is allowed) ends
+// DELETE:SUCCEEDED, the cluster gone from every list and nothing of it left in VCD; a
+// create rolled back leaves the same without any delete. The whole path: HTTPS to vcdsim, its AMQP relay, kaasd in-process with
 // JetStream, go-vcloud-director, vcdsim's vApps and VMs; vcdsim's targeted faults fail or
 // hold one step of one cluster while the others run.
 func TestDeleteConverges(t *testing.T) {
@@ -166,9 +166,9 @@ func TestDeleteConverges(t *testing.T) {
 	}
 	var cases []deleteCase
 	for i, c := range slices.Concat(failures, places) {
-		// Without rollback, whatever was made is kept; with it, nothing is. Force and plain
-		// deletes, by the tenant and by a provider, alternate over the kept and the
-		// rolled-back.
+		// Without rollback, whatever was made is kept, then deleted: force and plain deletes,
+		// by the tenant and by a provider, alternate. With it, nothing is: no cluster is
+		// left to delete.
 		keep, back := c, c
 		keep.name, keep.plain, keep.provider = c.name+"-keep", i%2 == 1, c.provider || i%3 == 2
 		back.name, back.rollback, back.plain = c.name+"-rb", true, i%2 == 0
@@ -270,6 +270,9 @@ func (e *convergeEnv) converge(ctx context.Context, c deleteCase) (string, error
 		return id, nil
 	}
 
+	if c.rollback {
+		return id, e.rolledBack(ctx, c, id, createOp)
+	}
 	ent, err := e.ended(ctx, id)
 	if err != nil {
 		return id, err
@@ -280,14 +283,12 @@ func (e *convergeEnv) converge(ctx context.Context, c deleteCase) (string, error
 		return id, fmt.Errorf("the create ended %s (%+v), want %s", st.Phase, st.Kaas, events.PhaseCreateFailed)
 	case st.Kaas.Error.Step != c.step || st.Kaas.Error.Code != c.code:
 		return id, fmt.Errorf("the create failed at %s with %s (%s), want %s with %s", st.Kaas.Error.Step, st.Kaas.Error.Code, st.Kaas.Error.Message, c.step, c.code)
-	case c.rollback && (!st.Kaas.RolledBack || strings.Contains(st.Kaas.Error.Message, "rollback failed")):
-		return id, fmt.Errorf("the create did not roll back: %+v", st.Kaas.Error)
 	}
 	a := e.vapp(id, c.name)
 	switch kept := c.kept; {
-	case c.rollback || kept < 0:
+	case kept < 0:
 		if a != nil {
-			return id, fmt.Errorf("the failed create left vApp %+v (rollback %t)", a, c.rollback)
+			return id, fmt.Errorf("the failed create left vApp %+v", a)
 		}
 	case a == nil || len(a.VMs) != kept:
 		return id, fmt.Errorf("without rollback the create kept %+v, want a vApp with %d VMs", a, kept)
@@ -299,6 +300,43 @@ func (e *convergeEnv) converge(ctx context.Context, c deleteCase) (string, error
 		}
 	}
 	return id, e.remove(ctx, c, id, false)
+}
+
+// rolledBack checks a create rolled back: its operation failed at the step under test and
+// was undone; nothing of the cluster is left, in the lists or in VCD, nor to delete.
+func (e *convergeEnv) rolledBack(ctx context.Context, c deleteCase, id, opHref string) error {
+	var op cse.Operation
+	if err := e.until(ctx, func() bool {
+		var err error
+		op, err = e.operation(ctx, opHref)
+		return err == nil && op.Ended != nil
+	}); err != nil {
+		return fmt.Errorf("the create never ended (%s %s): %w", op.Status, op.Step, err)
+	}
+	switch {
+	case op.Status != "FAILED" || op.Phase != string(events.PhaseCreateFailed) || op.Step != events.TypeOperationRolledBack || op.Error == nil:
+		return fmt.Errorf("the create ended %s %s at %s (%+v), want rolled back", op.Status, op.Phase, op.Step, op.Error)
+	case op.Error.Step != c.step || op.Error.Code != c.code:
+		return fmt.Errorf("the create failed at %s with %s (%s), want %s with %s", op.Error.Step, op.Error.Code, op.Error.Message, c.step, c.code)
+	case strings.Contains(op.Error.Message, "rollback failed"):
+		return fmt.Errorf("the rollback failed: %+v", op.Error)
+	}
+	token := e.tenant
+	if c.provider || c.orgID != "" {
+		token = e.provider
+	}
+	if err := e.until(ctx, func() bool { _, listed, fresh := e.listedAfter(id, *op.Ended); return fresh && !listed }); err != nil {
+		return fmt.Errorf("the rolled-back cluster is still listed: %w", err)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		if code, body, _, err := e.call(ctx, token, method, "/api/cse/3.0/cluster/"+cse.EntityID(id), nil); err != nil || code != http.StatusNotFound {
+			return fmt.Errorf("%s of the rolled-back cluster: %d %v %.200s", method, code, err, body)
+		}
+	}
+	if a := e.vapp(id, c.name); a != nil {
+		return fmt.Errorf("the rollback left vApp %+v", a)
+	}
+	return nil
 }
 
 // remove deletes the cluster and checks that the delete ended as wanted: DELETE:SUCCEEDED,
@@ -387,8 +425,15 @@ func (e *convergeEnv) create(ctx context.Context, c deleteCase) (string, string,
 		if _, _, err := e.sys.Server.Store().AppendCommand(ctx, env, req); err != nil {
 			return "", "", fmt.Errorf("append the create: %w", err)
 		}
-		// The ingress serves a cluster once its creation started.
-		err := e.until(ctx, func() bool { _, listed, _ := e.listedAfter(env.ClusterID, time.Time{}); return listed })
+		// The ingress serves a cluster once its creation started (a rolled-back one maybe
+		// never long enough to be listed: its operation is served then).
+		err := e.until(ctx, func() bool {
+			if _, listed, _ := e.listedAfter(env.ClusterID, time.Time{}); listed {
+				return true
+			}
+			op, err := e.operation(ctx, ingress.OperationHref(env.ID))
+			return c.rollback && err == nil && op.Ended != nil
+		})
 		return env.ClusterID, ingress.OperationHref(env.ID), err
 	}
 	ent := entity(c.name, c.template, c.workers, c.rollback)

@@ -297,32 +297,64 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// A create rolled back leaves no cluster, as CSE's leaves neither vApp nor entity: its
+// operation says why, and its name is free again.
 func TestFailedCreateRollsBack(t *testing.T) {
 	e := start(t)
 	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("broken", "ubuntu-22.04_k8s-1.30_broken", 2, true))
 	if code != http.StatusAccepted {
 		t.Fatalf("create: %d %s", code, body)
 	}
-	id := decode[cse.DefEntity](t, body).ID
-	ent := e.waitPhase(id)
-	ks := ent.Entity.Status.Kaas
-	if ent.Entity.Status.Phase != "CREATE:FAILED" || ks == nil || ks.Error == nil || ks.Error.Code != "BOOTSTRAP_FAILED" || !ks.RolledBack {
-		t.Fatalf("failed create: %s %+v", ent.Entity.Status.Phase, ks)
+	created := decode[cse.DefEntity](t, body)
+	id := created.ID
+	op := e.waitOperation(created.Entity.Status.Kaas.OperationHref)
+	if op.Status != "FAILED" || op.Phase != "CREATE:FAILED" || op.Step != "OperationRolledBack" || op.Error == nil ||
+		op.Error.Code != "BOOTSTRAP_FAILED" || !strings.Contains(op.Error.Message, "kubeadm-init") {
+		t.Fatalf("operation: %+v %+v", op, op.Error)
+	}
+	if code, body = e.do("GET", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusNotFound {
+		t.Fatalf("GET of a rolled-back cluster: %d %s", code, body)
+	}
+	if code, body = e.do("GET", "/api/cse/3.0/clusters", nil); code != 200 || len(decode[[]cse.DefEntity](t, body)) != 0 {
+		t.Fatalf("list: %d %s", code, body)
 	}
 	if a := e.vapp(id); a != nil {
 		t.Fatalf("rollback left %+v", a)
 	}
-	// The operation says the same.
-	code, body = e.do("GET", ks.OperationHref, nil)
-	op := decode[cse.Operation](t, body)
-	if code != 200 || op.Status != "FAILED" || op.Error == nil || !strings.Contains(op.Error.Message, "kubeadm-init") {
-		t.Fatalf("operation: %d %s", code, body)
+	// Nothing is left to delete.
+	if code, body = e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusNotFound {
+		t.Fatalf("delete of a rolled-back cluster: %d %s", code, body)
 	}
-	// A failed cluster can be deleted.
-	if code, body = e.do("DELETE", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusAccepted {
-		t.Fatalf("delete failed cluster: %d %s", code, body)
+	// The same name, with a good template: a new cluster.
+	code, body = e.do("POST", "/api/cse/3.0/clusters", entity("broken", good, 0, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create again: %d %s", code, body)
 	}
-	e.waitGone(id)
+	again := decode[cse.DefEntity](t, body)
+	if again.ID == id {
+		t.Fatalf("the new create reuses %s", id)
+	}
+	if ent := e.waitPhase(again.ID); ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
+		t.Fatalf("second create: %s %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas)
+	}
+}
+
+// waitOperation polls an operation until it ends.
+func (e *env) waitOperation(href string) cse.Operation {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		code, body := e.do("GET", href, nil)
+		if code != http.StatusOK {
+			e.t.Fatalf("GET %s: %d %s", href, code, body)
+		}
+		if op := decode[cse.Operation](e.t, body); op.Ended != nil {
+			return op
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	e.t.Fatalf("operation %s still running", href)
+	return cse.Operation{}
 }
 
 func TestFailedCreateKeepsVMsWithoutRollback(t *testing.T) {

@@ -366,3 +366,77 @@ func TestMirrorShowsClusters(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorRolledBackCreate: a create rolled back leaves no cluster, as CSE 3.1.4 leaves
+// neither vApp nor entity (cse-rde.md §1.3): its VCD task ends in error with kaas's reason,
+// the cluster is gone from /api/cse and from VCD's entities, and so the tenant's same apply
+// (which finds the cluster by name among the entities) creates it again. Its history stays:
+// the operation, the audit, and as-of reads of a moment when it existed.
+func TestMirrorRolledBackCreate(t *testing.T) {
+	e := startMirrorEnv(t)
+	code, b := e.cse(e.alice, "POST", "/api/cse/3.0/clusters", entity("phoenix", "ubuntu-22.04_k8s-1.30_broken", 1, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	failed := decode[cse.DefEntity](t, b)
+	if task := e.waitTask(e.alice, taskHref(failed)); task.Status != "error" || task.Error == nil || !strings.Contains(task.Error.Message, "kubeadm-init") {
+		t.Fatalf("the create's task: %+v %+v", task, task.Error)
+	}
+	opHref := failed.Entity.Status.Kaas.OperationHref
+	code, b = e.cse(e.alice, "GET", opHref, nil)
+	op := decode[cse.Operation](t, b)
+	if code != http.StatusOK || op.Status != "FAILED" || op.Phase != "CREATE:FAILED" || op.Step != "OperationRolledBack" || op.Error == nil ||
+		op.Error.Code != "BOOTSTRAP_FAILED" || !strings.Contains(op.Error.Message, "kubeadm-init") || op.Started == nil || op.Ended == nil {
+		t.Fatalf("operation: %d %s", code, b)
+	}
+
+	// Gone: from /api/cse, from VCD's entities (the mirror deleted its entity), from VCD's vApps.
+	e.caughtUp()
+	for _, token := range []string{e.alice, e.provider} {
+		if ents := e.entities(token); len(ents) != 0 {
+			t.Fatalf("VCD still shows %+v", ents)
+		}
+		if code, b = e.cse(token, "GET", "/api/cse/3.0/clusters", nil); code != http.StatusOK || len(decode[[]cse.DefEntity](t, b)) != 0 {
+			t.Fatalf("list: %d %s", code, b)
+		}
+	}
+	for _, path := range []string{"/api/cse/3.0/cluster/" + failed.ID, op.ClusterURI} {
+		if code, b = e.cse(e.alice, "GET", path, nil); code != http.StatusNotFound {
+			t.Fatalf("GET %s: %d %s", path, code, b)
+		}
+	}
+	if code, b = e.cse(e.alice, "DELETE", "/api/cse/3.0/cluster/"+failed.ID, nil); code != http.StatusNotFound {
+		t.Fatalf("delete of a rolled-back cluster: %d %s", code, b)
+	}
+	if inv := e.sys.Sim.Inventory(); len(inv.VApps) != 0 {
+		t.Fatalf("VCD still holds %+v", inv.VApps)
+	}
+
+	// Its history stays readable: as it was while it was being made, and in the audit.
+	code, b = e.cse(e.alice, "GET", "/api/cse/3.0/cluster/"+failed.ID+"?asOf="+op.Started.Format(time.RFC3339Nano), nil)
+	if code != http.StatusOK || decode[cse.DefEntity](t, b).Entity.Status.Phase != "CREATE:IN_PROGRESS" {
+		t.Fatalf("as of its start: %d %s", code, b)
+	}
+	code, b = e.cse(e.provider, "GET", "/api/cse/3.0/audit?type=OperationRolledBack", nil)
+	if audit := decode[cse.Page[cse.Event]](t, b); code != http.StatusOK || audit.ResultTotal != 1 || audit.Values[0].OperationID != op.ID {
+		t.Fatalf("audit: %d %s", code, b)
+	}
+
+	// The same apply with a good template: its name is free, a new cluster is made.
+	code, b = e.cse(e.alice, "POST", "/api/cse/3.0/clusters", entity("phoenix", good, 1, true))
+	if code != http.StatusAccepted {
+		t.Fatalf("create again: %d %s", code, b)
+	}
+	again := decode[cse.DefEntity](t, b)
+	if kaasID(again) == kaasID(failed) {
+		t.Fatalf("the new create reuses cluster %s", kaasID(failed))
+	}
+	if task := e.waitTask(e.alice, taskHref(again)); task.Status != "success" {
+		t.Fatalf("the second create's task: %+v %+v", task, task.Error)
+	}
+	e.caughtUp()
+	ents := e.entities(e.alice)
+	if len(ents) != 1 || ents[0].Name != "phoenix" || e.shows(e.alice, ents[0]).Entity.Status.Phase != "CREATE:SUCCEEDED" {
+		t.Fatalf("entities after the second create: %+v", ents)
+	}
+}

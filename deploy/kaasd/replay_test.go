@@ -38,7 +38,12 @@ func TestReplayAfterMixedWorkload(t *testing.T) {
 			if code != http.StatusAccepted {
 				return
 			}
-			id := decode[cse.DefEntity](t, body).ID
+			created := decode[cse.DefEntity](t, body)
+			id := created.ID
+			if template != good { // rolled back, it leaves no cluster to change
+				e.waitOperation(created.Entity.Status.Kaas.OperationHref)
+				return
+			}
 			ent := e.waitPhase(id)
 			if ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
 				return

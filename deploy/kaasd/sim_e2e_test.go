@@ -157,15 +157,17 @@ func TestFullPath(t *testing.T) {
 func TestFullPathFailures(t *testing.T) {
 	e := startSimEnv(t, kaasdtest.FastSim())
 	_, body := e.call("POST", "/api/cse/3.0/clusters", entity("gone", "ubuntu-22.04_k8s-1.30_broken", 1, true))
-	rolledBack := decode[cse.DefEntity](t, body).ID
+	rolledBack := decode[cse.DefEntity](t, body)
 	_, body = e.call("POST", "/api/cse/3.0/clusters", entity("kept", "ubuntu-22.04_k8s-1.30_broken", 1, false))
 	kept := decode[cse.DefEntity](t, body).ID
 
-	ent := e.waitPhase(rolledBack)
-	if ent.Entity.Status.Phase != "CREATE:FAILED" || ent.Entity.Status.Kaas.Error == nil || e.vapp(rolledBack) != nil {
-		t.Fatalf("rollback: %s %+v %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas.Error, e.vapp(rolledBack))
+	// Rolled back, the create leaves nothing: its operation says why.
+	e.waitGone(rolledBack.ID)
+	code, body := e.call("GET", rolledBack.Entity.Status.Kaas.OperationHref, nil)
+	if op := decode[cse.Operation](t, body); code != 200 || op.Status != "FAILED" || op.Error == nil || e.vapp(rolledBack.ID) != nil {
+		t.Fatalf("rollback: %d %s %+v", code, body, e.vapp(rolledBack.ID))
 	}
-	ent = e.waitPhase(kept)
+	ent := e.waitPhase(kept)
 	if ent.Entity.Status.Phase != "CREATE:FAILED" || !strings.Contains(ent.Entity.Status.Kaas.Error.Message, "kubeadm-init") {
 		t.Fatalf("kept: %s %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas.Error)
 	}

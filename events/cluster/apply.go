@@ -118,7 +118,10 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 
 	case events.OperationRolledBack:
 		if s.Op != nil {
+			// A create undone leaves no cluster, as CSE deletes the vApp and the entity: its
+			// name is free again, and only its history (operation, audit, as-of) tells of it.
 			s.RolledBack = s.Op.Op == events.OpCreate
+			s.Deleted = s.RolledBack
 			s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
 		}
 

@@ -307,8 +307,19 @@ func TestCreateFailureWithRollback(t *testing.T) {
 	if strings.Join(steps, "|") != "DeleteVApp|Record OperationRolledBack" {
 		t.Fatalf("rollback steps %q", steps)
 	}
-	if h.s.Phase != events.PhaseCreateFailed || !h.s.RolledBack || len(h.s.Nodes) != 0 || h.s.LastFailure.Code != events.CodeBootstrapFailed {
+	if h.s.Phase != events.PhaseCreateFailed || !h.s.RolledBack || !h.s.Deleted || len(h.s.Nodes) != 0 || h.s.LastFailure.Code != events.CodeBootstrapFailed {
 		t.Fatalf("after rollback: %+v", h.s)
+	}
+	// Nothing is left, as CSE leaves neither vApp nor entity: no command finds the cluster.
+	for _, c := range []events.Payload{events.DeleteCluster{}, events.ForceDeleteCluster{}, events.ScaleWorkers{Workers: 3},
+		events.SetClusterACL{}} {
+		var rej *Rejection
+		if _, err := Decide(h.s, cmd("after", c)); !errors.As(err, &rej) || rej.Code != events.CodeNotFound {
+			t.Errorf("%T after rollback: %v", c, err)
+		}
+	}
+	if Plan(h.s).Kind != StepNone {
+		t.Error("a rolled-back cluster still has work planned")
 	}
 }
 
@@ -327,11 +338,15 @@ func TestCreateFailureWithoutRollback(t *testing.T) {
 	h := newHistory().add(events.ClusterCreationStarted{Spec: sp})
 	run(h, 5)
 	h.add(events.OperationFailed{Failure: events.Failure{Code: events.CodeTimeout, Message: "control plane did not boot"}})
-	if h.s.Phase != events.PhaseCreateFailed || h.s.Busy() || len(h.s.Nodes) != 1 || h.s.RolledBack {
+	if h.s.Phase != events.PhaseCreateFailed || h.s.Busy() || len(h.s.Nodes) != 1 || h.s.RolledBack || h.s.Deleted {
 		t.Fatalf("phase %s nodes %d", h.s.Phase, len(h.s.Nodes))
 	}
 	if Plan(h.s).Kind != StepNone {
 		t.Fatal("a failed cluster still has work planned")
+	}
+	// Kept on failure, it stays with its VMs until deleted.
+	if _, err := Decide(h.s, cmd("d", events.DeleteCluster{})); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -346,7 +361,7 @@ func TestScaleUpRollbackRemovesAddedAndInterrupted(t *testing.T) {
 	if strings.Join(steps, "|") != want {
 		t.Fatalf("steps %q want %q", steps, want)
 	}
-	if h.s.Phase != events.PhaseUpdateFailed || len(h.s.NodesOf(events.RoleWorker)) != 2 || h.s.Spec.Workers.Count != 2 {
+	if h.s.Phase != events.PhaseUpdateFailed || len(h.s.NodesOf(events.RoleWorker)) != 2 || h.s.Spec.Workers.Count != 2 || h.s.Deleted || h.s.RolledBack {
 		t.Fatalf("phase %s workers %d", h.s.Phase, len(h.s.NodesOf(events.RoleWorker)))
 	}
 }

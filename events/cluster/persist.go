@@ -9,7 +9,7 @@ import (
 
 // snapshotVersion changes whenever State's fields change meaning: an older snapshot is then
 // ignored and the history loaded from the start, which is always right.
-const snapshotVersion = 1
+const snapshotVersion = 2 // 2: a rolled-back create is Deleted
 
 // persisted is a State as stored in a snapshot, its unexported memory included.
 type persisted struct {

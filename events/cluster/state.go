@@ -20,7 +20,7 @@ type State struct {
 	// ACL lists the users of the org the cluster is shared with.
 	ACL     []events.ACLEntry
 	Exists  bool // a create was accepted
-	Deleted bool // nothing of it is left
+	Deleted bool // nothing of it is left: deleted, or its create rolled back
 
 	Spec     events.ClusterSpec
 	Template events.Template // the resolved template the nodes run
@@ -30,7 +30,8 @@ type State struct {
 	Op *Operation
 	// LastFailure is why the last operation failed, until one succeeds.
 	LastFailure *events.Failure
-	// RolledBack is set when a failed create was undone: nothing of it is left in VCD.
+	// RolledBack is set when a failed create was undone: nothing of it is left in VCD, and
+	// it is Deleted (its phase stays CREATE:FAILED, for its history's readers).
 	RolledBack bool
 
 	VAppID       string
