@@ -419,21 +419,37 @@ func cliRef(v any, what string) (map[string]any, error) {
 	return m, cliOnly(m, what, "name", "id")
 }
 
-// checkNative21 is rde_2_1_0.NativeEntity.from_dict: the required fields of the model, and
-// those of the nodes in its status.
-func cliNative21(v any) error {
+// cliNativeModel is what one version's NativeEntity.from_dict requires: top-level keys,
+// metadata's names, spec.settings' network key, and the key of the control plane among
+// the status's nodes (each node needs name and ip).
+type cliNativeModel struct {
+	top, metadata         []string
+	network, controlPlane string
+}
+
+var (
+	// rde_2_1_0.NativeEntity
+	cliNative21 = cliNativeModel{top: []string{"apiVersion", "metadata", "spec"},
+		metadata: []string{"name", "orgName", "virtualDataCenterName", "site"}, network: "ovdcNetwork", controlPlane: "controlPlane"}
+	// rde_1_0_0.NativeEntity
+	cliNative10 = cliNativeModel{top: []string{"metadata", "spec"},
+		metadata: []string{"cluster_name", "org_name", "ovdc_name"}, network: "network", controlPlane: "control_plane"}
+)
+
+// parse reads an entity as the model's from_dict does, failing where it would.
+func (mdl cliNativeModel) parse(v any) error {
 	e, err := cliJSONObj(v, "entity")
 	if err != nil {
 		return err
 	}
-	if err := cliNeed(e, "entity", "apiVersion", "metadata", "spec"); err != nil {
+	if err := cliNeed(e, "entity", mdl.top...); err != nil {
 		return err
 	}
 	md, err := cliJSONObj(e["metadata"], "entity.metadata")
 	if err != nil {
 		return err
 	}
-	if err := cliNeed(md, "entity.metadata", "name", "orgName", "virtualDataCenterName", "site"); err != nil {
+	if err := cliNeed(md, "entity.metadata", mdl.metadata...); err != nil {
 		return err
 	}
 	spec, err := cliJSONObj(e["spec"], "entity.spec")
@@ -447,7 +463,7 @@ func cliNative21(v any) error {
 	if err != nil {
 		return err
 	}
-	if err := cliNeed(settings, "entity.spec.settings", "ovdcNetwork"); err != nil {
+	if err := cliNeed(settings, "entity.spec.settings", mdl.network); err != nil {
 		return err
 	}
 	nodes := cliObj(e, "status.nodes")
@@ -461,8 +477,8 @@ func cliNative21(v any) error {
 		}
 		return cliNeed(m, what, "name", "ip")
 	}
-	if cp, ok := nodes["controlPlane"]; ok && cp != nil {
-		if err := check(cp, "entity.status.nodes.controlPlane"); err != nil {
+	if cp, ok := nodes[mdl.controlPlane]; ok && cp != nil {
+		if err := check(cp, "entity.status.nodes."+mdl.controlPlane); err != nil {
 			return err
 		}
 	}
@@ -482,70 +498,12 @@ func cliNative21(v any) error {
 func cliNativeByType(entityType string, entity any) error {
 	switch version := entityType[strings.LastIndex(entityType, ":")+1:]; version {
 	case "2.1.0":
-		return cliNative21(entity)
+		return cliNative21.parse(entity)
 	case "1.0.0":
-		return cliNative10(entity)
+		return cliNative10.parse(entity)
 	default:
 		return fmt.Errorf("entity type %q: kaas's entities are %s1.0.0 or 2.1.0", entityType, cliNativeType)
 	}
-}
-
-// cliNative10 is rde_1_0_0.NativeEntity.from_dict: metadata's three names, spec.settings'
-// network, and name and ip of each node in its status.
-func cliNative10(v any) error {
-	e, err := cliJSONObj(v, "entity")
-	if err != nil {
-		return err
-	}
-	if err := cliNeed(e, "entity", "metadata", "spec"); err != nil {
-		return err
-	}
-	md, err := cliJSONObj(e["metadata"], "entity.metadata")
-	if err != nil {
-		return err
-	}
-	if err := cliNeed(md, "entity.metadata", "cluster_name", "org_name", "ovdc_name"); err != nil {
-		return err
-	}
-	spec, err := cliJSONObj(e["spec"], "entity.spec")
-	if err != nil {
-		return err
-	}
-	if err := cliNeed(spec, "entity.spec", "settings"); err != nil {
-		return err
-	}
-	settings, err := cliJSONObj(spec["settings"], "entity.spec.settings")
-	if err != nil {
-		return err
-	}
-	if err := cliNeed(settings, "entity.spec.settings", "network"); err != nil {
-		return err
-	}
-	nodes := cliObj(e, "status.nodes")
-	if nodes == nil {
-		return nil
-	}
-	check := func(n any, what string) error {
-		m, err := cliJSONObj(n, what)
-		if err != nil {
-			return err
-		}
-		return cliNeed(m, what, "name", "ip")
-	}
-	if cp, ok := nodes["control_plane"]; ok && cp != nil {
-		if err := check(cp, "entity.status.nodes.control_plane"); err != nil {
-			return err
-		}
-	}
-	for _, pool := range []string{"workers", "nfs"} {
-		list, _ := nodes[pool].([]any)
-		for i, n := range list {
-			if err := check(n, fmt.Sprintf("entity.status.nodes.%s[%d]", pool, i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // cliV1 reports whether an RDE version's model is rde_1_0_0 (snake_case keys).

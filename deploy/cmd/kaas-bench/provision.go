@@ -289,7 +289,16 @@ func (e *provEnv) post(ctx context.Context) (string, error) {
 	if err := json.Unmarshal(b, &ent); err != nil {
 		return "", fmt.Errorf("create: %w", err)
 	}
-	return ent.ID, nil
+	return clusterKey(ent), nil
+}
+
+// clusterKey is kaas's id of a cluster: answers show VCD's entity id once the mirror linked
+// it, and kaas's own in status.kaas.clusterId; every route takes either.
+func clusterKey(ent cse.DefEntity) string {
+	if st := ent.Entity.Status; st != nil && st.Kaas != nil && st.Kaas.ClusterID != "" {
+		return st.Kaas.ClusterID
+	}
+	return strings.TrimPrefix(ent.ID, cse.EntityIDPrefix)
 }
 
 // createOne creates a cluster and waits until the tenant sees it final.
@@ -364,10 +373,11 @@ func (e *provEnv) createMany(ctx context.Context, n int) ([]float64, map[string]
 		}
 		now := time.Since(start)
 		for _, ent := range list {
-			if !pending[ent.ID] || ent.Entity.Status == nil || strings.HasSuffix(ent.Entity.Status.Phase, "IN_PROGRESS") {
+			key := clusterKey(ent)
+			if !pending[key] || ent.Entity.Status == nil || strings.HasSuffix(ent.Entity.Status.Phase, "IN_PROGRESS") {
 				continue
 			}
-			delete(pending, ent.ID)
+			delete(pending, key)
 			phases[ent.Entity.Status.Phase]++
 			times = append(times, now.Seconds())
 		}
