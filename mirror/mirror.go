@@ -25,11 +25,13 @@ type Mirror struct {
 	log   *slog.Logger
 	m     *Metrics
 
-	mu      sync.Mutex
-	dirty   *dirty            // while this instance mirrors
-	pos     position          // how far the follower read and marked
-	users   map[string]string // user URN → name, as VCD named them
-	skipped map[string]bool   // calls this VCD does not offer, logged once
+	mu    sync.Mutex
+	dirty *dirty            // while this instance mirrors
+	pos   position          // how far the follower read and marked
+	users map[string]string // user URN → name, as VCD named them
+	// behind is when each ended operation's task began waiting for its cluster's entity.
+	behind  map[string]time.Time
+	skipped map[string]bool // calls this VCD does not offer, logged once
 }
 
 // New returns a mirror of the views into VCD, recording its links in links' bucket.
@@ -39,7 +41,7 @@ func New(cfg Config, js jetstream.JetStream, views *projector.Views, links *Link
 		return nil, fmt.Errorf("mirror config: %w", err)
 	}
 	m := &Mirror{cfg: cfg, js: js, views: views, links: links, vcd: vcd, log: cfg.Logger, m: cfg.Metrics,
-		users: map[string]string{}, skipped: map[string]bool{}}
+		users: map[string]string{}, skipped: map[string]bool{}, behind: map[string]time.Time{}}
 	m.m.stats = m.stats
 	return m, nil
 }

@@ -99,7 +99,15 @@ func (s *system) caughtUp(r *running) {
 		}
 		if time.Now().After(deadline) {
 			n, _ := r.m.stats()
-			s.t.Fatalf("the mirror did not catch up: %d items left", n)
+			var left []string
+			r.m.mu.Lock()
+			if d := r.m.dirty; d != nil {
+				r.m.mu.Unlock()
+				left = d.describe()
+			} else {
+				r.m.mu.Unlock()
+			}
+			s.t.Fatalf("the mirror did not catch up: %d items left: %v", n, left)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

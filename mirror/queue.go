@@ -287,6 +287,17 @@ func (d *dirty) done(ctx context.Context, w work, failed bool, backoff func(atte
 	return nil
 }
 
+// describe lists the items that wait, for a person reading why the mirror is behind.
+func (d *dirty) describe() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, it := range d.items {
+		out = append(out, fmt.Sprintf("%s (attempt %d, running %v, not before %s)", it.key, it.attempt, it.running, time.Until(it.notBefore).Round(time.Millisecond)))
+	}
+	return out
+}
+
 // stats returns how many items wait and since when the oldest does.
 func (d *dirty) stats() (n int, oldest time.Time) {
 	d.mu.Lock()

@@ -125,17 +125,35 @@ func (m *Mirror) reconcileOp(ctx context.Context, id string) error {
 // is looked at again shortly, which is no failure.
 var errEntityBehind = errors.New("the cluster's entity does not show the operation's outcome yet")
 
-// entityWait bounds how long an ended operation's task waits for the entity: an entity VCD
-// keeps refusing must not leave the task running for ever.
+// entityWait bounds how long an ended operation's task waits for the entity, from when the
+// mirror first found it behind: an entity VCD keeps refusing must not leave the task
+// running for ever.
 const entityWait = 30 * time.Second
 
 // entityBehind reports whether the cluster's entity in VCD does not yet show what the
 // views say now that the operation ended: a live cluster's entity missing or with other
 // content, or a deleted cluster's entity still there.
 func (m *Mirror) entityBehind(ctx context.Context, op projector.Operation) (bool, error) {
-	if !op.Ended.IsZero() && m.views.EventTime().Sub(op.Ended) > entityWait {
-		return false, nil
+	behind, err := m.entityDiffers(ctx, op)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil || !behind {
+		delete(m.behind, op.ID)
+		return false, err
 	}
+	since, ok := m.behind[op.ID]
+	if !ok {
+		m.behind[op.ID] = time.Now()
+	} else if time.Since(since) > entityWait {
+		delete(m.behind, op.ID)
+		return false, nil // VCD keeps the entity from matching: the task ends anyway
+	}
+	return true, nil
+}
+
+// entityDiffers reports whether the cluster's entity in VCD differs from what the views
+// say now.
+func (m *Mirror) entityDiffers(ctx context.Context, op projector.Operation) (bool, error) {
 	cv, ok := m.views.Cluster(op.ClusterID)
 	live := ok && cv.Exists()
 	link := m.links.cluster(op.ClusterID)
