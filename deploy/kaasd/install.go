@@ -249,10 +249,10 @@ func vcdAPIVersion(ctx context.Context, vc *govcd.VCDClient) (string, error) {
 	return rde.APIVersion(listed)
 }
 
-// LearnAPIVersion logs in to VCD and returns the API version CSE would run at there (see
-// rde.APIVersion).
+// LearnAPIVersion returns the API version CSE would run at on VCD (see rde.APIVersion).
+// VCD lists its versions to anyone: no session is made for it.
 func LearnAPIVersion(ctx context.Context, cfg vcd.Config) (string, error) {
-	vc, err := vcd.Login(ctx, cfg)
+	vc, err := vcd.Anonymous(cfg)
 	if err != nil {
 		return "", err
 	}

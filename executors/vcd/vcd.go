@@ -140,12 +140,10 @@ func (c *Client) client(ctx context.Context, fresh bool) (*govcd.VCDClient, erro
 // Login returns a govcd client logged in with the configuration's credentials.
 func Login(ctx context.Context, cfg Config) (*govcd.VCDClient, error) {
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
+	vc, err := Anonymous(cfg)
+	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(cfg.URL)
-	vc := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(int64(cfg.Timeout.Seconds())))
-	var err error
 	if cfg.Token != "" {
 		_, err = vc.SetApiToken(cfg.Org, cfg.Token)
 	} else {
@@ -155,6 +153,17 @@ func Login(ctx context.Context, cfg Config) (*govcd.VCDClient, error) {
 		return nil, fmt.Errorf("log in to VCD at %s as %s@%s: %w", cfg.URL, cfg.User, cfg.Org, err)
 	}
 	return vc, nil
+}
+
+// Anonymous is a client of VCD that has not logged in: for what VCD serves to anyone, such
+// as /api/versions.
+func Anonymous(cfg Config) (*govcd.VCDClient, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.URL)
+	return govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(int64(cfg.Timeout.Seconds()))), nil
 }
 
 // call runs f with the client, logging in again once when VCD says the session is gone.
