@@ -55,7 +55,20 @@ type Template struct {
 	// Deprecated templates are listed but refused for new clusters and upgrades.
 	Deprecated  bool   `json:"deprecated,omitempty"`
 	Description string `json:"description,omitempty"`
+	// ContainerdVersion is the container runtime's version a kaas-built template ships.
+	ContainerdVersion string `json:"containerdVersion,omitempty"`
+	// Rules are the template's defaults for the VMs of clusters made from it.
+	Rules TemplateRules `json:"rules,omitzero"`
+	// Source says where the revision came from: SourceBuilt, SourceImported, or empty for
+	// one a provider put in the catalog by hand.
+	Source string `json:"source,omitempty"`
 }
+
+// Template sources.
+const (
+	SourceBuilt    = "built"
+	SourceImported = "imported"
+)
 
 // Node roles.
 const (

@@ -84,6 +84,27 @@ var types = buildTypes(
 	reg(KindEvent, 1, CloudSynced{}),
 	reg(KindEvent, 1, VDCRuntimesChanged{}),
 	reg(KindEvent, 1, ServiceStateChanged{}),
+
+	reg(KindCommand, 1, BuildTemplate{}),
+	reg(KindCommand, 1, ImportTemplate{}),
+	reg(KindCommand, 1, DeprecateTemplate{}),
+	reg(KindCommand, 1, DeleteTemplate{}),
+	reg(KindEvent, 1, TemplateBuildStarted{}),
+	reg(KindEvent, 1, BaseImageReady{}),
+	reg(KindEvent, 1, BuildVAppCreated{}),
+	reg(KindEvent, 1, BuildVMCreated{}),
+	reg(KindEvent, 1, BuildVMStarted{}),
+	reg(KindEvent, 1, TemplateBuildProgressed{}),
+	reg(KindEvent, 1, BuildCustomized{}),
+	reg(KindEvent, 1, BuildVMStopped{}),
+	reg(KindEvent, 1, TemplateCaptured{}),
+	reg(KindEvent, 1, BuildVAppDeleted{}),
+	reg(KindEvent, 1, TemplateBuilt{}),
+	reg(KindEvent, 1, TemplateImportStarted{}),
+	reg(KindEvent, 1, TemplateImported{}),
+	reg(KindEvent, 1, TemplateDeprecated{}),
+	reg(KindEvent, 1, TemplateDeletionStarted{}),
+	reg(KindEvent, 1, TemplateDeleted{}),
 )
 
 type registration struct {

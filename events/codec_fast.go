@@ -730,6 +730,89 @@ func (d *dec) payload(name []byte) Payload {
 		p.decode(d)
 		return p
 	}
+	return d.templatePayload(name)
+}
+
+// templatePayload reads the data of a template aggregate's type.
+func (d *dec) templatePayload(name []byte) Payload {
+	switch string(name) {
+	case TypeBuildTemplate:
+		var p BuildTemplate
+		p.decode(d)
+		return p
+	case TypeImportTemplate:
+		var p ImportTemplate
+		p.decode(d)
+		return p
+	case TypeDeprecateTemplate:
+		var p DeprecateTemplate
+		p.decode(d)
+		return p
+	case TypeDeleteTemplate:
+		var p DeleteTemplate
+		p.decode(d)
+		return p
+	case TypeTemplateBuildStarted:
+		var p TemplateBuildStarted
+		p.decode(d)
+		return p
+	case TypeBaseImageReady:
+		var p BaseImageReady
+		p.decode(d)
+		return p
+	case TypeBuildVAppCreated:
+		var p BuildVAppCreated
+		p.decode(d)
+		return p
+	case TypeBuildVMCreated:
+		var p BuildVMCreated
+		p.decode(d)
+		return p
+	case TypeBuildVMStarted:
+		d.empty()
+		return BuildVMStarted{}
+	case TypeTemplateBuildProgressed:
+		var p TemplateBuildProgressed
+		p.decode(d)
+		return p
+	case TypeBuildCustomized:
+		d.empty()
+		return BuildCustomized{}
+	case TypeBuildVMStopped:
+		d.empty()
+		return BuildVMStopped{}
+	case TypeTemplateCaptured:
+		var p TemplateCaptured
+		p.decode(d)
+		return p
+	case TypeBuildVAppDeleted:
+		d.empty()
+		return BuildVAppDeleted{}
+	case TypeTemplateBuilt:
+		var p TemplateBuilt
+		p.decode(d)
+		return p
+	case TypeTemplateImportStarted:
+		var p TemplateImportStarted
+		p.decode(d)
+		return p
+	case TypeTemplateImported:
+		var p TemplateImported
+		p.decode(d)
+		return p
+	case TypeTemplateDeprecated:
+		var p TemplateDeprecated
+		p.decode(d)
+		return p
+	case TypeTemplateDeletionStarted:
+		var p TemplateDeletionStarted
+		p.decode(d)
+		return p
+	case TypeTemplateDeleted:
+		var p TemplateDeleted
+		p.decode(d)
+		return p
+	}
 	d.fail()
 	return nil
 }
@@ -810,6 +893,12 @@ func (t *Template) decode(d *dec) {
 	d.str("dockerVersion", &t.DockerVersion)
 	d.boolean("deprecated", &t.Deprecated)
 	d.str("description", &t.Description)
+	d.str("containerdVersion", &t.ContainerdVersion)
+	if d.key("rules") {
+		t.Rules.decode(d)
+		d.next()
+	}
+	d.str("source", &t.Source)
 	d.close()
 }
 
@@ -1150,5 +1239,212 @@ func (e *VDCRuntimesChanged) decode(d *dec) {
 func (e *ServiceStateChanged) decode(d *dec) {
 	d.open()
 	d.boolean("enabled", &e.Enabled)
+	d.close()
+}
+
+func (r *TemplateRules) decode(d *dec) {
+	d.open()
+	d.integer("cpu", &r.CPU)
+	d.integer("memoryMb", &r.MemoryMB)
+	d.str("sizingPolicy", &r.SizingPolicy)
+	d.close()
+}
+
+func (r *Recipe) decode(d *dec) {
+	d.open()
+	d.str("name", &r.Name)
+	d.str("description", &r.Description)
+	d.str("os", &r.OS)
+	if d.key("base") {
+		r.Base.decode(d)
+		d.next()
+	}
+	d.str("kubernetesVersion", &r.KubernetesVersion)
+	d.str("containerdVersion", &r.ContainerdVersion)
+	if d.key("cni") {
+		r.CNI.decode(d)
+		d.next()
+	}
+	if d.key("rules") {
+		r.Rules.decode(d)
+		d.next()
+	}
+	if d.key("scripts") {
+		if d.array() {
+			r.Scripts = []RecipeScript{}
+			for i := 0; d.elem(i); i++ {
+				var s RecipeScript
+				s.decode(d)
+				r.Scripts = append(r.Scripts, s)
+			}
+		}
+		d.next()
+	}
+	d.close()
+}
+
+func (b *BaseImage) decode(d *dec) {
+	d.open()
+	d.str("name", &b.Name)
+	d.str("ova", &b.OVA)
+	d.str("sha256", &b.SHA256)
+	d.close()
+}
+
+func (c *RecipeCNI) decode(d *dec) {
+	d.open()
+	d.str("name", &c.Name)
+	d.str("version", &c.Version)
+	d.str("manifest", &c.Manifest)
+	d.close()
+}
+
+func (s *RecipeScript) decode(d *dec) {
+	d.open()
+	d.str("name", &s.Name)
+	d.str("run", &s.Run)
+	d.close()
+}
+
+func (c *BuildTemplate) decode(d *dec) {
+	d.open()
+	if d.key("recipe") {
+		c.Recipe.decode(d)
+		d.next()
+	}
+	d.integer("revision", &c.Revision)
+	d.close()
+}
+
+func (c *ImportTemplate) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		c.Template.decode(d)
+		d.next()
+	}
+	d.str("ova", &c.OVA)
+	d.str("sha256", &c.SHA256)
+	d.close()
+}
+
+func (c *DeprecateTemplate) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		c.Template.decode(d)
+		d.next()
+	}
+	d.boolean("deprecated", &c.Deprecated)
+	d.close()
+}
+
+func (c *DeleteTemplate) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		c.Template.decode(d)
+		d.next()
+	}
+	d.close()
+}
+
+func (e *TemplateBuildStarted) decode(d *dec) {
+	d.open()
+	if d.key("recipe") {
+		e.Recipe.decode(d)
+		d.next()
+	}
+	d.integer("revision", &e.Revision)
+	d.str("catalogItem", &e.CatalogItem)
+	d.close()
+}
+
+func (e *BaseImageReady) decode(d *dec) {
+	d.open()
+	d.str("name", &e.Name)
+	d.str("vappTemplateId", &e.VAppTemplateID)
+	d.boolean("uploaded", &e.Uploaded)
+	d.close()
+}
+
+func (e *BuildVAppCreated) decode(d *dec) {
+	d.open()
+	d.str("vappId", &e.VAppID)
+	d.str("name", &e.Name)
+	d.close()
+}
+
+func (e *BuildVMCreated) decode(d *dec) {
+	d.open()
+	d.str("name", &e.Name)
+	d.str("vmId", &e.VMID)
+	d.close()
+}
+
+func (e *TemplateBuildProgressed) decode(d *dec) {
+	d.open()
+	d.str("step", &e.Step)
+	d.close()
+}
+
+func (e *TemplateCaptured) decode(d *dec) {
+	d.open()
+	d.str("catalogItemId", &e.CatalogItemID)
+	d.str("vappTemplateId", &e.VAppTemplateID)
+	d.close()
+}
+
+func (e *TemplateBuilt) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		e.Template.decode(d)
+		d.next()
+	}
+	d.close()
+}
+
+func (e *TemplateImportStarted) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		e.Template.decode(d)
+		d.next()
+	}
+	d.str("ova", &e.OVA)
+	d.str("catalogItem", &e.CatalogItem)
+	d.close()
+}
+
+func (e *TemplateImported) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		e.Template.decode(d)
+		d.next()
+	}
+	d.close()
+}
+
+func (e *TemplateDeprecated) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		e.Template.decode(d)
+		d.next()
+	}
+	d.boolean("deprecated", &e.Deprecated)
+	d.close()
+}
+
+func (e *TemplateDeletionStarted) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		e.Template.decode(d)
+		d.next()
+	}
+	d.close()
+}
+
+func (e *TemplateDeleted) decode(d *dec) {
+	d.open()
+	if d.key("template") {
+		e.Template.decode(d)
+		d.next()
+	}
 	d.close()
 }

@@ -72,6 +72,51 @@ var samples = map[string]Payload{
 	TypeVDCRuntimesChanged:  VDCRuntimesChanged{VDC: VDC{ID: "urn:vcloud:vdc:5c1f3e8a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Name: "acme-vdc", OrgName: "acme", OrgID: "urn:vcloud:org:44b7e5ce-534a-5de7-b715-a9fa779b42ac"}, Runtimes: []string{RuntimeNative}},
 	TypeServiceStateChanged: ServiceStateChanged{Enabled: true},
 	TypeClusterACLChanged:   ClusterACLChanged{Entries: []ACLEntry{{MemberID: "urn:vcloud:user:7d3c52b5-3b9f-4ff0-8a0e-5d4f6f1f2a11", Username: "bob", AccessLevel: AccessReadWrite}}},
+
+	TypeBuildTemplate: BuildTemplate{Recipe: sampleRecipe(), Revision: 2},
+	TypeImportTemplate: ImportTemplate{Template: sampleImported(), OVA: "/srv/ova/tkgm-1.30.ova",
+		SHA256: "5f2b1c0e9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c"},
+	TypeDeprecateTemplate:       DeprecateTemplate{Template: TemplateRef{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1}, Deprecated: true},
+	TypeDeleteTemplate:          DeleteTemplate{Template: TemplateRef{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1}},
+	TypeTemplateBuildStarted:    TemplateBuildStarted{Recipe: sampleRecipe(), Revision: 2, CatalogItem: "ubuntu-22.04_k8s-1.30_antrea-1.15_rev2"},
+	TypeBaseImageReady:          BaseImageReady{Name: "ubuntu-22.04-server-cloudimg-amd64", VAppTemplateID: "urn:vcloud:vapptemplate:2a4c6e80-1b3d-4f5a-8c7e-9d0f1a2b3c4d", Uploaded: true},
+	TypeBuildVAppCreated:        BuildVAppCreated{VAppID: "urn:vcloud:vapp:7c1e3a5b-9d2f-4e6a-8b0c-1d3e5f7a9b2c", Name: "kaas-build-3f2a1c0e"},
+	TypeBuildVMCreated:          BuildVMCreated{Name: "build", VMID: "urn:vcloud:vm:8d2f4b6a-0c1e-4f3a-9b5d-7e9f1a3c5b2d"},
+	TypeBuildVMStarted:          BuildVMStarted{},
+	TypeTemplateBuildProgressed: TemplateBuildProgressed{Step: "pull-images"},
+	TypeBuildCustomized:         BuildCustomized{},
+	TypeBuildVMStopped:          BuildVMStopped{},
+	TypeTemplateCaptured: TemplateCaptured{CatalogItemID: "urn:vcloud:catalogitem:1e3c5a7b-9d0f-4a2c-8e6b-0d2f4a6c8e1b",
+		VAppTemplateID: "urn:vcloud:vapptemplate:6b8d0f2a-4c6e-4a1b-9d3f-5e7a9c1b3d5f"},
+	TypeBuildVAppDeleted:        BuildVAppDeleted{},
+	TypeTemplateBuilt:           TemplateBuilt{Template: sampleBuilt()},
+	TypeTemplateImportStarted:   TemplateImportStarted{Template: sampleImported(), OVA: "/srv/ova/tkgm-1.30.ova", CatalogItem: "ubuntu-22.04_k8s-1.30_tkgm_rev1"},
+	TypeTemplateImported:        TemplateImported{Template: sampleImported()},
+	TypeTemplateDeprecated:      TemplateDeprecated{Template: TemplateRef{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1}, Deprecated: true},
+	TypeTemplateDeletionStarted: TemplateDeletionStarted{Template: TemplateRef{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1}},
+	TypeTemplateDeleted:         TemplateDeleted{Template: TemplateRef{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 1}},
+}
+
+func sampleRecipe() Recipe {
+	return Recipe{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Description: "Kubernetes v1.30.4 on Ubuntu 22.04 with Antrea 1.15.1",
+		OS: "ubuntu-22.04", Base: BaseImage{Name: "ubuntu-22.04-server-cloudimg-amd64",
+			OVA: "https://cloud-images.ubuntu.com/releases/22.04/release/ubuntu-22.04-server-cloudimg-amd64.ova"},
+		KubernetesVersion: "v1.30.4", ContainerdVersion: "1.7.20",
+		CNI:     RecipeCNI{Name: "antrea", Version: "1.15.1", Manifest: "https://github.com/antrea-io/antrea/releases/download/v1.15.1/antrea.yml"},
+		Rules:   TemplateRules{CPU: 2, MemoryMB: 4096, SizingPolicy: "medium"},
+		Scripts: []RecipeScript{{Name: "motd", Run: "#!/bin/sh\necho 'Built by kaas' > /etc/motd\n"}}}
+}
+
+func sampleBuilt() Template {
+	return Template{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", Revision: 2, Catalog: "kaas-templates",
+		CatalogItemID: "urn:vcloud:catalogitem:1e3c5a7b-9d0f-4a2c-8e6b-0d2f4a6c8e1b", KubernetesVersion: "v1.30.4",
+		OS: "ubuntu-22.04", CNI: Component{Name: "antrea", Version: "1.15.1"}, Description: "Kubernetes v1.30.4 on Ubuntu 22.04 with Antrea 1.15.1",
+		ContainerdVersion: "1.7.20", Rules: TemplateRules{CPU: 2, MemoryMB: 4096, SizingPolicy: "medium"}, Source: SourceBuilt}
+}
+
+func sampleImported() Template {
+	return Template{Name: "ubuntu-22.04_k8s-1.30_tkgm", Revision: 1, Catalog: "kaas-templates", KubernetesVersion: "v1.30.2",
+		OS: "ubuntu-22.04", CNI: Component{Name: "antrea", Version: "1.15.1"}, Rules: TemplateRules{MemoryMB: 8192}, Source: SourceImported}
 }
 
 func sampleSpec() ClusterSpec {
