@@ -16,4 +16,7 @@ const (
 	GuestKubeconfig    = "guestinfo.kaas.kubeconfig"     // base64 admin kubeconfig (control plane)
 	GuestJoinCommand   = "guestinfo.kaas.join"           // base64 kubeadm join command (control plane)
 	GuestUpgradeStatus = "guestinfo.kaas.upgrade.status" // running | done:<version> | failed:<reason>
+	// GuestError is the guest's own account of a failure: base64 of the last lines its
+	// failing command wrote (a template build's customization sets it before failed:<step>).
+	GuestError = "guestinfo.kaas.error"
 )

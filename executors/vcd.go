@@ -37,6 +37,52 @@ type VCD interface {
 	// DeleteVApp undeploys and deletes the cluster's vApp and every VM in it; a vApp that is
 	// not there is already deleted.
 	DeleteVApp(ctx context.Context, vapp VAppRef) (Status, error)
+
+	// Template builds and imports. A build's temporary vApp is made, started, read and
+	// deleted with the calls above; these are what it needs beyond them.
+
+	// EnsureImage finds the catalog item spec.Item in the catalog, or uploads it from
+	// spec.OVA. Status.ID is its vApp template's URN, set once VCD finished importing it;
+	// Done is false while the upload or VCD's import runs. An item spec.Owner left half
+	// uploaded (its upload interrupted, or VCD's import failed) is deleted and uploaded
+	// again; one another owner is uploading is waited for (Done false).
+	EnsureImage(ctx context.Context, spec ImageSpec) (Status, error)
+	// PowerOff powers a VM off; a VM that is off is done.
+	PowerOff(ctx context.Context, vm VMRef) (Status, error)
+	// CaptureVApp captures a powered-off vApp into the catalog as spec.Item, with
+	// spec.Metadata on the catalog item. An item of that name that spec.Owner captured is
+	// the earlier, interrupted capture (its metadata is completed); one that is not fails
+	// with CodeTemplateExists. Status.ID is the catalog item's URN.
+	CaptureVApp(ctx context.Context, spec CaptureSpec) (Status, error)
+	// SetTemplateMetadata merges metadata into a template revision's catalog item (found as
+	// ResolveTemplate finds it).
+	SetTemplateMetadata(ctx context.Context, org string, ref events.TemplateRef, metadata map[string]string) (Status, error)
+	// DeleteTemplate deletes a template revision's catalog item and its vApp template; one
+	// that is not there is already deleted.
+	DeleteTemplate(ctx context.Context, org string, ref events.TemplateRef) (Status, error)
+}
+
+// ImageSpec is an OVA to have as a catalog item of the catalog in Org.
+type ImageSpec struct {
+	Org, Item, Description string
+	// OVA is a file on kaasd's host, or an http(s) URL VCD downloads from itself.
+	OVA string
+	// SHA256, when given, is checked against a file before it is uploaded.
+	SHA256 string
+	// Owner is the id of the aggregate uploading it, kept in the item's metadata
+	// (MetaBuildID) so that a retried upload finds its own.
+	Owner string
+	// Metadata is set on the catalog item once it is imported (an imported template's
+	// kaas.template.* keys; none for a base image).
+	Metadata map[string]string
+}
+
+// CaptureSpec is a vApp to capture as a catalog item of the catalog in VApp.Org.
+type CaptureSpec struct {
+	VApp              VAppRef
+	Item, Description string
+	Owner             string
+	Metadata          map[string]string
 }
 
 // Status is the state of a VCD object an executor asked for.
@@ -104,6 +150,9 @@ const (
 	MetaNodeRole  = "kaas.node.role"
 	MetaOrgID     = "kaas.org.id"
 	MetaTemplate  = "kaas.template"
+	// MetaBuildID is on a catalog item kaas uploaded or captured: the id of the template
+	// aggregate that made it.
+	MetaBuildID = "kaas.build.id"
 )
 
 // Error is a VCD failure, classified once where VCD is called.
