@@ -12,7 +12,7 @@ import (
 // Paths on a template build's VM (the build's guest contract).
 const (
 	// BuildReportPath is where the build gets kaas-report: the cluster nodes' script.
-	BuildReportPath = "/usr/local/bin/kaas-report"
+	BuildReportPath = "/usr/local/sbin/kaas-report"
 	BuildEnvPath    = "/etc/kaas/build.env"
 	BuildScriptsDir = "/etc/kaas/build.d"
 	BuildPath       = "/usr/local/sbin/kaas-build"

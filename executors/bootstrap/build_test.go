@@ -85,7 +85,7 @@ func TestRenderBuildContract(t *testing.T) {
 			}
 			type want struct{ path, mode, content string }
 			ws := []want{
-				{"/usr/local/bin/kaas-report", "0755", reportScript},
+				{"/usr/local/sbin/kaas-report", "0755", reportScript},
 				{"/etc/kaas/build.env", "0600", "KAAS_OS='ubuntu-22.04'\nKAAS_KUBERNETES_VERSION='v1.30.4'\nKAAS_CONTAINERD_VERSION='1.7.20'\n" +
 					"KAAS_CNI_NAME='antrea'\nKAAS_CNI_VERSION='1.15.1'\n" +
 					"KAAS_CNI_MANIFEST='https://github.com/antrea-io/antrea/releases/download/v1.15.1/antrea.yml'\n" +
