@@ -120,11 +120,13 @@ func (s *Server) catalogRows(_ *session, admin bool) []row {
 
 func (s *Server) templateRows(*session, bool) []row {
 	var out []row
-	for _, t := range s.catalog.templates {
+	now := time.Now()
+	for _, t := range s.items() {
 		urn := "urn:vcloud:vapptemplate:" + t.tmplID
-		out = append(out, row{ref("href", s.href("vAppTemplate/vappTemplate-"+t.tmplID), urn), attr("id", urn), attr("name", t.cfg.Name),
-			attr("catalogName", s.catalog.name), ref("catalogItem", s.href("catalogItem/"+t.itemID), "urn:vcloud:catalogitem:"+t.itemID),
-			attr("status", "RESOLVED")})
+		status := map[int]string{0: "UNRESOLVED", 8: "RESOLVED", -1: "FAILED_CREATION"}[t.status(now)]
+		out = append(out, row{ref("href", s.tmplHREF(t), urn), attr("id", urn), attr("name", t.name),
+			attr("catalogName", s.catalog.name), ref("catalogItem", s.itemHREF(t), "urn:vcloud:catalogitem:"+t.itemID),
+			attr("status", status)})
 	}
 	return out
 }
