@@ -128,6 +128,12 @@ func TestUploadOvf(t *testing.T) {
 	if err != nil || len(recs.Results.AdminVappTemplateRecord) != 1 || recs.Results.AdminVappTemplateRecord[0].Status != "RESOLVED" {
 		t.Fatalf("template query: %+v %v", recs, err)
 	}
+	items, err := cat.QueryCatalogItemList()
+	if err != nil || !slices.ContainsFunc(items, func(r *types.QueryResultCatalogItemType) bool {
+		return r.Name == "ubuntu-22.04-server-cloudimg-amd64" && r.Status == "RESOLVED" && r.Entity == tmpl.VAppTemplate.HREF
+	}) {
+		t.Fatalf("catalog item query: %+v %v", items, err)
+	}
 	// A second item of the name is refused, by govcd and by VCD.
 	if _, err := cat.UploadOvf(ova, "ubuntu-22.04-server-cloudimg-amd64", "", 0); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("a second upload of the name: %v", err)

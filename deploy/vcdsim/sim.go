@@ -223,7 +223,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.catalog = &catalog{id: stableID("catalog", name), name: name}
 	for _, tc := range cfg.Catalog.Templates {
-		s.catalog.templates = append(s.catalog.templates, configuredTemplate(tc))
+		t := configuredTemplate(tc)
+		t.created = time.Now()
+		s.catalog.templates = append(s.catalog.templates, t)
 	}
 	r := cfg.Repository.resolved()
 	s.repo = guest.Repository{Kubernetes: r.KubernetesVersions, Containerd: r.ContainerdVersions, Manifests: r.CNIManifests}
