@@ -154,7 +154,11 @@ func TestUploadOvf(t *testing.T) {
 // can be deleted.
 func TestUploadOvfByLink(t *testing.T) {
 	t.Parallel()
-	_, base := start(t)
+	const tkg = "https://downloads.example.com/ubuntu-2204-kube-v1.30.4.ova"
+	sim, base := start(t, func(c *vcdsim.Config) {
+		c.Downloads = append(vcdsim.DefaultDownloads(), vcdsim.DownloadConfig{URL: tkg,
+			Image: vcdsim.BaseImage{OS: "ubuntu-22.04", KubernetesVersion: "v1.30.4", ContainerdVersion: "1.7.20", CNI: "antrea", CNIVersion: "1.15.1"}})
+	})
 	_, cat := providerCatalog(t, base)
 	task, err := cat.UploadOvfByLink(jammyURL, "jammy", "")
 	if err != nil {
@@ -166,6 +170,17 @@ func TestUploadOvfByLink(t *testing.T) {
 	_, tmpl := item(t, cat, "jammy")
 	if tmpl.VAppTemplate.Status != 8 || tmpl.VAppTemplate.Children.VM[0].Name != jammyVM {
 		t.Fatalf("downloaded template %+v", tmpl.VAppTemplate)
+	}
+
+	// A ready-made template (as TKGm's) comes with Kubernetes installed.
+	task, err = cat.UploadOvfByLink(tkg, "ubuntu-2204-kube-v1.30.4", "")
+	if err != nil || wait(t, task) != nil {
+		t.Fatalf("ready-made template: %v", err)
+	}
+	inv := sim.Inventory().Catalog
+	if i := slices.IndexFunc(inv, func(ci vcdsim.CatalogItemInfo) bool { return ci.Name == "ubuntu-2204-kube-v1.30.4" }); i < 0 ||
+		inv[i].Status != 8 || inv[i].Kubernetes != "v1.30.4" || inv[i].Containerd != "1.7.20" || inv[i].CNI != "antrea" {
+		t.Fatalf("ready-made template in %+v", inv)
 	}
 
 	task, err = cat.UploadOvfByLink("https://example.com/nothing-here.ova", "nothing", "")
@@ -192,15 +207,17 @@ func TestUploadOvfByLink(t *testing.T) {
 // alone fails when the upload times out.
 func TestInterruptedUpload(t *testing.T) {
 	t.Parallel()
-	_, base := start(t, func(c *vcdsim.Config) { c.UploadTimeout = vcdsim.Duration(300 * time.Millisecond) })
+	_, base := start(t, func(c *vcdsim.Config) { c.UploadTimeout = vcdsim.Duration(time.Second) })
 	vc, cat := providerCatalog(t, base)
-	for _, name := range []string{"cancelled", "stalled"} {
+	create := func(name string) {
+		t.Helper()
 		var created types.CatalogItem
 		if _, err := vc.Client.ExecuteRequest(cat.Catalog.HREF+"/action/upload", http.MethodPost, "application/vnd.vmware.vcloud.uploadVAppTemplateParams+xml",
 			"upload: %s", &uploadParams{Xmlns: types.XMLNamespaceVCloud, Name: name}, &created); err != nil {
 			t.Fatal(err)
 		}
 	}
+	create("cancelled")
 	it, tmpl := item(t, cat, "cancelled")
 	if tmpl.VAppTemplate.Status != 0 || tmpl.VAppTemplate.Files == nil || len(tmpl.VAppTemplate.Files.File) != 1 {
 		t.Fatalf("template waiting for its descriptor %+v", tmpl.VAppTemplate)
@@ -220,7 +237,8 @@ func TestInterruptedUpload(t *testing.T) {
 		t.Fatalf("cancelled task %s %v", task.Task.Status, err)
 	}
 
-	time.Sleep(400 * time.Millisecond) // the upload timeout passes
+	create("stalled")
+	time.Sleep(1200 * time.Millisecond) // the upload timeout passes
 	it, tmpl = item(t, cat, "stalled")
 	if tmpl.VAppTemplate.Status != -1 || !strings.Contains(tmpl.VAppTemplate.Tasks.Task[0].Error.Message, "timed out") {
 		t.Fatalf("stalled template %+v", tmpl.VAppTemplate)

@@ -270,7 +270,7 @@ func parseEnv(content string) (map[string]string, error) {
 
 // shellSyntax is what `sh -n` says of a script, "" when it accepts it: the guest's sh is
 // the host's (dash on Debian and Ubuntu), reading the script on stdin, its complaint given
-// the script's path as a real run names it.
+// the script's path as a real run names it. A host without sh checks nothing.
 func shellSyntax(path, script string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -278,14 +278,16 @@ func shellSyntax(path, script string) string {
 	cmd.Stdin = strings.NewReader(script)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err == nil {
+	var exit *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &exit) {
 		return ""
-	} else if out.Len() == 0 {
-		return "sh: " + err.Error()
 	}
 	msg := strings.TrimSpace(out.String())
 	if rest, ok := strings.CutPrefix(msg, "sh: "); ok {
 		msg = path + ": " + rest
+	}
+	if msg == "" {
+		msg = path + ": sh -n: " + exit.Error()
 	}
 	return msg
 }
