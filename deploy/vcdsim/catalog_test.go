@@ -360,7 +360,7 @@ func buildUserData(t *testing.T, env [][2]string, scripts map[string]string) str
 		envFile.WriteString(kv[0] + "='" + strings.ReplaceAll(kv[1], "'", `'\''`) + "'\n")
 	}
 	files := []file{
-		{"/usr/local/bin/kaas-report", "0755", "#!/bin/sh\nexec vmtoolsd --cmd \"info-set guestinfo.kaas.$1 $2\"\n"},
+		{"/usr/local/sbin/kaas-report", "0755", "#!/bin/sh\nexec vmtoolsd --cmd \"info-set guestinfo.kaas.$1 $2\"\n"},
 		{"/etc/kaas/build.env", "0600", envFile.String()},
 	}
 	names := make([]string, 0, len(scripts))

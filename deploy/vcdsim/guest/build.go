@@ -30,7 +30,7 @@ const (
 const (
 	BuildEnvPath    = "/etc/kaas/build.env"
 	BuildScriptsDir = "/etc/kaas/build.d"
-	ReportPath      = "/usr/local/bin/kaas-report"
+	ReportPath      = "/usr/local/sbin/kaas-report"
 )
 
 // The build.env keys, in the order kaas writes them.

@@ -66,7 +66,7 @@ func (r recipe) userData(t *testing.T) map[string]string {
 	}
 	var files []file
 	if !r.noReport {
-		files = append(files, file{"/usr/local/bin/kaas-report", "0755", "#!/bin/sh\nexec vmtoolsd --cmd \"info-set guestinfo.kaas.$1 $2\"\n"})
+		files = append(files, file{"/usr/local/sbin/kaas-report", "0755", "#!/bin/sh\nexec vmtoolsd --cmd \"info-set guestinfo.kaas.$1 $2\"\n"})
 	}
 	files = append(files, file{"/etc/kaas/build.env", "0600", env.String()})
 	for _, s := range r.scripts {
