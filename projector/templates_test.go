@@ -13,8 +13,8 @@ const tmplName = "ubuntu-k8s-1.30"
 
 func testRecipe() events.Recipe {
 	return events.Recipe{Name: tmplName, OS: "ubuntu-22.04", KubernetesVersion: "v1.30.4", ContainerdVersion: "1.7.20",
-		Base: events.BaseImage{Name: "ubuntu-22.04-server-cloudimg-amd64", OVA: "/srv/ubuntu.ova"},
-		CNI:  events.RecipeCNI{Name: "antrea", Version: "1.15.1", Manifest: "https://example.com/antrea.yml"},
+		Base:  events.BaseImage{Name: "ubuntu-22.04-server-cloudimg-amd64", OVA: "/srv/ubuntu.ova"},
+		CNI:   events.RecipeCNI{Name: "antrea", Version: "1.15.1", Manifest: "https://example.com/antrea.yml"},
 		Rules: events.TemplateRules{CPU: 2, MemoryMB: 4096}, Scripts: []events.RecipeScript{{Name: "motd", Run: "#!/bin/sh\ntrue\n"}}}
 }
 
