@@ -159,6 +159,15 @@ func TestBuildTemplate(t *testing.T) {
 	if len(cmds) != 2 {
 		t.Fatalf("%d commands, want 2", len(cmds))
 	}
+	// A build refused before it made anything keeps its revision: the next takes 5.
+	h.exec.record(cmds[1], events.CommandRejected{CommandType: events.TypeBuildTemplate, Failure: events.Failure{Code: events.CodeTemplateExists, Message: "in the catalog"}})
+	if third, _ := h.build(recipeJSON(nil)); third.Revision != 5 {
+		t.Errorf("after a refused build: revision %d, want 5", third.Revision)
+	}
+	if ts := h.providerTemplates(); len(ts) != 5 || ts[2].Revision != 4 || ts[2].Status != projector.TemplateFailed || ts[2].Failure == nil ||
+		ts[2].Failure.Code != events.CodeTemplateExists {
+		t.Errorf("a refused build: %+v", ts)
+	}
 	b, ok := cmds[0].Payload.(events.BuildTemplate)
 	if !ok || b.Revision != 3 || b.Recipe.Name != tmpl || b.Recipe.CNI.Version != "1.15.1" || len(b.Recipe.Scripts) != 1 ||
 		cmds[0].ClusterID != events.TemplateID(tmpl, 3) || cmds[0].OrgID != ingress.SystemOrg || cmds[0].Actor != root {
@@ -167,8 +176,8 @@ func TestBuildTemplate(t *testing.T) {
 
 	// The provider sees them at once; tenants see the catalog alone.
 	ts := h.providerTemplates()
-	if len(ts) != 4 || ts[1].Revision != 3 || ts[1].Status != projector.TemplateBuilding || ts[1].OperationID != wantID || ts[1].Source != events.SourceBuilt ||
-		ts[1].Rules.CPU != 2 || ts[1].CatalogItem != tmpl+"_rev3" || ts[0].Status != projector.TemplateReady || ts[3].Name != "ubuntu-k8s-1.29" {
+	if len(ts) != 5 || ts[1].Revision != 3 || ts[1].Status != projector.TemplateBuilding || ts[1].OperationID != wantID || ts[1].Source != events.SourceBuilt ||
+		ts[1].Rules.CPU != 2 || ts[1].CatalogItem != tmpl+"_rev3" || ts[0].Status != projector.TemplateReady || ts[4].Name != "ubuntu-k8s-1.29" {
 		t.Errorf("provider's templates %+v", ts)
 	}
 	if ts := decode[[]cse.Template](t, h.do(http.MethodGet, "/api/cse/templates", "")); len(ts) != 2 {

@@ -81,10 +81,6 @@ func RecipeTemplate(r events.Recipe, revision int) events.Template {
 		ContainerdVersion: r.ContainerdVersion, Rules: r.Rules, Source: events.SourceBuilt}
 }
 
-func (ts *tmplState) ref() events.TemplateRef {
-	return events.TemplateRef{Name: ts.tmpl.Name, Revision: ts.tmpl.Revision}
-}
-
 // named fills in the revision's name when nothing told it yet: a revision kaas did not
 // make is known by its deprecation or delete alone.
 func (ts *tmplState) named(ref events.TemplateRef) {
@@ -250,6 +246,13 @@ func (v *Views) applyTemplateEvent(seq uint64, hash string, env events.Envelope)
 		ended = true
 	case events.CommandRejected:
 		rejected = true
+		if ts.status == "" && (p.CommandType == events.TypeBuildTemplate || p.CommandType == events.TypeImportTemplate) {
+			// A build or an import refused before it made anything is a revision that
+			// failed: it keeps its number, so that the next one does not run into the same
+			// refusal. What it was to be is its command's (see Templates).
+			f := p.Failure
+			ts.status, ts.op, ts.opType, ts.step, ts.failure = TemplateFailed, cause, p.CommandType, env.Type, &f
+		}
 	}
 	if ours && !rejected {
 		if s, ok := buildStage[env.Type]; ok && ts.failure == nil {
@@ -344,16 +347,26 @@ func (v *Views) Templates() []TemplateView {
 	}
 	for id, ts := range v.templates {
 		if ts.status == "" {
-			continue // only refusals: the revision is nothing
+			continue // only refusals of changes: the revision is nothing
 		}
 		tv := ts.view(id)
-		if c, ok := byRef[ts.ref()]; ok {
+		if ts.tmpl.Name == "" {
+			// A refused build or import: what it was to be is its command's, once folded.
+			r := v.ops[ts.op]
+			if r == nil || r.cmd.tmpl == nil {
+				continue
+			}
+			tv.Template = r.cmd.tmpl.template
+			tv.CatalogItem = events.TemplateItemName(tv.Template.Name, tv.Template.Revision)
+		}
+		ref := events.TemplateRef{Name: tv.Template.Name, Revision: tv.Template.Revision}
+		if c, ok := byRef[ref]; ok {
 			// The catalog says what tenants are offered: its flag, and the ids a sync read.
 			tv.Template.Deprecated = c.Template.Deprecated
 			tv.Template.Catalog = cmp.Or(tv.Template.Catalog, c.Template.Catalog)
 			tv.Template.CatalogItemID = cmp.Or(tv.Template.CatalogItemID, c.Template.CatalogItemID)
 		}
-		byRef[ts.ref()] = &tv
+		byRef[ref] = &tv
 	}
 	for _, r := range v.pendingTemplateOps() {
 		tc := r.cmd.tmpl

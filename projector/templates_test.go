@@ -96,6 +96,10 @@ func templateHistory(s *stream) {
 
 	build(s, "build-4", 4, "kubernetes", false) // in progress
 
+	// Refused before it made anything: a failed revision, which keeps its number.
+	taken := s.Command("build-6", events.TemplateID(tmplName, 6), systemOrg, provider, events.BuildTemplate{Recipe: testRecipe(), Revision: 6})
+	s.Event(taken, events.CommandRejected{CommandType: events.TypeBuildTemplate, Failure: events.Failure{Code: events.CodeTemplateExists, Message: "in the catalog"}})
+
 	// Accepted, not started: a build, the undoing of revision 1's deprecation, the delete
 	// of the imported revision.
 	s.Command("build-5", events.TemplateID(tmplName, 5), systemOrg, provider, events.BuildTemplate{Recipe: testRecipe(), Revision: 5})
@@ -136,6 +140,8 @@ func TestTemplates(t *testing.T) {
 		{name: tmplName, rev: 4, status: projector.TemplateBuilding, op: opID("build-4"), source: events.SourceBuilt, guest: "kubernetes",
 			stepLike: "customize: kubernetes", hasRules: true},
 		{name: tmplName, rev: 5, status: projector.TemplateBuilding, op: opID("build-5"), source: events.SourceBuilt, hasRules: true},
+		{name: tmplName, rev: 6, status: projector.TemplateFailed, op: opID("build-6"), source: events.SourceBuilt, hasRules: true,
+			failed: events.CodeTemplateExists, stepLike: events.TypeCommandRejected},
 	}
 	got := v.Templates()
 	if len(got) != len(want) {
@@ -179,6 +185,7 @@ func TestTemplates(t *testing.T) {
 		"build-1-again": {projector.OpRejected, events.TypeBuildTemplate, -1},
 		"build-4":       {projector.OpRunning, events.TypeBuildTemplate, 100 * (4 + 2) / (8 + 7)},
 		"build-5":       {projector.OpPending, events.TypeBuildTemplate, 0},
+		"build-6":       {projector.OpRejected, events.TypeBuildTemplate, -1},
 		"delete-3":      {projector.OpPending, events.TypeDeleteTemplate, 0},
 	}
 	for req, w := range ops {
@@ -201,7 +208,7 @@ func TestTemplates(t *testing.T) {
 	}
 
 	// Template aggregates are no clusters.
-	for _, rev := range []int{1, 2, 3, 4, 5, 9} {
+	for _, rev := range []int{1, 2, 3, 4, 5, 6, 9} {
 		id := events.TemplateID(tmplName, rev)
 		if _, ok := v.Cluster(id); ok || !v.IsTemplate(id) {
 			t.Errorf("revision %d: a cluster, or not a template", rev)
