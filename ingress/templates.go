@@ -19,6 +19,7 @@ import (
 // act on.
 const (
 	templateReady   = "READY"
+	templateFailed  = "FAILED"
 	templateDeleted = "DELETED"
 )
 
@@ -214,8 +215,9 @@ func (a *API) deleteTemplate(c *call) reply {
 	})
 }
 
-// retire appends a deprecation or a delete of a revision in the catalog, after check (nil:
-// none), and answers 202 with the revision as it now reads.
+// retire appends a deprecation or a delete of a revision in the catalog (or, for a delete,
+// of what a failed build could not roll back), after check (nil: none), and answers 202
+// with the revision as it now reads.
 func (a *API) retire(c *call, ref events.TemplateRef, p events.Payload, check func() *reply) reply {
 	unlock := a.locks.lock(templateKey(ref.Name))
 	defer unlock()
@@ -226,6 +228,9 @@ func (a *API) retire(c *call, ref events.TemplateRef, p events.Payload, check fu
 		switch {
 		case !found || t.Status == templateDeleted:
 			return templateNotFound(ref)
+		case t.Status == templateFailed && t.Step == events.TypeOperationFailed && p.Type() == events.TypeDeleteTemplate:
+			// Failed with no rollback (or a failed one): what it made may be left, and a
+			// delete removes it.
 		case t.Status != templateReady:
 			return fail(http.StatusBadRequest, cse.MinorDefault, "template %s revision %d is %s: only a revision in the catalog (READY) can be %s. Try again when its operation ends.",
 				ref.Name, ref.Revision, t.Status, map[bool]string{true: "deleted", false: "deprecated"}[p.Type() == events.TypeDeleteTemplate])

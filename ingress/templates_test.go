@@ -319,6 +319,26 @@ func TestRetireTemplate(t *testing.T) {
 	wantError(t, h.do(http.MethodDelete, templatePath(tmpl, b.Revision), "", providerOpt), http.StatusBadRequest, cse.MinorDefault, "is BUILDING")
 	h.exec.runTemplate(b.OperationID)
 
+	// A build that failed: nothing to deprecate; nothing to delete once rolled back, but
+	// what a failure with no rollback left is deleted.
+	for _, rollback := range []bool{true, false} {
+		f, _ := h.build(recipeJSON(nil))
+		cmd := h.exec.command(f.OperationID)
+		bt := cmd.Payload.(events.BuildTemplate)
+		h.exec.record(cmd, events.TemplateBuildStarted{Recipe: bt.Recipe, Revision: bt.Revision, CatalogItem: events.TemplateItemName(tmpl, bt.Revision)})
+		h.exec.record(cmd, events.OperationFailed{Failure: events.Failure{Code: events.CodeVCDError, Message: "capture refused"}, Rollback: rollback})
+		if rollback {
+			h.exec.record(cmd, events.OperationRolledBack{})
+		}
+		wantError(t, h.do(http.MethodPost, templatePath(tmpl, f.Revision)+"/action/deprecate", "", providerOpt), http.StatusBadRequest, cse.MinorDefault, "is FAILED")
+		rec := h.do(http.MethodDelete, templatePath(tmpl, f.Revision), "", providerOpt)
+		if rollback {
+			wantError(t, rec, http.StatusBadRequest, cse.MinorDefault, "is FAILED")
+		} else if rec.Code != http.StatusAccepted {
+			t.Errorf("delete what a failed build left: %d %s", rec.Code, rec.Body)
+		}
+	}
+
 	// Unused: deleted; shown DELETING at once, then DELETED, gone for tenants.
 	rec = h.do(http.MethodDelete, templatePath(tmpl, b.Revision), "", providerOpt)
 	if got := decode[cse.ProviderTemplate](t, rec); rec.Code != http.StatusAccepted || got.Status != projector.TemplateDeleting {
@@ -327,18 +347,18 @@ func TestRetireTemplate(t *testing.T) {
 	delID := strings.TrimPrefix(rec.Header().Get("Location"), base+"/operations/")
 	h.exec.runTemplate(delID)
 	for _, tt := range h.providerTemplates() {
-		if tt.Name == tmpl && tt.Status != projector.TemplateDeleted {
+		if tt.Name == tmpl && tt.Revision == b.Revision && tt.Status != projector.TemplateDeleted {
 			t.Errorf("after the delete: %+v", tt)
 		}
 	}
 	for _, tt := range decode[[]cse.Template](t, h.do(http.MethodGet, "/api/cse/templates", "")) {
-		if tt.Name == tmpl {
+		if tt.Name == tmpl { // nor the failed ones
 			t.Errorf("tenants still see %+v", tt)
 		}
 	}
 	wantError(t, h.do(http.MethodDelete, templatePath(tmpl, b.Revision), "", providerOpt), http.StatusNotFound, cse.MinorDefault, "not found")
-	// The next build does not reuse the deleted revision.
-	if again, _ := h.build(recipeJSON(nil)); again.Revision != b.Revision+1 {
-		t.Errorf("after a delete: revision %d, want %d", again.Revision, b.Revision+1)
+	// The next build reuses no revision: neither deleted nor failed.
+	if again, _ := h.build(recipeJSON(nil)); again.Revision != b.Revision+3 {
+		t.Errorf("after a delete: revision %d, want %d", again.Revision, b.Revision+3)
 	}
 }
