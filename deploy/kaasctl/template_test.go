@@ -77,6 +77,9 @@ func TestTemplateCommands(t *testing.T) {
 		{name: "build", user: admin, args: []string{"template", "build", "{dir}/good.yaml"}, golden: "template-build.table"},
 		{name: "build json", user: admin, args: []string{"template", "build", "{dir}/good.yaml", "-o", "json"},
 			out: []string{`"name": "ubuntu-22.04_k8s-1.30_antrea-1.15"`, `"revision": 3`, `"operation_id": "[0-9a-f-]{36}"`}},
+		{name: "the repository's recipes", user: admin, args: []string{"template", "build", "-o", "name",
+			"../recipes/ubuntu-22.04_k8s-1.29_antrea-1.14.yaml", "../recipes/ubuntu-24.04_k8s-1.31_calico-3.28.yaml"},
+			out: []string{`^ubuntu-22.04_k8s-1.29_antrea-1.14 2\nubuntu-24.04_k8s-1.31_calico-3.28 1\n$`}},
 
 		{name: "import checked by flag", user: admin, args: []string{"template", "import", "--name", "tkgm", "--ova", "tkgm.ova", "--os", "photon-5",
 			"--cni", "antrea", "--cni-version", "1.15.1"}, code: 2,
