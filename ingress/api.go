@@ -90,6 +90,8 @@ type Reader interface {
 	WaitTask(ctx context.Context, opID string) (href string, ok bool)
 	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
 	UserName(ctx context.Context, userID string) string
+
+	TemplateReader
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -292,6 +294,7 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 			http.MethodGet: {"get_operation", a.getOperation},
 		}},
 	}
+	a.routes = append(a.routes, a.templateRoutes(all)...)
 	return a, nil
 }
 

@@ -10,13 +10,15 @@ import (
 
 // FuzzRequestBodies sends arbitrary bodies to every route that decodes one besides the
 // cluster entity (which FuzzDecodeEntity covers): sharing, org VDC enablement, the service
-// state and API 35's upgrade. Whatever the body, the answer is a success or a 4xx with CSE's
+// state, API 35's upgrade, and the provider's template build (a recipe), import and
+// deprecation. Whatever the body, the answer is a success or a 4xx with CSE's
 // error body, never a 5xx or a panic.
 func FuzzRequestBodies(f *testing.F) {
 	for _, s := range []string{
 		`{"accessSetting":[{"memberId":"urn:vcloud:user:1b2c0000-0000-4000-8000-000000000001","accessLevelId":"urn:vcloud:accessLevel:ReadOnly","grantType":"MembershipAccessControlGrant"}]}`,
 		`{"accessSetting":[]}`, `{"accessSetting":null}`, `{"k8s_runtime":["native"],"org_name":"acme","ovdc_name":"vdc1"}`,
 		`{"server_action":"disable"}`, `{"template_name":"t","template_revision":1}`, `[]`, `{}`, `null`, `{"a":1}{}`, "\xff",
+		recipeJSON(nil), importJSON(nil), `{"deprecated":false}`, `{"deprecated":null}`, `{"name":"t","scripts":[{"name":"a"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -31,6 +33,9 @@ func FuzzRequestBodies(f *testing.F) {
 		{http.MethodPost, clusterPath(id) + "/action/upgrade", nil},
 		{http.MethodPut, base + "/ovdc/urn:vcloud:vdc:vdc1", []opt{provider}},
 		{http.MethodPut, "/api/cse/system", []opt{provider}},
+		{http.MethodPost, base + "/templates/action/build", []opt{provider}},
+		{http.MethodPost, base + "/templates/action/import", []opt{provider}},
+		{http.MethodPost, templatePath("ubuntu-k8s-1.29", 1) + "/action/deprecate", []opt{provider}},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		h.t = t // the target runs one input at a time

@@ -24,7 +24,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.duration)
 	for _, op := range []string{"create_cluster", "list_clusters", "list_native_clusters", "get_cluster", "update_cluster", "delete_cluster",
-		"force_delete_cluster", "get_operation", "get_kubeconfig"} {
+		"force_delete_cluster", "get_operation", "get_kubeconfig", "build_template", "import_template", "deprecate_template", "delete_template"} {
 		for _, o := range []string{"accepted", "ok", "rejected", "error"} {
 			m.requests.WithLabelValues(op, o)
 		}

@@ -61,7 +61,7 @@ func TestRoutes(t *testing.T) {
 		{http.MethodGet, "/cse/3.0/clusters", "", 404},
 		{http.MethodGet, "/api/cse/2.0/clusters", "", 404},
 		{http.MethodGet, "/api/cse/3.0/clusterz", "", 404},
-		{http.MethodGet, "/api/cse/3.0/templates", "", 404},
+		{http.MethodGet, "/api/cse/3.0/templates", "", 403},                     // the provider's view of every revision
 		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/config", "", 400},          // the route exists; the cluster has no kubeconfig yet
 		{http.MethodPost, "/api/cse/3.0/cluster/{urn}/action/upgrade", "", 400}, // API 35's upgrade: the route exists, the body is missing
 		{http.MethodGet, "/api/cse/3.0/cluster/{urn}/action/upgrade", "", 405},

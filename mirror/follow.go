@@ -39,7 +39,10 @@ func (m *Mirror) position(ctx context.Context) (position, error) {
 
 // taskCommands are the commands that are operations with a VCD task: what CSE answered
 // with a task. Sharing is answered at once (204), and template reloads and the service
-// state are no operation on a cluster or an org VDC.
+// state are no operation on a cluster or an org VDC. Template commands (build, import,
+// deprecate, delete) get no VCD task from kaas either: a provider follows them through
+// kaas's operation routes, and VCD shows the tasks of its own catalog work (uploads,
+// captures) as it does for any client.
 var taskCommands = map[string]bool{
 	events.TypeCreateCluster: true, events.TypeScaleWorkers: true, events.TypeUpgradeTemplate: true,
 	events.TypeDeleteCluster: true, events.TypeForceDeleteCluster: true, events.TypeDeleteNFSNode: true,
@@ -48,6 +51,13 @@ var taskCommands = map[string]bool{
 
 // touched returns the items a record touches.
 func touched(env events.Envelope, command bool) []string {
+	// A template revision's aggregate has no VCD entity and its operations no VCD task:
+	// records only template aggregates have touch nothing. (Their shared records, a retry
+	// or a failure, name the aggregate and its operation: reconcile finds those are no
+	// cluster's and no task's.)
+	if r, ok := env.Payload.(events.CommandRejected); events.IsTemplateType(env.Type) || (ok && events.IsTemplateType(r.CommandType)) {
+		return nil
+	}
 	var out []string
 	cloud := env.ClusterID == events.CloudID
 	if !cloud && env.ClusterID != "" {

@@ -44,6 +44,9 @@ func (m *Mirror) reconcile(ctx context.Context, w work) error {
 // controls; none once it is deleted. full also looks in VCD for entities kaas did not link
 // (made twice, or whose link was lost).
 func (m *Mirror) reconcileCluster(ctx context.Context, id string, full bool) error {
+	if m.views.IsTemplate(id) {
+		return nil // a template revision: no entity in VCD
+	}
 	cv, ok := m.views.Cluster(id)
 	live := ok && cv.Exists()
 	link := m.links.cluster(id)

@@ -453,6 +453,10 @@ func TestTouched(t *testing.T) {
 		{"refused create", events.Envelope{ClusterID: c, CausationID: "op1", Payload: events.CommandRejected{CommandType: events.TypeCreateCluster}}, false,
 			[]string{"c." + c, "o.op1"}},
 		{"synced", events.Envelope{ClusterID: events.CloudID, CausationID: "op3", Payload: events.CloudSynced{}}, false, nil},
+		{"build", events.Envelope{ID: "op6", ClusterID: c, Type: events.TypeBuildTemplate}, true, nil},
+		{"build step", events.Envelope{ClusterID: c, CausationID: "op6", Type: events.TypeBuildVMStarted, Payload: events.BuildVMStarted{}}, false, nil},
+		{"refused delete of a template", events.Envelope{ClusterID: c, CausationID: "op7", Type: events.TypeCommandRejected,
+			Payload: events.CommandRejected{CommandType: events.TypeDeleteTemplate}}, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -538,5 +542,25 @@ func TestEntityAt35(t *testing.T) {
 	bad.setDefaults()
 	if err := bad.Validate(); err == nil {
 		t.Fatal("API version 37.0 was taken")
+	}
+}
+
+// TestTemplatesNotMirrored: a template revision's aggregate gets no entity and its
+// operations no task, even through the records it shares with clusters (a retry, a
+// failure), which do mark it.
+func TestTemplatesNotMirrored(t *testing.T) {
+	h := newHarness(t)
+	const provider = "urn:vcloud:user:00000000-0000-4000-8000-0000000000ff"
+	system := "urn:vcloud:org:a93c9db9-7471-3192-8d09-a8f7eeda85f9"
+	r := events.Recipe{Name: "ubuntu", OS: "ubuntu-22.04", KubernetesVersion: "v1.30.4"}
+	id := events.TemplateID(r.Name, 1)
+	build := h.st.Command("build", id, system, provider, events.BuildTemplate{Recipe: r, Revision: 1})
+	h.st.Event(build, events.TemplateBuildStarted{Recipe: r, Revision: 1, CatalogItem: events.TemplateItemName(r.Name, 1)})
+	h.st.Event(build, events.StepRetrying{Step: "EnsureImage", Attempt: 1, Failure: events.Failure{Code: events.CodeVCDError, Message: "busy"}})
+	h.st.Event(build, events.OperationFailed{Failure: events.Failure{Code: events.CodeVCDError, Message: "refused"}})
+	h.cluster(id, true)
+	h.op(build.ID)
+	if len(h.vcd.entities) != 0 || len(h.vcd.tasks) != 0 || h.vcd.calls["FindEntities"] != 0 {
+		t.Fatalf("a template build mirrored: entities %d, tasks %d, calls %v", len(h.vcd.entities), len(h.vcd.tasks), h.vcd.calls)
 	}
 }

@@ -13,6 +13,10 @@ import (
 // CloudView is what kaas offers Kubernetes on: the provider's templates, the org VDCs and
 // the runtimes each is enabled for, and whether the service takes requests.
 type CloudView struct {
+	// Templates are what tenants are offered: the catalog's templates as last synced, as
+	// kaas's template operations since changed them (built or imported: added; deprecated:
+	// flagged; deleted: removed), and as deprecations and deletes accepted and not started
+	// yet will change them.
 	Templates []events.Template
 	// VDCs are VCD's org VDCs, as last synced, plus any enabled since that the sync did not
 	// list, sorted by org then name.
@@ -206,7 +210,9 @@ func (c *cloud) view(seqOf func(id string) uint64) CloudView {
 func (v *Views) Cloud() CloudView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.cloud.view(v.commandSeq)
+	cv := v.cloud.view(v.commandSeq)
+	cv.Templates = v.catalogTemplates(cv.Templates)
+	return cv
 }
 
 // User returns what a sync said of a VCD user, by URN: a lookup in memory, for the names

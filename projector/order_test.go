@@ -57,6 +57,7 @@ func mixedHistory(t *testing.T) (s *stream, hotel, india events.Envelope) {
 	s.Event(off, events.VDCRuntimesChanged{VDC: vdcX})
 	stop := s.Command("stop", events.CloudID, systemOrg, provider, events.SetServiceState{Enabled: false})
 	s.Event(stop, events.ServiceStateChanged{Enabled: false})
+	templateHistory(s)
 	return s, hotel, india
 }
 
@@ -101,6 +102,7 @@ func sameViews(t *testing.T, a, b *projector.Views, s *stream) {
 		"stats":      func(v *projector.Views) any { return v.Stats() },
 		"heads":      func(v *projector.Views) any { return v.Heads() },
 		"named":      func(v *projector.Views) any { return v.Named(orgA, "vdc1", "alpha") },
+		"templates":  func(v *projector.Views) any { return v.Templates() },
 	} {
 		if x, y := f(a), f(b); !reflect.DeepEqual(x, y) {
 			t.Fatalf("%s:\n%+v\n%+v", name, x, y)

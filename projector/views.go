@@ -81,6 +81,10 @@ type Views struct {
 	byCluster map[string][]*opRecord     // cluster id → its operations, in opOrder
 	names     map[string]map[string]bool // org/vdc/lower(name) → cluster ids ever given that name
 	cloud     *cloud
+	// Template revisions are aggregates beside the clusters: templates is their events'
+	// fold, tmplCmds the aggregates template commands named (each written by one fold).
+	templates map[string]*tmplState
+	tmplCmds  map[string]bool
 	cmdSeq    uint64
 	evtSeq    uint64
 	evtTime   time.Time     // of the last event folded, for the lag
@@ -106,6 +110,7 @@ type fromCommand struct {
 	target                       string
 	acl                          *[]events.ACLEntry
 	vdc                          *events.VDC
+	tmpl                         *tmplCommand // what a template command says of its revision
 }
 
 // fromEvents is what the events naming an operation say of it; seq is the first such
@@ -176,7 +181,8 @@ func orderSeq(s uint64) uint64 {
 // NewViews returns empty views.
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
-		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{})}
+		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{}),
+		templates: map[string]*tmplState{}, tmplCmds: map[string]bool{}}
 }
 
 // op returns the operation's record, made and placed in its cluster's list when new.
@@ -287,6 +293,10 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 		vdc := p.VDC
 		c.vdc = &vdc
 	}
+	if c.tmpl = templateCommand(env.Payload); c.tmpl != nil {
+		c.target = templateTarget(c.tmpl.ref)
+		v.tmplCmds[env.ClusterID] = true
+	}
 	switch r := v.ops[env.ID]; {
 	case r == nil:
 		r = &opRecord{id: env.ID, clusterID: env.ClusterID, cmd: c}
@@ -307,6 +317,10 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	defer v.mu.Unlock()
 	if env.ClusterID == events.CloudID {
 		v.applyCloudEvent(seq, env)
+		return
+	}
+	if v.templateFold(env) {
+		v.applyTemplateEvent(seq, hash, env)
 		return
 	}
 	st := v.clusters[env.ClusterID]
@@ -521,6 +535,9 @@ func (v *Views) Cluster(id string) (ClusterView, bool) {
 
 func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 	cv := ClusterView{ID: id}
+	if v.isTemplate(id) {
+		return cv, false // a template revision's aggregate is no cluster
+	}
 	if st := v.clusters[id]; st != nil {
 		cv.State = st.Clone()
 	}
@@ -611,7 +628,8 @@ func (v *Views) Equal(o *Views) bool {
 	defer o.mu.RUnlock()
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
 		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
-		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users)
+		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users) &&
+		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds)
 }
 
 // sameOrder compares the per-cluster operation lists by id (the records are compared with
@@ -656,6 +674,9 @@ func (v *Views) Heads() map[string]Head {
 			out[id] = Head{st.Seq, st.Hash}
 		}
 	}
+	for id, ts := range v.templates {
+		out[id] = Head{ts.seq, ts.hash}
+	}
 	return out
 }
 
@@ -686,6 +707,11 @@ func (v *Views) Clone() *Views {
 		c.names[k] = maps.Clone(ids)
 	}
 	c.cloud = v.cloud.clone()
+	for id, ts := range v.templates {
+		cp := *ts // what it points to is replaced, never changed in place
+		c.templates[id] = &cp
+	}
+	c.tmplCmds = maps.Clone(v.tmplCmds)
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
 	return c
 }
@@ -725,6 +751,14 @@ func (v *Views) Diff(o *Views) []string {
 	}
 	if !maps.Equal(v.cloud.users, o.cloud.users) {
 		out = append(out, "VCD users")
+	}
+	for _, id := range slices.Sorted(maps.Keys(union(v.templates, o.templates))) {
+		if !reflect.DeepEqual(v.templates[id], o.templates[id]) {
+			out = append(out, "template "+id)
+		}
+	}
+	if !maps.Equal(v.tmplCmds, o.tmplCmds) {
+		out = append(out, "template commands")
 	}
 	return out
 }
@@ -769,6 +803,7 @@ func (v *Views) replaceWith(o *Views) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
+	v.templates, v.tmplCmds = c.templates, c.tmplCmds
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
 	if v.watched.Swap(false) {
 		close(v.changed)

@@ -254,6 +254,11 @@ func (q *Queries) Operation(ctx context.Context, p cluster.Principal, id string)
 	if q.links != nil {
 		out.TaskHref, _ = q.links.TaskHref(o.ID)
 	}
+	if q.views.IsTemplate(o.ClusterID) {
+		// A template revision's operation: no cluster, and no entity to link; the id is the
+		// revision's aggregate, as the audit knows it.
+		out.ClusterID, out.ClusterURI = o.ClusterID, ""
+	}
 	if out.Status == projector.OpPending {
 		out.Phase = string(cluster.PendingPhase(o.Command))
 	}

@@ -13,26 +13,6 @@ import (
 )
 
 func (a *app) templateCmd() *cobra.Command {
-	var output string
-	list := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List the Kubernetes templates the provider offers",
-		Args:    exactArgs(0, "none"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := a.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.Templates(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return templatesView(r).print(cmd.OutOrStdout(), output)
-		},
-	}
-	outputFlag(list, &output)
-
 	var rf changeFlags
 	reload := &cobra.Command{
 		Use:   "reload",
@@ -63,7 +43,8 @@ than at its next sync (KAAS_CLOUD_SYNC_INTERVAL). With --wait, show the template
 		},
 	}
 	rf.add(reload)
-	return group("template", "List Kubernetes templates; reload them from VCD", list, reload)
+	return group("template", "List Kubernetes templates; build, import, deprecate, delete and reload them (providers)", a.templateListCmd(), reload,
+		a.templateBuildCmd(), a.templateImportCmd(), a.templateDeprecateCmd(), a.templateDeleteCmd())
 }
 
 // completeTemplates completes a template name from the provider's templates.
