@@ -237,8 +237,9 @@ func shellSyntax(body, file string) (string, bool) {
 
 var envLine = regexp.MustCompile(`^([A-Z][A-Z0-9_]*)='(.*)'$`)
 
-// parseEnv reads build.env as the shell sources it: KEY='value' lines, a quote in a value
-// written '\''. Every key of the contract must be there, in order.
+// parseEnv reads build.env as the shell sources it: KEY='value' lines, where a quote in a
+// value closes the quotes, is escaped, and opens them again. Every key of the contract
+// must be there, in order.
 func parseEnv(s string) (map[string]string, error) {
 	env := map[string]string{}
 	var keys []string

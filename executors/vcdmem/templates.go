@@ -65,6 +65,9 @@ type Item struct {
 	DeletedAt time.Time `json:"deletedAt,omitzero"`
 	// Kubernetes is what a captured template's VM has installed.
 	Kubernetes string `json:"kubernetes,omitempty"`
+	// GuestInfo is what a captured template's VM carries in its guestinfo: what every VM
+	// made from it starts with.
+	GuestInfo map[string]string `json:"guestInfo,omitempty"`
 }
 
 func (it *Item) complete() bool { return it.PollsLeft == 0 && it.Failed == "" }
@@ -335,7 +338,13 @@ func (v *VCD) CaptureVApp(ctx context.Context, spec executors.CaptureSpec) (exec
 		}
 		now := time.Now()
 		var installed string
+		carried := map[string]string{}
 		for _, m := range a.VMs {
+			for k, val := range m.GuestInfo {
+				if val != "" {
+					carried[k] = val
+				}
+			}
 			if m.poweredOn(now) || !m.OnAt.IsZero() && m.OffAt.IsZero() || now.Before(m.OffAt) {
 				return executors.Status{}, executors.Terminal(events.CodeVCDError, "VCD refused the request", "BAD_REQUEST",
 					fmt.Sprintf("The vApp %q must be powered off to be captured.", a.Name))
@@ -351,7 +360,7 @@ func (v *VCD) CaptureVApp(ctx context.Context, spec executors.CaptureSpec) (exec
 		md[executors.MetaBuildID] = spec.Owner
 		it = &Item{ID: "urn:vcloud:catalogitem:" + uuid.NewString(), VAppTemplateID: "urn:vcloud:vapptemplate:" + uuid.NewString(),
 			Org: spec.VApp.Org, Name: spec.Item, Description: spec.Description, Metadata: md, PollsLeft: v.polls(),
-			Source: a.ID, Kubernetes: installed}
+			Source: a.ID, Kubernetes: installed, GuestInfo: carried}
 		v.st.Items[it.ID] = it
 		return executors.Status{}, v.save()
 	}
@@ -457,8 +466,10 @@ type ItemInfo struct {
 	ID, Name, Owner string
 	Complete        bool
 	Metadata        map[string]string
-	// Kubernetes is what a captured template's VM has installed.
+	// Kubernetes is what a captured template's VM has installed; GuestInfo what it
+	// carries in its guestinfo.
 	Kubernetes string
+	GuestInfo  map[string]string
 }
 
 // Items lists the catalog items kaas uploaded or captured and VCD has not deleted, by name.
@@ -470,7 +481,7 @@ func (v *VCD) Items() []ItemInfo {
 	for _, it := range v.st.Items {
 		if it.DeletedAt.IsZero() || now.Before(it.DeletedAt) {
 			out = append(out, ItemInfo{ID: it.ID, Name: it.Name, Owner: it.owner(), Complete: it.complete(), Metadata: maps.Clone(it.Metadata),
-				Kubernetes: it.Kubernetes})
+				Kubernetes: it.Kubernetes, GuestInfo: maps.Clone(it.GuestInfo)})
 		}
 	}
 	slices.SortFunc(out, func(a, b ItemInfo) int { return strings.Compare(a.Name, b.Name) })
