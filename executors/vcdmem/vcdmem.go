@@ -516,7 +516,7 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 		}
 		v.st.NextIP++
 		m = &VM{ID: "urn:vcloud:vm:" + uuid.NewString(), Name: spec.Name, Role: spec.Role, Template: spec.Template.Name,
-			Metadata: maps.Clone(spec.Metadata), GuestInfo: maps.Clone(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
+			Metadata: maps.Clone(spec.Metadata), GuestInfo: guestInfo(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
 			IP: v.address(a.Org, a.VDC, a.Network, v.st.NextIP), SizingPolicy: hw.SizingPolicy, StorageProfile: hw.StorageProfile,
 			CPU: hw.CPU, MemoryMB: hw.MemoryMB, Image: image}
 		a.VMs[m.Name] = m
@@ -788,4 +788,13 @@ func (v *VCD) SetErrorRate(r float64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cfg.ErrorRate = r
+}
+
+// guestInfo is a new VM's guestinfo: what kaas set, in a map its guest can write to.
+func guestInfo(set map[string]string) map[string]string {
+	gi := maps.Clone(set)
+	if gi == nil {
+		gi = map[string]string{}
+	}
+	return gi
 }
