@@ -136,6 +136,8 @@ begin prepare
 . /etc/kaas/build.env
 # shellcheck source=/dev/null
 . /etc/os-release
+# apt waits for its lock, which the image's own first-boot updates may hold.
+echo 'DPkg::Lock::Timeout "600";' >/etc/apt/apt.conf.d/90kaas-build
 run apt-get update
 run apt-get install -y curl gpg apt-transport-https ca-certificates socat conntrack
 run swapoff -a
@@ -195,6 +197,7 @@ for script in $KAAS_SCRIPTS; do
 done
 
 begin cleanup
+rm -f /etc/apt/apt.conf.d/90kaas-build
 run apt-get clean
 run cloud-init clean --logs
 : >/etc/machine-id

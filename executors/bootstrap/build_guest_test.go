@@ -84,7 +84,7 @@ func runBuild(t *testing.T, r events.Recipe, prepare func(root string)) guestRun
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{"tmp", "dev", "opt", "etc/apt/sources.list.d", "etc/modules-load.d", "etc/sysctl.d", "etc/ssh", "usr/local/bin"} {
+	for _, d := range []string{"tmp", "dev", "opt", "etc/apt/sources.list.d", "etc/apt/apt.conf.d", "etc/modules-load.d", "etc/sysctl.d", "etc/ssh", "usr/local/bin"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -205,8 +205,10 @@ func TestBuildScriptRuns(t *testing.T) {
 			t.Errorf("/%s:\n%s\nwant\n%s", path, got, want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(g.root, "etc/ssh/ssh_host_ed25519_key")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the ssh host key is still there (%v)", err)
+	for _, gone := range []string{"etc/ssh/ssh_host_ed25519_key", "etc/apt/apt.conf.d/90kaas-build"} {
+		if _, err := os.Stat(filepath.Join(g.root, gone)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("/%s is still there (%v)", gone, err)
+		}
 	}
 	if left, _ := filepath.Glob(filepath.Join(g.root, "tmp", "*")); len(left) != 0 {
 		t.Errorf("the build left %q", left)

@@ -1,14 +1,17 @@
 package bootstrap
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/recipe"
 )
 
 // buildRecipe is the contract's example recipe: a script, rules, an OVA URL.
@@ -258,6 +261,107 @@ func TestBuildScriptPassesShellcheck(t *testing.T) {
 	if dash, err := exec.LookPath("dash"); err == nil {
 		if out, err := exec.Command(dash, "-n", build).CombinedOutput(); err != nil {
 			t.Fatalf("dash -n: %v\n%s", err, out)
+		}
+	}
+}
+
+// Every recipe the repository ships parses, validates, is named as its file, renders, has
+// scripts that pass shellcheck, and builds (TestBuildScriptRuns's guest).
+func TestRepositoryRecipes(t *testing.T) {
+	paths, err := filepath.Glob("../../deploy/recipes/*.yaml")
+	if err != nil || len(paths) < 3 {
+		t.Fatalf("recipes %q, %v: want the repository's three or more", paths, err)
+	}
+	sc, err := exec.LookPath("shellcheck")
+	if err != nil {
+		t.Fatal("shellcheck is not installed (make test installs it, through make lint)")
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := recipe.Parse(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := recipe.Validate(r); err != nil {
+				t.Fatal(err)
+			}
+			if want := strings.TrimSuffix(filepath.Base(path), ".yaml"); r.Name != want {
+				t.Errorf("recipe %q in file %s.yaml", r.Name, want)
+			}
+			if r.Description == "" || r.Base.OVA == "" {
+				t.Error("a shipped recipe has a description and says where its base image comes from")
+			}
+			if _, err := RenderBuild(r); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range r.Scripts {
+				p := filepath.Join(t.TempDir(), s.Name+".sh")
+				if err := os.WriteFile(p, []byte(s.Run), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				// SC1091: a script may source /etc/kaas/build.env, which exists in the guest only.
+				if out, err := exec.Command(sc, "--severity=style", "--exclude=SC1091", p).CombinedOutput(); err != nil {
+					t.Errorf("script %s: shellcheck: %v\n%s", s.Name, err, out)
+				}
+			}
+			g := runBuild(t, r, nil)
+			if g.err != nil || g.reports[len(g.reports)-1] != "status done" {
+				t.Fatalf("the build ended with %v, reports %q", g.err, g.reports)
+			}
+			minor := r.KubernetesVersion[:strings.LastIndex(r.KubernetesVersion, ".")]
+			pkg := strings.TrimPrefix(r.KubernetesVersion, "v") + "-1.1"
+			for _, c := range []string{
+				"containerd.io=" + r.ContainerdVersion + "-1\n",
+				"core:/stable:/" + minor + "/deb/Release.key\n",
+				"kubeadm=" + pkg + " kubelet=" + pkg + " kubectl=" + pkg + "\n",
+				"-o /opt/kaas/cni/" + r.CNI.Name + "-" + r.CNI.Version + ".yaml " + r.CNI.Manifest + "\n",
+			} {
+				if !strings.Contains(g.calls, c) {
+					t.Errorf("no call with %q in\n%s", c, g.calls)
+				}
+			}
+		})
+	}
+}
+
+// cloud-init reads the build's user data with PyYAML (YAML 1.1): it reads what the Go
+// readers read, plain and with a hostile manifest URL.
+func TestPyYAMLReadsTheBuild(t *testing.T) {
+	python := ""
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(py, "-c", "import yaml").Run() == nil {
+			python = py
+			break
+		}
+	}
+	if python == "" {
+		t.Fatal("no python3 with PyYAML, cloud-init's YAML reader (make test installs it: deploy/scripts/ensure-pyyaml.sh)")
+	}
+	hostile := buildRecipe()
+	hostile.CNI.Manifest = `https://example.com/a'b"c$(id)` + "`id`:x\\y"
+	hostile.Scripts[0].Run = "#!/bin/sh\n# - [x]\nruncmd: ['touch /x']\n---\n'\"\t\\\n"
+	for _, r := range []events.Recipe{buildRecipe(), hostile} {
+		ud, err := RenderBuild(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := parse(t, ud).cloud
+		cmd := exec.Command(python, "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))")
+		cmd.Stdin = strings.NewReader(ud)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("PyYAML: %v", err)
+		}
+		var got cloudRead
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("PyYAML reads %+v\nGo reads %+v", got, want)
 		}
 	}
 }
