@@ -2,12 +2,15 @@ package guestsim
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/recipe"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/bootstrap"
 )
@@ -120,5 +123,29 @@ func TestParseEnv(t *testing.T) {
 		if _, err := parseEnv(bad); err == nil {
 			t.Errorf("%q read", bad)
 		}
+	}
+}
+
+// The default repository holds what the repository's recipes install: each builds.
+func TestRepositoryRecipesBuild(t *testing.T) {
+	files, err := filepath.Glob("../../deploy/recipes/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recipes: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := recipe.Parse(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen, g := playBuild(t, r)
+			if seen[len(seen)-1] != "done" || g.Run.Kubernetes != r.KubernetesVersion {
+				t.Fatalf("reported %v, error %q", seen, g.Run.Error)
+			}
+		})
 	}
 }
