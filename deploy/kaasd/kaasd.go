@@ -86,7 +86,10 @@ type Config struct {
 	RetryBase       time.Duration
 	// BootTimeout is how long a node may take to finish its bootstrap (see
 	// executors.Config); 0: 20 minutes.
-	BootTimeout    time.Duration
+	BootTimeout time.Duration
+	// Build is where template builds run (KAAS_BUILD_*; see executors.Build): without a
+	// VDC and network, builds are refused and imports, deprecations and deletes still work.
+	Build          executors.Build
 	SecretsKeyFile string
 	Replicas       int
 	LogLevel       string
@@ -323,7 +326,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			}
 			backend = s.vcd
 		}
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
+		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, Build: cfg.Build, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
 			return nil, err
@@ -585,5 +588,7 @@ func (c Config) Redacted() map[string]any {
 		"provider_org": c.ProviderOrg, "cloud_sync_interval": c.CloudSyncInterval.String(), "version": Version,
 		"vcd_public_url": c.VCDPublicURL, "mirror_resync": c.MirrorResync.String(), "mirror_workers": c.MirrorWorkers, "task_wait": c.TaskWait.String(),
 		"rights_refresh": c.RightsRefresh.String(), "right_ids_override": len(c.RightIDs),
+		"build_org": c.Build.Org, "build_vdc": c.Build.VDC, "build_network": c.Build.Network,
+		"build_storage_profile": c.Build.StorageProfile, "build_timeout": c.Build.Timeout.String(),
 	}
 }

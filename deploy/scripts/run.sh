@@ -92,6 +92,9 @@ export KAAS_VCD_USER=${KAAS_VCD_USER:-administrator}
 export KAAS_VCD_PASSWORD=${KAAS_VCD_PASSWORD:-kaas-admin}
 export KAAS_VCD_INSECURE=${KAAS_VCD_INSECURE:-true}
 export KAAS_POLL_INTERVAL=${KAAS_POLL_INTERVAL:-500ms}
+# Template builds run in the simulator's only org VDC (a real VCD has one of the provider's
+# own for them, with internet access for the guest's downloads).
+export KAAS_BUILD_ORG=${KAAS_BUILD_ORG:-acme} KAAS_BUILD_VDC=${KAAS_BUILD_VDC:-acme-vdc} KAAS_BUILD_NETWORK=${KAAS_BUILD_NETWORK:-acme-net}
 # The queue first, then the registration: from then on a call VCD relays waits in the queue
 # until kaasd reads it. Then CSE's entity types, whose rights bundle goes to every tenant
 # org here (a real installation chooses; the default is none).

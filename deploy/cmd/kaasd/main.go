@@ -146,6 +146,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	fs.StringVar(&poll, "poll-interval", poll, "how often a waiting operation looks at VCD again; 0: 2s (KAAS_POLL_INTERVAL)")
 	retryBase := env("KAAS_EXECUTOR_RETRY_BASE", "0s")
 	fs.StringVar(&retryBase, "executor-retry-base", retryBase, "first wait after a retryable VCD error, doubling up to a minute; 0: 1s (KAAS_EXECUTOR_RETRY_BASE)")
+	str(&cfg.Build.Org, "build-org", "KAAS_BUILD_ORG", "org whose catalog template builds and imports go to and whose VDC builds run in; default: the service account's org")
+	str(&cfg.Build.VDC, "build-vdc", "KAAS_BUILD_VDC", "org VDC template builds run their temporary vApp in; empty refuses builds")
+	str(&cfg.Build.Network, "build-network", "KAAS_BUILD_NETWORK", "network of the build VDC, with internet access for the guest's downloads; empty refuses builds")
+	str(&cfg.Build.StorageProfile, "build-storage-profile", "KAAS_BUILD_STORAGE_PROFILE", "storage profile of build VMs; default: the VDC's default")
+	buildTimeout := env("KAAS_BUILD_TIMEOUT", "0s")
+	fs.StringVar(&buildTimeout, "build-timeout", buildTimeout, "how long a build's guest may customize itself; 0: 30m (KAAS_BUILD_TIMEOUT)")
 	bootTimeout := env("KAAS_EXECUTOR_BOOT_TIMEOUT", "0s")
 	fs.StringVar(&bootTimeout, "executor-boot-timeout", bootTimeout, "how long a node may take to boot and join; 0: 20m (KAAS_EXECUTOR_BOOT_TIMEOUT)")
 	rightIDs := env("KAAS_RIGHT_IDS", "")
@@ -183,6 +189,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.BootTimeout, err = time.ParseDuration(bootTimeout); err != nil {
 		return cfg, "", fmt.Errorf("executor boot timeout %q: %w", bootTimeout, err)
+	}
+	if cfg.Build.Timeout, err = time.ParseDuration(buildTimeout); err != nil {
+		return cfg, "", fmt.Errorf("build timeout %q: %w", buildTimeout, err)
 	}
 	if cfg.CommandRetention, err = time.ParseDuration(cmdRetention); err != nil {
 		return cfg, "", fmt.Errorf("command retention %q: %w", cmdRetention, err)

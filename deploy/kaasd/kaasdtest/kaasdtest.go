@@ -100,6 +100,8 @@ func StartBare(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) 
 	cfg.AdminAddr = "127.0.0.1:0"
 	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
 	cfg.PollInterval = 50 * time.Millisecond
+	// Template builds run in the simulator's only VDC, as make run's do.
+	cfg.Build.Org, cfg.Build.VDC, cfg.Build.Network = "acme", "acme-vdc", "acme-net"
 	for _, o := range opts {
 		o(&cfg)
 	}
