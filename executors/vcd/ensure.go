@@ -187,19 +187,15 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 }
 
 func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec executors.VMSpec) error {
-	item, err := c.catalogItem(ctx, executors.Org{Name: spec.VApp.Org, ID: spec.VApp.OrgID},
+	it, err := c.catalogItem(ctx, executors.Org{Name: spec.VApp.Org, ID: spec.VApp.OrgID},
 		events.TemplateRef{Name: spec.Template.Name, Revision: spec.Template.Revision})
 	if err != nil {
 		return err
 	}
-	tmpl, err := item.GetVAppTemplate()
-	if err != nil {
-		return classify(err)
-	}
-	if tmpl.VAppTemplate.Children == nil || len(tmpl.VAppTemplate.Children.VM) == 0 {
+	if it.tmpl.Children == nil || len(it.tmpl.Children.VM) == 0 {
 		return executors.Terminal(events.CodeTemplateNotFound, fmt.Sprintf("template %q has no VM to clone", spec.Template.Name), "", "")
 	}
-	source := tmpl.VAppTemplate.Children.VM[0]
+	source := it.tmpl.Children.VM[0]
 	enabled := true
 	params := &types.ReComposeVAppParams{
 		Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
