@@ -293,7 +293,7 @@ func (c *Client) startUpload(ctx context.Context, key string, cat *govcd.Catalog
 	if remote {
 		task, err := cat.UploadOvfByLink(xmlText(spec.OVA), name, desc)
 		if err != nil {
-			return classify(err)
+			return c.uploadError(spec, err)
 		}
 		c.remember(key, task)
 		return nil
@@ -305,12 +305,26 @@ func (c *Client) startUpload(ctx context.Context, key string, cat *govcd.Catalog
 	// five seconds), then sends the disks from a goroutine.
 	task, err := cat.UploadOvf(spec.OVA, name, desc, uploadPiece)
 	if err != nil {
-		return classify(err)
+		return c.uploadError(spec, err)
 	}
 	c.mu.Lock()
 	c.uploads[key] = &upload{task: &task, moved: time.Now()}
 	c.mu.Unlock()
 	return c.awaitUpload(ctx, key)
+}
+
+// uploadError classifies what govcd's uploads return besides VCD's errors: the OVA's own
+// faults, found before anything is sent, and a catalog that offers no upload (the org may
+// not write to it); both terminal.
+func (c *Client) uploadError(spec executors.ImageSpec, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Unpacked files for checking are accessible"), strings.Contains(msg, "file is empty"):
+		return executors.Terminal(events.CodeBaseImageNotFound, fmt.Sprintf("OVA %s is not a valid OVA: %v", spec.OVA, err), "", "")
+	case strings.Contains(msg, "catalog upload URL not found"):
+		return executors.Terminal(events.CodeVCDError, fmt.Sprintf("catalog %q takes no uploads from org %q", c.cfg.Catalog, spec.Org), "", "")
+	}
+	return classify(err)
 }
 
 // uploadPiece is the size of each PUT of a disk's bytes.
