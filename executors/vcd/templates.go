@@ -560,3 +560,31 @@ func (c *Client) DeleteTemplate(ctx context.Context, org string, ref events.Temp
 	}
 	return executors.Status{ID: id}, c.deleteItem(ctx, key, it)
 }
+
+// deleteOwnItem deletes the catalog item name if owner made it and, with unfinished, only
+// if VCD never finished it: what a failed build or import leaves behind. An item that is
+// not there, another's, or (with unfinished) complete is left alone, and the call is done.
+// What still runs on the item is cancelled first.
+func (c *Client) deleteOwnItem(ctx context.Context, org, name, owner string, unfinished bool) (executors.Status, error) {
+	key := deleteKey("item:" + org + "/" + name)
+	if running, err := c.pending(ctx, key); running || err != nil {
+		return executors.Status{}, err
+	}
+	cat, err := c.catalog(ctx, org, "")
+	if err != nil {
+		return executors.Status{}, err
+	}
+	it, err := findItem(cat, name)
+	if err != nil {
+		return executors.Status{}, err
+	}
+	if it == nil || owner == "" || it.owner() != owner || (unfinished && it.tmpl.Status == vAppTemplateResolved) {
+		return executors.Status{Done: true}, nil
+	}
+	c.endUpload("image:" + org + "/" + name) // no longer waited for: its task is cancelled
+	id := it.item.CatalogItem.ID
+	if busy(it.tmpl.Tasks) {
+		return executors.Status{ID: id}, c.cancelTasks(ctx, it)
+	}
+	return executors.Status{ID: id}, c.deleteItem(ctx, key, it)
+}
