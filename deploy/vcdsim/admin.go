@@ -13,6 +13,24 @@ import (
 // Inventory is every vApp and VM, for tests and people.
 type Inventory struct {
 	VApps []VAppInfo `json:"vapps"`
+	// Catalog is the provider catalog's items, in the order they were made.
+	Catalog []CatalogItemInfo `json:"catalog"`
+}
+
+// CatalogItemInfo describes a catalog item and its vApp template.
+type CatalogItemInfo struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Status is its vApp template's: 0 while its upload or capture runs, 8 ready, -1 failed.
+	Status   int               `json:"status"`
+	Metadata map[string]string `json:"metadata"`
+	// VM is its VM's name; Kubernetes, Containerd and CNI what that VM has installed.
+	VM         string `json:"vm"`
+	Kubernetes string `json:"kubernetes,omitempty"`
+	Containerd string `json:"containerd,omitempty"`
+	CNI        string `json:"cni,omitempty"`
+	// Task is the operation of its running import or capture task, if any.
+	Task string `json:"task,omitempty"`
 }
 
 // VAppInfo describes a vApp.
@@ -49,6 +67,8 @@ type VMInfo struct {
 	MemoryMB       int    `json:"memoryMb"`
 	// AuthorizedKeys are the SSH keys the guest's cloud-init installed from its user data.
 	AuthorizedKeys []string `json:"authorizedKeys,omitempty"`
+	// Kubernetes is the version its disk has installed (its template's, or a build's).
+	Kubernetes string `json:"kubernetes,omitempty"`
 }
 
 var secretKeys = []string{guest.KeyKubeconfig, guest.KeyJoin, guest.KeyUserData}
@@ -75,12 +95,21 @@ func (s *Server) Inventory() Inventory {
 			ai.VMs = append(ai.VMs, VMInfo{ID: "urn:vcloud:vm:" + m.id, Name: m.name, Status: m.status(now), IP: m.ip,
 				Metadata: cloneMap(m.metadata), GuestInfo: gi, Task: runningOp(m.busyTask, m.busyUntil, now),
 				SizingPolicy: sizing, StorageProfile: storage, CPU: m.cpu, CoresPerSocket: m.cores, MemoryMB: m.memoryMB,
-				AuthorizedKeys: m.guest.AuthorizedKeys()})
+				AuthorizedKeys: m.guest.AuthorizedKeys(), Kubernetes: m.disk.installed.Kubernetes})
 		}
 		slices.SortFunc(ai.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
 		inv.VApps = append(inv.VApps, ai)
 	}
 	slices.SortFunc(inv.VApps, func(x, y VAppInfo) int { return strings.Compare(x.Name, y.Name) })
+	inv.Catalog = []CatalogItemInfo{}
+	for _, t := range s.items() {
+		ci := CatalogItemInfo{ID: "urn:vcloud:catalogitem:" + t.itemID, Name: t.name, Status: t.status(now), Metadata: cloneMap(t.itemMeta),
+			VM: t.vmName, Kubernetes: t.disk.installed.Kubernetes, Containerd: t.disk.installed.Containerd, CNI: t.disk.installed.CNI}
+		if t.task != nil && ci.Status == 0 {
+			ci.Task = t.task.op
+		}
+		inv.Catalog = append(inv.Catalog, ci)
+	}
 	return inv
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -28,6 +27,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	switch {
+	case strings.HasPrefix(p, "/transfer/"):
+		s.transfer(w, r)
 	case p == "/api/versions":
 		s.versions(w)
 	case p == "/cloudapi/1.0.0/sessions" || p == "/cloudapi/1.0.0/sessions/provider":
@@ -187,6 +188,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 		}
 	case at(0) == "vdc":
 		op = "compose"
+	case strings.HasSuffix(r.URL.Path, "/action/upload"):
+		op = "upload"
+	case strings.HasSuffix(r.URL.Path, "/action/captureVApp"):
+		op = "capture"
 	case strings.Contains(r.URL.Path, "recomposeVApp"):
 		op = "recompose"
 	case strings.Contains(r.URL.Path, "/power/") || strings.Contains(r.URL.Path, "undeploy"):
@@ -222,20 +227,26 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, sess *session, t 
 		return true, s.vdcGet(w, sess, at(1))
 	case at(0) == "vdc" && n == 4 && at(3) == "composeVApp" && post:
 		return true, s.compose(w, r, sess, at(1))
-	case (at(0) == "catalog" && n == 2 || at(0) == "admin" && at(1) == "catalog" && n == 3) && get:
-		return true, s.catalogGet(w, t[n-1])
-	case at(0) == "catalogItem" && n == 2 && get:
-		return true, s.catalogItemGet(w, at(1))
-	case at(0) == "catalogItem" && n == 3 && at(2) == "metadata" && get:
-		return true, s.catalogItemMetadata(w, at(1))
-	case at(0) == "vAppTemplate" && n == 2 && get:
-		return true, s.templateGet(w, at(1))
+	case at(0) == "catalog" && n >= 2:
+		return true, s.catalogRoute(w, r, sess, at(1), t[2:])
+	case at(0) == "admin" && at(1) == "catalog" && n == 3 && get:
+		return true, s.catalogRoute(w, r, sess, at(2), nil)
+	case at(0) == "catalogItem" && n >= 2:
+		return true, s.itemRoute(w, r, sess, at(1), t[2:])
+	case at(0) == "vAppTemplate" && n >= 2:
+		return true, s.templateRoute(w, r, sess, at(1), t[2:])
 	case at(0) == "network" && n == 2 && get:
 		return true, s.networkGet(w, sess, at(1))
 	case (at(0) == "vdcStorageProfile" && n == 2 || at(0) == "admin" && at(1) == "vdcStorageProfile" && n == 3) && get:
 		return true, s.storageProfileGet(w, sess, t[n-1])
 	case at(0) == "task" && n == 2:
 		return true, s.taskRoute(w, r, sess, at(1))
+	case at(0) == "task" && n == 4 && at(2) == "action" && at(3) == "cancel" && post:
+		tk := s.tasks[at(1)]
+		if tk == nil || !canSeeTask(sess, tk) {
+			return true, forbidden("Task", at(1))
+		}
+		return true, s.cancelTask(w, sess, tk)
 	case at(0) == "tasksList" && n == 2:
 		return true, s.tasksListRoute(w, r, sess, at(1))
 	case at(0) == "session" && n == 1:
@@ -328,80 +339,6 @@ func (s *Server) vdcXML(d *vdc) *types.Vdc {
 	out.AvailableNetworks = []*types.AvailableNetworks{nets}
 	s.vdcProfilesXML(d, out)
 	return out
-}
-
-func (s *Server) catalogGet(w http.ResponseWriter, id string) *vcdError {
-	if id != s.catalog.id {
-		return forbidden("Catalog", id)
-	}
-	items := &types.CatalogItems{}
-	for _, t := range s.catalog.templates {
-		items.CatalogItem = append(items.CatalogItem, &types.Reference{HREF: s.href("catalogItem/" + t.itemID), ID: t.itemID, Name: t.cfg.Name,
-			Type: "application/vnd.vmware.vcloud.catalogItem+xml"})
-	}
-	out := &types.Catalog{HREF: s.href("catalog/" + s.catalog.id), ID: "urn:vcloud:catalog:" + s.catalog.id, Name: s.catalog.name,
-		Type: "application/vnd.vmware.vcloud.catalog+xml", IsPublished: true, CatalogItems: []*types.CatalogItems{items}}
-	writeXML(w, 200, "application/vnd.vmware.vcloud.catalog+xml", "Catalog", out)
-	return nil
-}
-
-func (s *Server) templateBy(pred func(*template) bool) *template {
-	for _, t := range s.catalog.templates {
-		if pred(t) {
-			return t
-		}
-	}
-	return nil
-}
-
-func (s *Server) catalogItemGet(w http.ResponseWriter, id string) *vcdError {
-	t := s.templateBy(func(t *template) bool { return t.itemID == id })
-	if t == nil {
-		return forbidden("CatalogItem", id)
-	}
-	out := &types.CatalogItem{HREF: s.href("catalogItem/" + t.itemID), ID: "urn:vcloud:catalogitem:" + t.itemID, Name: t.cfg.Name,
-		Type:   "application/vnd.vmware.vcloud.catalogItem+xml",
-		Entity: &types.Entity{HREF: s.href("vAppTemplate/vappTemplate-" + t.tmplID), Name: t.cfg.Name, Type: "application/vnd.vmware.vcloud.vAppTemplate+xml"}}
-	writeXML(w, 200, "application/vnd.vmware.vcloud.catalogItem+xml", "CatalogItem", out)
-	return nil
-}
-
-// catalogItemMetadata says what a template offers, in the keys kaas reads.
-func (s *Server) catalogItemMetadata(w http.ResponseWriter, id string) *vcdError {
-	t := s.templateBy(func(t *template) bool { return t.itemID == id })
-	if t == nil {
-		return forbidden("CatalogItem", id)
-	}
-	m := map[string]string{
-		"kaas.template.kubernetes_version": t.cfg.KubernetesVersion, "kaas.template.os": t.cfg.OS,
-		"kaas.template.cni": t.cfg.CNI, "kaas.template.cni_version": t.cfg.CNIVersion,
-		"kaas.template.revision": strconv.Itoa(t.cfg.Revision), "kaas.template.deprecated": strconv.FormatBool(t.cfg.Deprecated),
-	}
-	s.writeMetadata(w, s.href("catalogItem/"+t.itemID), m)
-	return nil
-}
-
-func (s *Server) templateGet(w http.ResponseWriter, id string) *vcdError {
-	if vmID, ok := strings.CutPrefix(id, "vm-"); ok {
-		t := s.templateBy(func(t *template) bool { return t.vmID == vmID })
-		if t == nil {
-			return forbidden("VM", id)
-		}
-		writeXML(w, 200, "application/vnd.vmware.vcloud.vm+xml", "Vm", &types.VAppTemplate{HREF: s.href("vAppTemplate/vm-" + t.vmID),
-			ID: "urn:vcloud:vm:" + t.vmID, Name: "template-vm", Status: 8, Type: mimeVM})
-		return nil
-	}
-	t := s.templateBy(func(t *template) bool { return "vappTemplate-"+t.tmplID == id })
-	if t == nil {
-		return forbidden("VAppTemplate", id)
-	}
-	out := &types.VAppTemplate{HREF: s.href("vAppTemplate/vappTemplate-" + t.tmplID), ID: "urn:vcloud:vapptemplate:" + t.tmplID,
-		Name: t.cfg.Name, Status: 8, Type: "application/vnd.vmware.vcloud.vAppTemplate+xml",
-		Link: types.LinkList{{Rel: "catalogItem", HREF: s.href("catalogItem/" + t.itemID), Type: "application/vnd.vmware.vcloud.catalogItem+xml"}},
-		Children: &types.VAppTemplateChildren{VM: []*types.VAppTemplate{{HREF: s.href("vAppTemplate/vm-" + t.vmID),
-			ID: "urn:vcloud:vm:" + t.vmID, Name: "template-vm", Status: 8, Type: mimeVM}}}}
-	writeXML(w, 200, "application/vnd.vmware.vcloud.vAppTemplate+xml", "VAppTemplate", out)
-	return nil
 }
 
 func (s *Server) networkGet(w http.ResponseWriter, sess *session, id string) *vcdError {

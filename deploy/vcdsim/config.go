@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,7 +40,102 @@ type Config struct {
 	// log in (vcd-api.md §6) and a real VCD 10.2 does not list: pyvcloud, which negotiates
 	// 29.0–36.0, sees a VCD at MaxAPIVersion, and so do CSE's client and kaas.
 	MaxAPIVersion string `json:"maxApiVersion,omitempty"`
+	// Downloads are the simulated internet VCD downloads OVAs from (catalog uploads by
+	// URL): each URL serves the OVA WriteOVA makes of its image. Empty: DefaultDownloads
+	// (Ubuntu's cloud images). Any other URL fails the import as a 404 would.
+	Downloads []DownloadConfig `json:"downloads,omitempty"`
+	// Repository is what the simulated internet offers a template build's guest: the
+	// Kubernetes and containerd packages of the apt repositories and the CNI manifests.
+	// A list left empty is DefaultRepository's.
+	Repository RepositoryConfig `json:"repository,omitzero"`
+	// UploadTimeout is how long an upload through transfer links may receive nothing
+	// before VCD gives up on it and fails its import, as VCD's transfer sessions expire;
+	// 0 is 5 minutes.
+	UploadTimeout Duration `json:"uploadTimeout,omitempty"`
 }
+
+// DownloadConfig is an OVA the simulated internet serves.
+type DownloadConfig struct {
+	URL   string    `json:"url"`
+	Image BaseImage `json:"image"`
+}
+
+// RepositoryConfig is what a build's guest can install: versions as a recipe names them.
+type RepositoryConfig struct {
+	// KubernetesVersions are the versions pkgs.k8s.io has kubeadm, kubelet and kubectl
+	// packages of (v1.30.4).
+	KubernetesVersions []string `json:"kubernetesVersions,omitempty"`
+	// ContainerdVersions are the containerd.io package versions of Docker's apt
+	// repository (1.7.20).
+	ContainerdVersions []string `json:"containerdVersions,omitempty"`
+	// CNIManifests are the URLs a CNI manifest downloads from.
+	CNIManifests []string `json:"cniManifests,omitempty"`
+}
+
+// DefaultDownloads are Ubuntu's cloud image OVAs of 20.04, 22.04 and 24.04.
+func DefaultDownloads() []DownloadConfig {
+	var out []DownloadConfig
+	for _, v := range []string{"20.04", "22.04", "24.04"} {
+		out = append(out, DownloadConfig{URL: "https://cloud-images.ubuntu.com/releases/" + v + "/release/ubuntu-" + v + "-server-cloudimg-amd64.ova",
+			Image: BaseImage{OS: "ubuntu-" + v}})
+	}
+	return out
+}
+
+// DefaultRepository offers Kubernetes v1.28.0–v1.28.15, v1.29.0–v1.29.15,
+// v1.30.0–v1.30.14 and v1.31.0–v1.31.14; containerd 1.7.0–1.7.27; the Antrea manifests of
+// 1.14.0–1.14.4, 1.15.0–1.15.2 and 1.16.0 (GitHub release downloads) and Calico's of
+// 3.28.0–3.28.2 (raw.githubusercontent.com, as Calico's documentation has them).
+func DefaultRepository() RepositoryConfig {
+	var r RepositoryConfig
+	for minor, last := range map[int]int{28: 15, 29: 15, 30: 14, 31: 14} {
+		for p := 0; p <= last; p++ {
+			r.KubernetesVersions = append(r.KubernetesVersions, fmt.Sprintf("v1.%d.%d", minor, p))
+		}
+	}
+	slices.SortFunc(r.KubernetesVersions, compareVersions)
+	for p := 0; p <= 27; p++ {
+		r.ContainerdVersions = append(r.ContainerdVersions, fmt.Sprintf("1.7.%d", p))
+	}
+	for _, v := range []string{"1.14.0", "1.14.1", "1.14.2", "1.14.3", "1.14.4", "1.15.0", "1.15.1", "1.15.2", "1.16.0"} {
+		r.CNIManifests = append(r.CNIManifests, "https://github.com/antrea-io/antrea/releases/download/v"+v+"/antrea.yml")
+	}
+	for _, v := range []string{"3.28.0", "3.28.1", "3.28.2"} {
+		r.CNIManifests = append(r.CNIManifests, "https://raw.githubusercontent.com/projectcalico/calico/v"+v+"/manifests/calico.yaml")
+	}
+	return r
+}
+
+// compareVersions orders v1.2.3 versions by number.
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(strings.TrimPrefix(a, "v"), "."), strings.Split(strings.TrimPrefix(b, "v"), ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x - y
+		}
+	}
+	return len(pa) - len(pb)
+}
+
+// resolved fills what the configuration leaves to the defaults.
+func (r RepositoryConfig) resolved() RepositoryConfig {
+	d := DefaultRepository()
+	if len(r.KubernetesVersions) == 0 {
+		r.KubernetesVersions = d.KubernetesVersions
+	}
+	if len(r.ContainerdVersions) == 0 {
+		r.ContainerdVersions = d.ContainerdVersions
+	}
+	if len(r.CNIManifests) == 0 {
+		r.CNIManifests = d.CNIManifests
+	}
+	return r
+}
+
+// DefaultUploadTimeout is how long an upload may stall when Config.UploadTimeout is 0.
+const DefaultUploadTimeout = 5 * time.Minute
 
 // DefaultMaxAPIVersion is the highest API version offered when the configuration names none.
 const DefaultMaxAPIVersion = "38.1"
@@ -187,7 +283,9 @@ type Targeted struct {
 	// Op is what is hit: a task of an operation as Errors names them (compose, recompose,
 	// power, delete, reconfigure, metadata) or as VCD's tasks name them (vdcComposeVapp,
 	// vdcRecomposeVapp, vappDeploy, vappUndeploy, vdcDeleteVapp, vappDeleteVm,
-	// vappUpdateVm, metadataUpdate, ...); or boot: the guest bootstrap of a VM powered on.
+	// vappUpdateVm, metadataUpdate, ...); upload (the import of an uploaded or downloaded OVA: vdcUploadOvfContents), capture
+	// (a vApp captured into the catalog: vdcCaptureTemplate; VApp names the vApp captured);
+	// or boot: the guest bootstrap, or template build, of a VM powered on.
 	Op string `json:"op"`
 	// Count is how many tasks or boots are hit before the fault is used up and removed;
 	// 0 hits every one, for as long as the fault is set.
@@ -198,9 +296,13 @@ type Targeted struct {
 	// Delay makes a hit task run this long instead of TaskDelay, or a hit boot take this
 	// long instead of BootDelay: a step that is still in progress when a test looks.
 	Delay Duration `json:"delay,omitempty"`
-	// FailAt makes a hit boot fail at this bootstrap step (kubeadm-init, kubeadm-join, …);
-	// "never" makes it hang.
+	// FailAt makes a hit boot fail at this bootstrap step (kubeadm-init, kubeadm-join, …)
+	// or template build step (prepare, containerd, kubernetes, images, cni, script:<name>,
+	// cleanup); "never" makes it hang.
 	FailAt string `json:"failAt,omitempty"`
+	// HangAt makes a hit boot stop at this bootstrap or build step for ever: it reports
+	// running:<step> and goes no further.
+	HangAt string `json:"hangAt,omitempty"`
 }
 
 // Duration is a time.Duration written as "2s" in JSON.

@@ -5,8 +5,9 @@
 //
 // What it simulates: the XML API under /api that govcd uses to log in (user and password,
 // or API token), find orgs, VDCs, networks, catalogs and templates (with catalog item
-// metadata), compose vApps, attach networks, add and remove VMs, read and write VM
-// extraConfig (guestinfo) and metadata, power VMs on and off, undeploy and delete; tasks
+// metadata), upload OVAs into the catalog and capture vApps into it, compose vApps,
+// attach networks, add and remove VMs, read and write VM extraConfig (guestinfo) and
+// metadata, power VMs on and off, undeploy and delete; tasks
 // that take a configurable time and can fail; query paging; VCD's refusals (busy entity,
 // duplicate name, deleting a running VM, 403 for unknown ids). It also serves what pyvcloud
 // 23 (vcd-cli and CSE 3.1's client and server) reads from VCD's XML API (cse-rde.md §3):
@@ -53,6 +54,35 @@
 // published to tenant orgs; and the org VDCs. Users' rights are configured by name; the
 // security context of a relayed call carries the URNs of those VCD grants.
 //
+// The provider's catalog holds the templates the configuration names (their catalog item
+// metadata from it) and what providers put there through govcd (catalog.go): OVAs uploaded
+// as UploadOvf does it (POST …/catalog/{id}/action/upload, the vApp template's
+// descriptor.ovf transfer link, PUT of the descriptor, the files it names with their
+// links, PUTs of their pieces with Content-Range, then VCD's import task), or downloaded by
+// VCD itself (UploadOvfByLink) from a simulated internet (Config.Downloads: Ubuntu's cloud
+// image URLs by default; any other URL fails the import as a 404); and vApps captured into
+// it (CaptureVappTemplate; a running vApp is refused). An item exists from the moment its
+// upload or capture starts, and its vApp template is ready (status 8) only when the task
+// succeeded; a failed import leaves it at -1 (deletable), a stalled upload fails after
+// Config.UploadTimeout, a cancelled one goes. Catalog items and vApp templates have
+// metadata of their own (read, set, merged and deleted as for vApps), are deleted
+// (DELETE of the item, or of the template with a task), and are listed by the catalog,
+// vAppTemplate and catalogItem queries. WriteOVA (and `vcdsim ova`) makes a small OVA
+// shaped like Ubuntu's cloud image (ubuntu64Guest, cloud-init's ProductSection), or one
+// with Kubernetes installed (a ready-made template to import).
+//
+// A VM made from a template starts with what its template's disk holds: a configured
+// template's Kubernetes, an imported OVA's OS (cloud-init and VMware Tools when its
+// ProductSection offers user-data; otherwise a guest that never reports), or what a
+// captured VM had installed. Its guest runs a template build when its user data writes
+// /etc/kaas/build.env (the build's guest contract): it reports the steps in order over the
+// boot delay and fails as Ubuntu would on a Kubernetes or containerd version, or a CNI
+// manifest URL, that Config.Repository does not have, or a provider script that sh -n
+// refuses, with guestinfo.kaas.error; targeted boot faults (failAt, hangAt) fail or hold a
+// build step. A capture after done carries what was installed: a node of the captured
+// template runs that Kubernetes version, and a node of a bare base image fails at kubeadm
+// (not found).
+//
 // vApps are shared as VCD shares them (GET …/controlAccess/, POST …/action/controlAccess/):
 // with users of the vApp's org at FullControl, Change or ReadOnly, or with the whole org.
 //
@@ -63,10 +93,12 @@
 // checks it).
 //
 // What it does not: vCenter, networking beyond an IP pool per network, storage beyond a
-// VM's storage profile (no disks, limits or placement policies), edge
-// gateways, roles (a user's rights are configured, not given by a role; the organization
-// administrator role only widens whose tasks a user reads), the running of behaviors and
-// hooks, task cancellation, the rest of the cloudapi, and any call its clients do not make.
-// A query filter on an attribute its record type lacks narrows nothing, where VCD would
-// refuse it. It keeps its state in memory.
+// VM's storage profile (no disks, limits or placement policies), edge gateways, OVF beyond
+// one VM per template (no multi-VM vApp templates, no overwriting of an item by a capture,
+// no media), the checksums of uploaded files, roles (a user's rights are configured, not
+// given by a role; the organization administrator role only widens whose tasks a user
+// reads), the running of behaviors and hooks, the cancellation of tasks other than an
+// upload's, the rest of the cloudapi, and any call its clients do not make. A query filter
+// on an attribute its record type lacks narrows nothing, where VCD would refuse it. It
+// keeps its state in memory.
 package vcdsim

@@ -609,7 +609,7 @@ func TestQueryPagingAndFormats(t *testing.T) {
 	}
 	// One link per type and format; each answers in its format.
 	ql := p.queryList()
-	if len(ql) != 33 {
+	if len(ql) != 39 {
 		t.Fatalf("the provider's query list has %d links", len(ql))
 	}
 	goldenXML(t, "querylist-provider.golden.xml", base, p.lastBody)
@@ -635,7 +635,7 @@ func TestQueryPagingAndFormats(t *testing.T) {
 	}
 	tenant := newPy(t, base, "36.0", false)
 	tenant.login("alice", "acme", "alice-pass")
-	if got := len(tenant.queryList()); got != 15 {
+	if got := len(tenant.queryList()); got != 18 {
 		t.Fatalf("a tenant's query list has %d links", got)
 	}
 	goldenXML(t, "querylist-tenant.golden.xml", base, tenant.lastBody)

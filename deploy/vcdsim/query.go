@@ -46,6 +46,8 @@ var queryTypes = []queryType{
 	{"adminCatalog", "AdminCatalogRecord", "application/vnd.vmware.admin.catalog+xml", true, (*Server).catalogRows},
 	{"vAppTemplate", "VAppTemplateRecord", "application/vnd.vmware.vcloud.vAppTemplate+xml", false, (*Server).templateRows},
 	{"adminVAppTemplate", "AdminVAppTemplateRecord", "application/vnd.vmware.vcloud.vAppTemplate+xml", true, (*Server).templateRows},
+	{"catalogItem", "CatalogItemRecord", mimeCatalogItem, false, (*Server).itemRows},
+	{"adminCatalogItem", "AdminCatalogItemRecord", mimeCatalogItem, true, (*Server).itemRows},
 	{"user", "UserRecord", mimeUser, false, (*Server).userRows},
 	{"adminUser", "AdminUserRecord", mimeUser, true, (*Server).userRows},
 	{"task", "TaskRecord", mimeTask, false, (*Server).taskRows},
@@ -120,11 +122,31 @@ func (s *Server) catalogRows(_ *session, admin bool) []row {
 
 func (s *Server) templateRows(*session, bool) []row {
 	var out []row
-	for _, t := range s.catalog.templates {
+	now := time.Now()
+	for _, t := range s.items() {
 		urn := "urn:vcloud:vapptemplate:" + t.tmplID
-		out = append(out, row{ref("href", s.href("vAppTemplate/vappTemplate-"+t.tmplID), urn), attr("id", urn), attr("name", t.cfg.Name),
-			attr("catalogName", s.catalog.name), ref("catalogItem", s.href("catalogItem/"+t.itemID), "urn:vcloud:catalogitem:"+t.itemID),
-			attr("status", "RESOLVED")})
+		status := templateStatus[t.status(now)]
+		out = append(out, row{ref("href", s.tmplHREF(t), urn), attr("id", urn), attr("name", t.name),
+			attr("catalogName", s.catalog.name), ref("catalogItem", s.itemHREF(t), "urn:vcloud:catalogitem:"+t.itemID),
+			attr("status", status)})
+	}
+	return out
+}
+
+// templateStatus is how template records show a vApp template's status.
+var templateStatus = map[int]string{0: "UNRESOLVED", 8: "RESOLVED", -1: "FAILED_CREATION"}
+
+// itemRows are the catalog's items: an item's entity is its vApp template.
+func (s *Server) itemRows(*session, bool) []row {
+	var out []row
+	now := time.Now()
+	for _, t := range s.items() {
+		urn := "urn:vcloud:catalogitem:" + t.itemID
+		out = append(out, row{ref("href", s.itemHREF(t), urn), attr("id", urn), attr("name", t.name),
+			ref("catalog", s.href("catalog/"+s.catalog.id), "urn:vcloud:catalog:"+s.catalog.id), attr("catalogName", s.catalog.name),
+			ref("entity", s.tmplHREF(t), "urn:vcloud:vapptemplate:"+t.tmplID), attr("entityName", t.name), attr("entityType", "vapptemplate"),
+			attr("status", templateStatus[t.status(now)]), attr("isPublished", "true"), attr("ownerName", "system"),
+			attr("creationDate", queryDate(t.created))})
 	}
 	return out
 }

@@ -69,6 +69,9 @@ type Server struct {
 	// profiles, by uuid (sizing.go).
 	policies map[string]*sizingPolicy
 	profiles map[string]*storageProfile
+
+	// repo is what template builds' guests can install (Config.Repository).
+	repo guest.Repository
 }
 
 type org struct {
@@ -103,11 +106,6 @@ type catalog struct {
 	templates []*template
 }
 
-type template struct {
-	cfg                  TemplateConfig
-	itemID, tmplID, vmID string
-}
-
 type vapp struct {
 	id, name, description string
 	vdc                   *vdc
@@ -134,9 +132,11 @@ type vm struct {
 	extra     map[string]string // VMX extraConfig, guestinfo included
 	metadata  map[string]string
 	guest     guest.Guest // the operating system behind the VM
-	// failAt and bootDelay are a targeted boot fault's, set when the VM was powered on.
-	failAt    string
-	bootDelay time.Duration
+	disk      disk        // what its disk holds: its template's, and what a build installed
+	// failAt, hangAt and bootDelay are a targeted boot fault's, set when the VM was powered
+	// on.
+	failAt, hangAt string
+	bootDelay      time.Duration
 	// The VM's hardware and where it runs (sizing.go): its sizing policy and storage
 	// profile, CPUs, cores per socket and memory.
 	sizing     *sizingPolicy
@@ -223,10 +223,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.catalog = &catalog{id: stableID("catalog", name), name: name}
 	for _, tc := range cfg.Catalog.Templates {
-		k := tc.Name + "/" + fmt.Sprint(tc.Revision)
-		s.catalog.templates = append(s.catalog.templates, &template{cfg: tc, itemID: stableID("catalogitem", k),
-			tmplID: stableID("vapptemplate", k), vmID: stableID("templatevm", k)})
+		t := configuredTemplate(tc)
+		t.created = time.Now()
+		s.catalog.templates = append(s.catalog.templates, t)
 	}
+	r := cfg.Repository.resolved()
+	s.repo = guest.Repository{Kubernetes: r.KubernetesVersions, Containerd: r.ContainerdVersions, Manifests: r.CNIManifests}
 	for _, o := range s.orgs {
 		for _, u := range o.users {
 			if u.Token != "" {
@@ -366,9 +368,9 @@ func minorCode(status int) string {
 
 // boot applies a targeted boot fault to a VM being powered on.
 func (s *Server) boot(m *vm) {
-	m.failAt, m.bootDelay = "", 0
+	m.failAt, m.hangAt, m.bootDelay = "", "", 0
 	if f, ok := s.targeted(subject{class: "boot", vapp: m.vapp, vm: m}, ""); ok {
-		m.failAt, m.bootDelay = f.FailAt, f.Delay.D()
+		m.failAt, m.hangAt, m.bootDelay = f.FailAt, f.HangAt, f.Delay.D()
 	}
 }
 
@@ -557,19 +559,14 @@ func (m *vm) role() string {
 
 // guestVM is what the guest behind a VM sees of it.
 func (m *vm) guestVM() guest.VM {
-	v := guest.VM{Role: m.role(), IP: m.ip, On: m.onAt, Info: m.extra, CPU: m.cpu, MemoryMB: m.memoryMB}
-	if m.template != nil {
-		v.Kubernetes = m.template.cfg.KubernetesVersion
-	}
-	return v
+	return guest.VM{Role: m.role(), IP: m.ip, On: m.onAt, Info: m.extra, CPU: m.cpu, MemoryMB: m.memoryMB,
+		Kubernetes: m.disk.installed.Kubernetes, Bare: !m.disk.configured && m.disk.installed.Kubernetes == "",
+		Silent: !m.disk.cloudInit}
 }
 
 // play lets the guest behind a VM run up to now.
 func (s *Server) play(m *vm) {
-	b := guest.Behaviour{BootDelay: s.bootDelay()}
-	if m.template != nil {
-		b.FailAt = m.template.cfg.FailAt
-	}
+	b := guest.Behaviour{BootDelay: s.bootDelay(), FailAt: m.disk.failAt, HangAt: m.hangAt, Repository: s.repo}
 	if m.failAt != "" {
 		b.FailAt = m.failAt
 	}
@@ -581,6 +578,10 @@ func (s *Server) play(m *vm) {
 	}
 	if err := m.guest.Play(m.guestVM(), &m.vapp.cluster, b, time.Now()); err != nil {
 		s.log.Info("guest failed", "vapp", m.vapp.name, "vm", m.name, "err", err)
+	}
+	// What a template build installed is on the VM's disk, for a capture to take.
+	if inst, ok := m.guest.Installed(); ok {
+		m.disk.installed = inst
 	}
 }
 

@@ -192,11 +192,11 @@ func (m *vm) hardware() hardware { return hardware{m.cpu, m.cores, m.memoryMB} }
 // the template's.
 func sized(t *template, p *sizingPolicy) hardware {
 	h := hardware{cpu: defaultTemplateCPU, cores: 1, memoryMB: defaultTemplateMemoryMB}
-	if t != nil && t.cfg.CPU > 0 {
-		h.cpu = t.cfg.CPU
+	if t != nil && t.cpu > 0 {
+		h.cpu = t.cpu
 	}
-	if t != nil && t.cfg.MemoryMB > 0 {
-		h.memoryMB = t.cfg.MemoryMB
+	if t != nil && t.memoryMB > 0 {
+		h.memoryMB = t.memoryMB
 	}
 	return p.fix(h)
 }

@@ -224,7 +224,7 @@ func (s *Server) writeTaskDoc(t *task, in *types.Task) {
 }
 
 // ownerHREFs are the hrefs whose URN the simulator can tell, to show in a task's Owner.
-var ownerHREFs = regexp.MustCompile(`/api/(?:admin/)?(org|vdc)/([0-9a-f-]{36})$|/api/vApp/(vapp|vm)-([0-9a-f-]{36})$|/cloudapi/1\.0\.0/entities/(urn:vcloud:entity:[^/]+)$`)
+var ownerHREFs = regexp.MustCompile(`/api/(?:admin/)?(org|vdc)/([0-9a-f-]{36})$|/api/(?:vApp|vAppTemplate)/(vapp|vm|vappTemplate)-([0-9a-f-]{36})$|/cloudapi/1\.0\.0/entities/(urn:vcloud:entity:[^/]+)$`)
 
 // urnOfHREF is the URN of the object an href names, "" when it cannot tell.
 func urnOfHREF(href string) string {
@@ -235,7 +235,7 @@ func urnOfHREF(href string) string {
 	case m[1] != "":
 		return "urn:vcloud:" + m[1] + ":" + m[2]
 	case m[3] != "":
-		return "urn:vcloud:" + m[3] + ":" + m[4]
+		return "urn:vcloud:" + strings.ToLower(m[3]) + ":" + m[4]
 	}
 	return m[5]
 }

@@ -169,6 +169,7 @@ func (s *Server) vappRoute(w http.ResponseWriter, r *http.Request, sess *session
 		t := s.newTask(subject{caller: sess, class: "power", vapp: a}, "vappUndeploy", "Stopping Virtual Application "+a.name, href, a.name, mimeVApp)
 		if t.fail == nil {
 			for _, m := range a.vms {
+				s.play(m) // the guest ran until now
 				m.onAt = time.Time{}
 			}
 		}
@@ -273,6 +274,9 @@ func (s *Server) newVM(a *vapp, item *types.SourcedCompositionItemParam) (*vm, *
 	if tmpl == nil {
 		return nil, errf(400, "BAD_REQUEST", "source %q is not a template VM", src.HREF)
 	}
+	if tmpl.status(time.Now()) != 8 {
+		return nil, errf(400, "BAD_REQUEST", "The vApp template %q is not ready: it cannot be instantiated.", tmpl.name)
+	}
 	name := src.Name
 	if g := item.VMGeneralParams; g != nil && g.Name != "" {
 		name = g.Name
@@ -286,7 +290,8 @@ func (s *Server) newVM(a *vapp, item *types.SourcedCompositionItemParam) (*vm, *
 	if a.vdc.maxVMs > 0 && s.vmCount(a.vdc) >= a.vdc.maxVMs {
 		return nil, errf(400, "VDC_RESOURCE_LIMIT_EXCEEDED", "The requested operation will exceed the VDC's quota of %d VMs.", a.vdc.maxVMs)
 	}
-	m := &vm{id: uuid.NewString(), name: name, vapp: a, template: tmpl, mac: randomMAC(), extra: map[string]string{}, metadata: map[string]string{}}
+	m := &vm{id: uuid.NewString(), name: name, vapp: a, template: tmpl, disk: tmpl.disk, mac: randomMAC(), extra: map[string]string{}, metadata: map[string]string{}}
+	m.disk.installed.Scripts = slices.Clone(m.disk.installed.Scripts)
 	if err := s.place(m, item); err != nil {
 		return nil, err
 	}
@@ -450,6 +455,7 @@ func (s *Server) vmRoute(w http.ResponseWriter, r *http.Request, sess *session, 
 		}
 		t := s.newTask(subject{caller: sess, class: "power", vapp: m.vapp, vm: m}, "vappUndeploy", "Stopping VM "+m.name, href, m.name, mimeVM)
 		if t.fail == nil {
+			s.play(m) // the guest ran until now
 			m.onAt = time.Time{}
 		}
 		setBusy(t)

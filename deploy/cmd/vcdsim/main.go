@@ -2,6 +2,11 @@
 // that `make run` and the end-to-end tests drive kaas against.
 //
 //	vcdsim [-addr 127.0.0.1:8443] [-config cloud.json] [-plain]
+//	vcdsim ova -os ubuntu-22.04 -o FILE [-kubernetes v1.30.4 -containerd 1.7.20 -cni antrea -cni-version 1.15.1]
+//
+// The ova subcommand writes a small OVA shaped like Ubuntu's cloud image (vcdsim.WriteOVA)
+// for scripts to upload; with -kubernetes, one that has Kubernetes installed (a ready-made
+// template to import).
 //
 // Settings also come from VCDSIM_ADDR, VCDSIM_CONFIG and VCDSIM_AMQP_URL. It serves HTTPS
 // with a self-signed certificate made at start (govcd is used with insecure=true), or plain
@@ -40,6 +45,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "ova" {
+		return ova(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("vcdsim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := func(k, d string) string {
@@ -113,6 +121,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
+	}
+	return 0
+}
+
+// ova writes an OVA to a file, or to stdout with -o -.
+func ova(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vcdsim ova", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var img vcdsim.BaseImage
+	fs.StringVar(&img.OS, "os", "ubuntu-22.04", "ubuntu-20.04, ubuntu-22.04 or ubuntu-24.04")
+	out := fs.String("o", "", "the OVA file to write; - for stdout")
+	fs.StringVar(&img.KubernetesVersion, "kubernetes", "", "a Kubernetes version the image has installed (a ready-made template)")
+	fs.StringVar(&img.ContainerdVersion, "containerd", "", "the containerd version installed, with -kubernetes")
+	fs.StringVar(&img.CNI, "cni", "", "the CNI installed, with -kubernetes")
+	fs.StringVar(&img.CNIVersion, "cni-version", "", "the CNI's version, with -kubernetes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "vcdsim ova: -o FILE is required, and takes no arguments")
+		return 2
+	}
+	if *out == "-" {
+		if err := vcdsim.WriteOVA(stdout, img); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		return 0
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		fmt.Fprintln(stderr, "vcdsim ova:", err)
+		return 1
+	}
+	err = vcdsim.WriteOVA(f, img)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vcdsim ova:", err)
+		_ = os.Remove(*out)
+		return 1
 	}
 	return 0
 }

@@ -1,5 +1,5 @@
-// Package guest plays the operating system inside a VM of the VCD simulator, for the one
-// thing kaas asks of it: the node bootstrap. It is written from the contract between kaas
+// Package guest plays the operating system inside a VM of the VCD simulator, for the two
+// things kaas asks of it: the node bootstrap and the template build. It is written from the contract between kaas
 // and a node (architecture.md §3.5: user data in, progress out, through guestinfo) and from
 // how cloud-init and kubeadm read their input, not from kaas's code, so that a mistake in
 // what kaas sends fails here as it would on a real node.
@@ -39,6 +39,9 @@ const (
 	KeyJoin = "guestinfo.kaas.join"
 	// KeyUpgradeStatus is an upgrade's progress: running, done:<version> or failed:<reason>.
 	KeyUpgradeStatus = "guestinfo.kaas.upgrade.status"
+	// KeyError is the guest's account of a failure, set before failed:<step>: base64 of the
+	// failing command's last lines (at most 10 lines, 1 KiB).
+	KeyError = "guestinfo.kaas.error"
 )
 
 // MetadataRole is the VM metadata key that holds a node's role.

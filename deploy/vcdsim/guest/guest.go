@@ -24,15 +24,25 @@ type VM struct {
 	Info map[string]string
 	// CPU and MemoryMB are the VM's hardware; 0 is not known, and not checked.
 	CPU, MemoryMB int
+	// Bare says that nothing of Kubernetes is installed (a VM of a base OS image): a
+	// bootstrap finds no kubeadm.
+	Bare bool
+	// Silent says that the VM runs neither cloud-init nor VMware Tools: nothing reads its
+	// user data, nothing reports.
+	Silent bool
 }
 
 // Behaviour is how the simulator makes a guest behave.
 type Behaviour struct {
 	// BootDelay is how long the bootstrap takes after power on.
 	BootDelay time.Duration
-	// FailAt makes the bootstrap fail at this step, whatever the user data; Never makes it
-	// hang at boot.
+	// FailAt makes the bootstrap (or template build) fail at this step, whatever the user
+	// data; Never makes it hang at boot.
 	FailAt string
+	// HangAt makes the bootstrap or build stop at this step, reporting it running.
+	HangAt string
+	// Repository is what a template build can install.
+	Repository Repository
 }
 
 // Cluster is what the nodes of one cluster share: what its control plane's kubeadm init
@@ -48,7 +58,12 @@ type Cluster struct {
 type Guest struct {
 	version string   // the Kubernetes version the node runs, once bootstrapped
 	keys    []string // the SSH keys cloud-init installed
-	upgrade struct {
+	// read is the power-on whose user data was read for a template build; build is that
+	// build's plan, nil when the user data is no build.
+	read      time.Time
+	build     *buildPlan
+	installed *Installed // what a build installed, once done
+	upgrade   struct {
 		target string
 		until  time.Time
 		ended  bool
@@ -67,8 +82,25 @@ func (g *Guest) boot(vm VM, c *Cluster, b Behaviour, now time.Time) error {
 	if vm.On.IsZero() || now.Before(vm.On) || status == statusDone || strings.HasPrefix(status, prefixFailed) {
 		return nil
 	}
+	if vm.Silent {
+		return nil
+	}
+	if !g.read.Equal(vm.On) {
+		g.read, g.build = vm.On, nil
+		if ud, err := readUserData(vm.Info); err == nil {
+			g.build, err = planBuild(ud, vm, b.Repository)
+			if err != nil && !errors.Is(err, errNotBuild) {
+				return err
+			}
+		}
+	}
+	if g.build != nil {
+		return g.playBuild(vm, g.build, b, now)
+	}
 	since := now.Sub(vm.On)
 	switch {
+	case b.HangAt != "" && (b.HangAt == StepBoot || since >= b.BootDelay/2 && b.HangAt == mainStep(vm.Role)):
+		vm.Info[KeyStatus] = prefixRunning + b.HangAt
 	case b.FailAt == Never || since < b.BootDelay/2:
 		vm.Info[KeyStatus] = prefixRunning + StepBoot
 	case since < b.BootDelay:
@@ -116,6 +148,11 @@ func (g *Guest) bootstrap(vm VM, c *Cluster) error {
 	if vm.Role == RoleControlPlane && (vm.CPU > 0 && vm.CPU < minControlPlaneCPU || vm.MemoryMB > 0 && vm.MemoryMB < minControlPlaneMemoryMB) {
 		return fail(step, fmt.Errorf("kubeadm's preflight refuses %d CPUs and %d MB: a control plane needs %d CPUs and %d MB",
 			vm.CPU, vm.MemoryMB, minControlPlaneCPU, minControlPlaneMemoryMB))
+	}
+	if vm.Bare && vm.Role != RoleNFS {
+		// The script runs kubeadm, which a base OS image does not have.
+		vm.Info[KeyError] = base64.StdEncoding.EncodeToString([]byte("/bin/sh: 1: kubeadm: not found"))
+		return fail(step, errors.New("kubeadm: not found (the VM's template has no Kubernetes installed)"))
 	}
 	switch vm.Role {
 	case RoleControlPlane:
