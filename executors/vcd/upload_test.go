@@ -107,8 +107,8 @@ func TestEnsureImageReplacesAnInterruptedUpload(t *testing.T) {
 			t.Fatalf("EnsureImage of another's upload: %+v %v, want not done", st, err)
 		}
 	}
-	if got := items(t, cfg, "theirs"); len(got) != 1 || got[0].ID != theirs.ID {
-		t.Fatalf("another's upload became %+v, want %s alone", got, theirs.ID)
+	if got := items(t, cfg, "theirs"); len(got) != 1 || got[0].HREF != theirs.HREF {
+		t.Fatalf("another's upload became %+v, want %s alone", *got[0], theirs.HREF)
 	}
 
 	stale := startUpload(t, cfg, "ours", owner)
@@ -127,8 +127,8 @@ func TestEnsureImageReplacesAnInterruptedUpload(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	got := items(t, cfg, "ours")
-	if len(got) != 1 || got[0].ID == stale.ID {
-		t.Fatalf("the catalog holds %+v, want one item other than the interrupted %s", got, stale.ID)
+	if len(got) != 1 || got[0].HREF == stale.HREF {
+		t.Fatalf("the catalog holds %+v, want one item other than the interrupted %s", got, stale.HREF)
 	}
 	if st.ID == "" {
 		t.Fatal("no vApp template id")
