@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -39,9 +40,41 @@ type Config struct {
 	// SnapshotEvery is how many events a cluster gains between snapshots of its state;
 	// loading it after a restart reads the snapshot and only the events since.
 	SnapshotEvery int
+	// Build is where template builds run and how long their guests may customize.
+	Build Build
 	// Logger receives lifecycle and failure logs; Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *Metrics
+}
+
+// Build is where template builds make their temporary vApps (kaasd's KAAS_BUILD_* settings).
+// Imports, deprecations and deletes need none of it but the org.
+type Build struct {
+	// Org holds the catalog templates are uploaded and captured into, and the VDC builds run
+	// in (KAAS_BUILD_ORG); empty is the VCD connection's own org.
+	Org string
+	// VDC and Network are the org VDC and its network build VMs run on (KAAS_BUILD_VDC,
+	// KAAS_BUILD_NETWORK); StorageProfile, optional, where their disks go
+	// (KAAS_BUILD_STORAGE_PROFILE).
+	VDC, Network, StorageProfile string
+	// Timeout is how long a build's guest may customize itself (KAAS_BUILD_TIMEOUT).
+	Timeout time.Duration
+}
+
+// Validate reports why builds cannot run with this configuration, or nil. Builds are
+// refused (and nothing else) while it fails.
+func (b Build) Validate() error {
+	var missing []string
+	if b.VDC == "" {
+		missing = append(missing, "KAAS_BUILD_VDC (the org VDC build VMs run in)")
+	}
+	if b.Network == "" {
+		missing = append(missing, "KAAS_BUILD_NETWORK (the network of that VDC they use)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("template builds are not configured: set %s", strings.Join(missing, " and "))
+	}
+	return nil
 }
 
 func (c *Config) setDefaults() {
@@ -78,6 +111,9 @@ func (c *Config) setDefaults() {
 	if c.MaxDeliveryErrors == 0 {
 		c.MaxDeliveryErrors = 30
 	}
+	if c.Build.Timeout == 0 {
+		c.Build.Timeout = min(30*time.Minute, c.OperationTimeout)
+	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 200
 	}
@@ -106,6 +142,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BootTimeout <= 0 || c.OperationTimeout < c.BootTimeout {
 		errs = append(errs, fmt.Errorf("boot timeout %s must be positive and no longer than the operation timeout %s", c.BootTimeout, c.OperationTimeout))
+	}
+	if c.Build.Timeout <= 0 || c.Build.Timeout > c.OperationTimeout {
+		errs = append(errs, fmt.Errorf("build timeout %s must be positive and no longer than the operation timeout %s", c.Build.Timeout, c.OperationTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events"
-	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/jsstore"
 )
 
@@ -21,17 +20,19 @@ type Executor struct {
 	vcd   VCD
 
 	mu     sync.Mutex
-	states map[string]*cluster.State // cached aggregates; each is only touched by the worker that holds its cluster
+	states map[string]aggregate // cached aggregates; each is only touched by the worker that holds it
 	ready  bool
 	errs   map[string]int // deliveries in a row that failed, by command id
 	snaps  map[string]int // events each cluster had at its last snapshot
 	// polled holds, by command id, the retry a waiting step's successful poll has since
 	// ended: transient errors spread over a long wait are not one failing streak.
-	polled map[string]cluster.Retry
+	polled map[string]retryState
 	// users are VCD's users as this process last recorded them in a CloudSynced, by URN: a
 	// sync records only the users that are new or renamed since, so that a periodic sync of
 	// a large VCD does not write every user into the history each time.
 	users map[string]events.User
+	// uploads are the builds (by command id) whose base image this process saw uploading.
+	uploads map[string]bool
 }
 
 // New returns an executor. Run starts it.
@@ -43,8 +44,8 @@ func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
 	if cfg.Metrics != nil {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
-	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]*cluster.State{}, errs: map[string]int{},
-		snaps: map[string]int{}, polled: map[string]cluster.Retry{}, users: map[string]events.User{}}, nil
+	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]aggregate{}, errs: map[string]int{},
+		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{}}, nil
 }
 
 // Ready reports whether the consumer is bound, for /readyz.
@@ -222,7 +223,7 @@ func (q *keyedQueue) close() []jetstream.Msg {
 
 // polledFine notes that the operation's step, which had failed before, has just called VCD
 // successfully: its next failure starts a new streak.
-func (e *Executor) polledFine(cmdID string, r *cluster.Retry) {
+func (e *Executor) polledFine(cmdID string, r *retryState) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.polled) > 100_000 {
@@ -232,11 +233,11 @@ func (e *Executor) polledFine(cmdID string, r *cluster.Retry) {
 }
 
 // streakEnded reports whether a successful call came after the retry r was recorded.
-func (e *Executor) streakEnded(cmdID string, r *cluster.Retry) bool {
+func (e *Executor) streakEnded(cmdID string, r *retryState) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	p, ok := e.polled[cmdID]
-	if ok && (p.Step != r.Step || p.Attempt != r.Attempt || !p.NotUntil.Equal(r.NotUntil)) {
+	if ok && (p.step != r.step || p.attempt != r.attempt || !p.notUntil.Equal(r.notUntil)) {
 		delete(e.polled, cmdID) // another streak's
 		return false
 	}

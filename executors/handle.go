@@ -13,13 +13,17 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/events/template"
 )
 
-// delivery is one command being handled.
+// delivery is one command being handled, and the aggregate it is for: agg, and as what it
+// is, st for a cluster's or tpl for a template revision's.
 type delivery struct {
 	msg jetstream.Msg
 	cmd events.Envelope
+	agg aggregate
 	st  *cluster.State
+	tpl *template.State
 	log *slog.Logger
 }
 
@@ -55,7 +59,7 @@ func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 		m.command(cmd.Type, "error")
 		if n := e.failedDelivery(cmd.ID, true); n >= e.cfg.MaxDeliveryErrors && ctx.Err() == nil {
 			d.log.Error("command dead-lettered after failing every delivery", "deliveries", n, "err", err)
-			e.deadLetter(ctx, msg, cmd, d.st, fmt.Errorf("%d deliveries in a row failed; the last: %w", n, err))
+			e.deadLetter(ctx, msg, cmd, d.agg, fmt.Errorf("%d deliveries in a row failed; the last: %w", n, err))
 			return
 		}
 		d.log.Warn("command delivery failed; will retry", "err", err)
@@ -99,34 +103,32 @@ type outcome struct {
 }
 
 func (e *Executor) run(ctx context.Context, d *delivery) (outcome, error) {
-	st, err := e.load(ctx, d.cmd.ClusterID)
+	agg, err := e.load(ctx, d.cmd.ClusterID, events.IsTemplateType(d.cmd.Type))
 	if err != nil {
 		return outcome{}, err
 	}
-	d.st = st
+	d.use(agg)
 
-	switch {
-	case st.Op != nil && st.Op.CommandID == d.cmd.ID:
+	switch op := agg.running(); {
+	case op != nil && op.commandID == d.cmd.ID:
 		// Our operation, in progress: carry on.
-	case st.Seen(d.cmd.ID):
+	case agg.seen(d.cmd.ID):
 		// Started or refused before (a redelivery, or superseded by a forced delete).
 		return outcome{label: "done"}, nil
 	default:
-		decide := cluster.Decide
-		if d.cmd.ClusterID == events.CloudID {
-			decide = func(_ *cluster.State, cmd events.Envelope) (events.Payload, error) { return e.decideCloud(ctx, cmd) }
-		}
-		ev, err := decide(st, d.cmd)
-		var rej *cluster.Rejection
-		switch {
-		case errors.Is(err, cluster.ErrDuplicate):
-			return outcome{label: "done"}, nil
-		case errors.As(err, &rej):
-			d.log.Info("command rejected", "code", rej.Code, "reason", rej.Message)
-			if err := e.append(ctx, d, events.CommandRejected{CommandType: d.cmd.Type, Failure: rej.Failure}); err != nil {
+		ev, err := e.decide(ctx, d)
+		if f, rejected := rejection(err); rejected {
+			d.log.Info("command rejected", "code", f.Code, "reason", f.Message)
+			if err := e.append(ctx, d, events.CommandRejected{CommandType: d.cmd.Type, Failure: f}); err != nil {
 				return outcome{}, err
 			}
 			return outcome{label: "rejected"}, nil
+		}
+		switch {
+		case duplicate(err):
+			return outcome{label: "done"}, nil
+		case errors.Is(err, errPending):
+			return outcome{wait: e.cfg.PollInterval, label: "waiting"}, nil
 		case err != nil:
 			return outcome{}, err
 		}
@@ -136,31 +138,48 @@ func (e *Executor) run(ctx context.Context, d *delivery) (outcome, error) {
 		if cs, ok := ev.(events.CloudSynced); ok {
 			e.recordedUsers(cs.Users)
 		}
-		d.log.Info("operation started", "phase", st.Phase)
+		d.log.Info("operation started", "phase", agg.phase())
 	}
 	return e.drive(ctx, d)
+}
+
+// errPending is what deciding a command that calls VCD (a deprecation) returns while VCD
+// still works on the call: nothing is recorded, and the command comes back to look again.
+var errPending = errors.New("VCD has not finished the request yet")
+
+// decide says whether the command may run on its aggregate as it is; see cluster.Decide
+// and template.Decide. Commands on the cloud aggregate and template deprecations call VCD
+// here, since each is one event recorded once VCD did it.
+func (e *Executor) decide(ctx context.Context, d *delivery) (events.Payload, error) {
+	switch {
+	case d.cmd.ClusterID == events.CloudID:
+		return e.decideCloud(ctx, d.cmd)
+	case d.tpl != nil:
+		return e.decideTemplate(ctx, d)
+	}
+	return cluster.Decide(d.st, d.cmd)
 }
 
 // drive runs the operation's steps until it ends or must wait.
 func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 	for range e.cfg.StepsPerDelivery {
-		st := d.st
-		if st.Op == nil || st.Op.CommandID != d.cmd.ID {
+		op := d.agg.running()
+		if op == nil || op.commandID != d.cmd.ID {
 			// The operation ended (or a forced delete took over).
-			if st.LastFailure != nil && st.Phase.Status() == events.StatusFailed {
+			if d.agg.failed() {
 				return outcome{label: "failed"}, nil
 			}
 			return outcome{label: "done"}, nil
 		}
 		now := time.Now()
-		if r := st.Op.Retry; r != nil && now.Before(r.NotUntil) {
-			return outcome{wait: r.NotUntil.Sub(now), label: "retry"}, nil
+		if r := op.retry; r != nil && now.Before(r.notUntil) {
+			return outcome{wait: r.notUntil.Sub(now), label: "retry"}, nil
 		}
 		// Every operation, and then its rollback, has a time budget: nothing waits forever
 		// on a VCD task that never ends.
-		since, what := st.Op.Started, st.Op.Op
-		if st.Op.Failed != nil {
-			since, what = st.Op.FailedAt, "the rollback of "+st.Op.Op
+		since, what := op.started, op.op
+		if op.failed != nil {
+			since, what = op.failedAt, "the rollback of "+op.op
 		}
 		if now.Sub(since) > e.cfg.OperationTimeout {
 			if err := e.fail(ctx, d, events.Failure{Code: events.CodeTimeout,
@@ -170,10 +189,10 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 			continue
 		}
 
-		step := cluster.Plan(st)
+		step := e.plan(d)
 		start := time.Now()
-		res, err := e.step(ctx, d, step)
-		e.cfg.Metrics.stepDone(step, res, err, time.Since(start))
+		res, err := step.run(ctx)
+		e.cfg.Metrics.stepDone(step.kind, res, err, time.Since(start))
 		if err != nil && len(res.events) > 0 {
 			// What the step found before it failed (a node that joined) is recorded: it is
 			// true, and progress, so the failure that follows starts its own streak.
@@ -190,7 +209,7 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 				return outcome{}, ctx.Err()
 			}
 			if f.Step == "" {
-				f.Step = string(step.Kind)
+				f.Step = step.kind
 			}
 			if retry {
 				wait, err := e.retry(ctx, d, step, f)
@@ -202,7 +221,7 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 				}
 				continue
 			}
-			d.log.Warn("step failed", "step", step.String(), "code", f.Code, "reason", f.Message, "vcd_code", f.VCDCode)
+			d.log.Warn("step failed", "step", step.name, "code", f.Code, "reason", f.Message, "vcd_code", f.VCDCode)
 			if err := e.fail(ctx, d, f); err != nil {
 				return outcome{}, err
 			}
@@ -212,7 +231,7 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 				for i, ev := range res.events {
 					names[i] = ev.Type()
 				}
-				d.log.Debug("step done", "step", step.String(), "events", names, "took", time.Since(start))
+				d.log.Debug("step done", "step", step.name, "events", names, "took", time.Since(start))
 			}
 			for _, ev := range res.events {
 				if err := e.append(ctx, d, ev); err != nil {
@@ -223,14 +242,14 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 			if res.timeout != nil {
 				f := *res.timeout
 				if f.Step == "" {
-					f.Step = string(step.Kind)
+					f.Step = step.kind
 				}
 				if err := e.fail(ctx, d, f); err != nil {
 					return outcome{}, err
 				}
 				continue
 			}
-			if r := st.Op.Retry; r != nil {
+			if r := op.retry; r != nil {
 				e.polledFine(d.cmd.ID, r)
 			}
 			return outcome{wait: e.cfg.PollInterval, label: "waiting"}, nil
@@ -242,33 +261,30 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 
 // retry records a retryable failure and says how long to wait, or fails the operation
 // once the step used up its attempts (then wait is 0 and the operation goes on failing).
-func (e *Executor) retry(ctx context.Context, d *delivery, step cluster.Step, f events.Failure) (time.Duration, error) {
+func (e *Executor) retry(ctx context.Context, d *delivery, step planned, f events.Failure) (time.Duration, error) {
 	attempt := 1
-	if r := d.st.Op.Retry; r != nil && r.Step == f.Step && !e.streakEnded(d.cmd.ID, r) {
-		attempt = r.Attempt + 1
+	if r := d.agg.running().retry; r != nil && r.step == f.Step && !e.streakEnded(d.cmd.ID, r) {
+		attempt = r.attempt + 1
 	}
 	if attempt > e.cfg.MaxAttempts {
-		f.Code, f.Message = events.CodeRetriesExhausted, fmt.Sprintf("%s failed %d times: %s", step.Kind, e.cfg.MaxAttempts, f.Message)
-		d.log.Warn("step gave up", "step", step.String(), "reason", f.Message)
+		f.Code, f.Message = events.CodeRetriesExhausted, fmt.Sprintf("%s failed %d times: %s", step.kind, e.cfg.MaxAttempts, f.Message)
+		d.log.Warn("step gave up", "step", step.name, "reason", f.Message)
 		return 0, e.fail(ctx, d, f)
 	}
 	wait := backoff(e.cfg.RetryBase, e.cfg.RetryMax, attempt)
-	d.log.Info("step will be retried", "step", step.String(), "attempt", attempt, "in", wait, "reason", f.Message, "vcd_code", f.VCDCode)
+	d.log.Info("step will be retried", "step", step.name, "attempt", attempt, "in", wait, "reason", f.Message, "vcd_code", f.VCDCode)
 	return wait, e.append(ctx, d, events.StepRetrying{Step: f.Step, Attempt: attempt, Failure: f, NotUntil: time.Now().Add(wait).UTC()})
 }
 
-// fail records that the operation failed, rolling back when the tenant asked for it and
-// there is something to undo. A failure while rolling back ends the operation as failed.
+// fail records that the operation failed, rolling back when there is something to undo
+// (and, for a cluster, the tenant asked for it). A failure while rolling back ends the
+// operation as failed.
 func (e *Executor) fail(ctx context.Context, d *delivery, f events.Failure) error {
-	op := d.st.Op
 	rollback := false
-	switch {
-	case op.Failed != nil:
-		f.Message = "rollback failed: " + f.Message + " (after: " + op.Failed.Message + ")"
-	case op.Op == events.OpCreate:
-		rollback = d.st.Spec.RollbackOnFailure
-	case op.Op == events.OpUpdate:
-		rollback = d.st.Spec.RollbackOnFailure && op.Workers > op.FromWorkers
+	if failed := d.agg.running().failed; failed != nil {
+		f.Message = "rollback failed: " + f.Message + " (after: " + failed.Message + ")"
+	} else {
+		rollback = d.rollsBack()
 	}
 	return e.append(ctx, d, events.OperationFailed{Failure: f, Rollback: rollback})
 }
@@ -282,15 +298,24 @@ func backoff(base, max time.Duration, attempt int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// load returns the cluster's state, bringing the cached copy up to date with the stream.
-func (e *Executor) load(ctx context.Context, id string) (*cluster.State, error) {
+// load returns the aggregate's state (a template revision's, or a cluster's), bringing the
+// cached copy up to date with the stream.
+func (e *Executor) load(ctx context.Context, id string, isTemplate bool) (aggregate, error) {
 	e.mu.Lock()
 	st := e.states[id]
 	e.mu.Unlock()
-	if st == nil {
-		st = e.snapshot(ctx, id)
+	if _, cached := st.(templateAgg); st != nil && cached != isTemplate {
+		st = nil // a command of the other kind: it is refused from a state of its own kind
 	}
-	recs, err := e.store.Load(ctx, id, st.Seq)
+	if st == nil {
+		if isTemplate {
+			st = templateAgg{&template.State{}} // short histories: no snapshots
+		} else {
+			st = clusterAgg{e.snapshot(ctx, id)}
+		}
+	}
+	seq, _, _ := st.head()
+	recs, err := e.store.Load(ctx, id, seq)
 	if err != nil {
 		return nil, err
 	}
@@ -298,9 +323,11 @@ func (e *Executor) load(ctx context.Context, id string) (*cluster.State, error) 
 		st.Apply(r.Envelope, r.Seq, r.Hash())
 	}
 	e.cfg.Metrics.loaded(len(recs))
-	e.saveSnapshot(ctx, id, st)
+	if c, ok := st.(clusterAgg); ok {
+		e.saveSnapshot(ctx, id, c.State)
+	}
 	e.mu.Lock()
-	if st.Deleted && st.Op == nil {
+	if st.finished() {
 		delete(e.states, id) // nothing more will happen to it
 	} else {
 		if len(e.states) > 10000 {
@@ -316,16 +343,17 @@ func (e *Executor) load(ctx context.Context, id string) (*cluster.State, error) 
 // On a conflict (another executor moved the history on) it reloads and reports an error,
 // so that the delivery is retried against the new history.
 func (e *Executor) append(ctx context.Context, d *delivery, p events.Payload) error {
-	st := d.st
-	msgID := fmt.Sprintf("%s:%d", d.cmd.ID, st.Seq)
+	st := d.agg
+	seq, hash, orgID := st.head()
+	msgID := fmt.Sprintf("%s:%d", d.cmd.ID, seq)
 	env := events.Envelope{
 		ID: events.DeriveID("event", msgID), ClusterID: d.cmd.ClusterID, OrgID: d.cmd.OrgID, Actor: d.cmd.Actor,
-		Time: time.Now().UTC(), CausationID: d.cmd.ID, CorrelationID: d.cmd.CorrelationID, PrevHash: st.Hash, Payload: p,
+		Time: time.Now().UTC(), CausationID: d.cmd.ID, CorrelationID: d.cmd.CorrelationID, PrevHash: hash, Payload: p,
 	}
-	if st.OrgID != "" {
-		env.OrgID = st.OrgID
+	if orgID != "" {
+		env.OrgID = orgID
 	}
-	rec, err := e.store.Append(ctx, env, st.Seq, msgID)
+	rec, err := e.store.Append(ctx, env, seq, msgID)
 	if errors.Is(err, jsstore.ErrConflict) {
 		e.cfg.Metrics.conflict()
 		e.mu.Lock()
@@ -338,8 +366,8 @@ func (e *Executor) append(ctx context.Context, d *delivery, p events.Payload) er
 	}
 	st.Apply(rec.Envelope, rec.Seq, rec.Hash())
 	e.cfg.Metrics.appendedEvent(p.Type())
-	if st.Op == nil {
-		d.log.Info("operation ended", "phase", st.Phase, "event", p.Type())
+	if st.running() == nil {
+		d.log.Info("operation ended", "phase", st.phase(), "event", p.Type())
 	}
 	return nil
 }
@@ -409,7 +437,7 @@ func (e *Executor) failedDelivery(cmdID string, failed bool) int {
 // failure on its cluster where it can (so that the tenant sees a failed phase with the
 // reason), and stops its deliveries. If the dead letter cannot be written, the command is
 // delivered again later: nothing accepted is dropped.
-func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events.Envelope, st *cluster.State, cause error) {
+func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events.Envelope, st aggregate, cause error) {
 	var cmdSeq uint64
 	if md, err := msg.Metadata(); err == nil {
 		cmdSeq = md.Sequence.Stream
@@ -423,10 +451,11 @@ func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events
 	if st != nil && cmd.ID != "" && cmd.ClusterID != events.CloudID {
 		f := events.Failure{Code: events.CodeDeadLettered, Message: "kaas could not carry this out and set it aside for an operator: " + cause.Error()}
 		var p events.Payload = events.CommandRejected{CommandType: cmd.Type, Failure: f}
-		if st.Op != nil && st.Op.CommandID == cmd.ID {
+		if op := st.running(); op != nil && op.commandID == cmd.ID {
 			p = events.OperationFailed{Failure: f}
 		}
-		d := &delivery{msg: msg, cmd: cmd, st: st, log: e.cfg.Logger}
+		d := &delivery{msg: msg, cmd: cmd, log: e.cfg.Logger}
+		d.use(st)
 		if err := e.append(ctx, d, p); err != nil {
 			e.cfg.Logger.Warn("dead-lettered command's failure not recorded on its cluster", "command_id", cmd.ID, "err", err)
 		}

@@ -1,10 +1,13 @@
 package executors
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events"
 )
 
 type fakeMsg struct {
@@ -66,5 +69,55 @@ func TestConfigValidate(t *testing.T) {
 		AckWait: time.Millisecond, BootTimeout: time.Hour, OperationTimeout: time.Minute}
 	if err := bad.Validate(); err == nil {
 		t.Fatal("bad config accepted")
+	}
+}
+
+// A pool that sizes itself keeps its own sizing; one that names nothing gets the template's
+// rules, whole, never mixed with its own values.
+func TestSizingOfPoolsAndRules(t *testing.T) {
+	rules := events.TemplateRules{CPU: 4, MemoryMB: 8192, SizingPolicy: "large"}
+	tests := []struct {
+		name  string
+		pool  events.NodePool
+		rules events.TemplateRules
+		want  events.TemplateRules
+	}{
+		{"pool names nothing", events.NodePool{Count: 1}, rules, rules},
+		{"pool names a sizing class", events.NodePool{SizingClass: "small"}, rules, events.TemplateRules{SizingPolicy: "small"}},
+		{"pool names CPUs only", events.NodePool{CPU: 2}, rules, events.TemplateRules{CPU: 2}},
+		{"pool names memory only", events.NodePool{MemoryMB: 2048}, rules, events.TemplateRules{MemoryMB: 2048}},
+		{"no rules either", events.NodePool{}, events.TemplateRules{}, events.TemplateRules{}},
+		{"rules of memory only", events.NodePool{}, events.TemplateRules{MemoryMB: 6144}, events.TemplateRules{MemoryMB: 6144}},
+	}
+	for _, tt := range tests {
+		if got := sizingOf(tt.pool, tt.rules); got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestBuildConfig(t *testing.T) {
+	err := Build{}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "KAAS_BUILD_VDC") || !strings.Contains(err.Error(), "KAAS_BUILD_NETWORK") {
+		t.Fatalf("no build location: %v", err)
+	}
+	if err := (Build{VDC: "v"}).Validate(); err == nil || strings.Contains(err.Error(), "KAAS_BUILD_VDC") {
+		t.Fatalf("no network: %v", err)
+	}
+	if err := (Build{VDC: "v", Network: "n"}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c := Config{}
+	c.setDefaults()
+	if c.Build.Timeout != 30*time.Minute {
+		t.Fatalf("default build timeout %s", c.Build.Timeout)
+	}
+	c.Build.Timeout = 3 * time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "build timeout") {
+		t.Fatalf("a build timeout beyond the operation timeout: %v", err)
+	}
+	c = Config{OperationTimeout: time.Minute, BootTimeout: time.Second}
+	if c.setDefaults(); c.Build.Timeout != time.Minute || c.Validate() != nil {
+		t.Fatalf("a short operation timeout: build timeout %s, %v", c.Build.Timeout, c.Validate())
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/template"
 )
 
 // Metrics are the executor's Prometheus collectors. Labels are bounded: command and step
@@ -65,6 +66,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		cluster.StepDeleteNode, cluster.StepDeleteVApp, cluster.StepRecord, cluster.StepFail} {
 		m.stepTime.WithLabelValues(string(s))
 	}
+	for _, s := range template.Kinds {
+		m.stepTime.WithLabelValues(string(s))
+	}
 	return m
 }
 
@@ -82,8 +86,8 @@ func (m *Metrics) command(typ, result string) {
 	}
 }
 
-func (m *Metrics) stepDone(s cluster.Step, r stepResult, err error, d time.Duration) {
-	if m == nil || s.Kind == cluster.StepNone {
+func (m *Metrics) stepDone(kind string, r stepResult, err error, d time.Duration) {
+	if m == nil || kind == "" {
 		return
 	}
 	outcome := "pending"
@@ -93,8 +97,8 @@ func (m *Metrics) stepDone(s cluster.Step, r stepResult, err error, d time.Durat
 	case len(r.events) > 0:
 		outcome = "progress"
 	}
-	m.steps.WithLabelValues(string(s.Kind), outcome).Inc()
-	m.stepTime.WithLabelValues(string(s.Kind)).Observe(d.Seconds())
+	m.steps.WithLabelValues(kind, outcome).Inc()
+	m.stepTime.WithLabelValues(kind).Observe(d.Seconds())
 }
 
 func (m *Metrics) appendedEvent(typ string) {

@@ -302,13 +302,26 @@ func (e *Executor) vmSpec(ctx context.Context, st *cluster.State, n cluster.NewN
 	if err != nil {
 		return VMSpec{}, Terminal(events.CodeInternal, fmt.Sprintf("node %s: %v", n.Name, err), "", "")
 	}
+	sizing := sizingOf(pool, st.Template.Rules)
 	return VMSpec{
 		VMRef: vmRef(st, n.Name), Role: n.Role, Template: st.Template, Network: st.Spec.Network,
-		SizingClass: pool.SizingClass, StorageProfile: pool.StorageProfile, CPU: pool.CPU, MemoryMB: pool.MemoryMB,
+		SizingClass: sizing.SizingPolicy, StorageProfile: pool.StorageProfile, CPU: sizing.CPU, MemoryMB: sizing.MemoryMB,
 		GuestInfo: map[string]string{
 			GuestUserData:         base64.StdEncoding.EncodeToString([]byte(userData)),
 			GuestUserDataEncoding: "base64",
 		},
 		Metadata: map[string]string{MetaClusterID: st.ID, MetaNodeRole: n.Role, MetaOrgID: st.OrgID},
 	}, nil
+}
+
+// sizingOf is how big a pool's VMs are: the pool's own sizing class, CPUs and memory when
+// it names any of them, else the template's rules (CSE's template_rules), else nothing,
+// which leaves them the template VM's hardware. A pool's values are never mixed with the
+// rules': a sizing class of the pool's and a CPU count of the template's could contradict
+// each other.
+func sizingOf(pool events.NodePool, rules events.TemplateRules) events.TemplateRules {
+	if pool.SizingClass != "" || pool.CPU != 0 || pool.MemoryMB != 0 {
+		return events.TemplateRules{SizingPolicy: pool.SizingClass, CPU: pool.CPU, MemoryMB: pool.MemoryMB}
+	}
+	return rules
 }

@@ -60,6 +60,18 @@ type VCD interface {
 	// DeleteTemplate deletes a template revision's catalog item and its vApp template; one
 	// that is not there is already deleted.
 	DeleteTemplate(ctx context.Context, org string, ref events.TemplateRef) (Status, error)
+	// DeleteCatalogItem deletes the catalog item item.Name (and its vApp template) if
+	// item.Owner uploaded or captured it (its MetaBuildID) and, with item.Unfinished, only
+	// if VCD never finished its upload or import: what a failed build or import leaves. An
+	// item that is not there, another owner's, or (with Unfinished) complete is left
+	// alone, and the call is done.
+	DeleteCatalogItem(ctx context.Context, item ItemRef) (Status, error)
+}
+
+// ItemRef names a catalog item of the catalog in Org that the aggregate Owner made.
+type ItemRef struct {
+	Org, Name, Owner string
+	Unfinished       bool
 }
 
 // ImageSpec is an OVA to have as a catalog item of the catalog in Org.

@@ -12,7 +12,8 @@ import (
 )
 
 // vcdOps are the VCD calls, the label values of the VCD metrics.
-var vcdOps = []string{"ResolveTemplate", "Cloud", "EnsureVApp", "EnsureVM", "PowerOn", "GuestInfo", "SetGuestInfo", "DeleteVM", "DeleteVApp"}
+var vcdOps = []string{"ResolveTemplate", "Cloud", "EnsureVApp", "EnsureVM", "PowerOn", "GuestInfo", "SetGuestInfo", "DeleteVM", "DeleteVApp",
+	"EnsureImage", "PowerOff", "CaptureVApp", "SetTemplateMetadata", "DeleteTemplate", "DeleteCatalogItem"}
 
 // vcdMetrics counts every VCD call by operation and status, times it, and times how long VCD
 // worked on a request (from the first "not done yet" to done): VCD's own task durations as
@@ -146,5 +147,47 @@ func (v instrumentedVCD) DeleteVApp(ctx context.Context, vapp VAppRef) (Status, 
 	start := time.Now()
 	st, err := v.VCD.DeleteVApp(ctx, vapp)
 	v.m.observe("DeleteVApp", vapp.ClusterID, start, st.Done, err)
+	return st, err
+}
+
+func (v instrumentedVCD) EnsureImage(ctx context.Context, spec ImageSpec) (Status, error) {
+	start := time.Now()
+	st, err := v.VCD.EnsureImage(ctx, spec)
+	v.m.observe("EnsureImage", spec.Owner+"/"+spec.Item, start, st.Done, err)
+	return st, err
+}
+
+func (v instrumentedVCD) PowerOff(ctx context.Context, vm VMRef) (Status, error) {
+	start := time.Now()
+	st, err := v.VCD.PowerOff(ctx, vm)
+	v.m.observe("PowerOff", vm.VApp.ClusterID+"/"+vm.Name, start, st.Done, err)
+	return st, err
+}
+
+func (v instrumentedVCD) CaptureVApp(ctx context.Context, spec CaptureSpec) (Status, error) {
+	start := time.Now()
+	st, err := v.VCD.CaptureVApp(ctx, spec)
+	v.m.observe("CaptureVApp", spec.Owner+"/"+spec.Item, start, st.Done, err)
+	return st, err
+}
+
+func (v instrumentedVCD) SetTemplateMetadata(ctx context.Context, org string, ref events.TemplateRef, md map[string]string) (Status, error) {
+	start := time.Now()
+	st, err := v.VCD.SetTemplateMetadata(ctx, org, ref, md)
+	v.m.observe("SetTemplateMetadata", events.TemplateItemName(ref.Name, ref.Revision), start, st.Done, err)
+	return st, err
+}
+
+func (v instrumentedVCD) DeleteTemplate(ctx context.Context, org string, ref events.TemplateRef) (Status, error) {
+	start := time.Now()
+	st, err := v.VCD.DeleteTemplate(ctx, org, ref)
+	v.m.observe("DeleteTemplate", events.TemplateItemName(ref.Name, ref.Revision), start, st.Done, err)
+	return st, err
+}
+
+func (v instrumentedVCD) DeleteCatalogItem(ctx context.Context, item ItemRef) (Status, error) {
+	start := time.Now()
+	st, err := v.VCD.DeleteCatalogItem(ctx, item)
+	v.m.observe("DeleteCatalogItem", item.Owner+"/"+item.Name, start, st.Done, err)
 	return st, err
 }

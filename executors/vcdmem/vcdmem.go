@@ -42,6 +42,12 @@ type Config struct {
 	ErrorRate float64 `json:"errorRate"`
 	// StateFile, when set, keeps the cloud's state across restarts.
 	StateFile string `json:"stateFile,omitempty"`
+	// UploadPolls is how many calls an OVA upload, or a capture, takes before VCD has the
+	// catalog item; 0 is 3.
+	UploadPolls int `json:"uploadPolls,omitempty"`
+	// Repository is what template builds' guests can install; nil is
+	// guestsim.DefaultRepository.
+	Repository *guestsim.Repository `json:"repository,omitempty"`
 }
 
 // Org is a tenant organization.
@@ -181,6 +187,12 @@ type VCD struct {
 type state struct {
 	VApps  map[string]*VApp `json:"vapps"`
 	NextIP int              `json:"nextIp"`
+	// Items are the catalog items kaas uploaded or captured, by id: the provider's
+	// catalog, which every org sees.
+	Items map[string]*Item `json:"items,omitempty"`
+	// Configured holds what was done to the configured templates (made by hand), by
+	// name/revision: metadata set on them, and deletion.
+	Configured map[string]*configured `json:"configured,omitempty"`
 }
 
 // VApp is a simulated vApp.
@@ -211,6 +223,12 @@ type VM struct {
 	OnAt      time.Time         `json:"onAt,omitzero"`
 	DeletedAt time.Time         `json:"deletedAt,omitzero"`
 	UpgradeAt time.Time         `json:"upgradeAt,omitzero"`
+	// OffAt is when a power off completes; zero while it was not asked for.
+	OffAt time.Time `json:"offAt,omitzero"`
+	// Image is the base image (a catalog item with no template metadata) a template
+	// build's VM was made from; its guest plays the build's customization, Build.
+	Image string             `json:"image,omitempty"`
+	Build *guestsim.BuildRun `json:"build,omitempty"`
 	// Where it runs and how big it is (empty in state files from before kaas sized VMs).
 	SizingPolicy   string `json:"sizingPolicy,omitempty"`
 	StorageProfile string `json:"storageProfile,omitempty"`
@@ -220,13 +238,19 @@ type VM struct {
 
 // New returns a simulated cloud, loading its state file when there is one.
 func New(cfg Config) (*VCD, error) {
-	v := &VCD{cfg: cfg, st: state{VApps: map[string]*VApp{}}}
+	v := &VCD{cfg: cfg, st: state{VApps: map[string]*VApp{}, Items: map[string]*Item{}, Configured: map[string]*configured{}}}
 	if cfg.StateFile != "" {
 		b, err := os.ReadFile(cfg.StateFile)
 		switch {
 		case err == nil:
 			if err := json.Unmarshal(b, &v.st); err != nil {
 				return nil, fmt.Errorf("vcdmem state %s: %w", cfg.StateFile, err)
+			}
+			if v.st.Items == nil {
+				v.st.Items = map[string]*Item{}
+			}
+			if v.st.Configured == nil {
+				v.st.Configured = map[string]*configured{}
 			}
 		case !os.IsNotExist(err):
 			return nil, err
@@ -275,7 +299,9 @@ func (v *VCD) orgByName(name string) *Org {
 func (v *VCD) org(name, callerOrg string) (*Org, error) {
 	for i := range v.cfg.Orgs {
 		if o := &v.cfg.Orgs[i]; o.Name == name {
-			if o.ID != "" && callerOrg != o.ID {
+			// An empty caller is kaas acting as the provider (a template build), as the
+			// adapter, which then checks nothing, does.
+			if o.ID != "" && callerOrg != "" && callerOrg != o.ID {
 				return nil, executors.Terminal(events.CodeVDCNotFound, fmt.Sprintf("organization %q is not the requester's organization", name),
 					"ACCESS_TO_RESOURCE_IS_FORBIDDEN", "")
 			}
@@ -297,9 +323,12 @@ func (v *VCD) ResolveTemplate(ctx context.Context, org executors.Org, ref events
 		return events.Template{}, err
 	}
 	for _, t := range o.Templates {
-		if t.Name == ref.Name && t.Revision == ref.Revision {
-			return t.Template, nil
+		if t.Name == ref.Name && t.Revision == ref.Revision && !v.configuredOf(ref).Deleted {
+			return v.configuredOf(ref).apply(t.Template), nil
 		}
+	}
+	if it := v.templateItem(ref); it != nil {
+		return it.template(), nil
 	}
 	return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
 		fmt.Sprintf("template %q revision %d is not in any catalog of org %q", ref.Name, ref.Revision, org.Name), "", "")
@@ -318,9 +347,9 @@ func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 	seen := map[events.TemplateRef]bool{}
 	for _, o := range v.cfg.Orgs {
 		for _, t := range o.Templates {
-			if ref := (events.TemplateRef{Name: t.Name, Revision: t.Revision}); !seen[ref] {
+			if ref := (events.TemplateRef{Name: t.Name, Revision: t.Revision}); !seen[ref] && !v.configuredOf(ref).Deleted {
 				seen[ref] = true
-				out.Templates = append(out.Templates, t.Template)
+				out.Templates = append(out.Templates, v.configuredOf(ref).apply(t.Template))
 			}
 		}
 		for _, u := range o.Users {
@@ -342,6 +371,7 @@ func (v *VCD) Cloud(ctx context.Context) (events.CloudSynced, error) {
 			out.SizingPolicies = append(out.SizingPolicies, events.VDCSizingPolicies{VDC: id, Policies: d.policies(o.Name)})
 		}
 	}
+	out.Templates = append(out.Templates, v.itemTemplates(seen)...)
 	return out, nil
 }
 
@@ -480,11 +510,15 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 		if err != nil {
 			return executors.Status{}, err
 		}
+		image, err := v.image(spec.Template)
+		if err != nil {
+			return executors.Status{}, err
+		}
 		v.st.NextIP++
 		m = &VM{ID: "urn:vcloud:vm:" + uuid.NewString(), Name: spec.Name, Role: spec.Role, Template: spec.Template.Name,
-			Metadata: maps.Clone(spec.Metadata), GuestInfo: maps.Clone(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
+			Metadata: maps.Clone(spec.Metadata), GuestInfo: guestInfo(spec.GuestInfo), ReadyAt: now.Add(v.cfg.TaskDelay),
 			IP: v.address(a.Org, a.VDC, a.Network, v.st.NextIP), SizingPolicy: hw.SizingPolicy, StorageProfile: hw.StorageProfile,
-			CPU: hw.CPU, MemoryMB: hw.MemoryMB}
+			CPU: hw.CPU, MemoryMB: hw.MemoryMB, Image: image}
 		a.VMs[m.Name] = m
 		if err := v.save(); err != nil {
 			return executors.Status{}, err
@@ -573,8 +607,11 @@ func (v *VCD) PowerOn(ctx context.Context, ref executors.VMRef) (executors.Statu
 	if now.Before(m.ReadyAt) {
 		return executors.Status{}, executors.Retryable("BUSY_ENTITY", "The VM is busy completing an operation.", nil)
 	}
-	if m.OnAt.IsZero() {
-		m.OnAt = now.Add(v.cfg.TaskDelay)
+	if !m.OffAt.IsZero() && now.Before(m.OffAt) {
+		return executors.Status{}, executors.Retryable("BUSY_ENTITY", "The VM is busy completing an operation.", nil)
+	}
+	if m.OnAt.IsZero() || !m.OffAt.IsZero() {
+		m.OnAt, m.OffAt = now.Add(v.cfg.TaskDelay), time.Time{}
 		if err := v.save(); err != nil {
 			return executors.Status{}, err
 		}
@@ -601,8 +638,24 @@ func (v *VCD) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]st
 	return maps.Clone(m.GuestInfo), nil
 }
 
-// play runs the guest's side of the bootstrap contract up to now.
+// play runs the guest's side of the bootstrap contract up to now: a template build's, on a
+// VM made from a base image, or a node's. A VM that is off runs nothing.
 func (v *VCD) play(a *VApp, m *VM, now time.Time) {
+	if !m.poweredOn(now) {
+		return
+	}
+	if m.Image != "" {
+		repo := guestsim.DefaultRepository()
+		if v.cfg.Repository != nil {
+			repo = *v.cfg.Repository
+		}
+		g := &guestsim.BuildGuest{OnAt: m.OnAt, GuestInfo: m.GuestInfo, Run: m.Build}
+		if guestsim.PlayBuild(g, repo, v.cfg.BootDelay, now) {
+			m.Build = g.Run
+			_ = v.save()
+		}
+		return
+	}
 	t := v.template(a.Org, m.Template)
 	n := &guestsim.Node{Role: m.Role, IP: m.IP, OnAt: m.OnAt, UpgradeAt: m.UpgradeAt, GuestInfo: m.GuestInfo}
 	c := &guestsim.Cluster{Name: a.Name, JoinCommand: a.JoinCommand}
@@ -720,7 +773,7 @@ func (v *VCD) VApps() []VAppInfo {
 		info := VAppInfo{ID: a.ID, Org: a.Org, VDC: a.VDC, Name: a.Name, ClusterID: a.Metadata[executors.MetaClusterID]}
 		for _, m := range a.VMs {
 			info.VMs = append(info.VMs, VMInfo{Name: m.Name, Role: m.Role, IP: m.IP, Status: m.GuestInfo[executors.GuestStatus],
-				PoweredOn: !m.OnAt.IsZero() && !now.Before(m.OnAt),
+				PoweredOn: m.poweredOn(now),
 				Hardware:  executors.VMHardware{SizingPolicy: m.SizingPolicy, StorageProfile: m.StorageProfile, CPU: m.CPU, MemoryMB: m.MemoryMB}})
 		}
 		slices.SortFunc(info.VMs, func(x, y VMInfo) int { return strings.Compare(x.Name, y.Name) })
@@ -735,4 +788,13 @@ func (v *VCD) SetErrorRate(r float64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cfg.ErrorRate = r
+}
+
+// guestInfo is a new VM's guestinfo: what kaas set, in a map its guest can write to.
+func guestInfo(set map[string]string) map[string]string {
+	gi := maps.Clone(set)
+	if gi == nil {
+		gi = map[string]string{}
+	}
+	return gi
 }
