@@ -134,3 +134,38 @@ func TestEnsureImageReplacesAnInterruptedUpload(t *testing.T) {
 		t.Fatal("no vApp template id")
 	}
 }
+
+// The sweep of a failed import removes its owner's upload that VCD never finished, its
+// task cancelled first, before its metadata names the owner; another's it leaves.
+func TestDeleteCatalogItemSweepsAnUnfinishedUpload(t *testing.T) {
+	cfg := simConfig(t)
+	c, err := New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := events.TemplateID("conf", 1)
+	startUpload(t, cfg, "ours", owner)
+	theirs := startUpload(t, cfg, "theirs", events.TemplateID("other", 1))
+	for _, name := range []string{"ours", "theirs"} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := c.DeleteCatalogItem(t.Context(), executors.ItemRef{Org: "acme", Name: name, Owner: owner, Unfinished: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Done {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("timed out")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if got := items(t, cfg, "ours"); len(got) != 0 {
+		t.Errorf("the owner's unfinished upload is still there: %+v", got)
+	}
+	if got := items(t, cfg, "theirs"); len(got) != 1 || got[0].HREF != theirs.HREF {
+		t.Errorf("another's upload became %v, want %s", got, theirs.HREF)
+	}
+}

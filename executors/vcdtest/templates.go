@@ -262,6 +262,40 @@ func RunTemplates(t *testing.T, tg Target) {
 		}
 	})
 
+	// A failed build's or import's sweep removes only what its owner made and, when asked
+	// for what VCD never finished, leaves a finished item alone.
+	t.Run("DeleteCatalogItem sweeps only the owner's", func(t *testing.T) {
+		rev1, rev2 := events.TemplateItemName(name, 1), events.TemplateItemName(name, 2)
+		for what, item := range map[string]executors.ItemRef{
+			"another's item":                  {Org: org.Name, Name: rev1, Owner: importOwner},
+			"a finished item, for unfinished": {Org: org.Name, Name: rev1, Owner: builtOwner, Unfinished: true},
+			"an item that is not there":       {Org: org.Name, Name: "conf-none-" + short, Owner: builtOwner},
+		} {
+			st, err := retry(ctx, tg, func() (executors.Status, error) { return fresh().DeleteCatalogItem(ctx, item) })
+			if err != nil || !st.Done {
+				t.Errorf("sweep of %s: %+v %v, want done at once", what, st, err)
+			}
+		}
+		if _, err := retry(ctx, tg, func() (events.Template, error) {
+			return v.ResolveTemplate(ctx, tg.Org, events.TemplateRef{Name: name, Revision: 1})
+		}); err != nil {
+			t.Fatalf("revision 1 after sweeps that must leave it: %v", err)
+		}
+		item := executors.ItemRef{Org: org.Name, Name: rev2, Owner: importOwner}
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.DeleteCatalogItem(ctx, item) }); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := fresh().DeleteCatalogItem(ctx, item); err != nil || !st.Done {
+			t.Fatalf("sweeping the swept: %+v %v, want done at once", st, err)
+		}
+		_, err := retry(ctx, tg, func() (events.Template, error) {
+			return v.ResolveTemplate(ctx, tg.Org, events.TemplateRef{Name: name, Revision: 2})
+		})
+		if !isTerminal(err, events.CodeTemplateNotFound) {
+			t.Fatalf("revision 2 after its sweep: want a terminal %s error, got %v", events.CodeTemplateNotFound, err)
+		}
+	})
+
 	t.Run("DeleteTemplate", func(t *testing.T) {
 		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.DeleteVApp(ctx, build) }); err != nil {
 			t.Fatal(err)
