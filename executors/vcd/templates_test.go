@@ -84,6 +84,13 @@ func TestEnsureImageByURL(t *testing.T) {
 		t.Fatalf("the catalog holds %d items %s, want the one", n, spec.Item)
 	}
 
+	// No org is the service account's own.
+	own := executors.ImageSpec{Item: "in-system", OVA: ubuntuOVA, Owner: owner}
+	untilRetried(t, func() (executors.Status, error) { return c.EnsureImage(t.Context(), own) })
+	if n := items(sim, own.Item); n != 1 {
+		t.Fatalf("the catalog holds %d items %s, want the one", n, own.Item)
+	}
+
 	missing := executors.ImageSpec{Org: "acme", Item: "missing", OVA: "https://images.example.com/missing.ova", Owner: owner}
 	var ee *executors.Error
 	for {

@@ -271,8 +271,12 @@ func notRequesters(name string) error {
 }
 
 // org finds the tenant org and checks that it is the requester's: the name comes from the
-// tenant's request, the URN from VCD's security context.
+// tenant's request, the URN from VCD's security context. No name is the service account's
+// own org (template builds' default: executors.Build.Org).
 func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
+	if name == "" {
+		name = c.cfg.Org
+	}
 	c.mu.Lock()
 	cached, ok := c.orgs[name]
 	c.mu.Unlock()
