@@ -20,7 +20,7 @@ type Config struct {
 	Catalog CatalogConfig `json:"catalog"`
 	// TaskDelay is how long a task (compose, recompose, power, delete, reconfigure) runs.
 	TaskDelay Duration `json:"taskDelay"`
-	// BootDelay is how long a node's bootstrap takes after power on.
+	// BootDelay is how long a node's bootstrap, or a template build, takes after power on.
 	BootDelay Duration `json:"bootDelay"`
 	// AMQPURL is the broker VCD publishes API-extension calls to.
 	AMQPURL string `json:"amqpUrl"`

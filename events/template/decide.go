@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/recipe"
 )
 
 // Rejection is a command that may not run, with a failure code a client can act on.
@@ -21,7 +22,8 @@ func reject(code, format string, args ...any) *Rejection {
 // ErrDuplicate means the command already started or was refused: doing nothing is right.
 var ErrDuplicate = errors.New("command already handled")
 
-// Decide says whether the command may run on the revision as it is. It returns the event
+// Decide says whether the command may run on the revision as it is (a recipe or an import
+// is checked whole, as the ingress checks it, so that nothing unchecked starts). It returns the event
 // that starts the operation (for a deprecation, the one event it records), or a
 // *Rejection, or ErrDuplicate for a command seen before.
 //
@@ -38,8 +40,8 @@ func Decide(s *State, cmd events.Envelope) (events.Payload, error) {
 		if err := s.makeable(cmd, c.Recipe.Name, c.Revision); err != nil {
 			return nil, err
 		}
-		if c.Recipe.Base.Name == "" {
-			return nil, reject(events.CodeInvalidChange, "the recipe of template %q names no base image", c.Recipe.Name)
+		if err := recipe.Validate(c.Recipe); err != nil {
+			return nil, reject(events.CodeInvalidChange, "the recipe of template %q: %v", c.Recipe.Name, err)
 		}
 		return events.TemplateBuildStarted{Recipe: c.Recipe, Revision: c.Revision,
 			CatalogItem: events.TemplateItemName(c.Recipe.Name, c.Revision)}, nil
@@ -49,8 +51,8 @@ func Decide(s *State, cmd events.Envelope) (events.Payload, error) {
 		if err := s.makeable(cmd, t.Name, t.Revision); err != nil {
 			return nil, err
 		}
-		if c.OVA == "" || t.KubernetesVersion == "" {
-			return nil, reject(events.CodeInvalidChange, "an import of template %q needs an OVA and a Kubernetes version", t.Name)
+		if err := recipe.ValidateImport(t, c.OVA, c.SHA256); err != nil {
+			return nil, reject(events.CodeInvalidChange, "the import of template %q: %v", t.Name, err)
 		}
 		t.Source, t.Catalog, t.CatalogItemID, t.Deprecated = events.SourceImported, "", "", false
 		return events.TemplateImportStarted{Template: t, OVA: c.OVA, CatalogItem: events.TemplateItemName(t.Name, t.Revision)}, nil

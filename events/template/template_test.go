@@ -12,7 +12,7 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func recipe() events.Recipe {
+func testRecipe() events.Recipe {
 	return events.Recipe{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15", OS: "ubuntu-22.04",
 		Base:              events.BaseImage{Name: "ubuntu-22.04-server-cloudimg-amd64", OVA: "https://cloud-images.ubuntu.com/x.ova"},
 		KubernetesVersion: "v1.30.4", ContainerdVersion: "1.7.20",
@@ -20,9 +20,9 @@ func recipe() events.Recipe {
 		Rules: events.TemplateRules{CPU: 2, MemoryMB: 4096, SizingPolicy: "medium"}}
 }
 
-var id = events.TemplateID(recipe().Name, 2)
+var id = events.TemplateID(testRecipe().Name, 2)
 
-func ref() events.TemplateRef { return events.TemplateRef{Name: recipe().Name, Revision: 2} }
+func ref() events.TemplateRef { return events.TemplateRef{Name: testRecipe().Name, Revision: 2} }
 
 // history builds a state from payloads; each event is caused by the command named in cmd.
 type history struct {
@@ -49,7 +49,7 @@ func cmd(cid string, p events.Payload) events.Envelope {
 }
 
 func started() *history {
-	r := recipe()
+	r := testRecipe()
 	return newHistory().add(events.TemplateBuildStarted{Recipe: r, Revision: 2, CatalogItem: events.TemplateItemName(r.Name, 2)})
 }
 
@@ -107,7 +107,7 @@ func TestBuildRunsToBuilt(t *testing.T) {
 	s := h.s
 	tp := s.Template
 	if s.Status() != StatusReady || s.Phase != "BUILD:SUCCEEDED" || !s.Ready || tp.Source != events.SourceBuilt ||
-		tp.CatalogItemID != "urn:vcloud:catalogitem:t" || tp.ContainerdVersion != "1.7.20" || tp.Rules != recipe().Rules ||
+		tp.CatalogItemID != "urn:vcloud:catalogitem:t" || tp.ContainerdVersion != "1.7.20" || tp.Rules != testRecipe().Rules ||
 		tp.KubernetesVersion != "v1.30.4" || tp.Revision != 2 || s.CatalogItem != "ubuntu-22.04_k8s-1.30_antrea-1.15_rev2" {
 		t.Fatalf("built: %s %+v", s.Status(), s)
 	}
@@ -117,7 +117,8 @@ func TestBuildRunsToBuilt(t *testing.T) {
 }
 
 func TestImportAndDelete(t *testing.T) {
-	tp := events.Template{Name: recipe().Name, Revision: 2, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04"}
+	tp := events.Template{Name: testRecipe().Name, Revision: 2, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04",
+		CNI: events.Component{Name: "antrea", Version: "1.15.1"}}
 	h := newHistory().by("cmd-import")
 	ev, err := Decide(h.s, cmd("cmd-import", events.ImportTemplate{Template: tp, OVA: "/srv/x.ova"}))
 	if err != nil {
@@ -144,9 +145,10 @@ func TestImportAndDelete(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	r := recipe()
+	r := testRecipe()
 	build := events.BuildTemplate{Recipe: r, Revision: 2}
-	imp := events.ImportTemplate{Template: events.Template{Name: r.Name, Revision: 2, KubernetesVersion: "v1.30.4"}, OVA: "https://x/y.ova"}
+	imp := events.ImportTemplate{Template: events.Template{Name: r.Name, Revision: 2, KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04",
+		CNI: events.Component{Name: "antrea", Version: "1.15.1"}}, OVA: "https://x.example.com/y.ova"}
 	deprecate := events.DeprecateTemplate{Template: ref(), Deprecated: true}
 	del := events.DeleteTemplate{Template: ref()}
 	built := func() *State { h := started(); run(h, 20); return h.s }
@@ -194,6 +196,11 @@ func TestDecide(t *testing.T) {
 		{"build of another revision", &State{}, events.BuildTemplate{Recipe: r, Revision: 3}, events.CodeInternal},
 		{"build revision 0", &State{}, events.BuildTemplate{Recipe: r}, events.CodeInvalidChange},
 		{"import with no OVA", &State{}, events.ImportTemplate{Template: imp.Template}, events.CodeInvalidChange},
+		{"build of a recipe that does not validate", &State{}, events.BuildTemplate{Recipe: func() events.Recipe {
+			r := testRecipe()
+			r.KubernetesVersion = "1.30"
+			return r
+		}(), Revision: 2}, events.CodeInvalidChange},
 		{"deprecate hand-made", &State{}, deprecate, events.TypeTemplateDeprecated},
 		{"deprecate built", built(), deprecate, events.TypeTemplateDeprecated},
 		{"deprecate while building", started().s, deprecate, events.CodeTemplateBusy},
@@ -228,7 +235,7 @@ func TestDecide(t *testing.T) {
 
 func TestDuplicateIsIgnored(t *testing.T) {
 	h := started()
-	if _, err := Decide(h.s, cmd("cmd-build", events.BuildTemplate{Recipe: recipe(), Revision: 2})); !errors.Is(err, ErrDuplicate) {
+	if _, err := Decide(h.s, cmd("cmd-build", events.BuildTemplate{Recipe: testRecipe(), Revision: 2})); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("a redelivered build: %v", err)
 	}
 	h.by("cmd-x").add(events.CommandRejected{CommandType: events.TypeDeleteTemplate, Failure: events.Failure{Code: events.CodeTemplateBusy}})
@@ -241,7 +248,7 @@ func TestDuplicateIsIgnored(t *testing.T) {
 // then a sweep of what the build may have made, by how far it got.
 func TestRollbackPlans(t *testing.T) {
 	fail := events.OperationFailed{Failure: events.Failure{Code: events.CodeCustomizationFailed, Message: "x"}, Rollback: true}
-	base := Item{Name: recipe().Base.Name, Unfinished: true}
+	base := Item{Name: testRecipe().Base.Name, Unfinished: true}
 	item := Item{Name: "ubuntu-22.04_k8s-1.30_antrea-1.15_rev2"}
 	tests := []struct {
 		name  string
@@ -290,7 +297,7 @@ func TestRollbackPlans(t *testing.T) {
 // An import's failure sweeps the revision's item; a rollback that fails ends the operation
 // failed, and a delete afterwards removes what is left, the temporary vApp first.
 func TestImportRollbackAndDeleteAfterAFailedRollback(t *testing.T) {
-	tp := events.Template{Name: recipe().Name, Revision: 2, KubernetesVersion: "v1.30.4"}
+	tp := events.Template{Name: testRecipe().Name, Revision: 2, KubernetesVersion: "v1.30.4"}
 	h := newHistory().by("imp").add(events.TemplateImportStarted{Template: tp, OVA: "https://x/y.ova", CatalogItem: "n_rev2"},
 		events.OperationFailed{Failure: events.Failure{Code: events.CodeVCDError}, Rollback: true})
 	if s := Plan(h.s); s.Kind != StepSweep || !reflect.DeepEqual(s.Items, []Item{{Name: "n_rev2"}}) {
@@ -344,7 +351,7 @@ func TestRetriesAndProgress(t *testing.T) {
 // keeps it.
 func TestDeprecation(t *testing.T) {
 	h := newHistory().by("d1").add(events.TemplateDeprecated{Template: ref(), Deprecated: true})
-	if !h.s.Template.Deprecated || h.s.Template.Name != recipe().Name || h.s.Exists || h.s.Status() != StatusReady ||
+	if !h.s.Template.Deprecated || h.s.Template.Name != testRecipe().Name || h.s.Exists || h.s.Status() != StatusReady ||
 		h.s.CatalogItem != "ubuntu-22.04_k8s-1.30_antrea-1.15_rev2" {
 		t.Fatalf("%+v", h.s)
 	}
@@ -355,7 +362,7 @@ func TestDeprecation(t *testing.T) {
 }
 
 func TestMetadata(t *testing.T) {
-	tp := FromRecipe(recipe(), 2)
+	tp := FromRecipe(testRecipe(), 2)
 	want := map[string]string{
 		"kaas.template.name": "ubuntu-22.04_k8s-1.30_antrea-1.15", "kaas.template.revision": "2",
 		"kaas.template.kubernetes_version": "v1.30.4", "kaas.template.os": "ubuntu-22.04", "kaas.template.cni": "antrea",
