@@ -8,6 +8,8 @@
 // asks again later. govcd's own helpers mostly poll tasks to the end, holding the caller;
 // where they do, this package sends the same request through govcd's client and keeps the
 // task reference instead, so that a few executor workers can drive hundreds of clusters.
+// One call waits: EnsureImage of an OVA file sends its bytes, which only this process can
+// do; VCD's import that follows is polled like any task (templates.go).
 //
 // Errors are classified here, once: VCD's busy-entity refusals, 5xx answers, timeouts and
 // dropped connections are retryable; a missing VDC, network or template, a quota, or any

@@ -187,19 +187,14 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 }
 
 func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec executors.VMSpec) error {
-	item, err := c.catalogItem(ctx, executors.Org{Name: spec.VApp.Org, ID: spec.VApp.OrgID},
-		events.TemplateRef{Name: spec.Template.Name, Revision: spec.Template.Revision})
+	it, err := c.sourceItem(ctx, spec)
 	if err != nil {
 		return err
 	}
-	tmpl, err := item.GetVAppTemplate()
-	if err != nil {
-		return classify(err)
-	}
-	if tmpl.VAppTemplate.Children == nil || len(tmpl.VAppTemplate.Children.VM) == 0 {
+	if it.tmpl.Children == nil || len(it.tmpl.Children.VM) == 0 {
 		return executors.Terminal(events.CodeTemplateNotFound, fmt.Sprintf("template %q has no VM to clone", spec.Template.Name), "", "")
 	}
-	source := tmpl.VAppTemplate.Children.VM[0]
+	source := it.tmpl.Children.VM[0]
 	enabled := true
 	params := &types.ReComposeVAppParams{
 		Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
@@ -225,6 +220,29 @@ func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec e
 	}
 	c.remember(key, task)
 	return nil
+}
+
+// sourceItem is the catalog item a VM is made from: a template revision, or, for a
+// template build's VM, a base image (a template of revision 0: the item of that name).
+func (c *Client) sourceItem(ctx context.Context, spec executors.VMSpec) (*item, error) {
+	o := executors.Org{Name: spec.VApp.Org, ID: spec.VApp.OrgID}
+	if spec.Template.Revision != 0 {
+		return c.catalogItem(ctx, o, events.TemplateRef{Name: spec.Template.Name, Revision: spec.Template.Revision})
+	}
+	cat, err := c.catalog(ctx, o.Name, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	it, err := findItem(cat, spec.Template.Name)
+	switch {
+	case err != nil:
+		return nil, err
+	case it == nil:
+		return nil, executors.Terminal(events.CodeBaseImageNotFound, fmt.Sprintf("image %q is not in catalog %q", spec.Template.Name, c.cfg.Catalog), "", "")
+	case !it.ready():
+		return nil, executors.Retryable("", "", fmt.Errorf("image %q is not ready yet (vApp template status %d)", spec.Template.Name, it.tmpl.Status))
+	}
+	return it, nil
 }
 
 // extraConfig reads a VM's guestinfo (its VMX extra configuration).

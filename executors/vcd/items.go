@@ -6,8 +6,9 @@ import (
 	"github.com/kaasproject/kaas/executors"
 )
 
-// DeleteCatalogItem implements executors.VCD (issue 12: the sweep of what a failed build or
-// import left; to be implemented with the other template calls).
-func (c *Client) DeleteCatalogItem(context.Context, executors.ItemRef) (executors.Status, error) {
-	return executors.Status{}, errTemplatesPending
+// DeleteCatalogItem implements executors.VCD: the sweep of what a failed build or import
+// left (deleteOwnItem). The owner is known by the item's kaas.build.id or, before VCD
+// finished it, by the mark in its description.
+func (c *Client) DeleteCatalogItem(ctx context.Context, item executors.ItemRef) (executors.Status, error) {
+	return c.deleteOwnItem(ctx, item.Org, item.Name, item.Owner, item.Unfinished)
 }

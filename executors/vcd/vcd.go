@@ -79,6 +79,14 @@ const (
 	MetaTemplateCNIVersion = "kaas.template.cni_version"
 	MetaTemplateRevision   = "kaas.template.revision"
 	MetaTemplateDeprecated = "kaas.template.deprecated"
+	// MetaTemplateName names the template when the item's name does not (<name>_rev<N>).
+	MetaTemplateName         = "kaas.template.name"
+	MetaTemplateContainerd   = "kaas.template.containerd_version"
+	MetaTemplateCPU          = "kaas.template.cpu"
+	MetaTemplateMemoryMB     = "kaas.template.memory_mb"
+	MetaTemplateSizingPolicy = "kaas.template.sizing_policy"
+	// MetaTemplateSource is events.SourceBuilt or events.SourceImported.
+	MetaTemplateSource = "kaas.template.source"
 )
 
 // Client implements executors.VCD on govcd. It is safe for concurrent use.
@@ -95,6 +103,8 @@ type Client struct {
 	// vapps is each cluster's vApp href, once found: polls read the vApp in one GET
 	// instead of reading the VDC to find it by name.
 	vapps map[string]string
+	// uploads are the OVA files this process is sending, by item (templates.go).
+	uploads map[string]*upload
 }
 
 type cachedOrg struct {
@@ -114,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, tasks: map[string]string{}, orgs: map[string]cachedOrg{}, vdcs: map[string]string{},
-		vapps: map[string]string{}}
+		vapps: map[string]string{}, uploads: map[string]*upload{}}
 	if _, err := c.client(ctx, true); err != nil {
 		return nil, err
 	}
@@ -261,8 +271,12 @@ func notRequesters(name string) error {
 }
 
 // org finds the tenant org and checks that it is the requester's: the name comes from the
-// tenant's request, the URN from VCD's security context.
+// tenant's request, the URN from VCD's security context. No name is the service account's
+// own org (template builds' default: executors.Build.Org).
 func (c *Client) org(ctx context.Context, name, id string) (*govcd.Org, error) {
+	if name == "" {
+		name = c.cfg.Org
+	}
 	c.mu.Lock()
 	cached, ok := c.orgs[name]
 	c.mu.Unlock()
@@ -319,51 +333,33 @@ func (c *Client) vdc(ctx context.Context, ref executors.VAppRef) (*govcd.Vdc, er
 	return vdc, nil
 }
 
-// ResolveTemplate implements executors.VCD: the catalog item named after the template, with
-// the revision and facts in its metadata.
+// ResolveTemplate implements executors.VCD: the template revision's catalog item
+// (findTemplate), with the facts in its metadata.
 func (c *Client) ResolveTemplate(ctx context.Context, o executors.Org, ref events.TemplateRef) (events.Template, error) {
-	item, err := c.catalogItem(ctx, o, ref)
+	it, err := c.catalogItem(ctx, o, ref)
 	if err != nil {
 		return events.Template{}, err
 	}
-	md, err := item.GetMetadata()
-	if err != nil {
-		return events.Template{}, classify(err)
-	}
-	meta := metadataMap(md)
-	if meta[MetaTemplateRevision] != strconv.Itoa(ref.Revision) {
+	if it.meta[MetaTemplateKubernetes] == "" {
 		return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
-			fmt.Sprintf("template %q is at revision %s in catalog %q, not %d", ref.Name, meta[MetaTemplateRevision], c.cfg.Catalog, ref.Revision), "", "")
+			fmt.Sprintf("catalog item %q has no %s metadata: it is not a kaas template", it.item.CatalogItem.Name, MetaTemplateKubernetes), "", "")
 	}
-	if meta[MetaTemplateKubernetes] == "" {
-		return events.Template{}, executors.Terminal(events.CodeTemplateNotFound,
-			fmt.Sprintf("catalog item %q has no %s metadata: it is not a kaas template", ref.Name, MetaTemplateKubernetes), "", "")
-	}
-	return events.Template{
-		Name: ref.Name, Revision: ref.Revision, Catalog: c.cfg.Catalog, CatalogItemID: item.CatalogItem.ID,
-		KubernetesVersion: meta[MetaTemplateKubernetes], OS: meta[MetaTemplateOS],
-		CNI: events.Component{Name: meta[MetaTemplateCNI], Version: meta[MetaTemplateCNIVersion]},
-	}, nil
+	return templateOf(ref.Name, ref.Revision, c.cfg.Catalog, it.item.CatalogItem, it.meta), nil
 }
 
-func (c *Client) catalogItem(ctx context.Context, o executors.Org, ref events.TemplateRef) (*govcd.CatalogItem, error) {
-	org, err := c.org(ctx, o.Name, o.ID)
+func (c *Client) catalogItem(ctx context.Context, o executors.Org, ref events.TemplateRef) (*item, error) {
+	cat, err := c.catalog(ctx, o.Name, o.ID)
 	if err != nil {
 		return nil, err
 	}
-	cat, err := org.GetCatalogByName(c.cfg.Catalog, false)
-	if notFound(err) {
-		return nil, executors.Terminal(events.CodeTemplateNotFound, fmt.Sprintf("catalog %q is not visible to org %q", c.cfg.Catalog, o.Name), "", "")
-	}
+	it, why, err := findTemplate(cat, ref)
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
-	item, err := cat.GetCatalogItemByName(ref.Name, false)
-	if notFound(err) {
-		return nil, executors.Terminal(events.CodeTemplateNotFound,
-			fmt.Sprintf("template %q revision %d is not in catalog %q", ref.Name, ref.Revision, c.cfg.Catalog), "", "")
+	if it == nil {
+		return nil, executors.Terminal(events.CodeTemplateNotFound, why, "", "")
 	}
-	return item, classify(err)
+	return it, nil
 }
 
 func metadataMap(md *types.Metadata) map[string]string {
@@ -578,12 +574,9 @@ func (c *Client) Cloud(ctx context.Context) (events.CloudSynced, error) {
 			meta := metadataMap(md)
 			rev, err := strconv.Atoi(meta[MetaTemplateRevision])
 			if meta[MetaTemplateKubernetes] == "" || err != nil {
-				continue // not a kaas template
+				continue // not a kaas template: a base image, or anything else in the catalog
 			}
-			out.Templates = append(out.Templates, events.Template{Name: item.CatalogItem.Name, Revision: rev, Catalog: c.cfg.Catalog,
-				CatalogItemID: item.CatalogItem.ID, KubernetesVersion: meta[MetaTemplateKubernetes], OS: meta[MetaTemplateOS],
-				CNI:        events.Component{Name: meta[MetaTemplateCNI], Version: meta[MetaTemplateCNIVersion]},
-				Deprecated: meta[MetaTemplateDeprecated] == "true", Description: item.CatalogItem.Description})
+			out.Templates = append(out.Templates, templateOf(item.CatalogItem.Name, rev, c.cfg.Catalog, item.CatalogItem, meta))
 		}
 	}
 	// Users only name things: a sync that cannot read them still records the rest, and

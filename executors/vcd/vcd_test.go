@@ -52,12 +52,38 @@ func TestConformanceSimulator(t *testing.T) {
 	}
 }
 
+// The template calls pass the conformance suite against the simulator, each resumption by a
+// client that logged in anew and remembers nothing.
+func TestTemplateConformanceSimulator(t *testing.T) {
+	sim, url := startSim(t, fastSim())
+	cfg := vcd.Config{URL: url + "/api", User: "administrator", Password: "kaas-admin", Insecure: true}
+	c, err := vcd.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcdtest.RunTemplates(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: "acme", ID: sim.OrgID("acme")},
+		VDC: "acme-vdc", Network: "acme-net", StorageProfile: "Gold", SizingPolicy: "medium", Hardware: simHardware(sim, c),
+		Fresh: func(t *testing.T) executors.VCD {
+			fresh, err := vcd.New(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fresh
+		},
+		Poll: 20 * time.Millisecond, Timeout: 30 * time.Second})
+	if inv := sim.Inventory(); len(inv.VApps) != 0 {
+		t.Fatalf("the suite left %+v", inv.VApps)
+	}
+}
+
 // The same suite against a real VCD, when one is configured: KAAS_VCD_URL,
 // KAAS_VCD_ORG/USER/PASSWORD or KAAS_VCD_TOKEN, and KAAS_TEST_ORG, KAAS_TEST_ORG_ID,
 // KAAS_TEST_VDC, KAAS_TEST_NETWORK, KAAS_TEST_TEMPLATE (name, revision 1),
 // KAAS_TEST_STORAGE_PROFILE (not the VDC's default), KAAS_TEST_SIZING_POLICY (one assigned
 // to the VDC that sets at least 2 CPUs and 2048 MB), and optionally KAAS_TEST_USER (a user
-// of that org, by name).
+// of that org, by name). With KAAS_TEST_TEMPLATES=true the template calls run too, in
+// KAAS_TEST_BUILD_ORG, KAAS_TEST_BUILD_VDC and KAAS_TEST_BUILD_NETWORK when set (an org
+// that can write to the catalog).
 func TestConformanceRealVCD(t *testing.T) {
 	url := os.Getenv("KAAS_VCD_URL")
 	if url == "" {
@@ -69,11 +95,26 @@ func TestConformanceRealVCD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vcdtest.Run(t, vcdtest.Target{VCD: c, Org: executors.Org{Name: os.Getenv("KAAS_TEST_ORG"), ID: os.Getenv("KAAS_TEST_ORG_ID")},
+	tg := vcdtest.Target{VCD: c, Org: executors.Org{Name: os.Getenv("KAAS_TEST_ORG"), ID: os.Getenv("KAAS_TEST_ORG_ID")},
 		VDC: os.Getenv("KAAS_TEST_VDC"), Network: os.Getenv("KAAS_TEST_NETWORK"), User: os.Getenv("KAAS_TEST_USER"),
 		Template:       events.TemplateRef{Name: os.Getenv("KAAS_TEST_TEMPLATE"), Revision: 1},
 		StorageProfile: os.Getenv("KAAS_TEST_STORAGE_PROFILE"), SizingPolicy: os.Getenv("KAAS_TEST_SIZING_POLICY"), Hardware: c.Hardware,
-		Timeout: 30 * time.Minute, Poll: 5 * time.Second})
+		Timeout: 30 * time.Minute, Poll: 5 * time.Second}
+	vcdtest.Run(t, tg)
+	if os.Getenv("KAAS_TEST_TEMPLATES") == "true" {
+		tg.BuildOrg = executors.Org{Name: os.Getenv("KAAS_TEST_BUILD_ORG")}
+		tg.BuildVDC, tg.BuildNetwork = os.Getenv("KAAS_TEST_BUILD_VDC"), os.Getenv("KAAS_TEST_BUILD_NETWORK")
+		tg.Fresh = func(t *testing.T) executors.VCD {
+			fresh, err := vcd.New(t.Context(), vcd.Config{URL: url, Org: os.Getenv("KAAS_VCD_ORG"), User: os.Getenv("KAAS_VCD_USER"),
+				Password: os.Getenv("KAAS_VCD_PASSWORD"), Token: os.Getenv("KAAS_VCD_TOKEN"), Insecure: os.Getenv("KAAS_VCD_INSECURE") == "true",
+				Catalog: os.Getenv("KAAS_VCD_CATALOG")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fresh
+		}
+		t.Run("templates", func(t *testing.T) { vcdtest.RunTemplates(t, tg) })
+	}
 }
 
 // simHardware reads a VM's hardware from the simulator's inventory, what VCD holds, and

@@ -3,7 +3,9 @@
 // set, against a real VCD. It drives every call the executors make, in the order they make
 // them, and checks the contract: calls are idempotent, never wait for VCD, find what an
 // earlier call made, classify errors, and give each VM the storage profile, sizing policy,
-// CPUs and memory its spec names, from what the org VDC offers.
+// CPUs and memory its spec names, from what the org VDC offers. RunTemplates does the same
+// for the calls of template builds and imports: uploads, captures, template metadata and
+// deletes.
 package vcdtest
 
 import (
@@ -47,6 +49,24 @@ type Target struct {
 	Timeout time.Duration
 	// Poll is how often a pending call is repeated; default 100 ms.
 	Poll time.Duration
+
+	// RunTemplates only. BuildOrg, BuildVDC and BuildNetwork are where template builds
+	// happen: an org that can write to the provider's catalog; empty, Org, VDC and Network.
+	BuildOrg               executors.Org
+	BuildVDC, BuildNetwork string
+	// Fresh returns a client of the same VCD that remembers nothing of VCD's earlier calls,
+	// as after a restart of kaasd; nil, VCD itself (an implementation that keeps no memory
+	// besides VCD's own state).
+	Fresh func(t *testing.T) executors.VCD
+}
+
+func (tg *Target) setDefaults() {
+	if tg.Timeout == 0 {
+		tg.Timeout = 2 * time.Minute
+	}
+	if tg.Poll == 0 {
+		tg.Poll = 100 * time.Millisecond
+	}
 }
 
 // Run runs the suite.
@@ -54,12 +74,7 @@ func Run(t *testing.T, tg Target) {
 	if tg.StorageProfile == "" || tg.SizingPolicy == "" || tg.Hardware == nil {
 		t.Fatal("the target needs a storage profile, a sizing policy and a way to read a VM's hardware")
 	}
-	if tg.Timeout == 0 {
-		tg.Timeout = 2 * time.Minute
-	}
-	if tg.Poll == 0 {
-		tg.Poll = 100 * time.Millisecond
-	}
+	tg.setDefaults()
 	ctx := t.Context()
 	v := tg.VCD
 
@@ -446,10 +461,16 @@ func waitGuest(ctx context.Context, tg Target, v executors.VCD, vm executors.VMR
 
 func wantTerminal(t *testing.T, err error, code string) {
 	t.Helper()
-	var ee *executors.Error
-	if !errors.As(err, &ee) || ee.Retryable || (code != "" && ee.Code != code) {
+	if !isTerminal(err, code) {
 		t.Fatalf("want a terminal %s error, got %v", code, err)
 	}
+}
+
+// isTerminal reports whether err is a terminal executors.Error of that code (any code when
+// code is empty).
+func isTerminal(err error, code string) bool {
+	var ee *executors.Error
+	return errors.As(err, &ee) && !ee.Retryable && (code == "" || ee.Code == code)
 }
 
 func keys(m map[string]string) []string {
