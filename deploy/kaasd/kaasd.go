@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -269,6 +270,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 
 	reg := svc.NewRegistry(Version)
 	admin := svc.NewAdmin(reg)
+	// The admin listener opens before every role has registered its check: until Start has
+	// wired them all, /readyz must not say ready on the checks registered so far (an
+	// ingress that does not consume yet would be reported ready).
+	var started atomic.Bool
+	admin.AddCheck("started", func() error {
+		if !started.Load() {
+			return errors.New("kaasd is still starting")
+		}
+		return nil
+	})
 	admin.AddCheck("nats", func() error {
 		if !nc.IsConnected() {
 			return errors.New("not connected")
@@ -420,6 +431,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 		close(s.done)
 	}()
+	started.Store(true)
 	log.Info("kaasd started", "version", Version, "roles", strings.Join(cfg.Roles, ","), "admin", s.AdminAddr())
 	return s, nil
 }

@@ -53,6 +53,9 @@ func TestTemplateBuildSurvivesKills(t *testing.T) {
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("kaasd's log (last 8 KB):\n%s", b[max(0, len(b)-8192):])
+			time.Sleep(3 * time.Second)
+			b, _ = os.ReadFile(logf.Name())
+			t.Logf("kaasd's log later:\n%s", b[max(0, len(b)-8192):])
 		}
 	}()
 	token := sys.Login(t, "administrator@System", "kaas-admin")
