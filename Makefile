@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeFastPath$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzFindRepeatedKey$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/ -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./events/recipe/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executors/bootstrap/ -run '^$$' -fuzz '^FuzzParseJoin$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executors/bootstrap/ -run '^$$' -fuzz '^FuzzRenderKeepsShape$$' -fuzztime $(FUZZTIME)
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,6 +166,30 @@ func TestTemplateStory(t *testing.T) {
 		}
 	}
 
+	// A cluster on Kubernetes 1.30 may move to the built revision: upgrade plans follow.
+	code, body = e.createOn("on-130", "ubuntu-22.04_k8s-1.30_antrea-1.15", 1)
+	if code != http.StatusAccepted {
+		t.Fatalf("create on 1.30: %d %s", code, body)
+	}
+	old := decode[cse.DefEntity](t, body).ID
+	if ent := e.waitPhase(old); ent.Entity.Status.Phase != "CREATE:SUCCEEDED" {
+		t.Fatalf("cluster on 1.30 ended %s", ent.Entity.Status.Phase)
+	}
+	plan := func() []string {
+		code, body := e.call("GET", "/api/cse/3.0/cluster/"+old+"/upgrade-plan", nil)
+		if code != http.StatusOK {
+			t.Fatalf("upgrade-plan: %d %s", code, body)
+		}
+		var out []string
+		for _, p := range decode[[]cse.Template](t, body) {
+			out = append(out, fmt.Sprintf("%s/%d", p.Name, p.Revision))
+		}
+		return out
+	}
+	if got := plan(); !slices.Contains(got, r.Name+"/1") {
+		t.Fatalf("the 1.30 cluster's upgrade plan %v lacks the built revision", got)
+	}
+
 	// Building again makes revision 2, from the base image the first build uploaded.
 	if acc := e.build(r); acc.Revision != 2 {
 		t.Fatalf("second build: %+v", acc)
@@ -191,6 +216,9 @@ func TestTemplateStory(t *testing.T) {
 	}
 	if code, body := e.createOn("on-deprecated", r.Name, 1); code != http.StatusBadRequest || !strings.Contains(string(body), "deprecated") {
 		t.Fatalf("create on a deprecated revision: %d %s", code, body)
+	}
+	if got := plan(); slices.Contains(got, r.Name+"/1") || !slices.Contains(got, r.Name+"/2") {
+		t.Fatalf("after deprecating revision 1 the upgrade plan is %v", got)
 	}
 	ent := e.waitPhase(id)
 	two := 2
