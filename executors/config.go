@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -59,6 +61,39 @@ type Build struct {
 	VDC, Network, StorageProfile string
 	// Timeout is how long a build's guest may customize itself (KAAS_BUILD_TIMEOUT).
 	Timeout time.Duration
+	// OVADir is the only directory OVA files are uploaded from (KAAS_OVA_DIR): a provider's
+	// request names a file, and kaasd must not read any other file of its host (its key,
+	// its streams) into VCD's catalog. Empty refuses OVA files; https OVAs need none.
+	OVADir string
+}
+
+// OVAFile checks that an OVA a provider named may be uploaded: an https URL (VCD downloads
+// it), or a regular file under OVADir, links resolved. It returns nil or why not.
+func (b Build) OVAFile(ova string) error {
+	if strings.HasPrefix(ova, "https://") || strings.HasPrefix(ova, "http://") {
+		return nil
+	}
+	if b.OVADir == "" {
+		return fmt.Errorf("OVA %q is a file, and kaasd uploads OVA files only from KAAS_OVA_DIR, which is not set", ova)
+	}
+	dir, err := filepath.EvalSymlinks(b.OVADir)
+	if err == nil {
+		dir, err = filepath.Abs(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("KAAS_OVA_DIR %q: %w", b.OVADir, err)
+	}
+	path, err := filepath.EvalSymlinks(ova)
+	if err != nil {
+		return fmt.Errorf("OVA file %q: %w", ova, err)
+	}
+	if rel, err := filepath.Rel(dir, path); err != nil || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return fmt.Errorf("OVA file %q is not in KAAS_OVA_DIR (%s): kaasd uploads OVA files from there only", ova, b.OVADir)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("OVA file %q is not a regular file", ova)
+	}
+	return nil
 }
 
 // Validate reports why builds cannot run with this configuration, or nil. Builds are

@@ -68,6 +68,9 @@ func (e *Executor) templateStep(ctx context.Context, d *delivery, s template.Ste
 	switch s.Kind {
 	case template.StepEnsureBaseImage:
 		b := st.Recipe.Base
+		if err := e.cfg.Build.OVAFile(b.OVA); err != nil && b.OVA != "" {
+			return stepResult{}, Terminal(events.CodeBaseImageNotFound, err.Error(), "", "")
+		}
 		res, err := e.vcd.EnsureImage(ctx, ImageSpec{Org: org, Item: b.Name, Description: "Base OS image (" + st.Recipe.OS + ") of kaas template builds",
 			OVA: b.OVA, SHA256: b.SHA256, Owner: st.ID})
 		if err != nil {
@@ -152,6 +155,9 @@ func (e *Executor) templateStep(ctx context.Context, d *delivery, s template.Ste
 		var sum string
 		if c, ok := d.cmd.Payload.(events.ImportTemplate); ok {
 			sum = c.SHA256 // the import's own command: a checksum is not part of its history
+		}
+		if err := e.cfg.Build.OVAFile(st.OVA); err != nil {
+			return stepResult{}, Terminal(events.CodeBaseImageNotFound, err.Error(), "", "")
 		}
 		res, err := e.vcd.EnsureImage(ctx, ImageSpec{Org: org, Item: st.CatalogItem, Description: st.Template.Description,
 			OVA: st.OVA, SHA256: sum, Owner: st.ID, Metadata: template.Metadata(st.Template)})

@@ -332,7 +332,7 @@ func TestTemplateBuildTimeout(t *testing.T) {
 // a checksum that does not match fails it and leaves nothing.
 func TestTemplateImport(t *testing.T) {
 	cfg := fastConfig()
-	cfg.Build.Org = "provider"
+	cfg.Build.Org, cfg.Build.OVADir = "provider", t.TempDir()
 	h := newHarness(t, buildCloud(), cfg)
 	r := buildRecipe("unbuildable")
 	bid := events.TemplateID(r.Name, 1)
@@ -343,7 +343,7 @@ func TestTemplateImport(t *testing.T) {
 		t.Fatalf("a build with nowhere to run: %+v", f)
 	}
 
-	ova := filepath.Join(t.TempDir(), "tkgm.ova")
+	ova := filepath.Join(cfg.Build.OVADir, "tkgm.ova")
 	if err := os.WriteFile(ova, []byte("an OVA, as far as this test goes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -370,6 +370,32 @@ func TestTemplateImport(t *testing.T) {
 	st, _ = h.waitTemplate(bid, 2)
 	if st.Phase != "IMPORT:FAILED" || !st.RolledBack || st.LastFailure.Code != events.CodeBaseImageNotFound || len(h.items()) != 1 {
 		t.Fatalf("a bad checksum: %s %+v, catalog %v", st.Phase, st.LastFailure, h.items())
+	}
+	// kaasd reads OVA files from its OVA directory only: not its key, not its streams, not a
+	// link out of the directory.
+	outside := filepath.Join(t.TempDir(), "secrets.key")
+	if err := os.WriteFile(outside, []byte("not for VCD's catalog"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(cfg.Build.OVADir, "link.ova")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	for i, path := range []string{outside, link, cfg.Build.OVADir + "/../" + filepath.Base(cfg.Build.OVADir) + "x/a.ova"} {
+		bad.Revision = 10 + i
+		bid = events.TemplateID(bad.Name, bad.Revision)
+		h.provider(bid, events.ImportTemplate{Template: bad, OVA: path})
+		st, types := h.waitTemplate(bid, 1)
+		if types[0] == events.TypeCommandRejected { // a path that is not clean is refused before anything
+			if f := lastRejection(h, bid); f == nil || !strings.Contains(f.Message, "ova") {
+				t.Fatalf("an OVA path that is not clean (%s): %+v", path, f)
+			}
+			continue
+		}
+		st, _ = h.waitTemplate(bid, 2)
+		if st.Phase != "IMPORT:FAILED" || st.LastFailure.Code != events.CodeBaseImageNotFound || len(h.items()) != 1 {
+			t.Fatalf("an OVA outside the OVA directory (%s): %s %+v, catalog %v", path, st.Phase, st.LastFailure, h.items())
+		}
 	}
 	// VCD's import fails after the upload: the half-uploaded item is swept.
 	bad.Revision = 5

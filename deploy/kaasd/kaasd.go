@@ -237,6 +237,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
+	// OVA files a provider imports or builds from are read from this directory only.
+	if cfg.Build.OVADir == "" && cfg.DataDir != "" {
+		cfg.Build.OVADir = filepath.Join(cfg.DataDir, "ova")
+	}
+	if cfg.Build.OVADir != "" && cfg.has(RoleExecutor) {
+		if err := os.MkdirAll(cfg.Build.OVADir, 0o750); err != nil {
+			return nil, fmt.Errorf("OVA dir: %w", err)
+		}
+	}
 
 	// NATS: embedded unless told otherwise.
 	var nc *nats.Conn
@@ -601,6 +610,6 @@ func (c Config) Redacted() map[string]any {
 		"vcd_public_url": c.VCDPublicURL, "mirror_resync": c.MirrorResync.String(), "mirror_workers": c.MirrorWorkers, "task_wait": c.TaskWait.String(),
 		"rights_refresh": c.RightsRefresh.String(), "right_ids_override": len(c.RightIDs),
 		"build_org": c.Build.Org, "build_vdc": c.Build.VDC, "build_network": c.Build.Network,
-		"build_storage_profile": c.Build.StorageProfile, "build_timeout": c.Build.Timeout.String(),
+		"build_storage_profile": c.Build.StorageProfile, "build_timeout": c.Build.Timeout.String(), "ova_dir": c.Build.OVADir,
 	}
 }

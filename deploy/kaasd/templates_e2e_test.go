@@ -272,7 +272,7 @@ func verifyHistory(t *testing.T, provider func(method, path string, body any) (i
 // go-vcloud-director's upload into vcdsim's catalog, and a tenant's cluster runs on it.
 func TestTemplateImportOVA(t *testing.T) {
 	e := startTemplateEnv(t, kaasdtest.FastSim())
-	path := filepath.Join(t.TempDir(), "tkgm-1.30.ova")
+	path := filepath.Join(e.cfg.DataDir, "ova", "tkgm-1.30.ova") // kaasd reads OVA files from there only
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)

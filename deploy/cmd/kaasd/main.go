@@ -150,6 +150,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	str(&cfg.Build.VDC, "build-vdc", "KAAS_BUILD_VDC", "org VDC template builds run their temporary vApp in; empty refuses builds")
 	str(&cfg.Build.Network, "build-network", "KAAS_BUILD_NETWORK", "network of the build VDC, with internet access for the guest's downloads; empty refuses builds")
 	str(&cfg.Build.StorageProfile, "build-storage-profile", "KAAS_BUILD_STORAGE_PROFILE", "storage profile of build VMs; default: the VDC's default")
+	str(&cfg.Build.OVADir, "ova-dir", "KAAS_OVA_DIR", "the only directory OVA files named in template builds and imports are uploaded from; default <data-dir>/ova")
 	buildTimeout := env("KAAS_BUILD_TIMEOUT", "0s")
 	fs.StringVar(&buildTimeout, "build-timeout", buildTimeout, "how long a build's guest may customize itself; 0: 30m (KAAS_BUILD_TIMEOUT)")
 	bootTimeout := env("KAAS_EXECUTOR_BOOT_TIMEOUT", "0s")
