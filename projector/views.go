@@ -83,7 +83,7 @@ type Views struct {
 	cloud     *cloud
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
-	templates map[string]*tmplState
+	templates map[string]*tmplFold
 	tmplCmds  map[string]bool
 	cmdSeq    uint64
 	evtSeq    uint64
@@ -182,7 +182,7 @@ func orderSeq(s uint64) uint64 {
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
 		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{}),
-		templates: map[string]*tmplState{}, tmplCmds: map[string]bool{}}
+		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
 // op returns the operation's record, made and placed in its cluster's list when new.
@@ -674,8 +674,8 @@ func (v *Views) Heads() map[string]Head {
 			out[id] = Head{st.Seq, st.Hash}
 		}
 	}
-	for id, ts := range v.templates {
-		out[id] = Head{ts.seq, ts.hash}
+	for id, f := range v.templates {
+		out[id] = Head{f.st.Seq, f.st.Hash}
 	}
 	return out
 }
@@ -707,9 +707,8 @@ func (v *Views) Clone() *Views {
 		c.names[k] = maps.Clone(ids)
 	}
 	c.cloud = v.cloud.clone()
-	for id, ts := range v.templates {
-		cp := *ts // what it points to is replaced, never changed in place
-		c.templates[id] = &cp
+	for id, f := range v.templates {
+		c.templates[id] = &tmplFold{st: f.st.Clone(), op: f.op}
 	}
 	c.tmplCmds = maps.Clone(v.tmplCmds)
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
