@@ -103,9 +103,9 @@ func (v *Views) applyTemplateEvent(seq uint64, hash string, env events.Envelope)
 		v.templates[env.ClusterID] = tf
 	}
 	st, cause := tf.st, env.CausationID
-	var before, beforeType string // the operation in progress before the event
+	var before string // the operation in progress before the event
 	if st.Op != nil {
-		before, beforeType = st.Op.CommandID, st.Op.CommandType
+		before = st.Op.CommandID
 	}
 	st.Apply(env, seq, hash)
 	running := cause != "" && st.Op != nil && st.Op.CommandID == cause // the event is of the operation in progress
@@ -141,36 +141,17 @@ func (v *Views) applyTemplateEvent(seq uint64, hash string, env events.Envelope)
 			o.status, o.started, o.ended, o.percent, o.step = OpSucceeded, env.Time, env.Time, 100, env.Type
 			o.typ = events.TypeDeprecateTemplate
 		default:
-			if !running && before != cause {
-				break // not the revision's operation in progress: nothing to say of it
-			}
-			if o.status == "" {
-				o.started = env.Time
-			}
-			if running {
-				o.status, o.typ = OpRunning, cmp.Or(st.Op.CommandType, o.typ)
-				o.step, o.percent = template.Progress(st)
-				o.failure, o.retrying = nil, nil
-				if st.Op.Failed != nil {
-					f := *st.Op.Failed
-					o.failure = &f
-				}
+			// Only the events of the revision's operation in progress say anything of it.
+			switch {
+			case running:
+				var retry *events.Failure
 				if r := st.Op.Retry; r != nil {
-					f := r.Failure
-					o.retrying = &f
+					retry = &r.Failure
 				}
-				break
-			}
-			// The event ended the operation.
-			o.typ, o.ended, o.step, o.retrying, o.failure = cmp.Or(beforeType, o.typ), env.Time, env.Type, nil, nil
-			if st.Phase.Status() == events.StatusFailed {
-				o.status = OpFailed
-				if st.LastFailure != nil {
-					f := *st.LastFailure
-					o.failure = &f
-				}
-			} else {
-				o.status, o.percent = OpSucceeded, 100
+				step, percent := template.Progress(st)
+				o.progressed(env.Time, st.Op.CommandType, "", step, percent, st.Op.Failed, retry)
+			case before == cause:
+				o.finished(env, "", st.Phase.Status() == events.StatusFailed, st.LastFailure)
 			}
 		}
 	}

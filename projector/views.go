@@ -128,6 +128,40 @@ type fromEvents struct {
 	failure, retrying            *events.Failure
 }
 
+// progressed notes an event of the operation in progress: its command type, phase (none
+// for a template's), step and rough percentage, why it failed while it is rolled back, why
+// its step is retried. The failures are copied.
+func (o *fromEvents) progressed(at time.Time, typ string, phase events.Phase, step string, percent int, failed, retry *events.Failure) {
+	if o.status == "" {
+		o.started = at
+	}
+	o.status, o.phase, o.typ, o.step, o.percent = OpRunning, phase, cmp.Or(typ, o.typ), step, percent
+	o.retrying = nil
+	if retry != nil {
+		f := *retry
+		o.retrying = &f
+	}
+	if failed != nil {
+		f := *failed
+		o.failure = &f
+	}
+}
+
+// finished notes the event that ended the operation, in phase (none for a template's),
+// and why it failed (copied) when it did.
+func (o *fromEvents) finished(env events.Envelope, phase events.Phase, failed bool, failure *events.Failure) {
+	o.phase, o.ended, o.step, o.retrying = phase, env.Time, env.Type, nil
+	if !failed {
+		o.status, o.percent = OpSucceeded, 100
+		return
+	}
+	o.status = OpFailed
+	if failure != nil {
+		f := *failure
+		o.failure = &f
+	}
+}
+
 // command is the operation's command type: the command record's, else what its events said.
 func (r *opRecord) command() string { return cmp.Or(r.cmd.typ, r.evt.typ) }
 
@@ -363,33 +397,14 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 			}
 		}
 		if st.Op != nil && st.Op.CommandID == env.CausationID {
-			if o.status == "" {
-				o.started = env.Time
-			}
-			o.status, o.phase = OpRunning, st.Phase
-			o.step, o.percent = cluster.Progress(st)
-			o.typ = cmp.Or(st.Op.CommandType, o.typ)
-			o.retrying = nil
+			var retry *events.Failure
 			if r := st.Op.Retry; r != nil {
-				f := r.Failure
-				o.retrying = &f
+				retry = &r.Failure
 			}
-			if st.Op.Failed != nil {
-				f := *st.Op.Failed
-				o.failure = &f
-			}
+			step, percent := cluster.Progress(st)
+			o.progressed(env.Time, st.Op.CommandType, st.Phase, step, percent, st.Op.Failed, retry)
 		} else if before == env.CausationID {
-			// The event ended the operation.
-			o.phase, o.ended, o.step, o.retrying = st.Phase, env.Time, env.Type, nil
-			if st.Phase.Status() == events.StatusFailed {
-				o.status = OpFailed
-				if st.LastFailure != nil {
-					f := *st.LastFailure
-					o.failure = &f
-				}
-			} else {
-				o.status, o.percent = OpSucceeded, 100
-			}
+			o.finished(env, st.Phase, st.Phase.Status() == events.StatusFailed, st.LastFailure)
 		}
 	}
 	v.evtTime = env.Time
