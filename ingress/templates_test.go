@@ -9,6 +9,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/events/template"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/projector"
 )
@@ -77,7 +78,7 @@ func (x *executor) runTemplate(cmdID string) {
 		x.record(cmd, events.BuildVMStarted{})
 		x.record(cmd, events.TemplateBuildProgressed{Step: "kubernetes"})
 		x.record(cmd, events.BuildCustomized{})
-		t := projector.RecipeTemplate(p.Recipe, p.Revision)
+		t := template.FromRecipe(p.Recipe, p.Revision)
 		t.Catalog = "kaas-templates"
 		x.record(cmd, events.TemplateBuilt{Template: t})
 	case events.ImportTemplate:
@@ -164,7 +165,7 @@ func TestBuildTemplate(t *testing.T) {
 	if third, _ := h.build(recipeJSON(nil)); third.Revision != 5 {
 		t.Errorf("after a refused build: revision %d, want 5", third.Revision)
 	}
-	if ts := h.providerTemplates(); len(ts) != 5 || ts[2].Revision != 4 || ts[2].Status != projector.TemplateFailed || ts[2].Failure == nil ||
+	if ts := h.providerTemplates(); len(ts) != 5 || ts[2].Revision != 4 || ts[2].Status != template.StatusFailed || ts[2].Failure == nil ||
 		ts[2].Failure.Code != events.CodeTemplateExists {
 		t.Errorf("a refused build: %+v", ts)
 	}
@@ -176,8 +177,8 @@ func TestBuildTemplate(t *testing.T) {
 
 	// The provider sees them at once; tenants see the catalog alone.
 	ts := h.providerTemplates()
-	if len(ts) != 5 || ts[1].Revision != 3 || ts[1].Status != projector.TemplateBuilding || ts[1].OperationID != wantID || ts[1].Source != events.SourceBuilt ||
-		ts[1].Rules.CPU != 2 || ts[1].CatalogItem != tmpl+"_rev3" || ts[0].Status != projector.TemplateReady || ts[4].Name != "ubuntu-k8s-1.29" {
+	if len(ts) != 5 || ts[1].Revision != 3 || ts[1].Status != template.StatusBuilding || ts[1].OperationID != wantID || ts[1].Source != events.SourceBuilt ||
+		ts[1].Rules.CPU != 2 || ts[1].CatalogItem != tmpl+"_rev3" || ts[0].Status != template.StatusReady || ts[4].Name != "ubuntu-k8s-1.29" {
 		t.Errorf("provider's templates %+v", ts)
 	}
 	if ts := decode[[]cse.Template](t, h.do(http.MethodGet, "/api/cse/templates", "")); len(ts) != 2 {
@@ -192,7 +193,7 @@ func TestBuildTemplate(t *testing.T) {
 		t.Errorf("operation %+v", op)
 	}
 	rec = h.do(http.MethodGet, templatePath(tmpl, 3), "", providerOpt)
-	if one := decode[cse.ProviderTemplate](t, rec); one.Status != projector.TemplateReady || one.Catalog != "kaas-templates" {
+	if one := decode[cse.ProviderTemplate](t, rec); one.Status != template.StatusReady || one.Catalog != "kaas-templates" {
 		t.Errorf("revision 3: %+v", one)
 	}
 	if ts := decode[[]cse.Template](t, h.do(http.MethodGet, "/api/cse/templates", "")); len(ts) != 3 {
@@ -296,7 +297,7 @@ func TestRetireTemplate(t *testing.T) {
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("deprecate: %d %s", rec.Code, rec.Body)
 	}
-	if got := decode[cse.ProviderTemplate](t, rec); !got.Deprecated || got.Status != projector.TemplateReady {
+	if got := decode[cse.ProviderTemplate](t, rec); !got.Deprecated || got.Status != template.StatusReady {
 		t.Errorf("deprecate answered %+v", got)
 	}
 	depID := strings.TrimPrefix(rec.Header().Get("Location"), base+"/operations/")
@@ -341,13 +342,13 @@ func TestRetireTemplate(t *testing.T) {
 
 	// Unused: deleted; shown DELETING at once, then DELETED, gone for tenants.
 	rec = h.do(http.MethodDelete, templatePath(tmpl, b.Revision), "", providerOpt)
-	if got := decode[cse.ProviderTemplate](t, rec); rec.Code != http.StatusAccepted || got.Status != projector.TemplateDeleting {
+	if got := decode[cse.ProviderTemplate](t, rec); rec.Code != http.StatusAccepted || got.Status != template.StatusDeleting {
 		t.Fatalf("delete: %d %+v", rec.Code, got)
 	}
 	delID := strings.TrimPrefix(rec.Header().Get("Location"), base+"/operations/")
 	h.exec.runTemplate(delID)
 	for _, tt := range h.providerTemplates() {
-		if tt.Name == tmpl && tt.Revision == b.Revision && tt.Status != projector.TemplateDeleted {
+		if tt.Name == tmpl && tt.Revision == b.Revision && tt.Status != template.StatusDeleted {
 			t.Errorf("after the delete: %+v", tt)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/template"
 	"github.com/kaasproject/kaas/projector"
 )
 
@@ -21,7 +22,7 @@ func testRecipe() events.Recipe {
 func ref(rev int) events.TemplateRef { return events.TemplateRef{Name: tmplName, Revision: rev} }
 
 func builtTemplate(rev int) events.Template {
-	t := projector.RecipeTemplate(testRecipe(), rev)
+	t := template.FromRecipe(testRecipe(), rev)
 	t.Catalog, t.CatalogItemID = "kaas-templates", "urn:vcloud:catalogitem:"+events.DeriveID("item", events.TemplateItemName(tmplName, rev))
 	return t
 }
@@ -131,16 +132,16 @@ func TestTemplates(t *testing.T) {
 		catalogID bool
 	}
 	want := []row{
-		{name: handPut.Name, rev: 1, status: projector.TemplateDeleted, op: opID("delete-hand"), stepLike: events.TypeTemplateDeleted},
-		{name: tmplName, rev: 1, status: projector.TemplateReady, op: opID("deprecate-1"), source: events.SourceBuilt, guest: "cleanup",
+		{name: handPut.Name, rev: 1, status: template.StatusDeleted, op: opID("delete-hand"), stepLike: events.TypeTemplateDeleted},
+		{name: tmplName, rev: 1, status: template.StatusReady, op: opID("deprecate-1"), source: events.SourceBuilt, guest: "cleanup",
 			stepLike: events.TypeTemplateDeprecated, hasRules: true, catalogID: true}, // the undo is pending: not deprecated any more
-		{name: tmplName, rev: 2, status: projector.TemplateFailed, op: opID("build-2"), source: events.SourceBuilt, guest: "kubernetes",
+		{name: tmplName, rev: 2, status: template.StatusFailed, op: opID("build-2"), source: events.SourceBuilt, guest: "kubernetes",
 			failed: events.CodeCustomizationFailed, stepLike: events.TypeOperationRolledBack, hasRules: true},
-		{name: tmplName, rev: 3, status: projector.TemplateDeleting, op: opID("delete-3"), source: events.SourceImported, catalogID: false},
-		{name: tmplName, rev: 4, status: projector.TemplateBuilding, op: opID("build-4"), source: events.SourceBuilt, guest: "kubernetes",
+		{name: tmplName, rev: 3, status: template.StatusDeleting, op: opID("delete-3"), source: events.SourceImported, catalogID: false},
+		{name: tmplName, rev: 4, status: template.StatusBuilding, op: opID("build-4"), source: events.SourceBuilt, guest: "kubernetes",
 			stepLike: "customize: kubernetes", hasRules: true},
-		{name: tmplName, rev: 5, status: projector.TemplateBuilding, op: opID("build-5"), source: events.SourceBuilt, hasRules: true},
-		{name: tmplName, rev: 6, status: projector.TemplateFailed, op: opID("build-6"), source: events.SourceBuilt, hasRules: true,
+		{name: tmplName, rev: 5, status: template.StatusBuilding, op: opID("build-5"), source: events.SourceBuilt, hasRules: true},
+		{name: tmplName, rev: 6, status: template.StatusFailed, op: opID("build-6"), source: events.SourceBuilt, hasRules: true,
 			failed: events.CodeTemplateExists, stepLike: events.TypeCommandRejected},
 	}
 	got := v.Templates()
@@ -261,7 +262,7 @@ func TestTemplateCatalogFollowsEvents(t *testing.T) {
 		t.Errorf("after the delete failed: %v", got)
 	}
 	i := slices.IndexFunc(v.Templates(), func(tv projector.TemplateView) bool { return tv.Template.Revision == 2 && tv.Template.Name == tmplName })
-	if tv := v.Templates()[i]; tv.Status != projector.TemplateReady || tv.Failure == nil || tv.OperationID != opID("delete-2") {
+	if tv := v.Templates()[i]; tv.Status != template.StatusReady || tv.Failure == nil || tv.OperationID != opID("delete-2") {
 		t.Errorf("revision 2 after its delete failed: %+v", tv)
 	}
 	sync2 := s.Command("sync-2", events.CloudID, systemOrg, "kaasd", events.SyncCloud{})

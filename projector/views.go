@@ -83,7 +83,7 @@ type Views struct {
 	cloud     *cloud
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
-	templates map[string]*tmplState
+	templates map[string]*tmplFold
 	tmplCmds  map[string]bool
 	cmdSeq    uint64
 	evtSeq    uint64
@@ -126,6 +126,40 @@ type fromEvents struct {
 	percent                      int
 	started, ended               time.Time
 	failure, retrying            *events.Failure
+}
+
+// progressed notes an event of the operation in progress: its command type, phase (none
+// for a template's), step and rough percentage, why it failed while it is rolled back, why
+// its step is retried. The failures are copied.
+func (o *fromEvents) progressed(at time.Time, typ string, phase events.Phase, step string, percent int, failed, retry *events.Failure) {
+	if o.status == "" {
+		o.started = at
+	}
+	o.status, o.phase, o.typ, o.step, o.percent = OpRunning, phase, cmp.Or(typ, o.typ), step, percent
+	o.retrying = nil
+	if retry != nil {
+		f := *retry
+		o.retrying = &f
+	}
+	if failed != nil {
+		f := *failed
+		o.failure = &f
+	}
+}
+
+// finished notes the event that ended the operation, in phase (none for a template's),
+// and why it failed (copied) when it did.
+func (o *fromEvents) finished(env events.Envelope, phase events.Phase, failed bool, failure *events.Failure) {
+	o.phase, o.ended, o.step, o.retrying = phase, env.Time, env.Type, nil
+	if !failed {
+		o.status, o.percent = OpSucceeded, 100
+		return
+	}
+	o.status = OpFailed
+	if failure != nil {
+		f := *failure
+		o.failure = &f
+	}
 }
 
 // command is the operation's command type: the command record's, else what its events said.
@@ -182,7 +216,7 @@ func orderSeq(s uint64) uint64 {
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
 		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{}),
-		templates: map[string]*tmplState{}, tmplCmds: map[string]bool{}}
+		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
 // op returns the operation's record, made and placed in its cluster's list when new.
@@ -363,33 +397,14 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 			}
 		}
 		if st.Op != nil && st.Op.CommandID == env.CausationID {
-			if o.status == "" {
-				o.started = env.Time
-			}
-			o.status, o.phase = OpRunning, st.Phase
-			o.step, o.percent = cluster.Progress(st)
-			o.typ = cmp.Or(st.Op.CommandType, o.typ)
-			o.retrying = nil
+			var retry *events.Failure
 			if r := st.Op.Retry; r != nil {
-				f := r.Failure
-				o.retrying = &f
+				retry = &r.Failure
 			}
-			if st.Op.Failed != nil {
-				f := *st.Op.Failed
-				o.failure = &f
-			}
+			step, percent := cluster.Progress(st)
+			o.progressed(env.Time, st.Op.CommandType, st.Phase, step, percent, st.Op.Failed, retry)
 		} else if before == env.CausationID {
-			// The event ended the operation.
-			o.phase, o.ended, o.step, o.retrying = st.Phase, env.Time, env.Type, nil
-			if st.Phase.Status() == events.StatusFailed {
-				o.status = OpFailed
-				if st.LastFailure != nil {
-					f := *st.LastFailure
-					o.failure = &f
-				}
-			} else {
-				o.status, o.percent = OpSucceeded, 100
-			}
+			o.finished(env, st.Phase, st.Phase.Status() == events.StatusFailed, st.LastFailure)
 		}
 	}
 	v.evtTime = env.Time
@@ -674,8 +689,8 @@ func (v *Views) Heads() map[string]Head {
 			out[id] = Head{st.Seq, st.Hash}
 		}
 	}
-	for id, ts := range v.templates {
-		out[id] = Head{ts.seq, ts.hash}
+	for id, f := range v.templates {
+		out[id] = Head{f.st.Seq, f.st.Hash}
 	}
 	return out
 }
@@ -707,9 +722,8 @@ func (v *Views) Clone() *Views {
 		c.names[k] = maps.Clone(ids)
 	}
 	c.cloud = v.cloud.clone()
-	for id, ts := range v.templates {
-		cp := *ts // what it points to is replaced, never changed in place
-		c.templates[id] = &cp
+	for id, f := range v.templates {
+		c.templates[id] = &tmplFold{st: f.st.Clone(), op: f.op}
 	}
 	c.tmplCmds = maps.Clone(v.tmplCmds)
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime

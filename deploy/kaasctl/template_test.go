@@ -15,32 +15,16 @@ import (
 	"github.com/kaasproject/kaas/events/cse"
 )
 
-// recipeYAML is deploy/recipes' example recipe, as a provider writes it.
-const recipeYAML = `name: ubuntu-22.04_k8s-1.30_antrea-1.15
-description: Kubernetes v1.30.4 on Ubuntu 22.04 with Antrea 1.15.1
-os: ubuntu-22.04
-base:
-  name: ubuntu-22.04-server-cloudimg-amd64
-  ova: https://cloud-images.ubuntu.com/releases/22.04/release/ubuntu-22.04-server-cloudimg-amd64.ova
-kubernetesVersion: v1.30.4
-containerdVersion: 1.7.20
-cni:
-  name: antrea
-  version: 1.15.1
-  manifest: https://github.com/antrea-io/antrea/releases/download/v1.15.1/antrea.yml
-rules:
-  cpu: 2
-  memoryMb: 4096
-  sizingPolicy: medium
-scripts:
-  - name: motd
-    run: |
-      #!/bin/sh
-      echo "Built by kaas" > /etc/motd
-`
+// exampleRecipe is deploy/recipes' commented example recipe, as a provider writes it.
+const exampleRecipe = "../recipes/ubuntu-22.04_k8s-1.30_antrea-1.15.yaml"
 
 func writeRecipes(t *testing.T, dir string) {
 	t.Helper()
+	data, err := os.ReadFile(exampleRecipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipeYAML := string(data)
 	bad := strings.Replace(recipeYAML, "manifest: https://", "manifest: http://", 1)
 	bad = strings.Replace(bad, "containerdVersion: 1.7.20", "containerdVersion: latest", 1)
 	for name, body := range map[string]string{"good.yaml": recipeYAML, "bad.yaml": bad, "typo.yaml": recipeYAML + "kubernetes: v1.30.4\n"} {

@@ -1,6 +1,8 @@
 package template
 
 import (
+	"cmp"
+
 	"github.com/kaasproject/kaas/events"
 )
 
@@ -28,8 +30,11 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 		}
 		s.Updated = e.Time
 	}
+	// A deprecation (done when recorded) and a refusal of another command are no steps of
+	// the operation in progress.
 	_, deprecation := e.Payload.(events.TemplateDeprecated)
-	if s.Op != nil && !deprecation {
+	_, rejection := e.Payload.(events.CommandRejected)
+	if s.Op != nil && !deprecation && !rejection {
 		s.Op.LastStep = e.Type
 		if _, retrying := e.Payload.(events.StepRetrying); !retrying {
 			s.Op.Retry = nil // progress resets the retry count
@@ -72,15 +77,17 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 
 	case events.TemplateBuilt:
 		s.Template = p.Template
+		s.Template.Source = cmp.Or(s.Template.Source, events.SourceBuilt)
 		s.Ready = true
 		s.succeed(OpBuild)
 
 	case events.TemplateImportStarted:
-		s.made(e, OpImport, p.Template, p.CatalogItem)
+		s.made(e, OpImport, FromImport(p.Template), p.CatalogItem)
 		s.OVA = p.OVA
 
 	case events.TemplateImported:
 		s.Template = p.Template
+		s.Template.Source = cmp.Or(s.Template.Source, events.SourceImported)
 		s.Ready = true
 		s.succeed(OpImport)
 

@@ -54,8 +54,7 @@ func Decide(s *State, cmd events.Envelope) (events.Payload, error) {
 		if err := recipe.ValidateImport(t, c.OVA, c.SHA256); err != nil {
 			return nil, reject(events.CodeInvalidChange, "the import of template %q: %v", t.Name, err)
 		}
-		t.Source, t.Catalog, t.CatalogItemID, t.Deprecated = events.SourceImported, "", "", false
-		return events.TemplateImportStarted{Template: t, OVA: c.OVA, CatalogItem: events.TemplateItemName(t.Name, t.Revision)}, nil
+		return events.TemplateImportStarted{Template: FromImport(t), OVA: c.OVA, CatalogItem: events.TemplateItemName(t.Name, t.Revision)}, nil
 
 	case events.DeprecateTemplate:
 		if err := s.changeable(cmd, c.Template); err != nil {

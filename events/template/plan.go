@@ -1,6 +1,8 @@
 package template
 
 import (
+	"slices"
+
 	"github.com/kaasproject/kaas/events"
 )
 
@@ -129,9 +131,20 @@ func (s *State) planRollback() Step {
 	return done
 }
 
+// GuestSteps are the steps a build's guest reports, in the order it runs them (the build
+// script's contract, see executors/bootstrap): kaas's, the recipe's scripts, then cleanup.
+func GuestSteps(r events.Recipe) []string {
+	out := []string{"prepare", "containerd", "kubernetes", "images", "cni"}
+	for _, sc := range r.Scripts {
+		out = append(out, "script:"+sc.Name)
+	}
+	return append(out, "cleanup")
+}
+
 // Progress says how far the operation in progress is, for people watching it: the last step
-// recorded and a rough percentage of the steps done. A build's guest reports its own
-// steps, in Build.GuestStep.
+// recorded (while a build's guest customizes, "customize: <its step>") and a rough
+// percentage of the steps done. A build counts its guest's steps one each beside its own:
+// they take most of its time.
 func Progress(s *State) (step string, percent int) {
 	op := s.Op
 	if op == nil {
@@ -146,12 +159,21 @@ func Progress(s *State) (step string, percent int) {
 		return op.LastStep, 0
 	case op.Op == OpBuild:
 		b := s.Build
-		total = 9
-		for _, ok := range []bool{b.BaseImageID != "", b.VAppID != "", b.VMID != "", b.Started, b.Customized, b.Stopped,
-			b.CatalogItemID != "", b.VAppDeleted} {
+		own := []bool{b.BaseImageID != "", b.VAppID != "", b.VMID != "", b.Started, b.Customized, b.Stopped,
+			b.CatalogItemID != "", b.VAppDeleted}
+		guest := GuestSteps(s.Recipe)
+		total = len(own) + len(guest)
+		for _, ok := range own {
 			if ok {
 				done++
 			}
+		}
+		switch {
+		case b.Customized:
+			done += len(guest)
+		case b.Started && b.GuestStep != "":
+			done += max(0, slices.Index(guest, b.GuestStep)) // the steps before the one it runs
+			return "customize: " + b.GuestStep, min(99, 100*done/total)
 		}
 	case op.Op == OpImport, op.Op == OpDelete:
 		total = 1

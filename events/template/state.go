@@ -227,3 +227,10 @@ func FromRecipe(r events.Recipe, revision int) events.Template {
 		CNI: events.Component{Name: r.CNI.Name, Version: r.CNI.Version}, ContainerdVersion: r.ContainerdVersion,
 		Description: r.Description, Rules: r.Rules, Source: events.SourceBuilt}
 }
+
+// FromImport is the template revision an import makes of what a provider offers: kaas's
+// source, and nothing of a catalog yet (the import puts it there).
+func FromImport(t events.Template) events.Template {
+	t.Source, t.Catalog, t.CatalogItemID, t.Deprecated = events.SourceImported, "", "", false
+	return t
+}

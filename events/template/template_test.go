@@ -326,19 +326,33 @@ func TestRetriesAndProgress(t *testing.T) {
 	if r := h.s.Op.Retry; r == nil || r.Attempt != 2 {
 		t.Fatalf("retry %+v", r)
 	}
-	if step, pct := Progress(h.s); step != events.TypeStepRetrying || pct != 11 {
+	// 8 steps of kaas's and the guest's 6 (no scripts in the recipe).
+	if step, pct := Progress(h.s); step != events.TypeStepRetrying || pct != 100*1/14 {
 		t.Fatalf("progress %s %d", step, pct)
 	}
-	h.add(events.BuildVAppCreated{VAppID: "a"})
+	// A refusal of another command is no step of the build, nor progress of its retry.
+	h.by("cmd-other").add(events.CommandRejected{CommandType: events.TypeDeleteTemplate, Failure: events.Failure{Code: events.CodeTemplateBusy}})
+	if step, _ := Progress(h.s); step != events.TypeStepRetrying || h.s.Op.Retry == nil {
+		t.Fatalf("after a refusal: step %s, retry %+v", step, h.s.Op.Retry)
+	}
+	h.by("cmd-build").add(events.BuildVAppCreated{VAppID: "a"})
 	if h.s.Op.Retry != nil {
 		t.Fatal("progress did not reset the retry")
 	}
-	if _, pct := Progress(h.s); pct != 22 {
+	if _, pct := Progress(h.s); pct != 100*2/14 {
 		t.Fatalf("progress %d", pct)
 	}
+	h.add(events.BuildVMCreated{VMID: "v"}, events.BuildVMStarted{}, events.TemplateBuildProgressed{Step: "kubernetes"})
+	if step, pct := Progress(h.s); step != "customize: kubernetes" || pct != 100*(4+2)/14 {
+		t.Fatalf("while the guest customizes: %s %d", step, pct)
+	}
+	h.add(events.BuildCustomized{})
+	if step, pct := Progress(h.s); step != events.TypeBuildCustomized || pct != 100*(5+6)/14 {
+		t.Fatalf("customized: %s %d", step, pct)
+	}
 	c := h.s.Clone()
-	h.add(events.BuildVMCreated{VMID: "v"})
-	if c.Build.VMID != "" || c.Events == h.s.Events {
+	h.add(events.BuildVMStopped{})
+	if c.Build.Stopped || c.Events == h.s.Events {
 		t.Fatal("a clone shares its original's state")
 	}
 	run(h, 20)
@@ -382,5 +396,37 @@ func TestMetadata(t *testing.T) {
 func TestBuildVAppName(t *testing.T) {
 	if got := BuildVAppName("0d6f2b8a-3c1e-4e7a"); got != "kaas-build-0d6f2b8a" {
 		t.Fatal(got)
+	}
+}
+
+func TestGuestSteps(t *testing.T) {
+	r := testRecipe()
+	r.Scripts = []events.RecipeScript{{Name: "motd"}, {Name: "harden"}}
+	want := []string{"prepare", "containerd", "kubernetes", "images", "cni", "script:motd", "script:harden", "cleanup"}
+	if got := GuestSteps(r); !slices.Equal(got, want) {
+		t.Fatalf("GuestSteps = %v", got)
+	}
+}
+
+// An import offers what the provider said, as kaas's import, outside any catalog until it
+// is uploaded; the fold says so of its history too.
+func TestFromImport(t *testing.T) {
+	offered := FromRecipe(testRecipe(), 2)
+	offered.Source, offered.Catalog, offered.CatalogItemID, offered.Deprecated = "", "elsewhere", "urn:vcloud:catalogitem:x", true
+	got := FromImport(offered)
+	want := FromRecipe(testRecipe(), 2)
+	want.Source = events.SourceImported
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("FromImport =\n%+v\nwant\n%+v", got, want)
+	}
+	h := newHistory().by("imp").add(events.TemplateImportStarted{Template: offered, OVA: "/srv/x.ova", CatalogItem: events.TemplateItemName(offered.Name, 2)})
+	if !reflect.DeepEqual(h.s.Template, want) || h.s.Status() != StatusBuilding {
+		t.Fatalf("import started: %s %+v", h.s.Status(), h.s.Template)
+	}
+	done := want
+	done.Source, done.Catalog = "", "kaas-templates"
+	h.add(events.TemplateImported{Template: done})
+	if h.s.Template.Source != events.SourceImported || h.s.Template.Catalog != "kaas-templates" || h.s.Status() != StatusReady {
+		t.Fatalf("imported: %s %+v", h.s.Status(), h.s.Template)
 	}
 }
