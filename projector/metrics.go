@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/template"
 )
 
 // Stats are the views' aggregates that monitoring watches.
@@ -18,6 +19,9 @@ type Stats struct {
 	// each started.
 	InProgress map[string]int
 	Oldest     map[string]time.Time
+	// Templates counts template revisions by status (template.Status*); their operations
+	// are counted in InProgress and Oldest as BUILD, IMPORT and TEMPLATE_DELETE.
+	Templates map[string]int
 	// Pending counts commands accepted and not started.
 	Pending int
 	// CommandSeq and EventSeq are the last records folded; EventTime the time of the last
@@ -31,7 +35,7 @@ func (v *Views) Stats() Stats {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	s := Stats{Clusters: map[events.Phase]int{}, InProgress: map[string]int{}, Oldest: map[string]time.Time{},
-		CommandSeq: v.cmdSeq, EventSeq: v.evtSeq, EventTime: v.evtTime}
+		Templates: map[string]int{}, CommandSeq: v.cmdSeq, EventSeq: v.evtSeq, EventTime: v.evtTime}
 	for _, st := range v.clusters {
 		if !st.Exists || st.Deleted {
 			continue
@@ -44,6 +48,18 @@ func (v *Views) Stats() Stats {
 			}
 		}
 	}
+	for _, f := range v.templates {
+		if st := f.status(); st != "" {
+			s.Templates[st]++
+		}
+		if op := f.st.Op; op != nil {
+			name := templateOpLabel(op.Op)
+			s.InProgress[name]++
+			if o, ok := s.Oldest[name]; !ok || op.Started.Before(o) {
+				s.Oldest[name] = op.Started
+			}
+		}
+	}
 	for _, r := range v.ops {
 		if r.evt.status == "" && r.command() != "" {
 			s.Pending++
@@ -52,20 +68,30 @@ func (v *Views) Stats() Stats {
 	return s
 }
 
+// templateOpLabel names a template operation in the operation metrics: a template's delete
+// is told from a cluster's.
+func templateOpLabel(op string) string {
+	if op == events.OpDelete {
+		return "TEMPLATE_DELETE"
+	}
+	return op
+}
+
 // Collector exports the views' aggregates and the projector's lag at each scrape. It reads
 // the streams' last sequences then, so the lag is current, not sampled.
 type Collector struct {
 	views *Views
 	js    jetstream.JetStream
 
-	clusters, inProgress, oldest, pending, lag, lagSeconds *prometheus.Desc
+	clusters, templates, inProgress, oldest, pending, lag, lagSeconds *prometheus.Desc
 }
 
 // NewCollector returns the collector; js may be nil (no lag is exported then).
 func NewCollector(v *Views, js jetstream.JetStream) *Collector {
 	return &Collector{views: v, js: js,
 		clusters:   prometheus.NewDesc("kaas_clusters", "Existing clusters, by phase.", []string{"phase"}, nil),
-		inProgress: prometheus.NewDesc("kaas_operations_in_progress", "Operations running, by operation.", []string{"operation"}, nil),
+		templates:  prometheus.NewDesc("kaas_templates", "Template revisions, by status (BUILDING, READY, FAILED, DELETING, DELETED).", []string{"status"}, nil),
+		inProgress: prometheus.NewDesc("kaas_operations_in_progress", "Operations running, by operation (a template's: BUILD, IMPORT, TEMPLATE_DELETE).", []string{"operation"}, nil),
 		oldest: prometheus.NewDesc("kaas_operation_oldest_age_seconds",
 			"Age of the oldest operation running, by operation: a stuck operation shows as a growing age.", []string{"operation"}, nil),
 		pending:    prometheus.NewDesc("kaas_commands_pending", "Commands accepted and not yet started by an executor.", nil, nil),
@@ -76,7 +102,7 @@ func NewCollector(v *Views, js jetstream.JetStream) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.clusters, c.inProgress, c.oldest, c.pending, c.lag, c.lagSeconds} {
+	for _, d := range []*prometheus.Desc{c.clusters, c.templates, c.inProgress, c.oldest, c.pending, c.lag, c.lagSeconds} {
 		ch <- d
 	}
 }
@@ -96,6 +122,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			age = time.Since(t).Seconds()
 		}
 		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, op)
+	}
+	for _, op := range []string{template.OpBuild, template.OpImport, templateOpLabel(events.OpDelete)} {
+		ch <- prometheus.MustNewConstMetric(c.inProgress, prometheus.GaugeValue, float64(s.InProgress[op]), op)
+		age := 0.0
+		if t, ok := s.Oldest[op]; ok {
+			age = time.Since(t).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, op)
+	}
+	for _, st := range []string{template.StatusBuilding, template.StatusReady, template.StatusFailed, template.StatusDeleting, template.StatusDeleted} {
+		ch <- prometheus.MustNewConstMetric(c.templates, prometheus.GaugeValue, float64(s.Templates[st]), st)
 	}
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.Pending))
 	if c.js == nil {

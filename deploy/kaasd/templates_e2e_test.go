@@ -2,6 +2,7 @@ package kaasd_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -257,6 +258,23 @@ func TestTemplateStory(t *testing.T) {
 		t.Fatalf("tenant's list after the delete: %d %s", code, body)
 	}
 	verifyHistory(t, e.provider)
+
+	// Monitoring sees the revisions and the builds' steps.
+	resp, err := http.Get("http://" + e.srv.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`kaas_templates{status="READY"} 1`, `kaas_templates{status="DELETED"} 1`,
+		`kaas_operations_in_progress{operation="BUILD"} 0`, `kaas_executor_steps_total{outcome="progress",step="CaptureTemplate"} 2`} {
+		if !strings.Contains(string(scrape), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // verifyHistory checks every aggregate's hash chain, templates' included.
