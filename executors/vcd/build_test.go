@@ -27,9 +27,10 @@ func TestTemplateBuildOnSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	store, _ := natstest.Store(t)
+	ovaDir := t.TempDir() // the only place the executor uploads OVA files from
 	ex, err := executors.New(executors.Config{Workers: 2, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
 		RetryMax: 100 * time.Millisecond, MaxAttempts: 12, BootTimeout: 20 * time.Second, OperationTimeout: time.Minute,
-		Build:  executors.Build{Org: "acme", VDC: "acme-vdc", Network: "acme-net", Timeout: 20 * time.Second},
+		Build:  executors.Build{Org: "acme", VDC: "acme-vdc", Network: "acme-net", Timeout: 20 * time.Second, OVADir: ovaDir},
 		Logger: slog.New(slog.DiscardHandler)}, store, c)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,7 @@ func TestTemplateBuildOnSimulator(t *testing.T) {
 		t.Fatalf("the broken build ended %s: %+v", st.Phase, st.LastFailure)
 	}
 
-	ova, digest := vcdtest.WriteOVA(t, t.TempDir())
+	ova, digest := vcdtest.WriteOVA(t, ovaDir)
 	imported := events.TemplateID("imported", 1)
 	send(imported, events.ImportTemplate{OVA: ova, SHA256: digest, Template: events.Template{Name: "imported", Revision: 1,
 		KubernetesVersion: "v1.30.4", OS: "ubuntu-22.04", CNI: events.Component{Name: "antrea", Version: "1.15.1"}}})
