@@ -2,6 +2,7 @@ package ingress
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -16,6 +17,42 @@ import (
 	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cse"
 )
+
+// CloudReader answers about the cloud kaas serves: the org VDCs and orgs it read from VCD,
+// and the service's state.
+type CloudReader interface {
+	// VDCs lists the org VDCs the principal may see; VDC returns one.
+	VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc
+	VDC(ctx context.Context, p cluster.Principal, id string) (cse.Ovdc, error)
+	// VDCEnabled reports whether the org VDC is enabled for Kubernetes.
+	VDCEnabled(ctx context.Context, orgName, vdcName string) bool
+	// VDCNetworks returns the org VDC's networks as VCD last listed them; known is false
+	// when kaas has not read them.
+	VDCNetworks(ctx context.Context, orgName, vdcName string) (nets []events.Network, known bool)
+	// VDCOffers returns the storage profiles and sizing policies the org VDC offers VMs, as
+	// VCD last listed them.
+	VDCOffers(ctx context.Context, orgName, vdcName string) cluster.Offers
+	// OrgID returns the URN of the org of that name, from VCD's org VDCs; "" if unknown.
+	OrgID(ctx context.Context, orgName string) string
+	// ServiceEnabled reports whether the service takes requests.
+	ServiceEnabled(ctx context.Context) bool
+	// CloudSynced reports whether VCD's templates and VDCs were read at least once.
+	CloudSynced(ctx context.Context) bool
+}
+
+// HistoryReader answers from the recorded history: a cluster's events and past states,
+// the audit across clusters and the check of the hash chains.
+type HistoryReader interface {
+	// History returns the recorded events of a cluster the principal may see.
+	History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error)
+	// ClusterAsOf returns a cluster as it was at a past moment; an error wrapping ErrNotYet
+	// when it did not exist then.
+	ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error)
+	// Audit returns the records across clusters and orgs a provider asked for.
+	Audit(ctx context.Context, q cse.AuditQuery) (cse.AuditResult, error)
+	// Verify checks every cluster's hash chain in the stored history.
+	Verify(ctx context.Context) (cse.Verification, error)
+}
 
 // disabledMessage is CSE's answer to every route but system while the service is disabled.
 const disabledMessage = "CSE service is disabled. Contact the System Administrator."
@@ -76,16 +113,16 @@ func decodeStrict(c *call, v any) *reply {
 func (a *API) getSystem(c *call) reply {
 	info := cse.SystemInfo{Product: "kaas", Version: a.cfg.Version, APIVersion: a.cfg.Versions[len(a.cfg.Versions)-1], SupportedVersion: a.cfg.Versions,
 		Description: "Kubernetes as a Service for VMware Cloud Director, compatible with Container Service Extension 3.1", Status: "Running"}
-	if !a.reader.ServiceEnabled(c.ctx) {
+	if !a.cloud.ServiceEnabled(c.ctx) {
 		info.Status = "Disabled"
 	}
 	if c.p.Provider {
-		n := len(a.reader.Clusters(c.ctx, c.p))
+		n := len(a.clusters.Clusters(c.ctx, c.p))
 		info.Clusters = &n
 		inFlight := int(a.inFlight.Load())
 		info.RequestsInFlight = &inFlight
 		synced := "never"
-		if a.reader.CloudSynced(c.ctx) {
+		if a.cloud.CloudSynced(c.ctx) {
 			synced = "yes"
 		}
 		info.TemplatesSynced = &synced
@@ -140,7 +177,7 @@ func (a *API) getSystemConfig(c *call) reply {
 func (a *API) getTKGmTemplates(c *call) reply { return ok(http.StatusOK, []cse.Template{}) }
 
 // getTemplates answers CSE's GET /api/cse/templates.
-func (a *API) getTemplates(c *call) reply { return ok(http.StatusOK, a.reader.Templates(c.ctx)) }
+func (a *API) getTemplates(c *call) reply { return ok(http.StatusOK, a.templates.Templates(c.ctx)) }
 
 // reloadTemplates answers CSE's POST /api/cse/templates/action/reload: VCD's catalog (and
 // org VDCs) are read again.
@@ -151,10 +188,10 @@ func (a *API) reloadTemplates(c *call) reply {
 	return a.acceptCloud(c, events.SyncCloud{}, http.StatusAccepted, nil)
 }
 
-func (a *API) listOvdcs(c *call) reply { return ok(http.StatusOK, a.reader.VDCs(c.ctx, c.p)) }
+func (a *API) listOvdcs(c *call) reply { return ok(http.StatusOK, a.cloud.VDCs(c.ctx, c.p)) }
 
 func (a *API) getOvdc(c *call) reply {
-	d, err := a.reader.VDC(c.ctx, c.p, c.args[0])
+	d, err := a.cloud.VDC(c.ctx, c.p, c.args[0])
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "org VDC %s not found", c.args[0])
 	}
@@ -179,7 +216,7 @@ func (a *API) putOvdc(c *call) reply {
 			return fail(http.StatusBadRequest, cse.MinorDefault, "k8s_runtime %q: kaas provisions %q clusters only", r, events.RuntimeNative)
 		}
 	}
-	d, err := a.reader.VDC(c.ctx, c.p, c.args[0])
+	d, err := a.cloud.VDC(c.ctx, c.p, c.args[0])
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "org VDC %s not found (POST /api/cse/templates/action/reload reads VCD's VDCs again)", c.args[0])
 	}
@@ -210,7 +247,7 @@ func named(in cse.OvdcUpdate) string {
 
 // listOrgVdcs answers CSE's paged GET /api/cse/3.0/orgvdcs, whose entries are the same
 // objects as GET ovdcs' (CSE 3.1.4's _get_cse_ovdc_list serves both).
-func (a *API) listOrgVdcs(c *call) reply { return paged(a, c, a.reader.VDCs(c.ctx, c.p)) }
+func (a *API) listOrgVdcs(c *call) reply { return paged(a, c, a.cloud.VDCs(c.ctx, c.p)) }
 
 // upgradePlan answers CSE's GET cluster/{id}/upgrade-plan: the templates it may move to.
 func (a *API) upgradePlan(c *call) reply {
@@ -218,7 +255,7 @@ func (a *API) upgradePlan(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	plan, err := a.reader.UpgradePlan(c.ctx, c.p, id)
+	plan, err := a.templates.UpgradePlan(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
@@ -263,10 +300,10 @@ func cmpOr(a, b string) string {
 // usableTemplate refuses a template the provider's catalog does not hold, or deprecated,
 // once the catalog was read: the tenant learns now, not when the operation fails.
 func (a *API) usableTemplate(c *call, ref events.TemplateRef) *reply {
-	if !a.reader.CloudSynced(c.ctx) {
+	if !a.cloud.CloudSynced(c.ctx) {
 		return nil
 	}
-	t, found := a.reader.Template(c.ctx, ref)
+	t, found := a.templates.Template(c.ctx, ref)
 	var r reply
 	switch {
 	case !found:
@@ -290,7 +327,7 @@ func (a *API) clusterEvents(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	evs, err := a.reader.History(c.ctx, c.p, id)
+	evs, err := a.history.History(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
@@ -331,7 +368,7 @@ func (a *API) audit(c *call) reply {
 	if org := q.Get("org"); org != "" {
 		var ok bool
 		if aq.OrgID, ok = CanonicalURN("org", org); !ok {
-			if aq.OrgID = a.reader.OrgID(c.ctx, org); aq.OrgID == "" {
+			if aq.OrgID = a.cloud.OrgID(c.ctx, org); aq.OrgID == "" {
 				return fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "org %q is not one kaas knows of", org)
 			}
 		}
@@ -369,7 +406,7 @@ func (a *API) audit(c *call) reply {
 		}
 		aq.Cursor = true
 	}
-	res, err := a.reader.Audit(c.ctx, aq)
+	res, err := a.history.Audit(c.ctx, aq)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
@@ -399,7 +436,7 @@ func (a *API) verify(c *call) reply {
 	if bad := providerOnly(c, "verifying the history"); bad != nil {
 		return *bad
 	}
-	res, err := a.reader.Verify(c.ctx)
+	res, err := a.history.Verify(c.ctx)
 	if err != nil {
 		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
@@ -416,10 +453,10 @@ func (a *API) upgradable(c *call, snap cluster.Snapshot, ref events.TemplateRef)
 	if bad := a.usableTemplate(c, ref); bad != nil {
 		return bad
 	}
-	if snap.State == nil || snap.State.Template.KubernetesVersion == "" || !a.reader.CloudSynced(c.ctx) {
+	if snap.State == nil || snap.State.Template.KubernetesVersion == "" || !a.cloud.CloudSynced(c.ctx) {
 		return nil
 	}
-	t, found := a.reader.Template(c.ctx, ref)
+	t, found := a.templates.Template(c.ctx, ref)
 	if !found {
 		return nil
 	}
