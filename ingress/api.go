@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,19 +27,6 @@ import (
 // returns once the command is durable; msgID dedupes a redelivered request.
 type Commands interface {
 	AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error)
-}
-
-// OperationReader answers about the commands accepted and their progress.
-type OperationReader interface {
-	// Sync waits until the views reflect every command up to commandSeq.
-	Sync(ctx context.Context, commandSeq uint64) error
-	// Operation returns an operation the principal may see, or an error wrapping ErrNotFound.
-	Operation(ctx context.Context, p cluster.Principal, id string) (cse.Operation, error)
-	// OperationExists reports whether a command id was already accepted.
-	OperationExists(ctx context.Context, id string) bool
-	// WaitTask waits, until ctx ends, for the VCD task of an operation and returns its
-	// href; false when there is none (yet), or no VCD mirror.
-	WaitTask(ctx context.Context, opID string) (href string, ok bool)
 }
 
 // Reader is every read the API makes of the views, one small interface per concern, each
@@ -443,26 +431,24 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// sync waits for the views to reflect this process's own commands on the given keys
-// (read your writes). A timeout is not fatal: the answer is served from views that are a
-// little behind, and says so in the log.
-func (a *API) sync(c *call, keys ...string) { a.syncTo(c, a.recent.get(keys...)) }
-
-// taskHref is where the answer to a change shows its operation's progress: the operation's
-// VCD task, waited for at most TaskWait, else kaas's own operation href. A redelivered
-// request waits alike, and once the task is made, every answer names it.
-func (a *API) taskHref(c *call, opID string) string {
-	if a.cfg.TaskWait > 0 {
-		ctx, cancel := context.WithTimeout(c.ctx, a.cfg.TaskWait)
-		defer cancel()
-		if href, ok := a.ops.WaitTask(ctx, opID); ok {
-			return href
-		}
-		if ctx.Err() != nil && c.ctx.Err() == nil {
-			c.log().Debug("no VCD task for the operation yet; answering with kaas's operation href", "command_id", opID)
+// decodeStrict reads a small JSON body into v, refusing unknown fields.
+func decodeStrict(c *call, v any) *reply {
+	b, err := readBody(c.r)
+	if err == nil && len(b) > cse.MaxBody {
+		err = fmt.Errorf("body is larger than %d bytes", cse.MaxBody)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil && dec.More() {
+			err = fmt.Errorf("trailing data after the JSON object")
 		}
 	}
-	return OperationHref(opID)
+	if err != nil {
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid request body: %v", err)
+		return &r
+	}
+	return nil
 }
 
 // clusterID reads a cluster route's {id}: kaas's URN or bare id, or the URN of the
@@ -473,50 +459,6 @@ func (a *API) clusterID(c *call, arg string) (string, bool) {
 		return "", false
 	}
 	return a.clusters.ResolveCluster(c.ctx, id), true
-}
-
-func (a *API) syncTo(c *call, seq uint64) {
-	if seq == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, a.cfg.SyncTimeout)
-	defer cancel()
-	if err := a.ops.Sync(ctx, seq); err != nil {
-		c.log().Warn("views behind the commands; answering from older views", "err", err)
-	}
-}
-
-// recentSeqs remembers, per key (a cluster, an org, an operation, a cluster name), the
-// sequence of the last command this process appended for it, so that a request waits only
-// for the views to show the commands it depends on, not every command in flight. Two
-// generations rotate: an entry is forgotten only after tens of thousands of newer ones,
-// long after the views showed it.
-type recentSeqs struct {
-	mu       sync.Mutex
-	cur, old map[string]uint64
-}
-
-const recentGeneration = 50_000
-
-func (r *recentSeqs) get(keys ...string) uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var seq uint64
-	for _, k := range keys {
-		seq = max(seq, r.cur[k], r.old[k])
-	}
-	return seq
-}
-
-func (r *recentSeqs) set(seq uint64, keys ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cur == nil || len(r.cur) >= recentGeneration {
-		r.old, r.cur = r.cur, make(map[string]uint64, 1024)
-	}
-	for _, k := range keys {
-		r.cur[k] = max(r.cur[k], seq)
-	}
 }
 
 // keyedMutex serializes work on one key (a cluster, a name) without a global lock.

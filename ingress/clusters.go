@@ -37,9 +37,6 @@ type ClusterReader interface {
 	UserName(ctx context.Context, userID string) string
 }
 
-// OperationHref is where an accepted change's progress is served.
-func OperationHref(id string) string { return "/api/cse/3.0/operations/" + id }
-
 // fieldFailure turns a payload problem into CSE's 400.
 func fieldFailure(err error) reply {
 	var fe *cse.FieldError
@@ -241,34 +238,8 @@ func (a *API) getCluster(c *call) reply {
 	return ok(http.StatusOK, ent)
 }
 
-// clusterAsOf answers GET cluster/{id}?asOf=<RFC 3339 time>: the cluster as it was then,
-// folded from its history.
-func (a *API) clusterAsOf(c *call, id, asOf string) reply {
-	at, err := time.Parse(time.RFC3339Nano, asOf)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "asOf %q is not an RFC 3339 time such as 2026-11-24T10:00:00Z", asOf)
-	}
-	ent, err := a.history.ClusterAsOf(c.ctx, c.p, id, at)
-	switch {
-	case errors.Is(err, cluster.ErrNotYet):
-		return fail(http.StatusNotFound, cse.MinorDefault, "%v", err)
-	case errors.Is(err, ErrNotFound):
-		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
-	case err != nil:
-		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
-	}
-	return ok(http.StatusOK, ent)
-}
-
 func unrecorded(err error) reply {
 	return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the request could not be recorded; nothing was changed, try again: %v", err)
-}
-
-// redelivered reports whether this request's command was already accepted: VCD (or
-// RabbitMQ) delivered it again, and it gets the same answer without a second command.
-func (a *API) redelivered(c *call) (string, bool) {
-	cmdID := c.commandID()
-	return cmdID, a.ops.OperationExists(c.ctx, cmdID)
 }
 
 // change runs the common path of every change to an existing cluster: the busy check, the
@@ -458,13 +429,4 @@ func (a *API) getKubeconfig(c *call) reply {
 		return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s is not in a valid state for this operation: its control plane has not published a kubeconfig", c.args[0])
 	}
 	return ok(http.StatusOK, map[string]string{"message": string(kc)})
-}
-
-func (a *API) getOperation(c *call) reply {
-	a.sync(c, "op/"+c.args[0])
-	op, err := a.ops.Operation(c.ctx, c.p, c.args[0])
-	if err != nil {
-		return fail(http.StatusNotFound, cse.MinorDefault, "operation %s not found", c.args[0])
-	}
-	return ok(http.StatusOK, op)
 }

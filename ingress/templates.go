@@ -309,3 +309,38 @@ func oneLine(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// getTKGmTemplates answers CSE's GET /api/cse/templates/tkgm: kaas provisions native
+// clusters only, so there are none.
+func (a *API) getTKGmTemplates(c *call) reply { return ok(http.StatusOK, []cse.Template{}) }
+
+// getTemplates answers CSE's GET /api/cse/templates.
+func (a *API) getTemplates(c *call) reply { return ok(http.StatusOK, a.templates.Templates(c.ctx)) }
+
+// reloadTemplates answers CSE's POST /api/cse/templates/action/reload: VCD's catalog (and
+// org VDCs) are read again.
+func (a *API) reloadTemplates(c *call) reply {
+	if bad := providerOnly(c, "reloading templates"); bad != nil {
+		return *bad
+	}
+	return a.acceptCloud(c, events.SyncCloud{}, http.StatusAccepted, nil)
+}
+
+// usableTemplate refuses a template the provider's catalog does not hold, or deprecated,
+// once the catalog was read: the tenant learns now, not when the operation fails.
+func (a *API) usableTemplate(c *call, ref events.TemplateRef) *reply {
+	if !a.cloud.CloudSynced(c.ctx) {
+		return nil
+	}
+	t, found := a.templates.Template(c.ctx, ref)
+	var r reply
+	switch {
+	case !found:
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: template %s revision %d is not in the provider's catalog (GET /api/cse/templates lists them)", ref.Name, ref.Revision)
+	case t.Deprecated:
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: template %s revision %d is deprecated: choose another (GET /api/cse/templates)", ref.Name, ref.Revision)
+	default:
+		return nil
+	}
+	return &r
+}
