@@ -66,18 +66,13 @@ type Config struct {
 	RightIDs map[string]string
 	// Version is kaas's version, shown by GET /api/cse/system.
 	Version string
-	// OnStop, when set, stops this process gracefully: PUT /api/cse/system
-	// {"server_action": "stop"} calls it.
-	OnStop func()
+	// Admin, when set, serves the provider's operations on the process itself: replay,
+	// graceful stop, running configuration.
+	Admin Admin
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
-	// Replay, when set, rebuilds the views beside the live ones and compares them.
-	Replay func(ctx context.Context, swap bool) (cse.ReplayReport, error)
-	// RunningConfig, when set, returns the process's configuration with secrets removed,
-	// for GET /api/cse/system/config.
-	RunningConfig func() any
-	Logger        *slog.Logger
-	Metrics       *Metrics
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 func (c *Config) setDefaults() {

@@ -51,11 +51,11 @@ func (a *API) putSystem(c *call) reply {
 		a.sync(c, "op/"+c.commandID())
 		return r
 	case "stop":
-		if a.cfg.OnStop == nil {
+		if a.cfg.Admin == nil {
 			return fail(http.StatusBadRequest, cse.MinorDefault, "this kaas cannot be stopped through the API")
 		}
 		c.log().Warn("graceful stop requested through the API", "user", c.caller.User)
-		go a.cfg.OnStop()
+		go a.cfg.Admin.Stop()
 		return ok(http.StatusOK, map[string]string{"message": "CSE graceful shutdown started. Requests in flight are answered; operations carry on at the next start."})
 	}
 	return fail(http.StatusBadRequest, cse.MinorDefault, "server_action %q: use enable, disable or stop", in.Action)
@@ -67,8 +67,8 @@ func (a *API) getSystemConfig(c *call) reply {
 	if bad := providerOnly(c, "reading the service configuration"); bad != nil {
 		return *bad
 	}
-	if a.cfg.RunningConfig == nil {
+	if a.cfg.Admin == nil {
 		return ok(http.StatusOK, map[string]any{})
 	}
-	return ok(http.StatusOK, a.cfg.RunningConfig())
+	return ok(http.StatusOK, a.cfg.Admin.RunningConfig())
 }
