@@ -42,7 +42,7 @@ func (a *API) getACL(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	acl, err := a.reader.ACL(c.ctx, c.p, id)
+	acl, err := a.clusters.ACL(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}

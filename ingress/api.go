@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,70 +29,15 @@ type Commands interface {
 	AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error)
 }
 
-// Reader answers reads from the views. Deploy wires it to package queries.
+// Reader is every read the API makes of the views, one small interface per concern, each
+// declared beside the handlers that use it. Deploy wires it to package queries, which
+// answers them all; New takes them together so that no concern can be left unwired.
 type Reader interface {
-	// Sync waits until the views reflect every command up to commandSeq.
-	Sync(ctx context.Context, commandSeq uint64) error
-	// Cluster returns a cluster the principal may see, or an error wrapping ErrNotFound.
-	Cluster(ctx context.Context, p cluster.Principal, id string) (cse.DefEntity, error)
-	// Clusters returns the clusters the principal may see, sorted by name.
-	Clusters(ctx context.Context, p cluster.Principal) []cse.DefEntity
-	// Operation returns an operation the principal may see, or an error wrapping ErrNotFound.
-	Operation(ctx context.Context, p cluster.Principal, id string) (cse.Operation, error)
-	// Snapshot returns what the ingress checks a change against, with the principal's
-	// level on the cluster; it does not exist for a principal who may not see it.
-	Snapshot(ctx context.Context, p cluster.Principal, id string) cluster.Snapshot
-	// NameTaken returns the id of the org VDC's cluster with that name, or "".
-	NameTaken(ctx context.Context, org, vdc, name string) string
-	// OperationExists reports whether a command id was already accepted.
-	OperationExists(ctx context.Context, id string) bool
-	// Kubeconfig returns a cluster's admin kubeconfig; ready is false while it has none.
-	Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error)
-	// ACL returns the users a cluster the principal may see is shared with.
-	ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error)
-	// ClusterAsOf returns a cluster as it was at a past moment; an error wrapping ErrNotYet
-	// when it did not exist then.
-	ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error)
-	// Verify checks every cluster's hash chain in the stored history.
-	Verify(ctx context.Context) (cse.Verification, error)
-	// Audit returns the records across clusters and orgs a provider asked for.
-	Audit(ctx context.Context, q cse.AuditQuery) (cse.AuditResult, error)
-	// History returns the recorded events of a cluster the principal may see.
-	History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error)
-
-	// Templates lists the provider's templates; Template finds one.
-	Templates(ctx context.Context) []cse.Template
-	Template(ctx context.Context, ref events.TemplateRef) (events.Template, bool)
-	// UpgradePlan lists the templates a cluster the principal may see can move to.
-	UpgradePlan(ctx context.Context, p cluster.Principal, id string) ([]cse.Template, error)
-	// VDCs lists the org VDCs the principal may see; VDC returns one.
-	VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc
-	VDC(ctx context.Context, p cluster.Principal, id string) (cse.Ovdc, error)
-	// VDCEnabled reports whether the org VDC is enabled for Kubernetes.
-	VDCEnabled(ctx context.Context, orgName, vdcName string) bool
-	// VDCNetworks returns the org VDC's networks as VCD last listed them; known is false
-	// when kaas has not read them.
-	VDCNetworks(ctx context.Context, orgName, vdcName string) (nets []events.Network, known bool)
-	// VDCOffers returns the storage profiles and sizing policies the org VDC offers VMs, as
-	// VCD last listed them.
-	VDCOffers(ctx context.Context, orgName, vdcName string) cluster.Offers
-	// ServiceEnabled reports whether the service takes requests.
-	ServiceEnabled(ctx context.Context) bool
-	// CloudSynced reports whether VCD's templates and VDCs were read at least once.
-	CloudSynced(ctx context.Context) bool
-	// OrgID returns the URN of the org of that name, from VCD's org VDCs; "" if unknown.
-	OrgID(ctx context.Context, orgName string) string
-
-	// ResolveCluster returns the cluster a route's id (a UUID) names: the id itself, or the
-	// cluster whose VCD defined entity has that id.
-	ResolveCluster(ctx context.Context, id string) string
-	// WaitTask waits, until ctx ends, for the VCD task of an operation and returns its
-	// href; false when there is none (yet), or no VCD mirror.
-	WaitTask(ctx context.Context, opID string) (href string, ok bool)
-	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
-	UserName(ctx context.Context, userID string) string
-
+	ClusterReader
+	OperationReader
+	CloudReader
 	TemplateReader
+	HistoryReader
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -120,18 +66,13 @@ type Config struct {
 	RightIDs map[string]string
 	// Version is kaas's version, shown by GET /api/cse/system.
 	Version string
-	// OnStop, when set, stops this process gracefully: PUT /api/cse/system
-	// {"server_action": "stop"} calls it.
-	OnStop func()
+	// Admin, when set, serves the provider's operations on the process itself: replay,
+	// graceful stop, running configuration.
+	Admin Admin
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
-	// Replay, when set, rebuilds the views beside the live ones and compares them.
-	Replay func(ctx context.Context, swap bool) (cse.ReplayReport, error)
-	// RunningConfig, when set, returns the process's configuration with secrets removed,
-	// for GET /api/cse/system/config.
-	RunningConfig func() any
-	Logger        *slog.Logger
-	Metrics       *Metrics
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -193,11 +134,16 @@ func (c *Config) Validate() error {
 type API struct {
 	cfg      Config
 	commands Commands
-	reader   Reader
-	routes   []route
-	locks    keyedMutex
-	recent   recentSeqs
-	inFlight atomic.Int64 // requests being served, for GET /api/cse/system
+	// The reads, by concern (all one Reader as wired): a handler names the concern it reads.
+	clusters  ClusterReader
+	ops       OperationReader
+	cloud     CloudReader
+	templates TemplateReader
+	history   HistoryReader
+	routes    []route
+	locks     keyedMutex
+	recent    recentSeqs
+	inFlight  atomic.Int64 // requests being served, for GET /api/cse/system
 	// learned maps right URNs to names as read from VCD (SetRightIDs). The map is replaced
 	// whole and never changed in place, so requests read it without a lock.
 	learned atomic.Pointer[map[string]string]
@@ -209,7 +155,8 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ingress config: %w", err)
 	}
-	a := &API{cfg: cfg, commands: commands, reader: reader}
+	a := &API{cfg: cfg, commands: commands,
+		clusters: reader, ops: reader, cloud: reader, templates: reader, history: reader}
 	all := cfg.Versions
 	a.routes = []route{
 		{name: "clusters", pattern: []string{"cse", "3.0", "clusters"}, versions: all, methods: map[string]handler{
@@ -430,7 +377,7 @@ func (a *API) dispatch(c *call) (op string, rep reply) {
 	c.args, c.caller, c.version = args, caller, v
 	c.p = cluster.Principal{User: caller.User, Org: caller.Org, Rights: a.rightNames(caller.Rights), Provider: caller.Org == a.cfg.ProviderOrg}
 	c.attrs, c.opLogged = append(c.attrs, "user", caller.User, "org", caller.Org, "op", h.op), true
-	if rt.name != "system" && !a.reader.ServiceEnabled(c.ctx) {
+	if rt.name != "system" && !a.cloud.ServiceEnabled(c.ctx) {
 		return h.op, fail(http.StatusBadRequest, cse.MinorDefault, disabledMessage)
 	}
 	defer func() {
@@ -479,26 +426,24 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// sync waits for the views to reflect this process's own commands on the given keys
-// (read your writes). A timeout is not fatal: the answer is served from views that are a
-// little behind, and says so in the log.
-func (a *API) sync(c *call, keys ...string) { a.syncTo(c, a.recent.get(keys...)) }
-
-// taskHref is where the answer to a change shows its operation's progress: the operation's
-// VCD task, waited for at most TaskWait, else kaas's own operation href. A redelivered
-// request waits alike, and once the task is made, every answer names it.
-func (a *API) taskHref(c *call, opID string) string {
-	if a.cfg.TaskWait > 0 {
-		ctx, cancel := context.WithTimeout(c.ctx, a.cfg.TaskWait)
-		defer cancel()
-		if href, ok := a.reader.WaitTask(ctx, opID); ok {
-			return href
-		}
-		if ctx.Err() != nil && c.ctx.Err() == nil {
-			c.log().Debug("no VCD task for the operation yet; answering with kaas's operation href", "command_id", opID)
+// decodeStrict reads a small JSON body into v, refusing unknown fields.
+func decodeStrict(c *call, v any) *reply {
+	b, err := readBody(c.r)
+	if err == nil && len(b) > cse.MaxBody {
+		err = fmt.Errorf("body is larger than %d bytes", cse.MaxBody)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err = dec.Decode(v); err == nil && dec.More() {
+			err = fmt.Errorf("trailing data after the JSON object")
 		}
 	}
-	return OperationHref(opID)
+	if err != nil {
+		r := fail(http.StatusBadRequest, cse.MinorDefault, "invalid request body: %v", err)
+		return &r
+	}
+	return nil
 }
 
 // clusterID reads a cluster route's {id}: kaas's URN or bare id, or the URN of the
@@ -508,51 +453,7 @@ func (a *API) clusterID(c *call, arg string) (string, bool) {
 	if !valid {
 		return "", false
 	}
-	return a.reader.ResolveCluster(c.ctx, id), true
-}
-
-func (a *API) syncTo(c *call, seq uint64) {
-	if seq == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, a.cfg.SyncTimeout)
-	defer cancel()
-	if err := a.reader.Sync(ctx, seq); err != nil {
-		c.log().Warn("views behind the commands; answering from older views", "err", err)
-	}
-}
-
-// recentSeqs remembers, per key (a cluster, an org, an operation, a cluster name), the
-// sequence of the last command this process appended for it, so that a request waits only
-// for the views to show the commands it depends on, not every command in flight. Two
-// generations rotate: an entry is forgotten only after tens of thousands of newer ones,
-// long after the views showed it.
-type recentSeqs struct {
-	mu       sync.Mutex
-	cur, old map[string]uint64
-}
-
-const recentGeneration = 50_000
-
-func (r *recentSeqs) get(keys ...string) uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var seq uint64
-	for _, k := range keys {
-		seq = max(seq, r.cur[k], r.old[k])
-	}
-	return seq
-}
-
-func (r *recentSeqs) set(seq uint64, keys ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cur == nil || len(r.cur) >= recentGeneration {
-		r.old, r.cur = r.cur, make(map[string]uint64, 1024)
-	}
-	for _, k := range keys {
-		r.cur[k] = max(r.cur[k], seq)
-	}
+	return a.clusters.ResolveCluster(c.ctx, id), true
 }
 
 // keyedMutex serializes work on one key (a cluster, a name) without a global lock.

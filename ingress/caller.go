@@ -85,3 +85,12 @@ func RequestIDFrom(ctx context.Context) (string, bool) {
 	id, ok := ctx.Value(requestIDKey{}).(string)
 	return id, ok && id != ""
 }
+
+// providerOnly refuses tenants a route that only providers may use.
+func providerOnly(c *call, what string) *reply {
+	if c.p.Provider {
+		return nil
+	}
+	r := forbidden(c, "%s is for providers (System org users) only", what)
+	return &r
+}

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +15,27 @@ import (
 	"github.com/kaasproject/kaas/events/cse"
 )
 
-// OperationHref is where an accepted change's progress is served.
-func OperationHref(id string) string { return "/api/cse/3.0/operations/" + id }
+// ClusterReader answers about clusters and who may see them.
+type ClusterReader interface {
+	// Cluster returns a cluster the principal may see, or an error wrapping ErrNotFound.
+	Cluster(ctx context.Context, p cluster.Principal, id string) (cse.DefEntity, error)
+	// Clusters returns the clusters the principal may see, sorted by name.
+	Clusters(ctx context.Context, p cluster.Principal) []cse.DefEntity
+	// Snapshot returns what the ingress checks a change against, with the principal's
+	// level on the cluster; it does not exist for a principal who may not see it.
+	Snapshot(ctx context.Context, p cluster.Principal, id string) cluster.Snapshot
+	// NameTaken returns the id of the org VDC's cluster with that name, or "".
+	NameTaken(ctx context.Context, org, vdc, name string) string
+	// Kubeconfig returns a cluster's admin kubeconfig; ready is false while it has none.
+	Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error)
+	// ACL returns the users a cluster the principal may see is shared with.
+	ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error)
+	// ResolveCluster returns the cluster a route's id (a UUID) names: the id itself, or the
+	// cluster whose VCD defined entity has that id.
+	ResolveCluster(ctx context.Context, id string) string
+	// UserName returns a VCD user's name as kaas last read it from VCD; "" if unknown.
+	UserName(ctx context.Context, userID string) string
+}
 
 // fieldFailure turns a payload problem into CSE's 400.
 func fieldFailure(err error) reply {
@@ -116,8 +136,8 @@ func (a *API) createCluster(c *call) reply {
 	unlock := a.locks.lock("name/" + nameKey)
 	defer unlock()
 	a.sync(c, "name/"+nameKey)
-	if !a.reader.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
-		if other := a.reader.NameTaken(c.ctx, c.org(), spec.VDC, spec.Name); other != "" && other != clusterID {
+	if !a.ops.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
+		if other := a.clusters.NameTaken(c.ctx, c.org(), spec.VDC, spec.Name); other != "" && other != clusterID {
 			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
 		}
 		seq, err := a.accept(c, clusterID, events.CreateCluster{Spec: spec})
@@ -132,7 +152,7 @@ func (a *API) createCluster(c *call) reply {
 	ent := cse.Render(cse.View{ClusterID: clusterID, OrgID: c.org(), Owner: c.caller.User, Spec: spec,
 		Phase: events.PhaseCreateInProgress, State: cse.StatePreCreated, TaskHref: a.taskHref(c, cmdID),
 		Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID)}})
-	ent.Owner.Name = a.reader.UserName(c.ctx, ent.Owner.ID)
+	ent.Owner.Name = a.clusters.UserName(c.ctx, ent.Owner.ID)
 	return reply{status: http.StatusAccepted, body: ent, location: OperationHref(cmdID)}
 }
 
@@ -142,10 +162,10 @@ func (a *API) createCluster(c *call) reply {
 // enabled, disabled or missing, are refused alike, so that a create tells nothing about
 // other orgs. A provider creates in any org's enabled VDC; the cluster is that org's.
 func (a *API) createIn(c *call, spec events.ClusterSpec) *reply {
-	enabled := a.reader.VDCEnabled(c.ctx, spec.OrgName, spec.VDC)
+	enabled := a.cloud.VDCEnabled(c.ctx, spec.OrgName, spec.VDC)
 	if !c.p.Provider {
 		// Org names compare without case, as VCD's do (OrgID does); URNs exactly.
-		org, _ := CanonicalURN("org", a.reader.OrgID(c.ctx, spec.OrgName))
+		org, _ := CanonicalURN("org", a.cloud.OrgID(c.ctx, spec.OrgName))
 		if !enabled || org != c.caller.Org {
 			// What the tenant is not told, the log says: a create aimed at another org.
 			c.log().Warn("create refused: not an enabled org VDC of the caller's org", "org_name", spec.OrgName, "vdc", spec.VDC,
@@ -163,7 +183,7 @@ func (a *API) createIn(c *call, spec events.ClusterSpec) *reply {
 		return &r
 	}
 	if !strings.EqualFold(spec.OrgName, "System") {
-		org, ok := CanonicalURN("org", a.reader.OrgID(c.ctx, spec.OrgName))
+		org, ok := CanonicalURN("org", a.cloud.OrgID(c.ctx, spec.OrgName))
 		if !ok {
 			r := fail(http.StatusBadRequest, cse.MinorOrgNameInvalid, "organization '%s' has no org VDC kaas knows of", spec.OrgName)
 			return &r
@@ -182,7 +202,7 @@ func (a *API) target(c *call, need cluster.Level, what string) (string, cluster.
 		return "", cluster.Snapshot{}, &notFound
 	}
 	a.sync(c, "cluster/"+id)
-	snap := a.reader.Snapshot(c.ctx, c.p, id)
+	snap := a.clusters.Snapshot(c.ctx, c.p, id)
 	if !snap.Exists {
 		return id, snap, &notFound
 	}
@@ -211,41 +231,15 @@ func (a *API) getCluster(c *call) reply {
 	if asOf := c.r.URL.Query().Get("asOf"); asOf != "" {
 		return a.clusterAsOf(c, id, asOf)
 	}
-	ent, err := a.reader.Cluster(c.ctx, c.p, id)
+	ent, err := a.clusters.Cluster(c.ctx, c.p, id)
 	if err != nil {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
-	}
-	return ok(http.StatusOK, ent)
-}
-
-// clusterAsOf answers GET cluster/{id}?asOf=<RFC 3339 time>: the cluster as it was then,
-// folded from its history.
-func (a *API) clusterAsOf(c *call, id, asOf string) reply {
-	at, err := time.Parse(time.RFC3339Nano, asOf)
-	if err != nil {
-		return fail(http.StatusBadRequest, cse.MinorDefault, "asOf %q is not an RFC 3339 time such as 2026-11-24T10:00:00Z", asOf)
-	}
-	ent, err := a.reader.ClusterAsOf(c.ctx, c.p, id, at)
-	switch {
-	case errors.Is(err, cluster.ErrNotYet):
-		return fail(http.StatusNotFound, cse.MinorDefault, "%v", err)
-	case errors.Is(err, ErrNotFound):
-		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
-	case err != nil:
-		return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the history could not be read; try again: %v", err)
 	}
 	return ok(http.StatusOK, ent)
 }
 
 func unrecorded(err error) reply {
 	return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the request could not be recorded; nothing was changed, try again: %v", err)
-}
-
-// redelivered reports whether this request's command was already accepted: VCD (or
-// RabbitMQ) delivered it again, and it gets the same answer without a second command.
-func (a *API) redelivered(c *call) (string, bool) {
-	cmdID := c.commandID()
-	return cmdID, a.reader.OperationExists(c.ctx, cmdID)
 }
 
 // change runs the common path of every change to an existing cluster: the busy check, the
@@ -280,13 +274,13 @@ func (a *API) change(c *call, id string, snap cluster.Snapshot, p events.Payload
 func (a *API) accepted(c *call, id, cmdID string, before *cluster.Snapshot) reply {
 	a.sync(c, "op/"+cmdID, "cluster/"+id)
 	href := a.taskHref(c, cmdID) // the cluster as read below shows it too
-	ent, err := a.reader.Cluster(c.ctx, c.p, id)
+	ent, err := a.clusters.Cluster(c.ctx, c.p, id)
 	if errors.Is(err, ErrNotFound) && before != nil && before.State != nil {
 		st := before.State
 		ent, err = cse.Render(cse.View{ClusterID: id, OrgID: st.OrgID, Owner: st.Owner, Spec: before.Spec, Template: st.Template,
 			Phase: events.PhaseDeleteSucceeded, State: cse.StateResolved, TaskHref: href,
 			Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID), Percent: 100}}), nil
-		ent.Owner.Name = a.reader.UserName(c.ctx, ent.Owner.ID)
+		ent.Owner.Name = a.clusters.UserName(c.ctx, ent.Owner.ID)
 	}
 	if err != nil {
 		return fail(http.StatusInternalServerError, cse.MinorDefault, "cluster %s vanished: %v", id, err)
@@ -370,7 +364,7 @@ func (a *API) forceDelete(c *call) reply {
 
 func (a *API) listClusters(c *call) reply {
 	a.sync(c, "org/"+c.caller.Org)
-	all := filterClusters(a.reader.Clusters(c.ctx, c.p), c.r.URL.Query())
+	all := filterClusters(a.clusters.Clusters(c.ctx, c.p), c.r.URL.Query())
 	q := c.r.URL.Query()
 	if !q.Has("page") && !q.Has("pageSize") {
 		return ok(http.StatusOK, all) // CSE's GET clusters answers a bare list
@@ -380,7 +374,7 @@ func (a *API) listClusters(c *call) reply {
 
 func (a *API) pageClusters(c *call) reply {
 	a.sync(c, "org/"+c.caller.Org)
-	return paged(a, c, filterClusters(a.reader.Clusters(c.ctx, c.p), c.r.URL.Query()))
+	return paged(a, c, filterClusters(a.clusters.Clusters(c.ctx, c.p), c.r.URL.Query()))
 }
 
 // filterClusters applies CSE's list filters, org_name and ovdc_name.
@@ -427,7 +421,7 @@ func (a *API) getKubeconfig(c *call) reply {
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
 	}
 	a.sync(c, "cluster/"+id)
-	kc, ready, err := a.reader.Kubeconfig(c.ctx, c.p, id)
+	kc, ready, err := a.clusters.Kubeconfig(c.ctx, c.p, id)
 	switch {
 	case err != nil:
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
@@ -435,13 +429,4 @@ func (a *API) getKubeconfig(c *call) reply {
 		return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s is not in a valid state for this operation: its control plane has not published a kubeconfig", c.args[0])
 	}
 	return ok(http.StatusOK, map[string]string{"message": string(kc)})
-}
-
-func (a *API) getOperation(c *call) reply {
-	a.sync(c, "op/"+c.args[0])
-	op, err := a.reader.Operation(c.ctx, c.p, c.args[0])
-	if err != nil {
-		return fail(http.StatusNotFound, cse.MinorDefault, "operation %s not found", c.args[0])
-	}
-	return ok(http.StatusOK, op)
 }

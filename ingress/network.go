@@ -9,7 +9,7 @@ import (
 // service block overlaps the subnet the nodes get their addresses in, when kaas knows the
 // VDC's networks (from VCD's last cloud sync); when it does not, the executor finds out.
 func (a *API) checkNetwork(c *call, spec events.ClusterSpec) *reply {
-	nets, known := a.reader.VDCNetworks(c.ctx, spec.OrgName, spec.VDC)
+	nets, known := a.cloud.VDCNetworks(c.ctx, spec.OrgName, spec.VDC)
 	if !known {
 		return nil
 	}
@@ -24,7 +24,7 @@ func (a *API) checkNetwork(c *call, spec events.ClusterSpec) *reply {
 // pools named, when kaas knows what it offers (from VCD's last cloud sync); when it does
 // not, the executor finds out.
 func (a *API) checkOffers(c *call, spec events.ClusterSpec, pools ...string) *reply {
-	if err := cluster.ValidateOffers(spec, a.reader.VDCOffers(c.ctx, spec.OrgName, spec.VDC), pools...); err != nil {
+	if err := cluster.ValidateOffers(spec, a.cloud.VDCOffers(c.ctx, spec.OrgName, spec.VDC), pools...); err != nil {
 		r := rejection(err)
 		return &r
 	}

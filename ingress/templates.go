@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/recipe"
 )
@@ -23,9 +24,14 @@ const (
 	templateDeleted = "DELETED"
 )
 
-// TemplateReader answers what the provider's template routes need of the views, beside
-// what Reader answers for everyone.
+// TemplateReader answers about templates: the catalog tenants choose from, what a cluster
+// may move to, and for the provider's routes every revision with its state.
 type TemplateReader interface {
+	// Templates lists the provider's templates; Template finds one.
+	Templates(ctx context.Context) []cse.Template
+	Template(ctx context.Context, ref events.TemplateRef) (events.Template, bool)
+	// UpgradePlan lists the templates a cluster the principal may see can move to.
+	UpgradePlan(ctx context.Context, p cluster.Principal, id string) ([]cse.Template, error)
 	// ProviderTemplates lists every template revision with its state (those in the
 	// catalog, built, imported, retired, or accepted and not started), sorted by name
 	// then revision.
@@ -70,7 +76,7 @@ func (a *API) listProviderTemplates(c *call) reply {
 		return *bad
 	}
 	a.sync(c, "templates")
-	return ok(http.StatusOK, a.reader.ProviderTemplates(c.ctx))
+	return ok(http.StatusOK, a.templates.ProviderTemplates(c.ctx))
 }
 
 // getTemplate answers kaas's GET /api/cse/3.0/template/{name}/{revision}.
@@ -147,10 +153,10 @@ func (a *API) acceptTemplate(c *call, name string, rev int, payload func(rev int
 	defer unlock()
 	cmdID := c.commandID()
 	a.sync(c, templateKey(name), "op/"+cmdID)
-	ref, again := a.reader.TemplateCommand(c.ctx, cmdID)
+	ref, again := a.templates.TemplateCommand(c.ctx, cmdID)
 	if !again {
 		latest, taken := 0, ""
-		for _, t := range a.reader.ProviderTemplates(c.ctx) {
+		for _, t := range a.templates.ProviderTemplates(c.ctx) {
 			if t.Name == name {
 				latest = max(latest, t.Revision)
 				if t.Revision == rev {
@@ -206,7 +212,7 @@ func (a *API) deleteTemplate(c *call) reply {
 		return *bad
 	}
 	return a.retire(c, ref, events.DeleteTemplate{Template: ref}, func() *reply {
-		if using := a.reader.ClustersUsing(c.ctx, ref); len(using) > 0 {
+		if using := a.templates.ClustersUsing(c.ctx, ref); len(using) > 0 {
 			r := fail(http.StatusBadRequest, cse.MinorDefault, "template %s revision %d is used by %d cluster(s): %s. Delete them, or upgrade them to another template, first; deprecating the revision refuses it to new clusters meanwhile.",
 				ref.Name, ref.Revision, len(using), strings.Join(using, ", "))
 			return &r
@@ -253,7 +259,7 @@ func (a *API) retire(c *call, ref events.TemplateRef, p events.Payload, check fu
 
 // revision finds a revision in the provider's view.
 func (a *API) revision(c *call, ref events.TemplateRef) (cse.ProviderTemplate, bool) {
-	for _, t := range a.reader.ProviderTemplates(c.ctx) {
+	for _, t := range a.templates.ProviderTemplates(c.ctx) {
 		if t.Name == ref.Name && t.Revision == ref.Revision {
 			return t, true
 		}
@@ -302,4 +308,39 @@ func oneLine(err error) string {
 		parts = strings.Split(err.Error(), "\n")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// getTKGmTemplates answers CSE's GET /api/cse/templates/tkgm: kaas provisions native
+// clusters only, so there are none.
+func (a *API) getTKGmTemplates(c *call) reply { return ok(http.StatusOK, []cse.Template{}) }
+
+// getTemplates answers CSE's GET /api/cse/templates.
+func (a *API) getTemplates(c *call) reply { return ok(http.StatusOK, a.templates.Templates(c.ctx)) }
+
+// reloadTemplates answers CSE's POST /api/cse/templates/action/reload: VCD's catalog (and
+// org VDCs) are read again.
+func (a *API) reloadTemplates(c *call) reply {
+	if bad := providerOnly(c, "reloading templates"); bad != nil {
+		return *bad
+	}
+	return a.acceptCloud(c, events.SyncCloud{}, http.StatusAccepted, nil)
+}
+
+// usableTemplate refuses a template the provider's catalog does not hold, or deprecated,
+// once the catalog was read: the tenant learns now, not when the operation fails.
+func (a *API) usableTemplate(c *call, ref events.TemplateRef) *reply {
+	if !a.cloud.CloudSynced(c.ctx) {
+		return nil
+	}
+	t, found := a.templates.Template(c.ctx, ref)
+	var r reply
+	switch {
+	case !found:
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: template %s revision %d is not in the provider's catalog (GET /api/cse/templates lists them)", ref.Name, ref.Revision)
+	case t.Deprecated:
+		r = fail(http.StatusBadRequest, cse.MinorDefault, "spec.distribution.templateName: template %s revision %d is deprecated: choose another (GET /api/cse/templates)", ref.Name, ref.Revision)
+	default:
+		return nil
+	}
+	return &r
 }

@@ -2,9 +2,12 @@ package queries
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/projector"
 )
@@ -58,4 +61,54 @@ func (q *Queries) ClustersUsing(ctx context.Context, ref events.TemplateRef) []s
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Templates returns the provider's templates in CSE's shape, sorted by name and revision.
+func (q *Queries) Templates(ctx context.Context) []cse.Template {
+	ts := q.views.Cloud().Templates
+	out := make([]cse.Template, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, cse.RenderTemplate(t))
+	}
+	slices.SortFunc(out, func(a, b cse.Template) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return a.Revision - b.Revision
+	})
+	return out
+}
+
+// Template returns one template by name and revision.
+func (q *Queries) Template(ctx context.Context, ref events.TemplateRef) (events.Template, bool) {
+	for _, t := range q.views.Cloud().Templates {
+		if t.Name == ref.Name && t.Revision == ref.Revision {
+			return t, true
+		}
+	}
+	return events.Template{}, false
+}
+
+// UpgradePlan returns the templates a cluster of the principal's may be upgraded to:
+// kubeadm's rule, one minor version forward (or a newer patch), never a deprecated one.
+func (q *Queries) UpgradePlan(ctx context.Context, p cluster.Principal, id string) ([]cse.Template, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	from := ""
+	if cv.State != nil {
+		from = cv.State.Template.KubernetesVersion
+	}
+	out := []cse.Template{}
+	if from == "" {
+		return out, nil // not created yet: nothing to upgrade
+	}
+	for _, t := range q.views.Cloud().Templates {
+		if t.Deprecated || t.KubernetesVersion == from || cluster.CanUpgrade(from, t.KubernetesVersion) != nil {
+			continue
+		}
+		out = append(out, cse.RenderTemplate(t))
+	}
+	return out, nil
 }

@@ -394,7 +394,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			versions = versions[:1]
 		}
 		s.api, err = ingress.New(ingress.Config{Versions: versions, Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
-			TaskWait: cfg.TaskWait, OnStop: func() { s.stop() }, DeadLetters: s.store, Replay: proj.Replay, RunningConfig: func() any { return cfg.Redacted() }},
+			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: s.store},
 			s.store, q)
 		if err != nil {
 			return nil, err

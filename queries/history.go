@@ -1,0 +1,104 @@
+package queries
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/projector"
+)
+
+// HistoryReader loads a cluster's recorded events; deploy wires it to the JetStream store.
+type HistoryReader interface {
+	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]jsstore.Record, error)
+	Scan(ctx context.Context, f jsstore.ScanFilter, fn func(jsstore.Record) bool) error
+}
+
+// WithHistory lets the queries serve clusters' histories.
+func (q *Queries) WithHistory(h HistoryReader) *Queries {
+	q.history = h
+	return q
+}
+
+// History returns the recorded events of a cluster the principal may see, oldest first.
+func (q *Queries) History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	out := []cse.Event{}
+	if q.history == nil || cv.State == nil {
+		return out, nil // accepted, nothing recorded yet
+	}
+	recs, err := q.history.Load(ctx, id, 0)
+	if err != nil {
+		return nil, fmt.Errorf("history of cluster %s: %w", id, err)
+	}
+	for _, r := range recs {
+		e, err := entry(r, "")
+		if err != nil {
+			return nil, fmt.Errorf("history of cluster %s: %w", id, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// entry renders a record for a reader of history; kind is set for audit, where events and
+// commands mix.
+func entry(r jsstore.Record, kind string) (cse.Event, error) {
+	data, err := json.Marshal(r.Envelope.Payload)
+	if err != nil {
+		return cse.Event{}, fmt.Errorf("record %d: %w", r.Seq, err)
+	}
+	e := r.Envelope
+	out := cse.Event{ID: e.ID, Seq: r.Seq, Kind: kind, Type: e.Type, Time: e.Time, Actor: e.Actor, OperationID: e.CausationID,
+		RequestID: e.CorrelationID, Hash: r.Hash(), PrevHash: e.PrevHash, Data: data}
+	if kind != "" {
+		out.ClusterID, out.OrgID = e.ClusterID, e.OrgID
+		if e.ClusterID != events.CloudID {
+			out.ClusterID = cse.EntityID(e.ClusterID) // the id the API knows a cluster by
+		}
+	}
+	if kind == "command" {
+		out.OperationID, out.Hash, out.PrevHash = e.ID, "", "" // a command is an operation; only events chain
+	}
+	return out, nil
+}
+
+// ErrNotYet means an as-of read asked for a moment before the cluster was created.
+var ErrNotYet = cluster.ErrNotYet
+
+// ClusterAsOf returns a cluster as it was at a past moment, folded from its recorded events
+// up to that moment. A deleted cluster can be read as it was: its owner, the users it was
+// shared with and providers may still read its past.
+func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error) {
+	cv, ok := q.views.Cluster(id)
+	if !ok || cv.State == nil || q.history == nil {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	if st := cv.State; p.On(st.OrgID, st.Owner, st.ACL) == cluster.LevelNone {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
+	}
+	recs, err := q.history.Load(ctx, id, 0)
+	if err != nil {
+		return cse.DefEntity{}, fmt.Errorf("history of cluster %s: %w", id, err)
+	}
+	past := &cluster.State{}
+	for _, r := range recs {
+		if r.Envelope.Time.After(at) {
+			break
+		}
+		past.Apply(r.Envelope, r.Seq, r.Hash())
+	}
+	if !past.Exists {
+		return cse.DefEntity{}, fmt.Errorf("cluster %s %w at %s: it was created at %s", id, ErrNotYet,
+			at.UTC().Format(time.RFC3339), cv.State.Created.UTC().Format(time.RFC3339))
+	}
+	return q.render(projector.ClusterView{ID: id, State: past}), nil
+}
