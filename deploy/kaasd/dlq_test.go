@@ -65,7 +65,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 
 	// VCD is back: the operator retries, the sync runs, the queue empties.
-	e.srv.VCD().SetErrorRate(0)
+	e.srv.InMemoryVCD().SetErrorRate(0)
 	if code, body := asProvider("POST", "/api/cse/3.0/admin/dlq/"+strconv.FormatUint(dead.Seq, 10)+"/action/retry", nil); code != http.StatusAccepted {
 		t.Fatalf("retry: %d %s", code, body)
 	}
@@ -78,7 +78,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 
 	// Another one is discarded on purpose.
-	e.srv.VCD().SetErrorRate(1)
+	e.srv.InMemoryVCD().SetErrorRate(1)
 	if code, body := asProvider("POST", "/api/cse/templates/action/reload", nil); code != http.StatusAccepted {
 		t.Fatalf("reload: %d %s", code, body)
 	}

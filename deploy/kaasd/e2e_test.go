@@ -209,7 +209,7 @@ func (e *env) waitGone(id string) {
 
 func (e *env) vapp(id string) *vcdmem.VAppInfo {
 	clusterID, _ := cse.ParseClusterID(id)
-	for _, a := range e.srv.VCD().VApps() {
+	for _, a := range e.srv.InMemoryVCD().VApps() {
 		if a.ClusterID == clusterID {
 			return &a
 		}

@@ -25,7 +25,6 @@ import (
 
 	"github.com/kaasproject/kaas/deploy/rde"
 	"github.com/kaasproject/kaas/deploy/svc"
-	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
@@ -206,7 +205,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	admin net.Listener
-	vcd   *vcdmem.VCD
+	mem   *vcdmem.VCD // the in-memory VCD, when the executors drive it
 	store *jsstore.Store
 	views *projector.Views
 	api   *ingress.API
@@ -334,17 +333,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 
 	if cfg.has(RoleExecutor) {
-		var backend executors.VCD
-		if cfg.VCDURL != "" {
-			if backend, err = vcd.New(ctx, cfg.VCDConfig(log)); err != nil {
-				return nil, err
-			}
-			log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
-		} else {
-			if s.vcd, err = memVCD(cfg); err != nil {
-				return nil, err
-			}
-			backend = s.vcd
+		backend, err := s.executorVCD(ctx, cfg)
+		if err != nil {
+			return nil, err
 		}
 		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, Build: cfg.Build, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
@@ -490,8 +481,10 @@ func (s *Server) AdminAddr() string {
 // API returns the CSE API handler, to serve it over plain HTTP too.
 func (s *Server) API() *ingress.API { return s.api }
 
-// VCD returns the in-memory VCD, when this kaasd runs the executors.
-func (s *Server) VCD() *vcdmem.VCD { return s.vcd }
+// InMemoryVCD returns the in-memory VCD the executors drive when KAAS_VCD_URL is empty (see
+// executorVCD), for the tests of this package to inject faults and look at vApps; nil when
+// kaasd drives a VCD or runs no executor.
+func (s *Server) InMemoryVCD() *vcdmem.VCD { return s.mem }
 
 // Store returns the command and event store.
 func (s *Server) Store() *jsstore.Store { return s.store }
@@ -546,6 +539,34 @@ func (c *Config) VCDConfig(log *slog.Logger) vcd.Config {
 		Insecure: c.VCDInsecure, Catalog: c.VCDCatalog, Logger: log}
 }
 
+// executorVCD is the one seam between kaasd and a cloud: the VCD the executors drive.
+//
+//   - KAAS_VCD_URL set: VCD through go-vcloud-director (executors/vcd), in production and
+//     against the simulator (deploy/vcdsim) in `make run`, CI and the end-to-end tests that
+//     play VCD's wire.
+//   - KAAS_VCD_URL empty: the in-memory VCD (executors/vcdmem, described by
+//     KAAS_VCDMEM_CONFIG, its state in <data dir>/vcdmem.json), so that kaasd runs alone with
+//     nothing else installed, and the tests of this package steer it through InMemoryVCD.
+//     Nothing mirrors into it and no rights are learned from it (both need VCD's API).
+//
+// Which fakes remain, and why, is in the README (Development).
+func (s *Server) executorVCD(ctx context.Context, cfg Config) (executors.VCD, error) {
+	log := s.log
+	if cfg.VCDURL != "" {
+		backend, err := vcd.New(ctx, cfg.VCDConfig(log))
+		if err != nil {
+			return nil, err
+		}
+		log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
+		return backend, nil
+	}
+	var err error
+	if s.mem, err = memVCD(cfg); err != nil {
+		return nil, err
+	}
+	return s.mem, nil
+}
+
 // memVCD is the in-memory VCD, its state kept in the data dir.
 func memVCD(cfg Config) (*vcdmem.VCD, error) {
 	memCfg := vcdmem.Default()
@@ -562,18 +583,11 @@ func memVCD(cfg Config) (*vcdmem.VCD, error) {
 	return vcdmem.New(memCfg)
 }
 
-// syncCloud asks an executor to read VCD's templates and org VDCs, at once and then every
-// interval (0: only at start). The command is keyed by the time slot, so that several
-// kaasd starting together ask once.
+// syncCloud schedules the cloud's syncs: it appends executors.CloudSyncCommand at once and
+// then every interval (0: only at start).
 func syncCloud(ctx context.Context, store *jsstore.Store, every time.Duration, log *slog.Logger) error {
 	for {
-		slot := time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339)
-		if every > 0 {
-			slot = time.Now().UTC().Truncate(every).Format(time.RFC3339)
-		}
-		msgID := "kaas-sync-cloud-" + slot
-		env := events.Envelope{ID: events.DeriveID("command", msgID), ClusterID: events.CloudID, OrgID: ingress.SystemOrg,
-			Actor: "kaasd", Time: time.Now().UTC(), CorrelationID: msgID, Payload: events.SyncCloud{}}
+		env, msgID := executors.CloudSyncCommand(time.Now(), every, ingress.SystemOrg)
 		if _, _, err := store.AppendCommand(ctx, env, msgID); err != nil && ctx.Err() == nil {
 			log.Warn("could not ask for a sync of VCD's templates and VDCs", "err", err)
 		}

@@ -1,53 +1,143 @@
 #!/usr/bin/env bash
 # check-imports.sh: data flows one way (ingress → commands → executors → events →
 # projector → views → queries), and packages import only along it. This fails the lint
-# when a package imports a kaas package it should not.
+# when a package, its tests or a shipped binary imports a kaas package it should not.
+#
+# Every kaas package falls under the rule of the longest prefix below, which names the kaas
+# packages its production code may import and, after "|", what its tests may import on top
+# (test files, external test packages, and test-support packages: those whose name ends in
+# "test", e.g. natstest, clustertest, vcdexttest, kaasdtest, projectortest). "x" allows
+# exactly x, "x/..." allows x and everything below it, "*" anything. A package may always
+# import itself (its external tests do). Besides the rules:
+#   - production code never imports a test-support package;
+#   - no binary in deploy/cmd links package testing or a test-support package (kaas's or
+#     the standard library's, e.g. net/http/httptest), per `go list -deps`.
 set -euo pipefail
+set -f # the allowances hold "*", which is no file pattern
 mod=$(go list -m)
 fail=0
-# allowed <package prefix> <kaas prefixes it may import, space separated>
-check() {
-	local pkg=$1
-	shift
-	local imports
-	imports=$(go list -f '{{join .Imports "\n"}}' "$mod/$pkg/..." 2>/dev/null | grep "^$mod/" | sort -u || true)
-	for imp in $imports; do
-		local ok=0
-		for allowed in "$@"; do
-			case "$imp" in "$mod/$allowed" | "$mod/$allowed/"*) ok=1 ;; esac
-		done
-		case "$imp" in "$mod/$pkg" | "$mod/$pkg/"*) ok=1 ;; esac
-		if [ $ok -eq 0 ]; then
-			echo "import rule: $pkg must not import $imp" >&2
-			fail=1
-		fi
-	done
-}
-# events itself imports nothing of ours; its subpackages only events. The VCD mirror comes
-# after the queries (it makes VCD show what they render); the ingress and the queries reach
-# its links only through interfaces deploy wires, never by importing it.
-imports=$(go list -f '{{join .Imports "\n"}}' "$mod/events" | grep "^$mod/" || true)
-if [ -n "$imports" ]; then
-	echo "import rule: events must import nothing of kaas, but imports: $imports" >&2
-	fail=1
-fi
-check events events
-check executors events
-check projector events
-check queries events projector
-check ingress events
-check mirror events projector queries
+
+rules=$(
+	cat <<'EOF'
+# events itself imports nothing of ours; each subpackage names the events packages it needs.
+# The tests of events/* use events/* only (natstest for a real nats-server).
+events                | events/...
+events/cluster        events | events/...
+events/cse            events events/cluster | events/...
+events/jsstore        events | events/...
+events/recipe         events | events/...
+events/template       events events/recipe | events/...
+events/cluster/flawless events events/cluster | events/...
+events/natstest       | events/...
+# Executors record events: the aggregates they plan with, templates and recipes they build
+# from, the store they append to (events/jsstore until the store interfaces land). Never
+# CSE's wire types. Their tests may run the VCD simulator.
+executors             events events/cluster events/recipe events/template events/jsstore executors/... | events/natstest deploy/vcdsim
+# The projector folds events (cse for the replay report); it reaches the streams through
+# JetStream, never the store package.
+projector             events events/cluster events/cse events/template projector/... | events/cluster/clustertest
+# queries read views (and, until history moves out, the streams through events/jsstore).
+queries               events events/cluster events/cse events/jsstore projector | projector/projectortest
+# The ingress turns requests into commands (jsstore for DeadLetter until the store
+# interfaces land). Its harness tests wire the real views and reads behind it.
+ingress               events events/cluster events/cse events/jsstore events/recipe ingress/... | events/template events/cluster/clustertest projector queries
+# The VCD mirror comes after the queries (it makes VCD show what they render); the ingress
+# and the queries reach its links only through interfaces deploy wires, never by importing it.
+mirror                events events/cluster events/cse projector queries mirror/... | events/jsstore events/natstest projector/projectortest
 # What kaasd registers in VCD (package rde) knows CSE's names, never kaas's machinery.
-check deploy/rde events
-# The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built from
-# the code it tests cannot catch a wire mistake, so it imports nothing of kaas outside
+deploy/rde            events/cluster | events/cse executors/vcd deploy/vcdsim deploy/kaasd/kaasdtest
+# The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built
+# from the code it tests cannot catch a wire mistake, so it imports nothing of kaas outside
 # itself (its tests may).
-check deploy/vcdsim
-check deploy/cmd/vcdsim deploy/vcdsim
-# Shipped binaries do not link package testing (test helpers they use take an interface).
-for bin in kaasd kaasctl vcdsim; do
-	if go list -deps "$mod/deploy/cmd/$bin" | grep -qx testing; then
-		echo "import rule: deploy/cmd/$bin links package testing: $(go list -deps -f '{{.ImportPath}} {{join .Imports " "}}' "$mod/deploy/cmd/$bin" | grep -E ' testing( |$)' | cut -d' ' -f1 | tr '\n' ' ')" >&2
+deploy/vcdsim         deploy/vcdsim/... | executors/bootstrap ingress/vcdext/...
+deploy/cmd/vcdsim     deploy/vcdsim |
+# kaasctl speaks the API: the events it shows, CSE's wire types, the recipes it sends.
+deploy/kaasctl        events events/cse events/recipe | deploy/kaasd deploy/kaasd/kaasdtest deploy/vcdsim
+deploy/svc            | 
+deploy                | 
+# The composition root and the binaries wire everything (but no test support, see above).
+deploy/kaasd          * | *
+deploy/cmd            * | *
+EOF
+)
+
+# rule <package>: prints the "prod | test" allowances of the longest matching prefix.
+rule() {
+	local pkg=$1 best="" allow=""
+	while read -r key rest; do
+		case "$key" in "" | "#"*) continue ;; esac
+		case "$pkg" in "$key" | "$key/"*)
+			if [ ${#key} -gt ${#best} ]; then best=$key allow=$rest; fi ;;
+		esac
+	done <<<"$rules"
+	if [ -z "$best" ]; then
+		echo "none"
+		return
+	fi
+	echo "$allow"
+}
+
+# allowed <import> <patterns...>
+allowed() {
+	local imp=$1
+	shift
+	for a in "$@"; do
+		case "$a" in
+		"*") return 0 ;;
+		*/...) case "$imp" in "${a%/...}" | "${a%/...}/"*) return 0 ;; esac ;;
+		*) [ "$imp" = "$a" ] && return 0 ;;
+		esac
+	done
+	return 1
+}
+
+testsupport() { case "${1##*/}" in *test) return 0 ;; esac; return 1; }
+
+# One line per kaas import: <package> <P|T> <import>, relative to the module.
+# shellcheck disable=SC2016 # a Go template, not a shell expansion
+graph=$(go list -f '{{$p := .ImportPath}}{{range .Imports}}{{$p}} P {{.}}
+{{end}}{{range .TestImports}}{{$p}} T {{.}}
+{{end}}{{range .XTestImports}}{{$p}} T {{.}}
+{{end}}' "$mod/..." | grep " $mod/" | sed "s|$mod/||g; s|^$mod |. |; s| $mod\$| .|" | sort -u)
+
+declare -A cache
+while read -r pkg kind imp; do
+	[ "$imp" = "$pkg" ] && continue
+	if [ -z "${cache[$pkg]+x}" ]; then cache[$pkg]=$(rule "$pkg"); fi
+	r=${cache[$pkg]}
+	if [ "$r" = none ]; then
+		echo "import rule: $pkg has no rule in check-imports.sh" >&2
+		fail=1
+		continue
+	fi
+	prod=${r%%|*} tst=${r#*|}
+	[ "$r" = "$prod" ] && tst=""
+	if testsupport "$pkg"; then kind=T; fi
+	if [ "$kind" = P ] && testsupport "$imp"; then
+		echo "import rule: $pkg (production code) must not import test-support package $imp" >&2
+		fail=1
+		continue
+	fi
+	# shellcheck disable=SC2086 # the allowances are space separated on purpose
+	if [ "$kind" = P ]; then
+		allowed "$imp" $prod && continue
+		echo "import rule: $pkg must not import $imp" >&2
+	else
+		allowed "$imp" $prod $tst && continue
+		echo "import rule: tests of $pkg must not import $imp" >&2
+	fi
+	fail=1
+done <<<"$graph"
+
+# Shipped binaries link no package testing and no test support.
+for bin in $(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' "$mod/deploy/cmd/..." | sed "s|^$mod/||"); do
+	bad=$(go list -deps "$mod/$bin" | grep -v -e '^internal/' -e '/internal/' |
+		awk -F/ '$0 == "testing" || $0 ~ /^testing\// || $NF ~ /test$/' || true)
+	if [ -n "$bad" ]; then
+		echo "import rule: $bin links test code: $(echo "$bad" | tr '\n' ' ')" >&2
+		for b in $bad; do
+			echo "  imported by: $(go list -deps -f '{{.ImportPath}} {{join .Imports " "}}' "$mod/$bin" | grep -E " $b( |\$)" | cut -d' ' -f1 | sed "s|$mod/||" | tr '\n' ' ')" >&2
+		done
 		fail=1
 	fi
 done

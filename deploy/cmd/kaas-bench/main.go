@@ -4,7 +4,7 @@
 // For each in-flight level (-levels, default 1, 16 and 64 concurrent callers) it measures,
 // back to back in one process:
 //
-//   - echo: the bare AMQP request-reply ceiling. [vcdexttest.RunEcho] is an extension with
+//   - echo: the bare AMQP request-reply ceiling. [vcdextclient.RunEcho] is an extension with
 //     vcdext's topology and reply protocol (persistent requests, publisher confirms on the
 //     reply, ack after the confirm) and no handler work. It is the fastest any AMQP
 //     extension can answer VCD here. Its 202 carries a 22-byte body, where kaas's carries
@@ -29,8 +29,8 @@
 //     as kaasd reaches its own.
 //
 // Both AMQP paths use the same prefetch (kaasd.Defaults().AMQPPrefetch), the same client
-// ([vcdexttest.Client], which publishes exactly as VCD does), the same request bodies and
-// the same load driver ([vcdexttest.Load]).
+// ([vcdextclient.Client], which publishes exactly as VCD does), the same request bodies and
+// the same load driver ([vcdextclient.Load]).
 //
 // Why ratios: absolute figures on a 2-core box that also runs the broker, the client and
 // the server mostly measure the box, and vary 10-30% from run to run (docs/amqp.md, Part A).
@@ -44,7 +44,7 @@
 // cell (warm-ups included) stays in its views and its command stream, as in a long-lived
 // kaasd.
 //
-// Each cell first runs -warmup of unmeasured load at its level, then vcdexttest.Load for
+// Each cell first runs -warmup of unmeasured load at its level, then vcdextclient.Load for
 // -duration (Load itself discards a further duration/5 at the start). The table also shows
 // the CPU this process (client, server and, for kaas and jetstream, the embedded
 // nats-server) and, when it runs on this machine, the RabbitMQ broker spent per completed
@@ -110,7 +110,7 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
-	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
 )
 
 // aimLevel and aimRatio are the goal: kaas keeps 80% of the echo ceiling at 64 in flight.
@@ -264,7 +264,7 @@ func parseLevels(s string) ([]int, error) {
 // status.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, "kaas-bench: "+format+"\n", args...) }
-	url := vcdexttest.AMQPURL()
+	url := vcdextclient.AMQPURL()
 	res := Results{
 		Time: time.Now().UTC(), GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 		Broker: redact(url), Prefetch: kaasd.Defaults().AMQPPrefetch, Duration: o.duration.String(), Warmup: o.warmup.String(),
@@ -401,7 +401,7 @@ func (l *errorLog) add(err error) {
 	}
 }
 
-// measure runs one cell: warm-up, then vcdexttest.Load, with the CPU spent meanwhile.
+// measure runs one cell: warm-up, then vcdextclient.Load, with the CPU spent meanwhile.
 func measure(ctx context.Context, path string, n int, o options, do func(context.Context) error, broker int, profile string) (Cell, error) {
 	var errs errorLog
 	var completed atomic.Int64
@@ -434,7 +434,7 @@ func measure(ctx context.Context, path string, n int, o options, do func(context
 	b0, bok0 := brokerCPU(broker)
 	s0, sok0 := systemBusy()
 	t0 := time.Now()
-	r := vcdexttest.Load(ctx, n, o.duration, call)
+	r := vcdextclient.Load(ctx, n, o.duration, call)
 	wall := time.Since(t0)
 	cpu1 := processCPU()
 	b1, bok1 := brokerCPU(broker)

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,8 +74,10 @@ type Provisioning struct {
 
 // provEnv is the simulator and a kaasd provisioning on it.
 type provEnv struct {
-	sim    *vcdsim.Server
-	ts     *httptest.Server
+	sim *vcdsim.Server
+	// simSrv serves sim over TLS at simURL, as deploy/cmd/vcdsim does.
+	simSrv *http.Server
+	simURL string
 	srv    *kaasd.Server
 	dir    string
 	client *http.Client
@@ -157,8 +159,17 @@ func startProvEnv(ctx context.Context, url string, o provOptions, logf func(stri
 	if e.sim, err = vcdsim.New(simCfg, simLog); err != nil {
 		return e, fmt.Errorf("vcdsim: %w", err)
 	}
-	e.ts = httptest.NewTLSServer(e.sim)
-	e.sim.SetBase(e.ts.URL)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return e, fmt.Errorf("vcdsim: %w", err)
+	}
+	if ln, err = vcdsim.SelfSignedTLS(ln, "vcdsim"); err != nil {
+		return e, err
+	}
+	e.simURL = "https://" + ln.Addr().String()
+	e.simSrv = &http.Server{Handler: e.sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = e.simSrv.Serve(ln) }() // returns http.ErrServerClosed at close
+	e.sim.SetBase(e.simURL)
 	e.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 256}}
 
@@ -167,7 +178,7 @@ func startProvEnv(ctx context.Context, url string, o provOptions, logf func(stri
 	e.exchange, e.queue = "kaas-bench-x-prov-"+runID, "kaas-bench-q-prov-"+runID
 	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = url, e.exchange, e.queue
 	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = e.ts.URL+"/api", "administrator", "kaas-admin", true
+	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = e.simURL+"/api", "administrator", "kaas-admin", true
 	cfg.PollInterval, cfg.ExecutorWorkers = o.poll, o.workers
 	log, err := svc.NewLogger(os.Stderr, "warn")
 	if err != nil {
@@ -179,7 +190,7 @@ func startProvEnv(ctx context.Context, url string, o provOptions, logf func(stri
 	if _, err := kaasd.InstallRDE(ctx, cfg.VCDConfig(log), "all"); err != nil {
 		return e, fmt.Errorf("kaasd install: %w", err)
 	}
-	logf("provisioning: starting vcdsim at %s and kaasd (executor workers %d, poll %v)", e.ts.URL, cfg.ExecutorWorkers, cfg.PollInterval)
+	logf("provisioning: starting vcdsim at %s and kaasd (executor workers %d, poll %v)", e.simURL, cfg.ExecutorWorkers, cfg.PollInterval)
 	if e.srv, err = kaasd.Start(ctx, cfg, log); err != nil {
 		return e, fmt.Errorf("start kaasd: %w", err)
 	}
@@ -226,8 +237,8 @@ func (e *provEnv) close(url string, logf func(string, ...any)) {
 	if e.exchange != "" {
 		deleteTopology(url, logf, [2]string{e.exchange, e.queue})
 	}
-	if e.ts != nil {
-		e.ts.Close()
+	if e.simSrv != nil {
+		_ = e.simSrv.Close()
 	}
 	if e.sim != nil {
 		e.sim.Close()
@@ -245,7 +256,7 @@ func (e *provEnv) login(ctx context.Context, user, pass string) (string, error) 
 	if strings.HasSuffix(user, "@System") {
 		path += "/provider"
 	}
-	req, _ := http.NewRequestWithContext(ctx, "POST", e.ts.URL+path, nil)
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.simURL+path, nil)
 	req.SetBasicAuth(user, pass)
 	req.Header.Set("Accept", "application/json;version=37.0")
 	resp, err := e.client.Do(req)
@@ -262,7 +273,7 @@ func (e *provEnv) login(ctx context.Context, user, pass string) (string, error) 
 
 // call is a tenant's call to VCD's /api/cse, relayed to kaasd over AMQP.
 func (e *provEnv) call(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	req, _ := http.NewRequestWithContext(ctx, method, e.ts.URL+path, bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, method, e.simURL+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.token)
 	req.Header.Set("Accept", "application/json;version=36.0")
 	req.Header.Set("Content-Type", "application/json")

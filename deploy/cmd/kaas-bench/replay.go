@@ -17,7 +17,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
-	"github.com/kaasproject/kaas/events/cluster/clustertest"
+	"github.com/kaasproject/kaas/events/cluster/flawless"
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/projector"
 )
@@ -201,7 +201,7 @@ func writeHistory(ctx context.Context, js jetstream.JetStream, n int) (int, erro
 				}
 				next = nil
 				if step := cluster.Plan(st); step.Kind != cluster.StepNone {
-					next = clustertest.Outcome(st, step)
+					next = flawless.Outcome(st, step)
 				}
 			}
 		}

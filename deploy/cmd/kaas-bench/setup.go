@@ -27,7 +27,7 @@ import (
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/ingress"
-	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
 )
 
 const (
@@ -49,20 +49,20 @@ type env struct {
 	echoExchange, echoKey string
 	echoStop              context.CancelFunc
 	echoDone              chan error
-	echoClient            *vcdexttest.Client
+	echoClient            *vcdextclient.Client
 
 	// The echo ceiling with a reply as large as kaas's.
 	sizedExchange, sizedKey string
 	sizedStop               context.CancelFunc
 	sizedDone               chan error
-	sizedClient             *vcdexttest.Client
+	sizedClient             *vcdextclient.Client
 	replySize               int
 
 	// kaasd.
 	kaasExchange, kaasKey string
 	kaasStop              context.CancelFunc
 	kaas                  *kaasd.Server
-	kaasClient            *vcdexttest.Client
+	kaasClient            *vcdextclient.Client
 
 	// Bare JetStream.
 	emb     *jsstore.Embedded
@@ -135,8 +135,8 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	logf("starting the AMQP echo server (exchange %s, prefetch %d)", e.echoExchange, prefetch)
 	echoCtx, stop := context.WithCancel(context.Background())
 	e.echoStop, e.echoDone = stop, make(chan error, 1)
-	go func() { e.echoDone <- vcdexttest.RunEcho(echoCtx, url, e.echoExchange, e.echoKey, prefetch) }()
-	if e.echoClient, err = vcdexttest.NewClient(ctx, url, e.echoExchange, e.echoKey); err != nil {
+	go func() { e.echoDone <- vcdextclient.RunEcho(echoCtx, url, e.echoExchange, e.echoKey, prefetch) }()
+	if e.echoClient, err = vcdextclient.NewClient(ctx, url, e.echoExchange, e.echoKey); err != nil {
 		return e, fmt.Errorf("echo client: %w", err)
 	}
 	// RunEcho declares its queue asynchronously: until then requests are unroutable.
@@ -165,12 +165,12 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
 		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + e.runID,
 		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme",
-			OrgID: vcdexttest.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
+			OrgID: vcdextclient.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
 			Runtimes: []string{events.RuntimeNative}}}
 	if _, _, err := e.kaas.Store().AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
 		return e, fmt.Errorf("enable the org VDC: %w", err)
 	}
-	if e.kaasClient, err = vcdexttest.NewClient(ctx, url, e.kaasExchange, e.kaasKey); err != nil {
+	if e.kaasClient, err = vcdextclient.NewClient(ctx, url, e.kaasExchange, e.kaasKey); err != nil {
 		return e, fmt.Errorf("kaas client: %w", err)
 	}
 	if err := e.firstAnswer(ctx, e.kaasClient, nil); err != nil {
@@ -179,7 +179,7 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 
 	// The second echo answers with a body as large as kaas's 202, so that the size of the
 	// answer (which VCD relays) is not counted against kaas's own work.
-	resp, err := e.kaasClient.Do(ctx, vcdexttest.Req{Method: "POST", Path: createPath, Body: e.createBody()})
+	resp, err := e.kaasClient.Do(ctx, vcdextclient.Req{Method: "POST", Path: createPath, Body: e.createBody()})
 	if err != nil {
 		return e, fmt.Errorf("kaasd: %w", err)
 	}
@@ -189,9 +189,9 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	sizedCtx, sstop := context.WithCancel(context.Background())
 	e.sizedStop, e.sizedDone = sstop, make(chan error, 1)
 	go func() {
-		e.sizedDone <- vcdexttest.RunEchoSize(sizedCtx, url, e.sizedExchange, e.sizedKey, prefetch, e.replySize)
+		e.sizedDone <- vcdextclient.RunEchoSize(sizedCtx, url, e.sizedExchange, e.sizedKey, prefetch, e.replySize)
 	}()
-	if e.sizedClient, err = vcdexttest.NewClient(ctx, url, e.sizedExchange, e.sizedKey); err != nil {
+	if e.sizedClient, err = vcdextclient.NewClient(ctx, url, e.sizedExchange, e.sizedKey); err != nil {
 		return e, fmt.Errorf("sized echo client: %w", err)
 	}
 	if err := e.firstAnswer(ctx, e.sizedClient, e.sizedDone); err != nil {
@@ -226,7 +226,7 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 }
 
 // firstAnswer sends one create until it gets its 202, for at most 10 s.
-func (e *env) firstAnswer(ctx context.Context, c *vcdexttest.Client, died <-chan error) error {
+func (e *env) firstAnswer(ctx context.Context, c *vcdextclient.Client, died <-chan error) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := e.create(ctx, c)
@@ -245,10 +245,10 @@ func (e *env) firstAnswer(ctx context.Context, c *vcdexttest.Client, died <-chan
 }
 
 // create sends one create and wants its 202.
-func (e *env) create(ctx context.Context, c *vcdexttest.Client) error {
+func (e *env) create(ctx context.Context, c *vcdextclient.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	resp, err := c.Do(ctx, vcdexttest.Req{Method: "POST", Path: createPath, Body: e.createBody()})
+	resp, err := c.Do(ctx, vcdextclient.Req{Method: "POST", Path: createPath, Body: e.createBody()})
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ func sampleCommand() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sample entity: %w", err)
 	}
-	caller := vcdexttest.DefaultCaller()
+	caller := vcdextclient.DefaultCaller()
 	reqID := uuid.NewString()
 	return events.Marshal(events.Envelope{
 		ID: events.DeriveID("command", reqID), ClusterID: events.DeriveID("cluster", reqID), OrgID: caller.Org, Actor: caller.User,

@@ -13,7 +13,7 @@ import (
 
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
-	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
 )
 
 // callCmd sends one API call the way VCD forwards it (over AMQP, in VCD's envelope, with a
@@ -60,13 +60,13 @@ func callCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client, err := vcdexttest.NewClient(ctx, *url, *exchange, *key)
+	client, err := vcdextclient.NewClient(ctx, *url, *exchange, *key)
 	if err != nil {
 		fmt.Fprintln(stderr, "kaasd call: cannot reach RabbitMQ:", err)
 		return 1
 	}
 	defer client.Close()
-	resp, err := client.Do(ctx, vcdexttest.Req{Method: strings.ToUpper(*method), Path: path, Query: query, Body: body,
+	resp, err := client.Do(ctx, vcdextclient.Req{Method: strings.ToUpper(*method), Path: path, Query: query, Body: body,
 		Headers: map[string]string{"Accept": "application/json;version=" + *version, "Content-Type": "application/json"},
 		Caller:  ingress.Caller{User: *user, Org: *org}})
 	if err != nil {

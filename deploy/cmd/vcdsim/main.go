@@ -15,18 +15,11 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -97,12 +90,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *plain {
 		scheme = "http"
 	} else {
-		cert, err := selfSigned(ln.Addr().String())
-		if err != nil {
+		if ln, err = vcdsim.SelfSignedTLS(ln, "vcdsim"); err != nil {
 			fmt.Fprintln(stderr, "vcdsim:", err)
 			return 1
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	base := scheme + "://" + ln.Addr().String()
 	sim.SetBase(base)
@@ -165,24 +156,4 @@ func ova(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// selfSigned makes a throw-away certificate for the listen address.
-func selfSigned(addr string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "vcdsim"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour), DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	if ip := net.ParseIP(host); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

@@ -3,51 +3,18 @@ package vcdexttest
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
-	"time"
+	"testing"
 
-	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
 )
-
-// DefaultURL is the broker that `make test` starts.
-const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
-
-// AMQPURL returns $KAAS_AMQP_URL, or DefaultURL when it is unset.
-func AMQPURL() string {
-	if u := os.Getenv("KAAS_AMQP_URL"); u != "" {
-		return u
-	}
-	return DefaultURL
-}
-
-// dial connects with a short handshake deadline so that a missing broker fails fast.
-func dial(url, name string) (*amqp.Connection, error) {
-	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName(name)
-	return amqp.DialConfig(url, amqp.Config{
-		Properties: props,
-		Heartbeat:  10 * time.Second,
-		Dial:       amqp.DefaultDial(5 * time.Second),
-	})
-}
-
-// TB is the part of testing.TB the broker helpers use: kaasd's `call` command links this
-// package, and a shipped binary must not link package testing.
-type TB interface {
-	Helper()
-	Name() string
-	Fatalf(format string, args ...any)
-	Logf(format string, args ...any)
-	Cleanup(func())
-}
 
 // RequireBroker dials [AMQPURL] once and returns it. If RabbitMQ cannot be reached it fails
 // the test, never skips it: a silently skipped integration test is a test nobody runs.
-func RequireBroker(t TB) string {
+func RequireBroker(t testing.TB) string {
 	t.Helper()
 	url := AMQPURL()
-	conn, err := dial(url, "vcdexttest-probe")
+	conn, err := vcdextclient.Dial(url, "vcdexttest-probe")
 	if err != nil {
 		t.Fatalf("RabbitMQ is not reachable (KAAS_AMQP_URL or %s): %v\n"+
 			"Start it with `make test` (which starts RabbitMQ) or `rabbitmq-server -detached`, "+
@@ -59,7 +26,7 @@ func RequireBroker(t TB) string {
 
 // UniqueNames returns an exchange and a routing key (also the queue name, as vcdext defaults
 // it) unique to this test run, and deletes both when the test ends.
-func UniqueNames(t TB) (exchange, routingKey string) {
+func UniqueNames(t testing.TB) (exchange, routingKey string) {
 	t.Helper()
 	base := strings.Map(func(r rune) rune {
 		switch {
@@ -76,7 +43,7 @@ func UniqueNames(t TB) (exchange, routingKey string) {
 	routingKey = "kaas-test-q-" + base + "-" + suffix
 	url := AMQPURL()
 	t.Cleanup(func() {
-		conn, err := dial(url, "vcdexttest-cleanup")
+		conn, err := vcdextclient.Dial(url, "vcdexttest-cleanup")
 		if err != nil {
 			t.Logf("cleanup: dial RabbitMQ: %v", err)
 			return

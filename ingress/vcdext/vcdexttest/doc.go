@@ -1,15 +1,8 @@
-// Package vcdexttest plays VMware Cloud Director's side of the API-extension protocol, for
-// tests and benchmarks of package vcdext and of anything served through it.
+// Package vcdexttest is test support for package vcdext and for anything served through it:
+// [RequireBroker] fails, rather than skips, a test when RabbitMQ is not reachable, and
+// [UniqueNames] gives a test its own exchange and queue, deleted when it ends.
 //
-// [Client] publishes requests exactly as VCD does (body [request, securityContext],
-// correlation_id, reply_to, headers replyToExchange and messageType, persistent delivery) to
-// the extension's exchange, and collects replies from its own auto-deleted reply exchange and
-// exclusive queue, matching them by correlation id. [RunEcho] is a bare request-reply server
-// with the same topology and reply format and no handler work: the ceiling against which the
-// real consumer is benchmarked; [RunEchoSize] makes its reply as large as the consumer's.
-// [Load] drives either with concurrent callers.
-//
-// It fakes only the AMQP leg: nothing here authenticates users, enforces VCD's 10 s timeout,
-// or turns replies into HTTP responses. The tests need a real RabbitMQ: [RequireBroker]
-// fails, rather than skips, a test when none is reachable.
+// VCD's side of the protocol (the client that publishes as VCD does, the echo extension, the
+// load driver) is package vcdextclient, which binaries link too; the names below stand for
+// it so that tests need one import. Only tests import this package (check-imports.sh).
 package vcdexttest

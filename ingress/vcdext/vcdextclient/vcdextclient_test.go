@@ -1,4 +1,4 @@
-package vcdexttest_test
+package vcdextclient_test
 
 import (
 	"context"
@@ -12,24 +12,25 @@ import (
 
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
 // startEcho runs RunEcho until the test ends and returns a client for it.
-func startEcho(t testing.TB, prefetch int) *vcdexttest.Client {
+func startEcho(t testing.TB, prefetch int) *vcdextclient.Client {
 	t.Helper()
 	url := vcdexttest.RequireBroker(t)
 	ex, rk := vcdexttest.UniqueNames(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- vcdexttest.RunEcho(ctx, url, ex, rk, prefetch) }()
+	go func() { done <- vcdextclient.RunEcho(ctx, url, ex, rk, prefetch) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("RunEcho: %v", err)
 		}
 	})
-	c, err := vcdexttest.NewClient(context.Background(), url, ex, rk)
+	c, err := vcdextclient.NewClient(context.Background(), url, ex, rk)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}
@@ -38,7 +39,7 @@ func startEcho(t testing.TB, prefetch int) *vcdexttest.Client {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.Do(ctx, vcdexttest.Req{Path: "/ping"})
+		_, err := c.Do(ctx, vcdextclient.Req{Path: "/ping"})
 		cancel()
 		if err == nil {
 			return c
@@ -52,7 +53,7 @@ func startEcho(t testing.TB, prefetch int) *vcdexttest.Client {
 
 func TestEncodeRequestDecodesInVCDExt(t *testing.T) {
 	caller := ingress.Caller{User: "urn:vcloud:user:5d1c0f7a-9b3e-4c21-8a6d-0e2f4b7c9a11", Org: "urn:vcloud:org:3a7e9c5b-1d2f-4e60-9b8a-7c4d2e1f0a22", Rights: []string{"r"}}
-	body, err := vcdexttest.EncodeRequest(vcdexttest.Req{
+	body, err := vcdextclient.EncodeRequest(vcdextclient.Req{
 		Method: "PUT", Path: "/api/cse/3.0/cluster/c1", Query: "force=true",
 		Headers: map[string]string{"Accept": "application/json"}, Body: []byte("{}"), RequestID: "id-1", Caller: caller,
 	})
@@ -68,11 +69,11 @@ func TestEncodeRequestDecodesInVCDExt(t *testing.T) {
 		t.Errorf("decoded %+v", r)
 	}
 	// Zero fields get VCD-like defaults, including a caller.
-	body, _ = vcdexttest.EncodeRequest(vcdexttest.Req{Path: "/x", RequestID: "id-2"})
+	body, _ = vcdextclient.EncodeRequest(vcdextclient.Req{Path: "/x", RequestID: "id-2"})
 	if r, err = vcdext.DecodeRequest(body); err != nil || r.Method != http.MethodGet || r.Caller.User == "" {
 		t.Errorf("defaults: %+v, %v", r, err)
 	}
-	if _, err := vcdexttest.EncodeRequest(vcdexttest.Req{}); err == nil {
+	if _, err := vcdextclient.EncodeRequest(vcdextclient.Req{}); err == nil {
 		t.Error("EncodeRequest without a request id succeeded")
 	}
 }
@@ -82,17 +83,17 @@ func TestClientAgainstEcho(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 
-	resp, err := c.Do(ctx, vcdexttest.Req{Method: "POST", Path: "/api/cse/3.0/clusters", RequestID: "echo-1"})
+	resp, err := c.Do(ctx, vcdextclient.Req{Method: "POST", Path: "/api/cse/3.0/clusters", RequestID: "echo-1"})
 	if err != nil {
 		t.Fatalf("Do: %v", err)
 	}
 	if resp.StatusCode != 202 || resp.RequestID != "echo-1" || string(resp.Body) != `{"message":"accepted"}` ||
-		resp.Header.Get("Content-Length") != "22" || resp.MessageType != vcdexttest.MessageTypeResponse {
+		resp.Header.Get("Content-Length") != "22" || resp.MessageType != vcdextclient.MessageTypeResponse {
 		t.Errorf("reply %+v", resp)
 	}
 
 	// Publish now, wait later, by request id.
-	if _, err := c.Publish(ctx, vcdexttest.Req{Path: "/later", RequestID: "later-1"}); err != nil {
+	if _, err := c.Publish(ctx, vcdextclient.Req{Path: "/later", RequestID: "later-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if resp, err := c.Wait(ctx, "later-1"); err != nil || resp.RequestID != "later-1" {
@@ -103,7 +104,7 @@ func TestClientAgainstEcho(t *testing.T) {
 	}
 
 	// Raw messages are matched by correlation id.
-	call, err := c.PublishRaw(ctx, []byte(`not json`), vcdexttest.RawProps{CorrelationID: "corr-raw"})
+	call, err := c.PublishRaw(ctx, []byte(`not json`), vcdextclient.RawProps{CorrelationID: "corr-raw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,15 +113,15 @@ func TestClientAgainstEcho(t *testing.T) {
 	}
 
 	// Calls fail, rather than hang, once the client is closed.
-	call, err = c.PublishRaw(ctx, []byte(`[]`), vcdexttest.RawProps{OmitReplyTo: true})
+	call, err = c.PublishRaw(ctx, []byte(`[]`), vcdextclient.RawProps{OmitReplyTo: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	if _, err := call.Wait(ctx); !errors.Is(err, vcdexttest.ErrClosed) {
+	if _, err := call.Wait(ctx); !errors.Is(err, vcdextclient.ErrClosed) {
 		t.Errorf("Wait after Close = %v, want ErrClosed", err)
 	}
-	if _, err := c.Do(ctx, vcdexttest.Req{Path: "/x"}); err == nil {
+	if _, err := c.Do(ctx, vcdextclient.Req{Path: "/x"}); err == nil {
 		t.Error("Do after Close succeeded")
 	}
 }
@@ -133,7 +134,7 @@ func TestClientUnroutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	c, err := vcdexttest.NewClient(t.Context(), url, ex, rk)
+	c, err := vcdextclient.NewClient(t.Context(), url, ex, rk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestClientUnroutable(t *testing.T) {
 	defer cancel()
 	// No exchange: the broker closes the publishing channel with 404.
 	var ae *amqp.Error
-	if _, err := c.Do(ctx, vcdexttest.Req{Path: "/x"}); !errors.As(err, &ae) || ae.Code != amqp.NotFound {
+	if _, err := c.Do(ctx, vcdextclient.Req{Path: "/x"}); !errors.As(err, &ae) || ae.Code != amqp.NotFound {
 		t.Errorf("Do with no exchange = %v, want a 404", err)
 	}
 	ch, _ := conn.Channel()
@@ -150,15 +151,15 @@ func TestClientUnroutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client recovers its channel; with nothing bound, the request comes back.
-	if _, err := c.Do(ctx, vcdexttest.Req{Path: "/x"}); !errors.Is(err, vcdexttest.ErrUnroutable) {
+	if _, err := c.Do(ctx, vcdextclient.Req{Path: "/x"}); !errors.Is(err, vcdextclient.ErrUnroutable) {
 		t.Errorf("Do with no queue bound = %v, want ErrUnroutable", err)
 	}
 }
 
 func TestLoad(t *testing.T) {
 	c := startEcho(t, 32)
-	r := vcdexttest.Load(t.Context(), 8, 300*time.Millisecond, func(ctx context.Context) error {
-		_, err := c.Do(ctx, vcdexttest.Req{Path: "/api/cse/system"})
+	r := vcdextclient.Load(t.Context(), 8, 300*time.Millisecond, func(ctx context.Context) error {
+		_, err := c.Do(ctx, vcdextclient.Req{Path: "/api/cse/system"})
 		return err
 	})
 	t.Logf("echo ceiling, 8 callers: %.0f req/s, p50 %v, p99 %v, %d requests", r.Throughput, r.P50, r.P99, r.Requests)
@@ -167,7 +168,7 @@ func TestLoad(t *testing.T) {
 	}
 
 	var calls int
-	r = vcdexttest.Load(t.Context(), 1, 100*time.Millisecond, func(ctx context.Context) error {
+	r = vcdextclient.Load(t.Context(), 1, 100*time.Millisecond, func(ctx context.Context) error {
 		calls++
 		time.Sleep(time.Millisecond)
 		if calls%2 == 0 {
@@ -186,7 +187,7 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Do(context.Background(), vcdexttest.Req{Path: "/api/cse/system"}); err != nil {
+			if _, err := c.Do(context.Background(), vcdextclient.Req{Path: "/api/cse/system"}); err != nil {
 				b.Error(err)
 				return
 			}

@@ -1,4 +1,4 @@
-package vcdexttest
+package vcdextclient
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package vcdexttest
+package vcdextclient
 
 import (
 	"context"
@@ -41,48 +41,48 @@ func RunEcho(ctx context.Context, url, exchange, routingKey string, prefetch int
 // blanks where a field does not fit. A bodySize below 22 gives RunEcho's body.
 func RunEchoSize(ctx context.Context, url, exchange, routingKey string, prefetch, bodySize int) error {
 	replyBody := EchoBody(bodySize)
-	consConn, err := dial(url, "vcdexttest-echo-consume")
+	consConn, err := Dial(url, "vcdextclient-echo-consume")
 	if err != nil {
-		return fmt.Errorf("vcdexttest echo: %w", err)
+		return fmt.Errorf("vcdextclient echo: %w", err)
 	}
 	defer consConn.Close()
-	pubConn, err := dial(url, "vcdexttest-echo-publish")
+	pubConn, err := Dial(url, "vcdextclient-echo-publish")
 	if err != nil {
-		return fmt.Errorf("vcdexttest echo: %w", err)
+		return fmt.Errorf("vcdextclient echo: %w", err)
 	}
 	defer pubConn.Close()
 
 	cons, err := consConn.Channel()
 	if err != nil {
-		return fmt.Errorf("vcdexttest echo: %w", err)
+		return fmt.Errorf("vcdextclient echo: %w", err)
 	}
 	if err := cons.ExchangeDeclare(exchange, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("vcdexttest echo: declare exchange: %w", err)
+		return fmt.Errorf("vcdextclient echo: declare exchange: %w", err)
 	}
 	if _, err := cons.QueueDeclare(routingKey, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("vcdexttest echo: declare queue: %w", err)
+		return fmt.Errorf("vcdextclient echo: declare queue: %w", err)
 	}
 	if err := cons.QueueBind(routingKey, routingKey, exchange, false, nil); err != nil {
-		return fmt.Errorf("vcdexttest echo: bind: %w", err)
+		return fmt.Errorf("vcdextclient echo: bind: %w", err)
 	}
 	if err := cons.Qos(prefetch, 0, false); err != nil {
-		return fmt.Errorf("vcdexttest echo: qos: %w", err)
+		return fmt.Errorf("vcdextclient echo: qos: %w", err)
 	}
 	pub, err := pubConn.Channel()
 	if err != nil {
-		return fmt.Errorf("vcdexttest echo: %w", err)
+		return fmt.Errorf("vcdextclient echo: %w", err)
 	}
 	if err := pub.Confirm(false); err != nil {
-		return fmt.Errorf("vcdexttest echo: confirm: %w", err)
+		return fmt.Errorf("vcdextclient echo: confirm: %w", err)
 	}
 	returns := pub.NotifyReturn(make(chan amqp.Return, 16))
 	go func() {
 		for range returns { // unroutable replies are dropped, but the chan must be drained
 		}
 	}()
-	deliveries, err := cons.Consume(routingKey, "vcdexttest-echo", false, false, false, false, nil)
+	deliveries, err := cons.Consume(routingKey, "vcdextclient-echo", false, false, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("vcdexttest echo: consume: %w", err)
+		return fmt.Errorf("vcdextclient echo: consume: %w", err)
 	}
 
 	// The acker owns the consuming channel and acks in order, each after its reply's confirm,
@@ -120,10 +120,10 @@ func RunEchoSize(ctx context.Context, url, exchange, routingKey string, prefetch
 			return nil
 		case err := <-ackerErr:
 			ackerErr <- err // for the deferred receive
-			return fmt.Errorf("vcdexttest echo: ack: %w", err)
+			return fmt.Errorf("vcdextclient echo: ack: %w", err)
 		case d, ok := <-deliveries:
 			if !ok {
-				return errors.New("vcdexttest echo: deliveries closed")
+				return errors.New("vcdextclient echo: deliveries closed")
 			}
 			ex, _ := d.Headers["replyToExchange"].(string)
 			if ex == "" || d.ReplyTo == "" {
@@ -150,7 +150,7 @@ func RunEchoSize(ctx context.Context, url, exchange, routingKey string, prefetch
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("vcdexttest echo: publish: %w", err)
+				return fmt.Errorf("vcdextclient echo: publish: %w", err)
 			}
 			acks <- pending{d: d, dc: dc}
 		}
