@@ -1,6 +1,7 @@
 package executors
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -107,7 +108,10 @@ func duplicate(err error) bool {
 
 // planned is an operation's next step, whichever aggregate's.
 type planned struct {
-	kind string // the step kind: the metrics' label, and a failure's step
+	kind string // the step kind: the metrics' label
+	// step is what a failure of it names: its kind, or the step a planned failure (Fail)
+	// says could not go on.
+	step string
 	name string // for logs
 	run  func(context.Context) (stepResult, error)
 }
@@ -116,10 +120,12 @@ type planned struct {
 func (e *Executor) plan(d *delivery) planned {
 	if d.tpl != nil {
 		s := template.Plan(d.tpl)
-		return planned{kind: string(s.Kind), name: s.String(), run: func(ctx context.Context) (stepResult, error) { return e.templateStep(ctx, d, s) }}
+		return planned{kind: string(s.Kind), step: cmp.Or(s.Failure.Step, string(s.Kind)), name: s.String(),
+			run: func(ctx context.Context) (stepResult, error) { return e.templateStep(ctx, d, s) }}
 	}
 	s := cluster.Plan(d.st)
-	return planned{kind: string(s.Kind), name: s.String(), run: func(ctx context.Context) (stepResult, error) { return e.step(ctx, d, s) }}
+	return planned{kind: string(s.Kind), step: cmp.Or(s.Failure.Step, string(s.Kind)), name: s.String(),
+		run: func(ctx context.Context) (stepResult, error) { return e.step(ctx, d, s) }}
 }
 
 // rollsBack says whether a failure of the delivery's operation now is undone: a failed

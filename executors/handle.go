@@ -209,7 +209,7 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 				return outcome{}, ctx.Err()
 			}
 			if f.Step == "" {
-				f.Step = step.kind
+				f.Step = step.step
 			}
 			if retry {
 				wait, err := e.retry(ctx, d, step, f)
@@ -242,7 +242,7 @@ func (e *Executor) drive(ctx context.Context, d *delivery) (outcome, error) {
 			if res.timeout != nil {
 				f := *res.timeout
 				if f.Step == "" {
-					f.Step = step.kind
+					f.Step = step.step
 				}
 				if err := e.fail(ctx, d, f); err != nil {
 					return outcome{}, err
