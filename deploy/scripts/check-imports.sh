@@ -33,9 +33,9 @@ events/natstest       | events/...
 # from, the store they append to (events/jsstore until the store interfaces land). Never
 # CSE's wire types. Their tests may run the VCD simulator.
 executors             events events/cluster events/recipe events/template events/jsstore executors/... | events/natstest deploy/vcdsim
-# The projector folds events (cse for the replay report); it reaches the streams through
-# JetStream, never the store package.
-projector             events events/cluster events/cse events/template projector/... | events/cluster/clustertest
+# The projector folds events, never CSE's wire types (the ingress renders its replay
+# report); it reaches the streams through JetStream, never the store package.
+projector             events events/cluster events/template projector/... | events/cluster/clustertest
 # queries read views (and, until history moves out, the streams through events/jsstore).
 queries               events events/cluster events/cse events/jsstore projector | projector/projectortest
 # The ingress turns requests into commands; what it needs of the store (the dead letters)
