@@ -375,7 +375,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 	}
 	if cfg.has(RoleIngress) {
-		q := queries.New(s.views, s.store.Secrets()).WithHistory(s.store)
+		q := queries.New(s.views, s.store.Secrets()).WithHistory(history{s.store})
 		if s.links != nil {
 			q.WithLinks(s.links)
 		}

@@ -36,8 +36,9 @@ executors             events events/cluster events/recipe events/template events
 # The projector folds events, never CSE's wire types (the ingress renders its replay
 # report); it reaches the streams through JetStream, never the store package.
 projector             events events/cluster events/template projector/... | events/cluster/clustertest
-# queries read views (and, until history moves out, the streams through events/jsstore).
-queries               events events/cluster events/cse events/jsstore projector | projector/projectortest
+# queries read views, and the recorded history through an interface of their own that
+# deploy adapts the store to: never the store package.
+queries               events events/cluster events/cse projector | projector/projectortest
 # The ingress turns requests into commands; what it needs of the store (the dead letters)
 # it declares, and deploy adapts. Its harness tests wire the real views and reads behind it.
 ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries
