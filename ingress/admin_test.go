@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,12 +19,16 @@ import (
 type fakeAdmin struct {
 	stopped chan struct{}
 	swaps   []bool
+	rep     *ingress.ReplayReport // nil: one difference
 	err     error
 }
 
-func (f *fakeAdmin) Replay(ctx context.Context, swap bool) (cse.ReplayReport, error) {
+func (f *fakeAdmin) Replay(ctx context.Context, swap bool) (ingress.ReplayReport, error) {
 	f.swaps = append(f.swaps, swap)
-	return cse.ReplayReport{Differences: []string{"cluster x differs"}}, f.err
+	if f.rep != nil {
+		return *f.rep, f.err
+	}
+	return ingress.ReplayReport{Differences: []string{"cluster x differs"}}, f.err
 }
 
 func (f *fakeAdmin) Stop() { close(f.stopped) }
@@ -92,5 +97,28 @@ func TestAdmin(t *testing.T) {
 	wantError(t, none.do(http.MethodPut, "/api/cse/system", `{"server_action": "stop"}`, provider()), http.StatusBadRequest, cse.MinorDefault, "cannot be stopped")
 	if rec := none.do(http.MethodGet, "/api/cse/system/config", "", provider()); rec.Code != http.StatusOK || rec.Body.String() != `{}` {
 		t.Errorf("config without admin: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// The replay's report is rendered as CSE's wire shape: seconds for its duration, and an
+// empty list, never null, when the views agree.
+func TestReplayReportWire(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rep  ingress.ReplayReport
+		want string
+	}{
+		{"agree", ingress.ReplayReport{CommandSeq: 7, EventSeq: 9, Clusters: 2, Operations: 3, Took: 1500 * time.Millisecond},
+			`{"commandSeq":7,"eventSeq":9,"clusters":2,"operations":3,"differences":[],"swapped":false,"seconds":1.5}`},
+		{"differ, swapped", ingress.ReplayReport{CommandSeq: 1, EventSeq: 2, Differences: []string{"cluster x differs"}, Swapped: true},
+			`{"commandSeq":1,"eventSeq":2,"clusters":0,"operations":0,"differences":["cluster x differs"],"swapped":true,"seconds":0}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newAdminHarness(t, &fakeAdmin{rep: &tt.rep})
+			rec := h.do(http.MethodPost, "/api/cse/3.0/admin/replay", "", provider())
+			if got := strings.TrimSpace(rec.Body.String()); rec.Code != http.StatusOK || got != tt.want {
+				t.Errorf("replay: %d %s, want 200 %s", rec.Code, got, tt.want)
+			}
+		})
 	}
 }

@@ -9,15 +9,30 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/events/jsstore"
 )
 
 // DeadLetterQueue is where commands that could not be carried out wait for an operator.
-// Deploy wires it to the JetStream store.
+// Deploy adapts the store to it.
 type DeadLetterQueue interface {
-	DeadLetters(ctx context.Context) ([]jsstore.DeadLetter, error)
+	// DeadLetters lists the queue, oldest first.
+	DeadLetters(ctx context.Context) ([]DeadLetter, error)
+	// RemoveDeadLetter deletes one dead letter; for a seq the queue does not hold, the
+	// error wraps ErrNoDeadLetter.
 	RemoveDeadLetter(ctx context.Context, seq uint64) error
 }
+
+// DeadLetter is a command that could not be carried out, kept with why.
+type DeadLetter struct {
+	// Seq is its place in the queue; CommandSeq the command's in the command stream.
+	Seq, CommandSeq uint64
+	Command         events.Envelope
+	Error           string
+	At              time.Time
+}
+
+// ErrNoDeadLetter is what a DeadLetterQueue's RemoveDeadLetter wraps for a seq it does
+// not hold: a retry that raced a discard is no failure.
+var ErrNoDeadLetter = errors.New("no such dead letter")
 
 // deadLetter is one entry of GET /api/cse/3.0/admin/dlq.
 type deadLetter struct {
@@ -68,16 +83,16 @@ func (a *API) listDeadLetters(c *call) reply {
 }
 
 // find returns the dead letter at the {seq} of the route.
-func (a *API) find(c *call, q DeadLetterQueue) (jsstore.DeadLetter, *reply) {
+func (a *API) find(c *call, q DeadLetterQueue) (DeadLetter, *reply) {
 	seq, err := strconv.ParseUint(c.args[0], 10, 64)
 	if err != nil {
 		r := fail(http.StatusNotFound, cse.MinorDefault, "dead letter %s not found", c.args[0])
-		return jsstore.DeadLetter{}, &r
+		return DeadLetter{}, &r
 	}
 	all, err := q.DeadLetters(c.ctx)
 	if err != nil {
 		r := fail(http.StatusServiceUnavailable, cse.MinorDefault, "the dead-letter queue could not be read; try again: %v", err)
-		return jsstore.DeadLetter{}, &r
+		return DeadLetter{}, &r
 	}
 	for _, d := range all {
 		if d.Seq == seq {
@@ -85,7 +100,7 @@ func (a *API) find(c *call, q DeadLetterQueue) (jsstore.DeadLetter, *reply) {
 		}
 	}
 	r := fail(http.StatusNotFound, cse.MinorDefault, "dead letter %d not found", seq)
-	return jsstore.DeadLetter{}, &r
+	return DeadLetter{}, &r
 }
 
 // retryDeadLetter answers POST /api/cse/3.0/admin/dlq/{seq}/action/retry: the command is
@@ -109,7 +124,7 @@ func (a *API) retryDeadLetter(c *call) reply {
 			return unrecorded(err)
 		}
 	}
-	if err := q.RemoveDeadLetter(c.ctx, d.Seq); err != nil && !errors.Is(err, jsstore.ErrNoDeadLetter) {
+	if err := q.RemoveDeadLetter(c.ctx, d.Seq); err != nil && !errors.Is(err, ErrNoDeadLetter) {
 		c.log().Warn("retried dead letter not removed; remove it with DELETE", "seq", d.Seq, "err", err)
 	}
 	return reply{status: http.StatusAccepted, body: map[string]string{"task_href": OperationHref(cmdID)}, location: OperationHref(cmdID)}

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events"
-	"github.com/kaasproject/kaas/events/cse"
 )
 
 // Config tunes a Projector.
@@ -275,16 +274,31 @@ func decodeAndFold(in <-chan jetstream.Msg, stream string, last uint64, hash boo
 	}
 }
 
+// ReplayReport is what a replay found: the views rebuilt from sequence 1 up to the live
+// ones' sequences, and how they compare. The ingress renders it on the wire.
+type ReplayReport struct {
+	// CommandSeq and EventSeq are the sequences the rebuilt views were compared at.
+	CommandSeq, EventSeq uint64
+	// Clusters and Operations count what the rebuilt views hold.
+	Clusters, Operations int
+	// Differences lists where the rebuilt views differ from the live ones.
+	Differences []string
+	// Swapped is set when the rebuilt views replaced the live ones.
+	Swapped bool
+	// Took is how long the replay took.
+	Took time.Duration
+}
+
 // Replay rebuilds the views from sequence 1 beside the live ones, up to the sequences the
 // live views had reached when it began, and compares the two. The live views keep serving
 // (and moving on) meanwhile; a copy of them taken at the start is what is compared.
-func (p *Projector) Replay(ctx context.Context, swap bool) (cse.ReplayReport, error) {
+func (p *Projector) Replay(ctx context.Context, swap bool) (ReplayReport, error) {
 	start := time.Now()
 	live := p.views.Clone()
 	c, e := live.Seqs()
 	rebuilt, err := RebuildTo(ctx, p.js, c, e)
 	if err != nil {
-		return cse.ReplayReport{}, err
+		return ReplayReport{}, err
 	}
 	s := rebuilt.Stats()
 	n := 0
@@ -292,10 +306,7 @@ func (p *Projector) Replay(ctx context.Context, swap bool) (cse.ReplayReport, er
 		n += k
 	}
 	diff := live.Diff(rebuilt)
-	if diff == nil {
-		diff = []string{}
-	}
-	rep := cse.ReplayReport{CommandSeq: c, EventSeq: e, Clusters: n, Operations: rebuilt.OperationCount(), Differences: diff}
+	rep := ReplayReport{CommandSeq: c, EventSeq: e, Clusters: n, Operations: rebuilt.OperationCount(), Differences: diff}
 	if swap {
 		if err := p.swapIn(ctx, rebuilt); err != nil {
 			return rep, err
@@ -303,7 +314,7 @@ func (p *Projector) Replay(ctx context.Context, swap bool) (cse.ReplayReport, er
 		rep.Swapped = true
 		p.log.Warn("views replaced by ones rebuilt from sequence 1", "differences", len(diff))
 	}
-	rep.Seconds = time.Since(start).Seconds()
+	rep.Took = time.Since(start)
 	return rep, nil
 }
 

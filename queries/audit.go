@@ -11,7 +11,6 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/events/jsstore"
 )
 
 // maxNewestFirst bounds the records an audit keeps to answer newest first (decoded, about
@@ -29,7 +28,7 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult,
 	}
 	size := max(f.PageSize, 1)
 	page := max(f.Page, 1)
-	sf := jsstore.ScanFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since, After: f.After}
+	sf := HistoryFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since, After: f.After}
 	kind := "event"
 	if f.Commands {
 		sf.Stream, kind = events.CommandStream, "command"
@@ -42,8 +41,8 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult,
 		from = math.MaxInt // a page past any history
 	}
 	var (
-		kept  []jsstore.Record
-		ring  []jsstore.Record
+		kept  []Record
+		ring  []Record
 		next  int // the ring's oldest slot, once it is full
 		total int
 	)
@@ -51,7 +50,7 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult,
 	if f.NewestFirst && !f.Cursor && page <= maxNewestFirst/size {
 		keepLast = page * size
 	}
-	err := q.history.Scan(ctx, sf, func(r jsstore.Record) bool {
+	err := q.history.Scan(ctx, sf, func(r Record) bool {
 		e := r.Envelope
 		if !f.Until.IsZero() && e.Time.After(f.Until) {
 			// Records are stored in about the order of their times (each process stamps its
@@ -110,21 +109,21 @@ func (q *Queries) Verify(ctx context.Context) (cse.Verification, error) {
 		return cse.Verification{}, errors.New("no history reader")
 	}
 	heads := q.views.Heads() // before the scan: heads the scan will reach
-	v := jsstore.NewVerifier()
-	if err := q.history.Scan(ctx, jsstore.ScanFilter{Stream: events.EventStream}, func(r jsstore.Record) bool {
-		v.Add(r)
+	v := newVerifier()
+	if err := q.history.Scan(ctx, HistoryFilter{Stream: events.EventStream}, func(r Record) bool {
+		v.add(r)
 		return true
 	}); err != nil {
 		return cse.Verification{}, fmt.Errorf("verify: %w", err)
 	}
 	ids := slices.Sorted(maps.Keys(heads))
 	for _, id := range ids {
-		v.Head(id, heads[id].Seq, heads[id].Hash)
+		v.checkHead(id, heads[id].Seq, heads[id].Hash)
 	}
-	clusters, n, problems := v.Result()
+	clusters, n, problems := v.result()
 	out := cse.Verification{Clusters: clusters, Events: n, OK: len(problems) == 0, Problems: []cse.ChainProblem{}}
 	for _, p := range problems {
-		out.Problems = append(out.Problems, cse.ChainProblem{ClusterID: cse.EntityID(p.ClusterID), Seq: p.Seq, Kind: p.Kind, Detail: p.Detail})
+		out.Problems = append(out.Problems, cse.ChainProblem{ClusterID: cse.EntityID(p.clusterID), Seq: p.seq, Kind: p.kind, Detail: p.detail})
 	}
 	return out, nil
 }

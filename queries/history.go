@@ -9,14 +9,43 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/projector"
 )
 
-// HistoryReader loads a cluster's recorded events; deploy wires it to the JetStream store.
+// HistoryReader reads the recorded history; deploy adapts the store to it.
 type HistoryReader interface {
-	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]jsstore.Record, error)
-	Scan(ctx context.Context, f jsstore.ScanFilter, fn func(jsstore.Record) bool) error
+	// Load returns a cluster's events with a stream sequence above afterSeq, in order.
+	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]Record, error)
+	// Scan reads a stream in order, from the start (or as the filter says) to the last
+	// record stored when the scan began, calling fn for each record until fn returns false.
+	Scan(ctx context.Context, f HistoryFilter, fn func(Record) bool) error
+}
+
+// Record is one recorded command or event.
+type Record struct {
+	// Seq is its sequence in its stream; Time when the store stored it.
+	Seq  uint64
+	Time time.Time
+	// Raw is the record as stored, what its hash is taken of; Envelope is Raw decoded.
+	Raw      []byte
+	Envelope events.Envelope
+}
+
+// Hash returns the hash of the record as stored: the PrevHash of the event after it. It is
+// taken when asked for, since most records an audit scans are never rendered.
+func (r Record) Hash() string { return events.Hash(r.Raw) }
+
+// HistoryFilter says which records a Scan reads.
+type HistoryFilter struct {
+	// Stream is events.EventStream or events.CommandStream.
+	Stream string
+	// ClusterID, when set, reads that cluster's records only.
+	ClusterID string
+	// Since, when set, starts at the first record stored at or after it.
+	Since time.Time
+	// After, when set, starts at the record after this stream sequence (a cursor); it wins
+	// over Since, which the caller then still compares with the records' times.
+	After uint64
 }
 
 // WithHistory lets the queries serve clusters' histories.
@@ -51,7 +80,7 @@ func (q *Queries) History(ctx context.Context, p cluster.Principal, id string) (
 
 // entry renders a record for a reader of history; kind is set for audit, where events and
 // commands mix.
-func entry(r jsstore.Record, kind string) (cse.Event, error) {
+func entry(r Record, kind string) (cse.Event, error) {
 	data, err := json.Marshal(r.Envelope.Payload)
 	if err != nil {
 		return cse.Event{}, fmt.Errorf("record %d: %w", r.Seq, err)

@@ -3,7 +3,7 @@ package kaasd
 import (
 	"context"
 
-	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/projector"
 )
 
@@ -15,8 +15,9 @@ type apiAdmin struct {
 	cfg  Config
 }
 
-func (a apiAdmin) Replay(ctx context.Context, swap bool) (cse.ReplayReport, error) {
-	return a.proj.Replay(ctx, swap)
+func (a apiAdmin) Replay(ctx context.Context, swap bool) (ingress.ReplayReport, error) {
+	r, err := a.proj.Replay(ctx, swap)
+	return ingress.ReplayReport(r), err // the same fields: a projector change fails to compile here
 }
 
 func (a apiAdmin) Stop() { a.s.stop() }

@@ -375,7 +375,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 	}
 	if cfg.has(RoleIngress) {
-		q := queries.New(s.views, s.store.Secrets()).WithHistory(s.store)
+		q := queries.New(s.views, s.store.Secrets()).WithHistory(history{s.store})
 		if s.links != nil {
 			q.WithLinks(s.links)
 		}
@@ -385,7 +385,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			versions = versions[:1]
 		}
 		s.api, err = ingress.New(ingress.Config{Versions: versions, Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
-			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: s.store},
+			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: deadLetters{s.store}},
 			s.store, q)
 		if err != nil {
 			return nil, err

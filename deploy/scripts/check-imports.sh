@@ -33,14 +33,15 @@ events/natstest       | events/...
 # from, the store they append to (events/jsstore until the store interfaces land). Never
 # CSE's wire types. Their tests may run the VCD simulator.
 executors             events events/cluster events/recipe events/template events/jsstore executors/... | events/natstest deploy/vcdsim
-# The projector folds events (cse for the replay report); it reaches the streams through
-# JetStream, never the store package.
-projector             events events/cluster events/cse events/template projector/... | events/cluster/clustertest
-# queries read views (and, until history moves out, the streams through events/jsstore).
-queries               events events/cluster events/cse events/jsstore projector | projector/projectortest
-# The ingress turns requests into commands (jsstore for DeadLetter until the store
-# interfaces land). Its harness tests wire the real views and reads behind it.
-ingress               events events/cluster events/cse events/jsstore events/recipe ingress/... | events/template events/cluster/clustertest projector queries
+# The projector folds events, never CSE's wire types (the ingress renders its replay
+# report); it reaches the streams through JetStream, never the store package.
+projector             events events/cluster events/template projector/... | events/cluster/clustertest
+# queries read views, and the recorded history through an interface of their own that
+# deploy adapts the store to: never the store package.
+queries               events events/cluster events/cse projector | projector/projectortest
+# The ingress turns requests into commands; what it needs of the store (the dead letters)
+# it declares, and deploy adapts. Its harness tests wire the real views and reads behind it.
+ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries
 # The VCD mirror comes after the queries (it makes VCD show what they render); the ingress
 # and the queries reach its links only through interfaces deploy wires, never by importing it.
 mirror                events events/cluster events/cse projector queries mirror/... | events/jsstore events/natstest projector/projectortest
