@@ -265,7 +265,9 @@ func bootDone(gi map[string]string, n *cluster.Node) (bool, error) {
 }
 
 // awaitControlPlane reads the control plane's bootstrap progress and, once it is done,
-// moves the secrets it published out of VCD.
+// moves the secrets it published out of VCD: stored (sealed) first, then wiped from the
+// VM's guestinfo, and only then is the event that names them recorded, so that no step of
+// a crash leaves them only in VCD.
 func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
 	n := s.Node
 	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
@@ -282,44 +284,56 @@ func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s c
 		}
 		return stepResult{}, nil
 	}
-	// The secrets the guest published are moved out of VCD: stored (sealed) first, then
-	// wiped from the VM's guestinfo, and only then is the event that
-	// names them recorded, so that no step of a crash leaves them only in VCD.
-	if gi[GuestKubeconfig] != "" || gi[GuestJoinCommand] != "" {
-		kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
-		join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
-		if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || gi[GuestIP] == "" {
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
-		}
-		// The guest wrote the join command, so it is only data: workers get its parts, and
-		// it is read here once so that a control plane reporting anything but kubeadm's
-		// command fails the operation now, not each worker later. The error names the
-		// problem, never the command (it holds the token).
-		parsed, err := bootstrap.ParseJoin(string(join))
-		if err != nil {
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("control plane %s reported an unusable %v", n.Name, err), "", "")
-		}
-		if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
-			return stepResult{}, err
-		}
-		if err := e.store.Secrets().Put(ctx, joinRef(st.ID), []byte(parsed.String())); err != nil {
-			return stepResult{}, err
-		}
+	if err := e.storeSecrets(ctx, st, n, gi); err != nil {
+		return stepResult{}, err
 	}
 	if wiped, err := e.wipe(ctx, st, n, gi, GuestKubeconfig, GuestJoinCommand); err != nil || !wiped {
 		return stepResult{}, err
 	}
-	for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
-		if _, err := e.store.Secrets().Get(ctx, ref); err != nil {
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("control plane %s: its kubeconfig and join command are lost (%v); recreate the cluster", n.Name, err), "", "")
-		}
+	if err := e.secretsStored(ctx, st, n); err != nil {
+		return stepResult{}, err
 	}
 	ip := gi[GuestIP]
 	return progress(events.ControlPlaneInitialized{Node: n.Name, IP: ip, Endpoint: "https://" + ip + ":6443",
 		KubeconfigRef: kubeconfigRef(st.ID), JoinCommandRef: joinRef(st.ID)}), nil
+}
+
+// storeSecrets stores the kubeconfig and join command the control plane published in its
+// guestinfo, if they are still there (a step interrupted after the wipe finds them gone).
+func (e *Executor) storeSecrets(ctx context.Context, st *cluster.State, n *cluster.Node, gi map[string]string) error {
+	if gi[GuestKubeconfig] == "" && gi[GuestJoinCommand] == "" {
+		return nil
+	}
+	kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
+	join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
+	if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || gi[GuestIP] == "" {
+		return Terminal(events.CodeBootstrapFailed,
+			fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
+	}
+	// The guest wrote the join command, so it is only data: workers get its parts, and
+	// it is read here once so that a control plane reporting anything but kubeadm's
+	// command fails the operation now, not each worker later. The error names the
+	// problem, never the command (it holds the token).
+	parsed, err := bootstrap.ParseJoin(string(join))
+	if err != nil {
+		return Terminal(events.CodeBootstrapFailed, fmt.Sprintf("control plane %s reported an unusable %v", n.Name, err), "", "")
+	}
+	if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
+		return err
+	}
+	return e.store.Secrets().Put(ctx, joinRef(st.ID), []byte(parsed.String()))
+}
+
+// secretsStored checks that the secrets wiped from VCD are in the store: if they are not,
+// nothing can bring them back.
+func (e *Executor) secretsStored(ctx context.Context, st *cluster.State, n *cluster.Node) error {
+	for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
+		if _, err := e.store.Secrets().Get(ctx, ref); err != nil {
+			return Terminal(events.CodeBootstrapFailed,
+				fmt.Sprintf("control plane %s: its kubeconfig and join command are lost (%v); recreate the cluster", n.Name, err), "", "")
+		}
+	}
+	return nil
 }
 
 // wipe empties guestinfo keys that hold secrets; it reports whether they are empty now.
