@@ -1,6 +1,7 @@
 package executors
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -31,151 +32,207 @@ func vappRef(st *cluster.State) VAppRef {
 
 func vmRef(st *cluster.State, name string) VMRef { return VMRef{VApp: vappRef(st), Name: name} }
 
-// step carries out one planned step with one VCD call (or a few reads) and reports what
-// it found. It never waits for VCD.
+// clusterStep carries out one kind of planned step: one VCD call (or a few reads), never
+// waiting for VCD, and reports what it found.
+type clusterStep func(e *Executor, ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error)
+
+// clusterSteps names the function that carries out each kind of step Plan returns.
+var clusterSteps = map[cluster.StepKind]clusterStep{
+	cluster.StepResolveTemplate:   (*Executor).resolveTemplate,
+	cluster.StepCreateVApp:        (*Executor).createVApp,
+	cluster.StepCreateNode:        (*Executor).createNode,
+	cluster.StepStartNode:         (*Executor).startNode,
+	cluster.StepAwaitControlPlane: (*Executor).awaitControlPlane,
+	cluster.StepAwaitNodes:        (*Executor).awaitNodes,
+	cluster.StepRequestUpgrade:    (*Executor).requestUpgrade,
+	cluster.StepAwaitUpgrade:      (*Executor).awaitUpgrade,
+	cluster.StepDeleteNode:        (*Executor).deleteNode,
+	cluster.StepDeleteVApp:        (*Executor).deleteVApp,
+	cluster.StepRecord:            (*Executor).recordEvent,
+	cluster.StepFail:              (*Executor).failStep,
+}
+
+// step carries out one planned step of a cluster operation.
 func (e *Executor) step(ctx context.Context, d *delivery, s cluster.Step) (stepResult, error) {
-	st := d.st
-	switch s.Kind {
-	case cluster.StepResolveTemplate:
-		t, err := e.vcd.ResolveTemplate(ctx, Org{Name: st.Spec.OrgName, ID: st.OrgID}, s.Template)
-		if err != nil {
-			return stepResult{}, err
-		}
-		return progress(events.TemplateResolved{Template: t}), nil
-
-	case cluster.StepCreateVApp:
-		res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
-			MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.VAppCreated{VAppID: res.ID, Name: st.Spec.Name}), nil
-
-	case cluster.StepCreateNode:
-		spec, err := e.vmSpec(ctx, st, s.New)
-		if err != nil {
-			return stepResult{}, err
-		}
-		res, err := e.vcd.EnsureVM(ctx, spec)
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.NodeCreated{Name: s.New.Name, Role: s.New.Role, Ordinal: s.New.Ordinal, VMID: res.ID}), nil
-
-	case cluster.StepStartNode:
-		res, err := e.vcd.PowerOn(ctx, vmRef(st, s.Node.Name))
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.NodeStarted{Name: s.Node.Name}), nil
-
-	case cluster.StepAwaitControlPlane:
-		return e.awaitControlPlane(ctx, st, s.Node)
-
-	case cluster.StepAwaitNodes:
-		// Every waiting node is read each time. A read VCD fails for a while (a busy VM)
-		// only skips that node this time: the step fails, and counts towards its retries,
-		// when no node could be read, so that nodes that are fine are not held back and a
-		// long wait is not cut short by scattered errors.
-		var out []events.Payload
-		var skipped error
-		read := 0
-		for _, n := range s.Nodes {
-			gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
-			if err != nil {
-				if retry, _ := classify(err); retry && ctx.Err() == nil {
-					skipped = err
-					continue
-				}
-				return progress(out...), err
-			}
-			read++
-			done, err := bootDone(gi, n)
-			if err != nil {
-				return progress(out...), err
-			}
-			if done {
-				// A worker's user data holds the join command: wipe it once used.
-				wiped, err := e.wipe(ctx, st, n, gi, GuestUserData)
-				if err != nil {
-					if retry, _ := classify(err); retry && ctx.Err() == nil {
-						skipped = err
-						continue
-					}
-					return progress(out...), err
-				}
-				if !wiped {
-					continue
-				}
-			}
-			switch {
-			case done && n.Role == events.RoleNFS:
-				out = append(out, events.NodeReady{Name: n.Name, IP: gi[GuestIP]})
-			case done:
-				out = append(out, events.NodeJoined{Name: n.Name, IP: gi[GuestIP]})
-			case time.Since(n.StartedAt) > e.cfg.BootTimeout:
-				return stepResult{timeout: e.bootTimeout(n)}, nil
-			}
-		}
-		if read == 0 && skipped != nil {
-			return progress(out...), skipped
-		}
-		return progress(out...), nil
-
-	case cluster.StepRequestUpgrade:
-		res, err := e.vcd.SetGuestInfo(ctx, vmRef(st, s.Node.Name), map[string]string{GuestUpgradeTarget: s.Version})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.NodeUpgradeRequested{Name: s.Node.Name, KubernetesVersion: s.Version}), nil
-
-	case cluster.StepAwaitUpgrade:
-		gi, err := e.vcd.GuestInfo(ctx, vmRef(st, s.Node.Name))
-		if err != nil {
-			return stepResult{}, err
-		}
-		status := gi[GuestUpgradeStatus]
-		switch {
-		case status == "done:"+s.Version:
-			return progress(events.NodeUpgraded{Name: s.Node.Name, KubernetesVersion: s.Version}), nil
-		case strings.HasPrefix(status, "failed"):
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("node %s could not upgrade to Kubernetes %s (%s)", s.Node.Name, s.Version, status), "", "")
-		}
-		return stepResult{}, nil
-
-	case cluster.StepDeleteNode:
-		res, err := e.vcd.DeleteVM(ctx, vmRef(st, s.Node.Name))
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.NodeDeleted{Name: s.Node.Name}), nil
-
-	case cluster.StepDeleteVApp:
-		res, err := e.vcd.DeleteVApp(ctx, vappRef(st))
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		id := res.ID
-		if id == "" {
-			id = st.VAppID
-		}
-		return progress(events.VAppDeleted{VAppID: id}), nil
-
-	case cluster.StepRecord:
-		if e.forgetsSecrets(st, s.Event) {
-			for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
-				if err := e.store.Secrets().Delete(ctx, ref); err != nil {
-					return stepResult{}, err
-				}
-			}
-		}
-		return progress(s.Event), nil
-
-	case cluster.StepFail:
-		return stepResult{}, Terminal(s.Failure.Code, s.Failure.Message, "", "")
+	run, ok := clusterSteps[s.Kind]
+	if !ok {
+		return stepResult{}, noStep(string(s.Kind))
 	}
-	return stepResult{}, Terminal(events.CodeInternal, "no step to run for "+string(s.Kind), "", "")
+	return run(e, ctx, d.st, s)
+}
+
+func noStep(kind string) error {
+	return Terminal(events.CodeInternal, "no step to run for "+kind, "", "")
+}
+
+// whenDone records ev once VCD has done what it was asked; until then the step finds
+// nothing yet.
+func whenDone(res Status, err error, ev events.Payload) (stepResult, error) {
+	if err != nil || !res.Done {
+		return stepResult{}, err
+	}
+	return progress(ev), nil
+}
+
+func (e *Executor) resolveTemplate(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	t, err := e.vcd.ResolveTemplate(ctx, Org{Name: st.Spec.OrgName, ID: st.OrgID}, s.Template)
+	if err != nil {
+		return stepResult{}, err
+	}
+	return progress(events.TemplateResolved{Template: t}), nil
+}
+
+func (e *Executor) createVApp(ctx context.Context, st *cluster.State, _ cluster.Step) (stepResult, error) {
+	res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
+		MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}})
+	return whenDone(res, err, events.VAppCreated{VAppID: res.ID, Name: st.Spec.Name})
+}
+
+func (e *Executor) createNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	spec, err := e.vmSpec(ctx, st, s.New)
+	if err != nil {
+		return stepResult{}, err
+	}
+	res, err := e.vcd.EnsureVM(ctx, spec)
+	return whenDone(res, err, events.NodeCreated{Name: s.New.Name, Role: s.New.Role, Ordinal: s.New.Ordinal, VMID: res.ID})
+}
+
+func (e *Executor) startNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	res, err := e.vcd.PowerOn(ctx, vmRef(st, s.Node.Name))
+	return whenDone(res, err, events.NodeStarted{Name: s.Node.Name})
+}
+
+// awaitNodes reads every waiting worker and NFS node each time. A read VCD fails for a
+// while (a busy VM) only skips that node this time: the step fails, and counts towards its
+// retries, when no node could be read, so that nodes that are fine are not held back and a
+// long wait is not cut short by scattered errors.
+func (e *Executor) awaitNodes(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	var out []events.Payload
+	var skipped error
+	read := 0
+	for _, n := range s.Nodes {
+		b, err := e.readBoot(ctx, st, n)
+		switch {
+		case err != nil:
+			return progress(out...), err
+		case b.timeout != nil:
+			return stepResult{timeout: b.timeout}, nil
+		case b.skipped != nil:
+			skipped = b.skipped
+		case b.ready != nil:
+			out = append(out, b.ready)
+		}
+		if b.read {
+			read++
+		}
+	}
+	if read == 0 && skipped != nil {
+		return progress(out...), skipped
+	}
+	return progress(out...), nil
+}
+
+// nodeBoot is what one read of a booting node found.
+type nodeBoot struct {
+	read    bool            // its guestinfo could be read
+	ready   events.Payload  // NodeJoined or NodeReady: its bootstrap is done, its user data wiped
+	skipped error           // VCD failed for a while: the node is read again next time
+	timeout *events.Failure // it took too long
+}
+
+// readBoot reads one node's bootstrap progress.
+func (e *Executor) readBoot(ctx context.Context, st *cluster.State, n *cluster.Node) (nodeBoot, error) {
+	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
+	if err != nil {
+		return skippable(ctx, nodeBoot{}, err)
+	}
+	b := nodeBoot{read: true}
+	done, err := bootDone(gi, n)
+	switch {
+	case err != nil:
+		return b, err
+	case !done && time.Since(n.StartedAt) > e.cfg.BootTimeout:
+		b.timeout = e.bootTimeout(n)
+		return b, nil
+	case !done:
+		return b, nil
+	}
+	// A worker's user data holds the join command: wipe it once used.
+	wiped, err := e.wipe(ctx, st, n, gi, GuestUserData)
+	if err != nil {
+		return skippable(ctx, b, err)
+	}
+	if wiped {
+		b.ready = readyEvent(n, gi[GuestIP])
+	}
+	return b, nil
+}
+
+// skippable skips a node whose call failed for a while; any other error fails the step.
+func skippable(ctx context.Context, b nodeBoot, err error) (nodeBoot, error) {
+	if retry, _ := classify(err); retry && ctx.Err() == nil {
+		b.skipped = err
+		return b, nil
+	}
+	return b, err
+}
+
+// readyEvent: an NFS node is ready once booted; a worker has joined the cluster.
+func readyEvent(n *cluster.Node, ip string) events.Payload {
+	if n.Role == events.RoleNFS {
+		return events.NodeReady{Name: n.Name, IP: ip}
+	}
+	return events.NodeJoined{Name: n.Name, IP: ip}
+}
+
+func (e *Executor) requestUpgrade(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	res, err := e.vcd.SetGuestInfo(ctx, vmRef(st, s.Node.Name), map[string]string{GuestUpgradeTarget: s.Version})
+	return whenDone(res, err, events.NodeUpgradeRequested{Name: s.Node.Name, KubernetesVersion: s.Version})
+}
+
+func (e *Executor) awaitUpgrade(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, s.Node.Name))
+	if err != nil {
+		return stepResult{}, err
+	}
+	status := gi[GuestUpgradeStatus]
+	switch {
+	case status == "done:"+s.Version:
+		return progress(events.NodeUpgraded{Name: s.Node.Name, KubernetesVersion: s.Version}), nil
+	case strings.HasPrefix(status, "failed"):
+		return stepResult{}, Terminal(events.CodeBootstrapFailed,
+			fmt.Sprintf("node %s could not upgrade to Kubernetes %s (%s)", s.Node.Name, s.Version, status), "", "")
+	}
+	return stepResult{}, nil
+}
+
+func (e *Executor) deleteNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	res, err := e.vcd.DeleteVM(ctx, vmRef(st, s.Node.Name))
+	return whenDone(res, err, events.NodeDeleted{Name: s.Node.Name})
+}
+
+// deleteVApp deletes the vApp and all its VMs; a vApp already gone is named by the id
+// the history knows.
+func (e *Executor) deleteVApp(ctx context.Context, st *cluster.State, _ cluster.Step) (stepResult, error) {
+	res, err := e.vcd.DeleteVApp(ctx, vappRef(st))
+	return whenDone(res, err, events.VAppDeleted{VAppID: cmp.Or(res.ID, st.VAppID)})
+}
+
+// recordEvent records the planned event, after forgetting the cluster's secrets when it goes.
+func (e *Executor) recordEvent(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	if e.forgetsSecrets(st, s.Event) {
+		for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
+			if err := e.store.Secrets().Delete(ctx, ref); err != nil {
+				return stepResult{}, err
+			}
+		}
+	}
+	return progress(s.Event), nil
+}
+
+// failStep ends the operation the plan says cannot go on.
+func (e *Executor) failStep(_ context.Context, _ *cluster.State, s cluster.Step) (stepResult, error) {
+	return stepResult{}, Terminal(s.Failure.Code, s.Failure.Message, "", "")
 }
 
 // forgetsSecrets: a deleted or rolled-back cluster's kubeconfig and join command go too.
@@ -207,7 +264,12 @@ func bootDone(gi map[string]string, n *cluster.Node) (bool, error) {
 	return false, nil
 }
 
-func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, n *cluster.Node) (stepResult, error) {
+// awaitControlPlane reads the control plane's bootstrap progress and, once it is done,
+// moves the secrets it published out of VCD: stored (sealed) first, then wiped from the
+// VM's guestinfo, and only then is the event that names them recorded, so that no step of
+// a crash leaves them only in VCD.
+func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	n := s.Node
 	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
 	if err != nil {
 		return stepResult{}, err
@@ -222,44 +284,56 @@ func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, n *
 		}
 		return stepResult{}, nil
 	}
-	// The secrets the guest published are moved out of VCD: stored (sealed) first, then
-	// wiped from the VM's guestinfo, and only then is the event that
-	// names them recorded, so that no step of a crash leaves them only in VCD.
-	if gi[GuestKubeconfig] != "" || gi[GuestJoinCommand] != "" {
-		kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
-		join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
-		if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || gi[GuestIP] == "" {
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
-		}
-		// The guest wrote the join command, so it is only data: workers get its parts, and
-		// it is read here once so that a control plane reporting anything but kubeadm's
-		// command fails the operation now, not each worker later. The error names the
-		// problem, never the command (it holds the token).
-		parsed, err := bootstrap.ParseJoin(string(join))
-		if err != nil {
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("control plane %s reported an unusable %v", n.Name, err), "", "")
-		}
-		if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
-			return stepResult{}, err
-		}
-		if err := e.store.Secrets().Put(ctx, joinRef(st.ID), []byte(parsed.String())); err != nil {
-			return stepResult{}, err
-		}
+	if err := e.storeSecrets(ctx, st, n, gi); err != nil {
+		return stepResult{}, err
 	}
 	if wiped, err := e.wipe(ctx, st, n, gi, GuestKubeconfig, GuestJoinCommand); err != nil || !wiped {
 		return stepResult{}, err
 	}
-	for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
-		if _, err := e.store.Secrets().Get(ctx, ref); err != nil {
-			return stepResult{}, Terminal(events.CodeBootstrapFailed,
-				fmt.Sprintf("control plane %s: its kubeconfig and join command are lost (%v); recreate the cluster", n.Name, err), "", "")
-		}
+	if err := e.secretsStored(ctx, st, n); err != nil {
+		return stepResult{}, err
 	}
 	ip := gi[GuestIP]
 	return progress(events.ControlPlaneInitialized{Node: n.Name, IP: ip, Endpoint: "https://" + ip + ":6443",
 		KubeconfigRef: kubeconfigRef(st.ID), JoinCommandRef: joinRef(st.ID)}), nil
+}
+
+// storeSecrets stores the kubeconfig and join command the control plane published in its
+// guestinfo, if they are still there (a step interrupted after the wipe finds them gone).
+func (e *Executor) storeSecrets(ctx context.Context, st *cluster.State, n *cluster.Node, gi map[string]string) error {
+	if gi[GuestKubeconfig] == "" && gi[GuestJoinCommand] == "" {
+		return nil
+	}
+	kubeconfig, err1 := base64.StdEncoding.DecodeString(gi[GuestKubeconfig])
+	join, err2 := base64.StdEncoding.DecodeString(gi[GuestJoinCommand])
+	if err1 != nil || err2 != nil || len(kubeconfig) == 0 || len(join) == 0 || gi[GuestIP] == "" {
+		return Terminal(events.CodeBootstrapFailed,
+			fmt.Sprintf("control plane %s reported done without a usable kubeconfig, join command and IP", n.Name), "", "")
+	}
+	// The guest wrote the join command, so it is only data: workers get its parts, and
+	// it is read here once so that a control plane reporting anything but kubeadm's
+	// command fails the operation now, not each worker later. The error names the
+	// problem, never the command (it holds the token).
+	parsed, err := bootstrap.ParseJoin(string(join))
+	if err != nil {
+		return Terminal(events.CodeBootstrapFailed, fmt.Sprintf("control plane %s reported an unusable %v", n.Name, err), "", "")
+	}
+	if err := e.store.Secrets().Put(ctx, kubeconfigRef(st.ID), kubeconfig); err != nil {
+		return err
+	}
+	return e.store.Secrets().Put(ctx, joinRef(st.ID), []byte(parsed.String()))
+}
+
+// secretsStored checks that the secrets wiped from VCD are in the store: if they are not,
+// nothing can bring them back.
+func (e *Executor) secretsStored(ctx context.Context, st *cluster.State, n *cluster.Node) error {
+	for _, ref := range []string{kubeconfigRef(st.ID), joinRef(st.ID)} {
+		if _, err := e.store.Secrets().Get(ctx, ref); err != nil {
+			return Terminal(events.CodeBootstrapFailed,
+				fmt.Sprintf("control plane %s: its kubeconfig and join command are lost (%v); recreate the cluster", n.Name, err), "", "")
+		}
+	}
+	return nil
 }
 
 // wipe empties guestinfo keys that hold secrets; it reports whether they are empty now.

@@ -60,140 +60,157 @@ func (e *Executor) buildVM(st *template.State) VMRef {
 	return VMRef{VApp: e.buildVApp(st), Name: template.BuildVMName}
 }
 
-// templateStep carries out one planned step of a template operation with one VCD call (or
-// two that belong together) and reports what it found. It never waits for VCD.
+// templateStepFunc carries out one kind of planned step of a template operation with one
+// VCD call (or two that belong together), never waiting for VCD, and reports what it found.
+type templateStepFunc func(e *Executor, ctx context.Context, d *delivery, s template.Step) (stepResult, error)
+
+// templateSteps names the function that carries out each kind of step Plan returns.
+var templateSteps = map[template.StepKind]templateStepFunc{
+	template.StepEnsureBaseImage:    (*Executor).ensureBaseImage,
+	template.StepCreateVApp:         (*Executor).createBuildVApp,
+	template.StepCreateVM:           (*Executor).createBuildVM,
+	template.StepStartVM:            (*Executor).startBuildVM,
+	template.StepAwaitCustomization: (*Executor).awaitCustomization,
+	template.StepStopVM:             (*Executor).stopBuildVM,
+	template.StepCapture:            (*Executor).captureTemplate,
+	template.StepDeleteVApp:         (*Executor).deleteBuildVApp,
+	template.StepUpload:             (*Executor).uploadTemplate,
+	template.StepDeleteItem:         (*Executor).deleteTemplateItem,
+	template.StepSweep:              (*Executor).sweepItems,
+	template.StepRecord:             (*Executor).recordTemplateEvent,
+	template.StepFail:               (*Executor).failTemplateStep,
+}
+
+// templateStep carries out one planned step of a template operation.
 func (e *Executor) templateStep(ctx context.Context, d *delivery, s template.Step) (stepResult, error) {
-	st := d.tpl
-	org := e.cfg.Build.Org
-	switch s.Kind {
-	case template.StepEnsureBaseImage:
-		b := st.Recipe.Base
-		if err := e.cfg.Build.OVAFile(b.OVA); err != nil && b.OVA != "" {
-			return stepResult{}, Terminal(events.CodeBaseImageNotFound, err.Error(), "", "")
-		}
-		res, err := e.vcd.EnsureImage(ctx, ImageSpec{Org: org, Item: b.Name, Description: "Base OS image (" + st.Recipe.OS + ") of kaas template builds",
-			OVA: b.OVA, SHA256: b.SHA256, Owner: st.ID})
-		if err != nil {
-			return stepResult{}, err
-		}
-		if !res.Done {
-			e.uploading(d.cmd.ID, true)
-			return stepResult{}, nil
-		}
-		return progress(events.BaseImageReady{Name: b.Name, VAppTemplateID: res.ID, Uploaded: e.uploading(d.cmd.ID, false)}), nil
-
-	case template.StepCreateVApp:
-		ref := e.buildVApp(st)
-		res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: ref, Network: e.cfg.Build.Network,
-			Metadata: map[string]string{MetaClusterID: st.ID}})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.BuildVAppCreated{VAppID: res.ID, Name: ref.Name}), nil
-
-	case template.StepCreateVM:
-		userData, err := bootstrap.RenderBuild(st.Recipe)
-		if err != nil {
-			return stepResult{}, Terminal(events.CodeInvalidChange, fmt.Sprintf("the recipe of template %q cannot be rendered: %v", st.Recipe.Name, err), "", "")
-		}
-		res, err := e.vcd.EnsureVM(ctx, VMSpec{
-			VMRef: e.buildVM(st), Role: template.BuildVMName, Network: e.cfg.Build.Network,
-			// The base image is a catalog item of that name with no template revision.
-			Template:       events.Template{Name: st.Recipe.Base.Name, OS: st.Recipe.OS},
-			StorageProfile: e.cfg.Build.StorageProfile, CPU: st.Recipe.Rules.CPU, MemoryMB: st.Recipe.Rules.MemoryMB,
-			GuestInfo: map[string]string{
-				GuestUserData:         base64.StdEncoding.EncodeToString([]byte(userData)),
-				GuestUserDataEncoding: "base64",
-			},
-			Metadata: map[string]string{MetaClusterID: st.ID, MetaNodeRole: template.BuildVMName},
-		})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.BuildVMCreated{Name: template.BuildVMName, VMID: res.ID}), nil
-
-	case template.StepStartVM:
-		res, err := e.vcd.PowerOn(ctx, e.buildVM(st))
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.BuildVMStarted{}), nil
-
-	case template.StepAwaitCustomization:
-		return e.awaitCustomization(ctx, st)
-
-	case template.StepStopVM:
-		vm := e.buildVM(st)
-		res, err := e.vcd.PowerOff(ctx, vm)
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		// The template carries no user data, and no report of this build's guest, to the
-		// clusters' VMs made from it.
-		res, err = e.vcd.SetGuestInfo(ctx, vm, map[string]string{GuestUserData: "", GuestUserDataEncoding: "", GuestStatus: "", GuestError: ""})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.BuildVMStopped{}), nil
-
-	case template.StepCapture:
-		res, err := e.vcd.CaptureVApp(ctx, CaptureSpec{VApp: e.buildVApp(st), Item: st.CatalogItem, Description: st.Template.Description,
-			Owner: st.ID, Metadata: template.Metadata(st.Template)})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.TemplateCaptured{CatalogItemID: res.ID}), nil
-
-	case template.StepDeleteVApp:
-		res, err := e.vcd.DeleteVApp(ctx, e.buildVApp(st))
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.BuildVAppDeleted{}), nil
-
-	case template.StepUpload:
-		var sum string
-		if c, ok := d.cmd.Payload.(events.ImportTemplate); ok {
-			sum = c.SHA256 // the import's own command: a checksum is not part of its history
-		}
-		if err := e.cfg.Build.OVAFile(st.OVA); err != nil {
-			return stepResult{}, Terminal(events.CodeBaseImageNotFound, err.Error(), "", "")
-		}
-		res, err := e.vcd.EnsureImage(ctx, ImageSpec{Org: org, Item: st.CatalogItem, Description: st.Template.Description,
-			OVA: st.OVA, SHA256: sum, Owner: st.ID, Metadata: template.Metadata(st.Template)})
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.TemplateImported{Template: st.Template}), nil
-
-	case template.StepDeleteItem:
-		res, err := e.vcd.DeleteTemplate(ctx, org, st.Ref())
-		if err != nil || !res.Done {
-			return stepResult{}, err
-		}
-		return progress(events.TemplateDeleted{Template: st.Ref()}), nil
-
-	case template.StepSweep:
-		for _, it := range s.Items {
-			res, err := e.vcd.DeleteCatalogItem(ctx, ItemRef{Org: org, Name: it.Name, Owner: st.ID, Unfinished: it.Unfinished})
-			if err != nil || !res.Done {
-				return stepResult{}, err
-			}
-		}
-		return progress(s.Event), nil
-
-	case template.StepRecord:
-		return progress(s.Event), nil
-
-	case template.StepFail:
-		return stepResult{}, Terminal(s.Failure.Code, s.Failure.Message, "", "")
+	run, ok := templateSteps[s.Kind]
+	if !ok {
+		return stepResult{}, noStep(string(s.Kind))
 	}
-	return stepResult{}, Terminal(events.CodeInternal, "no step to run for "+string(s.Kind), "", "")
+	return run(e, ctx, d, s)
+}
+
+// ensureBaseImage finds or uploads the build's base OS image; an upload takes many steps.
+func (e *Executor) ensureBaseImage(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	st := d.tpl
+	b := st.Recipe.Base
+	if err := e.cfg.Build.OVAFile(b.OVA); err != nil && b.OVA != "" {
+		return stepResult{}, Terminal(events.CodeBaseImageNotFound, err.Error(), "", "")
+	}
+	res, err := e.vcd.EnsureImage(ctx, ImageSpec{Org: e.cfg.Build.Org, Item: b.Name, Description: "Base OS image (" + st.Recipe.OS + ") of kaas template builds",
+		OVA: b.OVA, SHA256: b.SHA256, Owner: st.ID})
+	if err != nil {
+		return stepResult{}, err
+	}
+	if !res.Done {
+		e.uploading(d.cmd.ID, true)
+		return stepResult{}, nil
+	}
+	return progress(events.BaseImageReady{Name: b.Name, VAppTemplateID: res.ID, Uploaded: e.uploading(d.cmd.ID, false)}), nil
+}
+
+func (e *Executor) createBuildVApp(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	ref := e.buildVApp(d.tpl)
+	res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: ref, Network: e.cfg.Build.Network,
+		Metadata: map[string]string{MetaClusterID: d.tpl.ID}})
+	return whenDone(res, err, events.BuildVAppCreated{VAppID: res.ID, Name: ref.Name})
+}
+
+// createBuildVM makes the build's VM from the base image, with the recipe as its user data.
+func (e *Executor) createBuildVM(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	st := d.tpl
+	userData, err := bootstrap.RenderBuild(st.Recipe)
+	if err != nil {
+		return stepResult{}, Terminal(events.CodeInvalidChange, fmt.Sprintf("the recipe of template %q cannot be rendered: %v", st.Recipe.Name, err), "", "")
+	}
+	res, err := e.vcd.EnsureVM(ctx, VMSpec{
+		VMRef: e.buildVM(st), Role: template.BuildVMName, Network: e.cfg.Build.Network,
+		// The base image is a catalog item of that name with no template revision.
+		Template:       events.Template{Name: st.Recipe.Base.Name, OS: st.Recipe.OS},
+		StorageProfile: e.cfg.Build.StorageProfile, CPU: st.Recipe.Rules.CPU, MemoryMB: st.Recipe.Rules.MemoryMB,
+		GuestInfo: map[string]string{
+			GuestUserData:         base64.StdEncoding.EncodeToString([]byte(userData)),
+			GuestUserDataEncoding: "base64",
+		},
+		Metadata: map[string]string{MetaClusterID: st.ID, MetaNodeRole: template.BuildVMName},
+	})
+	return whenDone(res, err, events.BuildVMCreated{Name: template.BuildVMName, VMID: res.ID})
+}
+
+func (e *Executor) startBuildVM(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	res, err := e.vcd.PowerOn(ctx, e.buildVM(d.tpl))
+	return whenDone(res, err, events.BuildVMStarted{})
+}
+
+// stopBuildVM powers the build's VM off and empties its guestinfo: the template carries no
+// user data, and no report of this build's guest, to the clusters' VMs made from it.
+func (e *Executor) stopBuildVM(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	vm := e.buildVM(d.tpl)
+	res, err := e.vcd.PowerOff(ctx, vm)
+	if err != nil || !res.Done {
+		return stepResult{}, err
+	}
+	res, err = e.vcd.SetGuestInfo(ctx, vm, map[string]string{GuestUserData: "", GuestUserDataEncoding: "", GuestStatus: "", GuestError: ""})
+	return whenDone(res, err, events.BuildVMStopped{})
+}
+
+func (e *Executor) captureTemplate(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	st := d.tpl
+	res, err := e.vcd.CaptureVApp(ctx, CaptureSpec{VApp: e.buildVApp(st), Item: st.CatalogItem, Description: st.Template.Description,
+		Owner: st.ID, Metadata: template.Metadata(st.Template)})
+	return whenDone(res, err, events.TemplateCaptured{CatalogItemID: res.ID})
+}
+
+func (e *Executor) deleteBuildVApp(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	res, err := e.vcd.DeleteVApp(ctx, e.buildVApp(d.tpl))
+	return whenDone(res, err, events.BuildVAppDeleted{})
+}
+
+// uploadTemplate imports a template's OVA into the catalog.
+func (e *Executor) uploadTemplate(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	st := d.tpl
+	var sum string
+	if c, ok := d.cmd.Payload.(events.ImportTemplate); ok {
+		sum = c.SHA256 // the import's own command: a checksum is not part of its history
+	}
+	if err := e.cfg.Build.OVAFile(st.OVA); err != nil {
+		return stepResult{}, Terminal(events.CodeBaseImageNotFound, err.Error(), "", "")
+	}
+	res, err := e.vcd.EnsureImage(ctx, ImageSpec{Org: e.cfg.Build.Org, Item: st.CatalogItem, Description: st.Template.Description,
+		OVA: st.OVA, SHA256: sum, Owner: st.ID, Metadata: template.Metadata(st.Template)})
+	return whenDone(res, err, events.TemplateImported{Template: st.Template})
+}
+
+func (e *Executor) deleteTemplateItem(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	res, err := e.vcd.DeleteTemplate(ctx, e.cfg.Build.Org, d.tpl.Ref())
+	return whenDone(res, err, events.TemplateDeleted{Template: d.tpl.Ref()})
+}
+
+// sweepItems deletes the catalog items an undone build or import left, then records the
+// planned event.
+func (e *Executor) sweepItems(ctx context.Context, d *delivery, s template.Step) (stepResult, error) {
+	for _, it := range s.Items {
+		res, err := e.vcd.DeleteCatalogItem(ctx, ItemRef{Org: e.cfg.Build.Org, Name: it.Name, Owner: d.tpl.ID, Unfinished: it.Unfinished})
+		if err != nil || !res.Done {
+			return stepResult{}, err
+		}
+	}
+	return progress(s.Event), nil
+}
+
+func (e *Executor) recordTemplateEvent(_ context.Context, _ *delivery, s template.Step) (stepResult, error) {
+	return progress(s.Event), nil
+}
+
+// failTemplateStep ends the operation the plan says cannot go on.
+func (e *Executor) failTemplateStep(_ context.Context, _ *delivery, s template.Step) (stepResult, error) {
+	return stepResult{}, Terminal(s.Failure.Code, s.Failure.Message, "", "")
 }
 
 // awaitCustomization reads the build guest's report: each new step is recorded, done ends
 // the wait, and a failure fails the build with the guest's own account of it.
-func (e *Executor) awaitCustomization(ctx context.Context, st *template.State) (stepResult, error) {
+func (e *Executor) awaitCustomization(ctx context.Context, d *delivery, _ template.Step) (stepResult, error) {
+	st := d.tpl
 	gi, err := e.vcd.GuestInfo(ctx, e.buildVM(st))
 	if err != nil {
 		return stepResult{}, err

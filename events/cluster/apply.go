@@ -11,6 +11,18 @@ import (
 // never records) are folded as harmlessly as possible rather than rejected: history is
 // history, and a view must always be rebuildable from it.
 func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
+	s.note(e, seq, hash)
+	if e.Payload == nil {
+		return
+	}
+	if apply, ok := appliers[e.Payload.Type()]; ok {
+		apply(s, e)
+	}
+}
+
+// note keeps what every event changes: the position in the stream, the commands seen, and
+// the operation's last step.
+func (s *State) note(e events.Envelope, seq uint64, hash string) {
 	if s.commands == nil {
 		s.commands = map[string]bool{}
 		s.nextOrdinal = map[string]int{}
@@ -32,152 +44,234 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 			s.Op.Retry = nil // progress resets the retry count
 		}
 	}
+}
 
-	switch p := e.Payload.(type) {
-	case events.ClusterCreationStarted:
-		s.Exists, s.Deleted, s.RolledBack = true, false, false
-		s.OrgID, s.Owner, s.Spec = e.OrgID, e.Actor, p.Spec
-		s.Created, s.Updated = e.Time, e.Time
-		s.start(e, events.OpCreate)
+// applier folds one event into the state.
+type applier func(s *State, e events.Envelope)
 
-	case events.TemplateResolved:
-		if s.Op != nil && s.Op.Op == events.OpUpgrade {
-			t := p.Template
-			s.Op.Target = &t
-		} else {
-			s.Template = p.Template
+// appliers fold each type of event. A type not named here (CommandRejected: a refusal)
+// changes nothing but what note keeps.
+var appliers = byType(
+	on((*State).applyClusterCreationStarted),
+	on((*State).applyTemplateResolved),
+	on((*State).applyVAppCreated),
+	on((*State).applyNodeCreated),
+	on((*State).applyNodeStarted),
+	on((*State).applyControlPlaneInitialized),
+	on((*State).applyNodeJoined),
+	on((*State).applyNodeReady),
+	on((*State).applyClusterCreated),
+	on((*State).applyStepRetrying),
+	on((*State).applyOperationFailed),
+	on((*State).applyNodeDeleted),
+	on((*State).applyVAppDeleted),
+	on((*State).applyOperationRolledBack),
+	on((*State).applyWorkersScaleStarted),
+	on((*State).applyNFSNodeDeletionStarted),
+	on((*State).applyNFSNodeRemoved),
+	on((*State).applyClusterScaled),
+	on((*State).applyClusterUpgradeStarted),
+	on((*State).applyNodeUpgradeRequested),
+	on((*State).applyNodeUpgraded),
+	on((*State).applyClusterUpgraded),
+	on((*State).applyClusterDeletionStarted),
+	on((*State).applyClusterDeleted),
+	on((*State).applyClusterACLChanged),
+)
+
+// typedApplier is an applier with the event type it folds.
+type typedApplier struct {
+	typ   string
+	apply applier
+}
+
+// on makes f, which folds events of payload type P, an applier keyed by P's event type.
+func on[P events.Payload](f func(*State, events.Envelope, P)) typedApplier {
+	var zero P
+	return typedApplier{typ: zero.Type(), apply: func(s *State, e events.Envelope) {
+		if p, ok := e.Payload.(P); ok {
+			f(s, e, p)
 		}
+	}}
+}
 
-	case events.VAppCreated:
-		s.VAppID = p.VAppID
-
-	case events.NodeCreated:
-		if s.Node(p.Name) == nil {
-			n := &Node{Name: p.Name, Role: p.Role, Ordinal: p.Ordinal, VMID: p.VMID}
-			if s.Op != nil {
-				n.Op = s.Op.CommandID
-			}
-			s.addNode(n)
+func byType(as ...typedApplier) map[string]applier {
+	m := make(map[string]applier, len(as))
+	for _, a := range as {
+		if _, dup := m[a.typ]; dup {
+			panic("cluster: two appliers of " + a.typ)
 		}
-		if p.Ordinal+1 > s.nextOrdinal[p.Role] {
-			s.nextOrdinal[p.Role] = p.Ordinal + 1
-		}
-
-	case events.NodeStarted:
-		if n := s.Node(p.Name); n != nil {
-			n.Started, n.StartedAt = true, e.Time
-		}
-
-	case events.ControlPlaneInitialized:
-		s.ControlPlane = Endpoint{Node: p.Node, IP: p.IP, Endpoint: p.Endpoint, KubeconfigRef: p.KubeconfigRef, JoinCommandRef: p.JoinCommandRef}
-		if n := s.Node(p.Node); n != nil {
-			n.Ready, n.IP, n.KubernetesVersion = true, p.IP, s.Template.KubernetesVersion
-		}
-
-	case events.NodeJoined:
-		if n := s.Node(p.Name); n != nil {
-			n.Ready, n.IP, n.KubernetesVersion = true, p.IP, s.Template.KubernetesVersion
-		}
-
-	case events.NodeReady:
-		if n := s.Node(p.Name); n != nil {
-			n.Ready, n.IP = true, p.IP
-		}
-
-	case events.ClusterCreated:
-		s.succeed(events.OpCreate)
-
-	case events.StepRetrying:
-		if s.Op != nil {
-			s.Op.Retry = &Retry{Step: p.Step, Attempt: p.Attempt, NotUntil: p.NotUntil, Failure: p.Failure}
-		}
-
-	case events.OperationFailed:
-		f := p.Failure
-		s.LastFailure = &f
-		if s.Op == nil {
-			break
-		}
-		if p.Rollback {
-			s.Op.Failed, s.Op.FailedAt = &f, e.Time
-			break
-		}
-		s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
-
-	case events.NodeDeleted:
-		if s.Node(p.Name) == nil && s.Op != nil && s.Op.Failed != nil {
-			s.Op.Swept = true // the rollback looked for a node an interrupted step made
-		}
-		s.removeNode(p.Name)
-
-	case events.VAppDeleted:
-		s.VAppID, s.Nodes, s.ControlPlane = "", nil, Endpoint{}
-		if s.Op != nil {
-			s.Op.Swept = true
-		}
-
-	case events.OperationRolledBack:
-		if s.Op != nil {
-			// A create undone leaves no cluster, as CSE deletes the vApp and the entity: its
-			// name is free again, and only its history (operation, audit, as-of) tells of it.
-			s.RolledBack = s.Op.Op == events.OpCreate
-			s.Deleted = s.RolledBack
-			s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
-		}
-
-	case events.WorkersScaleStarted:
-		s.start(e, events.OpUpdate)
-		s.Op.FromWorkers, s.Op.Workers = p.From, p.To
-
-	case events.NFSNodeDeletionStarted:
-		s.start(e, events.OpUpdate)
-		s.Op.RemoveNode = p.Node
-		s.Op.FromWorkers, s.Op.Workers = s.Spec.Workers.Count, s.Spec.Workers.Count
-
-	case events.NFSNodeRemoved:
-		s.Spec.NFS.Count = max(0, s.Spec.NFS.Count-1)
-		s.succeed(events.OpUpdate)
-
-	case events.ClusterScaled:
-		s.Spec.Workers.Count = p.Workers
-		s.succeed(events.OpUpdate)
-
-	case events.ClusterUpgradeStarted:
-		s.start(e, events.OpUpgrade)
-		s.Op.TargetRef = p.To
-
-	case events.NodeUpgradeRequested:
-		if n := s.Node(p.Name); n != nil {
-			n.UpgradeRequested = p.KubernetesVersion
-		}
-
-	case events.NodeUpgraded:
-		if n := s.Node(p.Name); n != nil {
-			n.KubernetesVersion = p.KubernetesVersion
-		}
-
-	case events.ClusterUpgraded:
-		s.Template = p.Template
-		s.Spec.Template = events.TemplateRef{Name: p.Template.Name, Revision: p.Template.Revision}
-		s.succeed(events.OpUpgrade)
-
-	case events.ClusterDeletionStarted:
-		s.start(e, events.OpDelete)
-		s.Op.Force = p.Force
-		if p.Force {
-			s.Op.CommandType = events.TypeForceDeleteCluster
-		}
-
-	case events.ClusterDeleted:
-		s.Deleted, s.Op, s.Phase = true, nil, events.PhaseDeleteSucceeded
-		s.VAppID, s.Nodes, s.ControlPlane = "", nil, Endpoint{}
-
-	case events.CommandRejected:
-		// Only the command id is remembered (above): a refusal changes nothing.
-
-	case events.ClusterACLChanged:
-		s.ACL = slices.Clone(p.Entries)
+		m[a.typ] = a.apply
 	}
+	return m
+}
+
+func (s *State) applyClusterCreationStarted(e events.Envelope, p events.ClusterCreationStarted) {
+	s.Exists, s.Deleted, s.RolledBack = true, false, false
+	s.OrgID, s.Owner, s.Spec = e.OrgID, e.Actor, p.Spec
+	s.Created, s.Updated = e.Time, e.Time
+	s.start(e, events.OpCreate)
+}
+
+// applyTemplateResolved: an upgrade's template is its target; a create's is the cluster's.
+func (s *State) applyTemplateResolved(_ events.Envelope, p events.TemplateResolved) {
+	if s.Op != nil && s.Op.Op == events.OpUpgrade {
+		t := p.Template
+		s.Op.Target = &t
+	} else {
+		s.Template = p.Template
+	}
+}
+
+func (s *State) applyVAppCreated(_ events.Envelope, p events.VAppCreated) {
+	s.VAppID = p.VAppID
+}
+
+func (s *State) applyNodeCreated(_ events.Envelope, p events.NodeCreated) {
+	if s.Node(p.Name) == nil {
+		n := &Node{Name: p.Name, Role: p.Role, Ordinal: p.Ordinal, VMID: p.VMID}
+		if s.Op != nil {
+			n.Op = s.Op.CommandID
+		}
+		s.addNode(n)
+	}
+	if p.Ordinal+1 > s.nextOrdinal[p.Role] {
+		s.nextOrdinal[p.Role] = p.Ordinal + 1
+	}
+}
+
+func (s *State) applyNodeStarted(e events.Envelope, p events.NodeStarted) {
+	if n := s.Node(p.Name); n != nil {
+		n.Started, n.StartedAt = true, e.Time
+	}
+}
+
+func (s *State) applyControlPlaneInitialized(_ events.Envelope, p events.ControlPlaneInitialized) {
+	s.ControlPlane = Endpoint{Node: p.Node, IP: p.IP, Endpoint: p.Endpoint, KubeconfigRef: p.KubeconfigRef, JoinCommandRef: p.JoinCommandRef}
+	if n := s.Node(p.Node); n != nil {
+		n.Ready, n.IP, n.KubernetesVersion = true, p.IP, s.Template.KubernetesVersion
+	}
+}
+
+func (s *State) applyNodeJoined(_ events.Envelope, p events.NodeJoined) {
+	if n := s.Node(p.Name); n != nil {
+		n.Ready, n.IP, n.KubernetesVersion = true, p.IP, s.Template.KubernetesVersion
+	}
+}
+
+func (s *State) applyNodeReady(_ events.Envelope, p events.NodeReady) {
+	if n := s.Node(p.Name); n != nil {
+		n.Ready, n.IP = true, p.IP
+	}
+}
+
+func (s *State) applyClusterCreated(events.Envelope, events.ClusterCreated) {
+	s.succeed(events.OpCreate)
+}
+
+func (s *State) applyStepRetrying(_ events.Envelope, p events.StepRetrying) {
+	if s.Op != nil {
+		s.Op.Retry = &Retry{Step: p.Step, Attempt: p.Attempt, NotUntil: p.NotUntil, Failure: p.Failure}
+	}
+}
+
+// applyOperationFailed ends the operation, or, when it is to be undone, marks it failed
+// so that the plan rolls it back.
+func (s *State) applyOperationFailed(e events.Envelope, p events.OperationFailed) {
+	f := p.Failure
+	s.LastFailure = &f
+	switch {
+	case s.Op == nil:
+	case p.Rollback:
+		s.Op.Failed, s.Op.FailedAt = &f, e.Time
+	default:
+		s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
+	}
+}
+
+func (s *State) applyNodeDeleted(_ events.Envelope, p events.NodeDeleted) {
+	if s.Node(p.Name) == nil && s.Op != nil && s.Op.Failed != nil {
+		s.Op.Swept = true // the rollback looked for a node an interrupted step made
+	}
+	s.removeNode(p.Name)
+}
+
+func (s *State) applyVAppDeleted(events.Envelope, events.VAppDeleted) {
+	s.VAppID, s.Nodes, s.ControlPlane = "", nil, Endpoint{}
+	if s.Op != nil {
+		s.Op.Swept = true
+	}
+}
+
+func (s *State) applyOperationRolledBack(events.Envelope, events.OperationRolledBack) {
+	if s.Op != nil {
+		// A create undone leaves no cluster, as CSE deletes the vApp and the entity: its
+		// name is free again, and only its history (operation, audit, as-of) tells of it.
+		s.RolledBack = s.Op.Op == events.OpCreate
+		s.Deleted = s.RolledBack
+		s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
+	}
+}
+
+func (s *State) applyWorkersScaleStarted(e events.Envelope, p events.WorkersScaleStarted) {
+	s.start(e, events.OpUpdate)
+	s.Op.FromWorkers, s.Op.Workers = p.From, p.To
+}
+
+func (s *State) applyNFSNodeDeletionStarted(e events.Envelope, p events.NFSNodeDeletionStarted) {
+	s.start(e, events.OpUpdate)
+	s.Op.RemoveNode = p.Node
+	s.Op.FromWorkers, s.Op.Workers = s.Spec.Workers.Count, s.Spec.Workers.Count
+}
+
+func (s *State) applyNFSNodeRemoved(events.Envelope, events.NFSNodeRemoved) {
+	s.Spec.NFS.Count = max(0, s.Spec.NFS.Count-1)
+	s.succeed(events.OpUpdate)
+}
+
+func (s *State) applyClusterScaled(_ events.Envelope, p events.ClusterScaled) {
+	s.Spec.Workers.Count = p.Workers
+	s.succeed(events.OpUpdate)
+}
+
+func (s *State) applyClusterUpgradeStarted(e events.Envelope, p events.ClusterUpgradeStarted) {
+	s.start(e, events.OpUpgrade)
+	s.Op.TargetRef = p.To
+}
+
+func (s *State) applyNodeUpgradeRequested(_ events.Envelope, p events.NodeUpgradeRequested) {
+	if n := s.Node(p.Name); n != nil {
+		n.UpgradeRequested = p.KubernetesVersion
+	}
+}
+
+func (s *State) applyNodeUpgraded(_ events.Envelope, p events.NodeUpgraded) {
+	if n := s.Node(p.Name); n != nil {
+		n.KubernetesVersion = p.KubernetesVersion
+	}
+}
+
+func (s *State) applyClusterUpgraded(_ events.Envelope, p events.ClusterUpgraded) {
+	s.Template = p.Template
+	s.Spec.Template = events.TemplateRef{Name: p.Template.Name, Revision: p.Template.Revision}
+	s.succeed(events.OpUpgrade)
+}
+
+func (s *State) applyClusterDeletionStarted(e events.Envelope, p events.ClusterDeletionStarted) {
+	s.start(e, events.OpDelete)
+	s.Op.Force = p.Force
+	if p.Force {
+		s.Op.CommandType = events.TypeForceDeleteCluster
+	}
+}
+
+func (s *State) applyClusterDeleted(events.Envelope, events.ClusterDeleted) {
+	s.Deleted, s.Op, s.Phase = true, nil, events.PhaseDeleteSucceeded
+	s.VAppID, s.Nodes, s.ControlPlane = "", nil, Endpoint{}
+}
+
+func (s *State) applyClusterACLChanged(_ events.Envelope, p events.ClusterACLChanged) {
+	s.ACL = slices.Clone(p.Entries)
 }
 
 func (s *State) start(e events.Envelope, op string) {

@@ -11,6 +11,18 @@ import (
 // never records) are folded as harmlessly as possible rather than rejected: history is
 // history, and a view must always be rebuildable from it.
 func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
+	s.note(e, seq, hash)
+	if e.Payload == nil {
+		return
+	}
+	if apply, ok := appliers[e.Payload.Type()]; ok {
+		apply(s, e)
+	}
+}
+
+// note keeps what every event changes: the position in the stream, the commands seen, the
+// times, and the operation's last step.
+func (s *State) note(e events.Envelope, seq uint64, hash string) {
 	if s.commands == nil {
 		s.commands = map[string]bool{}
 	}
@@ -40,95 +52,163 @@ func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 			s.Op.Retry = nil // progress resets the retry count
 		}
 	}
-	b := &s.Build
+}
 
-	switch p := e.Payload.(type) {
-	case events.TemplateBuildStarted:
-		s.made(e, OpBuild, FromRecipe(p.Recipe, p.Revision), p.CatalogItem)
-		s.Recipe = p.Recipe
+// applier folds one event into the state.
+type applier func(s *State, e events.Envelope)
 
-	case events.BaseImageReady:
-		b.BaseImageID, b.BaseUploaded = p.VAppTemplateID, p.Uploaded
+// appliers fold each type of event. A type not named here (CommandRejected: a refusal)
+// changes nothing but what note keeps.
+var appliers = byType(
+	on((*State).applyTemplateBuildStarted),
+	on((*State).applyBaseImageReady),
+	on((*State).applyBuildVAppCreated),
+	on((*State).applyBuildVMCreated),
+	on((*State).applyBuildVMStarted),
+	on((*State).applyTemplateBuildProgressed),
+	on((*State).applyBuildCustomized),
+	on((*State).applyBuildVMStopped),
+	on((*State).applyTemplateCaptured),
+	on((*State).applyBuildVAppDeleted),
+	on((*State).applyTemplateBuilt),
+	on((*State).applyTemplateImportStarted),
+	on((*State).applyTemplateImported),
+	on((*State).applyTemplateDeprecated),
+	on((*State).applyTemplateDeletionStarted),
+	on((*State).applyTemplateDeleted),
+	on((*State).applyStepRetrying),
+	on((*State).applyOperationFailed),
+	on((*State).applyOperationRolledBack),
+)
 
-	case events.BuildVAppCreated:
-		b.VAppID, b.VAppName = p.VAppID, p.Name
+// typedApplier is an applier with the event type it folds.
+type typedApplier struct {
+	typ   string
+	apply applier
+}
 
-	case events.BuildVMCreated:
-		b.VMID = p.VMID
-
-	case events.BuildVMStarted:
-		b.Started, b.StartedAt = true, e.Time
-
-	case events.TemplateBuildProgressed:
-		b.GuestStep = p.Step
-
-	case events.BuildCustomized:
-		b.Customized = true
-
-	case events.BuildVMStopped:
-		b.Stopped = true
-
-	case events.TemplateCaptured:
-		b.CatalogItemID, b.VAppTemplateID = p.CatalogItemID, p.VAppTemplateID
-		s.Template.CatalogItemID = p.CatalogItemID
-
-	case events.BuildVAppDeleted:
-		b.VAppDeleted = true
-
-	case events.TemplateBuilt:
-		s.Template = p.Template
-		s.Template.Source = cmp.Or(s.Template.Source, events.SourceBuilt)
-		s.Ready = true
-		s.succeed(OpBuild)
-
-	case events.TemplateImportStarted:
-		s.made(e, OpImport, FromImport(p.Template), p.CatalogItem)
-		s.OVA = p.OVA
-
-	case events.TemplateImported:
-		s.Template = p.Template
-		s.Template.Source = cmp.Or(s.Template.Source, events.SourceImported)
-		s.Ready = true
-		s.succeed(OpImport)
-
-	case events.TemplateDeprecated:
-		s.named(p.Template)
-		s.Template.Deprecated = p.Deprecated
-
-	case events.TemplateDeletionStarted:
-		s.named(p.Template)
-		s.start(e, OpDelete)
-
-	case events.TemplateDeleted:
-		s.named(p.Template)
-		s.Deleted, s.Ready = true, false
-		s.succeed(OpDelete)
-
-	case events.StepRetrying:
-		if s.Op != nil {
-			s.Op.Retry = &Retry{Step: p.Step, Attempt: p.Attempt, NotUntil: p.NotUntil, Failure: p.Failure}
+// on makes f, which folds events of payload type P, an applier keyed by P's event type.
+func on[P events.Payload](f func(*State, events.Envelope, P)) typedApplier {
+	var zero P
+	return typedApplier{typ: zero.Type(), apply: func(s *State, e events.Envelope) {
+		if p, ok := e.Payload.(P); ok {
+			f(s, e, p)
 		}
+	}}
+}
 
-	case events.OperationFailed:
-		f := p.Failure
-		s.LastFailure = &f
-		if s.Op == nil {
-			break
+func byType(as ...typedApplier) map[string]applier {
+	m := make(map[string]applier, len(as))
+	for _, a := range as {
+		if _, dup := m[a.typ]; dup {
+			panic("template: two appliers of " + a.typ)
 		}
-		if p.Rollback {
-			s.Op.Failed, s.Op.FailedAt = &f, e.Time
-			break
-		}
+		m[a.typ] = a.apply
+	}
+	return m
+}
+
+func (s *State) applyTemplateBuildStarted(e events.Envelope, p events.TemplateBuildStarted) {
+	s.made(e, OpBuild, FromRecipe(p.Recipe, p.Revision), p.CatalogItem)
+	s.Recipe = p.Recipe
+}
+
+func (s *State) applyBaseImageReady(_ events.Envelope, p events.BaseImageReady) {
+	s.Build.BaseImageID, s.Build.BaseUploaded = p.VAppTemplateID, p.Uploaded
+}
+
+func (s *State) applyBuildVAppCreated(_ events.Envelope, p events.BuildVAppCreated) {
+	s.Build.VAppID, s.Build.VAppName = p.VAppID, p.Name
+}
+
+func (s *State) applyBuildVMCreated(_ events.Envelope, p events.BuildVMCreated) {
+	s.Build.VMID = p.VMID
+}
+
+func (s *State) applyBuildVMStarted(e events.Envelope, _ events.BuildVMStarted) {
+	s.Build.Started, s.Build.StartedAt = true, e.Time
+}
+
+func (s *State) applyTemplateBuildProgressed(_ events.Envelope, p events.TemplateBuildProgressed) {
+	s.Build.GuestStep = p.Step
+}
+
+func (s *State) applyBuildCustomized(events.Envelope, events.BuildCustomized) {
+	s.Build.Customized = true
+}
+
+func (s *State) applyBuildVMStopped(events.Envelope, events.BuildVMStopped) {
+	s.Build.Stopped = true
+}
+
+func (s *State) applyTemplateCaptured(_ events.Envelope, p events.TemplateCaptured) {
+	s.Build.CatalogItemID, s.Build.VAppTemplateID = p.CatalogItemID, p.VAppTemplateID
+	s.Template.CatalogItemID = p.CatalogItemID
+}
+
+func (s *State) applyBuildVAppDeleted(events.Envelope, events.BuildVAppDeleted) {
+	s.Build.VAppDeleted = true
+}
+
+func (s *State) applyTemplateBuilt(_ events.Envelope, p events.TemplateBuilt) {
+	s.Template = p.Template
+	s.Template.Source = cmp.Or(s.Template.Source, events.SourceBuilt)
+	s.Ready = true
+	s.succeed(OpBuild)
+}
+
+func (s *State) applyTemplateImportStarted(e events.Envelope, p events.TemplateImportStarted) {
+	s.made(e, OpImport, FromImport(p.Template), p.CatalogItem)
+	s.OVA = p.OVA
+}
+
+func (s *State) applyTemplateImported(_ events.Envelope, p events.TemplateImported) {
+	s.Template = p.Template
+	s.Template.Source = cmp.Or(s.Template.Source, events.SourceImported)
+	s.Ready = true
+	s.succeed(OpImport)
+}
+
+func (s *State) applyTemplateDeprecated(_ events.Envelope, p events.TemplateDeprecated) {
+	s.named(p.Template)
+	s.Template.Deprecated = p.Deprecated
+}
+
+func (s *State) applyTemplateDeletionStarted(e events.Envelope, p events.TemplateDeletionStarted) {
+	s.named(p.Template)
+	s.start(e, OpDelete)
+}
+
+func (s *State) applyTemplateDeleted(_ events.Envelope, p events.TemplateDeleted) {
+	s.named(p.Template)
+	s.Deleted, s.Ready = true, false
+	s.succeed(OpDelete)
+}
+
+func (s *State) applyStepRetrying(_ events.Envelope, p events.StepRetrying) {
+	if s.Op != nil {
+		s.Op.Retry = &Retry{Step: p.Step, Attempt: p.Attempt, NotUntil: p.NotUntil, Failure: p.Failure}
+	}
+}
+
+// applyOperationFailed ends the operation, or, when it is to be undone, marks it failed
+// so that the plan rolls it back.
+func (s *State) applyOperationFailed(e events.Envelope, p events.OperationFailed) {
+	f := p.Failure
+	s.LastFailure = &f
+	switch {
+	case s.Op == nil:
+	case p.Rollback:
+		s.Op.Failed, s.Op.FailedAt = &f, e.Time
+	default:
 		s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
+	}
+}
 
-	case events.OperationRolledBack:
-		if s.Op != nil {
-			s.RolledBack = s.Op.Op != OpDelete
-			s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
-		}
-
-	case events.CommandRejected:
-		// Only the command id is remembered (above): a refusal changes nothing.
+func (s *State) applyOperationRolledBack(events.Envelope, events.OperationRolledBack) {
+	if s.Op != nil {
+		s.RolledBack = s.Op.Op != OpDelete
+		s.Phase, s.Op = events.MakePhase(s.Op.Op, events.StatusFailed), nil
 	}
 }
 
