@@ -64,11 +64,8 @@ func (g guestRun) file(t *testing.T, path string) string {
 // runcmd's command in the guest's root; prepare changes the root first.
 func runBuild(t *testing.T, r events.Recipe, prepare func(root string)) guestRun {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("running the build script in a chroot needs root")
-	}
 	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("running the build script needs unshare (util-linux)")
+		t.Fatal("running the build script needs unshare, from util-linux (Debian: apt-get install util-linux)")
 	}
 	ud, err := RenderBuild(r)
 	if err != nil {
@@ -112,28 +109,38 @@ func runBuild(t *testing.T, r events.Recipe, prepare func(root string)) guestRun
 		prepare(root)
 	}
 	// The host's programs, read-only in spirit: the build writes nothing under /usr but
-	// /usr/local, which is the root's own.
+	// /usr/local, which is the root's own. A usr-merged host's /bin, /lib… are links into
+	// /usr, and so are the root's; an older layout's are directories, bound as they are.
 	var mounts strings.Builder
-	for _, d := range []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32", "libexec", "share"} {
-		host := "/usr/" + d
+	bind := func(host, inRoot string) {
 		if fi, err := os.Stat(host); err != nil || !fi.IsDir() {
-			continue
+			return
 		}
-		if err := os.MkdirAll(filepath.Join(root, "usr", d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(root, inRoot), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&mounts, "mount --bind %s %s/usr/%s\n", host, root, d)
-		if fi, err := os.Lstat("/" + d); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		fmt.Fprintf(&mounts, "mount --bind %s %s/%s\n", host, root, inRoot)
+	}
+	for _, d := range []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32", "libexec", "share"} {
+		bind("/usr/"+d, "usr/"+d)
+		fi, err := os.Lstat("/" + d)
+		switch {
+		case err != nil:
+		case fi.Mode()&os.ModeSymlink != 0:
 			if err := os.Symlink("usr/"+d, filepath.Join(root, d)); err != nil {
 				t.Fatal(err)
 			}
+		default:
+			bind("/"+d, d)
 		}
 	}
-	if fi, err := os.Lstat("/bin"); err != nil || fi.Mode()&os.ModeSymlink == 0 {
-		t.Skip("the host is not usr-merged (/bin a link to /usr/bin): the chroot would have no /bin/sh")
-	}
 	script := "set -e\n" + mounts.String() + "mount --bind /dev/null " + root + "/dev/null\nexec chroot " + root + " /usr/local/sbin/kaas-build\n"
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	args := []string{"--mount", "--propagation", "private"}
+	if os.Geteuid() != 0 {
+		// Mounts and chroot without root: a user namespace in which this user is root.
+		args = append([]string{"--user", "--map-root-user"}, args...)
+	}
+	cmd := exec.Command("unshare", append(args, "sh", "-c", script)...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	out, err := cmd.CombinedOutput()
 	t.Logf("kaas-build:\n%s", out)
