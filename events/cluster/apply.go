@@ -12,12 +12,7 @@ import (
 // history, and a view must always be rebuildable from it.
 func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 	s.note(e, seq, hash)
-	if e.Payload == nil {
-		return
-	}
-	if apply, ok := appliers[e.Payload.Type()]; ok {
-		apply(s, e)
-	}
+	appliers.Apply(s, e)
 }
 
 // note keeps what every event changes: the position in the stream, the commands seen, and
@@ -46,65 +41,35 @@ func (s *State) note(e events.Envelope, seq uint64, hash string) {
 	}
 }
 
-// applier folds one event into the state.
-type applier func(s *State, e events.Envelope)
-
 // appliers fold each type of event. A type not named here (CommandRejected: a refusal)
 // changes nothing but what note keeps.
-var appliers = byType(
-	on((*State).applyClusterCreationStarted),
-	on((*State).applyTemplateResolved),
-	on((*State).applyVAppCreated),
-	on((*State).applyNodeCreated),
-	on((*State).applyNodeStarted),
-	on((*State).applyControlPlaneInitialized),
-	on((*State).applyNodeJoined),
-	on((*State).applyNodeReady),
-	on((*State).applyClusterCreated),
-	on((*State).applyStepRetrying),
-	on((*State).applyOperationFailed),
-	on((*State).applyNodeDeleted),
-	on((*State).applyVAppDeleted),
-	on((*State).applyOperationRolledBack),
-	on((*State).applyWorkersScaleStarted),
-	on((*State).applyNFSNodeDeletionStarted),
-	on((*State).applyNFSNodeRemoved),
-	on((*State).applyClusterScaled),
-	on((*State).applyClusterUpgradeStarted),
-	on((*State).applyNodeUpgradeRequested),
-	on((*State).applyNodeUpgraded),
-	on((*State).applyClusterUpgraded),
-	on((*State).applyClusterDeletionStarted),
-	on((*State).applyClusterDeleted),
-	on((*State).applyClusterACLChanged),
+var appliers = events.NewFold(
+	events.On((*State).applyClusterCreationStarted),
+	events.On((*State).applyTemplateResolved),
+	events.On((*State).applyVAppCreated),
+	events.On((*State).applyNodeCreated),
+	events.On((*State).applyNodeStarted),
+	events.On((*State).applyControlPlaneInitialized),
+	events.On((*State).applyNodeJoined),
+	events.On((*State).applyNodeReady),
+	events.On((*State).applyClusterCreated),
+	events.On((*State).applyStepRetrying),
+	events.On((*State).applyOperationFailed),
+	events.On((*State).applyNodeDeleted),
+	events.On((*State).applyVAppDeleted),
+	events.On((*State).applyOperationRolledBack),
+	events.On((*State).applyWorkersScaleStarted),
+	events.On((*State).applyNFSNodeDeletionStarted),
+	events.On((*State).applyNFSNodeRemoved),
+	events.On((*State).applyClusterScaled),
+	events.On((*State).applyClusterUpgradeStarted),
+	events.On((*State).applyNodeUpgradeRequested),
+	events.On((*State).applyNodeUpgraded),
+	events.On((*State).applyClusterUpgraded),
+	events.On((*State).applyClusterDeletionStarted),
+	events.On((*State).applyClusterDeleted),
+	events.On((*State).applyClusterACLChanged),
 )
-
-// typedApplier is an applier with the event type it folds.
-type typedApplier struct {
-	typ   string
-	apply applier
-}
-
-// on makes f, which folds events of payload type P, an applier keyed by P's event type.
-func on[P events.Payload](f func(*State, events.Envelope, P)) typedApplier {
-	var zero P
-	return typedApplier{typ: zero.Type(), apply: func(s *State, e events.Envelope) {
-		if p, ok := e.Payload.(P); ok {
-			f(s, e, p)
-		}
-	}}
-}
-
-func byType(as ...typedApplier) map[string]applier {
-	m := make(map[string]applier, len(as))
-	for _, a := range as {
-		if _, dup := m[a.typ]; dup {
-			panic("cluster: two appliers of " + a.typ)
-		}
-		m[a.typ] = a.apply
-	}
-	return m
-}
 
 func (s *State) applyClusterCreationStarted(e events.Envelope, p events.ClusterCreationStarted) {
 	s.Exists, s.Deleted, s.RolledBack = true, false, false

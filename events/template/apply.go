@@ -12,12 +12,7 @@ import (
 // history, and a view must always be rebuildable from it.
 func (s *State) Apply(e events.Envelope, seq uint64, hash string) {
 	s.note(e, seq, hash)
-	if e.Payload == nil {
-		return
-	}
-	if apply, ok := appliers[e.Payload.Type()]; ok {
-		apply(s, e)
-	}
+	appliers.Apply(s, e)
 }
 
 // note keeps what every event changes: the position in the stream, the commands seen, the
@@ -54,59 +49,29 @@ func (s *State) note(e events.Envelope, seq uint64, hash string) {
 	}
 }
 
-// applier folds one event into the state.
-type applier func(s *State, e events.Envelope)
-
 // appliers fold each type of event. A type not named here (CommandRejected: a refusal)
 // changes nothing but what note keeps.
-var appliers = byType(
-	on((*State).applyTemplateBuildStarted),
-	on((*State).applyBaseImageReady),
-	on((*State).applyBuildVAppCreated),
-	on((*State).applyBuildVMCreated),
-	on((*State).applyBuildVMStarted),
-	on((*State).applyTemplateBuildProgressed),
-	on((*State).applyBuildCustomized),
-	on((*State).applyBuildVMStopped),
-	on((*State).applyTemplateCaptured),
-	on((*State).applyBuildVAppDeleted),
-	on((*State).applyTemplateBuilt),
-	on((*State).applyTemplateImportStarted),
-	on((*State).applyTemplateImported),
-	on((*State).applyTemplateDeprecated),
-	on((*State).applyTemplateDeletionStarted),
-	on((*State).applyTemplateDeleted),
-	on((*State).applyStepRetrying),
-	on((*State).applyOperationFailed),
-	on((*State).applyOperationRolledBack),
+var appliers = events.NewFold(
+	events.On((*State).applyTemplateBuildStarted),
+	events.On((*State).applyBaseImageReady),
+	events.On((*State).applyBuildVAppCreated),
+	events.On((*State).applyBuildVMCreated),
+	events.On((*State).applyBuildVMStarted),
+	events.On((*State).applyTemplateBuildProgressed),
+	events.On((*State).applyBuildCustomized),
+	events.On((*State).applyBuildVMStopped),
+	events.On((*State).applyTemplateCaptured),
+	events.On((*State).applyBuildVAppDeleted),
+	events.On((*State).applyTemplateBuilt),
+	events.On((*State).applyTemplateImportStarted),
+	events.On((*State).applyTemplateImported),
+	events.On((*State).applyTemplateDeprecated),
+	events.On((*State).applyTemplateDeletionStarted),
+	events.On((*State).applyTemplateDeleted),
+	events.On((*State).applyStepRetrying),
+	events.On((*State).applyOperationFailed),
+	events.On((*State).applyOperationRolledBack),
 )
-
-// typedApplier is an applier with the event type it folds.
-type typedApplier struct {
-	typ   string
-	apply applier
-}
-
-// on makes f, which folds events of payload type P, an applier keyed by P's event type.
-func on[P events.Payload](f func(*State, events.Envelope, P)) typedApplier {
-	var zero P
-	return typedApplier{typ: zero.Type(), apply: func(s *State, e events.Envelope) {
-		if p, ok := e.Payload.(P); ok {
-			f(s, e, p)
-		}
-	}}
-}
-
-func byType(as ...typedApplier) map[string]applier {
-	m := make(map[string]applier, len(as))
-	for _, a := range as {
-		if _, dup := m[a.typ]; dup {
-			panic("template: two appliers of " + a.typ)
-		}
-		m[a.typ] = a.apply
-	}
-	return m
-}
 
 func (s *State) applyTemplateBuildStarted(e events.Envelope, p events.TemplateBuildStarted) {
 	s.made(e, OpBuild, FromRecipe(p.Recipe, p.Revision), p.CatalogItem)
