@@ -7,16 +7,27 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events"
-	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/events/store"
 )
+
+// Store is what the executors need of the command and event store: their share of the
+// commands, each cluster's history to load and append to, snapshots, dead letters and
+// secrets. events/jsstore implements it on JetStream, events/memstore in memory.
+type Store interface {
+	ConsumeCommands(ctx context.Context, cfg store.ConsumerConfig) (store.Deliveries, error)
+	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]store.Record, error)
+	Append(ctx context.Context, env events.Envelope, expectedSeq uint64, msgID string) (store.Record, error)
+	LoadSnapshot(ctx context.Context, clusterID string) ([]byte, error)
+	SaveSnapshot(ctx context.Context, clusterID string, b []byte) error
+	DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelope, raw []byte, reason string) error
+	Secrets() store.Secrets
+}
 
 // Executor runs cluster commands against VCD.
 type Executor struct {
 	cfg   Config
-	store *jsstore.Store
+	store Store
 	vcd   VCD
 
 	mu     sync.Mutex
@@ -36,7 +47,7 @@ type Executor struct {
 }
 
 // New returns an executor. Run starts it.
-func New(cfg Config, store *jsstore.Store, vcd VCD) (*Executor, error) {
+func New(cfg Config, store Store, vcd VCD) (*Executor, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("executor config: %w", err)
@@ -58,30 +69,21 @@ func (e *Executor) Ready() error {
 	return nil
 }
 
-// consumerConfig is the durable pull consumer on every cluster's commands. MaxDeliver is
-// unlimited because a waiting operation is redelivered on purpose (NakWithDelay) many
-// times; the executor bounds retries itself, per step.
-func (e *Executor) consumerConfig() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       e.cfg.Consumer,
-		Description:   "kaas executors: run each cluster command until its operation ends",
-		FilterSubject: events.CommandSubjects,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       e.cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: 20000,
+// consumerConfig is the durable consumer on every cluster's commands that every executor
+// shares.
+func (e *Executor) consumerConfig() store.ConsumerConfig {
+	return store.ConsumerConfig{
+		Name:        e.cfg.Consumer,
+		Description: "kaas executors: run each cluster command until its operation ends",
+		AckWait:     e.cfg.AckWait,
+		Prefetch:    4 * e.cfg.Workers,
 	}
 }
 
 // Run consumes commands until ctx ends. In-flight steps finish (bounded by their own
 // timeouts) before Run returns; unfinished commands are redelivered to the next executor.
 func (e *Executor) Run(ctx context.Context) error {
-	cons, err := e.store.JetStream().CreateOrUpdateConsumer(ctx, events.CommandStream, e.consumerConfig())
-	if err != nil {
-		return fmt.Errorf("executor consumer: %w", err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(4 * e.cfg.Workers))
+	it, err := e.store.ConsumeCommands(ctx, e.consumerConfig())
 	if err != nil {
 		return fmt.Errorf("executor consumer: %w", err)
 	}
@@ -122,7 +124,7 @@ func (e *Executor) Run(ctx context.Context) error {
 	for {
 		m, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+			if errors.Is(err, store.ErrStopped) || ctx.Err() != nil {
 				break
 			}
 			e.cfg.Logger.Warn("executor fetch failed", "err", err)
@@ -156,19 +158,19 @@ func (e *Executor) Run(ctx context.Context) error {
 type keyedQueue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	pending map[string][]jetstream.Msg
+	pending map[string][]store.Delivery
 	busy    map[string]bool
 	order   []string // clusters with pending messages and no worker, oldest first
 	closed  bool
 }
 
 func newKeyedQueue() *keyedQueue {
-	q := &keyedQueue{pending: map[string][]jetstream.Msg{}, busy: map[string]bool{}}
+	q := &keyedQueue{pending: map[string][]store.Delivery{}, busy: map[string]bool{}}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-func (q *keyedQueue) put(key string, m jetstream.Msg) {
+func (q *keyedQueue) put(key string, m store.Delivery) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending[key]) == 0 && !q.busy[key] {
@@ -179,7 +181,7 @@ func (q *keyedQueue) put(key string, m jetstream.Msg) {
 }
 
 // take waits for a cluster with pending messages that no worker holds, and hands them over.
-func (q *keyedQueue) take() (string, []jetstream.Msg, bool) {
+func (q *keyedQueue) take() (string, []store.Delivery, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.order) == 0 && !q.closed {
@@ -208,16 +210,16 @@ func (q *keyedQueue) done(key string) {
 }
 
 // close stops handing out work and returns what was never handed out.
-func (q *keyedQueue) close() []jetstream.Msg {
+func (q *keyedQueue) close() []store.Delivery {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
 	q.cond.Broadcast()
-	var left []jetstream.Msg
+	var left []store.Delivery
 	for _, msgs := range q.pending {
 		left = append(left, msgs...)
 	}
-	q.pending = map[string][]jetstream.Msg{}
+	q.pending = map[string][]store.Delivery{}
 	return left
 }
 

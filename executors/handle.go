@@ -8,18 +8,16 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
-	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/events/store"
 	"github.com/kaasproject/kaas/events/template"
 )
 
 // delivery is one command being handled, and the aggregate it is for: agg, and as what it
 // is, st for a cluster's or tpl for a template revision's.
 type delivery struct {
-	msg jetstream.Msg
+	msg store.Delivery
 	cmd events.Envelope
 	agg aggregate
 	st  *cluster.State
@@ -30,7 +28,7 @@ type delivery struct {
 // handle runs one delivery of a command: decide if it is new, then drive its operation
 // until it ends (ack), must wait for VCD (nak with a delay), or hits an error it cannot
 // record (nak, so that the next delivery tries again from the recorded history).
-func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
+func (e *Executor) handle(ctx context.Context, msg store.Delivery) {
 	m := e.cfg.Metrics
 	m.delivery(1)
 	defer m.delivery(-1)
@@ -72,7 +70,7 @@ func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(result.wait)
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	if err := msg.Ack(ctx); err != nil {
 		// The outcome is recorded; a redelivery will find the operation over and ack then.
 		d.log.Warn("ack failed", "err", err)
 	}
@@ -80,7 +78,7 @@ func (e *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 
 // keepAlive tells JetStream the command is still being worked on while a slow step runs,
 // so that it is not delivered to a second executor meanwhile.
-func (e *Executor) keepAlive(msg jetstream.Msg) func() {
+func (e *Executor) keepAlive(msg store.Delivery) func() {
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(e.cfg.AckWait / 3)
@@ -354,7 +352,7 @@ func (e *Executor) append(ctx context.Context, d *delivery, p events.Payload) er
 		env.OrgID = orgID
 	}
 	rec, err := e.store.Append(ctx, env, seq, msgID)
-	if errors.Is(err, jsstore.ErrConflict) {
+	if errors.Is(err, store.ErrConflict) {
 		e.cfg.Metrics.conflict()
 		e.mu.Lock()
 		delete(e.states, d.cmd.ClusterID)
@@ -437,11 +435,8 @@ func (e *Executor) failedDelivery(cmdID string, failed bool) int {
 // failure on its cluster where it can (so that the tenant sees a failed phase with the
 // reason), and stops its deliveries. If the dead letter cannot be written, the command is
 // delivered again later: nothing accepted is dropped.
-func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events.Envelope, st aggregate, cause error) {
-	var cmdSeq uint64
-	if md, err := msg.Metadata(); err == nil {
-		cmdSeq = md.Sequence.Stream
-	}
+func (e *Executor) deadLetter(ctx context.Context, msg store.Delivery, cmd events.Envelope, st aggregate, cause error) {
+	cmdSeq := msg.Seq()
 	if err := e.store.DeadLetter(ctx, cmdSeq, cmd, msg.Data(), cause.Error()); err != nil {
 		e.cfg.Logger.Error("could not dead-letter a command; it will be delivered again", "command_id", cmd.ID, "err", err)
 		_ = msg.NakWithDelay(e.cfg.RetryMax)
@@ -461,7 +456,7 @@ func (e *Executor) deadLetter(ctx context.Context, msg jetstream.Msg, cmd events
 		}
 	}
 	e.failedDelivery(cmd.ID, false)
-	_ = msg.TermWithReason("dead-lettered: " + cause.Error())
+	_ = msg.Term("dead-lettered: " + cause.Error())
 }
 
 // snapshot returns the cluster's last snapshot, or an empty state: a snapshot that cannot

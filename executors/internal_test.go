@@ -5,13 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 type fakeMsg struct {
-	jetstream.Msg
+	store.Delivery
 	n int
 }
 

@@ -30,7 +30,7 @@ type system struct {
 func newSystem(t *testing.T) *system {
 	t.Helper()
 	store, _ := natstest.Store(t)
-	p := projector.New(store.JetStream(), projector.Config{})
+	p := projector.New(store, projector.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = p.Run(ctx) }()

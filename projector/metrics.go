@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaasproject/kaas/events"
@@ -81,14 +80,14 @@ func templateOpLabel(op string) string {
 // the streams' last sequences then, so the lag is current, not sampled.
 type Collector struct {
 	views *Views
-	js    jetstream.JetStream
+	src   Source
 
 	clusters, templates, inProgress, oldest, pending, lag, lagSeconds *prometheus.Desc
 }
 
-// NewCollector returns the collector; js may be nil (no lag is exported then).
-func NewCollector(v *Views, js jetstream.JetStream) *Collector {
-	return &Collector{views: v, js: js,
+// NewCollector returns the collector; src may be nil (no lag is exported then).
+func NewCollector(v *Views, src Source) *Collector {
+	return &Collector{views: v, src: src,
 		clusters:   prometheus.NewDesc("kaas_clusters", "Existing clusters, by phase.", []string{"phase"}, nil),
 		templates:  prometheus.NewDesc("kaas_templates", "Template revisions, by status (BUILDING, READY, FAILED, DELETING, DELETED).", []string{"status"}, nil),
 		inProgress: prometheus.NewDesc("kaas_operations_in_progress", "Operations running, by operation (a template's: BUILD, IMPORT, TEMPLATE_DELETE).", []string{"operation"}, nil),
@@ -135,26 +134,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.templates, prometheus.GaugeValue, float64(s.Templates[st]), st)
 	}
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(s.Pending))
-	if c.js == nil {
+	if c.src == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	ends, err := c.src.Ends(ctx)
+	if err != nil {
+		return // no lag figure beats a wrong one; /readyz says why
+	}
 	var lagTime float64
 	for _, st := range []struct {
-		name string
-		seq  uint64
-	}{{events.CommandStream, s.CommandSeq}, {events.EventStream, s.EventSeq}} {
-		stream, err := c.js.Stream(ctx, st.name)
-		if err != nil {
-			continue // no lag figure beats a wrong one; /readyz says why
-		}
-		info := stream.CachedInfo().State
+		name      string
+		seq, last uint64
+	}{{events.CommandStream, s.CommandSeq, ends.Commands}, {events.EventStream, s.EventSeq, ends.Events}} {
 		behind := float64(0)
-		if info.LastSeq > st.seq {
-			behind = float64(info.LastSeq - st.seq)
-			if st.name == events.EventStream && !s.EventTime.IsZero() && info.LastTime.After(s.EventTime) {
-				lagTime = info.LastTime.Sub(s.EventTime).Seconds()
+		if st.last > st.seq {
+			behind = float64(st.last - st.seq)
+			if st.name == events.EventStream && !s.EventTime.IsZero() && ends.EventTime.After(s.EventTime) {
+				lagTime = ends.EventTime.Sub(s.EventTime).Seconds()
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, behind, st.name)

@@ -9,10 +9,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/store"
 )
+
+// Source is what the projector needs of the store: where the streams end, and each stream's
+// records in order from a sequence on. events/jsstore implements it on JetStream,
+// events/memstore in memory.
+type Source interface {
+	Ends(ctx context.Context) (store.Ends, error)
+	// Follow calls fn with every record of stream from sequence from on, in order and from
+	// one goroutine, until stop is called; stop returns once fn no longer runs.
+	Follow(ctx context.Context, stream string, from uint64, fn func(store.Raw)) (stop func(), err error)
+}
 
 // Config tunes a Projector.
 type Config struct {
@@ -21,7 +30,7 @@ type Config struct {
 
 // Projector keeps Views up to date with the streams.
 type Projector struct {
-	js    jetstream.JetStream
+	src   Source
 	log   *slog.Logger
 	views *Views
 
@@ -37,11 +46,11 @@ type Projector struct {
 }
 
 // New returns a projector feeding fresh views.
-func New(js jetstream.JetStream, cfg Config) *Projector {
+func New(src Source, cfg Config) *Projector {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{js: js, log: cfg.Logger, views: NewViews()}
+	return &Projector{src: src, log: cfg.Logger, views: NewViews()}
 }
 
 // Views returns the live views.
@@ -63,12 +72,12 @@ func (p *Projector) Ready() error {
 
 // Run follows both streams until ctx ends.
 func (p *Projector) Run(ctx context.Context) error {
-	cmdEnd, evtEnd, err := lastSeqs(ctx, p.js)
+	cmdEnd, evtEnd, err := lastSeqs(ctx, p.src)
 	if err != nil {
 		return err
 	}
 	p.swap.Lock()
-	stop, err := follow(ctx, p.js, p.views, p.log, 0, 0)
+	stop, err := follow(ctx, p.src, p.views, p.log, 0, 0)
 	p.runCtx, p.stopFollow = ctx, stop
 	p.swap.Unlock()
 	if err != nil {
@@ -97,19 +106,19 @@ func (p *Projector) Run(ctx context.Context) error {
 
 // Rebuild builds new views from sequence 1 up to the streams' ends as they are now. The
 // live views keep serving meanwhile.
-func Rebuild(ctx context.Context, js jetstream.JetStream) (*Views, error) {
-	cmdEnd, evtEnd, err := lastSeqs(ctx, js)
+func Rebuild(ctx context.Context, src Source) (*Views, error) {
+	cmdEnd, evtEnd, err := lastSeqs(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	return RebuildTo(ctx, js, cmdEnd, evtEnd)
+	return RebuildTo(ctx, src, cmdEnd, evtEnd)
 }
 
 // RebuildTo builds new views from sequence 1 up to exactly the given sequences of the
 // command and event streams, to compare them with views that reached the same ones.
-func RebuildTo(ctx context.Context, js jetstream.JetStream, cmdEnd, evtEnd uint64) (*Views, error) {
+func RebuildTo(ctx context.Context, src Source, cmdEnd, evtEnd uint64) (*Views, error) {
 	v := NewViews()
-	stop, err := follow(ctx, js, v, slog.New(slog.DiscardHandler), cmdEnd, evtEnd)
+	stop, err := follow(ctx, src, v, slog.New(slog.DiscardHandler), cmdEnd, evtEnd)
 	if err != nil {
 		return nil, err
 	}
@@ -120,23 +129,17 @@ func RebuildTo(ctx context.Context, js jetstream.JetStream, cmdEnd, evtEnd uint6
 	return v, nil
 }
 
-func lastSeqs(ctx context.Context, js jetstream.JetStream) (commands, evts uint64, err error) {
-	for _, s := range []struct {
-		name string
-		seq  *uint64
-	}{{events.CommandStream, &commands}, {events.EventStream, &evts}} {
-		st, err := js.Stream(ctx, s.name)
-		if err != nil {
-			return 0, 0, fmt.Errorf("projector: stream %s: %w", s.name, err)
-		}
-		*s.seq = st.CachedInfo().State.LastSeq
+func lastSeqs(ctx context.Context, src Source) (commands, evts uint64, err error) {
+	e, err := src.Ends(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("projector: %w", err)
 	}
-	return commands, evts, nil
+	return e.Commands, e.Events, nil
 }
 
 // follow starts ordered consumers on both streams, from the first sequence the views have
 // not seen, and folds every message into v.
-func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Logger, cmdMax, evtMax uint64) (stop func(), err error) {
+func follow(ctx context.Context, src Source, v *Views, log *slog.Logger, cmdMax, evtMax uint64) (stop func(), err error) {
 	cmdSeq, evtSeq := v.Seqs()
 	var stops []func()
 	stopAll := func() {
@@ -154,21 +157,15 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 		{events.CommandStream, cmdSeq + 1, cmdMax, false, func(seq uint64, _ string, env events.Envelope) { v.ApplyCommand(seq, env) }},
 		{events.EventStream, evtSeq + 1, evtMax, true, func(seq uint64, h string, env events.Envelope) { v.ApplyEvent(seq, h, env) }},
 	} {
-		cons, err := js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: f.from})
-		if err != nil {
-			stopAll()
-			return nil, fmt.Errorf("projector: follow %s: %w", f.stream, err)
-		}
 		// Records are decoded in parallel, in batches, and folded in order: decoding is
 		// most of a rebuild's cost, and the fold must see records in stream order.
-		in := make(chan jetstream.Msg, 4*decodeBatch)
+		in := make(chan store.Raw, 4*decodeBatch)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			decodeAndFold(in, f.stream, f.max, f.hash, f.apply, v, log)
 		}()
-		cc, err := cons.Consume(func(m jetstream.Msg) { in <- m })
+		stopFollow, err := src.Follow(ctx, f.stream, f.from, func(r store.Raw) { in <- r })
 		if err != nil {
 			close(in)
 			<-done
@@ -178,8 +175,7 @@ func follow(ctx context.Context, js jetstream.JetStream, v *Views, log *slog.Log
 		var once sync.Once
 		stops = append(stops, func() {
 			once.Do(func() {
-				cc.Stop()
-				<-cc.Closed()
+				stopFollow()
 				close(in)
 				<-done
 			})
@@ -201,8 +197,8 @@ type decoded struct {
 
 // decodeAndFold takes records from in until it is closed: each batch already there is
 // decoded on every core, then folded in order.
-func decodeAndFold(in <-chan jetstream.Msg, stream string, last uint64, hash bool, apply func(uint64, string, events.Envelope), v *Views, log *slog.Logger) {
-	batch := make([]jetstream.Msg, 0, decodeBatch)
+func decodeAndFold(in <-chan store.Raw, stream string, last uint64, hash bool, apply func(uint64, string, events.Envelope), v *Views, log *slog.Logger) {
+	batch := make([]store.Raw, 0, decodeBatch)
 	out := make([]decoded, decodeBatch)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	for m := range in {
@@ -221,22 +217,15 @@ func decodeAndFold(in <-chan jetstream.Msg, stream string, last uint64, hash boo
 		}
 		decode := func(i int) {
 			m := batch[i]
-			d := decoded{}
-			meta, err := m.Metadata()
-			if err != nil {
-				d.skip, d.err = true, err
-				out[i] = d
-				return
-			}
-			d.seq = meta.Sequence.Stream
+			d := decoded{seq: m.Seq}
 			if last > 0 && d.seq > last {
 				d.skip = true
 				out[i] = d
 				return
 			}
-			d.env, d.err = events.Unmarshal(m.Data())
+			d.env, d.err = events.Unmarshal(m.Data)
 			if hash && d.err == nil {
-				d.hash = events.Hash(m.Data())
+				d.hash = events.Hash(m.Data)
 			}
 			out[i] = d
 		}
@@ -259,8 +248,6 @@ func decodeAndFold(in <-chan jetstream.Msg, stream string, last uint64, hash boo
 		for i := range batch {
 			d := out[i]
 			switch {
-			case d.skip && d.err != nil:
-				log.Error("projector: message without metadata", "stream", stream, "err", d.err)
 			case d.skip:
 			case d.err != nil:
 				// History that cannot be read is skipped, loudly: the views must still
@@ -296,7 +283,7 @@ func (p *Projector) Replay(ctx context.Context, swap bool) (ReplayReport, error)
 	start := time.Now()
 	live := p.views.Clone()
 	c, e := live.Seqs()
-	rebuilt, err := RebuildTo(ctx, p.js, c, e)
+	rebuilt, err := RebuildTo(ctx, p.src, c, e)
 	if err != nil {
 		return ReplayReport{}, err
 	}
@@ -329,7 +316,7 @@ func (p *Projector) swapIn(ctx context.Context, rebuilt *Views) error {
 	}
 	p.stopFollow()
 	resume := func() error {
-		stop, err := follow(p.runCtx, p.js, p.views, p.log, 0, 0)
+		stop, err := follow(p.runCtx, p.src, p.views, p.log, 0, 0)
 		if err != nil {
 			return fmt.Errorf("projector: resume after a swap: %w", err)
 		}
@@ -337,7 +324,7 @@ func (p *Projector) swapIn(ctx context.Context, rebuilt *Views) error {
 		return nil
 	}
 	c, e := p.views.Seqs()
-	stop, err := follow(ctx, p.js, rebuilt, slog.New(slog.DiscardHandler), c, e)
+	stop, err := follow(ctx, p.src, rebuilt, slog.New(slog.DiscardHandler), c, e)
 	if err == nil {
 		err = rebuilt.WaitFor(ctx, c, e)
 		stop()

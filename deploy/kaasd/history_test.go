@@ -75,7 +75,7 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 					}
 				}
 			}
-			views, err := projector.Rebuild(t.Context(), js)
+			views, err := projector.Rebuild(t.Context(), store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -363,7 +363,7 @@ func record(t *testing.T, dir string) {
 	for stream, name := range map[string]string{events.CommandStream: "commands", events.EventStream: "events"} {
 		writeStream(t, js, stream, filepath.Join(dir, name+".jsonl"))
 	}
-	views, err := projector.Rebuild(t.Context(), js)
+	views, err := projector.Rebuild(t.Context(), e.srv.Store())
 	if err != nil {
 		t.Fatal(err)
 	}

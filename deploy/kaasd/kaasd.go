@@ -317,9 +317,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 
 	var proj *projector.Projector
 	if cfg.has(RoleProjector) {
-		proj = projector.New(s.store.JetStream(), projector.Config{Logger: log})
+		proj = projector.New(s.store, projector.Config{Logger: log})
 		s.views = proj.Views()
-		reg.MustRegister(projector.NewCollector(s.views, s.store.JetStream()))
+		reg.MustRegister(projector.NewCollector(s.views, s.store))
 		admin.AddCheck("projector", proj.Ready)
 		g.Go(func() error { return proj.Run(gctx) })
 		// Answers must not come from half-built views: wait for the catch-up.

@@ -75,7 +75,7 @@ func TestRebuiltViewsEqualLive(t *testing.T) {
 	if err := live.WaitFor(t.Context(), cmds, evts); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt, err := projector.Rebuild(t.Context(), e.srv.Store().JetStream())
+	rebuilt, err := projector.Rebuild(t.Context(), e.srv.Store())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,9 @@ func (s *Store) DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelo
 // DeadLetters lists KAAS_DLQ, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	var out []DeadLetter
-	err := s.Scan(ctx, ScanFilter{Stream: events.DeadLetterStream}, func(r Record) bool {
-		cmdSeq, _ := strconv.ParseUint(r.Header.Get(headerDeadCommandSeq), 10, 64)
-		out = append(out, DeadLetter{Seq: r.Seq, CommandSeq: cmdSeq, Command: r.Envelope, Error: r.Header.Get(headerDeadError), At: r.Time})
+	err := s.scan(ctx, ScanFilter{Stream: events.DeadLetterStream}, func(r Record, h nats.Header) bool {
+		cmdSeq, _ := strconv.ParseUint(h.Get(headerDeadCommandSeq), 10, 64)
+		out = append(out, DeadLetter{Seq: r.Seq, CommandSeq: cmdSeq, Command: r.Envelope, Error: h.Get(headerDeadError), At: r.Time})
 		return true
 	})
 	return out, err

@@ -9,13 +9,15 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kaasproject/kaas/events/store"
 )
 
 // SecretsBucket is the key value bucket that holds sealed secrets.
 const SecretsBucket = "KAAS_SECRETS"
 
-// ErrNoSecret means no secret is stored under the reference.
-var ErrNoSecret = errors.New("no such secret")
+// ErrNoSecret is store.ErrNoSecret.
+var ErrNoSecret = store.ErrNoSecret
 
 // Secrets keeps kubeconfigs and join commands out of events, logs and metrics. Values are
 // sealed with AES-GCM, the reference bound in as additional data so that a sealed value

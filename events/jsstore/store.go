@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 // MinServerVersion is the oldest nats-server kaas runs against (architecture.md §3.6).
@@ -71,9 +72,8 @@ func (c *Config) Validate() error {
 
 // Errors of the store.
 var (
-	// ErrConflict means another append reached the cluster's subject first: reload the
-	// history, decide again, retry.
-	ErrConflict = errors.New("append conflict: the cluster's history moved on")
+	// ErrConflict is store.ErrConflict.
+	ErrConflict = store.ErrConflict
 	// ErrServerTooOld means the nats-server lacks features kaas needs.
 	ErrServerTooOld = errors.New("nats-server too old")
 )
@@ -219,24 +219,14 @@ func semver(v string) [3]int {
 }
 
 // Secrets returns the secret store.
-func (s *Store) Secrets() *Secrets { return s.secrets }
+func (s *Store) Secrets() store.Secrets { return s.secrets }
 
-// JetStream returns the JetStream context, for consumers of the streams.
+// JetStream returns the JetStream context, for the components that keep state of their own
+// in JetStream (the mirror's lease, links and queue).
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Record is one stored command or event.
-type Record struct {
-	Seq      uint64
-	Subject  string
-	MsgID    string
-	Time     time.Time
-	Raw      []byte
-	Envelope events.Envelope
-	Header   nats.Header
-}
-
-// Hash returns the hash of the record as stored: the PrevHash of the event after it.
-func (r Record) Hash() string { return events.Hash(r.Raw) }
+type Record = store.Record
 
 const headerType = "Kaas-Type"
 
@@ -312,7 +302,7 @@ func (s *Store) decode(seq uint64, subject string, h nats.Header, data []byte, t
 	if err != nil {
 		return Record{}, fmt.Errorf("decode %s #%d: %w", subject, seq, err)
 	}
-	return Record{Seq: seq, Subject: subject, MsgID: h.Get(jetstream.MsgIDHeader), Time: t, Raw: data, Envelope: env, Header: h}, nil
+	return Record{Seq: seq, Subject: subject, MsgID: h.Get(jetstream.MsgIDHeader), Time: t, Raw: data, Envelope: env}, nil
 }
 
 // LastSeq returns the stream sequence of a cluster's last event, 0 if it has none.
@@ -426,6 +416,11 @@ type ScanFilter struct {
 // the scan began, calling fn for each record until fn returns false. It reads with an
 // ordered consumer, the cheapest way to read many records in order (jetstream.md §1.11).
 func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) error {
+	return s.scan(ctx, f, func(r Record, _ nats.Header) bool { return fn(r) })
+}
+
+// scan is Scan that also hands over each record's headers (a dead letter's reason).
+func (s *Store) scan(ctx context.Context, f ScanFilter, fn func(Record, nats.Header) bool) error {
 	stream := s.evts
 	subject := events.EventSubjects
 	if f.Stream == events.DeadLetterStream {
@@ -487,12 +482,12 @@ func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) er
 			rec, err := s.decode(md.Sequence.Stream, m.Subject(), m.Headers(), m.Data(), md.Timestamp)
 			if err != nil && f.Stream == events.DeadLetterStream {
 				// An undecodable command is dead-lettered as it came: list it as it is.
-				rec, err = Record{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Raw: m.Data(), Header: m.Headers()}, nil
+				rec, err = Record{Seq: md.Sequence.Stream, Subject: m.Subject(), Time: md.Timestamp, Raw: m.Data()}, nil
 			}
 			if err != nil {
 				return err
 			}
-			if !fn(rec) || md.Sequence.Stream >= last {
+			if !fn(rec, m.Headers()) || md.Sequence.Stream >= last {
 				return nil
 			}
 		}

@@ -104,7 +104,7 @@ func runReplay(ctx context.Context, n int, profile string, logf func(string, ...
 		}
 	}
 	start = time.Now()
-	views, err := projector.RebuildTo(ctx, js, cmdEnd, evtEnd)
+	views, err := projector.RebuildTo(ctx, store, cmdEnd, evtEnd)
 	if profile != "" {
 		pprof.StopCPUProfile()
 	}
