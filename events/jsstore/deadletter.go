@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 // Headers of a dead letter.
@@ -19,14 +19,8 @@ const (
 	headerDeadCommandSeq = "Kaas-Command-Seq"
 )
 
-// DeadLetter is a command that could not be carried out, kept with why.
-type DeadLetter struct {
-	// Seq is its sequence in KAAS_DLQ; CommandSeq the command's in KAAS_COMMANDS.
-	Seq, CommandSeq uint64
-	Command         events.Envelope
-	Error           string
-	At              time.Time
-}
+// DeadLetter is store.DeadLetter.
+type DeadLetter = store.DeadLetter
 
 // DeadLetter moves a command (as stored, at cmdSeq) to KAAS_DLQ with the error that stopped
 // it. Doing it twice keeps one copy.
@@ -61,8 +55,8 @@ func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	return out, err
 }
 
-// ErrNoDeadLetter is what RemoveDeadLetter wraps for a sequence KAAS_DLQ does not hold.
-var ErrNoDeadLetter = errors.New("no such dead letter")
+// ErrNoDeadLetter is store.ErrNoDeadLetter.
+var ErrNoDeadLetter = store.ErrNoDeadLetter
 
 // RemoveDeadLetter deletes one dead letter, once an operator retried or discarded it.
 func (s *Store) RemoveDeadLetter(ctx context.Context, seq uint64) error {

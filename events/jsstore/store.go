@@ -400,17 +400,7 @@ func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err
 }
 
 // ScanFilter narrows a Scan.
-type ScanFilter struct {
-	// Stream is events.EventStream or events.CommandStream.
-	Stream string
-	// ClusterID, when set, reads that cluster's subject only.
-	ClusterID string
-	// Since, when set, starts at the first record stored at or after it.
-	Since time.Time
-	// After, when set, starts at the record after this stream sequence (a cursor); it wins
-	// over Since, which the caller then still compares with the records' times.
-	After uint64
-}
+type ScanFilter = store.ScanFilter
 
 // Scan reads a stream in order, from the start (or Since) to the last record stored when
 // the scan began, calling fn for each record until fn returns false. It reads with an

@@ -22,6 +22,8 @@ var (
 	ErrNoSecret = errors.New("no such secret")
 	// ErrStopped is what Deliveries.Next returns once the deliveries are stopped.
 	ErrStopped = errors.New("deliveries stopped")
+	// ErrNoDeadLetter means the dead-letter queue holds no such sequence.
+	ErrNoDeadLetter = errors.New("no such dead letter")
 )
 
 // Record is one stored command or event.
@@ -96,4 +98,26 @@ type Secrets interface {
 	Get(ctx context.Context, ref string) ([]byte, error)
 	// Delete removes a secret; deleting one that does not exist is not an error.
 	Delete(ctx context.Context, ref string) error
+}
+
+// ScanFilter narrows a scan of a stream.
+type ScanFilter struct {
+	// Stream is events.EventStream, events.CommandStream or events.DeadLetterStream.
+	Stream string
+	// ClusterID, when set, reads that cluster's subject only.
+	ClusterID string
+	// Since, when set, starts at the first record stored at or after it.
+	Since time.Time
+	// After, when set, starts at the record after this stream sequence (a cursor); it wins
+	// over Since, which the caller then still compares with the records' times.
+	After uint64
+}
+
+// DeadLetter is a command that could not be carried out, kept with why.
+type DeadLetter struct {
+	// Seq is its sequence in the dead-letter queue; CommandSeq the command's.
+	Seq, CommandSeq uint64
+	Command         events.Envelope
+	Error           string
+	At              time.Time
 }
