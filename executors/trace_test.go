@@ -15,11 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
-	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/events/memstore"
 	"github.com/kaasproject/kaas/events/template"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcdmem"
@@ -159,7 +159,7 @@ func newTracer(t *testing.T, cloud vcdmem.Config, cfg executors.Config, id strin
 	t.Helper()
 	cfg.Workers = 1
 	f := &faulty{faults: faults, hits: map[*fault]int{}, armed: true}
-	st, _ := natstest.Store(t)
+	st := memstore.New(memstore.Config{})
 	v, err := vcdmem.New(cloud)
 	if err != nil {
 		t.Fatal(err)
@@ -205,40 +205,26 @@ func (tr *tracer) arm(on bool) {
 	tr.vcd.armed = on
 }
 
-// waitFor polls the recorded history until ok; the poll's interval decides nothing.
+// waitFor waits until the recorded history satisfies ok, checking after every append.
 func (tr *tracer) waitFor(what string, ok func(seen func(string) bool, busy bool) bool) {
 	tr.h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var seen func(string) bool
-		var isBusy bool
+	tr.h.until(func() bool {
 		if tr.template {
 			st, _ := tr.h.template(tr.id)
-			seen, isBusy = st.Seen, st.Busy()
-		} else {
-			st := tr.h.state(tr.id)
-			seen, isBusy = st.Seen, st.Busy()
+			return ok(st.Seen, st.Busy())
 		}
-		if ok(seen, isBusy) {
-			return
-		}
-		if time.Now().After(deadline) {
-			tr.h.t.Fatalf("waited 30s for %s\n%s", what, strings.Join(tr.lines(), "\n"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		st := tr.h.state(tr.id)
+		return ok(st.Seen, st.Busy())
+	}, func() string { return fmt.Sprintf("waited 30s for %s\n%s", what, strings.Join(tr.lines(), "\n")) })
 }
 
 // waitEvent waits until the history holds an event of the type.
 func (tr *tracer) waitEvent(typ string) {
 	tr.h.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !slices.ContainsFunc(tr.records(), func(e events.Envelope) bool { return e.Type == typ }) {
-		if time.Now().After(deadline) {
-			tr.h.t.Fatalf("no %s recorded\n%s", typ, strings.Join(tr.lines(), "\n"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	tr.h.until(func() bool {
+		return slices.ContainsFunc(tr.records(), func(e events.Envelope) bool { return e.Type == typ })
+	},
+		func() string { return fmt.Sprintf("no %s recorded\n%s", typ, strings.Join(tr.lines(), "\n")) })
 }
 
 func (tr *tracer) records() []events.Envelope {
@@ -485,7 +471,7 @@ func golden(t *testing.T, op, about string, scenarios []scenario) {
 		for i, sc := range scenarios {
 			t.Run(sc.name, func(t *testing.T) {
 				t.Parallel()
-				traces[i] = sc.run(t).lines()
+				synctest.Test(t, func(t *testing.T) { traces[i] = sc.run(t).lines() })
 			})
 		}
 	})

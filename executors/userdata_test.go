@@ -9,11 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/kaasproject/kaas/events"
-	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/events/memstore"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcdmem"
 )
@@ -61,7 +62,7 @@ func (g *guestReports) userData(t *testing.T, role string) string {
 
 func runWith(t *testing.T, join string) (*harness, *guestReports) {
 	t.Helper()
-	st, _ := natstest.Store(t)
+	st := memstore.New(memstore.Config{})
 	v, err := vcdmem.New(fastCloud())
 	if err != nil {
 		t.Fatal(err)
@@ -92,26 +93,28 @@ func TestUnreadableJoinCommandFailsTheCreate(t *testing.T) {
 		{"no join", "touch /x"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h, g := runWith(t, tt.join)
-			id := events.DeriveID("cluster", "hostile-guest")
-			h.send(id, events.CreateCluster{Spec: spec("hostile-guest", good, 2, false)})
-			st := h.waitIdle(id, 2)
-			f := st.LastFailure
-			if st.Phase != events.PhaseCreateFailed || f == nil || f.Code != events.CodeBootstrapFailed || !strings.Contains(f.Message, "join command") {
-				t.Fatalf("phase %s failure %+v", st.Phase, f)
-			}
-			if strings.Contains(f.Message, tok) || strings.Contains(f.Message, "touch") {
-				t.Fatalf("the failure quotes what the guest reported: %q", f.Message)
-			}
-			if _, err := h.store.Secrets().Get(t.Context(), "cluster."+id+".join"); err == nil {
-				t.Fatal("the join command was stored")
-			}
-			if a := h.vapp(id); a == nil || len(a.VMs) != 1 {
-				t.Fatalf("kept VMs: %+v (want the control plane only)", a)
-			}
-			if len(g.specs) != 1 {
-				t.Fatalf("%d VMs were specified", len(g.specs))
-			}
+			synctest.Test(t, func(t *testing.T) {
+				h, g := runWith(t, tt.join)
+				id := events.DeriveID("cluster", "hostile-guest")
+				h.send(id, events.CreateCluster{Spec: spec("hostile-guest", good, 2, false)})
+				st := h.waitIdle(id, 2)
+				f := st.LastFailure
+				if st.Phase != events.PhaseCreateFailed || f == nil || f.Code != events.CodeBootstrapFailed || !strings.Contains(f.Message, "join command") {
+					t.Fatalf("phase %s failure %+v", st.Phase, f)
+				}
+				if strings.Contains(f.Message, tok) || strings.Contains(f.Message, "touch") {
+					t.Fatalf("the failure quotes what the guest reported: %q", f.Message)
+				}
+				if _, err := h.store.Secrets().Get(t.Context(), "cluster."+id+".join"); err == nil {
+					t.Fatal("the join command was stored")
+				}
+				if a := h.vapp(id); a == nil || len(a.VMs) != 1 {
+					t.Fatalf("kept VMs: %+v (want the control plane only)", a)
+				}
+				if len(g.specs) != 1 {
+					t.Fatalf("%d VMs were specified", len(g.specs))
+				}
+			})
 		})
 	}
 }
@@ -135,54 +138,56 @@ func authorizedKey(t *testing.T, comment string) string {
 // YAML 1.1; a key comment with ": " and " #") reach the nodes as the strings they are,
 // and the cluster comes up: the guest reads its user data as cloud-init and kubeadm do.
 func TestYAMLLookingValuesReachTheNodesAsStrings(t *testing.T) {
-	h, g := runWith(t, "")
-	id := events.DeriveID("cluster", "yamlish")
-	sp := spec("no", good, 1, false)
-	sp.SSHKey = authorizedKey(t, "alice: admin #laptop")
-	sp.PodCIDRs, sp.ServiceCIDRs = []string{"10.244.0.0/16"}, []string{"10.96.0.0/12"}
-	h.send(id, events.CreateCluster{Spec: sp})
-	st := h.waitIdle(id, 2)
-	if st.Phase != events.PhaseCreateSucceeded {
-		t.Fatalf("phase %s failure %+v", st.Phase, st.LastFailure)
-	}
-	type file struct{ Path, Content string }
-	var cp struct {
-		SSHAuthorizedKeys []string `json:"ssh_authorized_keys"`
-		WriteFiles        []file   `json:"write_files"`
-	}
-	if err := sigsyaml.Unmarshal([]byte(g.userData(t, events.RoleControlPlane)), &cp); err != nil {
-		t.Fatal(err)
-	}
-	if len(cp.SSHAuthorizedKeys) != 1 || cp.SSHAuthorizedKeys[0] != sp.SSHKey {
-		t.Fatalf("ssh keys %q, want [%q]", cp.SSHAuthorizedKeys, sp.SSHKey)
-	}
-	var kubeadm string
-	for _, f := range cp.WriteFiles {
-		if f.Path == "/etc/kaas/kubeadm.yaml" {
-			kubeadm = f.Content
+	synctest.Test(t, func(t *testing.T) {
+		h, g := runWith(t, "")
+		id := events.DeriveID("cluster", "yamlish")
+		sp := spec("no", good, 1, false)
+		sp.SSHKey = authorizedKey(t, "alice: admin #laptop")
+		sp.PodCIDRs, sp.ServiceCIDRs = []string{"10.244.0.0/16"}, []string{"10.96.0.0/12"}
+		h.send(id, events.CreateCluster{Spec: sp})
+		st := h.waitIdle(id, 2)
+		if st.Phase != events.PhaseCreateSucceeded {
+			t.Fatalf("phase %s failure %+v", st.Phase, st.LastFailure)
 		}
-	}
-	_, clusterDoc, _ := strings.Cut(kubeadm, "---\n")
-	var cc struct {
-		ClusterName string `json:"clusterName"`
-		Networking  struct {
-			PodSubnet     string `json:"podSubnet"`
-			ServiceSubnet string `json:"serviceSubnet"`
-		} `json:"networking"`
-	}
-	if err := sigsyaml.Unmarshal([]byte(clusterDoc), &cc); err != nil {
-		t.Fatalf("%v\n%s", err, kubeadm)
-	}
-	if cc.ClusterName != "no" || cc.Networking.PodSubnet != "10.244.0.0/16" || cc.Networking.ServiceSubnet != "10.96.0.0/12" {
-		t.Fatalf("ClusterConfiguration %+v", cc)
-	}
-	// The worker got the control plane's join command as data, stored as kaas read it.
-	join, err := h.store.Secrets().Get(t.Context(), st.ControlPlane.JoinCommandRef)
-	if err != nil || strings.HasSuffix(string(join), " ") {
-		t.Fatalf("stored join command %q: %v", join, err)
-	}
-	worker := g.userData(t, events.RoleWorker)
-	if strings.Contains(worker, "kubeadm join 10.") || !strings.Contains(worker, "kubeadm join --config /etc/kaas/kubeadm.yaml") {
-		t.Fatalf("worker user data:\n%s", worker)
-	}
+		type file struct{ Path, Content string }
+		var cp struct {
+			SSHAuthorizedKeys []string `json:"ssh_authorized_keys"`
+			WriteFiles        []file   `json:"write_files"`
+		}
+		if err := sigsyaml.Unmarshal([]byte(g.userData(t, events.RoleControlPlane)), &cp); err != nil {
+			t.Fatal(err)
+		}
+		if len(cp.SSHAuthorizedKeys) != 1 || cp.SSHAuthorizedKeys[0] != sp.SSHKey {
+			t.Fatalf("ssh keys %q, want [%q]", cp.SSHAuthorizedKeys, sp.SSHKey)
+		}
+		var kubeadm string
+		for _, f := range cp.WriteFiles {
+			if f.Path == "/etc/kaas/kubeadm.yaml" {
+				kubeadm = f.Content
+			}
+		}
+		_, clusterDoc, _ := strings.Cut(kubeadm, "---\n")
+		var cc struct {
+			ClusterName string `json:"clusterName"`
+			Networking  struct {
+				PodSubnet     string `json:"podSubnet"`
+				ServiceSubnet string `json:"serviceSubnet"`
+			} `json:"networking"`
+		}
+		if err := sigsyaml.Unmarshal([]byte(clusterDoc), &cc); err != nil {
+			t.Fatalf("%v\n%s", err, kubeadm)
+		}
+		if cc.ClusterName != "no" || cc.Networking.PodSubnet != "10.244.0.0/16" || cc.Networking.ServiceSubnet != "10.96.0.0/12" {
+			t.Fatalf("ClusterConfiguration %+v", cc)
+		}
+		// The worker got the control plane's join command as data, stored as kaas read it.
+		join, err := h.store.Secrets().Get(t.Context(), st.ControlPlane.JoinCommandRef)
+		if err != nil || strings.HasSuffix(string(join), " ") {
+			t.Fatalf("stored join command %q: %v", join, err)
+		}
+		worker := g.userData(t, events.RoleWorker)
+		if strings.Contains(worker, "kubeadm join 10.") || !strings.Contains(worker, "kubeadm join --config /etc/kaas/kubeadm.yaml") {
+			t.Fatalf("worker user data:\n%s", worker)
+		}
+	})
 }

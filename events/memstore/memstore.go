@@ -62,8 +62,12 @@ func New(cfg Config) *Store {
 	return s
 }
 
-// append stores a record; mu must be held.
+// append stores a record; mu must be held. The record holds the envelope as decoded from
+// what was stored, as a JetStream store's reads return it, not the caller's value.
 func (s *Store) append(st *stream, subject, msgID string, data []byte, env events.Envelope) store.Record {
+	if dec, err := events.Unmarshal(data); err == nil {
+		env = dec
+	}
 	seq := uint64(len(st.entries)) + 1
 	rec := store.Record{Seq: seq, Subject: subject, MsgID: msgID, Time: time.Now().UTC(), Raw: data, Envelope: env}
 	st.entries = append(st.entries, entry{rec: rec, msgID: msgID})
@@ -144,6 +148,14 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 		return store.Record{}, fmt.Errorf("%w (expected sequence %d, last is %d)", store.ErrConflict, expectedSeq, last)
 	}
 	return s.append(st, subject, msgID, data, env), nil
+}
+
+// Changed returns a channel closed at the next append to any stream: a test takes it, checks
+// its condition, and waits on it if the condition does not hold yet, missing no append.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // LastSeq returns the sequence of a cluster's last event, 0 if it has none.

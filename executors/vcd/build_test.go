@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/events"
-	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/events/memstore"
 	"github.com/kaasproject/kaas/events/template"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
@@ -26,8 +26,8 @@ func TestTemplateBuildOnSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, _ := natstest.Store(t)
-	ovaDir := t.TempDir() // the only place the executor uploads OVA files from
+	store := memstore.New(memstore.Config{}) // the executor's store is not what this tests
+	ovaDir := t.TempDir()                    // the only place the executor uploads OVA files from
 	ex, err := executors.New(executors.Config{Workers: 2, PollInterval: 20 * time.Millisecond, RetryBase: 10 * time.Millisecond,
 		RetryMax: 100 * time.Millisecond, MaxAttempts: 12, BootTimeout: 20 * time.Second, OperationTimeout: time.Minute,
 		Build:  executors.Build{Org: "acme", VDC: "acme-vdc", Network: "acme-net", Timeout: 20 * time.Second, OVADir: ovaDir},
