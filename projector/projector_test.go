@@ -1,0 +1,168 @@
+package projector_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/memstore"
+	"github.com/kaasproject/kaas/projector"
+)
+
+// appendRecords writes records into the store as the ingress and the executors would (each
+// event chained to its cluster's head, appended at its cluster's last sequence), and folds
+// what the store kept into want: the views the projector must arrive at.
+func appendRecords(t *testing.T, ms *memstore.Store, want *projector.Views, recs []record) {
+	t.Helper()
+	ctx := t.Context()
+	for _, r := range recs {
+		env := r.Env
+		if r.Command {
+			seq, _, err := ms.AppendCommand(ctx, env, env.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds, err := ms.LoadCommands(ctx, env.ClusterID, seq-1)
+			if err != nil || len(cmds) == 0 {
+				t.Fatalf("command %d not stored: %v", seq, err)
+			}
+			want.ApplyCommand(seq, cmds[0].Envelope)
+			continue
+		}
+		last, err := ms.LastSeq(ctx, env.ClusterID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.PrevHash = ""
+		if last > 0 {
+			prev, err := ms.Load(ctx, env.ClusterID, last-1)
+			if err != nil || len(prev) != 1 {
+				t.Fatalf("head of %s: %v", env.ClusterID, err)
+			}
+			env.PrevHash = prev[0].Hash()
+		}
+		rec, err := ms.Append(ctx, env, last, env.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.ApplyEvent(rec.Seq, rec.Hash(), rec.Envelope)
+	}
+}
+
+// The projector folds the history stored before it started, says it is ready only once it
+// has, then follows what is stored after; its views are the history's, folded in order.
+func TestProjectorFollowsTheStore(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := history(t)
+		ms := memstore.New(memstore.Config{})
+		want := projector.NewViews()
+		half := len(s.All) / 2
+		appendRecords(t, ms, want, s.All[:half])
+
+		p := projector.New(ms, projector.Config{})
+		if err := p.Ready(); err == nil {
+			t.Fatal("ready before running")
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		synctest.Wait()
+		if err := p.Ready(); err != nil {
+			t.Fatalf("not ready with the history folded: %v", err)
+		}
+		sameViews(t, want, p.Views(), s)
+
+		appendRecords(t, ms, want, s.All[half:])
+		c, e := want.Seqs()
+		if err := p.Views().WaitFor(t.Context(), c, e); err != nil {
+			t.Fatal(err)
+		}
+		sameViews(t, want, p.Views(), s)
+
+		rebuilt, err := projector.Rebuild(t.Context(), ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameViews(t, want, rebuilt, s)
+
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	})
+}
+
+// A replay rebuilds views equal to the live ones; swapped in, they go on following the store.
+func TestReplayComparesAndSwaps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := history(t)
+		ms := memstore.New(memstore.Config{})
+		want := projector.NewViews()
+		half := len(s.All) / 2
+		appendRecords(t, ms, want, s.All[:half])
+		p := projector.New(ms, projector.Config{})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go func() { _ = p.Run(ctx) }()
+		synctest.Wait()
+
+		rep, err := p.Replay(t.Context(), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, e := want.Seqs()
+		if len(rep.Differences) != 0 || rep.Swapped || rep.CommandSeq != c || rep.EventSeq != e || rep.Clusters == 0 {
+			t.Fatalf("replay: %+v", rep)
+		}
+		if rep, err = p.Replay(t.Context(), true); err != nil || !rep.Swapped {
+			t.Fatalf("swap: %+v %v", rep, err)
+		}
+		appendRecords(t, ms, want, s.All[half:])
+		c, e = want.Seqs()
+		if err := p.Views().WaitFor(t.Context(), c, e); err != nil {
+			t.Fatal(err)
+		}
+		sameViews(t, want, p.Views(), s)
+	})
+}
+
+// The collector's lag is how far the views are behind the store's streams.
+func TestCollectorLag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := history(t)
+		ms := memstore.New(memstore.Config{})
+		appendRecords(t, ms, projector.NewViews(), s.All)
+		ends, err := ms.Ends(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rebuilt, err := projector.Rebuild(t.Context(), ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name       string
+			views      *projector.Views
+			cmds, evts uint64
+		}{
+			{"nothing folded", projector.NewViews(), ends.Commands, ends.Events},
+			{"everything folded", rebuilt, 0, 0},
+		} {
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(projector.NewCollector(tc.views, ms))
+			want := fmt.Sprintf("# HELP kaas_projector_lag_records Records in the stream not yet folded into the views.\n"+
+				"# TYPE kaas_projector_lag_records gauge\n"+
+				"kaas_projector_lag_records{stream=%q} %d\nkaas_projector_lag_records{stream=%q} %d\n",
+				events.CommandStream, tc.cmds, events.EventStream, tc.evts)
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kaas_projector_lag_records"); err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+		}
+	})
+}
