@@ -37,7 +37,6 @@ type Reader interface {
 	OperationReader
 	CloudReader
 	TemplateReader
-	HistoryReader
 }
 
 // ErrNotFound is what a Reader's errors wrap for a missing cluster or operation.
@@ -71,8 +70,11 @@ type Config struct {
 	Admin Admin
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// History serves the reads of the recorded history (a cluster's events, as-of, audit,
+	// verify; package history answers them); nil answers them 503.
+	History HistoryReader
+	Logger  *slog.Logger
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -134,7 +136,8 @@ func (c *Config) Validate() error {
 type API struct {
 	cfg      Config
 	commands Commands
-	// The reads, by concern (all one Reader as wired): a handler names the concern it reads.
+	// The reads, by concern (the views' as one Reader, the recorded history's apart): a
+	// handler names the concern it reads.
 	clusters  ClusterReader
 	ops       OperationReader
 	cloud     CloudReader
@@ -156,7 +159,10 @@ func New(cfg Config, commands Commands, reader Reader) (*API, error) {
 		return nil, fmt.Errorf("ingress config: %w", err)
 	}
 	a := &API{cfg: cfg, commands: commands,
-		clusters: reader, ops: reader, cloud: reader, templates: reader, history: reader}
+		clusters: reader, ops: reader, cloud: reader, templates: reader, history: cfg.History}
+	if a.history == nil {
+		a.history = noHistory{}
+	}
 	all := cfg.Versions
 	a.routes = []route{
 		{name: "clusters", pattern: []string{"cse", "3.0", "clusters"}, versions: all, methods: map[string]handler{

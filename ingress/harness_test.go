@@ -19,6 +19,7 @@ import (
 	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cluster/clustertest"
 	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/history"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/queries"
@@ -133,13 +134,23 @@ type harness struct {
 	n     atomic.Int64 // request ids
 }
 
+// unrecorded is a history source with nothing recorded: the harness's executor folds its
+// events into the views only (deploy/kaasd's tests read real histories).
+type unrecorded struct{}
+
+func (unrecorded) Load(context.Context, string, uint64) ([]history.Record, error) { return nil, nil }
+func (unrecorded) Scan(context.Context, history.Filter, func(history.Record) bool) error {
+	return nil
+}
+
 func newHarness(t testing.TB) *harness { return newHarnessLag(t, 0) }
 
 func newHarnessLag(t testing.TB, lag time.Duration) *harness {
 	t.Helper()
 	views := projector.NewViews()
 	cmds := newFakeCommands(t, views, lag)
-	api, err := ingress.New(ingress.Config{}, cmds, queries.New(views, nil))
+	q := queries.New(views, nil)
+	api, err := ingress.New(ingress.Config{History: history.New(views, unrecorded{}, q)}, cmds, q)
 	if err != nil {
 		t.Fatal(err)
 	}

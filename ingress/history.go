@@ -24,6 +24,24 @@ type HistoryReader interface {
 	Verify(ctx context.Context) (cse.Verification, error)
 }
 
+// noHistory is the history of an API wired without one: every read of it fails (503).
+type noHistory struct{}
+
+var errNoHistory = errors.New("this kaasd reads no recorded history")
+
+func (noHistory) History(context.Context, cluster.Principal, string) ([]cse.Event, error) {
+	return nil, errNoHistory
+}
+func (noHistory) ClusterAsOf(context.Context, cluster.Principal, string, time.Time) (cse.DefEntity, error) {
+	return cse.DefEntity{}, errNoHistory
+}
+func (noHistory) Audit(context.Context, cse.AuditQuery) (cse.AuditResult, error) {
+	return cse.AuditResult{}, errNoHistory
+}
+func (noHistory) Verify(context.Context) (cse.Verification, error) {
+	return cse.Verification{}, errNoHistory
+}
+
 // clusterEvents answers kaas's GET cluster/{id}/events: the cluster's recorded history,
 // paged, oldest first.
 func (a *API) clusterEvents(c *call) reply {

@@ -13,47 +13,8 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/memstore"
 	"github.com/kaasproject/kaas/projector"
+	"github.com/kaasproject/kaas/projector/projectortest"
 )
-
-// appendRecords writes records into the store as the ingress and the executors would (each
-// event chained to its cluster's head, appended at its cluster's last sequence), and folds
-// what the store kept into want: the views the projector must arrive at.
-func appendRecords(t *testing.T, ms *memstore.Store, want *projector.Views, recs []record) {
-	t.Helper()
-	ctx := t.Context()
-	for _, r := range recs {
-		env := r.Env
-		if r.Command {
-			seq, _, err := ms.AppendCommand(ctx, env, env.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmds, err := ms.LoadCommands(ctx, env.ClusterID, seq-1)
-			if err != nil || len(cmds) == 0 {
-				t.Fatalf("command %d not stored: %v", seq, err)
-			}
-			want.ApplyCommand(seq, cmds[0].Envelope)
-			continue
-		}
-		last, err := ms.LastSeq(ctx, env.ClusterID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.PrevHash = ""
-		if last > 0 {
-			prev, err := ms.Load(ctx, env.ClusterID, last-1)
-			if err != nil || len(prev) != 1 {
-				t.Fatalf("head of %s: %v", env.ClusterID, err)
-			}
-			env.PrevHash = prev[0].Hash()
-		}
-		rec, err := ms.Append(ctx, env, last, env.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want.ApplyEvent(rec.Seq, rec.Hash(), rec.Envelope)
-	}
-}
 
 // The projector folds the history stored before it started, says it is ready only once it
 // has, then follows what is stored after; its views are the history's, folded in order.
@@ -63,7 +24,7 @@ func TestProjectorFollowsTheStore(t *testing.T) {
 		ms := memstore.New(memstore.Config{})
 		want := projector.NewViews()
 		half := len(s.All) / 2
-		appendRecords(t, ms, want, s.All[:half])
+		projectortest.Append(t, ms, want, s.All[:half])
 
 		p := projector.New(ms, projector.Config{})
 		if err := p.Ready(); err == nil {
@@ -78,7 +39,7 @@ func TestProjectorFollowsTheStore(t *testing.T) {
 		}
 		sameViews(t, want, p.Views(), s)
 
-		appendRecords(t, ms, want, s.All[half:])
+		projectortest.Append(t, ms, want, s.All[half:])
 		c, e := want.Seqs()
 		if err := p.Views().WaitFor(t.Context(), c, e); err != nil {
 			t.Fatal(err)
@@ -105,7 +66,7 @@ func TestReplayComparesAndSwaps(t *testing.T) {
 		ms := memstore.New(memstore.Config{})
 		want := projector.NewViews()
 		half := len(s.All) / 2
-		appendRecords(t, ms, want, s.All[:half])
+		projectortest.Append(t, ms, want, s.All[:half])
 		p := projector.New(ms, projector.Config{})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -123,7 +84,7 @@ func TestReplayComparesAndSwaps(t *testing.T) {
 		if rep, err = p.Replay(t.Context(), true); err != nil || !rep.Swapped {
 			t.Fatalf("swap: %+v %v", rep, err)
 		}
-		appendRecords(t, ms, want, s.All[half:])
+		projectortest.Append(t, ms, want, s.All[half:])
 		c, e = want.Seqs()
 		if err := p.Views().WaitFor(t.Context(), c, e); err != nil {
 			t.Fatal(err)
@@ -137,7 +98,7 @@ func TestCollectorLag(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := history(t)
 		ms := memstore.New(memstore.Config{})
-		appendRecords(t, ms, projector.NewViews(), s.All)
+		projectortest.Append(t, ms, projector.NewViews(), s.All)
 		ends, err := ms.Ends(t.Context())
 		if err != nil {
 			t.Fatal(err)

@@ -20,7 +20,6 @@ var ErrNotFound = cluster.ErrNotFound
 type Queries struct {
 	views   *projector.Views
 	secrets SecretReader
-	history HistoryReader
 	links   Links
 }
 
@@ -135,6 +134,11 @@ func (q *Queries) named(e cse.DefEntity) cse.DefEntity {
 func (q *Queries) render(cv projector.ClusterView) cse.DefEntity {
 	return q.named(RenderLinked(cv, q.links))
 }
+
+// Entity renders a cluster view as these queries render a cluster (VCD's ids where the
+// mirror's links know them, users by name): for history's as-of reads, which fold a past
+// state of their own.
+func (q *Queries) Entity(cv projector.ClusterView) cse.DefEntity { return q.render(cv) }
 
 // Render turns a cluster view into CSE's DefEntity, showing an accepted change that has
 // not started yet as already in progress.

@@ -29,6 +29,7 @@ import (
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
 	"github.com/kaasproject/kaas/executors/vcdmem"
+	"github.com/kaasproject/kaas/history"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
 	"github.com/kaasproject/kaas/mirror"
@@ -375,7 +376,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 	}
 	if cfg.has(RoleIngress) {
-		q := queries.New(s.views, s.store.Secrets()).WithHistory(history{s.store})
+		q := queries.New(s.views, s.store.Secrets())
 		if s.links != nil {
 			q.WithLinks(s.links)
 		}
@@ -385,7 +386,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			versions = versions[:1]
 		}
 		s.api, err = ingress.New(ingress.Config{Versions: versions, Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
-			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: deadLetters{s.store}},
+			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: deadLetters{s.store},
+			History: history.New(s.views, historySource{s.store}, q)},
 			s.store, q)
 		if err != nil {
 			return nil, err

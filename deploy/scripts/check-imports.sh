@@ -40,12 +40,15 @@ executors             events events/cluster events/recipe events/template events
 # report); it follows the streams through an interface of its own (projector.Source) with
 # the store's types, never a store implementation; its tests run on the in-memory store.
 projector             events events/cluster events/template events/store projector/... | events/cluster/clustertest events/memstore
-# queries read views, and the recorded history through an interface of their own that
-# deploy adapts the store to: never the store package.
+# queries read views only, never the streams or the store.
 queries               events events/cluster events/cse projector | projector/projectortest
+# history reads the recorded history through a Source of its own, with records of its own,
+# that deploy adapts the store to (never the store package); the views say who may read.
+# Its tests run on the in-memory store, rendered by the real queries.
+history               events events/cluster events/cse projector | events/store events/memstore projector/projectortest queries
 # The ingress turns requests into commands; what it needs of the store (the dead letters)
 # it declares, and deploy adapts. Its harness tests wire the real views and reads behind it.
-ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries
+ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries history
 # The VCD mirror comes after the queries (it makes VCD show what they render); the ingress
 # and the queries reach its links only through interfaces deploy wires, never by importing it.
 mirror                events events/cluster events/cse projector queries mirror/... | events/jsstore events/natstest projector/projectortest

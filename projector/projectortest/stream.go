@@ -4,6 +4,7 @@
 package projectortest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cluster/clustertest"
+	"github.com/kaasproject/kaas/events/store"
 	"github.com/kaasproject/kaas/projector"
 )
 
@@ -180,4 +182,57 @@ func (s *Stream) ClusterIDs() []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// Store is what Append needs of a store (events/memstore has it).
+type Store interface {
+	AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error)
+	LoadCommands(ctx context.Context, clusterID string, afterSeq uint64) ([]store.Record, error)
+	LastSeq(ctx context.Context, clusterID string) (uint64, error)
+	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]store.Record, error)
+	Append(ctx context.Context, env events.Envelope, expectedSeq uint64, msgID string) (store.Record, error)
+}
+
+// Append writes records into the store as the ingress and the executors would (each event
+// chained to its cluster's head, appended at its cluster's last sequence), and folds what
+// the store kept into want (when not nil): the views a projector must arrive at.
+func Append(t testing.TB, ms Store, want *projector.Views, recs []Record) {
+	t.Helper()
+	ctx := t.Context()
+	for _, r := range recs {
+		env := r.Env
+		if r.Command {
+			seq, _, err := ms.AppendCommand(ctx, env, env.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds, err := ms.LoadCommands(ctx, env.ClusterID, seq-1)
+			if err != nil || len(cmds) == 0 {
+				t.Fatalf("command %d not stored: %v", seq, err)
+			}
+			if want != nil {
+				want.ApplyCommand(seq, cmds[0].Envelope)
+			}
+			continue
+		}
+		last, err := ms.LastSeq(ctx, env.ClusterID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.PrevHash = ""
+		if last > 0 {
+			prev, err := ms.Load(ctx, env.ClusterID, last-1)
+			if err != nil || len(prev) != 1 {
+				t.Fatalf("head of %s: %v", env.ClusterID, err)
+			}
+			env.PrevHash = prev[0].Hash()
+		}
+		rec, err := ms.Append(ctx, env, last, env.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want != nil {
+			want.ApplyEvent(rec.Seq, rec.Hash(), rec.Envelope)
+		}
+	}
 }

@@ -1,7 +1,13 @@
-package queries
+package history
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cse"
 )
 
 // problem is one place where the recorded history is not what kaas wrote.
@@ -93,4 +99,28 @@ func (v *verifier) report(clusterID string, seq uint64, kind, format string, arg
 // result returns what was checked and what was found.
 func (v *verifier) result() (clusters, events int, problems []problem) {
 	return len(v.heads), v.events, v.problems
+}
+
+// Verify walks every cluster's hash chain in the event stream and checks each chain's head
+// against the one the live views read: a removed, changed or reordered event is reported
+// with its cluster and sequence.
+func (h *Reader) Verify(ctx context.Context) (cse.Verification, error) {
+	heads := h.views.Heads() // before the scan: heads the scan will reach
+	v := newVerifier()
+	if err := h.src.Scan(ctx, Filter{Stream: events.EventStream}, func(r Record) bool {
+		v.add(r)
+		return true
+	}); err != nil {
+		return cse.Verification{}, fmt.Errorf("verify: %w", err)
+	}
+	ids := slices.Sorted(maps.Keys(heads))
+	for _, id := range ids {
+		v.checkHead(id, heads[id].Seq, heads[id].Hash)
+	}
+	clusters, n, problems := v.result()
+	out := cse.Verification{Clusters: clusters, Events: n, OK: len(problems) == 0, Problems: []cse.ChainProblem{}}
+	for _, p := range problems {
+		out.Problems = append(out.Problems, cse.ChainProblem{ClusterID: cse.EntityID(p.clusterID), Seq: p.seq, Kind: p.kind, Detail: p.detail})
+	}
+	return out, nil
 }

@@ -1,10 +1,8 @@
-package queries
+package history
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -22,13 +20,10 @@ const maxNewestFirst = 1 << 16
 // unless NewestFirst, and how many matched. It reads the stream from After or Since (or the
 // start) in order and renders only the page's records, so that a page of a long history
 // costs one read of it and little memory; a cursor read (After) stops after the page.
-func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, error) {
-	if q.history == nil {
-		return cse.AuditResult{}, errors.New("no history reader")
-	}
+func (h *Reader) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, error) {
 	size := max(f.PageSize, 1)
 	page := max(f.Page, 1)
-	sf := HistoryFilter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since, After: f.After}
+	sf := Filter{Stream: events.EventStream, ClusterID: f.ClusterID, Since: f.Since, After: f.After}
 	kind := "event"
 	if f.Commands {
 		sf.Stream, kind = events.CommandStream, "command"
@@ -50,7 +45,7 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult,
 	if f.NewestFirst && !f.Cursor && page <= maxNewestFirst/size {
 		keepLast = page * size
 	}
-	err := q.history.Scan(ctx, sf, func(r Record) bool {
+	err := h.src.Scan(ctx, sf, func(r Record) bool {
 		e := r.Envelope
 		if !f.Until.IsZero() && e.Time.After(f.Until) {
 			// Records are stored in about the order of their times (each process stamps its
@@ -99,31 +94,4 @@ func (q *Queries) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult,
 		res.Records = append(res.Records, ent)
 	}
 	return res, nil
-}
-
-// Verify walks every cluster's hash chain in the event stream and checks each chain's head
-// against the one the live views read: a removed, changed or reordered event is reported
-// with its cluster and sequence.
-func (q *Queries) Verify(ctx context.Context) (cse.Verification, error) {
-	if q.history == nil {
-		return cse.Verification{}, errors.New("no history reader")
-	}
-	heads := q.views.Heads() // before the scan: heads the scan will reach
-	v := newVerifier()
-	if err := q.history.Scan(ctx, HistoryFilter{Stream: events.EventStream}, func(r Record) bool {
-		v.add(r)
-		return true
-	}); err != nil {
-		return cse.Verification{}, fmt.Errorf("verify: %w", err)
-	}
-	ids := slices.Sorted(maps.Keys(heads))
-	for _, id := range ids {
-		v.checkHead(id, heads[id].Seq, heads[id].Hash)
-	}
-	clusters, n, problems := v.result()
-	out := cse.Verification{Clusters: clusters, Events: n, OK: len(problems) == 0, Problems: []cse.ChainProblem{}}
-	for _, p := range problems {
-		out.Problems = append(out.Problems, cse.ChainProblem{ClusterID: cse.EntityID(p.clusterID), Seq: p.seq, Kind: p.kind, Detail: p.detail})
-	}
-	return out, nil
 }

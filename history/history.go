@@ -1,4 +1,9 @@
-package queries
+// Package history answers reads of the recorded history, the one read side that reads the
+// stored streams rather than the views: a cluster's events, a cluster as it was at a past
+// moment, the audit across clusters and orgs, and the verification of every cluster's hash
+// chain. It reads through a Source of its own, with records of its own, which deploy adapts
+// the store to; the views say who may read what and where the chains' heads are.
+package history
 
 import (
 	"context"
@@ -12,13 +17,38 @@ import (
 	"github.com/kaasproject/kaas/projector"
 )
 
-// HistoryReader reads the recorded history; deploy adapts the store to it.
-type HistoryReader interface {
+// Source reads the recorded history; deploy adapts the store to it.
+type Source interface {
 	// Load returns a cluster's events with a stream sequence above afterSeq, in order.
 	Load(ctx context.Context, clusterID string, afterSeq uint64) ([]Record, error)
 	// Scan reads a stream in order, from the start (or as the filter says) to the last
 	// record stored when the scan began, calling fn for each record until fn returns false.
-	Scan(ctx context.Context, f HistoryFilter, fn func(Record) bool) error
+	Scan(ctx context.Context, f Filter, fn func(Record) bool) error
+}
+
+// Renderer renders a cluster view as the API shows a cluster (package queries does).
+type Renderer interface {
+	Entity(cv projector.ClusterView) cse.DefEntity
+}
+
+// Reader answers reads of the recorded history.
+type Reader struct {
+	views  *projector.Views
+	src    Source
+	render Renderer
+}
+
+// New returns a reader of src's history; views say who may read which cluster's, and
+// render renders a past state as a cluster.
+func New(views *projector.Views, src Source, render Renderer) *Reader {
+	return &Reader{views: views, src: src, render: render}
+}
+
+// ErrNotFound means there is no such cluster for the caller.
+var ErrNotFound = cluster.ErrNotFound
+
+func level(p cluster.Principal, cv projector.ClusterView) cluster.Level {
+	return p.On(cv.Org(), cv.Owner(), cv.ACL())
 }
 
 // Record is one recorded command or event.
@@ -35,8 +65,8 @@ type Record struct {
 // taken when asked for, since most records an audit scans are never rendered.
 func (r Record) Hash() string { return events.Hash(r.Raw) }
 
-// HistoryFilter says which records a Scan reads.
-type HistoryFilter struct {
+// Filter says which records a Scan reads.
+type Filter struct {
 	// Stream is events.EventStream or events.CommandStream.
 	Stream string
 	// ClusterID, when set, reads that cluster's records only.
@@ -48,23 +78,17 @@ type HistoryFilter struct {
 	After uint64
 }
 
-// WithHistory lets the queries serve clusters' histories.
-func (q *Queries) WithHistory(h HistoryReader) *Queries {
-	q.history = h
-	return q
-}
-
 // History returns the recorded events of a cluster the principal may see, oldest first.
-func (q *Queries) History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error) {
-	cv, ok := q.views.Cluster(id)
+func (h *Reader) History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error) {
+	cv, ok := h.views.Cluster(id)
 	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
 		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	out := []cse.Event{}
-	if q.history == nil || cv.State == nil {
+	if cv.State == nil {
 		return out, nil // accepted, nothing recorded yet
 	}
-	recs, err := q.history.Load(ctx, id, 0)
+	recs, err := h.src.Load(ctx, id, 0)
 	if err != nil {
 		return nil, fmt.Errorf("history of cluster %s: %w", id, err)
 	}
@@ -106,15 +130,15 @@ var ErrNotYet = cluster.ErrNotYet
 // ClusterAsOf returns a cluster as it was at a past moment, folded from its recorded events
 // up to that moment. A deleted cluster can be read as it was: its owner, the users it was
 // shared with and providers may still read its past.
-func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error) {
-	cv, ok := q.views.Cluster(id)
-	if !ok || cv.State == nil || q.history == nil {
+func (h *Reader) ClusterAsOf(ctx context.Context, p cluster.Principal, id string, at time.Time) (cse.DefEntity, error) {
+	cv, ok := h.views.Cluster(id)
+	if !ok || cv.State == nil {
 		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	if st := cv.State; p.On(st.OrgID, st.Owner, st.ACL) == cluster.LevelNone {
 		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
-	recs, err := q.history.Load(ctx, id, 0)
+	recs, err := h.src.Load(ctx, id, 0)
 	if err != nil {
 		return cse.DefEntity{}, fmt.Errorf("history of cluster %s: %w", id, err)
 	}
@@ -129,5 +153,5 @@ func (q *Queries) ClusterAsOf(ctx context.Context, p cluster.Principal, id strin
 		return cse.DefEntity{}, fmt.Errorf("cluster %s %w at %s: it was created at %s", id, ErrNotYet,
 			at.UTC().Format(time.RFC3339), cv.State.Created.UTC().Format(time.RFC3339))
 	}
-	return q.render(projector.ClusterView{ID: id, State: past}), nil
+	return h.render.Entity(projector.ClusterView{ID: id, State: past}), nil
 }
