@@ -50,7 +50,9 @@ queries               events events/cluster events/cse projector | projector/pro
 ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries
 # The VCD mirror comes after the queries (it makes VCD show what they render); the ingress
 # and the queries reach its links only through interfaces deploy wires, never by importing it.
-mirror                events events/cluster events/cse projector queries mirror/... | events/jsstore events/natstest projector/projectortest
+# It follows the streams and keeps its state through an interface of its own (mirror.Store)
+# with the store's types, never a store implementation; its tests run on the in-memory store.
+mirror                events events/cluster events/cse events/store projector queries mirror/... | events/memstore projector/projectortest
 # What kaasd registers in VCD (package rde) knows CSE's names, never kaas's machinery.
 deploy/rde            events/cluster | events/cse executors/vcd deploy/vcdsim deploy/kaasd/kaasdtest
 # The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built
