@@ -28,5 +28,6 @@
 // id and the VCD task as status.taskHref, and both kinds of id work on every route.
 //
 // VCD is reached through the VCD interface; package mirror/vcdclient implements it on
-// go-vcloud-director.
+// go-vcloud-director. The streams and the bucket are reached through the Store interface,
+// which events/jsstore implements on JetStream and events/memstore in memory.
 package mirror

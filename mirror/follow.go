@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 const positionKey = "position"
@@ -25,13 +23,13 @@ type position struct {
 func (m *Mirror) position(ctx context.Context) (position, error) {
 	var p position
 	e, err := m.links.kv.Get(ctx, positionKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, store.ErrNoKey) {
 		return p, nil
 	}
 	if err != nil {
 		return p, fmt.Errorf("read the mirror's position: %w", err)
 	}
-	if err := json.Unmarshal(e.Value(), &p); err != nil {
+	if err := json.Unmarshal(e.Value, &p); err != nil {
 		return p, fmt.Errorf("read the mirror's position: %w", err)
 	}
 	return p, nil
@@ -105,34 +103,27 @@ func (m *Mirror) follow(ctx context.Context, d *dirty, from position) error {
 			s()
 		}
 	}()
+	// Deferred after the stops, so run before them: a reader blocked on a full channel
+	// returns, and its stop with it.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	for _, f := range []struct {
 		stream  string
 		from    uint64
 		command bool
 	}{{events.CommandStream, from.Commands + 1, true}, {events.EventStream, from.Events + 1, false}} {
-		cons, err := m.js.OrderedConsumer(ctx, f.stream, jetstream.OrderedConsumerConfig{
-			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: f.from})
-		if err != nil {
-			return fmt.Errorf("mirror: follow %s: %w", f.stream, err)
-		}
-		cc, err := cons.Consume(func(msg jetstream.Msg) {
-			r := record{command: f.command}
-			meta, err := msg.Metadata()
-			if err != nil {
-				return // not a stream message
-			}
-			r.seq = meta.Sequence.Stream
-			r.env, r.err = events.Unmarshal(msg.Data())
+		stop, err := m.store.Follow(fctx, f.stream, f.from, func(raw store.Raw) {
+			r := record{command: f.command, seq: raw.Seq}
+			r.env, r.err = events.Unmarshal(raw.Data)
 			select {
 			case in <- r:
-			case <-ctx.Done():
+			case <-fctx.Done():
 			}
 		})
 		if err != nil {
 			return fmt.Errorf("mirror: follow %s: %w", f.stream, err)
 		}
-		var once sync.Once
-		stops = append(stops, func() { once.Do(func() { cc.Stop(); <-cc.Closed() }) })
+		stops = append(stops, stop)
 	}
 	pos := from
 	for {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 const leaseKey = "lease"
@@ -43,18 +43,18 @@ func (m *Mirror) tryAcquire(ctx context.Context) (rev uint64, held bool, err err
 	mine, _ := json.Marshal(lease{Holder: m.cfg.Instance, Until: time.Now().Add(m.cfg.LeaseTTL)})
 	e, err := kv.Get(ctx, leaseKey)
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, store.ErrNoKey):
 		rev, err = kv.Create(ctx, leaseKey, mine)
 	case err != nil:
 		return 0, false, err
 	default:
 		var l lease
-		if json.Unmarshal(e.Value(), &l) == nil && l.Holder != m.cfg.Instance && time.Now().Before(l.Until) {
+		if json.Unmarshal(e.Value, &l) == nil && l.Holder != m.cfg.Instance && time.Now().Before(l.Until) {
 			return 0, false, nil // another instance mirrors
 		}
-		rev, err = kv.Update(ctx, leaseKey, mine, e.Revision())
+		rev, err = kv.Update(ctx, leaseKey, mine, e.Revision)
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	if errors.Is(err, store.ErrKeyExists) {
 		return 0, false, nil // another instance took it first
 	}
 	if err != nil {

@@ -10,13 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/events/store"
 )
 
-// Bucket is the JetStream key value bucket the mirror keeps its links, marks and position
-// in. Its keys:
+// Bucket is the store's key-value bucket the mirror keeps its links, marks and position in.
+// Its keys:
 //
 //	cluster.<cluster id>  the cluster's entity (clusterLink)
 //	op.<operation id>     the operation's task (opLink)
@@ -59,16 +58,11 @@ type LinksConfig struct {
 	// PublicURL is VCD's address as clients reach it (https://vcd.example.com): the task
 	// and vApp hrefs shown start with it.
 	PublicURL string
-	// Replicas of the bucket: 1, or 3 on a NATS cluster.
-	Replicas int
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 }
 
 func (c *LinksConfig) setDefaults() {
 	c.PublicURL = strings.TrimSuffix(strings.TrimSuffix(c.PublicURL, "/"), "/api")
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,9 +74,6 @@ func (c *LinksConfig) Validate() error {
 	if !strings.HasPrefix(c.PublicURL, "https://") && !strings.HasPrefix(c.PublicURL, "http://") {
 		errs = append(errs, fmt.Errorf("VCD public URL %q must be like https://vcd.example.com", c.PublicURL))
 	}
-	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
-		errs = append(errs, fmt.Errorf("bucket replicas must be 1, 3 or 5, not %d", c.Replicas))
-	}
 	return errors.Join(errs...)
 }
 
@@ -91,7 +82,7 @@ func (c *LinksConfig) Validate() error {
 // ingress read them through the small interfaces they declare. Links is safe for
 // concurrent use.
 type Links struct {
-	kv  jetstream.KeyValue
+	kv  store.KV
 	cfg LinksConfig
 
 	mu       sync.RWMutex
@@ -103,23 +94,22 @@ type Links struct {
 	err      error         // why the watch stopped
 }
 
-// OpenLinks declares the bucket and returns its links once every link recorded so far is
-// read; they are kept current until ctx ends.
-func OpenLinks(ctx context.Context, js jetstream.JetStream, cfg LinksConfig) (*Links, error) {
+// OpenLinks declares the bucket in st and returns its links once every link recorded so far
+// is read; they are kept current until ctx ends.
+func OpenLinks(ctx context.Context, st Store, cfg LinksConfig) (*Links, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mirror links: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := st.KeyValue(ctx, store.KVConfig{
 		Bucket: Bucket, Description: "kaas's VCD mirror: links between kaas's ids and VCD's, what is left to mirror, how far it read",
-		History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("declare bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("mirror links: %w", err)
 	}
 	l := &Links{kv: kv, cfg: cfg, clusters: map[string]clusterLink{}, entities: map[string]string{}, ops: map[string]opLink{},
 		changed: make(chan struct{})}
-	w, err := kv.WatchFiltered(ctx, []string{clusterPrefix + "*", opPrefix + "*"})
+	w, err := kv.Watch(ctx, clusterPrefix, opPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("watch bucket %s: %w", Bucket, err)
 	}
@@ -140,15 +130,14 @@ func OpenLinks(ctx context.Context, js jetstream.JetStream, cfg LinksConfig) (*L
 
 // watch applies the bucket's changes until ctx ends; loaded is closed once the values
 // recorded before the watch began are in.
-func (l *Links) watch(ctx context.Context, w jetstream.KeyWatcher, loaded chan struct{}) {
-	defer func() { _ = w.Stop() }()
+func (l *Links) watch(ctx context.Context, w <-chan *store.KVEntry, loaded chan struct{}) {
 	var once sync.Once
 	for {
 		select {
 		case <-ctx.Done():
 			once.Do(func() { close(loaded) })
 			return
-		case e, ok := <-w.Updates():
+		case e, ok := <-w:
 			if !ok {
 				l.mu.Lock()
 				l.err = errors.New("the watch of the links stopped")
@@ -165,18 +154,18 @@ func (l *Links) watch(ctx context.Context, w jetstream.KeyWatcher, loaded chan s
 	}
 }
 
-func (l *Links) apply(e jetstream.KeyValueEntry) {
+func (l *Links) apply(e *store.KVEntry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	del := e.Operation() != jetstream.KeyValuePut
-	switch key := e.Key(); {
+	del := e.Deleted
+	switch key := e.Key; {
 	case strings.HasPrefix(key, clusterPrefix):
 		id := strings.TrimPrefix(key, clusterPrefix)
 		if old, ok := l.clusters[id]; ok && old.Entity != "" {
 			delete(l.entities, old.Entity)
 		}
 		var c clusterLink
-		if !del && json.Unmarshal(e.Value(), &c) == nil && c != (clusterLink{}) {
+		if !del && json.Unmarshal(e.Value, &c) == nil && c != (clusterLink{}) {
 			l.clusters[id] = c
 			if c.Entity != "" {
 				l.entities[c.Entity] = id
@@ -187,13 +176,13 @@ func (l *Links) apply(e jetstream.KeyValueEntry) {
 	case strings.HasPrefix(key, opPrefix):
 		id := strings.TrimPrefix(key, opPrefix)
 		var o opLink
-		if !del && json.Unmarshal(e.Value(), &o) == nil && o != (opLink{}) {
+		if !del && json.Unmarshal(e.Value, &o) == nil && o != (opLink{}) {
 			l.ops[id] = o
 		} else {
 			delete(l.ops, id)
 		}
 	}
-	l.rev = max(l.rev, e.Revision())
+	l.rev = max(l.rev, e.Revision)
 	close(l.changed)
 	l.changed = make(chan struct{})
 }

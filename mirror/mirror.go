@@ -8,17 +8,28 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/store"
 	"github.com/kaasproject/kaas/projector"
 )
+
+// Store is what the mirror needs of the store: where the streams end, each stream's records
+// in order from a sequence on (as projector.Source), and a key-value bucket for its own
+// state. events/jsstore implements it on JetStream, events/memstore in memory.
+type Store interface {
+	Ends(ctx context.Context) (store.Ends, error)
+	// Follow calls fn with every record of stream from sequence from on, in order and from
+	// one goroutine, until stop is called; stop returns once fn no longer runs.
+	Follow(ctx context.Context, stream string, from uint64, fn func(store.Raw)) (stop func(), err error)
+	// KeyValue opens the bucket cfg.Bucket, declaring it if need be.
+	KeyValue(ctx context.Context, cfg store.KVConfig) (store.KV, error)
+}
 
 // Mirror keeps VCD showing what the views hold. See the package documentation.
 type Mirror struct {
 	cfg   Config
-	js    jetstream.JetStream
+	store Store
 	views *projector.Views
 	links *Links
 	vcd   VCD
@@ -34,13 +45,14 @@ type Mirror struct {
 	skipped map[string]bool // calls this VCD does not offer, logged once
 }
 
-// New returns a mirror of the views into VCD, recording its links in links' bucket.
-func New(cfg Config, js jetstream.JetStream, views *projector.Views, links *Links, vcd VCD) (*Mirror, error) {
+// New returns a mirror of the views into VCD, following st's streams and recording its
+// links, marks and position in links' bucket.
+func New(cfg Config, st Store, views *projector.Views, links *Links, vcd VCD) (*Mirror, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mirror config: %w", err)
 	}
-	m := &Mirror{cfg: cfg, js: js, views: views, links: links, vcd: vcd, log: cfg.Logger, m: cfg.Metrics,
+	m := &Mirror{cfg: cfg, store: st, views: views, links: links, vcd: vcd, log: cfg.Logger, m: cfg.Metrics,
 		users: map[string]string{}, skipped: map[string]bool{}, behind: map[string]time.Time{}}
 	m.m.stats = m.stats
 	return m, nil
@@ -252,17 +264,12 @@ func (m *Mirror) CaughtUp(ctx context.Context) (bool, error) {
 	if d == nil {
 		return false, nil
 	}
-	for _, s := range []struct {
-		name string
-		seq  uint64
-	}{{events.CommandStream, pos.Commands}, {events.EventStream, pos.Events}} {
-		st, err := m.js.Stream(ctx, s.name)
-		if err != nil {
-			return false, fmt.Errorf("stream %s: %w", s.name, err)
-		}
-		if st.CachedInfo().State.LastSeq > s.seq {
-			return false, nil
-		}
+	ends, err := m.store.Ends(ctx)
+	if err != nil {
+		return false, fmt.Errorf("mirror: %w", err)
+	}
+	if ends.Commands > pos.Commands || ends.Events > pos.Events {
+		return false, nil
 	}
 	n, _ := d.stats()
 	return n == 0, nil

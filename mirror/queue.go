@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 // Item kinds, as they prefix an item's key.
@@ -85,7 +85,7 @@ func (q *queue) Pop() any {
 // the bucket: a mark is stored before the position moves past the record that made it, and
 // removed only after the item matched VCD, so that a restart loses none.
 type dirty struct {
-	kv jetstream.KeyValue
+	kv store.KV
 
 	mu    sync.Mutex
 	items map[string]*item
@@ -93,37 +93,33 @@ type dirty struct {
 	wake  chan struct{} // signalled when an item may have become ready
 }
 
-func newDirty(kv jetstream.KeyValue) *dirty {
+func newDirty(kv store.KV) *dirty {
 	return &dirty{kv: kv, items: map[string]*item{}, wake: make(chan struct{}, 1)}
 }
 
 // load reads the marks stored by an earlier run.
 func (d *dirty) load(ctx context.Context) error {
-	lister, err := d.kv.ListKeysFiltered(ctx, dirtyPrefix+">")
+	keys, err := d.kv.Keys(ctx, dirtyPrefix)
 	if err != nil {
 		return fmt.Errorf("list marks: %w", err)
 	}
-	var keys []string
-	for k := range lister.Keys() {
-		keys = append(keys, k)
-	}
 	for _, k := range keys {
 		e, err := d.kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		if errors.Is(err, store.ErrNoKey) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("read mark %s: %w", k, err)
 		}
 		var m mark
-		_ = json.Unmarshal(e.Value(), &m) // an unreadable mark still names an item
+		_ = json.Unmarshal(e.Value, &m) // an unreadable mark still names an item
 		key := strings.TrimPrefix(k, dirtyPrefix)
 		if len(key) < 3 || (key[:1] != kindCluster && key[:1] != kindOp) {
 			continue
 		}
 		d.mu.Lock()
 		it := d.get(key)
-		it.mark, it.rev = m, e.Revision()
+		it.mark, it.rev = m, e.Revision
 		d.push(it)
 		d.mu.Unlock()
 	}
@@ -265,7 +261,7 @@ func (d *dirty) done(ctx context.Context, w work, failed bool, backoff func(atte
 	d.mu.Unlock()
 	var err error
 	if rev != 0 {
-		err = d.kv.Delete(ctx, dirtyPrefix+w.key, jetstream.LastRevision(rev))
+		err = d.kv.Delete(ctx, dirtyPrefix+w.key, rev)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

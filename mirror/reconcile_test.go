@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/events/memstore"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/projector/projectortest"
 	"github.com/kaasproject/kaas/queries"
@@ -23,7 +21,7 @@ const (
 )
 
 // harness is a mirror over views fed from a projectortest stream, reconciling item by item
-// into a fake VCD, with its links in a real bucket.
+// into a fake VCD, with its links in a bucket of the in-memory store.
 type harness struct {
 	t     *testing.T
 	st    *projectortest.Stream
@@ -37,19 +35,15 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg ...Config) *harness {
 	t.Helper()
-	srv := natstest.Start(t)
-	js, err := jetstream.New(srv.Connect(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	links, err := OpenLinks(t.Context(), js, LinksConfig{PublicURL: "https://vcd.test/api"})
+	st := memstore.New(memstore.Config{})
+	links, err := OpenLinks(t.Context(), st, LinksConfig{PublicURL: "https://vcd.test/api"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, st: projectortest.New(t), views: projector.NewViews(), vcd: newFakeVCD(), links: links}
 	h.vcd.users[alice] = "alice"
 	cfg = append(cfg, Config{})
-	if h.m, err = New(cfg[0], js, h.views, links, h.vcd); err != nil {
+	if h.m, err = New(cfg[0], st, h.views, links, h.vcd); err != nil {
 		t.Fatal(err)
 	}
 	h.d = newDirty(links.kv)

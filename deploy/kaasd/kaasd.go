@@ -361,7 +361,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 	// On a VCD, the mirror's links: the ingress and the queries show VCD's ids through them.
 	if cfg.VCDURL != "" && (cfg.has(RoleIngress) || cfg.has(RoleMirror)) {
-		if s.links, err = mirror.OpenLinks(runCtx, s.store.JetStream(), mirror.LinksConfig{PublicURL: cfg.publicURL(), Replicas: cfg.Replicas, Logger: log}); err != nil {
+		if s.links, err = mirror.OpenLinks(runCtx, s.store, mirror.LinksConfig{PublicURL: cfg.publicURL(), Logger: log}); err != nil {
 			return nil, err
 		}
 	}
@@ -453,7 +453,7 @@ func (s *Server) startMirror(ctx, gctx context.Context, g *errgroup.Group, metri
 		instance += ":" + dir // a restarted kaasd takes its lease back at once
 	}
 	s.mir, err = mirror.New(mirror.Config{APIVersion: api, Resync: cfg.MirrorResync, Workers: cfg.MirrorWorkers, Instance: instance, Logger: log,
-		Metrics: metrics}, s.store.JetStream(), s.views, s.links, vc)
+		Metrics: metrics}, s.store, s.views, s.links, vc)
 	if err != nil {
 		return err
 	}

@@ -221,8 +221,10 @@ func semver(v string) [3]int {
 // Secrets returns the secret store.
 func (s *Store) Secrets() store.Secrets { return s.secrets }
 
-// JetStream returns the JetStream context, for the components that keep state of their own
-// in JetStream (the mirror's lease, links and queue).
+// JetStream returns the JetStream context, for tools and tests that reach past the store:
+// kaas-bench writes a history straight into the streams and reads it back bare, and tests
+// forge or inspect stored messages. No component uses it: each reaches the store through
+// the small interface it declares (a key-value bucket of its own, too, through KeyValue).
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Record is one stored command or event.

@@ -33,6 +33,7 @@ type Store struct {
 	snapshots map[string][]byte
 	secrets   map[string][]byte
 	consumers map[string]*consumer
+	buckets   map[string]*bucket // key-value buckets by name (kv.go)
 }
 
 type entry struct {
