@@ -277,9 +277,10 @@ func record(t *testing.T, dir string) {
 		}
 		code, body := e.do("POST", "/api/cse/3.0/clusters", ent)
 		mustAccept("create "+name, code, body)
-		id := decode[cse.DefEntity](t, body).ID
-		e.waitPhase(id)
-		return id
+		created := decode[cse.DefEntity](t, body)
+		// The operation, not the cluster: a create rolled back leaves no cluster to look at.
+		e.waitOperation(created.Entity.Status.Kaas.OperationHref)
+		return created.ID
 	}
 	put := func(id string, change func(*cse.DefEntity)) {
 		ent := e.waitPhase(id)
