@@ -16,6 +16,7 @@
 // quota, missing network) fail the operation with a reason and roll back when the tenant
 // asked for it.
 //
-// VCD is reached through the small [VCD] interface declared here; package vcdmem is an
-// in-memory implementation for tests and local runs.
+// VCD is reached through the small [VCD] interface declared here: package vcd implements it
+// on go-vcloud-director (against a real VCD, or the simulator deploy/vcdsim); package vcdmem
+// is an in-memory implementation for this package's unit tests.
 package executors

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
@@ -95,21 +95,19 @@ func (p *proc) stop() {
 // again while they provision. Every request must end with a 202, every accepted cluster
 // must exist exactly once and reach CREATE:SUCCEEDED, and VCD must hold exactly one vApp
 // per cluster with its VMs: nothing lost, nothing done twice, nothing stuck.
+//
+// VCD is vcdsim in this test's process, so it lives on, its tasks running, while kaasd is
+// killed, as a real VCD does.
 func TestCrashDuringBurst(t *testing.T) {
 	bin, err := buildKaasd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := vcdexttest.RequireBroker(t)
-	exchange, key := vcdexttest.UniqueNames(t)
-	dir := t.TempDir()
 	cloud := testCloud()
-	cloud.TaskDelay, cloud.BootDelay = 30*time.Millisecond, 300*time.Millisecond
-	b, _ := json.Marshal(cloud)
-	cloudFile := filepath.Join(dir, "cloud.json")
-	if err := os.WriteFile(cloudFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cloud.TaskDelay, cloud.BootDelay = vcdsim.Duration(30*time.Millisecond), vcdsim.Duration(300*time.Millisecond)
+	sys := kaasdtest.StartBare(t, cloud)
+	cfg := sys.Config
+	dir := t.TempDir()
 	logf, err := os.Create(filepath.Join(dir, "kaasd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +115,12 @@ func TestCrashDuringBurst(t *testing.T) {
 	defer logf.Close()
 	admin := freePort(t)
 	p := &proc{t: t, bin: bin, admin: admin, log: logf, env: []string{
-		"KAAS_DATA_DIR=" + filepath.Join(dir, "data"), "KAAS_AMQP_URL=" + url, "KAAS_AMQP_EXCHANGE=" + exchange,
-		"KAAS_AMQP_ROUTING_KEY=" + key, "KAAS_ADMIN_ADDR=" + admin, "KAAS_VCDMEM_CONFIG=" + cloudFile,
+		"KAAS_DATA_DIR=" + filepath.Join(dir, "data"), "KAAS_AMQP_URL=" + cfg.AMQPURL, "KAAS_AMQP_EXCHANGE=" + cfg.AMQPExchange,
+		"KAAS_AMQP_ROUTING_KEY=" + cfg.AMQPRoutingKey, "KAAS_ADMIN_ADDR=" + admin,
+		"KAAS_VCD_URL=" + cfg.VCDURL, "KAAS_VCD_USER=" + cfg.VCDUser, "KAAS_VCD_PASSWORD=" + cfg.VCDPassword, "KAAS_VCD_INSECURE=true",
+		// As startLogged's kaasd: no mirror into VCD, and answers that name kaas's operation
+		// at once.
+		"KAAS_ROLES=ingress,executor,projector", "KAAS_TASK_WAIT=-1s",
 		"KAAS_POLL_INTERVAL=50ms", "KAAS_LOG_LEVEL=info",
 		// Commands the killed process held come back after the ack wait: keep it short here.
 		"KAAS_EXECUTOR_ACK_WAIT=2s",
@@ -128,7 +130,7 @@ func TestCrashDuringBurst(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	client, err := vcdexttest.NewClient(ctx, url, exchange, key)
+	client, err := vcdexttest.NewClient(ctx, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func TestCrashDuringBurst(t *testing.T) {
 		close(killed)
 	}()
 	for i := range n {
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // pacing the burst, not waiting for anything: the kill waits for replies
 		body, _ := json.Marshal(entity(fmt.Sprintf("burst-%03d", i), good, 1, true))
 		call, err := client.Publish(ctx, vcdexttest.Req{Method: "POST", Path: "/api/cse/3.0/clusters", Body: body,
 			RequestID: fmt.Sprintf("burst-req-%03d", i)})
@@ -191,8 +193,23 @@ func TestCrashDuringBurst(t *testing.T) {
 	wg.Wait()
 	t.Logf("restarted in %s; all %d requests answered", time.Since(restart).Round(time.Millisecond), n)
 
-	// Kill it again while the clusters provision.
-	time.Sleep(300 * time.Millisecond)
+	// Kill it again while the clusters provision: once VCD holds vApps for a quarter of
+	// them, and some has a task running.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		inv, running := sys.Sim.Inventory(), 0
+		for _, a := range inv.VApps {
+			if a.Task != "" {
+				running++
+			}
+		}
+		if len(inv.VApps) >= n/4 && running > 0 {
+			t.Logf("killed kaasd again with %d vApps in VCD, %d of them with a task running", len(inv.VApps), running)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VCD never got busy provisioning: %d vApps, %d with a task running", len(inv.VApps), running)
+		}
+	}
 	p.kill()
 	p.start()
 	second := time.Now()
@@ -247,18 +264,8 @@ func TestCrashDuringBurst(t *testing.T) {
 	}
 	// VCD holds exactly one vApp per cluster, each with its two VMs: no duplicate, no orphan.
 	p.stop()
-	state, err := os.ReadFile(filepath.Join(dir, "data", "vcdmem.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cloudState struct {
-		VApps map[string]vcdmem.VApp `json:"vapps"`
-	}
-	if err := json.Unmarshal(state, &cloudState); err != nil {
-		t.Fatal(err)
-	}
 	perCluster := map[string]int{}
-	for _, a := range cloudState.VApps {
+	for _, a := range sys.Sim.Inventory().VApps {
 		perCluster[a.Metadata["kaas.cluster.id"]]++
 		if len(a.VMs) != 2 {
 			t.Errorf("vApp %s has %d VMs", a.Name, len(a.VMs))

@@ -2,33 +2,31 @@ package kaasd_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/executors/vcdmem"
 )
+
+// refusing are faults that make VCD refuse every call of its API but logging in: reads
+// too, which vcdsim fails only when asked to by name.
+var refusing = vcdsim.Faults{ErrorRate: 1, Errors: map[string]float64{"get": 1, "query": 1}}
 
 // TestDeadLetters: a command that fails every delivery (here, reading VCD's catalog while
 // VCD refuses every call) lands in the dead-letter queue with its error instead of retrying
 // forever; an operator lists it, retries it once VCD is back, and discards another.
 func TestDeadLetters(t *testing.T) {
-	e := startBare(t, func(c *kaasd.Config) {
+	cloud := testCloud()
+	cloud.Faults = refusing // from the start
+	e := startOn(t, cloud, func(c *kaasd.Config) {
 		c.RetryBase, c.MaxDeliveryErrors = 10*time.Millisecond, 5
-		cloud := vcdmem.Default()
-		cloud.ErrorRate = 1 // VCD refuses everything from the start
-		b, _ := json.Marshal(cloud)
-		c.VCDMemConfig = filepath.Join(t.TempDir(), "refusing.json")
-		if err := os.WriteFile(c.VCDMemConfig, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	})
+	}, slog.New(slog.DiscardHandler))
 	asProvider := providerDo(t, e.client)
 	type entry struct {
 		Seq     uint64 `json:"seq"`
@@ -65,7 +63,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 
 	// VCD is back: the operator retries, the sync runs, the queue empties.
-	e.srv.InMemoryVCD().SetErrorRate(0)
+	e.sim.SetFaults(vcdsim.Faults{})
 	if code, body := asProvider("POST", "/api/cse/3.0/admin/dlq/"+strconv.FormatUint(dead.Seq, 10)+"/action/retry", nil); code != http.StatusAccepted {
 		t.Fatalf("retry: %d %s", code, body)
 	}
@@ -78,7 +76,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 
 	// Another one is discarded on purpose.
-	e.srv.InMemoryVCD().SetErrorRate(1)
+	e.sim.SetFaults(refusing)
 	if code, body := asProvider("POST", "/api/cse/templates/action/reload", nil); code != http.StatusAccepted {
 		t.Fatalf("reload: %d %s", code, body)
 	}

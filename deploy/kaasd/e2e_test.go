@@ -6,56 +6,47 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
 	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
+	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
-	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
-// env is a running kaasd and a VCD-shaped AMQP client talking to it.
+// env is a running kaasd on vcdsim and a VCD-shaped AMQP client talking to kaasd as VCD
+// relays a tenant's or a provider's call, in the security context the test chooses.
 type env struct {
 	t      *testing.T
 	srv    *kaasd.Server
+	sim    *vcdsim.Server
 	client *vcdexttest.Client
 	cfg    kaasd.Config
 }
 
-// The orgs of the in-memory VCD the tests run on, by their URNs: acme is the org of
+// The orgs of the simulated VCD the tests run on, by their URNs: acme is the org of
 // vcdexttest's default caller; globex is another.
 var (
 	acmeOrg   = vcdexttest.DefaultCaller().Org
 	globexOrg = "urn:vcloud:org:9b0e1c2d-3f4a-4b5c-8d6e-000000061b0e"
 )
 
-// testCloud is vcdmem's default cloud with org URNs, as VCD's orgs have (kaas lets a tenant
-// create only in its own org, and knows an org's URN from VCD), and a second org, globex,
-// with its org VDC globex-vdc and network globex-net.
-func testCloud() vcdmem.Config {
-	c := vcdmem.Default()
+// testCloud is vcdsim's default cloud with short tasks and boots, its org acme by the URN
+// of vcdexttest's default caller's org (kaas lets a tenant create only in its own org, and
+// knows an org's URN from VCD), and a second org, globex, with its org VDC globex-vdc and
+// network globex-net.
+func testCloud() vcdsim.Config {
+	c := kaasdtest.FastSim()
+	c.TaskDelay, c.BootDelay = vcdsim.Duration(20*time.Millisecond), vcdsim.Duration(150*time.Millisecond)
 	c.Orgs[0].ID = acmeOrg
-	c.Orgs = append(c.Orgs, vcdmem.Org{Name: "globex", ID: globexOrg,
-		VDCs: []vcdmem.VDC{{Name: "globex-vdc", Networks: []vcdmem.Network{{Name: "globex-net", CIDR: "10.2.0.0/16"}}}}, Templates: c.Orgs[0].Templates})
+	c.Orgs = append(c.Orgs, vcdsim.OrgConfig{Name: "globex", ID: globexOrg,
+		VDCs: []vcdsim.VDCConfig{{Name: "globex-vdc", Networks: []vcdsim.NetworkConfig{{Name: "globex-net", Gateway: "10.2.0.1", Pool: "10.2"}}}}})
 	return c
-}
-
-// fastCloud is the test cloud with short delays, written where kaasd reads it.
-func fastCloud(t *testing.T, dir string) string {
-	c := testCloud()
-	c.TaskDelay, c.BootDelay = 20*time.Millisecond, 150*time.Millisecond
-	b, _ := json.Marshal(c)
-	path := filepath.Join(dir, "vcdmem.json.cfg")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 func start(t *testing.T) *env {
@@ -80,28 +71,44 @@ func startBare(t *testing.T, change func(*kaasd.Config)) *env {
 // startLogged is startBare with kaasd logging to log.
 func startLogged(t *testing.T, change func(*kaasd.Config), log *slog.Logger) *env {
 	t.Helper()
-	url := vcdexttest.RequireBroker(t)
-	exchange, key := vcdexttest.UniqueNames(t)
-	dir := t.TempDir()
-	cfg := kaasd.Defaults()
-	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = dir, url, exchange, key
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.VCDMemConfig = fastCloud(t, dir)
-	cfg.PollInterval = 20 * time.Millisecond
-	if change != nil {
-		change(&cfg)
+	return startOn(t, testCloud(), change, log)
+}
+
+// startOn is startLogged on a cloud of the test's choosing.
+//
+// kaasd runs on vcdsim (kaasdtest.StartBare: in-process, over HTTPS, through
+// go-vcloud-director) playing the ingress, the executors and the projector. It does not
+// mirror into VCD unless change adds the mirror role: these tests are about what kaas does
+// and answers, and call it directly over AMQP in security contexts of their own (callers
+// VCD does not know). Without the mirror no change has a VCD task to wait for, so answers
+// name kaas's operation at once.
+func startOn(t *testing.T, cloud vcdsim.Config, change func(*kaasd.Config), log *slog.Logger) *env {
+	t.Helper()
+	sys := kaasdtest.StartBare(t, cloud, func(c *kaasd.Config) {
+		c.Roles = []string{kaasd.RoleIngress, kaasd.RoleExecutor, kaasd.RoleProjector}
+		c.PollInterval, c.TaskWait = 20*time.Millisecond, -1
+		if change != nil {
+			change(c)
+		}
+	})
+	cfg := sys.Config
+	if slices.Contains(cfg.Roles, kaasd.RoleMirror) {
+		// The mirror writes CSE's entities: their types must be registered.
+		if _, err := kaasd.InstallRDE(t.Context(), cfg.VCDConfig(nil), "all"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv, err := kaasd.Start(t.Context(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	client, err := vcdexttest.NewClient(t.Context(), url, exchange, key)
+	client, err := vcdexttest.NewClient(t.Context(), cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	return &env{t: t, srv: srv, client: client, cfg: cfg}
+	return &env{t: t, srv: srv, sim: sys.Sim, client: client, cfg: cfg}
 }
 
 func (e *env) do(method, path string, body any, opts ...func(*vcdexttest.Req)) (int, []byte) {
@@ -207,10 +214,11 @@ func (e *env) waitGone(id string) {
 	e.t.Fatalf("cluster %s still there", id)
 }
 
-func (e *env) vapp(id string) *vcdmem.VAppInfo {
+// vapp is the cluster's vApp in VCD, nil when there is none.
+func (e *env) vapp(id string) *vcdsim.VAppInfo {
 	clusterID, _ := cse.ParseClusterID(id)
-	for _, a := range e.srv.InMemoryVCD().VApps() {
-		if a.ClusterID == clusterID {
+	for _, a := range e.sim.Inventory().VApps {
+		if a.Metadata["kaas.cluster.id"] == clusterID {
 			return &a
 		}
 	}
@@ -497,8 +505,9 @@ func TestSystemStop(t *testing.T) {
 // history, deleted or not.
 func TestAsOf(t *testing.T) {
 	e := start(t)
-	before := time.Now().UTC()
-	time.Sleep(10 * time.Millisecond)
+	// A moment before the cluster was asked for, hence before it existed (a millisecond
+	// back, so that no clock's granularity makes it the same instant).
+	before := time.Now().UTC().Add(-time.Millisecond)
 	code, body := e.do("POST", "/api/cse/3.0/clusters", entity("past", good, 2, true))
 	if code != http.StatusAccepted {
 		t.Fatalf("create: %d %s", code, body)

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/natstest"
@@ -276,9 +277,10 @@ func record(t *testing.T, dir string) {
 		}
 		code, body := e.do("POST", "/api/cse/3.0/clusters", ent)
 		mustAccept("create "+name, code, body)
-		id := decode[cse.DefEntity](t, body).ID
-		e.waitPhase(id)
-		return id
+		created := decode[cse.DefEntity](t, body)
+		// The operation, not the cluster: a create rolled back leaves no cluster to look at.
+		e.waitOperation(created.Entity.Status.Kaas.OperationHref)
+		return created.ID
 	}
 	put := func(id string, change func(*cse.DefEntity)) {
 		ent := e.waitPhase(id)
@@ -295,7 +297,7 @@ func record(t *testing.T, dir string) {
 	keep := create("keep", good, 1, true, 1)
 	put(keep, workers(2))
 	// VCD is busy for a while: a step is retried, then the change goes through.
-	e.srv.InMemoryVCD().SetErrorRate(1)
+	e.sim.SetFaults(vcdsim.Faults{ErrorRate: 1})
 	ent := e.waitPhase(keep)
 	one := 1
 	ent.Entity.Spec.Topology.Workers.Count, ent.Entity.Status = &one, nil
@@ -307,7 +309,7 @@ func record(t *testing.T, dir string) {
 		}
 		_, body = e.do("GET", "/api/cse/3.0/cluster/"+keep+"/events?pageSize=128", nil)
 	}
-	e.srv.InMemoryVCD().SetErrorRate(0)
+	e.sim.SetFaults(vcdsim.Faults{})
 	e.waitPhase(keep)
 	put(keep, func(d *cse.DefEntity) {
 		next := "ubuntu-22.04_k8s-1.30_antrea-1.15"

@@ -6,7 +6,6 @@ package kaasd
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,7 +27,6 @@ import (
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
-	"github.com/kaasproject/kaas/executors/vcdmem"
 	"github.com/kaasproject/kaas/history"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
@@ -69,16 +67,16 @@ type Config struct {
 	AdminAddr string
 
 	// VCDURL is VCD's API (https://host/api), reached with the VCD* credentials through
-	// go-vcloud-director. Empty means the in-memory VCD (state kept in DataDir), configured
-	// from VCDMemConfig (a JSON file of vcdmem.Config) when given.
-	VCDURL       string
-	VCDOrg       string
-	VCDUser      string
-	VCDPassword  string
-	VCDToken     string
-	VCDInsecure  bool
-	VCDCatalog   string
-	VCDMemConfig string
+	// go-vcloud-director: a real VCD, or the simulator (deploy/vcdsim) in `make run` and
+	// the tests. The executor and mirror roles need it; the ingress and the projector run
+	// without it (the ingress then learns no right URNs from VCD).
+	VCDURL      string
+	VCDOrg      string
+	VCDUser     string
+	VCDPassword string
+	VCDToken    string
+	VCDInsecure bool
+	VCDCatalog  string
 
 	Roles           []string
 	ExecutorWorkers int
@@ -181,6 +179,10 @@ func (c *Config) Validate() error {
 		if err := vc.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("KAAS_VCD_*: %w", err))
 		}
+	} else if needs := c.vcdRoles(); len(needs) > 0 {
+		errs = append(errs, fmt.Errorf("KAAS_VCD_URL is required by the roles %s: set it to VCD's API (https://vcd.example.com/api), "+
+			"with the service account in KAAS_VCD_USER and KAAS_VCD_PASSWORD or KAAS_VCD_TOKEN, or to the simulator's (bin/vcdsim, "+
+			"as make run does); or play only the roles that need no VCD (KAAS_ROLES=%s,%s)", strings.Join(needs, ","), RoleIngress, RoleProjector))
 	}
 	if _, err := rde.ParsePublish(c.PublishRights); err != nil {
 		errs = append(errs, fmt.Errorf("KAAS_PUBLISH_RIGHTS: %w", err))
@@ -201,12 +203,23 @@ func (c *Config) Validate() error {
 
 func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
 
+// vcdRoles are the roles of this process that act on VCD, and so need KAAS_VCD_URL: the
+// executors drive it, the mirror writes into it.
+func (c *Config) vcdRoles() []string {
+	var out []string
+	for _, r := range []string{RoleExecutor, RoleMirror} {
+		if c.has(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Server is a running kaasd.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	admin net.Listener
-	mem   *vcdmem.VCD // the in-memory VCD, when the executors drive it
 	store *jsstore.Store
 	views *projector.Views
 	api   *ingress.API
@@ -334,10 +347,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 
 	if cfg.has(RoleExecutor) {
-		backend, err := s.executorVCD(ctx, cfg)
+		// The executors always drive a VCD through go-vcloud-director: a real one, or
+		// vcdsim in `make run` and the tests (which fakes remain, and why: README,
+		// Development).
+		backend, err := vcd.New(ctx, cfg.VCDConfig(log))
 		if err != nil {
 			return nil, err
 		}
+		log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
 		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, Build: cfg.Build, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
 			Metrics: executors.NewMetrics(reg)}, s.store, backend)
 		if err != nil {
@@ -366,12 +383,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 	}
 	if cfg.has(RoleMirror) {
-		// Exported also when there is nothing to mirror into, so that dashboards and alerts
-		// find the series.
-		metrics := mirror.NewMetrics(reg)
-		if cfg.VCDURL == "" {
-			log.Info("no VCD (KAAS_VCD_URL): the mirror of clusters and operations into VCD is off")
-		} else if err := s.startMirror(ctx, gctx, g, metrics, api); err != nil {
+		if err := s.startMirror(ctx, gctx, g, mirror.NewMetrics(reg), api); err != nil {
 			return nil, err
 		}
 	}
@@ -483,11 +495,6 @@ func (s *Server) AdminAddr() string {
 // API returns the CSE API handler, to serve it over plain HTTP too.
 func (s *Server) API() *ingress.API { return s.api }
 
-// InMemoryVCD returns the in-memory VCD the executors drive when KAAS_VCD_URL is empty (see
-// executorVCD), for the tests of this package to inject faults and look at vApps; nil when
-// kaasd drives a VCD or runs no executor.
-func (s *Server) InMemoryVCD() *vcdmem.VCD { return s.mem }
-
 // Store returns the command and event store.
 func (s *Server) Store() *jsstore.Store { return s.store }
 
@@ -539,50 +546,6 @@ func secretsKey(cfg Config) ([]byte, error) {
 func (c *Config) VCDConfig(log *slog.Logger) vcd.Config {
 	return vcd.Config{URL: c.VCDURL, Org: c.VCDOrg, User: c.VCDUser, Password: c.VCDPassword, Token: c.VCDToken,
 		Insecure: c.VCDInsecure, Catalog: c.VCDCatalog, Logger: log}
-}
-
-// executorVCD is the one seam between kaasd and a cloud: the VCD the executors drive.
-//
-//   - KAAS_VCD_URL set: VCD through go-vcloud-director (executors/vcd), in production and
-//     against the simulator (deploy/vcdsim) in `make run`, CI and the end-to-end tests that
-//     play VCD's wire.
-//   - KAAS_VCD_URL empty: the in-memory VCD (executors/vcdmem, described by
-//     KAAS_VCDMEM_CONFIG, its state in <data dir>/vcdmem.json), so that kaasd runs alone with
-//     nothing else installed, and the tests of this package steer it through InMemoryVCD.
-//     Nothing mirrors into it and no rights are learned from it (both need VCD's API).
-//
-// Which fakes remain, and why, is in the README (Development).
-func (s *Server) executorVCD(ctx context.Context, cfg Config) (executors.VCD, error) {
-	log := s.log
-	if cfg.VCDURL != "" {
-		backend, err := vcd.New(ctx, cfg.VCDConfig(log))
-		if err != nil {
-			return nil, err
-		}
-		log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
-		return backend, nil
-	}
-	var err error
-	if s.mem, err = memVCD(cfg); err != nil {
-		return nil, err
-	}
-	return s.mem, nil
-}
-
-// memVCD is the in-memory VCD, its state kept in the data dir.
-func memVCD(cfg Config) (*vcdmem.VCD, error) {
-	memCfg := vcdmem.Default()
-	if cfg.VCDMemConfig != "" {
-		b, err := os.ReadFile(cfg.VCDMemConfig)
-		if err != nil {
-			return nil, fmt.Errorf("in-memory VCD config: %w", err)
-		}
-		if err := json.Unmarshal(b, &memCfg); err != nil {
-			return nil, fmt.Errorf("in-memory VCD config %s: %w", cfg.VCDMemConfig, err)
-		}
-	}
-	memCfg.StateFile = filepath.Join(cfg.DataDir, "vcdmem.json")
-	return vcdmem.New(memCfg)
 }
 
 // syncCloud schedules the cloud's syncs: it appends executors.CloudSyncCommand at once and

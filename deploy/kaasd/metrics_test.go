@@ -14,13 +14,15 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/kaasproject/kaas/deploy/kaasd"
 	"github.com/kaasproject/kaas/events/cse"
 )
 
 // TestMetricsFollowTheWorkload runs a known workload, scrapes /metrics, and checks that the
 // counters and gauges moved as the workload says they should.
 func TestMetricsFollowTheWorkload(t *testing.T) {
-	e := start(t)
+	// Every role, so that every series the dashboard and the alerts use is exported.
+	e := startWith(t, func(c *kaasd.Config) { c.Roles = append(c.Roles, kaasd.RoleMirror) })
 	create := func(name, template string) string {
 		// Kept on failure: a rolled-back create leaves no cluster to count.
 		code, body := e.do("POST", "/api/cse/3.0/clusters", entity(name, template, 1, template == good))

@@ -162,7 +162,11 @@ func (c Config) offeredVersions() ([]string, error) {
 
 // OrgConfig is a tenant organization.
 type OrgConfig struct {
-	Name  string       `json:"name"`
+	Name string `json:"name"`
+	// ID is the org's id, a UUID (or its URN, urn:vcloud:org:<uuid>), for a test whose
+	// callers name their org by a URN of their own; empty: the one OrgURN derives from the
+	// name.
+	ID    string       `json:"id,omitempty"`
 	VDCs  []VDCConfig  `json:"vdcs"`
 	Users []UserConfig `json:"users"`
 }

@@ -199,6 +199,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("vcdsim: org %q is reserved for providers", oc.Name)
 		}
 		o := &org{id: stableID("org", oc.Name), name: oc.Name, users: oc.Users}
+		if oc.ID != "" {
+			id, err := uuid.Parse(strings.TrimPrefix(oc.ID, "urn:vcloud:org:"))
+			if err != nil {
+				return nil, fmt.Errorf("vcdsim: org %s: id %q is no UUID: %w", oc.Name, oc.ID, err)
+			}
+			o.id = id.String()
+		}
 		for _, dc := range oc.VDCs {
 			d := &vdc{id: stableID("vdc", oc.Name+"/"+dc.Name), name: dc.Name, org: o, maxVMs: dc.MaxVMs}
 			for _, nc := range dc.Networks {
@@ -267,7 +274,8 @@ func (s *Server) href(path string) string { return s.base + "/api/" + path }
 
 func orgURN(o *org) string { return "urn:vcloud:org:" + o.id }
 
-// OrgURN is the URN the simulator gives a tenant org (the System org has VCD's fixed one).
+// OrgURN is the URN the simulator gives a tenant org (the System org has VCD's fixed one),
+// unless its OrgConfig names an ID.
 func OrgURN(name string) string {
 	if strings.EqualFold(name, "System") {
 		return "urn:vcloud:org:" + systemOrgID

@@ -346,3 +346,39 @@ func TestTargetedFaults(t *testing.T) {
 		t.Fatalf("faults left: %+v", f)
 	}
 }
+
+// An org's id may be configured, as a UUID or its URN; VCD shows the org by it.
+func TestConfiguredOrgID(t *testing.T) {
+	const id = "9b0e1c2d-3f4a-4b5c-8d6e-000000061b0e"
+	tests := []struct {
+		name, id, want, wantErr string
+	}{
+		{name: "derived from the name", want: vcdsim.OrgURN("acme")},
+		{name: "a UUID", id: id, want: "urn:vcloud:org:" + id},
+		{name: "a URN", id: "urn:vcloud:org:" + strings.ToUpper(id), want: "urn:vcloud:org:" + id},
+		{name: "not a UUID", id: "acme-1", wantErr: `id "acme-1" is no UUID`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := vcdsim.Default()
+			cfg.Orgs[0].ID = tt.id
+			if tt.wantErr != "" {
+				if _, err := vcdsim.New(cfg, nil); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			sim, base := start(t, func(c *vcdsim.Config) { c.Orgs[0].ID = tt.id })
+			if got := sim.OrgID("acme"); got != tt.want {
+				t.Fatalf("OrgID = %s, want %s", got, tt.want)
+			}
+			org, err := client(t, base, "alice", "alice-pass", "acme").GetOrgByName("acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if org.Org.ID != tt.want {
+				t.Fatalf("VCD shows org %s, want %s", org.Org.ID, tt.want)
+			}
+		})
+	}
+}

@@ -173,8 +173,18 @@ func Anonymous(cfg Config) (*govcd.VCDClient, error) {
 		return nil, err
 	}
 	u, _ := url.Parse(cfg.URL)
-	return govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(int64(cfg.Timeout.Seconds()))), nil
+	vc := govcd.NewVCDClient(*u, cfg.Insecure, govcd.WithHttpTimeout(int64(cfg.Timeout.Seconds())))
+	// The executor's workers call VCD at once: keep a connection for each idle between
+	// calls, rather than http's two, so that calls do not pay a TLS handshake each.
+	if t, ok := vc.Client.Http.Transport.(*http.Transport); ok {
+		t.MaxIdleConnsPerHost = idleConns
+	}
+	return vc, nil
 }
+
+// idleConns is how many idle connections to VCD a client keeps: as many as calls it makes
+// at once (executors.Config's default workers, the mirror's), with room to spare.
+const idleConns = 32
 
 // call runs f with the client, logging in again once when VCD says the session is gone.
 func call[T any](ctx context.Context, c *Client, f func(vc *govcd.VCDClient) (T, error)) (T, error) {

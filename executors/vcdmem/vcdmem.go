@@ -1,12 +1,13 @@
-// Package vcdmem is an in-memory VMware Cloud Director for tests and local runs: orgs,
+// Package vcdmem is an in-memory VMware Cloud Director for the executors' unit tests: orgs,
 // VDCs, networks, catalog templates, vApps and VMs whose operations take time like VCD
 // tasks, and a guest that plays the node bootstrap (a control plane publishes a kubeconfig
 // and a join command; a worker joins only with the control plane's real join command).
 //
 // It implements executors.VCD directly, without HTTP: it proves the executors' logic, not
-// the VCD wire protocol (that is the simulator's job). Faults can be injected: random
-// retryable errors, and templates whose bootstrap fails or never finishes. Its state can be
-// kept in a file so that it outlives a kaasd that is killed, as a real VCD would.
+// the VCD wire protocol (that is the job of the simulator, deploy/vcdsim, which is also the
+// VCD of everything that runs kaasd). Faults can be injected: random retryable errors, and
+// templates whose bootstrap fails or never finishes. Its state can be kept in a file so
+// that it outlives a restart, as a real VCD's does.
 package vcdmem
 
 import (

@@ -20,8 +20,8 @@
 //     CreateCluster command, 202 rendered, reply published and confirmed, request acked.
 //     kaasd runs the ingress and projector roles only, with no executor: the bench measures
 //     the request path, not provisioning. An executor would pick up every accepted command
-//     and drive the in-memory VCD, burning the same two cores on work that happens after
-//     the 202 and that no tenant waits for.
+//     and drive a VCD, burning the same two cores on work that happens after the 202 and
+//     that no tenant waits for.
 //   - jetstream: the bare JetStream ceiling, for context: N goroutines each doing a
 //     synchronous PublishMsg with a unique Nats-Msg-Id (and the expected-stream header, as
 //     kaas's AppendCommand does) of a real encoded CreateCluster command to a file-backed

@@ -96,13 +96,13 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	str := func(p *string, name, env_, usage string) { fs.StringVar(p, name, env(env_, *p), usage+" ("+env_+")") }
 	str(&cfg.NATSURL, "nats-url", "KAAS_NATS_URL", "NATS server URL; empty runs JetStream embedded in the data dir")
 	str(&cfg.NATSListen, "nats-listen", "KAAS_NATS_LISTEN", "host:port where the embedded NATS also listens; empty: in-process only")
-	str(&cfg.DataDir, "data-dir", "KAAS_DATA_DIR", "directory for JetStream, the secrets key and the in-memory VCD")
+	str(&cfg.DataDir, "data-dir", "KAAS_DATA_DIR", "directory for JetStream, the secrets key and OVA files")
 	str(&cfg.AMQPURL, "amqp-url", "KAAS_AMQP_URL", "RabbitMQ URL VCD publishes API-extension calls to")
 	str(&cfg.AMQPExchange, "amqp-exchange", "KAAS_AMQP_EXCHANGE", "exchange registered with VCD (CSE's default)")
 	str(&cfg.AMQPRoutingKey, "amqp-routing-key", "KAAS_AMQP_ROUTING_KEY", "routing key registered with VCD (CSE's default)")
 	str(&cfg.AMQPQueue, "amqp-queue", "KAAS_AMQP_QUEUE", "durable queue to consume; default: the routing key")
 	str(&cfg.AdminAddr, "admin-addr", "KAAS_ADMIN_ADDR", "listener for /metrics, /livez and /readyz")
-	str(&cfg.VCDURL, "vcd-url", "KAAS_VCD_URL", "VCD API URL (https://vcd.example.com/api); empty uses the in-memory VCD")
+	str(&cfg.VCDURL, "vcd-url", "KAAS_VCD_URL", "VCD API URL (https://vcd.example.com/api), or the simulator's; required by the executor and mirror roles")
 	str(&cfg.VCDOrg, "vcd-org", "KAAS_VCD_ORG", "org of the VCD service account (System for a provider account)")
 	str(&cfg.VCDUser, "vcd-user", "KAAS_VCD_USER", "VCD service account user")
 	str(&cfg.VCDCatalog, "vcd-catalog", "KAAS_VCD_CATALOG", "catalog holding the Kubernetes templates (default kaas-templates)")
@@ -111,7 +111,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	cfg.VCDPassword, cfg.VCDToken = getenv("KAAS_VCD_PASSWORD"), getenv("KAAS_VCD_TOKEN")
 	insecure := env("KAAS_VCD_INSECURE", "false") == "true"
 	fs.BoolVar(&cfg.VCDInsecure, "vcd-insecure", insecure, "skip TLS verification of VCD (KAAS_VCD_INSECURE=true)")
-	str(&cfg.VCDMemConfig, "vcdmem-config", "KAAS_VCDMEM_CONFIG", "JSON file describing the in-memory VCD's orgs, templates, delays and faults")
 	str(&cfg.ProviderOrg, "provider-org", "KAAS_PROVIDER_ORG", "URN of VCD's System org, whose users are providers (VCD's fixed id by default)")
 	str(&cfg.SecretsKeyFile, "secrets-key-file", "KAAS_SECRETS_KEY_FILE", "32-byte key sealing kubeconfigs at rest; default <data-dir>/secrets.key, made on first start")
 	level := env("KAAS_LOG_LEVEL", "info")

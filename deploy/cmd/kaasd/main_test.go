@@ -10,6 +10,11 @@ import (
 	"github.com/kaasproject/kaas/deploy/kaasd"
 )
 
+// aVCD is the environment of a kaasd on a VCD, which the executor and mirror roles need:
+// TestParse's cases read it under their own env (a name a case sets, even to "", is the
+// case's).
+var aVCD = map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p"}
+
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -38,7 +43,17 @@ func TestParse(t *testing.T) {
 			}},
 		{name: "bad number", env: map[string]string{"KAAS_AMQP_PREFETCH": "lots"}, wantErr: "KAAS_AMQP_PREFETCH"},
 		{name: "bad role", args: []string{"--roles", "ingress,chef"}, wantErr: `unknown role "chef"`},
-		{name: "vcd without credentials", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api"}, wantErr: "VCD credentials"},
+		{name: "vcd without credentials", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api", "KAAS_VCD_USER": "", "KAAS_VCD_PASSWORD": ""},
+			wantErr: "VCD credentials"},
+		{name: "no vcd", env: map[string]string{"KAAS_VCD_URL": ""}, wantErr: "KAAS_VCD_URL is required by the roles executor,mirror: set it"},
+		{name: "no vcd for an executor", args: []string{"--roles", "executor"}, env: map[string]string{"KAAS_VCD_URL": ""},
+			wantErr: "KAAS_VCD_URL is required by the roles executor: set it"},
+		{name: "no vcd for the ingress and the projector", args: []string{"--roles", "ingress,projector"}, env: map[string]string{"KAAS_VCD_URL": ""},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.VCDURL != "" || len(c.Roles) != 2 {
+					t.Errorf("ingress and projector without VCD: %+v", c)
+				}
+			}},
 		{name: "vcd url without /api", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p"},
 			wantErr: "must end in /api"},
 		{name: "vcd", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p", "KAAS_VCD_INSECURE": "true"},
@@ -83,7 +98,12 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			cfg, _, err := parse(tt.args, func(k string) string { return tt.env[k] }, &stderr)
+			cfg, _, err := parse(tt.args, func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				return aVCD[k]
+			}, &stderr)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

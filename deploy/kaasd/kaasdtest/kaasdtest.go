@@ -14,8 +14,8 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -89,23 +89,34 @@ func StartBare(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(sim)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes refused on purpose (clients without --insecure)
-	ts.StartTLS()
-	sim.SetBase(ts.URL)
-	t.Cleanup(func() { ts.Close(); sim.Close() })
+	// Served as the binaries serve it, with vcdsim's own self-signed certificate: an ECDSA
+	// key signs a handshake in a fraction of the time httptest's RSA key takes, and
+	// go-vcloud-director opens connections by the hundred.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ln, err = vcdsim.SelfSignedTLS(ln, "vcdsim"); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: log.New(io.Discard, "", 0)} // handshakes refused on purpose (clients without --insecure)
+	go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed at cleanup
+	base := "https://" + ln.Addr().String()
+	sim.SetBase(base)
+	t.Cleanup(func() { _ = srv.Close(); sim.Close() })
 
 	cfg := kaasd.Defaults()
 	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
 	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = ts.URL+"/api", "administrator", "kaas-admin", true
+	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = base+"/api", "administrator", "kaas-admin", true
 	cfg.PollInterval = 50 * time.Millisecond
 	// Template builds run in the simulator's only VDC, as make run's do.
 	cfg.Build.Org, cfg.Build.VDC, cfg.Build.Network = "acme", "acme-vdc", "acme-net"
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return &System{URL: ts.URL, Sim: sim, Config: cfg, HTTP: HTTPClient()}
+	return &System{URL: base, Sim: sim, Config: cfg, HTTP: HTTPClient()}
 }
 
 // HTTPClient is a client that trusts vcdsim's self-signed certificate.
