@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -160,6 +161,45 @@ var readCases = []testCase{
 		g.expect("events", h.loadAll(events.EventStream, clusterA)[1:])
 		if n := f.late.Load(); n > 0 || len(f.ch) > 0 {
 			h.Errorf("fn called %d times after stop returned; %d records after stop", n, len(f.ch))
+		}
+	}},
+
+	{"follow_stop_waits_for_fn", func(h *harness) {
+		h.appendEvent(clusterA, 1)
+		entered, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		stop, err := h.s.Follow(h.ctx, events.EventStream, 0, func(store.Raw) {
+			once.Do(func() {
+				close(entered)
+				<-release
+			})
+		})
+		if err != nil {
+			h.Fatal(err)
+		}
+		var releaseOnce sync.Once
+		defer releaseOnce.Do(func() { close(release) })
+		select {
+		case <-entered:
+		case <-time.After(h.patience(0)):
+			h.Fatal("fn never called")
+		}
+		stopped := make(chan struct{})
+		go func() {
+			stop()
+			close(stopped)
+		}()
+		h.quiesce()
+		select {
+		case <-stopped:
+			h.Error("stop returned while fn was running")
+		default:
+		}
+		releaseOnce.Do(func() { close(release) })
+		select {
+		case <-stopped:
+		case <-time.After(h.patience(0)):
+			h.Fatal("stop did not return once fn did")
 		}
 	}},
 
