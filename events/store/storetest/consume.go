@@ -10,9 +10,6 @@ import (
 	"github.com/kaasproject/kaas/events/store"
 )
 
-// never stands for a delivery that must not come again.
-const never time.Duration = -1
-
 // consumeCases run durable consumers of the commands: the order they deliver in, what
 // settles a delivery and what brings it back when, and a durable's state across holders.
 var consumeCases = append([]testCase{
@@ -29,7 +26,7 @@ var consumeCases = append([]testCase{
 		for i := range 5 {
 			h.appendCommand([]string{clusterA, clusterB}[i%2], i)
 		}
-		c := h.consume("executors", h.o.ackWait)
+		c := h.consume("executors", ackWait)
 		c.expect(h.loadAll(events.CommandStream, clusterA, clusterB))
 		// Commands stored later follow, in order.
 		for i := range 3 {
@@ -43,14 +40,14 @@ var consumeCases = append([]testCase{
 			h.appendCommand(clusterA, i)
 		}
 		want := h.loadAll(events.CommandStream, clusterA)
-		h.consume("one", h.o.ackWait).expect(want)
-		h.consume("two", h.o.ackWait).expect(want)
+		h.consume("one", ackWait).expect(want)
+		h.consume("two", ackWait).expect(want)
 	}},
 
 	// While a holder reports progress, its delivery stays its own past the ack wait; once it
 	// stops reporting, the command comes again an ack wait after the last report.
 	{"in_progress_holds_off_redelivery", func(h *harness) {
-		a := h.o.ackWait
+		a := ackWait
 		h.appendCommand(clusterA, 1)
 		c := h.consume("executors", a)
 		d := c.next(h.patience(0))
@@ -77,7 +74,7 @@ var consumeCases = append([]testCase{
 	}},
 
 	{"stop_ends_next", func(h *harness) {
-		c := h.consume("executors", h.o.ackWait)
+		c := h.consume("executors", ackWait)
 		// Next is waiting (there is nothing to deliver) when Stop comes.
 		if err := c.stop(); !errors.Is(err, store.ErrStopped) {
 			h.Fatalf("Next after Stop: %v, want ErrStopped", err)
@@ -102,7 +99,7 @@ var consumeCases = append([]testCase{
 	// the same durable gets the second (once its ack wait is over) and the third, never the
 	// first.
 	{"durable_outlives_its_holder", func(h *harness) {
-		a := h.o.ackWait
+		a := ackWait
 		for i := range 3 {
 			h.appendCommand(clusterA, i)
 		}
@@ -141,28 +138,29 @@ var consumeCases = append([]testCase{
 func settleCases() []testCase {
 	tests := []struct {
 		name string
-		// ackWait and again are in ack waits (the suite's AckWait option).
-		ackWait, again float64
-		settle         func(h *harness, d store.Delivery) error
+		// wait is the consumer's ack wait, again when the delivery comes again (< 0: never),
+		// both in ack waits.
+		wait, again float64
+		settle      func(h *harness, d store.Delivery) error
 	}{
 		{"ack_ends_deliveries", 1, -1, func(h *harness, d store.Delivery) error { return d.Ack(h.ctx) }},
 		{"term_ends_deliveries", 1, -1, func(_ *harness, d store.Delivery) error { return d.Term("no such cluster") }},
 		// A long ack wait, so that a nak that does nothing cannot pass for one that works.
 		{"nak_delivers_again_at_once", 60, 0, func(_ *harness, d store.Delivery) error { return d.Nak() }},
-		{"nak_with_delay_delivers_again_after_it", 1, 1.5, func(h *harness, d store.Delivery) error {
-			return d.NakWithDelay(h.o.ackWait * 3 / 2)
+		{"nak_with_delay_delivers_again_after_it", 1, 1.5, func(_ *harness, d store.Delivery) error {
+			return d.NakWithDelay(ackWait * 3 / 2)
 		}},
-		{"nak_with_a_delay_shorter_than_the_ack_wait", 60, 0.5, func(h *harness, d store.Delivery) error {
-			return d.NakWithDelay(h.o.ackWait / 2)
+		{"nak_with_a_delay_shorter_than_the_ack_wait", 60, 0.5, func(_ *harness, d store.Delivery) error {
+			return d.NakWithDelay(ackWait / 2)
 		}},
 		{"unanswered_delivery_comes_again_after_the_ack_wait", 1, 1, nil},
 	}
 	out := make([]testCase, 0, len(tests))
 	for _, tt := range tests {
 		out = append(out, testCase{tt.name, func(h *harness) {
-			inAckWaits := func(f float64) time.Duration { return time.Duration(f * float64(h.o.ackWait)) }
+			inAckWaits := func(f float64) time.Duration { return time.Duration(f * float64(ackWait)) }
 			seq := h.appendCommand(clusterA, 1)
-			c := h.consume("executors", inAckWaits(tt.ackWait))
+			c := h.consume("executors", inAckWaits(tt.wait))
 			d := c.next(h.patience(0))
 			if d.d.Seq() != seq {
 				h.Fatalf("first delivery #%d, want #%d", d.d.Seq(), seq)

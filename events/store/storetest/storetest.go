@@ -58,9 +58,12 @@ type Store interface {
 type Option func(*options)
 
 type options struct {
-	bubble  bool
-	ackWait time.Duration
+	bubble bool
 }
+
+// ackWait is the consumers' ack wait: the timed cases take a few times it, so it is short,
+// and long enough that an ack on a busy machine comes well within it.
+const ackWait = time.Second
 
 // Synctest runs each case inside a testing/synctest bubble (open included), on the bubble's
 // fake clock: waits take no real time, and the consumer's timings are checked exactly
@@ -68,14 +71,10 @@ type options struct {
 // synctest counts as durably blocking).
 func Synctest() Option { return func(o *options) { o.bubble = true } }
 
-// AckWait sets the consumers' ack wait (default one second). The timed cases take a few
-// times it.
-func AckWait(d time.Duration) Option { return func(o *options) { o.ackWait = d } }
-
 // Run runs the suite. open returns a new, empty store for one case; it may register its own
 // cleanup on t. The cases run in parallel with each other.
 func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
-	o := options{ackWait: time.Second}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -154,7 +153,7 @@ func (h *harness) appendEvent(cluster string, i int) store.Record {
 	return r
 }
 
-// took checks that something expected after want happened after got: never much sooner,
+// took checks that what was due want after its cause came got after it: never much sooner,
 // and on a busy machine within a generous margin later; on synctest's clock, exactly then.
 func (h *harness) took(what string, got, want time.Duration) {
 	h.Helper()
