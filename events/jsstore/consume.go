@@ -38,7 +38,7 @@ func (s *Store) ConsumeCommands(ctx context.Context, cfg store.ConsumerConfig) (
 	if err != nil {
 		return nil, fmt.Errorf("consume commands: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, cfg.Prefetch)))
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, cfg.Prefetch)), jetstream.PullHeartbeat(heartbeat))
 	if err != nil {
 		return nil, fmt.Errorf("consume commands: %w", err)
 	}
@@ -47,15 +47,29 @@ func (s *Store) ConsumeCommands(ctx context.Context, cfg store.ConsumerConfig) (
 
 type deliveries struct{ it jetstream.MessagesContext }
 
+// heartbeat is how often the server tells a waiting holder that its pull request is alive.
+// The iterator asks the server for more only when a Next call begins (or a message or a
+// heartbeat comes in), and does not ask while it is still sending its previous pull
+// request: when the server answers that request first, no request is left, no heartbeat
+// comes, and a Next already waiting waits until two heartbeats are missed (nats.go v1.55.0,
+// jetstream/pull.go: checkPending skips while fetchInProgress). Short heartbeats bound that
+// wait; the default (15 s) left a command waiting 30 s.
+const heartbeat = time.Second
+
 func (d deliveries) Next() (store.Delivery, error) {
-	m, err := d.it.Next()
-	if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-		return nil, store.ErrStopped
+	for {
+		m, err := d.it.Next()
+		switch {
+		case errors.Is(err, jetstream.ErrNoHeartbeat):
+			// The iterator has forgotten its lost pull request: the next call asks anew.
+			continue
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return nil, store.ErrStopped
+		case err != nil:
+			return nil, err
+		}
+		return delivery{m}, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return delivery{m}, nil
 }
 
 func (d deliveries) Stop() { d.it.Stop() }
@@ -108,12 +122,24 @@ func (s *Store) Follow(ctx context.Context, stream string, from uint64, fn func(
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", stream, err)
 	}
+	// running is held while fn runs, and stopped is set under it: once stop has set it, fn
+	// has returned and is not called again. Closed alone does not promise that: it can
+	// close while the handler still runs (nats.go v1.55.0: a pull subscription counts as
+	// closed once unsubscribed, before its delivery goroutine is done).
+	var (
+		running sync.Mutex
+		stopped bool
+	)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		md, err := m.Metadata()
 		if err != nil {
 			return // an ordered consumer's messages always carry it
 		}
-		fn(store.Raw{Seq: md.Sequence.Stream, Time: md.Timestamp, Data: m.Data()})
+		running.Lock()
+		defer running.Unlock()
+		if !stopped {
+			fn(store.Raw{Seq: md.Sequence.Stream, Time: md.Timestamp, Data: m.Data()})
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", stream, err)
@@ -122,6 +148,9 @@ func (s *Store) Follow(ctx context.Context, stream string, from uint64, fn func(
 	return func() {
 		once.Do(func() {
 			cc.Stop()
+			running.Lock()
+			stopped = true
+			running.Unlock()
 			<-cc.Closed()
 		})
 	}, nil

@@ -34,7 +34,7 @@ func (s *Store) DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelo
 	if !events.ValidClusterID(id) {
 		id = "unknown" // an undecodable command: still kept, under a safe subject
 	}
-	msg := &nats.Msg{Subject: "kaas.dlq.cluster." + id, Data: raw, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: deadLetterSubject(id), Data: raw, Header: nats.Header{}}
 	msg.Header.Set(headerDeadError, reason)
 	msg.Header.Set(headerDeadCommandSeq, strconv.FormatUint(cmdSeq, 10))
 	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+strconv.FormatUint(cmdSeq, 10)),
@@ -43,6 +43,9 @@ func (s *Store) DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelo
 	}
 	return nil
 }
+
+// deadLetterSubject is the subject of one cluster's dead letters.
+func deadLetterSubject(clusterID string) string { return "kaas.dlq.cluster." + clusterID }
 
 // DeadLetters lists KAAS_DLQ, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
@@ -61,7 +64,9 @@ var ErrNoDeadLetter = store.ErrNoDeadLetter
 // RemoveDeadLetter deletes one dead letter, once an operator retried or discarded it.
 func (s *Store) RemoveDeadLetter(ctx context.Context, seq uint64) error {
 	if err := s.dlq.DeleteMsg(ctx, seq); err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// The server refuses to delete a missing message with a generic "deletion failed"
+		// (10057), not "no message found": a get tells whether the message is there.
+		if _, gerr := s.dlq.GetMsg(ctx, seq); errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(gerr, jetstream.ErrMsgNotFound) {
 			return fmt.Errorf("dead letter %d: %w", seq, ErrNoDeadLetter)
 		}
 		return fmt.Errorf("remove dead letter %d: %w", seq, err)

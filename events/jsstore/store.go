@@ -413,18 +413,20 @@ func (s *Store) Scan(ctx context.Context, f ScanFilter, fn func(Record) bool) er
 
 // scan is Scan that also hands over each record's headers (a dead letter's reason).
 func (s *Store) scan(ctx context.Context, f ScanFilter, fn func(Record, nats.Header) bool) error {
-	stream := s.evts
-	subject := events.EventSubjects
-	if f.Stream == events.DeadLetterStream {
-		stream, subject = s.dlq, events.DeadLetterSubjects
-	}
+	stream, subject := s.evts, events.EventSubjects
 	if f.ClusterID != "" {
 		subject = events.EventSubject(f.ClusterID)
 	}
-	if f.Stream == events.CommandStream {
+	switch f.Stream {
+	case events.CommandStream:
 		stream, subject = s.cmds, events.CommandSubjects
 		if f.ClusterID != "" {
 			subject = events.CommandSubject(f.ClusterID)
+		}
+	case events.DeadLetterStream:
+		stream, subject = s.dlq, events.DeadLetterSubjects
+		if f.ClusterID != "" {
+			subject = deadLetterSubject(f.ClusterID)
 		}
 	}
 	info, err := stream.Info(ctx)

@@ -63,13 +63,12 @@ func New(cfg Config) *Store {
 	return s
 }
 
-// append stores a record; mu must be held. The record holds the envelope as decoded from
-// what was stored, as a JetStream store's reads return it, not the caller's value.
-func (s *Store) append(st *stream, subject, msgID string, data []byte, env events.Envelope) store.Record {
-	if dec, err := events.Unmarshal(data); err == nil {
-		env = dec
-	}
+// append stores a record; mu must be held. The record's envelope is decoded from data, as
+// a JetStream store reads it back (type and schema version filled, upcast); data that does
+// not decode (a dead letter's) leaves it empty.
+func (s *Store) append(st *stream, subject, msgID string, data []byte) store.Record {
 	seq := uint64(len(st.entries)) + 1
+	env, _ := events.Unmarshal(data)
 	rec := store.Record{Seq: seq, Subject: subject, MsgID: msgID, Time: time.Now().UTC(), Raw: data, Envelope: env}
 	st.entries = append(st.entries, entry{rec: rec, msgID: msgID})
 	st.last[subject] = seq
@@ -118,7 +117,7 @@ func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID st
 	if seq, dup := s.duplicate(st, msgID); dup {
 		return seq, true, nil
 	}
-	rec := s.append(st, events.CommandSubject(env.ClusterID), msgID, data, env)
+	rec := s.append(st, events.CommandSubject(env.ClusterID), msgID, data)
 	return rec.Seq, false, nil
 }
 
@@ -139,16 +138,19 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 	defer s.mu.Unlock()
 	st := s.streams[events.EventStream]
 	subject := events.EventSubject(env.ClusterID)
-	if seq, dup := s.duplicate(st, msgID); dup {
-		return st.entries[seq-1].rec, nil
-	}
+	// The expected sequence is checked before the message id, as a single-replica
+	// JetStream stream does: a retry whose event is no longer the cluster's last is a
+	// conflict, whose reload finds the event.
 	if last := st.last[subject]; last != expectedSeq {
 		if last > 0 && msgID != "" && st.entries[last-1].msgID == msgID {
 			return st.entries[last-1].rec, nil
 		}
 		return store.Record{}, fmt.Errorf("%w (expected sequence %d, last is %d)", store.ErrConflict, expectedSeq, last)
 	}
-	return s.append(st, subject, msgID, data, env), nil
+	if seq, dup := s.duplicate(st, msgID); dup {
+		return st.entries[seq-1].rec, nil
+	}
+	return s.append(st, subject, msgID, data), nil
 }
 
 // Changed returns a channel closed at the next append to any stream: a test takes it, checks
@@ -252,10 +254,14 @@ func (s *Store) Scan(ctx context.Context, f store.ScanFilter, fn func(store.Reco
 }
 
 // Follow calls fn with every record of stream from sequence from on, in order and from one
-// goroutine, until stop is called; stop returns once fn no longer runs.
+// goroutine, until stop is called; stop returns once fn no longer runs. ctx bounds setting
+// up only, as with JetStream's ordered consumer: the following ends with stop, never unseen.
 func (s *Store) Follow(ctx context.Context, name string, from uint64, fn func(store.Raw)) (stop func(), err error) {
 	if name != events.CommandStream && name != events.EventStream {
 		return nil, fmt.Errorf("follow: no stream %q", name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -276,8 +282,6 @@ func (s *Store) Follow(ctx context.Context, name string, from uint64, fn func(st
 			}
 			select {
 			case <-quit:
-				return
-			case <-ctx.Done():
 				return
 			case <-changed:
 			}
@@ -353,8 +357,9 @@ func (s *Store) DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelo
 	if _, dup := s.duplicate(st, msgID); dup {
 		return nil
 	}
-	rec := s.append(st, "kaas.dlq.cluster."+id, msgID, slices.Clone(raw), cmd)
-	st.entries[rec.Seq-1].dlq = &store.DeadLetter{Seq: rec.Seq, CommandSeq: cmdSeq, Command: cmd, Error: reason, At: rec.Time}
+	rec := s.append(st, "kaas.dlq.cluster."+id, msgID, slices.Clone(raw))
+	// The command is listed as stored (raw), as the JetStream store lists it.
+	st.entries[rec.Seq-1].dlq = &store.DeadLetter{Seq: rec.Seq, CommandSeq: cmdSeq, Command: rec.Envelope, Error: reason, At: rec.Time}
 	return nil
 }
 

@@ -1,6 +1,3 @@
-// Package storetest is the conformance suite of the store's contract: every store (the
-// JetStream one, the one in memory) runs it from its tests, in the manner of Watermill's
-// pubsub/tests, so that a component tested on one store behaves alike on the other.
 package storetest
 
 import (
