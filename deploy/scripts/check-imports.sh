@@ -38,8 +38,8 @@ events/cluster/flawless events events/cluster | events/...
 events/natstest       | events/...
 # Executors record events: the aggregates they plan with, templates and recipes they build
 # from, the store's types (the store itself is an interface of theirs; deploy gives them
-# JetStream's). Never CSE's wire types. Their tests run on the in-memory store (never a nats-server) and may run
-# the VCD simulator.
+# JetStream's). Never CSE's wire types. Their tests run on the in-memory store (never a
+# nats-server) and may run the VCD simulator.
 executors             events events/cluster events/recipe events/template events/store executors/... | events/memstore deploy/vcdsim
 # The projector folds events, never CSE's wire types (the ingress renders its replay
 # report); it follows the streams through an interface of its own (projector.Source) with
