@@ -388,7 +388,7 @@ func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSe
 	}
 }
 
-// StreamInfo returns the last sequence of the command and event streams.
+// LastSequences returns the last sequence of the command and event streams.
 func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err error) {
 	ci, err := s.cmds.Info(ctx)
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package store says what kaas keeps its commands and events in, apart from how: the records
-// a store returns, the deliveries of commands to executors, the following of a stream, and
-// the errors every store reports alike. Components declare the small interface they need of
+// a store returns, the deliveries of commands to executors, the following of a stream, the
+// key-value buckets components keep state of their own in (kv.go), and the errors every
+// store reports alike. Components declare the small interface they need of
 // a store with these types; events/jsstore (JetStream) and events/memstore (memory, for
 // tests) implement them, and events/store/storetest holds the conformance suite both pass.
 package store
