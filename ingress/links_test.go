@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kaasproject/kaas/events/cse"
@@ -80,87 +81,95 @@ func (l *memLinks) link(f func()) {
 	l.changed = make(chan struct{})
 }
 
-// linkTaskSoon links an operation's task a little later, as the mirror does once it made it.
-func (l *memLinks) linkTaskSoon(opID, href string) {
+// linkTaskSoon links an operation's task a little later, as the mirror does once it made it,
+// unless ctx ends first. Tests call it in a synctest bubble, where the link comes only once
+// the answer is blocked waiting for it.
+func (l *memLinks) linkTaskSoon(ctx context.Context, opID, href string) {
 	go func() {
-		time.Sleep(30 * time.Millisecond)
-		l.link(func() { l.tasks[opID] = href })
+		select {
+		case <-time.After(30 * time.Millisecond):
+			l.link(func() { l.tasks[opID] = href })
+		case <-ctx.Done():
+		}
 	}()
 }
 
 // TestVCDIds: once the mirror linked them, answers show VCD's ids (the entity's URN, the
 // task's href), every route takes either id of a cluster, and a change's answer waits for
-// its task, within TaskWait.
+// its task, within TaskWait. The clock is synctest's: a task is linked after its answer
+// began waiting, for certain.
 func TestVCDIds(t *testing.T) {
-	h := newHarness(t)
-	links := newMemLinks()
-	api, err := ingress.New(ingress.Config{TaskWait: 2 * time.Second}, h.cmds, queries.New(h.views, nil).WithLinks(links))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.api = api
-
-	// The create's answer waits for the task.
-	createID := derivedID("command", orgA, alice, http.MethodPost, base+"/clusters", "r1")
-	const createTask = "https://vcd.example.com/api/task/11111111-0000-4000-8000-000000000001"
-	links.linkTaskSoon(createID, createTask)
-	body := createBody("c1", "vdc1", 2)
-	first := h.do(http.MethodPost, base+"/clusters", body, reqID("r1"))
-	ent := decode[cse.DefEntity](t, first)
-	if first.Code != http.StatusAccepted || *ent.Entity.Status.TaskHref != createTask {
-		t.Fatalf("create: %d taskHref %v", first.Code, ent.Entity.Status.TaskHref)
-	}
-	clusterID, _ := cse.ParseClusterID(ent.ID)
-	if ent.Entity.Status.Kaas.ClusterID != clusterID {
-		t.Fatalf("status.kaas.clusterId %q", ent.Entity.Status.Kaas.ClusterID)
-	}
-	h.exec.run(createID)
-
-	// VCD made the entity: its URN is the cluster's id, and both ids find it.
-	const entity = "urn:vcloud:entity:cse:nativeCluster:22222222-0000-4000-8000-000000000002"
-	links.link(func() { links.entities[clusterID] = entity })
-	for _, id := range []string{entity, cse.EntityID(clusterID), clusterID} {
-		rec := h.do(http.MethodGet, base+"/cluster/"+id, "")
-		got := decode[cse.DefEntity](t, rec)
-		if rec.Code != 200 || got.ID != entity || got.Entity.Status.UID != entity || *got.Entity.Status.TaskHref != createTask {
-			t.Fatalf("GET by %s: %d id %s uid %s taskHref %v", id, rec.Code, got.ID, got.Entity.Status.UID, got.Entity.Status.TaskHref)
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		links := newMemLinks()
+		api, err := ingress.New(ingress.Config{TaskWait: 2 * time.Second}, h.cmds, queries.New(h.views, nil).WithLinks(links))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	list := decode[[]cse.DefEntity](t, h.do(http.MethodGet, base+"/clusters", ""))
-	if len(list) != 1 || list[0].ID != entity {
-		t.Fatalf("list shows %+v", list)
-	}
-	// A redelivery of the create gets the first answer.
-	if again := h.do(http.MethodPost, base+"/clusters", body, reqID("r1")); again.Body.String() != first.Body.String() {
-		t.Fatalf("redelivered create answered differently:\n%s\n%s", first.Body, again.Body)
-	}
+		h.api = api
 
-	// A change through the entity's URN: its answer shows its own task.
-	scaleID := derivedID("command", orgA, alice, http.MethodPut, base+"/cluster/"+entity, "r2")
-	const scaleTask = "https://vcd.example.com/api/task/33333333-0000-4000-8000-000000000003"
-	links.linkTaskSoon(scaleID, scaleTask)
-	up := h.do(http.MethodPut, base+"/cluster/"+entity, createBody("c1", "vdc1", 3), reqID("r2"))
-	got := decode[cse.DefEntity](t, up)
-	if up.Code != http.StatusAccepted || got.ID != entity || *got.Entity.Status.TaskHref != scaleTask {
-		t.Fatalf("scale: %d id %s taskHref %v: %s", up.Code, got.ID, got.Entity.Status.TaskHref, up.Body)
-	}
-	if cmd := h.exec.command(scaleID); cmd.ClusterID != clusterID {
-		t.Fatalf("the scale went to cluster %s", cmd.ClusterID)
-	}
-	op := decode[cse.Operation](t, h.do(http.MethodGet, base+"/operation/"+scaleID, ""))
-	if op.TaskHref != scaleTask || op.ClusterID != entity {
-		t.Fatalf("operation %+v", op)
-	}
+		// The create's answer waits for the task.
+		createID := derivedID("command", orgA, alice, http.MethodPost, base+"/clusters", "r1")
+		const createTask = "https://vcd.example.com/api/task/11111111-0000-4000-8000-000000000001"
+		links.linkTaskSoon(t.Context(), createID, createTask)
+		body := createBody("c1", "vdc1", 2)
+		first := h.do(http.MethodPost, base+"/clusters", body, reqID("r1"))
+		ent := decode[cse.DefEntity](t, first)
+		if first.Code != http.StatusAccepted || *ent.Entity.Status.TaskHref != createTask {
+			t.Fatalf("create: %d taskHref %v", first.Code, ent.Entity.Status.TaskHref)
+		}
+		clusterID, _ := cse.ParseClusterID(ent.ID)
+		if ent.Entity.Status.Kaas.ClusterID != clusterID {
+			t.Fatalf("status.kaas.clusterId %q", ent.Entity.Status.Kaas.ClusterID)
+		}
+		h.exec.run(createID)
 
-	// An org VDC's enabling answers with its task too.
-	vdc := vdcID("acme", "vdc2")
-	ovdcID := derivedID("command", ingress.SystemOrg, root, http.MethodPut, base+"/ovdc/"+vdc, "r3")
-	const ovdcTask = "https://vcd.example.com/api/task/44444444-0000-4000-8000-000000000004"
-	links.linkTaskSoon(ovdcID, ovdcTask)
-	rec := h.do(http.MethodPut, base+"/ovdc/"+vdc, `{"k8s_runtime":["native"]}`, reqID("r3"), as(ingress.SystemOrg, root))
-	if th := decode[map[string]string](t, rec)["task_href"]; rec.Code != http.StatusAccepted || th != ovdcTask {
-		t.Fatalf("ovdc: %d %s", rec.Code, rec.Body)
-	}
+		// VCD made the entity: its URN is the cluster's id, and both ids find it.
+		const entity = "urn:vcloud:entity:cse:nativeCluster:22222222-0000-4000-8000-000000000002"
+		links.link(func() { links.entities[clusterID] = entity })
+		for _, id := range []string{entity, cse.EntityID(clusterID), clusterID} {
+			rec := h.do(http.MethodGet, base+"/cluster/"+id, "")
+			got := decode[cse.DefEntity](t, rec)
+			if rec.Code != 200 || got.ID != entity || got.Entity.Status.UID != entity || *got.Entity.Status.TaskHref != createTask {
+				t.Fatalf("GET by %s: %d id %s uid %s taskHref %v", id, rec.Code, got.ID, got.Entity.Status.UID, got.Entity.Status.TaskHref)
+			}
+		}
+		list := decode[[]cse.DefEntity](t, h.do(http.MethodGet, base+"/clusters", ""))
+		if len(list) != 1 || list[0].ID != entity {
+			t.Fatalf("list shows %+v", list)
+		}
+		// A redelivery of the create gets the first answer.
+		if again := h.do(http.MethodPost, base+"/clusters", body, reqID("r1")); again.Body.String() != first.Body.String() {
+			t.Fatalf("redelivered create answered differently:\n%s\n%s", first.Body, again.Body)
+		}
+
+		// A change through the entity's URN: its answer shows its own task.
+		scaleID := derivedID("command", orgA, alice, http.MethodPut, base+"/cluster/"+entity, "r2")
+		const scaleTask = "https://vcd.example.com/api/task/33333333-0000-4000-8000-000000000003"
+		links.linkTaskSoon(t.Context(), scaleID, scaleTask)
+		up := h.do(http.MethodPut, base+"/cluster/"+entity, createBody("c1", "vdc1", 3), reqID("r2"))
+		got := decode[cse.DefEntity](t, up)
+		if up.Code != http.StatusAccepted || got.ID != entity || *got.Entity.Status.TaskHref != scaleTask {
+			t.Fatalf("scale: %d id %s taskHref %v: %s", up.Code, got.ID, got.Entity.Status.TaskHref, up.Body)
+		}
+		if cmd := h.exec.command(scaleID); cmd.ClusterID != clusterID {
+			t.Fatalf("the scale went to cluster %s", cmd.ClusterID)
+		}
+		op := decode[cse.Operation](t, h.do(http.MethodGet, base+"/operation/"+scaleID, ""))
+		if op.TaskHref != scaleTask || op.ClusterID != entity {
+			t.Fatalf("operation %+v", op)
+		}
+
+		// An org VDC's enabling answers with its task too.
+		vdc := vdcID("acme", "vdc2")
+		ovdcID := derivedID("command", ingress.SystemOrg, root, http.MethodPut, base+"/ovdc/"+vdc, "r3")
+		const ovdcTask = "https://vcd.example.com/api/task/44444444-0000-4000-8000-000000000004"
+		links.linkTaskSoon(t.Context(), ovdcID, ovdcTask)
+		rec := h.do(http.MethodPut, base+"/ovdc/"+vdc, `{"k8s_runtime":["native"]}`, reqID("r3"), as(ingress.SystemOrg, root))
+		if th := decode[map[string]string](t, rec)["task_href"]; rec.Code != http.StatusAccepted || th != ovdcTask {
+			t.Fatalf("ovdc: %d %s", rec.Code, rec.Body)
+		}
+	})
 }
 
 // TestTaskWaitBounded: with no task made in time, the answer names kaas's operation.

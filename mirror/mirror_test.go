@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -86,32 +87,46 @@ func (s *system) start(instance string) *running {
 	return r
 }
 
+// eventually waits for a condition: it calls cond every 10 ms (of the bubble's fake time)
+// until cond returns nil, and fails t with cond's last error (what it saw) once within has
+// passed.
+func eventually(t testing.TB, within time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", within, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // caughtUp waits until the mirror matched every record stored.
 func (s *system) caughtUp(r *running) {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually(s.t, 15*time.Second, func() error {
 		ok, err := r.m.CaughtUp(s.t.Context())
 		if err != nil {
 			s.t.Fatal(err)
 		}
 		if ok {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			n, _ := r.m.stats()
-			var left []string
-			r.m.mu.Lock()
-			if d := r.m.dirty; d != nil {
-				r.m.mu.Unlock()
-				left = d.describe()
-			} else {
-				r.m.mu.Unlock()
-			}
-			s.t.Fatalf("the mirror did not catch up: %d items left: %v", n, left)
+		n, _ := r.m.stats()
+		var left []string
+		r.m.mu.Lock()
+		if d := r.m.dirty; d != nil {
+			r.m.mu.Unlock()
+			left = d.describe()
+		} else {
+			r.m.mu.Unlock()
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("the mirror has not caught up: %d items left: %v", n, left)
+	})
 }
 
 // check fails unless VCD shows exactly what the views hold: one matching entity per live
@@ -189,8 +204,7 @@ func TestMarksSurviveRestart(t *testing.T) {
 		}
 		s.send()
 		r := s.start("one")
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		eventually(t, 10*time.Second, func() error {
 			pos, err := r.m.position(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -201,14 +215,11 @@ func TestMarksSurviveRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pos.Commands == ends.Commands && pos.Events == ends.Events {
-				break
+			if pos.Commands != ends.Commands || pos.Events != ends.Events {
+				return fmt.Errorf("the position %+v is not at the streams' ends %+v", pos, ends)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("the position never reached the streams' ends")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 		r.stop()
 		if n := s.vcd.size(); n != 0 {
 			t.Fatal("VCD was down, yet has entities")
@@ -245,22 +256,18 @@ func TestFailingClusterDoesNotBlockOthers(t *testing.T) {
 		}
 		s.send()
 		r := s.start("one")
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		eventually(t, 10*time.Second, func() error {
 			done := 0
 			for i := range 4 {
 				if len(s.vcd.entitiesOf(projectortest.ClusterID(fmt.Sprintf("ok%d", i)+orgA))) == 1 {
 					done++
 				}
 			}
-			if done == 4 {
-				break
+			if done != 4 {
+				return fmt.Errorf("%d of the 4 good clusters mirrored", done)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of the good clusters mirrored", done)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return nil
+		})
 		if len(s.vcd.entitiesOf(bad.ClusterID)) != 0 {
 			t.Fatal("the refused cluster has an entity")
 		}
@@ -281,13 +288,12 @@ func TestOneMirrorAtATime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSystem(t)
 		a := s.start("a")
-		deadline := time.Now().Add(5 * time.Second)
-		for !a.m.Leading() {
-			if time.Now().After(deadline) {
-				t.Fatal("a never led")
+		eventually(t, 5*time.Second, func() error {
+			if !a.m.Leading() {
+				return errors.New("a does not lead")
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 		b := s.start("b")
 		s.st.Run(s.st.Create("x", orgA, alice))
 		s.send()

@@ -3,6 +3,7 @@ package kaasctl_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events"
 )
@@ -210,14 +212,13 @@ func TestAdmin(t *testing.T) {
 	waitDead := func(n int) string {
 		t.Helper()
 		var r result
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if r = e.as(admin, "admin", "dlq", "list", "-o", "name"); r.code == 0 && len(strings.Fields(r.out)) == n {
-				return strings.TrimSpace(r.out)
+		kaasdtest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+			if r = e.as(admin, "admin", "dlq", "list", "-o", "name"); r.code != 0 || len(strings.Fields(r.out)) != n {
+				return fmt.Errorf("not %d dead letters: %s", n, r)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("never %d dead letters: %s", n, r)
-			}
-		}
+			return nil
+		})
+		return strings.TrimSpace(r.out)
 	}
 	e.sim.SetFaults(faulty)
 	reload()

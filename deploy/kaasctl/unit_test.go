@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -121,18 +122,29 @@ func TestResolveCluster(t *testing.T) {
 	}
 }
 
-// The terminal progress bar takes updates from the poller while mpb renders.
+// The terminal progress bar takes updates from the poller while mpb renders: each step is
+// drawn at the next refresh, and the end at 100 %. The clock is synctest's, so that a
+// refresh passes between two updates at once and for certain.
 func TestBarProgress(t *testing.T) {
-	var buf bytes.Buffer
-	p := newBarProgress(context.Background(), &buf, mpb.ForceTTY(), mpb.WithAutoRefresh(), mpb.WithWidth(100)) // as on a terminal 100 wide
-	for i, step := range []string{"VAppCreated", "NodeCreated", "NodeStarted"} {
-		p.update(Operation{Operation: "CreateCluster", Status: "RUNNING", Step: step, Percent: i * 40})
-		time.Sleep(20 * time.Millisecond)
-	}
-	p.done(Operation{Operation: "CreateCluster", Status: "SUCCEEDED", Step: "ClusterCreated", Percent: 100})
-	if out := buf.String(); !strings.Contains(out, "CreateCluster ClusterCreated") || !strings.Contains(out, "100 %") {
-		t.Errorf("bar output: %q", out)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		p := newBarProgress(t.Context(), &buf, mpb.ForceTTY(), mpb.WithAutoRefresh(), mpb.WithWidth(100)) // as on a terminal 100 wide
+		steps := []string{"VAppCreated", "NodeCreated", "NodeStarted"}
+		for i, step := range steps {
+			p.update(Operation{Operation: "CreateCluster", Status: "RUNNING", Step: step, Percent: i * 40})
+			time.Sleep(time.Second) // longer than a refresh: mpb draws the step
+		}
+		p.done(Operation{Operation: "CreateCluster", Status: "SUCCEEDED", Step: "ClusterCreated", Percent: 100})
+		out := buf.String()
+		for _, step := range steps {
+			if !strings.Contains(out, "CreateCluster "+step) {
+				t.Errorf("step %s was never drawn: %q", step, out)
+			}
+		}
+		if !strings.Contains(out, "CreateCluster ClusterCreated") || !strings.Contains(out, "100 %") {
+			t.Errorf("bar output: %q", out)
+		}
+	})
 }
 
 func TestAllPages(t *testing.T) {

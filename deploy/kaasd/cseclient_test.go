@@ -167,27 +167,25 @@ func cliFirstDiff(want, got string) string {
 	return ""
 }
 
-// eventually runs a command and its checks until they pass: what the client reads from
+// cliEventually runs a command and its checks until they pass: what the client reads from
 // VCD follows kaas's views a moment later (the mirror is never on the request path).
 func cliEventually(t *testing.T, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var first error
-	for tries := 1; ; tries++ {
+	tries := 0
+	kaasdtest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		tries++
 		err := f()
-		if err == nil {
-			if tries > 1 {
-				t.Logf("%s: as expected after %d tries; the first showed: %v", what, tries, first)
-			}
-			return
-		}
-		if first == nil {
+		if err != nil && first == nil {
 			first = err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if tries > 1 {
+		t.Logf("%s: as expected after %d tries; the first showed: %v", what, tries, first)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/jsstore"
@@ -210,19 +211,15 @@ func TestCreateInAnotherOrgIsRefused(t *testing.T) {
 			}
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	kaasdtest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 		_, body := asProvider("GET", "/api/cse/3.0/ovdcs", nil)
-		off := false
 		for _, d := range decode[[]cse.Ovdc](t, body) {
-			off = off || d.OrgName == "acme" && d.Name == "acme-vdc" && len(d.K8sRuntime) == 0
+			if d.OrgName == "acme" && d.Name == "acme-vdc" && len(d.K8sRuntime) == 0 {
+				return nil
+			}
 		}
-		if off {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("acme-vdc never disabled: %s", body)
-		}
-	}
+		return fmt.Errorf("acme-vdc is not disabled: %s", body)
+	})
 	cmds, evts = baseline(t, e)
 	_, disabled := ask("acme", "acme-vdc")
 	if disabled != enabled {

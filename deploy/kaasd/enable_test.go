@@ -3,9 +3,11 @@ package kaasd_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
@@ -32,16 +34,16 @@ func providerDo(t *testing.T, c *vcdexttest.Client) func(method, path string, bo
 			req.Body, _ = json.Marshal(body)
 		}
 		// kaasd may not consume yet: until it does, the broker cannot route the request.
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var resp *vcdexttest.Resp
+		kaasdtest.Eventually(t, 15*time.Second, 50*time.Millisecond, func() error {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			resp, err := c.Do(ctx, req)
-			cancel()
-			if err == nil {
-				return resp.StatusCode, resp.Body
+			defer cancel()
+			var err error
+			if resp, err = c.Do(ctx, req); err != nil {
+				return fmt.Errorf("%s %s: %w", method, path, err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s %s: %v", method, path, err)
-			}
-		}
+			return nil
+		})
+		return resp.StatusCode, resp.Body
 	}
 }

@@ -246,27 +246,28 @@ func httpsRaw(t *testing.T, sys *kaasdtest.System, token, method, path, query, a
 
 func waitSettled(t *testing.T, sys *kaasdtest.System, token, id string) cse.DefEntity {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var d cse.DefEntity
+	kaasdtest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
 		code, body, _ := sys.Call(t, token, "", "GET", "/api/cse/3.0/cluster/"+id, nil)
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", id, code, body)
 		}
-		if d := decode[cse.DefEntity](t, body); !strings.HasSuffix(d.Entity.Status.Phase, "IN_PROGRESS") {
-			return d
+		if d = decode[cse.DefEntity](t, body); strings.HasSuffix(d.Entity.Status.Phase, "IN_PROGRESS") {
+			return fmt.Errorf("cluster %s is %s", id, d.Entity.Status.Phase)
 		}
-	}
-	t.Fatalf("cluster %s never settled", id)
-	return cse.DefEntity{}
+		return nil
+	})
+	return d
 }
 
 func waitDeleted(t *testing.T, sys *kaasdtest.System, token, id string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if code, _, _ := sys.Call(t, token, "", "GET", "/api/cse/3.0/cluster/"+id, nil); code == http.StatusNotFound {
-			return
+	kaasdtest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if code, body, _ := sys.Call(t, token, "", "GET", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusNotFound {
+			return fmt.Errorf("cluster %s is still there: %d %s", id, code, body)
 		}
-	}
-	t.Fatalf("cluster %s was never deleted", id)
+		return nil
+	})
 }
 
 // createBody is a good create request changed by f, with a name of its own: a hostile

@@ -2,6 +2,7 @@ package kaasd_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,16 +82,13 @@ func TestInstallDeclaresQueue(t *testing.T) {
 		default:
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if n, _ := queueMessages(t, amqpURL, key); n == 1 {
-			break
+	kaasdtest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n, ok := queueMessages(t, amqpURL, key); n != 1 {
+			notAnswered("before it reached the queue")
+			return fmt.Errorf("the call does not wait in the queue: %d messages (queue exists: %t)", n, ok)
 		}
-		notAnswered("before it reached the queue")
-		if time.Now().After(deadline) {
-			n, ok := queueMessages(t, amqpURL, key)
-			t.Fatalf("the call never waited in the queue: %d messages (queue exists: %t)", n, ok)
-		}
-	}
+		return nil
+	})
 
 	// Installing again changes nothing and leaves the call waiting.
 	q, res = install()
@@ -117,14 +115,12 @@ func TestInstallDeclaresQueue(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("kaasd started but the waiting call was never answered")
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if n, _ := queueMessages(t, amqpURL, key); n == 0 {
-			break
+	kaasdtest.Eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if n, _ := queueMessages(t, amqpURL, key); n != 0 {
+			return fmt.Errorf("the answered call is still in the queue (%d messages)", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the answered call is still in the queue")
-		}
-	}
+		return nil
+	})
 }
 
 // TestInstallRefusesCSEQueue: a queue of kaasd's name declared as CSE declared it (not

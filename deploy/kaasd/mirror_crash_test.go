@@ -135,18 +135,14 @@ func TestMirrorSurvivesCrashes(t *testing.T) {
 	})
 
 	// Everything settles: no cluster in progress, and VCD shows exactly what kaas does.
-	deadline := time.Now().Add(3 * time.Minute)
-	var why string
-	for {
-		if why = mirrored(sys, alice, provider); why == "" {
-			break
+	restarted := time.Now()
+	kaasdtest.Eventually(t, 3*time.Minute, 500*time.Millisecond, func() error {
+		if why := mirrored(sys, alice, provider); why != "" {
+			return fmt.Errorf("VCD does not show what kaas knows: %s", why)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("VCD never came to show what kaas knows: %s", why)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Logf("VCD matches kaas %s after the last restart", time.Since(deadline.Add(-3*time.Minute)).Round(time.Second))
+		return nil
+	})
+	t.Logf("VCD matches kaas %s after the last restart", time.Since(restarted).Round(time.Second))
 }
 
 // mirrored says how VCD does not (yet) show what kaas knows, "" when it does.

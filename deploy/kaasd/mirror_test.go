@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -138,36 +140,29 @@ func (e *mirrorEnv) task(token, href string) vcdTask {
 // waitTask follows a task until it ends, as vcd task wait does.
 func (e *mirrorEnv) waitTask(token, href string) vcdTask {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		t := e.task(token, href)
-		if t.Status == "success" || t.Status == "error" || t.Status == "aborted" {
-			return t
+	var t vcdTask
+	kaasdtest.Eventually(e.t, 60*time.Second, 50*time.Millisecond, func() error {
+		if t = e.task(token, href); t.Status != "success" && t.Status != "error" && t.Status != "aborted" {
+			return fmt.Errorf("task %s is %s", href, t.Status)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("task %s still %s", href, t.Status)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return t
 }
 
 // caughtUp waits until VCD shows every record kaas holds.
 func (e *mirrorEnv) caughtUp() {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	kaasdtest.Eventually(e.t, 30*time.Second, 20*time.Millisecond, func() error {
 		ok, err := e.sys.Server.Mirror().CaughtUp(e.t.Context())
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if ok {
-			return
+		if !ok {
+			return errors.New("the mirror has not caught up")
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatal("the mirror never caught up")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // shows fails unless VCD's entity is what /api/cse answers for the cluster, as its owner
@@ -334,15 +329,14 @@ func TestMirrorShowsClusters(t *testing.T) {
 	if code, b, _ = e.sys.Call(t, e.provider, "application/json;version=37.0", "PUT", "/cloudapi/1.0.0/entities/"+ent.ID, tampered); code != http.StatusOK {
 		t.Fatalf("tamper: %d %s", code, b)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if back := e.entities(e.alice)[0]; back.Name == "web" && back.Entity["status"].(map[string]any)["phase"] == "UPDATE:SUCCEEDED" {
-			e.shows(e.alice, back)
-			break
+	kaasdtest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+		back := e.entities(e.alice)[0]
+		if phase := back.Entity["status"].(map[string]any)["phase"]; back.Name != "web" || phase != "UPDATE:SUCCEEDED" {
+			return fmt.Errorf("the tampered entity is not put back: %s, %v", back.Name, phase)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the tampered entity was not put back")
-		}
-	}
+		e.shows(e.alice, back)
+		return nil
+	})
 
 	// A create that fails: its task ends in error with kaas's reason.
 	if code, b = e.cse(e.alice, "POST", "/api/cse/3.0/clusters", entity("broken", "ubuntu-22.04_k8s-1.30_broken", 1, true)); code != http.StatusAccepted {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/projector"
@@ -50,8 +51,7 @@ func TestRebuiltViewsEqualLive(t *testing.T) {
 		}
 	}
 	// Wait for the dust to settle: no operation in progress anywhere.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	kaasdtest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
 		_, body := e.do("GET", "/api/cse/3.0/clusters", nil)
 		busy := 0
 		for _, c := range decode[[]cse.DefEntity](t, body) {
@@ -59,14 +59,11 @@ func TestRebuiltViewsEqualLive(t *testing.T) {
 				busy++
 			}
 		}
-		if busy == 0 {
-			break
+		if busy > 0 {
+			return fmt.Errorf("%d clusters still busy", busy)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d clusters still busy", busy)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	live := e.srv.Views()
 	cmds, evts, err := e.srv.Store().LastSequences(t.Context())
 	if err != nil {

@@ -1,6 +1,7 @@
 package kaasd_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,15 +63,18 @@ func TestRightsLearnedAfterInstall(t *testing.T) {
 	if rep, err = kaasd.InstallRDE(t.Context(), cfg.VCDConfig(nil), "acme"); err != nil || !slices.Equal(rep.Published, []string{"acme"}) {
 		t.Fatalf("publish to acme: %+v %v", rep, err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		code, body := create(alice, "after")
-		if code == http.StatusAccepted {
-			break
-		}
-		if code != http.StatusForbidden || time.Now().After(deadline) {
+	// VCD grants them to alice's next calls a moment later.
+	kaasdtest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		switch code, body := create(alice, "after"); code {
+		case http.StatusAccepted:
+			return nil
+		case http.StatusForbidden:
+			return fmt.Errorf("create once acme has the rights: %d %s", code, body)
+		default:
 			t.Fatalf("create once acme has the rights: %d %s", code, body)
+			return nil
 		}
-	}
+	})
 	// bob holds View only: he may not create, and sees none of alice's clusters.
 	if code, body := create(bob, "bobs"); code != http.StatusForbidden {
 		t.Errorf("bob's create: %d %s", code, body)

@@ -2,6 +2,7 @@ package kaasd_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,32 +62,28 @@ func (e *simEnv) callAccept(token, accept, method, path string, body any) (int, 
 
 func (e *simEnv) waitPhase(id string) cse.DefEntity {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	var ent cse.DefEntity
+	kaasdtest.Eventually(e.t, 60*time.Second, 50*time.Millisecond, func() error {
 		code, body := e.call("GET", "/api/cse/3.0/cluster/"+id, nil)
 		if code != 200 {
 			e.t.Fatalf("GET %s: %d %s", id, code, body)
 		}
-		ent := decode[cse.DefEntity](e.t, body)
-		if !strings.HasSuffix(ent.Entity.Status.Phase, "IN_PROGRESS") {
-			return ent
+		if ent = decode[cse.DefEntity](e.t, body); strings.HasSuffix(ent.Entity.Status.Phase, "IN_PROGRESS") {
+			return fmt.Errorf("cluster %s is %s", id, ent.Entity.Status.Phase)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("cluster %s still in progress", id)
-	return cse.DefEntity{}
+		return nil
+	})
+	return ent
 }
 
 func (e *simEnv) waitGone(id string) {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _ := e.call("GET", "/api/cse/3.0/cluster/"+id, nil); code == 404 {
-			return
+	kaasdtest.Eventually(e.t, 60*time.Second, 50*time.Millisecond, func() error {
+		if code, body := e.call("GET", "/api/cse/3.0/cluster/"+id, nil); code != 404 {
+			return fmt.Errorf("cluster %s is still there: %d %s", id, code, body)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("cluster %s still there", id)
+		return nil
+	})
 }
 
 func (e *simEnv) vapp(id string) *vcdsim.VAppInfo {

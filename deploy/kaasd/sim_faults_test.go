@@ -89,15 +89,34 @@ func TestFaultsAndCrashes(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	for range 2 {
-		time.Sleep(400 * time.Millisecond)
+	// Each kill lands while kaasd is at work on VCD: once the kaasd running has had VCD
+	// change things (compose, recompose, power, ...) a few times since it started.
+	changes := func() int {
+		n := 0
+		for op, c := range sim.Calls() {
+			switch op {
+			case "login", "get", "query", "task", "cloudapi":
+			default:
+				n += c
+			}
+		}
+		return n
+	}
+	for k := range 2 {
+		from := changes()
+		kaasdtest.Eventually(t, time.Minute, 5*time.Millisecond, func() error {
+			if n := changes() - from; n < 10 {
+				return fmt.Errorf("kaasd had VCD change %d things since it started", n)
+			}
+			return nil
+		})
+		t.Logf("kill %d after %d changes in VCD", k+1, changes())
 		p.kill()
 		p.start()
 	}
 
-	deadline := time.Now().Add(3 * time.Minute)
 	var list []cse.DefEntity
-	for {
+	kaasdtest.Eventually(t, 3*time.Minute, 200*time.Millisecond, func() error {
 		code, body := e.call("GET", "/api/cse/3.0/clusters", nil)
 		list = nil
 		if code == 200 {
@@ -109,14 +128,12 @@ func TestFaultsAndCrashes(t *testing.T) {
 				busy++
 			}
 		}
-		if code == 200 && busy == 0 && len(list) == n {
-			break
+		if code != 200 || busy > 0 || len(list) != n {
+			return fmt.Errorf("%d clusters listed (status %d), %d still in progress", len(list), code, busy)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d clusters listed (status %d), %d still in progress", len(list), code, busy)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
+	t.Logf("%d changes in VCD in all", changes())
 	phases := map[string]int{}
 	final := map[string]string{}
 	for _, c := range list {

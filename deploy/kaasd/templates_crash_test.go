@@ -1,6 +1,7 @@
 package kaasd_test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -102,25 +103,25 @@ func TestTemplateBuildSurvivesKills(t *testing.T) {
 		}
 		// The kill comes once the stage was recorded; a stage that passed between two looks
 		// (the last steps follow each other quickly) is killed at the first look after it.
-		for deadline := time.Now().Add(60 * time.Second); position(last(acc.TemplateID)) < i; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("revision %d never reached %s (last: %s)", rev, stage, last(acc.TemplateID))
+		kaasdtest.Eventually(t, 60*time.Second, 5*time.Millisecond, func() error {
+			if at := last(acc.TemplateID); position(at) < i {
+				return fmt.Errorf("revision %d has not reached %s (last: %s)", rev, stage, at)
 			}
-		}
+			return nil
+		})
 		p.kill()
 		p.start()
 		var got cse.ProviderTemplate
-		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		kaasdtest.Eventually(t, 90*time.Second, 50*time.Millisecond, func() error {
 			code, body := provider("GET", "/api/cse/3.0/template/"+r.Name+"/"+strconv.Itoa(rev), nil)
-			if code == http.StatusOK {
-				if got = decode[cse.ProviderTemplate](t, body); got.Status != "BUILDING" {
-					break
-				}
+			if code != http.StatusOK {
+				return fmt.Errorf("revision %d, killed after %s: %d %s", rev, stage, code, body)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("revision %d, killed after %s, still %s at %q", rev, stage, got.Status, got.Step)
+			if got = decode[cse.ProviderTemplate](t, body); got.Status == "BUILDING" {
+				return fmt.Errorf("revision %d, killed after %s, is still %s at %q", rev, stage, got.Status, got.Step)
 			}
-		}
+			return nil
+		})
 		if got.Status != "READY" {
 			t.Fatalf("revision %d, killed after %s, ended %s: %+v", rev, stage, got.Status, got.Failure)
 		}

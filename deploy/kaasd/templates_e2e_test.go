@@ -71,17 +71,15 @@ func (e *templateEnv) revision(name string, rev int) (cse.ProviderTemplate, bool
 // settled waits until a revision's operation ended and returns it.
 func (e *templateEnv) settled(name string, rev int) cse.ProviderTemplate {
 	e.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		p, ok := e.revision(name, rev)
-		if ok && p.Status != "BUILDING" && p.Status != "DELETING" {
-			return p
+	var p cse.ProviderTemplate
+	kaasdtest.Eventually(e.t, 90*time.Second, 50*time.Millisecond, func() error {
+		var ok bool
+		if p, ok = e.revision(name, rev); !ok || p.Status == "BUILDING" || p.Status == "DELETING" {
+			return fmt.Errorf("template %s revision %d is %q at %q (guest %q)", name, rev, p.Status, p.Step, p.GuestStep)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("template %s revision %d still %s at %q (guest %q)", name, rev, p.Status, p.Step, p.GuestStep)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return p
 }
 
 // createOn creates a cluster on a template revision and returns its id and first answer.
@@ -207,14 +205,12 @@ func TestTemplateStory(t *testing.T) {
 	if code, body := e.provider("POST", "/api/cse/3.0/template/"+r.Name+"/1/action/deprecate", nil); code != http.StatusAccepted {
 		t.Fatalf("deprecate: %d %s", code, body)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if p, _ := e.revision(r.Name, 1); p.Deprecated {
-			break
+	kaasdtest.Eventually(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if p, _ := e.revision(r.Name, 1); !p.Deprecated {
+			return fmt.Errorf("revision 1 does not show deprecated: %+v", p)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("revision 1 never showed deprecated")
-		}
-	}
+		return nil
+	})
 	if code, body := e.createOn("on-deprecated", r.Name, 1); code != http.StatusBadRequest || !strings.Contains(string(body), "deprecated") {
 		t.Fatalf("create on a deprecated revision: %d %s", code, body)
 	}
@@ -232,14 +228,12 @@ func TestTemplateStory(t *testing.T) {
 	if ent := e.waitPhase(id); ent.Entity.Status.Phase != "UPDATE:SUCCEEDED" {
 		t.Fatalf("scale on a deprecated revision ended %s: %+v", ent.Entity.Status.Phase, ent.Entity.Status.Kaas.Error)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if len(e.vapp(id).VMs) == 3 {
-			break
+	kaasdtest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if n := len(e.vapp(id).VMs); n != 3 {
+			return fmt.Errorf("the scaled cluster has %d VMs, want 3", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the scaled cluster has %d VMs", len(e.vapp(id).VMs))
-		}
-	}
+		return nil
+	})
 
 	// A revision in use cannot be deleted; one that is not can, and is gone from VCD.
 	if code, body := e.provider("DELETE", "/api/cse/3.0/template/"+r.Name+"/1", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "on-built") {
@@ -388,13 +382,12 @@ func TestTemplateBuildFaults(t *testing.T) {
 			} else if p.Status != "FAILED" || p.Failure == nil || !strings.Contains(p.Failure.Message+" "+p.Failure.Step+" "+p.Failure.VCDMessage, c.want) {
 				t.Fatalf("build ended %s with %+v; want a failure naming %q", p.Status, p.Failure, c.want)
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for l := leftovers(e.sim.Inventory()); len(l) > 0; l = leftovers(e.sim.Inventory()) {
-				if time.Now().After(deadline) {
-					t.Fatalf("left behind: %v", l)
+			kaasdtest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+				if l := leftovers(e.sim.Inventory()); len(l) > 0 {
+					return fmt.Errorf("left behind: %v", l)
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				return nil
+			})
 			if n := items(e.sim.Inventory())[events.TemplateItemName(r.Name, acc.Revision)]; (c.want == "") != (n == 1) {
 				t.Fatalf("%d catalog items for the revision", n)
 			}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -238,8 +239,16 @@ func TestInterruptedUpload(t *testing.T) {
 	}
 
 	create("stalled")
-	time.Sleep(1200 * time.Millisecond) // the upload timeout passes
-	it, tmpl = item(t, cat, "stalled")
+	if _, tmpl = item(t, cat, "stalled"); tmpl.VAppTemplate.Status != 0 {
+		t.Fatalf("template waiting for its descriptor %+v", tmpl.VAppTemplate)
+	}
+	// It waits until the upload timeout passes, then fails.
+	eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if it, tmpl = item(t, cat, "stalled"); tmpl.VAppTemplate.Status == 0 {
+			return fmt.Errorf("the stalled upload still waits: %+v", tmpl.VAppTemplate)
+		}
+		return nil
+	})
 	if tmpl.VAppTemplate.Status != -1 || !strings.Contains(tmpl.VAppTemplate.Tasks.Task[0].Error.Message, "timed out") {
 		t.Fatalf("stalled template %+v", tmpl.VAppTemplate)
 	}
@@ -472,12 +481,13 @@ func composeVApp(t *testing.T, vc *govcd.VCDClient, name string) *govcd.VApp {
 func follow(t *testing.T, vm *govcd.VM) ([]string, map[string]string) {
 	t.Helper()
 	var seen []string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	var info map[string]string
+	eventually(t, 20*time.Second, 5*time.Millisecond, func() error {
 		ec, err := vm.GetExtraConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
-		info := map[string]string{}
+		info = map[string]string{}
 		for _, e := range ec {
 			info[e.Key] = e.Value
 		}
@@ -485,12 +495,12 @@ func follow(t *testing.T, vm *govcd.VM) ([]string, map[string]string) {
 		if st != "" && (len(seen) == 0 || seen[len(seen)-1] != st) {
 			seen = append(seen, st)
 		}
-		if st == "done" || strings.HasPrefix(st, "failed:") {
-			return seen, info
+		if st != "done" && !strings.HasPrefix(st, "failed:") {
+			return fmt.Errorf("the build has not ended: %v", seen)
 		}
-	}
-	t.Fatalf("the build never ended: %v", seen)
-	return nil, nil
+		return nil
+	})
+	return seen, info
 }
 
 // inOrder checks that the statuses seen are running:<step> of the steps, in their order,

@@ -81,8 +81,10 @@ func (e *extSim) call(t *testing.T, method, path, body string) (int, http.Header
 
 // consume plays an extension: it declares the extension's exchange and a queue named after
 // the routing key, bound with it, and hands each request it receives to answer, which
-// returns the reply body (nil: no reply) and how long to wait before sending it.
-func consume(t *testing.T, url, exchange, key string, answer func(amqp.Delivery) ([]byte, time.Duration)) <-chan amqp.Delivery {
+// returns the reply body (nil: no reply) and when to send it: send is given the function
+// that publishes the reply, on a goroutine of its own, and calls it when the test wants the
+// reply to go out; a nil send publishes at once.
+func consume(t *testing.T, url, exchange, key string, answer func(amqp.Delivery) (body []byte, send func(publish func()))) <-chan amqp.Delivery {
 	t.Helper()
 	conn, err := amqp.Dial(url)
 	if err != nil {
@@ -114,18 +116,21 @@ func consume(t *testing.T, url, exchange, key string, answer func(amqp.Delivery)
 	go func() {
 		for d := range deliveries {
 			got <- d
-			body, after := answer(d)
+			body, send := answer(d)
 			if body == nil {
 				continue
 			}
 			replyTo, _ := d.Headers["replyToExchange"].(string)
-			go func() {
-				time.Sleep(after)
+			publish := func() {
 				_ = pub.PublishWithContext(context.Background(), replyTo, d.ReplyTo, false, false, amqp.Publishing{
 					ContentType: "application/json", CorrelationId: d.CorrelationId,
 					Headers: amqp.Table{"messageType": "ProcessHttpResponse"}, Body: body,
 				})
-			}()
+			}
+			if send == nil {
+				send = func(publish func()) { publish() }
+			}
+			go send(publish)
 		}
 	}()
 	return got
@@ -165,13 +170,13 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4
 // extension's reply becomes the HTTP answer.
 func TestExtensionRelay(t *testing.T) {
 	e := startExt(t, 10*time.Second)
-	got := consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, time.Duration) {
+	got := consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, func(func())) {
 		req, _ := envelope(t, d)
 		if req["method"] == http.MethodGet {
-			return reply(req["id"].(string), 200, map[string]any{"Content-Type": "application/json"}, `[]`), 0
+			return reply(req["id"].(string), 200, map[string]any{"Content-Type": "application/json"}, `[]`), nil
 		}
 		return reply(req["id"].(string), 202, map[string]any{"Content-Type": "application/json", "Content-Length": 16,
-			"Location": "/api/task/42", "X-Extension": "not relayed"}, `{"id":"task-42"}`), 0
+			"Location": "/api/task/42", "X-Extension": "not relayed"}, `{"id":"task-42"}`), nil
 	})
 
 	// alice's rights are in the security context once CSE's type made them and they are
@@ -248,14 +253,34 @@ func TestExtensionTimeout(t *testing.T) {
 	const timeout = time.Second
 	e := startExt(t, timeout)
 	n := 0
-	consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, time.Duration) {
+	secondAsked, lateSent := make(chan struct{}), make(chan struct{})
+	consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, func(func())) {
 		n++
 		req, _ := envelope(t, d)
-		if n == 1 {
-			// Late: it arrives while the second call waits for its own.
-			return reply(req["id"].(string), 200, map[string]any{"Content-Type": "application/json"}, `"late"`), 1300 * time.Millisecond
+		switch n {
+		case 1:
+			// Late: it goes out once the second call is asked (the first had its 504 by
+			// then), and arrives while the second call waits for its own.
+			return reply(req["id"].(string), 200, map[string]any{"Content-Type": "application/json"}, `"late"`), func(publish func()) {
+				select {
+				case <-secondAsked:
+					publish()
+					close(lateSent)
+				case <-t.Context().Done():
+				}
+			}
+		case 2:
+			close(secondAsked)
+			return reply(req["id"].(string), 200, map[string]any{"Content-Type": "application/json"}, `"second"`), func(publish func()) {
+				select {
+				case <-lateSent:
+					publish()
+				case <-t.Context().Done():
+				}
+			}
 		}
-		return reply(req["id"].(string), 200, map[string]any{"Content-Type": "application/json"}, `"second"`), 600 * time.Millisecond
+		t.Errorf("request %d: the test makes two", n)
+		return nil, nil
 	})
 	code, _, body, took := e.call(t, http.MethodGet, "/api/cse/3.0/clusters", "")
 	if code != http.StatusGatewayTimeout || !strings.Contains(body, "External service &#39;kaas&#39; failed to respond in the specified timeout") ||
@@ -293,9 +318,9 @@ func TestExtensionUnroutable(t *testing.T) {
 		if code != http.StatusGatewayTimeout || took > 5*time.Second {
 			t.Fatalf("a request to a missing exchange: %d after %s", code, took)
 		}
-		consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, time.Duration) {
+		consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, func(func())) {
 			req, _ := envelope(t, d)
-			return reply(req["id"].(string), 200, map[string]any{}, "ok"), 0
+			return reply(req["id"].(string), 200, map[string]any{}, "ok"), nil
 		})
 		if code, _, body, _ := e.call(t, http.MethodGet, "/api/cse/3.0/clusters", ""); code != 200 || body != "ok" {
 			t.Fatalf("once the exchange exists: %d %s", code, body)
@@ -315,14 +340,14 @@ func TestExtensionBadReplies(t *testing.T) {
 		"no request field": `{"id":"%[1]s","statusCode":200,"headers":{},"body":""}`,
 		"header of a list": `{"id":"%[1]s","statusCode":200,"headers":{"X":[1]},"body":"","request":false}`,
 	}
-	consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, time.Duration) {
+	consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, func(func())) {
 		req, _ := envelope(t, d)
 		which, _ := base64.StdEncoding.DecodeString(req["body"].(string))
 		body := replies[string(which)]
 		if strings.Contains(body, "%[1]s") {
 			body = fmt.Sprintf(body, req["id"])
 		}
-		return []byte(body), 0
+		return []byte(body), nil
 	})
 	for name := range replies {
 		t.Run(name, func(t *testing.T) {
@@ -341,9 +366,9 @@ func TestSecurityContextRights(t *testing.T) {
 		c.Orgs[0].Users[0].Rights = []string{"cse:nativeCluster: Full Access", "No such right", "Organization vDC: View", "cse:nativeCluster: View"}
 		c.Providers[0].Rights = []string{"cse:nativeCluster: Administrator Full access"}
 	})
-	got := consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, time.Duration) {
+	got := consume(t, e.url, e.exchange, e.key, func(d amqp.Delivery) ([]byte, func(func())) {
 		req, _ := envelope(t, d)
-		return reply(req["id"].(string), 200, map[string]any{}, "ok"), 0
+		return reply(req["id"].(string), 200, map[string]any{}, "ok"), nil
 	})
 	admin := login(t, e.base, "administrator", "kaas-admin", "System")
 	rightsOf := func(token string) []string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -333,15 +334,12 @@ func TestTargetedFaults(t *testing.T) {
 		t.Fatalf("the worker's recompose is not held: %+v", a)
 	}
 	// The boot fault has no count: it stays, and hit the control plane.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		gi := sim.Inventory().VApps[1].VMs[0].GuestInfo
-		if gi["guestinfo.kaas.status"] == "failed:kubeadm-init" {
-			break
+	eventually(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if gi := sim.Inventory().VApps[1].VMs[0].GuestInfo; gi["guestinfo.kaas.status"] != "failed:kubeadm-init" {
+			return fmt.Errorf("the control plane's boot has not failed: %v", gi)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the control plane's boot did not fail: %v", gi)
-		}
-	}
+		return nil
+	})
 	if f := sim.Faults().Targeted; len(f) != 1 || f[0].Op != "boot" {
 		t.Fatalf("faults left: %+v", f)
 	}

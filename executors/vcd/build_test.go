@@ -50,10 +50,13 @@ func TestTemplateBuildOnSimulator(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// settled waits until the template's history ends its operation, looking again at
+	// every append to the store.
 	settled := func(id string) *template.State {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		timeout := time.After(30 * time.Second)
 		for {
+			changed := store.Changed() // taken before the look, so that no append is missed
 			recs, err := store.Load(t.Context(), id, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -65,10 +68,11 @@ func TestTemplateBuildOnSimulator(t *testing.T) {
 			if st.Events > 1 && !st.Busy() {
 				return st
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("template %s still busy: %s", id, st.Phase)
+			select {
+			case <-changed:
+			case <-timeout:
+				t.Fatalf("after 30s template %s is still busy: %s", id, st.Phase)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 	}
 

@@ -1,7 +1,7 @@
 package vcd_test
 
 import (
-	"context"
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
@@ -14,6 +14,7 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
+	"github.com/kaasproject/kaas/executors/vcdtest"
 )
 
 // Cloud reads what each org VDC offers VMs: its enabled storage profiles (the default
@@ -165,20 +166,17 @@ func reset(t *testing.T, vc *govcd.VCDClient, ref executors.VAppRef, name string
 // until repeats a level-triggered call until it is done, and says how many calls it took.
 func until(t *testing.T, f func() (executors.Status, error)) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	for n := 1; ; n++ {
+	n := 0
+	vcdtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		n++
 		st, err := f()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Done {
-			return n
+		if !st.Done {
+			return fmt.Errorf("not done after %d calls: %+v", n, st)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("timed out")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		return nil
+	})
+	return n
 }

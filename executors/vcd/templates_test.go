@@ -2,6 +2,7 @@ package vcd_test
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
+	"github.com/kaasproject/kaas/executors/vcdtest"
 )
 
 // PowerOff shuts the guest down through VMware Tools; when VCD fails that, it powers the VM
@@ -92,39 +94,40 @@ func TestEnsureImageByURL(t *testing.T) {
 	}
 
 	missing := executors.ImageSpec{Org: "acme", Item: "missing", OVA: "https://images.example.com/missing.ova", Owner: owner}
-	var ee *executors.Error
-	for {
+	vcdtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
 		st, err := c.EnsureImage(t.Context(), missing)
-		if err != nil {
-			if !errors.As(err, &ee) || ee.Retryable || !strings.Contains(ee.VCDMessage, "404") {
-				t.Fatalf("an OVA VCD cannot download: %v, want a terminal error with VCD's reason (404)", err)
-			}
-			break
-		}
-		if st.Done {
+		var ee *executors.Error
+		switch {
+		case err != nil && (!errors.As(err, &ee) || ee.Retryable || !strings.Contains(ee.VCDMessage, "404")):
+			t.Fatalf("an OVA VCD cannot download: %v, want a terminal error with VCD's reason (404)", err)
+		case err != nil:
+			return nil
+		case st.Done:
 			t.Fatal("an OVA VCD cannot download was imported")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return fmt.Errorf("the download has not failed yet: %+v", st)
+	})
 }
 
 // untilRetried is until, retrying retryable errors.
 func untilRetried(t *testing.T, f func() (executors.Status, error)) executors.Status {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := f()
+	var st executors.Status
+	vcdtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		var err error
+		st, err = f()
 		var ee *executors.Error
 		switch {
 		case err != nil && (!errors.As(err, &ee) || !ee.Retryable):
 			t.Fatal(err)
-		case err == nil && st.Done:
-			return st
-		case time.Now().After(deadline):
-			t.Fatalf("timed out: %+v %v", st, err)
+		case err != nil:
+			return err
+		case !st.Done:
+			return fmt.Errorf("not done: %+v", st)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return st
 }
 
 // Templates are found as CSE names them, <name>_rev<N>, then by the template's name alone

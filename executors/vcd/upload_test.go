@@ -2,6 +2,7 @@ package vcd
 
 import (
 	"encoding/xml"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -113,19 +114,19 @@ func TestEnsureImageReplacesAnInterruptedUpload(t *testing.T) {
 
 	stale := startUpload(t, cfg, "ours", owner)
 	spec := executors.ImageSpec{Org: "acme", Item: "ours", OVA: ova, SHA256: digest, Owner: owner}
-	deadline := time.Now().Add(30 * time.Second)
 	var st executors.Status
-	for !st.Done {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
+	vcdtest.Eventually(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if st, err = c.EnsureImage(t.Context(), spec); err != nil {
 			if ee, ok := err.(*executors.Error); !ok || !ee.Retryable {
 				t.Fatal(err)
 			}
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if !st.Done {
+			return fmt.Errorf("the image is not made: %+v", st)
+		}
+		return nil
+	})
 	got := items(t, cfg, "ours")
 	if len(got) != 1 || got[0].HREF == stale.HREF {
 		t.Fatalf("the catalog holds %+v, want one item other than the interrupted %s", got, stale.HREF)
@@ -147,20 +148,16 @@ func TestDeleteCatalogItemSweepsAnUnfinishedUpload(t *testing.T) {
 	startUpload(t, cfg, "ours", owner)
 	theirs := startUpload(t, cfg, "theirs", events.TemplateID("other", 1))
 	for _, name := range []string{"ours", "theirs"} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		vcdtest.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
 			st, err := c.DeleteCatalogItem(t.Context(), executors.ItemRef{Org: "acme", Name: name, Owner: owner, Unfinished: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Done {
-				break
+			if !st.Done {
+				return fmt.Errorf("the sweep of %s is not done: %+v", name, st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("timed out")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	if got := items(t, cfg, "ours"); len(got) != 0 {
 		t.Errorf("the owner's unfinished upload is still there: %+v", got)

@@ -157,7 +157,25 @@ func TestDeleteIgnoresTheCreatesFailedTask(t *testing.T) {
 	if err != nil || st.Done {
 		t.Fatalf("compose: %+v %v", st, err)
 	}
-	time.Sleep(300 * time.Millisecond) // the compose has failed by now
+	// The delete comes once VCD has failed the compose's task.
+	vc, err := vcd.Login(t.Context(), vcd.Config{URL: url + "/api", User: "administrator", Password: "kaas-admin", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcdtest.Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		tasks, err := vc.Client.QueryTaskList(map[string]string{"objectName": ref.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen []string
+		for _, task := range tasks {
+			if task.Name == "vdcComposeVapp" && task.Status == "error" {
+				return nil
+			}
+			seen = append(seen, task.Name+" "+task.Status)
+		}
+		return fmt.Errorf("no failed compose among the vApp's tasks %v", seen)
+	})
 	st, err = c.DeleteVApp(t.Context(), ref)
 	if err != nil || !st.Done {
 		t.Fatalf("delete after a failed compose: %+v %v", st, err)

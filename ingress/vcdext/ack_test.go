@@ -54,8 +54,11 @@ func TestAcksOutOfOrder(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	waitFor(t, 10*time.Second, "all settled", func() bool {
-		return hs.count("replied") == n && hs.count("rejected") == rejects
+	eventually(t, 10*time.Second, func() error {
+		if r, j := hs.count("replied"), hs.count("rejected"); r != n || j != rejects {
+			return fmt.Errorf("%v replied and %v rejected, want %v and %v", r, j, n, rejects)
+		}
+		return nil
 	})
 	if r, e := hs.metrics.Reconnects(), hs.count("error"); r != 0 || e != 0 {
 		t.Errorf("reconnects %v, error outcomes %v; want none", r, e)

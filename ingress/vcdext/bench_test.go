@@ -84,9 +84,7 @@ func BenchmarkConsumerRoundTrip(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
 	b.Cleanup(func() { cancel(); <-done })
-	for cons.Ready() != nil {
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually(b, 10*time.Second, cons.Ready)
 	c, err := vcdexttest.NewClient(context.Background(), url, ex, rk)
 	if err != nil {
 		b.Fatal(err)
@@ -167,27 +165,21 @@ func BenchmarkVersusEcho(b *testing.B) {
 		done := make(chan error, 1)
 		go func() { done <- cons.Run(ctx) }()
 		b.Cleanup(func() { cancel(); <-done })
-		for cons.Ready() != nil {
-			time.Sleep(5 * time.Millisecond)
-		}
+		eventually(b, 10*time.Second, cons.Ready)
 		run(b, ex, rk)
 	})
 }
 
 func waitAnswer(b *testing.B, c *vcdexttest.Client, req vcdexttest.Req) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	b.Helper()
+	eventually(b, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.Do(ctx, req)
-		cancel()
-		if err == nil {
-			return
+		defer cancel()
+		if _, err := c.Do(ctx, req); err != nil {
+			return fmt.Errorf("no answer: %w", err)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("no answer: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // cpuMeter reads this process's and the local broker's CPU time from /proc (Linux); where

@@ -3,6 +3,7 @@ package vcdext_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -85,18 +86,34 @@ func (hs *harness) startConsumer(t *testing.T, h http.Handler, log *slog.Logger,
 		})
 	}
 	t.Cleanup(hs.stop)
-	waitFor(t, 10*time.Second, "consumer ready", func() bool { return cons.Ready() == nil })
+	eventually(t, 10*time.Second, func() error { return cons.Ready() })
 	return cons
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+// eventually waits for a condition: it calls cond every 10 ms until cond returns nil, and
+// fails t with cond's last error (what it saw) once within has passed.
+func eventually(t testing.TB, within time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			t.Fatalf("after %v: %v", within, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// outcomes is a condition for eventually: the consumer counted want messages of outcome.
+func (hs *harness) outcomes(outcome string, want float64) func() error {
+	return func() error {
+		if n := hs.count(outcome); n != want {
+			return fmt.Errorf("%v messages %s, want %v", n, outcome, want)
+		}
+		return nil
 	}
 }
 
@@ -210,7 +227,7 @@ func TestEchoRoundTrip(t *testing.T) {
 		t.Errorf("handler saw\n %+v\nwant\n %+v", got, want)
 	}
 	// The ack (and the count) follows the reply's confirm, so it may trail the reply.
-	waitFor(t, 5*time.Second, "replied outcome", func() bool { return hs.count("replied") == 1 })
+	eventually(t, 5*time.Second, hs.outcomes("replied", 1))
 
 	// The topology is what the docs promise: re-declaring it durable and direct succeeds.
 	conn, err := amqp.Dial(hs.url)
@@ -325,7 +342,7 @@ func TestBadMessages(t *testing.T) {
 			if _, err := hs.client.PublishRaw(t.Context(), valid, tt.props); err != nil {
 				t.Fatalf("PublishRaw: %v", err)
 			}
-			waitFor(t, 10*time.Second, "rejection", func() bool { return hs.count("rejected") == float64(i+1) })
+			eventually(t, 10*time.Second, hs.outcomes("rejected", float64(i+1)))
 			good(t)
 		})
 	}
@@ -335,7 +352,7 @@ func TestBadMessages(t *testing.T) {
 		if _, err := hs.client.PublishRaw(t.Context(), valid, vcdexttest.RawProps{ReplyTo: "kaas-test-nobody-home"}); err != nil {
 			t.Fatalf("PublishRaw: %v", err)
 		}
-		waitFor(t, 10*time.Second, "unroutable reply", func() bool { return hs.count("unroutable_reply") == 1 })
+		eventually(t, 10*time.Second, hs.outcomes("unroutable_reply", 1))
 		good(t)
 	})
 
@@ -437,7 +454,7 @@ func TestRedeliveryAfterConnectionLoss(t *testing.T) {
 
 	// The first call now finishes; its generation is gone, so its reply and ack go nowhere.
 	close(release)
-	waitFor(t, 10*time.Second, "old generation's outcome", func() bool { return hs.count("error") == 1 })
+	eventually(t, 10*time.Second, hs.outcomes("error", 1)) // the old generation's
 	if u := hs.client.Unmatched(); u != 0 {
 		t.Errorf("%d unmatched replies; the old generation must not answer", u)
 	}
@@ -458,11 +475,16 @@ func TestRedeliveryAfterConnectionLoss(t *testing.T) {
 // TestGracefulShutdown ends Run while a request is in flight: it must be answered and acked,
 // so a consumer started afterwards finds the queue empty.
 func TestGracefulShutdown(t *testing.T) {
-	entered := make(chan struct{}, 1)
+	entered, release := make(chan struct{}, 1), make(chan struct{})
 	hs := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			entered <- struct{}{}
-			time.Sleep(300 * time.Millisecond)
+			select { // until the shutdown has begun
+			case <-release:
+			case <-r.Context().Done(): // the handler's time is up: no 202
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}))
@@ -472,7 +494,17 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-entered
-	hs.stop()
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); hs.stop() }()
+	// The consumer stops consuming (not ready) before it waits for what is in flight.
+	eventually(t, 10*time.Second, func() error {
+		if hs.cons.Ready() == nil {
+			return errors.New("the consumer is still consuming")
+		}
+		return nil
+	})
+	close(release)
+	<-stopped
 	if err := hs.cons.Ready(); err == nil {
 		t.Error("Ready after Run returned = nil")
 	}
@@ -512,7 +544,12 @@ func TestRunRetriesUnreachableBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
-	waitFor(t, 10*time.Second, "three reconnect attempts", func() bool { return m.Reconnects() >= 3 })
+	eventually(t, 10*time.Second, func() error {
+		if r := m.Reconnects(); r < 3 {
+			return fmt.Errorf("%v reconnect attempts, want 3", r)
+		}
+		return nil
+	})
 	if err := cons.Ready(); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("Ready = %v, want the dial error", err)
 	}
@@ -546,10 +583,18 @@ func TestQueueDeleted(t *testing.T) {
 	if _, err := ch.QueueDelete(hs.routingKey, false, false, false); err != nil {
 		t.Fatalf("delete queue: %v", err)
 	}
-	waitFor(t, 10*time.Second, "reconnect", func() bool { return hs.metrics.Reconnects() >= 1 && hs.cons.Ready() == nil })
+	eventually(t, 10*time.Second, func() error {
+		if r := hs.metrics.Reconnects(); r < 1 {
+			return errors.New("no reconnect")
+		}
+		return hs.cons.Ready()
+	})
 	// The client may race the re-declaration; retry while the request is unroutable.
-	waitFor(t, 10*time.Second, "a reply", func() bool {
+	eventually(t, 10*time.Second, func() error {
 		resp, err := hs.client.Do(ctxTimeout(t, 5*time.Second), vcdexttest.Req{Path: "/again"})
-		return err == nil && resp.StatusCode == http.StatusAccepted
+		if err == nil && resp.StatusCode != http.StatusAccepted {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return err
 	})
 }

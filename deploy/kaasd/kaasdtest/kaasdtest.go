@@ -3,7 +3,8 @@
 // /api/cse over the machine's RabbitMQ as VCD's API extension does, and kaasd with embedded
 // JetStream provisioning on vcdsim through go-vcloud-director, registered with it as
 // `kaasd install` registers it (the API extension, CSE's entity types, their rights bundle
-// published to every tenant org). Everything stops when the test ends.
+// published to every tenant org). Everything stops when the test ends. Those tests wait for
+// what the system does with Eventually, never with a fixed sleep.
 package kaasdtest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -182,15 +184,13 @@ func (s *System) Call(t testing.TB, token, accept, method, path string, body any
 func EnableVDCs(t testing.TB, asProvider func(method, path string, body any) (int, []byte)) {
 	t.Helper()
 	var vdcs []cse.Ovdc
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
 		code, body := asProvider("GET", "/api/cse/3.0/ovdcs", nil)
 		if code == http.StatusOK && json.Unmarshal(body, &vdcs) == nil && len(vdcs) > 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kaas never listed VCD's org VDCs: %d %s", code, body)
-		}
-	}
+		return fmt.Errorf("kaas lists none of VCD's org VDCs: %d %s", code, body)
+	})
 	for _, d := range vdcs {
 		code, body := asProvider("PUT", "/api/cse/3.0/ovdc/"+d.ID, cse.OvdcUpdate{K8sRuntime: []string{"native"}, OrgName: d.OrgName, OvdcName: d.Name})
 		var task struct {
@@ -199,14 +199,16 @@ func EnableVDCs(t testing.TB, asProvider func(method, path string, body any) (in
 		if code != http.StatusAccepted || json.Unmarshal(body, &task) != nil {
 			t.Fatalf("enable %s of %s: %d %s", d.Name, d.OrgName, code, body)
 		}
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if TaskEnded(asProvider, task.Href) == "success" {
-				break
+		Eventually(t, 20*time.Second, 20*time.Millisecond, func() error {
+			switch ended := TaskEnded(asProvider, task.Href); ended {
+			case "success":
+				return nil
+			case "":
+				return fmt.Errorf("enabling %s still runs: %s", d.Name, body)
+			default:
+				return fmt.Errorf("enabling %s ended in %s: %s", d.Name, ended, body)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("enabling %s never ended: %s", d.Name, body)
-			}
-		}
+		})
 	}
 }
 

@@ -3,9 +3,11 @@ package vcdextclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -36,16 +38,29 @@ func startEcho(t testing.TB, prefetch int) *vcdextclient.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	// RunEcho declares the exchange and queue asynchronously; until then requests fail.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.Do(ctx, vcdextclient.Req{Path: "/ping"})
-		cancel()
+		defer cancel()
+		if _, err := c.Do(ctx, vcdextclient.Req{Path: "/ping"}); err != nil {
+			return fmt.Errorf("echo server not answering: %w", err)
+		}
+		return nil
+	})
+	return c
+}
+
+// eventually waits for a condition: it calls cond every 20 ms until cond returns nil, and
+// fails t with cond's last error (what it saw) once within has passed.
+func eventually(t testing.TB, within time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
 		if err == nil {
-			return c
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("echo server not answering: %v", err)
+			t.Fatalf("after %v: %v", within, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -166,19 +181,28 @@ func TestLoad(t *testing.T) {
 	if r.Requests == 0 || r.Errors != 0 || r.Throughput <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
 		t.Errorf("Load = %+v", r)
 	}
+}
 
-	var calls int
-	r = vcdextclient.Load(t.Context(), 1, 100*time.Millisecond, func(ctx context.Context) error {
-		calls++
-		time.Sleep(time.Millisecond)
-		if calls%2 == 0 {
-			return errors.New("every other call fails")
+// Load counts failed calls, but not in its throughput or latencies, and only the calls of
+// its window (after 20 ms of warm-up, 100 ms long). On synctest's clock each call takes
+// exactly its millisecond, so the figures are exact: calls 21 to 120 are counted, the even
+// ones failed.
+func TestLoadCountsFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls int
+		r := vcdextclient.Load(t.Context(), 1, 100*time.Millisecond, func(ctx context.Context) error {
+			calls++
+			time.Sleep(time.Millisecond)
+			if calls%2 == 0 {
+				return errors.New("every other call fails")
+			}
+			return nil
+		})
+		want := vcdextclient.Result{Requests: 100, Errors: 50, Throughput: 500, P50: time.Millisecond, P99: time.Millisecond}
+		if r != want {
+			t.Errorf("Load with failures = %+v, want %+v", r, want)
 		}
-		return nil
 	})
-	if r.Errors == 0 || r.Requests <= r.Errors {
-		t.Errorf("Load with failures = %+v", r)
-	}
 }
 
 func BenchmarkEchoRoundTrip(b *testing.B) {
