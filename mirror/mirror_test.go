@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/memstore"
+	"github.com/kaasproject/kaas/internal/waittest"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/projector/projectortest"
 )
@@ -87,22 +88,10 @@ func (s *system) start(instance string) *running {
 	return r
 }
 
-// eventually waits for a condition: it calls cond every 10 ms (of the bubble's fake time)
-// until cond returns nil, and fails t with cond's last error (what it saw) once within has
-// passed.
+// eventually waits for a condition, looking every 10 ms of the bubble's fake time (waittest.Eventually).
 func eventually(t testing.TB, within time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", within, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.Eventually(t, within, 10*time.Millisecond, cond)
 }
 
 // caughtUp waits until the mirror matched every record stored.

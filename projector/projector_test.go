@@ -16,15 +16,22 @@ import (
 	"github.com/kaasproject/kaas/projector/projectortest"
 )
 
+// halfStored stores the first half of a history in a new in-memory store, folding it into
+// want, and returns the rest.
+func halfStored(t *testing.T) (s *stream, ms *memstore.Store, want *projector.Views, rest []record) {
+	s = history(t)
+	ms = memstore.New(memstore.Config{})
+	want = projector.NewViews()
+	half := len(s.All) / 2
+	projectortest.Append(t, ms, want, s.All[:half])
+	return s, ms, want, s.All[half:]
+}
+
 // The projector folds the history stored before it started, says it is ready only once it
 // has, then follows what is stored after; its views are the history's, folded in order.
 func TestProjectorFollowsTheStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := history(t)
-		ms := memstore.New(memstore.Config{})
-		want := projector.NewViews()
-		half := len(s.All) / 2
-		projectortest.Append(t, ms, want, s.All[:half])
+		s, ms, want, rest := halfStored(t)
 
 		p := projector.New(ms, projector.Config{})
 		if err := p.Ready(); err == nil {
@@ -39,7 +46,7 @@ func TestProjectorFollowsTheStore(t *testing.T) {
 		}
 		sameViews(t, want, p.Views(), s)
 
-		projectortest.Append(t, ms, want, s.All[half:])
+		projectortest.Append(t, ms, want, rest)
 		c, e := want.Seqs()
 		if err := p.Views().WaitFor(t.Context(), c, e); err != nil {
 			t.Fatal(err)
@@ -62,11 +69,7 @@ func TestProjectorFollowsTheStore(t *testing.T) {
 // A replay rebuilds views equal to the live ones; swapped in, they go on following the store.
 func TestReplayComparesAndSwaps(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := history(t)
-		ms := memstore.New(memstore.Config{})
-		want := projector.NewViews()
-		half := len(s.All) / 2
-		projectortest.Append(t, ms, want, s.All[:half])
+		s, ms, want, rest := halfStored(t)
 		p := projector.New(ms, projector.Config{})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -84,7 +87,7 @@ func TestReplayComparesAndSwaps(t *testing.T) {
 		if rep, err = p.Replay(t.Context(), true); err != nil || !rep.Swapped {
 			t.Fatalf("swap: %+v %v", rep, err)
 		}
-		projectortest.Append(t, ms, want, s.All[half:])
+		projectortest.Append(t, ms, want, rest)
 		c, e = want.Seqs()
 		if err := p.Views().WaitFor(t.Context(), c, e); err != nil {
 			t.Fatal(err)

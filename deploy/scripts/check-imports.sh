@@ -36,11 +36,13 @@ events/recipe         events | events/...
 events/template       events events/recipe | events/...
 events/cluster/flawless events events/cluster | events/...
 events/natstest       | events/...
+# What every package's tests may share to wait for a condition: it imports nothing of kaas.
+internal/waittest     |
 # Executors record events: the aggregates they plan with, templates and recipes they build
 # from, the store's types (the store itself is an interface of theirs; deploy gives them
 # JetStream's). Never CSE's wire types. Their tests run on the in-memory store (never a
 # nats-server) and may run the VCD simulator.
-executors             events events/cluster events/recipe events/template events/store executors/... | events/memstore deploy/vcdsim
+executors             events events/cluster events/recipe events/template events/store executors/... | events/memstore deploy/vcdsim internal/waittest
 # The projector folds events, never CSE's wire types (the ingress renders its replay
 # report); it follows the streams through an interface of its own (projector.Source) with
 # the store's types, never a store implementation; its tests run on the in-memory store.
@@ -53,18 +55,18 @@ queries               events events/cluster events/cse projector | projector/pro
 history               events events/cluster events/cse projector | events/store events/memstore projector/projectortest queries
 # The ingress turns requests into commands; what it needs of the store (the dead letters)
 # it declares, and deploy adapts. Its harness tests wire the real views and reads behind it.
-ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries history
+ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries history internal/waittest
 # The VCD mirror comes after the queries (it makes VCD show what they render); the ingress
 # and the queries reach its links only through interfaces deploy wires, never by importing it.
 # It follows the streams and keeps its state through an interface of its own (mirror.Store)
 # with the store's types, never a store implementation; its tests run on the in-memory store.
-mirror                events events/cluster events/cse events/store projector queries mirror/... | events/memstore projector/projectortest
+mirror                events events/cluster events/cse events/store projector queries mirror/... | events/memstore projector/projectortest internal/waittest
 # What kaasd registers in VCD (package rde) knows CSE's names, never kaas's machinery.
 deploy/rde            events/cluster | events/cse executors/vcd deploy/vcdsim deploy/kaasd/kaasdtest
 # The VCD simulator plays VCD from the documents (architecture.md §5): a simulator built
 # from the code it tests cannot catch a wire mistake, so it imports nothing of kaas outside
 # itself (its tests may).
-deploy/vcdsim         deploy/vcdsim/... | executors/bootstrap ingress/vcdext/...
+deploy/vcdsim         deploy/vcdsim/... | executors/bootstrap ingress/vcdext/... internal/waittest
 deploy/cmd/vcdsim     deploy/vcdsim |
 # kaasctl speaks the API: the events it shows, CSE's wire types, the recipes it sends.
 deploy/kaasctl        events events/cse events/recipe | deploy/kaasd deploy/kaasd/kaasdtest deploy/vcdsim

@@ -21,6 +21,7 @@ import (
 	"github.com/kaasproject/kaas/ingress"
 	"github.com/kaasproject/kaas/ingress/vcdext"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/internal/waittest"
 )
 
 // harness is one consumer on its own exchange and queue, and a client playing VCD.
@@ -90,21 +91,10 @@ func (hs *harness) startConsumer(t *testing.T, h http.Handler, log *slog.Logger,
 	return cons
 }
 
-// eventually waits for a condition: it calls cond every 10 ms until cond returns nil, and
-// fails t with cond's last error (what it saw) once within has passed.
+// eventually waits for a condition, looking every 10 ms (waittest.Eventually).
 func eventually(t testing.TB, within time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", within, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.Eventually(t, within, 10*time.Millisecond, cond)
 }
 
 // outcomes is a condition for eventually: the consumer counted want messages of outcome.

@@ -16,6 +16,7 @@ import (
 	"github.com/kaasproject/kaas/ingress/vcdext"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/internal/waittest"
 )
 
 // startEcho runs RunEcho until the test ends and returns a client for it.
@@ -49,21 +50,10 @@ func startEcho(t testing.TB, prefetch int) *vcdextclient.Client {
 	return c
 }
 
-// eventually waits for a condition: it calls cond every 20 ms until cond returns nil, and
-// fails t with cond's last error (what it saw) once within has passed.
+// eventually waits for a condition, looking every 20 ms (waittest.Eventually).
 func eventually(t testing.TB, within time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waittest.Eventually(t, within, 20*time.Millisecond, cond)
 }
 
 func TestEncodeRequestDecodesInVCDExt(t *testing.T) {
