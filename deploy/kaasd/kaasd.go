@@ -56,7 +56,11 @@ var allRoles = []string{RoleIngress, RoleExecutor, RoleProjector, RoleMirror}
 type Config struct {
 	NATSURL    string // empty: embedded JetStream in DataDir
 	NATSListen string // embedded server's listen address for other processes; empty: in-process only
-	DataDir    string
+	// NATSRelaxedSync, above zero, lets the embedded JetStream acknowledge before it syncs
+	// to disk, syncing this often instead (jsstore.EmbeddedConfig.RelaxedSync); zero syncs
+	// every write first. A standalone server sets this in its own config (sync_interval).
+	NATSRelaxedSync time.Duration
+	DataDir         string
 
 	AMQPURL        string
 	AMQPExchange   string
@@ -151,6 +155,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NATSURL != "" && c.NATSListen != "" {
 		errs = append(errs, errors.New("KAAS_NATS_LISTEN only applies to the embedded server; unset it or KAAS_NATS_URL"))
+	}
+	if c.NATSURL != "" && c.NATSRelaxedSync != 0 {
+		errs = append(errs, errors.New("KAAS_NATS_RELAXED_SYNC only applies to the embedded server; a standalone one syncs as its config's sync_interval says"))
+	}
+	if c.NATSRelaxedSync < 0 {
+		errs = append(errs, fmt.Errorf("KAAS_NATS_RELAXED_SYNC %s is negative", c.NATSRelaxedSync))
 	}
 	for _, r := range c.Roles {
 		if !slices.Contains(allRoles, r) {
@@ -264,7 +274,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	var nc *nats.Conn
 	opts := []nats.Option{nats.Name("kaasd"), nats.MaxReconnects(-1)}
 	if cfg.NATSURL == "" {
-		emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATSListen})
+		emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.NATSListen,
+			RelaxedSync: cfg.NATSRelaxedSync})
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +283,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		if nc, err = emb.Connect(opts...); err != nil {
 			return nil, err
 		}
-		log.Info("embedded JetStream started", "store", filepath.Join(cfg.DataDir, "jetstream"), "listen", emb.ClientURL())
+		log.Info("embedded JetStream started", "store", filepath.Join(cfg.DataDir, "jetstream"), "listen", emb.ClientURL(),
+			"sync_before_ack", emb.SyncAlways())
+		if !emb.SyncAlways() {
+			log.Warn("JetStream acknowledges before it syncs to disk (KAAS_NATS_RELAXED_SYNC): a power loss can lose requests already answered 202",
+				"sync_every", cfg.NATSRelaxedSync)
+		}
 	} else {
 		if nc, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
 			return nil, fmt.Errorf("connect to NATS: %w", err)
@@ -578,7 +594,7 @@ func (c Config) Redacted() map[string]any {
 		return u.Redacted()
 	}
 	return map[string]any{
-		"nats_url": clean(c.NATSURL), "data_dir": c.DataDir, "amqp_url": clean(c.AMQPURL), "amqp_exchange": c.AMQPExchange,
+		"nats_url": clean(c.NATSURL), "nats_relaxed_sync": c.NATSRelaxedSync.String(), "data_dir": c.DataDir, "amqp_url": clean(c.AMQPURL), "amqp_exchange": c.AMQPExchange,
 		"amqp_routing_key": c.AMQPRoutingKey, "amqp_queue": c.AMQPQueue, "amqp_prefetch": c.AMQPPrefetch,
 		"vcd_url": c.VCDURL, "vcd_org": c.VCDOrg, "vcd_user": c.VCDUser, "vcd_insecure": c.VCDInsecure, "vcd_catalog": c.VCDCatalog,
 		"vcd_password": c.VCDPassword != "", "vcd_token": c.VCDToken != "",

@@ -22,6 +22,23 @@ type EmbeddedConfig struct {
 	Name string
 	// MaxStore caps JetStream's disk use in bytes; zero lets the server choose.
 	MaxStore int64
+	// RelaxedSync, when above zero, lets JetStream acknowledge writes before they are on
+	// disk and sync them in the background every RelaxedSync (nats-server's default is two
+	// minutes). Zero, the default, syncs every write before it is acknowledged: kaas answers
+	// 202 only for a request whose command is on disk, so that a kernel crash or a power loss
+	// loses nothing VCD was told was accepted (a process kill never did: the page cache
+	// survives it). Relaxing it trades that for speed (make bench measures both).
+	RelaxedSync time.Duration
+}
+
+// syncOptions sets how JetStream syncs its writes to disk.
+func (c EmbeddedConfig) syncOptions(opts *server.Options) {
+	if c.RelaxedSync > 0 {
+		opts.SyncInterval, opts.SyncAlways = c.RelaxedSync, false
+		return
+	}
+	opts.SyncAlways = true
+	opts.SyncInterval = 2 * time.Minute // what sync_interval: always sets beside it
 }
 
 // Embedded is a running in-process nats-server.
@@ -47,6 +64,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if opts.ServerName == "" {
 		opts.ServerName = "kaas"
 	}
+	cfg.syncOptions(opts)
 	if cfg.Listen != "" {
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
@@ -90,6 +108,13 @@ func (e *Embedded) ClientURL() string {
 		return ""
 	}
 	return e.srv.ClientURL()
+}
+
+// SyncAlways reports whether JetStream syncs every write to disk before acknowledging it,
+// as the running server has it.
+func (e *Embedded) SyncAlways() bool {
+	c := e.srv.JetStreamConfig()
+	return c != nil && c.SyncAlways
 }
 
 // Shutdown stops the server and waits for it.

@@ -133,13 +133,22 @@ const (
 	pathEchoSized = "echo-sized"
 	pathKaas      = "kaas"
 	pathJetStream = "jetstream"
+	// The same with JetStream acknowledging before it syncs to disk (KAAS_NATS_RELAXED_SYNC):
+	// what syncing before each ack costs.
+	pathKaasRelaxed      = "kaas-relaxed"
+	pathJetStreamRelaxed = "jetstream-relaxed"
 )
 
+// paths run at each level, in this order.
+var paths = []string{pathEcho, pathEchoSized, pathKaas, pathKaasRelaxed, pathJetStream, pathJetStreamRelaxed}
+
 var pathLabel = map[string]string{
-	pathEcho:      "AMQP echo (ceiling)",
-	pathEchoSized: "AMQP echo, kaas-size reply",
-	pathKaas:      "kaas create, 202",
-	pathJetStream: "JetStream sync publish",
+	pathEcho:             "AMQP echo (ceiling)",
+	pathEchoSized:        "AMQP echo, kaas-size reply",
+	pathKaas:             "kaas create, 202 (synced)",
+	pathKaasRelaxed:      "kaas create, 202 (relaxed sync)",
+	pathJetStream:        "JetStream publish (synced)",
+	pathJetStreamRelaxed: "JetStream publish (relaxed sync)",
 }
 
 // Cell is one measured path at one in-flight level.
@@ -175,6 +184,12 @@ type Ratio struct {
 	InFlight int     `json:"in_flight"`
 	Ratio    float64 `json:"kaas_over_echo"`
 	Sized    float64 `json:"kaas_over_sized_echo"`
+	// Relaxed is the relaxed-sync kaas over the echo; Synced the synced kaas over the
+	// relaxed one (what syncing before each ack keeps of the throughput), and BareSynced
+	// the same for bare JetStream publishes.
+	Relaxed    float64 `json:"kaas_relaxed_over_echo"`
+	Synced     float64 `json:"kaas_synced_over_relaxed"`
+	BareSynced float64 `json:"jetstream_synced_over_relaxed"`
 }
 
 // Results is what -out writes.
@@ -350,7 +365,7 @@ func runRequests(ctx context.Context, o options, url string, res *Results, logf 
 	}
 	top := slices.Max(o.levels)
 	for _, n := range o.levels {
-		for _, path := range []string{pathEcho, pathEchoSized, pathKaas, pathJetStream} {
+		for _, path := range paths {
 			if ctx.Err() != nil {
 				logf("interrupted")
 				return 2
@@ -496,9 +511,16 @@ func ratios(cells []Cell) []Ratio {
 		if e.Path != pathEcho || e.Throughput == 0 {
 			continue
 		}
-		r := Ratio{InFlight: e.InFlight, Ratio: at(pathKaas, e.InFlight) / e.Throughput}
+		r := Ratio{InFlight: e.InFlight, Ratio: at(pathKaas, e.InFlight) / e.Throughput,
+			Relaxed: at(pathKaasRelaxed, e.InFlight) / e.Throughput}
 		if s := at(pathEchoSized, e.InFlight); s > 0 {
 			r.Sized = at(pathKaas, e.InFlight) / s
+		}
+		if k := at(pathKaasRelaxed, e.InFlight); k > 0 {
+			r.Synced = at(pathKaas, e.InFlight) / k
+		}
+		if j := at(pathJetStreamRelaxed, e.InFlight); j > 0 {
+			r.BareSynced = at(pathJetStream, e.InFlight) / j
 		}
 		out = append(out, r)
 	}
@@ -531,7 +553,8 @@ func printTable(w io.Writer, res Results) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "in flight\techo req/s\tsame-size echo req/s\tkaas req/s\tkaas/echo\tkaas/same-size echo\t")
+	fmt.Fprintln(tw, "in flight\techo req/s\tsame-size echo req/s\tkaas req/s\tkaas/echo\tkaas/same-size echo\t"+
+		"relaxed kaas/echo\tsynced/relaxed kaas\tsynced/relaxed JetStream\t")
 	for _, r := range res.Ratios {
 		var e, z, k float64
 		for _, c := range res.Cells {
@@ -547,7 +570,8 @@ func printTable(w io.Writer, res Results) error {
 				k = c.Throughput
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", r.InFlight, e, z, k, r.Ratio, r.Sized)
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.InFlight, e, z, k, r.Ratio, r.Sized,
+			r.Relaxed, r.Synced, r.BareSynced)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -58,17 +58,12 @@ type env struct {
 	sizedClient             *vcdextclient.Client
 	replySize               int
 
-	// kaasd.
-	kaasExchange, kaasKey string
-	kaasStop              context.CancelFunc
-	kaas                  *kaasd.Server
-	kaasClient            *vcdextclient.Client
+	// kaasd, syncing each command to disk before it answers (the default), and relaxed.
+	kaas, kaasRelaxed kaasInstance
 
-	// Bare JetStream.
-	emb     *jsstore.Embedded
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	command []byte // an encoded CreateCluster command, the payload of each publish
+	// Bare JetStream, syncing before it acknowledges (kaasd's default), and relaxed.
+	bare, bareRelaxed bareJetStream
+	command           []byte // an encoded CreateCluster command, the payload of each publish
 
 	names names
 }
@@ -129,7 +124,6 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 		return nil, err
 	}
 	e.echoExchange, e.echoKey = "kaas-bench-x-echo-"+e.runID, "kaas-bench-q-echo-"+e.runID
-	e.kaasExchange, e.kaasKey = "kaas-bench-x-kaas-"+e.runID, "kaas-bench-q-kaas-"+e.runID
 
 	// Echo.
 	logf("starting the AMQP echo server (exchange %s, prefetch %d)", e.echoExchange, prefetch)
@@ -144,42 +138,17 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 		return e, fmt.Errorf("echo server: %w", err)
 	}
 
-	// kaasd: ingress and projector, no executor.
-	cfg := kaasd.Defaults()
-	cfg.DataDir = filepath.Join(e.dir, "kaasd")
-	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = url, e.kaasExchange, e.kaasKey
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.Roles = []string{kaasd.RoleIngress, kaasd.RoleProjector}
-	log, err := svc.NewLogger(os.Stderr, "warn")
-	if err != nil {
+	// kaasd: ingress and projector, no executor; once syncing before each ack, once relaxed.
+	if err := e.kaas.start(ctx, e, "kaas", 0, logf); err != nil {
 		return e, err
 	}
-	logf("starting kaasd (roles %s, exchange %s, prefetch %d, data %s)", strings.Join(cfg.Roles, ","), e.kaasExchange, cfg.AMQPPrefetch, cfg.DataDir)
-	kctx, kstop := context.WithCancel(context.Background())
-	e.kaasStop = kstop
-	if e.kaas, err = kaasd.Start(kctx, cfg, log); err != nil {
-		return e, fmt.Errorf("start kaasd: %w", err)
-	}
-	// A provider enabled the org VDC the creates name (this kaasd runs no executor, so the
-	// command is what the views fold; no VCD is read).
-	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
-		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + e.runID,
-		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme",
-			OrgID: vcdextclient.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
-			Runtimes: []string{events.RuntimeNative}}}
-	if _, _, err := e.kaas.Store().AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
-		return e, fmt.Errorf("enable the org VDC: %w", err)
-	}
-	if e.kaasClient, err = vcdextclient.NewClient(ctx, url, e.kaasExchange, e.kaasKey); err != nil {
-		return e, fmt.Errorf("kaas client: %w", err)
-	}
-	if err := e.firstAnswer(ctx, e.kaasClient, nil); err != nil {
-		return e, fmt.Errorf("kaasd: %w", err)
+	if err := e.kaasRelaxed.start(ctx, e, "kaas-relaxed", relaxedSync, logf); err != nil {
+		return e, err
 	}
 
 	// The second echo answers with a body as large as kaas's 202, so that the size of the
 	// answer (which VCD relays) is not counted against kaas's own work.
-	resp, err := e.kaasClient.Do(ctx, vcdextclient.Req{Method: "POST", Path: createPath, Body: e.createBody()})
+	resp, err := e.kaas.client.Do(ctx, vcdextclient.Req{Method: "POST", Path: createPath, Body: e.createBody()})
 	if err != nil {
 		return e, fmt.Errorf("kaasd: %w", err)
 	}
@@ -198,31 +167,127 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 		return e, fmt.Errorf("sized echo server: %w", err)
 	}
 
-	// Bare JetStream.
-	logf("starting an embedded nats-server for the bare JetStream ceiling")
-	if e.emb, err = jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(e.dir, "jetstream"), Name: "kaas-bench"}); err != nil {
+	// Bare JetStream, as kaasd's embedded one runs it and relaxed.
+	if err := e.bare.start(ctx, e.dir, "jetstream", 0, logf); err != nil {
 		return e, err
 	}
-	if e.nc, err = e.emb.Connect(nats.Name("kaas-bench")); err != nil {
-		return e, fmt.Errorf("connect to the embedded nats-server: %w", err)
-	}
-	if e.js, err = jetstream.New(e.nc, jetstream.WithDefaultTimeout(5*time.Second)); err != nil {
+	if err := e.bareRelaxed.start(ctx, e.dir, "jetstream-relaxed", relaxedSync, logf); err != nil {
 		return e, err
-	}
-	// The same stream settings as jsstore's KAAS_COMMANDS.
-	if _, err = e.js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: benchStream, Subjects: []string{benchSubjects}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
-		Replicas: 1, Duplicates: 10 * time.Minute, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true,
-	}); err != nil {
-		return e, fmt.Errorf("create stream %s: %w", benchStream, err)
 	}
 	if e.command, err = sampleCommand(); err != nil {
 		return e, err
 	}
-	if err := e.publish(ctx); err != nil {
-		return e, fmt.Errorf("first publish to %s: %w", benchStream, err)
+	for _, b := range []*bareJetStream{&e.bare, &e.bareRelaxed} {
+		if err := b.publish(ctx, e.command); err != nil {
+			return e, fmt.Errorf("first publish to %s: %w", benchStream, err)
+		}
 	}
 	return e, nil
+}
+
+// relaxedSync is how often the relaxed servers sync to disk: nats-server's default.
+const relaxedSync = 2 * time.Minute
+
+// kaasInstance is one kaasd playing ingress and projector, and a client of its exchange.
+type kaasInstance struct {
+	exchange, key string
+	stop          context.CancelFunc
+	srv           *kaasd.Server
+	client        *vcdextclient.Client
+}
+
+// start starts the instance in e's directory; relaxed > 0 lets its JetStream acknowledge
+// before syncing (KAAS_NATS_RELAXED_SYNC).
+func (k *kaasInstance) start(ctx context.Context, e *env, name string, relaxed time.Duration, logf func(string, ...any)) error {
+	k.exchange, k.key = "kaas-bench-x-"+name+"-"+e.runID, "kaas-bench-q-"+name+"-"+e.runID
+	cfg := kaasd.Defaults()
+	cfg.DataDir = filepath.Join(e.dir, name)
+	cfg.NATSRelaxedSync = relaxed
+	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = e.url, k.exchange, k.key
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.Roles = []string{kaasd.RoleIngress, kaasd.RoleProjector}
+	log, err := svc.NewLogger(os.Stderr, "warn")
+	if err != nil {
+		return err
+	}
+	logf("starting %s (roles %s, exchange %s, prefetch %d, relaxed sync %v, data %s)", name, strings.Join(cfg.Roles, ","), k.exchange,
+		cfg.AMQPPrefetch, relaxed, cfg.DataDir)
+	kctx, kstop := context.WithCancel(context.Background())
+	k.stop = kstop
+	if k.srv, err = kaasd.Start(kctx, cfg, log); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	// A provider enabled the org VDC the creates name (this kaasd runs no executor, so the
+	// command is what the views fold; no VCD is read).
+	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
+		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + e.runID,
+		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme",
+			OrgID: vcdextclient.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
+			Runtimes: []string{events.RuntimeNative}}}
+	if _, _, err := k.srv.Store().AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
+		return fmt.Errorf("%s: enable the org VDC: %w", name, err)
+	}
+	if k.client, err = vcdextclient.NewClient(ctx, e.url, k.exchange, k.key); err != nil {
+		return fmt.Errorf("%s client: %w", name, err)
+	}
+	if err := e.firstAnswer(ctx, k.client, nil); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func (k *kaasInstance) close(logf func(string, ...any)) {
+	if k.client != nil {
+		_ = k.client.Close()
+	}
+	if k.srv != nil {
+		if err := k.srv.Close(); err != nil {
+			logf("kaasd: %v", err)
+		}
+	}
+	if k.stop != nil {
+		k.stop()
+	}
+}
+
+// bareJetStream is an embedded nats-server with a stream shaped like KAAS_COMMANDS: the
+// ceiling of an append.
+type bareJetStream struct {
+	emb *jsstore.Embedded
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+func (b *bareJetStream) start(ctx context.Context, dir, name string, relaxed time.Duration, logf func(string, ...any)) error {
+	logf("starting an embedded nats-server for the bare JetStream ceiling (%s, relaxed sync %v)", name, relaxed)
+	var err error
+	if b.emb, err = jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(dir, name), Name: "kaas-bench-" + name,
+		RelaxedSync: relaxed}); err != nil {
+		return err
+	}
+	if b.nc, err = b.emb.Connect(nats.Name("kaas-bench")); err != nil {
+		return fmt.Errorf("connect to the embedded nats-server: %w", err)
+	}
+	if b.js, err = jetstream.New(b.nc, jetstream.WithDefaultTimeout(5*time.Second)); err != nil {
+		return err
+	}
+	// The same stream settings as jsstore's KAAS_COMMANDS.
+	if _, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: benchStream, Subjects: []string{benchSubjects}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
+		Replicas: 1, Duplicates: 10 * time.Minute, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true,
+	}); err != nil {
+		return fmt.Errorf("create stream %s: %w", benchStream, err)
+	}
+	return nil
+}
+
+func (b *bareJetStream) close() {
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.emb != nil {
+		b.emb.Shutdown()
+	}
 }
 
 // firstAnswer sends one create until it gets its 202, for at most 10 s.
@@ -264,11 +329,11 @@ func (e *env) create(ctx context.Context, c *vcdextclient.Client) error {
 
 // publish appends one command as jsstore's AppendCommand does: a subject of its own, a
 // unique Nats-Msg-Id, the expected stream, a type header, and a synchronous wait for the ack.
-func (e *env) publish(ctx context.Context) error {
+func (b *bareJetStream) publish(ctx context.Context, command []byte) error {
 	msg := nats.NewMsg(benchPrefix + uuid.NewString())
-	msg.Data = e.command
+	msg.Data = command
 	msg.Header.Set("Kaas-Type", "CreateCluster")
-	ack, err := e.js.PublishMsg(ctx, msg, jetstream.WithMsgID(uuid.NewString()), jetstream.WithExpectStream(benchStream))
+	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(uuid.NewString()), jetstream.WithExpectStream(benchStream))
 	if err != nil {
 		return err
 	}
@@ -286,9 +351,13 @@ func (e *env) do(path string) func(context.Context) error {
 	case pathEchoSized:
 		return func(ctx context.Context) error { return e.create(ctx, e.sizedClient) }
 	case pathKaas:
-		return func(ctx context.Context) error { return e.create(ctx, e.kaasClient) }
+		return func(ctx context.Context) error { return e.create(ctx, e.kaas.client) }
+	case pathKaasRelaxed:
+		return func(ctx context.Context) error { return e.create(ctx, e.kaasRelaxed.client) }
 	case pathJetStream:
-		return e.publish
+		return func(ctx context.Context) error { return e.bare.publish(ctx, e.command) }
+	case pathJetStreamRelaxed:
+		return func(ctx context.Context) error { return e.bareRelaxed.publish(ctx, e.command) }
 	}
 	panic("unknown path " + path)
 }
@@ -317,9 +386,6 @@ func (e *env) close(logf func(string, ...any)) {
 	if e.echoClient != nil {
 		_ = e.echoClient.Close()
 	}
-	if e.kaasClient != nil {
-		_ = e.kaasClient.Close()
-	}
 	if e.sizedClient != nil {
 		_ = e.sizedClient.Close()
 	}
@@ -335,22 +401,17 @@ func (e *env) close(logf func(string, ...any)) {
 			logf("echo server: %v", err)
 		}
 	}
-	if e.kaas != nil {
-		if err := e.kaas.Close(); err != nil {
-			logf("kaasd: %v", err)
-		}
-	}
-	if e.kaasStop != nil {
-		e.kaasStop()
-	}
-	if e.nc != nil {
-		e.nc.Close()
-	}
-	if e.emb != nil {
-		e.emb.Shutdown()
-	}
+	e.kaas.close(logf)
+	e.kaasRelaxed.close(logf)
+	e.bare.close()
+	e.bareRelaxed.close()
 	if e.echoExchange != "" {
-		pairs := [][2]string{{e.echoExchange, e.echoKey}, {e.kaasExchange, e.kaasKey}}
+		pairs := [][2]string{{e.echoExchange, e.echoKey}}
+		for _, k := range []*kaasInstance{&e.kaas, &e.kaasRelaxed} {
+			if k.exchange != "" {
+				pairs = append(pairs, [2]string{k.exchange, k.key})
+			}
+		}
 		if e.sizedExchange != "" {
 			pairs = append(pairs, [2]string{e.sizedExchange, e.sizedKey})
 		}

@@ -159,6 +159,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	rightsRefresh := env("KAAS_RIGHTS_REFRESH", cfg.RightsRefresh.String())
 	fs.StringVar(&rightsRefresh, "rights-refresh", rightsRefresh, "how often the URNs of CSE's rights are read from VCD again once known; 0: only until found (KAAS_RIGHTS_REFRESH)")
 	str(&cfg.PublishRights, "publish-rights", "KAAS_PUBLISH_RIGHTS", "kaasd install: tenant orgs that get CSE's rights bundle: all, none, or org names separated by commas")
+	relaxedSync := env("KAAS_NATS_RELAXED_SYNC", "0s")
+	fs.StringVar(&relaxedSync, "nats-relaxed-sync", relaxedSync, "embedded JetStream: sync to disk in the background this often instead of "+
+		"before acknowledging each write (faster; a power loss can lose that much accepted history); 0: sync before every ack (KAAS_NATS_RELAXED_SYNC)")
 	cmdRetention, evtRetention := env("KAAS_COMMAND_RETENTION", "0s"), env("KAAS_EVENT_RETENTION", "0s")
 	fs.StringVar(&cmdRetention, "command-retention", cmdRetention, "how long commands are kept; 0: forever (KAAS_COMMAND_RETENTION)")
 	fs.StringVar(&evtRetention, "event-retention", evtRetention, "how long events are kept; 0: forever, which audit and replay need (KAAS_EVENT_RETENTION)")
@@ -192,6 +195,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	}
 	if cfg.Build.Timeout, err = time.ParseDuration(buildTimeout); err != nil {
 		return cfg, "", fmt.Errorf("build timeout %q: %w", buildTimeout, err)
+	}
+	if cfg.NATSRelaxedSync, err = time.ParseDuration(relaxedSync); err != nil {
+		return cfg, "", fmt.Errorf("NATS relaxed sync %q: %w", relaxedSync, err)
 	}
 	if cfg.CommandRetention, err = time.ParseDuration(cmdRetention); err != nil {
 		return cfg, "", fmt.Errorf("command retention %q: %w", cmdRetention, err)

@@ -42,6 +42,19 @@ func TestParse(t *testing.T) {
 				}
 			}},
 		{name: "bad number", env: map[string]string{"KAAS_AMQP_PREFETCH": "lots"}, wantErr: "KAAS_AMQP_PREFETCH"},
+		{name: "sync before ack by default", check: func(t *testing.T, c kaasd.Config) {
+			if c.NATSRelaxedSync != 0 {
+				t.Errorf("relaxed sync by default: %s", c.NATSRelaxedSync)
+			}
+		}},
+		{name: "relaxed sync", env: map[string]string{"KAAS_NATS_RELAXED_SYNC": "1m"}, check: func(t *testing.T, c kaasd.Config) {
+			if c.NATSRelaxedSync != time.Minute {
+				t.Errorf("relaxed sync: %s", c.NATSRelaxedSync)
+			}
+		}},
+		{name: "relaxed sync of a standalone server", env: map[string]string{"KAAS_NATS_RELAXED_SYNC": "1m", "KAAS_NATS_URL": "nats://n:4222"},
+			wantErr: "KAAS_NATS_RELAXED_SYNC only applies to the embedded server"},
+		{name: "bad relaxed sync", env: map[string]string{"KAAS_NATS_RELAXED_SYNC": "soon"}, wantErr: "NATS relaxed sync"},
 		{name: "bad role", args: []string{"--roles", "ingress,chef"}, wantErr: `unknown role "chef"`},
 		{name: "vcd without credentials", env: map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api", "KAAS_VCD_USER": "", "KAAS_VCD_PASSWORD": ""},
 			wantErr: "VCD credentials"},
