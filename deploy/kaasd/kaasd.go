@@ -6,6 +6,7 @@ package kaasd
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -296,11 +297,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 	cleanups = append(cleanups, nc.Close)
 
-	key, err := secretsKey(cfg)
+	key, oldKeys, err := secretsKeys(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, Replicas: cfg.Replicas,
+	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, OldSecretsKeys: oldKeys, Replicas: cfg.Replicas,
 		CommandMaxAge: cfg.CommandRetention, EventMaxAge: cfg.EventRetention, Mutable: cfg.MutableHistory,
 		AuditMaxAge: cfg.AuditRetention}); err != nil {
 		return nil, err
@@ -532,30 +533,58 @@ func (s *Server) Close() error {
 // Done is closed once kaasd has stopped, for whatever reason.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
-// secretsKey reads the key that seals secrets, making one on first start.
-func secretsKey(cfg Config) ([]byte, error) {
+// secretsKeys reads the key file (KAAS_SECRETS_KEY_FILE, default <data dir>/secrets.key,
+// made with one new key on first start). The file is either 32 raw bytes (what kaasd makes)
+// or text: one base64 key per line, blank lines and # comments ignored. The first key seals
+// and every key opens, so a rotation puts a new key on the first line of every instance's
+// file and keeps the old one below until nothing sealed with it is left.
+func secretsKeys(cfg Config) (seal []byte, old [][]byte, err error) {
 	path := cfg.SecretsKeyFile
 	if path == "" {
 		path = filepath.Join(cfg.DataDir, "secrets.key")
 	}
 	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	if os.IsNotExist(err) && cfg.SecretsKeyFile == "" {
 		b = make([]byte, 32)
 		if _, err := rand.Read(b); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return nil, fmt.Errorf("write secrets key %s: %w", path, err)
+			return nil, nil, fmt.Errorf("write secrets key %s: %w", path, err)
 		}
-		return b, nil
+		return b, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("secrets key %s: %w", path, err)
+		return nil, nil, fmt.Errorf("secrets key %s: %w", path, err)
 	}
-	if len(b) != 32 {
-		return nil, fmt.Errorf("secrets key %s must hold 32 bytes, not %d", path, len(b))
+	keys, err := parseKeys(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("secrets key file %s: %w", path, err)
 	}
-	return b, nil
+	return keys[0], keys[1:], nil
+}
+
+// parseKeys reads a key file's keys, the sealing one first.
+func parseKeys(b []byte) ([][]byte, error) {
+	if len(b) == 32 {
+		return [][]byte{b}, nil // raw, as kaasd makes it (a base64 key alone is 44 characters)
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(line)
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("line %d is not a base64 32-byte key (make one with: head -c 32 /dev/urandom | base64)", i+1)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no key: want 32 raw bytes, or one base64 key per line")
+	}
+	return keys, nil
 }
 
 // VCDConfig is the govcd adapter's configuration.

@@ -21,20 +21,25 @@ var ErrNoSecret = store.ErrNoSecret
 
 // Secrets keeps kubeconfigs and join commands out of events, logs and metrics. Values are
 // sealed with AES-GCM, the reference bound in as additional data so that a sealed value
-// cannot be moved to another reference.
+// cannot be moved to another reference. The first key seals; every key opens (GCM tells a
+// wrong key by the failed authentication), so that keys rotate without resealing.
 type Secrets struct {
-	kv   jetstream.KeyValue
-	aead cipher.AEAD
+	kv    jetstream.KeyValue
+	aeads []cipher.AEAD // aeads[0] seals
 }
 
 func newSecrets(ctx context.Context, js jetstream.JetStream, cfg Config) (*Secrets, error) {
-	block, err := aes.NewCipher(cfg.SecretsKey)
-	if err != nil {
-		return nil, fmt.Errorf("secrets key: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("secrets key: %w", err)
+	var aeads []cipher.AEAD
+	for i, key := range append([][]byte{cfg.SecretsKey}, cfg.OldSecretsKeys...) {
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("secrets key %d: %w", i+1, err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("secrets key %d: %w", i+1, err)
+		}
+		aeads = append(aeads, aead)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      SecretsBucket,
@@ -46,16 +51,17 @@ func newSecrets(ctx context.Context, js jetstream.JetStream, cfg Config) (*Secre
 	if err != nil {
 		return nil, fmt.Errorf("declare secrets bucket: %w", err)
 	}
-	return &Secrets{kv: kv, aead: aead}, nil
+	return &Secrets{kv: kv, aeads: aeads}, nil
 }
 
 // Put seals and stores a secret under ref, replacing any earlier value.
 func (s *Secrets) Put(ctx context.Context, ref string, value []byte) error {
-	nonce := make([]byte, s.aead.NonceSize())
+	seal := s.aeads[0]
+	nonce := make([]byte, seal.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return err
 	}
-	sealed := s.aead.Seal(nonce, nonce, value, []byte(ref))
+	sealed := seal.Seal(nonce, nonce, value, []byte(ref))
 	if _, err := s.kv.Put(ctx, ref, sealed); err != nil {
 		return fmt.Errorf("store secret %s: %w", ref, err)
 	}
@@ -72,15 +78,18 @@ func (s *Secrets) Get(ctx context.Context, ref string) ([]byte, error) {
 		return nil, fmt.Errorf("read secret %s: %w", ref, err)
 	}
 	sealed := e.Value()
-	n := s.aead.NonceSize()
+	n := s.aeads[0].NonceSize() // GCM's standard nonce, whatever the key
 	if len(sealed) < n {
 		return nil, fmt.Errorf("secret %s is corrupt", ref)
 	}
-	v, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(ref))
-	if err != nil {
-		return nil, fmt.Errorf("secret %s cannot be opened with this key: %w", ref, err)
+	for _, aead := range s.aeads {
+		if v, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(ref)); err == nil {
+			return v, nil
+		}
 	}
-	return v, nil
+	return nil, fmt.Errorf("secret %s cannot be opened with any of the %d secrets keys this instance has: "+
+		"it was sealed with another key (give every instance the same key file, and keep a rotated-out key until "+
+		"nothing sealed with it is left)", ref, len(s.aeads))
 }
 
 // Delete removes a secret; deleting one that does not exist is not an error.

@@ -28,8 +28,12 @@ type Config struct {
 	// CommandMaxAge and EventMaxAge bound retention; zero keeps history forever, which is
 	// the default because history is the product (audit, replay).
 	CommandMaxAge, EventMaxAge time.Duration
-	// SecretsKey seals secrets at rest (32 bytes for AES-256). Required.
+	// SecretsKey seals secrets at rest (32 bytes for AES-256). Required. Every instance on
+	// the same streams must have it, so that what one seals another opens.
 	SecretsKey []byte
+	// OldSecretsKeys still open secrets sealed before a rotation; they never seal. A
+	// rotation puts the new key in SecretsKey and the previous one here, on every instance.
+	OldSecretsKeys [][]byte
 	// Timeout bounds each JetStream call whose context has no deadline.
 	Timeout time.Duration
 	// Mutable leaves the streams' messages deletable. kaas itself never deletes; by default
@@ -66,6 +70,11 @@ func (c *Config) Validate() error {
 	}
 	if len(c.SecretsKey) != 32 {
 		errs = append(errs, fmt.Errorf("secrets key must be 32 bytes, not %d", len(c.SecretsKey)))
+	}
+	for i, k := range c.OldSecretsKeys {
+		if len(k) != 32 {
+			errs = append(errs, fmt.Errorf("old secrets key %d must be 32 bytes, not %d", i+1, len(k)))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package jsstore_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/events/store"
 )
 
 func ev(cluster string, p events.Payload, i int) events.Envelope {
@@ -256,5 +258,50 @@ func TestAuditStreamSourcesBoth(t *testing.T) {
 	}
 	if err := audit.DeleteMsg(ctx, 1); err == nil {
 		t.Fatal("deleting from the audit stream succeeded")
+	}
+}
+
+// Instances on the same streams with the same key open what each other sealed; after a
+// rotation (the new key seals, the old one only opens) secrets sealed before and after both
+// open, while an instance that lacks the key a secret was sealed with says so.
+func TestSecretsSharedAndRotated(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := t.Context()
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	open := func(seal []byte, old ...[]byte) store.Secrets {
+		t.Helper()
+		st, err := jsstore.New(ctx, srv.Connect(t), jsstore.Config{SecretsKey: seal, OldSecretsKeys: old})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Secrets()
+	}
+	a, b := open(k1), open(k1)
+	if err := a.Put(ctx, "cluster.c1.kubeconfig", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, "cluster.c1.kubeconfig"); err != nil || string(got) != "before" {
+		t.Fatalf("another instance read %q, %v", got, err)
+	}
+	rotated, alsoRotated := open(k2, k1), open(k2, k1)
+	if err := rotated.Put(ctx, "cluster.c2.kubeconfig", []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]string{"cluster.c1.kubeconfig": "before", "cluster.c2.kubeconfig": "after"} {
+		if got, err := alsoRotated.Get(ctx, ref); err != nil || string(got) != want {
+			t.Fatalf("%s after the rotation: %q, %v", ref, got, err)
+		}
+	}
+	// Sealed with the new key: an instance still on the old one alone cannot open it, nor
+	// can one that dropped the old key open what the old key sealed.
+	if _, err := a.Get(ctx, "cluster.c2.kubeconfig"); err == nil || !strings.Contains(err.Error(), "sealed with another key") {
+		t.Fatalf("the old key opened the new key's secret: %v", err)
+	}
+	if _, err := open(k2).Get(ctx, "cluster.c1.kubeconfig"); err == nil {
+		t.Fatal("the new key alone opened the old key's secret")
+	}
+	if _, err := jsstore.New(ctx, srv.Connect(t), jsstore.Config{SecretsKey: k2, OldSecretsKeys: [][]byte{k1[:16]}}); err == nil ||
+		!strings.Contains(err.Error(), "old secrets key 1 must be 32 bytes") {
+		t.Fatalf("a short old key: %v", err)
 	}
 }

@@ -112,7 +112,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	insecure := env("KAAS_VCD_INSECURE", "false") == "true"
 	fs.BoolVar(&cfg.VCDInsecure, "vcd-insecure", insecure, "skip TLS verification of VCD (KAAS_VCD_INSECURE=true)")
 	str(&cfg.ProviderOrg, "provider-org", "KAAS_PROVIDER_ORG", "URN of VCD's System org, whose users are providers (VCD's fixed id by default)")
-	str(&cfg.SecretsKeyFile, "secrets-key-file", "KAAS_SECRETS_KEY_FILE", "32-byte key sealing kubeconfigs at rest; default <data-dir>/secrets.key, made on first start")
+	str(&cfg.SecretsKeyFile, "secrets-key-file", "KAAS_SECRETS_KEY_FILE", "keys sealing kubeconfigs at rest: 32 raw bytes, or base64 keys one per line, the first sealing, all opening; "+
+		"default <data-dir>/secrets.key, made on first start")
 	level := env("KAAS_LOG_LEVEL", "info")
 	fs.StringVar(&level, "log-level", level, "debug, info, warn or error (KAAS_LOG_LEVEL)")
 	roles := env("KAAS_ROLES", strings.Join(cfg.Roles, ","))
