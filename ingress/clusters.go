@@ -423,8 +423,13 @@ func (a *API) getKubeconfig(c *call) reply {
 	a.sync(c, "cluster/"+id)
 	kc, ready, err := a.clusters.Kubeconfig(c.ctx, c.p, id)
 	switch {
-	case err != nil:
+	case errors.Is(err, ErrNotFound):
 		return fail(http.StatusNotFound, cse.MinorDefault, "cluster %s not found", c.args[0])
+	case err != nil:
+		// The secret is there but this instance cannot read it (another key sealed it, or
+		// the store failed): the operator's problem, said in the log, not the tenant's.
+		c.log().Error("kubeconfig unreadable", "cluster_id", id, "err", err)
+		return fail(http.StatusInternalServerError, cse.MinorDefault, "the kubeconfig of cluster %s could not be read; the operator will find why in kaasd's log", c.args[0])
 	case !ready:
 		return fail(http.StatusBadRequest, cse.MinorDefault, "Cluster %s is not in a valid state for this operation: its control plane has not published a kubeconfig", c.args[0])
 	}

@@ -1,0 +1,138 @@
+package kaasd_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
+	"github.com/kaasproject/kaas/events/cse"
+	"github.com/kaasproject/kaas/events/natstest"
+)
+
+// A kubeconfig sealed by one kaasd is read through another on the same NATS with the same
+// key file, before and after a key rotation; an instance that lacks the key a secret was
+// sealed with answers 500, not "not found", and logs why. Each instance runs alone in turn,
+// so that the one VCD relays to is the one under test.
+func TestSecretsAcrossInstances(t *testing.T) {
+	srv := natstest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "kaas.keys")
+	k1, k2 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)), base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
+	writeKeys := func(keys ...string) {
+		t.Helper()
+		if err := os.WriteFile(keyFile, []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeKeys(k1)
+	sys := kaasdtest.StartSim(t, kaasdtest.FastSim(), func(c *kaasd.Config) {
+		c.NATSURL, c.SecretsKeyFile = srv.ClientURL(), keyFile
+	})
+	if _, err := kaasd.Install(t.Context(), sys.Config.VCDConfig(nil), kaasd.DefaultExtension(sys.Config.AMQPExchange, sys.Config.AMQPRoutingKey)); err != nil {
+		t.Fatal(err)
+	}
+	// run starts an instance with its own data dir and the roles, and returns its stop.
+	run := func(log *slog.Logger, roles ...string) func() {
+		t.Helper()
+		cfg := sys.Config
+		cfg.DataDir, cfg.Roles = t.TempDir(), roles
+		s, err := kaasd.Start(t.Context(), cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				_ = s.Close()
+			}
+		}
+		t.Cleanup(stop)
+		return stop
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	token := ""
+	call := func(method, path string, body any) (int, []byte) {
+		t.Helper()
+		code, b, _ := sys.Call(t, token, "", method, path, body)
+		return code, b
+	}
+	// create makes a cluster on an instance with every role but the mirror, then stops it.
+	create := func(name string) string {
+		t.Helper()
+		stop := run(quiet, kaasd.RoleIngress, kaasd.RoleExecutor, kaasd.RoleProjector)
+		defer stop()
+		if token == "" {
+			kaasdtest.EnableVDCs(t, sys.AsProvider(t))
+			token = sys.Login(t, "alice@acme", "alice-pass")
+		}
+		code, body := call("POST", "/api/cse/3.0/clusters", entity(name, good, 1, true))
+		if code != http.StatusAccepted {
+			t.Fatalf("create %s: %d %s", name, code, body)
+		}
+		id := decode[cse.DefEntity](t, body).ID
+		kaasdtest.Eventually(t, 60*time.Second, 50*time.Millisecond, func() error {
+			code, body := call("GET", "/api/cse/3.0/cluster/"+id, nil)
+			if phase := decode[cse.DefEntity](t, body).Entity.Status.Phase; code != 200 || phase != "CREATE:SUCCEEDED" {
+				return fmt.Errorf("cluster %s: %d %s", name, code, phase)
+			}
+			return nil
+		})
+		return id
+	}
+	// kubeconfig reads a cluster's kubeconfig through a reader (ingress and projector only)
+	// started on the key file as it is, once its views have the cluster.
+	kubeconfig := func(log *slog.Logger, ids ...string) (codes []int, bodies []string) {
+		t.Helper()
+		stop := run(log, kaasd.RoleIngress, kaasd.RoleProjector)
+		defer stop()
+		for _, id := range ids {
+			var code int
+			var body []byte
+			kaasdtest.Eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+				if code, body = call("GET", "/api/cse/3.0/cluster/"+id+"/config", nil); code == http.StatusNotFound {
+					return fmt.Errorf("cluster %s not in the reader's views yet", id)
+				}
+				return nil
+			})
+			codes, bodies = append(codes, code), append(bodies, string(body))
+		}
+		return codes, bodies
+	}
+	wantKubeconfigs := func(ids ...string) {
+		t.Helper()
+		codes, bodies := kubeconfig(quiet, ids...)
+		for i := range ids {
+			if kc := decode[map[string]string](t, []byte(bodies[i]))["message"]; codes[i] != 200 || !strings.Contains(kc, "server: https://") {
+				t.Fatalf("kubeconfig %d through another instance: %d %.200s", i+1, codes[i], bodies[i])
+			}
+		}
+	}
+
+	one := create("one")
+	wantKubeconfigs(one)
+
+	// Rotation: the new key seals, the old one still opens.
+	writeKeys(k2, k1)
+	two := create("two")
+	wantKubeconfigs(one, two)
+
+	// An instance with the old key only cannot open what the new key sealed, and says so.
+	writeKeys(k1)
+	var log bytes.Buffer
+	codes, bodies := kubeconfig(slog.New(slog.NewTextHandler(&log, nil)), two)
+	if codes[0] != http.StatusInternalServerError || !strings.Contains(bodies[0], "could not be read") {
+		t.Fatalf("a kubeconfig sealed with a key this instance lacks: %d %s", codes[0], bodies[0])
+	}
+	if !strings.Contains(log.String(), "sealed with another key") {
+		t.Fatalf("the log does not say why:\n%s", log.String())
+	}
+}
