@@ -29,6 +29,11 @@ type Commands interface {
 	AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error)
 }
 
+// CommandEnd tells the last sequence of the command stream, which every instance appends to.
+type CommandEnd interface {
+	CommandEnd(ctx context.Context) (uint64, error)
+}
+
 // Reader is every read the API makes of the views, one small interface per concern, each
 // declared beside the handlers that use it. Deploy wires it to package queries, which
 // answers them all; New takes them together so that no concern can be left unwired.
@@ -70,6 +75,11 @@ type Config struct {
 	Admin Admin
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
+	// Shared, when set, says other instances append to the same streams: every read then
+	// first waits (within SyncTimeout) for the views to reach the command stream's end as it
+	// is when the read begins, so that a change another instance answered 202 for shows in
+	// this one's answers. Unset, a read waits only for this process's own commands.
+	Shared CommandEnd
 	// History serves the reads of the recorded history (a cluster's events, as-of, audit,
 	// verify; package history answers them); nil answers them 503.
 	History HistoryReader

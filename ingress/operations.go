@@ -44,7 +44,18 @@ func (a *API) redelivered(c *call) (string, bool) {
 // sync waits for the views to reflect this process's own commands on the given keys
 // (read your writes). A timeout is not fatal: the answer is served from views that are a
 // little behind, and says so in the log.
-func (a *API) sync(c *call, keys ...string) { a.syncTo(c, a.recent.get(keys...)) }
+func (a *API) sync(c *call, keys ...string) {
+	seq := a.recent.get(keys...)
+	if a.cfg.Shared != nil {
+		// Another instance may have answered 202 for a command this one has not folded.
+		if end, err := a.cfg.Shared.CommandEnd(c.ctx); err == nil {
+			seq = max(seq, end)
+		} else {
+			c.log().Warn("command stream's end unknown; answering from the views as they are", "err", err)
+		}
+	}
+	a.syncTo(c, seq)
+}
 
 // taskHref is where the answer to a change shows its operation's progress: the operation's
 // VCD task, waited for at most TaskWait, else kaas's own operation href. A redelivered

@@ -16,6 +16,7 @@ import (
 	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/events/natstest"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
 )
 
 // A kubeconfig sealed by one kaasd is read through another on the same NATS with the same
@@ -134,5 +135,41 @@ func TestSecretsAcrossInstances(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "sealed with another key") {
 		t.Fatalf("the log does not say why:\n%s", log.String())
+	}
+}
+
+// A change one instance answered 202 for shows at once in another's answers: instances on
+// the same streams read at the command stream's end, not only after their own commands.
+func TestReadOnAnotherInstanceAfterA202(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startWith(t, func(c *kaasd.Config) { c.NATSURL = srv.ClientURL() })
+	cfg := a.cfg
+	cfg.DataDir, cfg.Roles = t.TempDir(), []string{kaasd.RoleIngress, kaasd.RoleProjector}
+	cfg.AMQPExchange, cfg.AMQPRoutingKey = vcdexttest.UniqueNames(t)
+	s, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	client, err := vcdexttest.NewClient(t.Context(), cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	b := &env{t: t, srv: s, sim: a.sim, client: client, cfg: cfg}
+	for i := range 30 {
+		name := fmt.Sprintf("twin-%d", i)
+		code, body := a.do("POST", "/api/cse/3.0/clusters", entity(name, good, 1, true))
+		if code != http.StatusAccepted {
+			t.Fatalf("create %s on one instance: %d %s", name, code, body)
+		}
+		id := decode[cse.DefEntity](t, body).ID
+		if code, body := b.do("GET", "/api/cse/3.0/cluster/"+id, nil); code != http.StatusOK {
+			t.Fatalf("%s right after its 202, on the other instance: %d %s", name, code, body)
+		}
+		if code, body := b.do("POST", "/api/cse/3.0/clusters", entity(name, good, 1, true)); code != http.StatusBadRequest ||
+			!strings.Contains(string(body), "already") {
+			t.Fatalf("%s again on the other instance: %d %s", name, code, body)
+		}
 	}
 }

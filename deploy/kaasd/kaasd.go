@@ -416,7 +416,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 		s.api, err = ingress.New(ingress.Config{Versions: versions, Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
 			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: deadLetters{s.store},
-			History: history.New(s.views, historySource{s.store}, q)},
+			History: history.New(s.views, historySource{s.store}, q), Shared: sharedStreams(cfg, s.store)},
 			s.store, q)
 		if err != nil {
 			return nil, err
