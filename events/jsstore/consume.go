@@ -92,6 +92,16 @@ func (d delivery) NakWithDelay(wait time.Duration) error { return d.m.NakWithDel
 func (d delivery) InProgress() error                     { return d.m.InProgress() }
 func (d delivery) Term(reason string) error              { return d.m.TermWithReason(reason) }
 
+// CommandEnd returns the command stream's last sequence: one call to the server, for what
+// runs on every read (the ingress's wait for other instances' commands).
+func (s *Store) CommandEnd(ctx context.Context) (uint64, error) {
+	ci, err := s.cmds.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", events.CommandStream, err)
+	}
+	return ci.State.LastSeq, nil
+}
+
 // Ends returns the streams' last sequences and the last event's time.
 func (s *Store) Ends(ctx context.Context) (store.Ends, error) {
 	ci, err := s.cmds.Info(ctx)

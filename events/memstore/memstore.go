@@ -204,6 +204,12 @@ func (s *Store) Ends(ctx context.Context) (store.Ends, error) {
 	return e, ctx.Err()
 }
 
+// CommandEnd returns the command stream's last sequence.
+func (s *Store) CommandEnd(ctx context.Context) (uint64, error) {
+	e, err := s.Ends(ctx)
+	return e.Commands, err
+}
+
 // LastSequences returns the last sequences of the command and event streams.
 func (s *Store) LastSequences(ctx context.Context) (commands, evts uint64, err error) {
 	e, err := s.Ends(ctx)

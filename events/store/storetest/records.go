@@ -226,6 +226,9 @@ var recordCases = []testCase{
 			if err != nil || c != want.Commands || ev != want.Events {
 				h.Errorf("last sequences %s: %d %d, %v", when, c, ev, err)
 			}
+			if c, err := h.s.CommandEnd(h.ctx); err != nil || c != want.Commands {
+				h.Errorf("command end %s: %d, %v", when, c, err)
+			}
 		}
 		check("of an empty store", store.Ends{})
 		c1 := h.appendCommand(clusterA, 1)

@@ -35,6 +35,7 @@ type Store interface {
 	LoadCommands(ctx context.Context, clusterID string, afterSeq uint64) ([]store.Record, error)
 	// Ends and LastSequences say where the command and event streams end.
 	Ends(ctx context.Context) (store.Ends, error)
+	CommandEnd(ctx context.Context) (uint64, error)
 	LastSequences(ctx context.Context) (commands, events uint64, err error)
 	// Scan reads a stream as filtered, up to its end when the scan began, until fn says stop.
 	Scan(ctx context.Context, f store.ScanFilter, fn func(store.Record) bool) error
