@@ -245,10 +245,7 @@ const headerType = "Kaas-Type"
 // (the ingress passes the command id): a second append with the same id within the dedupe
 // window stores nothing and reports duplicate, with the sequence of the first.
 func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error) {
-	if events.KindOf(env.Payload.Type()) != events.KindCommand {
-		return 0, false, fmt.Errorf("append command: %s is not a command", env.Payload.Type())
-	}
-	data, err := events.Marshal(env)
+	data, err := store.Encode(env, events.KindCommand)
 	if err != nil {
 		return 0, false, err
 	}
@@ -267,10 +264,7 @@ func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID st
 // when our own earlier attempt already landed, Append returns its record instead of an
 // error. Any other mismatch is ErrConflict.
 func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uint64, msgID string) (Record, error) {
-	if events.KindOf(env.Payload.Type()) != events.KindEvent {
-		return Record{}, fmt.Errorf("append: %s is not an event", env.Payload.Type())
-	}
-	data, err := events.Marshal(env)
+	data, err := store.Encode(env, events.KindEvent)
 	if err != nil {
 		return Record{}, err
 	}

@@ -101,10 +101,7 @@ func (s *Store) duplicate(st *stream, msgID string) (uint64, bool) {
 // AppendCommand appends a command to its cluster's command subject; a second append with
 // the same msgID within the dedupe window stores nothing and reports duplicate.
 func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error) {
-	if events.KindOf(env.Payload.Type()) != events.KindCommand {
-		return 0, false, fmt.Errorf("append command: %s is not a command", env.Payload.Type())
-	}
-	data, err := events.Marshal(env)
+	data, err := store.Encode(env, events.KindCommand)
 	if err != nil {
 		return 0, false, err
 	}
@@ -124,10 +121,7 @@ func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID st
 // Append appends one event if the cluster's last event is still expectedSeq; an append
 // whose msgID already landed returns that record; any other mismatch is store.ErrConflict.
 func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uint64, msgID string) (store.Record, error) {
-	if events.KindOf(env.Payload.Type()) != events.KindEvent {
-		return store.Record{}, fmt.Errorf("append: %s is not an event", env.Payload.Type())
-	}
-	data, err := events.Marshal(env)
+	data, err := store.Encode(env, events.KindEvent)
 	if err != nil {
 		return store.Record{}, err
 	}

@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/kaasproject/kaas/events"
@@ -26,6 +27,17 @@ var (
 	// ErrNoDeadLetter means the dead-letter queue holds no such sequence.
 	ErrNoDeadLetter = errors.New("no such dead letter")
 )
+
+// Encode checks that env is of the kind a stream holds (events.KindCommand for the command
+// stream, events.KindEvent for the event stream) and encodes it as every store stores it.
+func Encode(env events.Envelope, kind events.Kind) ([]byte, error) {
+	if k := events.KindOf(env.Payload.Type()); k != kind {
+		return nil, fmt.Errorf("append: %s is not %s", env.Payload.Type(), kindName[kind])
+	}
+	return events.Marshal(env)
+}
+
+var kindName = map[events.Kind]string{events.KindCommand: "a command", events.KindEvent: "an event"}
 
 // Record is one stored command or event.
 type Record struct {
