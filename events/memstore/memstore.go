@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -433,7 +434,7 @@ func (c *consumer) wake() {
 // take hands out the lowest ready sequence, else the next new one; mu must be held.
 func (c *consumer) take() (uint64, bool) {
 	if len(c.ready) > 0 {
-		seq := slices.Min(slicesKeys(c.ready))
+		seq := slices.Min(slices.Collect(maps.Keys(c.ready)))
 		delete(c.ready, seq)
 		return seq, true
 	}
@@ -443,14 +444,6 @@ func (c *consumer) take() (uint64, bool) {
 		return c.next, true
 	}
 	return 0, false
-}
-
-func slicesKeys(m map[uint64]bool) []uint64 {
-	out := make([]uint64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // expire makes a delivery's command ready again unless it moved on; mu must be held.
