@@ -47,10 +47,6 @@ func New(views *projector.Views, src Source, render Renderer) *Reader {
 // ErrNotFound means there is no such cluster for the caller.
 var ErrNotFound = cluster.ErrNotFound
 
-func level(p cluster.Principal, cv projector.ClusterView) cluster.Level {
-	return p.On(cv.Org(), cv.Owner(), cv.ACL())
-}
-
 // Record is one recorded command or event.
 type Record struct {
 	// Seq is its sequence in its stream; Time when the store stored it.
@@ -81,7 +77,7 @@ type Filter struct {
 // History returns the recorded events of a cluster the principal may see, oldest first.
 func (h *Reader) History(ctx context.Context, p cluster.Principal, id string) ([]cse.Event, error) {
 	cv, ok := h.views.Cluster(id)
-	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+	if !ok || !cv.Exists() || cv.Level(p) == cluster.LevelNone {
 		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	out := []cse.Event{}

@@ -522,6 +522,12 @@ func (c ClusterView) ACL() []events.ACLEntry {
 	return nil
 }
 
+// Level is what the principal may do with the cluster, by its org, owner and ACL as the
+// views show them (pending changes included).
+func (c ClusterView) Level(p cluster.Principal) cluster.Level {
+	return p.On(c.Org(), c.Owner(), c.ACL())
+}
+
 // Exists reports whether the cluster exists for a tenant: created (or about to be) and not
 // deleted.
 func (c ClusterView) Exists() bool {

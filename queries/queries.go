@@ -93,12 +93,6 @@ func (q *Queries) Sync(ctx context.Context, commandSeq uint64) error {
 	return q.views.WaitFor(ctx, commandSeq, 0)
 }
 
-// level is what the principal may do with the cluster; LevelNone also for a cluster of
-// another org, so that tenants learn nothing of each other.
-func level(p cluster.Principal, cv projector.ClusterView) cluster.Level {
-	return p.On(cv.Org(), cv.Owner(), cv.ACL())
-}
-
 // OperationHref is where an operation's progress is served.
 func OperationHref(id string) string { return "/api/cse/3.0/operations/" + id }
 
@@ -108,7 +102,7 @@ func ClusterHref(clusterID string) string { return "/api/cse/3.0/cluster/" + cse
 // Cluster returns one cluster the principal may see, as a DefEntity.
 func (q *Queries) Cluster(ctx context.Context, p cluster.Principal, id string) (cse.DefEntity, error) {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+	if !ok || !cv.Exists() || cv.Level(p) == cluster.LevelNone {
 		return cse.DefEntity{}, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	return q.render(cv), nil
@@ -214,7 +208,7 @@ func (q *Queries) Clusters(ctx context.Context, p cluster.Principal) []cse.DefEn
 	cvs := q.views.OrgClusters(org)
 	out := make([]cse.DefEntity, 0, len(cvs))
 	for _, cv := range cvs {
-		if p.SeesAll() || level(p, cv) > cluster.LevelNone {
+		if p.SeesAll() || cv.Level(p) > cluster.LevelNone {
 			out = append(out, q.render(cv))
 		}
 	}
@@ -224,7 +218,7 @@ func (q *Queries) Clusters(ctx context.Context, p cluster.Principal) []cse.DefEn
 // ACL returns the users a cluster the principal may see is shared with.
 func (q *Queries) ACL(ctx context.Context, p cluster.Principal, id string) ([]events.ACLEntry, error) {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+	if !ok || !cv.Exists() || cv.Level(p) == cluster.LevelNone {
 		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	acl := slices.Clone(cv.ACL()) // the view's own stays as recorded
@@ -247,7 +241,7 @@ func (q *Queries) Operation(ctx context.Context, p cluster.Principal, id string)
 		// cluster is the tenant's to see (histories written before changes were filed
 		// under the cluster's org carry the provider's org).
 		cv, _ := q.views.Cluster(o.ClusterID)
-		ok = level(p, cv) > cluster.LevelNone
+		ok = cv.Level(p) > cluster.LevelNone
 	}
 	if !ok {
 		return cse.Operation{}, fmt.Errorf("operation %s: %w", id, ErrNotFound)
@@ -280,7 +274,7 @@ func (q *Queries) Snapshot(ctx context.Context, p cluster.Principal, id string) 
 	if !ok || !cv.Exists() {
 		return cluster.Snapshot{}
 	}
-	lvl := level(p, cv)
+	lvl := cv.Level(p)
 	if lvl == cluster.LevelNone {
 		return cluster.Snapshot{}
 	}
@@ -324,7 +318,7 @@ func tp(t time.Time) *time.Time {
 // none yet (its control plane is not up) or can no longer have one.
 func (q *Queries) Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error) {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+	if !ok || !cv.Exists() || cv.Level(p) == cluster.LevelNone {
 		return nil, false, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	st := cv.State

@@ -93,7 +93,7 @@ func (q *Queries) Template(ctx context.Context, ref events.TemplateRef) (events.
 // kubeadm's rule, one minor version forward (or a newer patch), never a deprecated one.
 func (q *Queries) UpgradePlan(ctx context.Context, p cluster.Principal, id string) ([]cse.Template, error) {
 	cv, ok := q.views.Cluster(id)
-	if !ok || !cv.Exists() || level(p, cv) == cluster.LevelNone {
+	if !ok || !cv.Exists() || cv.Level(p) == cluster.LevelNone {
 		return nil, fmt.Errorf("cluster %s: %w", id, ErrNotFound)
 	}
 	from := ""
