@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kaasproject/kaas/events/store"
 )
 
 // Config tunes an Executor.
@@ -44,6 +46,15 @@ type Config struct {
 	SnapshotEvery int
 	// Build is where template builds run and how long their guests may customize.
 	Build Build
+	// Leases, when set, is the bucket in which the executors of several kaasd take a lease
+	// on a cluster before running its commands, so that no two of them ever run steps of
+	// one cluster at once (see leases). One kaasd alone needs none.
+	Leases store.KV
+	// Instance names this executor in the leases it holds (a host name); default random.
+	Instance string
+	// LeaseTTL is how long a lease outlives its last renewal: how long a cluster whose
+	// executor died waits before another takes it over. Renewed every third of it.
+	LeaseTTL time.Duration
 	// Logger receives lifecycle and failure logs; Metrics may be nil.
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -140,6 +151,10 @@ func (c *Config) setDefaults() {
 	if c.AckWait == 0 {
 		c.AckWait = 10 * time.Second
 	}
+	if c.LeaseTTL == 0 {
+		// A lease outlives a few missed renewals, as a command its ack wait.
+		c.LeaseTTL = 3 * c.AckWait
+	}
 	if c.StepsPerDelivery == 0 {
 		c.StepsPerDelivery = 50
 	}
@@ -174,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("ack wait %s is too short", c.AckWait))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("lease TTL %s is too short", c.LeaseTTL))
 	}
 	if c.BootTimeout <= 0 || c.OperationTimeout < c.BootTimeout {
 		errs = append(errs, fmt.Errorf("boot timeout %s must be positive and no longer than the operation timeout %s", c.BootTimeout, c.OperationTimeout))

@@ -44,6 +44,7 @@ type Executor struct {
 	users map[string]events.User
 	// uploads are the builds (by command id) whose base image this process saw uploading.
 	uploads map[string]bool
+	leases  *leases // nil: this executor is alone
 }
 
 // New returns an executor. Run starts it.
@@ -55,8 +56,12 @@ func New(cfg Config, store Store, vcd VCD) (*Executor, error) {
 	if cfg.Metrics != nil {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
-	return &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]aggregate{}, errs: map[string]int{},
-		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{}}, nil
+	e := &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]aggregate{}, errs: map[string]int{},
+		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{}}
+	if cfg.Leases != nil {
+		e.leases = newLeases(cfg.Leases, cfg.Instance, cfg.LeaseTTL, cfg.Logger)
+	}
+	return e, nil
 }
 
 // Ready reports whether the consumer is bound, for /readyz.
@@ -110,9 +115,7 @@ func (e *Executor) Run(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				for _, m := range msgs {
-					e.handle(stepCtx, m)
-				}
+				e.handleHeld(stepCtx, key, msgs)
 				q.done(key)
 			}
 		})
@@ -151,6 +154,55 @@ func (e *Executor) Run(ctx context.Context) error {
 	}
 	e.cfg.Logger.Info("executor stopped")
 	return nil
+}
+
+// handleHeld handles one cluster's messages under its lease, when executors share the
+// commands with other processes' (Config.Leases); while another holds the lease, they come
+// back after a poll interval.
+func (e *Executor) handleHeld(ctx context.Context, key string, msgs []store.Delivery) {
+	if e.leases == nil {
+		for _, m := range msgs {
+			e.handle(ctx, m)
+		}
+		return
+	}
+	l, took, err := e.leases.acquire(ctx, key)
+	switch {
+	case err != nil:
+		e.cfg.Metrics.lease("error")
+		e.cfg.Logger.Warn("could not take a cluster's lease; its commands come back later", "cluster_id", key, "err", err)
+	case l == nil:
+		e.cfg.Metrics.lease("busy")
+	case took:
+		e.cfg.Metrics.lease("taken_over")
+	default:
+		e.cfg.Metrics.lease("held")
+	}
+	if l == nil {
+		for _, m := range msgs {
+			_ = m.NakWithDelay(e.cfg.PollInterval)
+		}
+		return
+	}
+	// Steps stop when the lease is lost: another executor may run them from then on.
+	hctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-l.lost:
+			e.cfg.Metrics.lease("lost")
+			cancel()
+		case <-hctx.Done():
+		}
+	}()
+	for _, m := range msgs {
+		if hctx.Err() != nil {
+			_ = m.NakWithDelay(e.cfg.PollInterval)
+			continue
+		}
+		e.handle(hctx, m)
+	}
+	cancel()
+	l.release(context.WithoutCancel(ctx))
 }
 
 // keyedQueue runs one cluster's messages in order on one worker at a time, and different

@@ -22,6 +22,7 @@ type Metrics struct {
 	dead       *prometheus.CounterVec
 	loadedRecs prometheus.Counter
 	snapLoads  prometheus.Counter
+	leases     *prometheus.CounterVec
 	vcd        *vcdMetrics
 }
 
@@ -47,7 +48,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Events read from KAAS_EVENTS to fold clusters' states (after their snapshots)."})
 	m.snapLoads = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "kaas", Subsystem: "executor", Name: "snapshots_loaded_total",
 		Help: "Cluster states started from a snapshot rather than the first event."})
-	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight, m.dead, m.loadedRecs, m.snapLoads)
+	m.leases = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "kaas", Subsystem: "executor", Name: "leases_total",
+		Help: "Cluster leases asked for by executors of several kaasd: held, busy (another executor holds it), taken_over (from one that stopped renewing), lost (while steps ran), error."},
+		[]string{"outcome"})
+	for _, o := range []string{"held", "busy", "taken_over", "lost", "error"} {
+		m.leases.WithLabelValues(o)
+	}
+	reg.MustRegister(m.commands, m.steps, m.stepTime, m.appended, m.conflicts, m.inFlight, m.dead, m.loadedRecs, m.snapLoads, m.leases)
 	m.vcd = newVCDMetrics(reg)
 	// Known label values start at zero, so that rates exist before the first event.
 	for _, c := range events.TypeNames(events.KindCommand) {
@@ -122,6 +129,12 @@ func (m *Metrics) snapshotLoaded() {
 func (m *Metrics) deadLettered(typ string) {
 	if m != nil {
 		m.dead.WithLabelValues(typ).Inc()
+	}
+}
+
+func (m *Metrics) lease(outcome string) {
+	if m != nil {
+		m.leases.WithLabelValues(outcome).Inc()
 	}
 }
 

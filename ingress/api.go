@@ -29,9 +29,10 @@ type Commands interface {
 	AppendCommand(ctx context.Context, env events.Envelope, msgID string) (seq uint64, duplicate bool, err error)
 }
 
-// CommandEnd tells the last sequence of the command stream, which every instance appends to.
-type CommandEnd interface {
-	CommandEnd(ctx context.Context) (uint64, error)
+// StreamEnds tells the last sequences of the command and event streams, which every
+// instance appends to.
+type StreamEnds interface {
+	LastSequences(ctx context.Context) (commands, events uint64, err error)
 }
 
 // Reader is every read the API makes of the views, one small interface per concern, each
@@ -76,10 +77,14 @@ type Config struct {
 	// DeadLetters, when set, serves the dead-letter routes.
 	DeadLetters DeadLetterQueue
 	// Shared, when set, says other instances append to the same streams: every read then
-	// first waits (within SyncTimeout) for the views to reach the command stream's end as it
-	// is when the read begins, so that a change another instance answered 202 for shows in
-	// this one's answers. Unset, a read waits only for this process's own commands.
-	Shared CommandEnd
+	// first waits (within SyncTimeout) for the views to reach both streams' ends as they are
+	// when the read begins, so that a change another instance answered 202 for, and what
+	// another instance's executor recorded, show in this one's answers. Unset, a read waits
+	// only for this process's own commands.
+	Shared StreamEnds
+	// Names, when set, reserves cluster names across the instances that share the streams
+	// (see NameClaims); set it whenever Shared is.
+	Names NameClaims
 	// History serves the reads of the recorded history (a cluster's events, as-of, audit,
 	// verify; package history answers them); nil answers them 503.
 	History HistoryReader

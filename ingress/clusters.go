@@ -26,6 +26,9 @@ type ClusterReader interface {
 	Snapshot(ctx context.Context, p cluster.Principal, id string) cluster.Snapshot
 	// NameTaken returns the id of the org VDC's cluster with that name, or "".
 	NameTaken(ctx context.Context, org, vdc, name string) string
+	// ClusterKnown reports whether the views have a cluster: created, being created, or
+	// deleted (not one whose create they have not seen yet).
+	ClusterKnown(ctx context.Context, id string) bool
 	// Kubeconfig returns a cluster's admin kubeconfig; ready is false while it has none.
 	Kubeconfig(ctx context.Context, p cluster.Principal, id string) (kubeconfig []byte, ready bool, err error)
 	// ACL returns the users a cluster the principal may see is shared with.
@@ -114,6 +117,9 @@ func (a *API) createCluster(c *call) reply {
 	if err := cluster.ValidateSpec(spec); err != nil {
 		return rejection(err)
 	}
+	// With other instances, what is checked below (the org VDC enabled, the template) may
+	// have changed there: bring the views up to date first (alone, this waits for nothing).
+	a.sync(c)
 	if bad := a.createIn(c, spec); bad != nil {
 		return *bad
 	}
@@ -140,8 +146,20 @@ func (a *API) createCluster(c *call) reply {
 		if other := a.clusters.NameTaken(c.ctx, c.org(), spec.VDC, spec.Name); other != "" && other != clusterID {
 			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
 		}
+		// Another instance may be accepting the same name at this moment: its claim decides.
+		var claim string
+		var claimRev uint64
+		if a.cfg.Names != nil {
+			var refused *reply
+			if claim, claimRev, refused = a.claimName(c, nameKey, clusterID, spec.VDC, spec.Name); refused != nil {
+				return *refused
+			}
+		}
 		seq, err := a.accept(c, clusterID, events.CreateCluster{Spec: spec})
 		if err != nil {
+			if claim != "" {
+				a.releaseName(c, claim, claimRev)
+			}
 			return unrecorded(err)
 		}
 		a.recent.set(seq, "name/"+nameKey)

@@ -12,7 +12,7 @@ import (
 // OperationReader answers about the commands accepted and their progress.
 type OperationReader interface {
 	// Sync waits until the views reflect every command up to commandSeq.
-	Sync(ctx context.Context, commandSeq uint64) error
+	Sync(ctx context.Context, commandSeq, eventSeq uint64) error
 	// Operation returns an operation the principal may see, or an error wrapping ErrNotFound.
 	Operation(ctx context.Context, p cluster.Principal, id string) (cse.Operation, error)
 	// OperationExists reports whether a command id was already accepted.
@@ -45,16 +45,17 @@ func (a *API) redelivered(c *call) (string, bool) {
 // (read your writes). A timeout is not fatal: the answer is served from views that are a
 // little behind, and says so in the log.
 func (a *API) sync(c *call, keys ...string) {
-	seq := a.recent.get(keys...)
+	seq, evts := a.recent.get(keys...), uint64(0)
 	if a.cfg.Shared != nil {
-		// Another instance may have answered 202 for a command this one has not folded.
-		if end, err := a.cfg.Shared.CommandEnd(c.ctx); err == nil {
-			seq = max(seq, end)
+		// Another instance may have answered 202 for a command this one has not folded, or
+		// recorded what its executor did.
+		if cmds, e, err := a.cfg.Shared.LastSequences(c.ctx); err == nil {
+			seq, evts = max(seq, cmds), e
 		} else {
-			c.log().Warn("command stream's end unknown; answering from the views as they are", "err", err)
+			c.log().Warn("streams' ends unknown; answering from the views as they are", "err", err)
 		}
 	}
-	a.syncTo(c, seq)
+	a.syncTo(c, seq, evts)
 }
 
 // taskHref is where the answer to a change shows its operation's progress: the operation's
@@ -74,13 +75,13 @@ func (a *API) taskHref(c *call, opID string) string {
 	return OperationHref(opID)
 }
 
-func (a *API) syncTo(c *call, seq uint64) {
-	if seq == 0 {
+func (a *API) syncTo(c *call, seq, evts uint64) {
+	if seq == 0 && evts == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, a.cfg.SyncTimeout)
 	defer cancel()
-	if err := a.ops.Sync(ctx, seq); err != nil {
+	if err := a.ops.Sync(ctx, seq, evts); err != nil {
 		c.log().Warn("views behind the commands; answering from older views", "err", err)
 	}
 }

@@ -87,10 +87,10 @@ func New(v *projector.Views, secrets SecretReader) *Queries {
 	return &Queries{views: v, secrets: secrets}
 }
 
-// Sync waits until the views reflect every command up to commandSeq, so that a tenant reads
-// its own writes.
-func (q *Queries) Sync(ctx context.Context, commandSeq uint64) error {
-	return q.views.WaitFor(ctx, commandSeq, 0)
+// Sync waits until the views reflect every command up to commandSeq and every event up to
+// eventSeq, so that a tenant reads its own writes (and, across instances, everyone's).
+func (q *Queries) Sync(ctx context.Context, commandSeq, eventSeq uint64) error {
+	return q.views.WaitFor(ctx, commandSeq, eventSeq)
 }
 
 // OperationHref is where an operation's progress is served.
@@ -299,6 +299,12 @@ func (q *Queries) NameTaken(ctx context.Context, org, vdc, name string) string {
 		}
 	}
 	return ""
+}
+
+// ClusterKnown reports whether the views have the cluster, deleted or not.
+func (q *Queries) ClusterKnown(ctx context.Context, id string) bool {
+	_, ok := q.views.Cluster(id)
+	return ok
 }
 
 // OperationExists reports whether a command was already accepted (a redelivered request).

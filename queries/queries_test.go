@@ -375,7 +375,7 @@ func TestSync(t *testing.T) {
 		s.Create("c2", orgA, alice)
 
 		done := make(chan error, 1)
-		go func() { done <- q.Sync(t.Context(), 2) }()
+		go func() { done <- q.Sync(t.Context(), 2, 0) }()
 		feed(v, s.Cmds[:1])
 		synctest.Wait()
 		select {
@@ -395,10 +395,10 @@ func TestSync(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
-		if err := q.Sync(ctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+		if err := q.Sync(ctx, 3, 0); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Sync past the end: %v", err)
 		}
-		if err := q.Sync(t.Context(), 0); err != nil {
+		if err := q.Sync(t.Context(), 0, 0); err != nil {
 			t.Error(err)
 		}
 	})

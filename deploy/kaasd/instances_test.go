@@ -3,6 +3,7 @@ package kaasd_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -170,6 +171,82 @@ func TestReadOnAnotherInstanceAfterA202(t *testing.T) {
 		if code, body := b.do("POST", "/api/cse/3.0/clusters", entity(name, good, 1, true)); code != http.StatusBadRequest ||
 			!strings.Contains(string(body), "already") {
 			t.Fatalf("%s again on the other instance: %d %s", name, code, body)
+		}
+	}
+}
+
+// Two instances racing to create the same name in one org VDC, each answering its own
+// queue, yield one cluster and one refusal, every time: each instance's views may not show
+// the other's create yet, and the claim on the name decides.
+func TestNamesUniqueAcrossInstances(t *testing.T) {
+	srv := natstest.Start(t)
+	sys := kaasdtest.StartSim(t, testCloud(), func(c *kaasd.Config) { c.NATSURL = srv.ClientURL() })
+	ctx := t.Context()
+	var clients []*vcdexttest.Client
+	// The first also runs the executor, which reads VCD's org VDCs.
+	for i, suffix := range []string{"-a", "-b"} {
+		cfg := sys.Config
+		cfg.DataDir, cfg.Roles = t.TempDir(), []string{kaasd.RoleIngress, kaasd.RoleProjector}
+		if i == 0 {
+			cfg.Roles = append(cfg.Roles, kaasd.RoleExecutor)
+		}
+		cfg.AMQPRoutingKey, cfg.AMQPQueue = cfg.AMQPRoutingKey+suffix, cfg.AMQPRoutingKey+suffix
+		cfg.TaskWait = -1 // no mirror makes VCD tasks: answer with kaas's operation at once
+		s, err := kaasd.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		c, err := vcdexttest.NewClient(ctx, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		clients = append(clients, c)
+	}
+	kaasdtest.EnableVDCs(t, providerDo(t, clients[0]))
+
+	const rounds = 20
+	for i := range rounds {
+		name := fmt.Sprintf("race-%02d", i)
+		body, _ := json.Marshal(entity(name, good, 1, true))
+		var calls []*vcdexttest.Call
+		for _, c := range clients {
+			call, err := c.Publish(ctx, vcdexttest.Req{Method: "POST", Path: "/api/cse/3.0/clusters", Body: body})
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls = append(calls, call)
+		}
+		codes := map[int]int{}
+		for _, call := range calls {
+			resp, err := call.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes[resp.StatusCode]++
+			if resp.StatusCode == http.StatusBadRequest && !strings.Contains(string(resp.Body), "already exists") {
+				t.Fatalf("%s refused for another reason: %s", name, resp.Body)
+			}
+		}
+		if codes[http.StatusAccepted] != 1 || codes[http.StatusBadRequest] != 1 {
+			t.Fatalf("round %d: answers %v, want one 202 and one 400", i, codes)
+		}
+	}
+	// Both instances list each name once.
+	for i, c := range clients {
+		resp, err := c.Do(ctx, vcdexttest.Req{Path: "/api/cse/3.0/clusters"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []cse.DefEntity
+		_ = json.Unmarshal(resp.Body, &list)
+		names := map[string]int{}
+		for _, e := range list {
+			names[e.Name]++
+		}
+		if len(list) != rounds || len(names) != rounds {
+			t.Fatalf("instance %d lists %d clusters with %d names, want %d", i, len(list), len(names), rounds)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/kaasproject/kaas/deploy/rde"
 	"github.com/kaasproject/kaas/deploy/svc"
 	"github.com/kaasproject/kaas/events/jsstore"
+	"github.com/kaasproject/kaas/events/store"
 	"github.com/kaasproject/kaas/executors"
 	"github.com/kaasproject/kaas/executors/vcd"
 	"github.com/kaasproject/kaas/history"
@@ -372,8 +373,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			return nil, err
 		}
 		log.Info("VCD reached", "url", cfg.VCDURL, "org", cfg.VCDOrg, "user", cfg.VCDUser)
-		ex, err := executors.New(executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, Build: cfg.Build, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
-			Metrics: executors.NewMetrics(reg)}, s.store, backend)
+		ecfg := executors.Config{Workers: cfg.ExecutorWorkers, PollInterval: cfg.PollInterval, AckWait: cfg.AckWait, RetryBase: cfg.RetryBase, BootTimeout: cfg.BootTimeout, Build: cfg.Build, MaxDeliveryErrors: cfg.MaxDeliveryErrors, SnapshotEvery: cfg.SnapshotEvery, Logger: log,
+			Metrics: executors.NewMetrics(reg)}
+		if cfg.shared() {
+			// Other instances' executors take the same commands: one cluster at a time.
+			if ecfg.Leases, err = s.store.KeyValue(ctx, store.KVConfig{Bucket: LeasesBucket,
+				Description: "kaas executors: which executor runs each cluster's steps now"}); err != nil {
+				return nil, err
+			}
+			ecfg.Instance = instanceName()
+		}
+		ex, err := executors.New(ecfg, s.store, backend)
 		if err != nil {
 			return nil, err
 		}
@@ -409,6 +419,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		if s.links != nil {
 			q.WithLinks(s.links)
 		}
+		var names ingress.NameClaims
+		if cfg.shared() {
+			kv, err := s.store.KeyValue(ctx, store.KVConfig{Bucket: NamesBucket,
+				Description: "kaas ingress: which cluster each org VDC's cluster name is claimed by"})
+			if err != nil {
+				return nil, err
+			}
+			names = nameClaims{kv}
+		}
 		// CSE offers the API versions VCD has: 35.0 alone on a VCD 10.2.
 		versions := []string{rde.API35, rde.API36}
 		if api == rde.API35 {
@@ -416,7 +435,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 		}
 		s.api, err = ingress.New(ingress.Config{Versions: versions, Logger: log, Metrics: ingress.NewMetrics(reg), ProviderOrg: cfg.ProviderOrg, RightIDs: cfg.RightIDs, Version: Version,
 			TaskWait: cfg.TaskWait, Admin: apiAdmin{s: s, proj: proj, cfg: cfg}, DeadLetters: deadLetters{s.store},
-			History: history.New(s.views, historySource{s.store}, q), Shared: sharedStreams(cfg, s.store)},
+			History: history.New(s.views, historySource{s.store}, q), Shared: sharedStreams(cfg, s.store), Names: names},
 			s.store, q)
 		if err != nil {
 			return nil, err
