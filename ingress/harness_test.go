@@ -145,12 +145,19 @@ func (unrecorded) Scan(context.Context, history.Filter, func(history.Record) boo
 
 func newHarness(t testing.TB) *harness { return newHarnessLag(t, 0) }
 
-func newHarnessLag(t testing.TB, lag time.Duration) *harness {
+func newHarnessLag(t testing.TB, lag time.Duration) *harness { return newHarnessWith(t, lag, nil) }
+
+// newHarnessWith is newHarnessLag with the API's configuration changed by edit.
+func newHarnessWith(t testing.TB, lag time.Duration, edit func(*ingress.Config)) *harness {
 	t.Helper()
 	views := projector.NewViews()
 	cmds := newFakeCommands(t, views, lag)
 	q := queries.New(views, nil)
-	api, err := ingress.New(ingress.Config{History: history.New(views, unrecorded{}, q)}, cmds, q)
+	cfg := ingress.Config{History: history.New(views, unrecorded{}, q)}
+	if edit != nil {
+		edit(&cfg)
+	}
+	api, err := ingress.New(cfg, cmds, q)
 	if err != nil {
 		t.Fatal(err)
 	}
