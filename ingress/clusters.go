@@ -293,11 +293,15 @@ func (a *API) accepted(c *call, id, cmdID string, before *cluster.Snapshot) repl
 	a.sync(c, "op/"+cmdID, "cluster/"+id)
 	href := a.taskHref(c, cmdID) // the cluster as read below shows it too
 	ent, err := a.clusters.Cluster(c.ctx, c.p, id)
-	if errors.Is(err, ErrNotFound) && before != nil && before.State != nil {
-		st := before.State
-		ent, err = cse.Render(cse.View{ClusterID: id, OrgID: st.OrgID, Owner: st.Owner, Spec: before.Spec, Template: st.Template,
+	if errors.Is(err, ErrNotFound) && before != nil && before.Exists {
+		// A create that had not started yet has no state: its spec and org are the snapshot's.
+		v := cse.View{ClusterID: id, OrgID: before.OrgID, Spec: before.Spec,
 			Phase: events.PhaseDeleteSucceeded, State: cse.StateResolved, TaskHref: href,
-			Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID), Percent: 100}}), nil
+			Kaas: &cse.KaasStatus{OperationID: cmdID, OperationHref: OperationHref(cmdID), Percent: 100}}
+		if st := before.State; st != nil {
+			v.OrgID, v.Owner, v.Template = st.OrgID, st.Owner, st.Template
+		}
+		ent, err = cse.Render(v), nil
 		ent.Owner.Name = a.clusters.UserName(c.ctx, ent.Owner.ID)
 	}
 	if err != nil {
