@@ -154,7 +154,7 @@ func (g *generation) dial(role string) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, explainTLS(err)
+		return nil, g.c.cfg.explain(err)
 	}
 	return conn, nil
 }

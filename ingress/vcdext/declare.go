@@ -80,7 +80,7 @@ func Declare(ctx context.Context, cfg Config) (Topology, error) {
 		},
 	})
 	if err != nil {
-		return t, fmt.Errorf("connect to RabbitMQ: %w", explainTLS(orCause(ctx, err)))
+		return t, fmt.Errorf("connect to RabbitMQ: %w", cfg.explain(orCause(ctx, err)))
 	}
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(closeWait)) }()
 

@@ -5,7 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"syscall"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -55,14 +58,16 @@ func (t TLS) ClientConfig() (*tls.Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// explainTLS adds to a failed handshake what to check: the bare x509 error does not say
-// which setting is wrong.
-func explainTLS(err error) error {
+// explain adds to a failed amqps:// connection what to check: the bare x509 error does not
+// say which setting is wrong.
+func (t TLS) explain(err error) error {
 	var (
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 		record   tls.RecordHeaderError
+		remote   *net.OpError
+		frame    *amqp.Error
 	)
 	switch {
 	case errors.As(err, &unknown):
@@ -73,6 +78,13 @@ func explainTLS(err error) error {
 		return fmt.Errorf("%w (the broker's certificate is not valid now or not for a server)", err)
 	case errors.As(err, &record):
 		return fmt.Errorf("%w (the broker does not speak TLS on this port: amqps:// needs its TLS listener, 5671 by default)", err)
+	case t.CertFile == "" && (errors.As(err, &remote) && remote.Op == "remote error" ||
+		errors.As(err, &frame) && frame.Code == amqp.FrameError ||
+		errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
+		// What a broker that verifies clients does to one without a certificate, once the
+		// handshake is over: a TLS alert, or a close, depending on timing, which amqp091-go
+		// reports as a frame error when it comes while the connection opens.
+		return fmt.Errorf("%w (if the broker verifies clients (fail_if_no_peer_cert), give a client certificate and key)", err)
 	}
 	return err
 }
@@ -84,4 +96,12 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 		return nil, nil //nolint:nilerr // Validate reports a bad URL; plain AMQP has no TLS
 	}
 	return c.TLS.ClientConfig()
+}
+
+// explain is TLS.explain for an amqps:// URL; a plain connection's errors are left alone.
+func (c *Config) explain(err error) error {
+	if uri, perr := amqp.ParseURI(c.URL); perr != nil || uri.Scheme != "amqps" {
+		return err
+	}
+	return c.TLS.explain(err)
 }

@@ -61,7 +61,7 @@ func TestConsumerOverTLS(t *testing.T) {
 		{name: "the system's CAs", url: oneWay, wantErr: "certificate signed by unknown authority"},
 		{name: "another name", url: oneWay, tls: vcdext.TLS{CAFile: ca.CertFile, ServerName: "rabbitmq.example.com"},
 			wantErr: "not rabbitmq.example.com (the broker's certificate does not name the URL's host"},
-		{name: "no client certificate", url: mutual, tls: vcdext.TLS{CAFile: ca.CertFile}, wantErr: "certificate required"},
+		{name: "no client certificate", url: mutual, tls: vcdext.TLS{CAFile: ca.CertFile}, wantErr: "(if the broker verifies clients (fail_if_no_peer_cert), give a client certificate and key)"},
 		{name: "a port without TLS", url: plainPort, tls: vcdext.TLS{CAFile: ca.CertFile}, wantErr: "the broker does not speak TLS on this port"},
 	}
 	for _, tt := range tests {

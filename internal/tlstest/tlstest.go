@@ -66,12 +66,16 @@ type Pair struct {
 	TLS               tls.Certificate
 }
 
-// Server issues a server certificate for 127.0.0.1, ::1, localhost and names.
+// Server issues a server certificate for the host names given, or, with none, for
+// localhost, 127.0.0.1 and ::1.
 func (ca *CA) Server(t testing.TB, names ...string) Pair {
 	t.Helper()
-	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: "localhost"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: append([]string{"localhost"}, names...), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}}
-	return ca.issue(t, "server", tmpl)
+	tmpl := &x509.Certificate{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSNames: names}
+	if len(names) == 0 {
+		tmpl.DNSNames, tmpl.IPAddresses = []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	}
+	tmpl.Subject.CommonName = tmpl.DNSNames[0]
+	return ca.issue(t, "server-"+tmpl.DNSNames[0], tmpl)
 }
 
 // Client issues a client certificate named cn.
