@@ -149,3 +149,49 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 	}
 	return env
 }
+
+// TestConfigurationReference: README's Configuration section names every variable kaasd
+// reads, and its tables document only variables kaasd reads (a "(or `_FILE`)" included).
+func TestConfigurationReference(t *testing.T) {
+	b, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatal("README has no Configuration section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	read := map[string]bool{}
+	if _, _, err := parse(nil, func(k string) string { read[k] = true; return aVCD[k] }, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for k := range read {
+		if strings.HasPrefix(k, "KAAS_") && !strings.Contains(section, "`"+k+"`") && !strings.Contains(section, k+"`") {
+			t.Errorf("README's Configuration section does not name %s", k)
+		}
+	}
+	name := regexp.MustCompile("`(KAAS_[A-Z0-9_]+)`")
+	orFile := regexp.MustCompile("`(KAAS_[A-Z0-9_]+)` \\(or `_FILE`\\)")
+	documented := 0
+	for line := range strings.Lines(section) {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(line, "| `KAAS_") {
+			continue
+		}
+		for _, m := range name.FindAllStringSubmatch(cells[1], -1) {
+			documented++
+			if !read[m[1]] {
+				t.Errorf("README documents %s, which kaasd does not read", m[1])
+			}
+		}
+		for _, m := range orFile.FindAllStringSubmatch(cells[1], -1) {
+			if !read[m[1]+"_FILE"] {
+				t.Errorf("README says %s_FILE, which kaasd does not read", m[1])
+			}
+		}
+	}
+	if documented < 40 {
+		t.Errorf("only %d variables in README's Configuration tables", documented)
+	}
+}
