@@ -6,13 +6,14 @@
 #   make bench   measure the request path against the raw AMQP and JetStream ceilings
 #   make fuzz    fuzz the decoders (FUZZTIME per target, default 30s)
 #   make monitoring  check the alert rules and their tests with promtool
+#   make units   check the systemd units in deploy/systemd with systemd-analyze verify
 
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 export GOTOOLCHAIN := local
 FUZZTIME ?= 30s
 KAAS_DATA_DIR ?= ./data
 
-.PHONY: run test lint bench fuzz build rabbitmq monitoring clean
+.PHONY: run test lint bench fuzz build rabbitmq monitoring units clean
 
 rabbitmq:
 	@./deploy/scripts/ensure-rabbitmq.sh
@@ -36,6 +37,12 @@ monitoring:
 	promtool check rules deploy/monitoring/alerts.yml
 	promtool test rules deploy/monitoring/alerts_test.yml
 	promtool check config deploy/monitoring/prometheus.yml
+
+# The systemd units (systemd-analyze verify, any warning fails) and the example settings
+# (kaasd accepts them). Part of `go test`, hence of make test; skipped where systemd-analyze
+# is not installed.
+units:
+	$(GO) test -count=1 -run '^TestSystemd' -v ./deploy/cmd/kaasd/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

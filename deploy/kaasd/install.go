@@ -106,8 +106,7 @@ type serviceRecords struct {
 // call VCD relays while no kaasd consumes (before the first start, or during a restart) wait
 // in the queue instead of being dropped as unroutable. Waiting messages are left alone.
 func DeclareQueue(ctx context.Context, cfg Config) (vcdext.Topology, error) {
-	t, err := vcdext.Declare(ctx, vcdext.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange,
-		RoutingKey: cfg.AMQPRoutingKey, Queue: cfg.AMQPQueue})
+	t, err := vcdext.Declare(ctx, cfg.amqpConfig())
 	if err != nil {
 		return t, fmt.Errorf("declare the AMQP queue: %w", err)
 	}

@@ -62,9 +62,22 @@ type Config struct {
 	// to disk, syncing this often instead (jsstore.EmbeddedConfig.RelaxedSync); zero syncs
 	// every write first. A standalone server sets this in its own config (sync_interval).
 	NATSRelaxedSync time.Duration
-	DataDir         string
+	// NATSCAFile, NATSCertFile and NATSKeyFile make kaasd speak TLS to a standalone server
+	// (NATSURL): the CAs its certificate must chain to (empty: the system's), and a client
+	// certificate for a server that verifies them (both or neither). nats.go reads them at
+	// every connection, so renewed certificates take effect at the next reconnect.
+	NATSCAFile, NATSCertFile, NATSKeyFile string
+	// NATSCredsFile is a .creds file (user JWT and nkey seed) for a server in operator
+	// mode; NATSUser and NATSPassword are a user of the server's authorization block
+	// instead. Without either, kaasd connects as the URL says.
+	NATSCredsFile          string
+	NATSUser, NATSPassword string
+	DataDir                string
 
-	AMQPURL        string
+	AMQPURL string
+	// AMQPTLS is how the broker of an amqps:// AMQPURL is checked, and how kaasd proves who
+	// it is to a broker that asks (see vcdext.TLS).
+	AMQPTLS        vcdext.TLS
 	AMQPExchange   string
 	AMQPRoutingKey string
 	AMQPQueue      string
@@ -161,6 +174,23 @@ func (c *Config) Validate() error {
 	if c.NATSURL != "" && c.NATSRelaxedSync != 0 {
 		errs = append(errs, errors.New("KAAS_NATS_RELAXED_SYNC only applies to the embedded server; a standalone one syncs as its config's sync_interval says"))
 	}
+	if c.NATSURL == "" {
+		for _, v := range []struct{ name, v string }{{"KAAS_NATS_CA_FILE", c.NATSCAFile}, {"KAAS_NATS_CERT_FILE", c.NATSCertFile},
+			{"KAAS_NATS_KEY_FILE", c.NATSKeyFile}, {"KAAS_NATS_CREDS_FILE", c.NATSCredsFile}, {"KAAS_NATS_USER", c.NATSUser}} {
+			if v.v != "" {
+				errs = append(errs, fmt.Errorf("%s only applies to a standalone server (KAAS_NATS_URL); the embedded one takes no TLS and no users", v.name))
+			}
+		}
+	}
+	if (c.NATSCertFile == "") != (c.NATSKeyFile == "") {
+		errs = append(errs, errors.New("KAAS_NATS_CERT_FILE and KAAS_NATS_KEY_FILE: set both or neither"))
+	}
+	if c.NATSCredsFile != "" && c.NATSUser != "" {
+		errs = append(errs, errors.New("KAAS_NATS_CREDS_FILE and KAAS_NATS_USER both say who kaasd is: set one"))
+	}
+	if (c.NATSUser == "") != (c.NATSPassword == "") {
+		errs = append(errs, errors.New("KAAS_NATS_USER and KAAS_NATS_PASSWORD: set both or neither"))
+	}
 	if c.NATSRelaxedSync < 0 {
 		errs = append(errs, fmt.Errorf("KAAS_NATS_RELAXED_SYNC %s is negative", c.NATSRelaxedSync))
 	}
@@ -204,6 +234,13 @@ func (c *Config) Validate() error {
 	}
 	if c.AMQPPrefetch < 1 || c.AMQPPrefetch > 65535 {
 		errs = append(errs, fmt.Errorf("KAAS_AMQP_PREFETCH must be 1..65535, not %d", c.AMQPPrefetch))
+	} else if c.has(RoleIngress) || c.AMQPTLS != (vcdext.TLS{}) {
+		// The URL, and the TLS files an amqps:// URL is checked with, now rather than when the
+		// ingress first dials.
+		amqpCfg := c.amqpConfig()
+		if err := amqpCfg.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("KAAS_AMQP_*: %w", err))
+		}
 	}
 	if c.AdminAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
@@ -292,8 +329,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 				"sync_every", cfg.NATSRelaxedSync)
 		}
 	} else {
-		if nc, err = nats.Connect(cfg.NATSURL, opts...); err != nil {
-			return nil, fmt.Errorf("connect to NATS: %w", err)
+		if nc, err = connectNATS(cfg, opts); err != nil {
+			return nil, err
 		}
 	}
 	cleanups = append(cleanups, nc.Close)
@@ -453,8 +490,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 			case <-gctx.Done():
 			}
 		}
-		consumer, err := vcdext.New(vcdext.Config{URL: cfg.AMQPURL, Exchange: cfg.AMQPExchange, RoutingKey: cfg.AMQPRoutingKey,
-			Queue: cfg.AMQPQueue, Prefetch: cfg.AMQPPrefetch, Logger: log, Metrics: vcdext.NewMetrics(reg)}, s.api)
+		amqpCfg := cfg.amqpConfig()
+		amqpCfg.Prefetch, amqpCfg.Logger, amqpCfg.Metrics = cfg.AMQPPrefetch, log, vcdext.NewMetrics(reg)
+		consumer, err := vcdext.New(amqpCfg, s.api)
 		if err != nil {
 			return nil, err
 		}
@@ -606,6 +644,11 @@ func parseKeys(b []byte) ([][]byte, error) {
 	return keys, nil
 }
 
+// amqpConfig is where the ingress consumes, and how it reaches the broker.
+func (c *Config) amqpConfig() vcdext.Config {
+	return vcdext.Config{URL: c.AMQPURL, TLS: c.AMQPTLS, Exchange: c.AMQPExchange, RoutingKey: c.AMQPRoutingKey, Queue: c.AMQPQueue}
+}
+
 // VCDConfig is the govcd adapter's configuration.
 func (c *Config) VCDConfig(log *slog.Logger) vcd.Config {
 	return vcd.Config{URL: c.VCDURL, Org: c.VCDOrg, User: c.VCDUser, Password: c.VCDPassword, Token: c.VCDToken,
@@ -634,18 +677,14 @@ func syncCloud(ctx context.Context, store *jsstore.Store, every time.Duration, l
 // Redacted is the configuration as a provider may read it (GET /api/cse/system/config):
 // passwords, tokens and key locations are left out, URLs lose their credentials.
 func (c Config) Redacted() map[string]any {
-	clean := func(raw string) string {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return "(unparsable)"
-		}
-		return u.Redacted()
-	}
+	clean := redactURLs
 	return map[string]any{
 		"nats_url": clean(c.NATSURL), "nats_relaxed_sync": c.NATSRelaxedSync.String(), "data_dir": c.DataDir, "amqp_url": clean(c.AMQPURL), "amqp_exchange": c.AMQPExchange,
 		"amqp_routing_key": c.AMQPRoutingKey, "amqp_queue": c.AMQPQueue, "amqp_prefetch": c.AMQPPrefetch,
 		"vcd_url": c.VCDURL, "vcd_org": c.VCDOrg, "vcd_user": c.VCDUser, "vcd_insecure": c.VCDInsecure, "vcd_catalog": c.VCDCatalog,
 		"vcd_password": c.VCDPassword != "", "vcd_token": c.VCDToken != "",
+		"nats_tls": c.NATSCAFile != "" || c.NATSCertFile != "", "nats_client_cert": c.NATSCertFile != "", "nats_creds": c.NATSCredsFile != "", "nats_user": c.NATSUser,
+		"amqp_ca": c.AMQPTLS.CAFile != "", "amqp_client_cert": c.AMQPTLS.CertFile != "", "amqp_server_name": c.AMQPTLS.ServerName,
 		"roles": c.Roles, "executor_workers": c.ExecutorWorkers, "poll_interval": c.PollInterval.String(),
 		"ack_wait": c.AckWait.String(), "retry_base": c.RetryBase.String(), "boot_timeout": c.BootTimeout.String(), "replicas": c.Replicas, "log_level": c.LogLevel,
 		"command_retention": c.CommandRetention.String(), "event_retention": c.EventRetention.String(), "audit_retention": c.AuditRetention.String(), "mutable_history": c.MutableHistory,

@@ -38,6 +38,8 @@ events/cluster/flawless events events/cluster | events/...
 events/natstest       | events/...
 # What every package's tests may share to wait for a condition: it imports nothing of kaas.
 internal/waittest     |
+# A test's own CA and certificates, and a TLS proxy in front of a plain server.
+internal/tlstest      |
 # Executors record events: the aggregates they plan with, templates and recipes they build
 # from, the store's types (the store itself is an interface of theirs; deploy gives them
 # JetStream's). Never CSE's wire types. Their tests run on the in-memory store (never a
@@ -55,7 +57,7 @@ queries               events events/cluster events/cse projector | projector/pro
 history               events events/cluster events/cse projector | events/store events/memstore projector/projectortest queries
 # The ingress turns requests into commands; what it needs of the store (the dead letters)
 # it declares, and deploy adapts. Its harness tests wire the real views and reads behind it.
-ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries history internal/waittest
+ingress               events events/cluster events/cse events/recipe ingress/... | events/template events/cluster/clustertest projector queries history internal/waittest internal/tlstest
 # The VCD mirror comes after the queries (it makes VCD show what they render); the ingress
 # and the queries reach its links only through interfaces deploy wires, never by importing it.
 # It follows the streams and keeps its state through an interface of its own (mirror.Store)

@@ -22,11 +22,21 @@ type Server struct {
 // can restart a server on the same files).
 func Start(t testing.TB, dir ...string) *Server {
 	t.Helper()
+	return StartWith(t, nil, dir...)
+}
+
+// StartWith is Start with the server's options changed by configure before it starts (TLS,
+// users, accounts), when configure is not nil.
+func StartWith(t testing.TB, configure func(*server.Options), dir ...string) *Server {
+	t.Helper()
 	d := t.TempDir()
 	if len(dir) > 0 {
 		d = dir[0]
 	}
 	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: d, NoLog: true, NoSigs: true}
+	if configure != nil {
+		configure(opts)
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +49,11 @@ func Start(t testing.TB, dir ...string) *Server {
 	return &Server{Server: s, Dir: d}
 }
 
-// Connect opens a connection closed when the test ends.
-func (s *Server) Connect(t testing.TB) *nats.Conn {
+// Connect opens a connection closed when the test ends, with opts (a server of StartWith
+// may want TLS or a user).
+func (s *Server) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
+	nc, err := nats.Connect(s.ClientURL(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

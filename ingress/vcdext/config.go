@@ -15,6 +15,9 @@ type Config struct {
 	// URL is the AMQP URL, amqp:// or amqps://. Default amqp://guest:guest@127.0.0.1:5672/.
 	// It carries credentials, so it is never logged.
 	URL string
+	// TLS is how an amqps:// URL's broker is checked, and how the consumer proves who it
+	// is to a broker that asks. It must be zero for an amqp:// URL.
+	TLS TLS
 	// Exchange is the exchange VCD publishes requests to. It is declared durable and direct,
 	// as CSE's installer does. Default "cse-ext".
 	Exchange string
@@ -110,9 +113,15 @@ func (c *Config) Validate() error {
 	d := *c
 	d.setDefaults()
 	var errs []error
-	if _, err := amqp.ParseURI(d.URL); err != nil {
+	if uri, err := amqp.ParseURI(d.URL); err != nil {
 		// The parse error may quote the URL, which may hold a password.
 		errs = append(errs, errors.New("URL: not a valid amqp:// or amqps:// URL"))
+	} else if uri.Scheme == "amqps" {
+		if _, err := d.TLS.ClientConfig(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if d.TLS != (TLS{}) {
+		errs = append(errs, errors.New("TLS: set for an amqp:// URL, which never uses it: make the URL amqps://"))
 	}
 	for _, n := range []struct{ field, v string }{
 		{"Exchange", d.Exchange}, {"RoutingKey", d.RoutingKey}, {"Queue", d.Queue}, {"ConnectionName", d.ConnectionName},

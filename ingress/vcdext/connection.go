@@ -130,9 +130,14 @@ func (c *Consumer) runGeneration(ctx context.Context, id uint64) (consumed bool,
 func (g *generation) dial(role string) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(g.c.cfg.ConnectionName + "-" + role)
-	return amqp.DialConfig(g.c.cfg.URL, amqp.Config{
-		Heartbeat:  heartbeat,
-		Properties: props,
+	tlsCfg, err := g.c.cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := amqp.DialConfig(g.c.cfg.URL, amqp.Config{
+		Heartbeat:       heartbeat,
+		Properties:      props,
+		TLSClientConfig: tlsCfg,
 		Dial: func(network, addr string) (net.Conn, error) {
 			conn, err := amqp.DefaultDial(dialTimeout)(network, addr)
 			if err != nil {
@@ -148,6 +153,10 @@ func (g *generation) dial(role string) (*amqp.Connection, error) {
 			return conn, nil
 		},
 	})
+	if err != nil {
+		return nil, g.c.cfg.explain(err)
+	}
+	return conn, nil
 }
 
 // setup dials both connections and declares the topology, as [Declare] does.

@@ -49,9 +49,14 @@ func Declare(ctx context.Context, cfg Config) (Topology, error) {
 	defer stop()
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(cfg.ConnectionName + "-declare")
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return t, err
+	}
 	conn, err := amqp.DialConfig(cfg.URL, amqp.Config{
-		Heartbeat:  heartbeat,
-		Properties: props,
+		Heartbeat:       heartbeat,
+		Properties:      props,
+		TLSClientConfig: tlsCfg,
 		Dial: func(network, addr string) (net.Conn, error) {
 			d := net.Dialer{Timeout: dialTimeout}
 			c, err := d.DialContext(ctx, network, addr)
@@ -75,7 +80,7 @@ func Declare(ctx context.Context, cfg Config) (Topology, error) {
 		},
 	})
 	if err != nil {
-		return t, fmt.Errorf("connect to RabbitMQ: %w", orCause(ctx, err))
+		return t, fmt.Errorf("connect to RabbitMQ: %w", cfg.explain(orCause(ctx, err)))
 	}
 	defer func() { _ = conn.CloseDeadline(time.Now().Add(closeWait)) }()
 

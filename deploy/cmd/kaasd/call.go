@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,6 +21,11 @@ import (
 // security context) and prints the reply. It proves the AMQP wiring end to end, which was
 // CSE's hardest thing to diagnose, and lets a provider try the API without VCD.
 func callCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	getenv, err := withSecretFiles(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "kaasd call:", err)
+		return 2
+	}
 	fs := flag.NewFlagSet("kaasd call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -38,6 +44,12 @@ func callCmd(ctx context.Context, args []string, getenv func(string) string, std
 	user := fs.String("user", "urn:vcloud:user:00000000-0000-0000-0000-0000000000a1", "caller's user URN (VCD's security context)")
 	org := fs.String("org", "urn:vcloud:org:00000000-0000-0000-0000-0000000000a2", "caller's org URN (VCD's security context)")
 	url := fs.String("amqp-url", def("KAAS_AMQP_URL", vcdext.DefaultURL), "RabbitMQ URL (KAAS_AMQP_URL)")
+	redactDefault(fs, "amqp-url")
+	var tlsFiles vcdext.TLS
+	fs.StringVar(&tlsFiles.CAFile, "amqp-ca-file", def("KAAS_AMQP_CA_FILE", ""), "amqps://: PEM CAs of the broker (KAAS_AMQP_CA_FILE)")
+	fs.StringVar(&tlsFiles.CertFile, "amqp-cert-file", def("KAAS_AMQP_CERT_FILE", ""), "amqps://: PEM client certificate (KAAS_AMQP_CERT_FILE)")
+	fs.StringVar(&tlsFiles.KeyFile, "amqp-key-file", def("KAAS_AMQP_KEY_FILE", ""), "amqps://: PEM key of the client certificate (KAAS_AMQP_KEY_FILE)")
+	fs.StringVar(&tlsFiles.ServerName, "amqp-server-name", def("KAAS_AMQP_SERVER_NAME", ""), "amqps://: name on the broker's certificate (KAAS_AMQP_SERVER_NAME)")
 	exchange := fs.String("amqp-exchange", def("KAAS_AMQP_EXCHANGE", vcdext.DefaultExchange), "exchange (KAAS_AMQP_EXCHANGE)")
 	key := fs.String("amqp-routing-key", def("KAAS_AMQP_ROUTING_KEY", vcdext.DefaultRoutingKey), "routing key (KAAS_AMQP_ROUTING_KEY)")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the reply (VCD waits 10s)")
@@ -60,7 +72,14 @@ func callCmd(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client, err := vcdextclient.NewClient(ctx, *url, *exchange, *key)
+	var tlsCfg *tls.Config
+	if strings.HasPrefix(*url, "amqps:") {
+		if tlsCfg, err = tlsFiles.ClientConfig(); err != nil {
+			fmt.Fprintln(stderr, "kaasd call:", err)
+			return 2
+		}
+	}
+	client, err := vcdextclient.NewClientTLS(ctx, *url, *exchange, *key, tlsCfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "kaasd call: cannot reach RabbitMQ:", err)
 		return 1

@@ -82,9 +82,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return 0
 }
 
-// parse reads flags, each defaulting to its KAAS_* environment variable.
+// parse reads flags, each defaulting to its KAAS_* environment variable; a secret's
+// variable may name a file instead (<VAR>_FILE, see withSecretFiles).
 func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.Config, string, error) {
 	cfg := kaasd.Defaults()
+	getenv, err := withSecretFiles(getenv)
+	if err != nil {
+		return cfg, "", err
+	}
 	fs := flag.NewFlagSet("kaasd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := func(name, def string) string {
@@ -94,10 +99,19 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 		return def
 	}
 	str := func(p *string, name, env_, usage string) { fs.StringVar(p, name, env(env_, *p), usage+" ("+env_+")") }
-	str(&cfg.NATSURL, "nats-url", "KAAS_NATS_URL", "NATS server URL; empty runs JetStream embedded in the data dir")
+	str(&cfg.NATSURL, "nats-url", "KAAS_NATS_URL", "NATS server URLs, separated by commas (or KAAS_NATS_URL_FILE); empty runs JetStream embedded in the data dir")
 	str(&cfg.NATSListen, "nats-listen", "KAAS_NATS_LISTEN", "host:port where the embedded NATS also listens; empty: in-process only")
+	str(&cfg.NATSCAFile, "nats-ca-file", "KAAS_NATS_CA_FILE", "PEM CAs the NATS servers' certificates must chain to: TLS to KAAS_NATS_URL (default: the system's CAs when the server requires TLS)")
+	str(&cfg.NATSCertFile, "nats-cert-file", "KAAS_NATS_CERT_FILE", "PEM client certificate for NATS servers that verify them (with --nats-key-file)")
+	str(&cfg.NATSKeyFile, "nats-key-file", "KAAS_NATS_KEY_FILE", "PEM key of --nats-cert-file")
+	str(&cfg.NATSCredsFile, "nats-creds-file", "KAAS_NATS_CREDS_FILE", "NATS .creds file (user JWT and nkey seed) for a server in operator mode")
+	str(&cfg.NATSUser, "nats-user", "KAAS_NATS_USER", "NATS user, with its password in KAAS_NATS_PASSWORD or KAAS_NATS_PASSWORD_FILE")
 	str(&cfg.DataDir, "data-dir", "KAAS_DATA_DIR", "directory for JetStream, the secrets key and OVA files")
-	str(&cfg.AMQPURL, "amqp-url", "KAAS_AMQP_URL", "RabbitMQ URL VCD publishes API-extension calls to")
+	str(&cfg.AMQPURL, "amqp-url", "KAAS_AMQP_URL", "RabbitMQ URL VCD publishes API-extension calls to, amqp:// or amqps:// (or KAAS_AMQP_URL_FILE)")
+	str(&cfg.AMQPTLS.CAFile, "amqp-ca-file", "KAAS_AMQP_CA_FILE", "amqps://: PEM CAs the broker's certificate must chain to (default: the system's CAs)")
+	str(&cfg.AMQPTLS.CertFile, "amqp-cert-file", "KAAS_AMQP_CERT_FILE", "amqps://: PEM client certificate for a broker that verifies them (with --amqp-key-file)")
+	str(&cfg.AMQPTLS.KeyFile, "amqp-key-file", "KAAS_AMQP_KEY_FILE", "amqps://: PEM key of --amqp-cert-file")
+	str(&cfg.AMQPTLS.ServerName, "amqp-server-name", "KAAS_AMQP_SERVER_NAME", "amqps://: name the broker's certificate must carry (default: the URL's host)")
 	str(&cfg.AMQPExchange, "amqp-exchange", "KAAS_AMQP_EXCHANGE", "exchange registered with VCD (CSE's default)")
 	str(&cfg.AMQPRoutingKey, "amqp-routing-key", "KAAS_AMQP_ROUTING_KEY", "routing key registered with VCD (CSE's default)")
 	str(&cfg.AMQPQueue, "amqp-queue", "KAAS_AMQP_QUEUE", "durable queue to consume; default: the routing key")
@@ -107,8 +121,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	str(&cfg.VCDUser, "vcd-user", "KAAS_VCD_USER", "VCD service account user")
 	str(&cfg.VCDCatalog, "vcd-catalog", "KAAS_VCD_CATALOG", "catalog holding the Kubernetes templates (default kaas-templates)")
 	str(&cfg.VCDPublicURL, "vcd-public-url", "KAAS_VCD_PUBLIC_URL", "VCD's address as tenants reach it, for the VCD task hrefs kaas answers with; default KAAS_VCD_URL without /api")
-	// Secrets come from the environment only: flags show up in process listings.
+	// Secrets come from the environment or files only: flags show up in process listings.
 	cfg.VCDPassword, cfg.VCDToken = getenv("KAAS_VCD_PASSWORD"), getenv("KAAS_VCD_TOKEN")
+	cfg.NATSPassword = getenv("KAAS_NATS_PASSWORD")
+	// The URLs may hold a password: `kaasd -h` and usage errors show their defaults.
+	redactDefault(fs, "amqp-url")
+	redactDefault(fs, "nats-url")
 	insecure := env("KAAS_VCD_INSECURE", "false") == "true"
 	fs.BoolVar(&cfg.VCDInsecure, "vcd-insecure", insecure, "skip TLS verification of VCD (KAAS_VCD_INSECURE=true)")
 	str(&cfg.ProviderOrg, "provider-org", "KAAS_PROVIDER_ORG", "URN of VCD's System org, whose users are providers (VCD's fixed id by default)")
@@ -184,7 +202,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	if fs.NArg() > 0 {
 		return cfg, "", fmt.Errorf("unexpected argument %q (see kaasd -h)", fs.Arg(0))
 	}
-	var err error
 	if cfg.PollInterval, err = time.ParseDuration(poll); err != nil {
 		return cfg, "", fmt.Errorf("poll interval %q: %w", poll, err)
 	}

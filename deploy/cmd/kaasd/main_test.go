@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kaasproject/kaas/deploy/kaasd"
+	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/internal/tlstest"
 )
 
 // aVCD is the environment of a kaasd on a VCD, which the executor and mirror roles need:
@@ -149,5 +155,211 @@ func TestCallWithoutKaasdSaysWhy(t *testing.T) {
 		func(string) string { return "" }, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "kaas-nobody-home") {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// TestSecretFiles: every secret variable may name a file instead (<VAR>_FILE), read with its
+// trailing newline trimmed; both at once, an unreadable file and an empty one are refused,
+// naming the variable and the file.
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(t *testing.T, c kaasd.Config)
+		wantErr string
+	}{
+		{name: "VCD password", env: map[string]string{"KAAS_VCD_PASSWORD": "", "KAAS_VCD_PASSWORD_FILE": file("vcd-password", "s3cret\n")},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.VCDPassword != "s3cret" {
+					t.Errorf("VCD password %q", c.VCDPassword)
+				}
+			}},
+		{name: "VCD token, CRLF", env: map[string]string{"KAAS_VCD_PASSWORD": "", "KAAS_VCD_TOKEN_FILE": file("vcd-token", "tok en\r\n\r\n")},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.VCDToken != "tok en" || c.VCDPassword != "" {
+					t.Errorf("VCD token %q, password %q", c.VCDToken, c.VCDPassword)
+				}
+			}},
+		{name: "AMQP URL", env: map[string]string{"KAAS_AMQP_URL_FILE": file("amqp-url", "amqp://kaas:pw@rabbit:5672/vcd\n")},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.AMQPURL != "amqp://kaas:pw@rabbit:5672/vcd" {
+					t.Errorf("AMQP URL %q", c.AMQPURL)
+				}
+			}},
+		{name: "NATS URL and password", env: map[string]string{"KAAS_NATS_URL_FILE": file("nats-url", "nats://n1:4222,nats://n2:4222"),
+			"KAAS_NATS_USER": "kaas", "KAAS_NATS_PASSWORD_FILE": file("nats-password", "npw\n")},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.NATSURL != "nats://n1:4222,nats://n2:4222" || c.NATSUser != "kaas" || c.NATSPassword != "npw" {
+					t.Errorf("NATS URL %q, user %q, password %q", c.NATSURL, c.NATSUser, c.NATSPassword)
+				}
+			}},
+		{name: "a secret file keeps inner spaces", env: map[string]string{"KAAS_VCD_PASSWORD": "", "KAAS_VCD_PASSWORD_FILE": file("spaced", " a b \n")},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.VCDPassword != " a b " {
+					t.Errorf("VCD password %q", c.VCDPassword)
+				}
+			}},
+		{name: "both", env: map[string]string{"KAAS_VCD_PASSWORD": "p", "KAAS_VCD_PASSWORD_FILE": file("both", "p2")},
+			wantErr: "KAAS_VCD_PASSWORD and KAAS_VCD_PASSWORD_FILE are both set: set one of them"},
+		{name: "missing file", env: map[string]string{"KAAS_VCD_PASSWORD": "", "KAAS_VCD_PASSWORD_FILE": filepath.Join(dir, "nope")},
+			wantErr: "KAAS_VCD_PASSWORD_FILE: open " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{name: "a directory", env: map[string]string{"KAAS_AMQP_URL_FILE": dir}, wantErr: "KAAS_AMQP_URL_FILE: read " + dir},
+		{name: "empty file", env: map[string]string{"KAAS_NATS_PASSWORD_FILE": file("empty", "\n")},
+			wantErr: "KAAS_NATS_PASSWORD_FILE: " + filepath.Join(dir, "empty") + " is empty"},
+		{name: "every problem at once", env: map[string]string{"KAAS_VCD_TOKEN": "t", "KAAS_VCD_TOKEN_FILE": file("t", "t"),
+			"KAAS_NATS_URL_FILE": filepath.Join(dir, "nope")}, wantErr: "KAAS_VCD_TOKEN and KAAS_VCD_TOKEN_FILE are both set: set one of them\nKAAS_NATS_URL_FILE: open"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, _, err := parse(nil, func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				return aVCD[k]
+			}, &stderr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+// TestUsageHidesPasswords: a usage error prints every flag's default, into the service's
+// log; the URLs' passwords are not in it.
+func TestUsageHidesPasswords(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "amqp-url")
+	if err := os.WriteFile(p, []byte("amqp://kaas:hunter2@rabbit:5672/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KAAS_AMQP_URL_FILE": p, "KAAS_NATS_URL": "nats://kaas:hunter3@n1:4222,nats://kaas:hunter3@n2:4222"}
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"--no-such-flag"}, func(k string) string { return env[k] }, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), "amqp://kaas:xxxxx@rabbit:5672/") || !strings.Contains(errb.String(), "nats://kaas:xxxxx@n2:4222") {
+		t.Fatalf("exit %d, usage without the redacted URLs:\n%s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "hunter") {
+		t.Errorf("usage shows a password:\n%s", errb.String())
+	}
+	errb.Reset()
+	if code := run(t.Context(), []string{"call", "--no-such-flag"}, func(k string) string { return env[k] }, &out, &errb); code != 2 ||
+		strings.Contains(errb.String(), "hunter") || !strings.Contains(errb.String(), "kaas:xxxxx@rabbit") {
+		t.Errorf("kaasd call: exit %d, usage:\n%s", code, errb.String())
+	}
+}
+
+// TestParseTLS: the NATS and AMQP TLS and credential settings, and what is refused.
+func TestParseTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "kaas test CA")
+	cl := ca.Client(t, "kaasd")
+	creds := filepath.Join(t.TempDir(), "kaasd.creds")
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c kaasd.Config)
+		wantErr string
+	}{
+		{name: "NATS over mutual TLS as a user", env: map[string]string{"KAAS_NATS_URL": "tls://n1:4222,tls://n2:4222", "KAAS_NATS_CA_FILE": ca.CertFile,
+			"KAAS_NATS_CERT_FILE": cl.CertFile, "KAAS_NATS_KEY_FILE": cl.KeyFile, "KAAS_NATS_USER": "kaas", "KAAS_NATS_PASSWORD": "pw", "KAAS_REPLICAS": "3"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.NATSCAFile != ca.CertFile || c.NATSCertFile != cl.CertFile || c.NATSKeyFile != cl.KeyFile || c.NATSUser != "kaas" ||
+					c.NATSPassword != "pw" || c.Replicas != 3 {
+					t.Errorf("NATS settings: %+v", c)
+				}
+			}},
+		{name: "NATS creds", args: []string{"--nats-url", "nats://n1:4222", "--nats-creds-file", creds}, check: func(t *testing.T, c kaasd.Config) {
+			if c.NATSCredsFile != creds {
+				t.Errorf("creds %q", c.NATSCredsFile)
+			}
+		}},
+		{name: "NATS TLS of the embedded server", env: map[string]string{"KAAS_NATS_CA_FILE": ca.CertFile},
+			wantErr: "KAAS_NATS_CA_FILE only applies to a standalone server (KAAS_NATS_URL)"},
+		{name: "NATS certificate without key", env: map[string]string{"KAAS_NATS_URL": "tls://n1:4222", "KAAS_NATS_CERT_FILE": cl.CertFile},
+			wantErr: "KAAS_NATS_CERT_FILE and KAAS_NATS_KEY_FILE: set both or neither"},
+		{name: "NATS creds and user", env: map[string]string{"KAAS_NATS_URL": "nats://n1:4222", "KAAS_NATS_CREDS_FILE": creds, "KAAS_NATS_USER": "u", "KAAS_NATS_PASSWORD": "p"},
+			wantErr: "KAAS_NATS_CREDS_FILE and KAAS_NATS_USER both say who kaasd is: set one"},
+		{name: "NATS user without password", env: map[string]string{"KAAS_NATS_URL": "nats://n1:4222", "KAAS_NATS_USER": "u"},
+			wantErr: "KAAS_NATS_USER and KAAS_NATS_PASSWORD: set both or neither"},
+		{name: "amqps with a CA and a client certificate", env: map[string]string{"KAAS_AMQP_URL": "amqps://kaas:pw@rabbit.example.com:5671/",
+			"KAAS_AMQP_CA_FILE": ca.CertFile, "KAAS_AMQP_CERT_FILE": cl.CertFile, "KAAS_AMQP_KEY_FILE": cl.KeyFile, "KAAS_AMQP_SERVER_NAME": "rabbit"},
+			check: func(t *testing.T, c kaasd.Config) {
+				if c.AMQPTLS.CAFile != ca.CertFile || c.AMQPTLS.CertFile != cl.CertFile || c.AMQPTLS.KeyFile != cl.KeyFile || c.AMQPTLS.ServerName != "rabbit" {
+					t.Errorf("AMQP TLS: %+v", c.AMQPTLS)
+				}
+			}},
+		{name: "AMQP CA file missing", env: map[string]string{"KAAS_AMQP_URL": "amqps://rabbit:5671/", "KAAS_AMQP_CA_FILE": "/etc/kaas/nope.pem"},
+			wantErr: "KAAS_AMQP_*: vcdext config: TLS CA file: open /etc/kaas/nope.pem: no such file or directory"},
+		{name: "AMQP TLS for amqp://", env: map[string]string{"KAAS_AMQP_CA_FILE": ca.CertFile}, wantErr: "make the URL amqps://"},
+		{name: "AMQP key of another certificate", env: map[string]string{"KAAS_AMQP_URL": "amqps://rabbit:5671/", "KAAS_AMQP_CERT_FILE": cl.CertFile,
+			"KAAS_AMQP_KEY_FILE": ca.Server(t).KeyFile}, wantErr: "private key does not match public key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, _, err := parse(tt.args, func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				return aVCD[k]
+			}, &stderr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
+// TestCallOverTLS: `kaasd call` reaches an amqps:// broker with the CA file kaasd uses
+// (the broker itself then says that no kaasd declared the exchange), and says why when it
+// does not trust the broker.
+func TestCallOverTLS(t *testing.T) {
+	plain := vcdexttest.RequireBroker(t)
+	ca, other := tlstest.NewCA(t, "kaas test CA"), tlstest.NewCA(t, "another CA")
+	u, err := url.Parse(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = tlstest.Proxy(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}, MinVersion: tls.VersionTLS12}, u.Host)
+	u.Scheme = "amqps"
+	tests := []struct {
+		name, caFile string
+		want         string
+	}{
+		{name: "the broker's CA", caFile: ca.CertFile, want: `no reply: vcdextclient: publish: channel closed: Exception (404) Reason: "NOT_FOUND - no exchange 'kaas-nobody-home'`},
+		{name: "another CA", caFile: other.CertFile, want: "cannot reach RabbitMQ: vcdextclient: dial: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"KAAS_AMQP_URL": u.String(), "KAAS_AMQP_CA_FILE": tt.caFile}
+			var out, errb bytes.Buffer
+			code := run(t.Context(), []string{"call", "-timeout", "500ms", "-amqp-exchange", "kaas-nobody-home", "/api/cse/3.0/clusters"},
+				func(k string) string { return env[k] }, &out, &errb)
+			if code != 1 || !strings.Contains(errb.String(), tt.want) {
+				t.Fatalf("exit %d: %s, want %q", code, errb.String(), tt.want)
+			}
+		})
 	}
 }

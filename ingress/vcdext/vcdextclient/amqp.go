@@ -1,6 +1,7 @@
 package vcdextclient
 
 import (
+	"crypto/tls"
 	"os"
 	"time"
 
@@ -20,12 +21,17 @@ func AMQPURL() string {
 
 // Dial connects to url, naming the connection name, with a short handshake deadline so
 // that a missing broker fails fast.
-func Dial(url, name string) (*amqp.Connection, error) {
+func Dial(url, name string) (*amqp.Connection, error) { return DialTLS(url, name, nil) }
+
+// DialTLS is Dial to an amqps:// url whose broker is checked with tlsCfg (nil: the
+// system's CAs and the URL's host).
+func DialTLS(url, name string, tlsCfg *tls.Config) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
 	return amqp.DialConfig(url, amqp.Config{
-		Properties: props,
-		Heartbeat:  10 * time.Second,
-		Dial:       amqp.DefaultDial(5 * time.Second),
+		Properties:      props,
+		Heartbeat:       10 * time.Second,
+		Dial:            amqp.DefaultDial(5 * time.Second),
+		TLSClientConfig: tlsCfg,
 	})
 }

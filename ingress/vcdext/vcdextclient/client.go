@@ -3,6 +3,7 @@ package vcdextclient
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -132,10 +133,16 @@ type Client struct {
 // exchange with a unique name and an exclusive queue bound to it, both gone when the client
 // closes. Requests go to exchange with routingKey.
 func NewClient(ctx context.Context, url, exchange, routingKey string) (*Client, error) {
+	return NewClientTLS(ctx, url, exchange, routingKey, nil)
+}
+
+// NewClientTLS is NewClient for an amqps:// url whose broker is checked with tlsCfg (see
+// DialTLS).
+func NewClientTLS(ctx context.Context, url, exchange, routingKey string, tlsCfg *tls.Config) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	conn, err := Dial(url, "vcdextclient-client")
+	conn, err := DialTLS(url, "vcdextclient-client", tlsCfg)
 	if err != nil {
 		return nil, fmt.Errorf("vcdextclient: dial: %w", err)
 	}
