@@ -141,7 +141,8 @@ func (a *API) createCluster(c *call) reply {
 	nameKey := c.org() + "/" + spec.VDC + "/" + strings.ToLower(spec.Name)
 	unlock := a.locks.lock("name/" + nameKey)
 	defer unlock()
-	a.sync(c, "name/"+nameKey)
+	// This process's own creates of the name (the streams' ends were waited for above).
+	a.syncTo(c, a.recent.get("name/"+nameKey), 0)
 	if !a.ops.OperationExists(c.ctx, cmdID) { // else a redelivery: answer again, append nothing
 		if other := a.clusters.NameTaken(c.ctx, c.org(), spec.VDC, spec.Name); other != "" && other != clusterID {
 			return fail(http.StatusBadRequest, cse.MinorClusterNameInvalid, "Cluster '%s' already exists.", spec.Name)
