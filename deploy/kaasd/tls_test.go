@@ -264,16 +264,11 @@ func userCreds(t *testing.T, acct nkeys.KeyPair, dir, name string) string {
 func TestIngressOverAMQPTLS(t *testing.T) {
 	plain := vcdexttest.RequireBroker(t)
 	ca, other := tlstest.NewCA(t, "kaas test CA"), tlstest.NewCA(t, "another CA")
-	u, err := url.Parse(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = tlstest.Proxy(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}, MinVersion: tls.VersionTLS12}, u.Host)
-	u.Scheme = "amqps"
+	amqps := tlstest.AMQPS(t, plain, &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}, MinVersion: tls.VersionTLS12})
 	exchange, key := vcdexttest.UniqueNames(t)
 	cfg := kaasd.Defaults()
 	cfg.DataDir, cfg.AdminAddr, cfg.Roles = t.TempDir(), "", []string{kaasd.RoleIngress, kaasd.RoleProjector}
-	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = u.String(), exchange, key
+	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = amqps, exchange, key
 
 	cfg.AMQPTLS = vcdext.TLS{CAFile: other.CertFile}
 	if _, err := kaasd.DeclareQueue(t.Context(), cfg); err == nil ||

@@ -17,20 +17,6 @@ import (
 	"github.com/kaasproject/kaas/internal/tlstest"
 )
 
-// amqpsURL puts TLS, as cfg says, in front of the broker of plain (the machine's RabbitMQ
-// has no TLS listener, and a test does not reconfigure it) and returns the amqps:// URL
-// that reaches the broker through it, with plain's credentials.
-func amqpsURL(t *testing.T, plain string, cfg *tls.Config) string {
-	t.Helper()
-	u, err := url.Parse(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = tlstest.Proxy(t, cfg, u.Host)
-	u.Scheme = "amqps"
-	return u.String()
-}
-
 // TestConsumerOverTLS: over amqps://, a consumer that trusts the CA which signed the
 // broker's certificate (and, for a broker that asks, shows a client certificate) consumes
 // and replies; one that does not trust it, or expects another name, or reaches a plain
@@ -40,8 +26,8 @@ func TestConsumerOverTLS(t *testing.T) {
 	plain := vcdexttest.RequireBroker(t)
 	ca, other := tlstest.NewCA(t, "kaas test CA"), tlstest.NewCA(t, "another CA")
 	server, client := ca.Server(t), ca.Client(t, "kaasd")
-	oneWay := amqpsURL(t, plain, &tls.Config{Certificates: []tls.Certificate{server.TLS}, MinVersion: tls.VersionTLS12})
-	mutual := amqpsURL(t, plain, &tls.Config{Certificates: []tls.Certificate{server.TLS}, MinVersion: tls.VersionTLS12,
+	oneWay := tlstest.AMQPS(t, plain, &tls.Config{Certificates: []tls.Certificate{server.TLS}, MinVersion: tls.VersionTLS12})
+	mutual := tlstest.AMQPS(t, plain, &tls.Config{Certificates: []tls.Certificate{server.TLS}, MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()})
 	u, _ := url.Parse(plain)
 	u.Scheme = "amqps"

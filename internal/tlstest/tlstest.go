@@ -16,6 +16,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -123,6 +124,20 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// AMQPS puts TLS, as cfg says, in front of the broker of the amqp:// URL plain (the
+// machine's RabbitMQ has no TLS listener, and a test does not reconfigure it) and returns
+// the amqps:// URL that reaches the broker through it, with plain's credentials.
+func AMQPS(t testing.TB, plain string, cfg *tls.Config) string {
+	t.Helper()
+	u, err := url.Parse(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = Proxy(t, cfg, u.Host)
+	u.Scheme = "amqps"
+	return u.String()
 }
 
 // Proxy listens on 127.0.0.1 with TLS as cfg says and forwards the bytes of each

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,14 +20,44 @@ import (
 // case's).
 var aVCD = map[string]string{"KAAS_VCD_URL": "https://vcd.example.com/api", "KAAS_VCD_USER": "u", "KAAS_VCD_PASSWORD": "p"}
 
+// parseCase is kaasd's arguments and environment, and what parse must make of them.
+type parseCase struct {
+	name    string
+	args    []string
+	env     map[string]string
+	check   func(t *testing.T, c kaasd.Config)
+	wantErr string
+}
+
+// runParseCases parses each case's arguments under its environment (aVCD's for what it
+// does not set) and checks the configuration or the error.
+func runParseCases(t *testing.T, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			cfg, _, err := parse(tt.args, func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				return aVCD[k]
+			}, &stderr)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, cfg)
+		})
+	}
+}
+
 func TestParse(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		check   func(t *testing.T, c kaasd.Config)
-		wantErr string
-	}{
+	tests := []parseCase{
 		{name: "defaults", check: func(t *testing.T, c kaasd.Config) {
 			if c.DataDir != "./data" || c.AMQPExchange != "cse-ext" || c.AMQPRoutingKey != "cse" || c.AdminAddr != "127.0.0.1:9090" ||
 				c.AMQPPrefetch != 64 || c.NATSURL != "" || len(c.Roles) != 4 || c.PublishRights != "none" || c.RightsRefresh != 10*time.Minute {
@@ -114,27 +143,7 @@ func TestParse(t *testing.T) {
 		{name: "bad right ids", env: map[string]string{"KAAS_RIGHT_IDS": "Full Access"}, wantErr: "KAAS_RIGHT_IDS"},
 		{name: "stray arg", args: []string{"serve"}, wantErr: `unexpected argument "serve"`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			cfg, _, err := parse(tt.args, func(k string) string {
-				if v, ok := tt.env[k]; ok {
-					return v
-				}
-				return aVCD[k]
-			}, &stderr)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, cfg)
-		})
-	}
+	runParseCases(t, tests)
 }
 
 func TestRunUsageErrorsExit2(t *testing.T) {
@@ -268,13 +277,7 @@ func TestParseTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "kaas test CA")
 	cl := ca.Client(t, "kaasd")
 	creds := filepath.Join(t.TempDir(), "kaasd.creds")
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		check   func(t *testing.T, c kaasd.Config)
-		wantErr string
-	}{
+	tests := []parseCase{
 		{name: "NATS over mutual TLS as a user", env: map[string]string{"KAAS_NATS_URL": "tls://n1:4222,tls://n2:4222", "KAAS_NATS_CA_FILE": ca.CertFile,
 			"KAAS_NATS_CERT_FILE": cl.CertFile, "KAAS_NATS_KEY_FILE": cl.KeyFile, "KAAS_NATS_USER": "kaas", "KAAS_NATS_PASSWORD": "pw", "KAAS_REPLICAS": "3"},
 			check: func(t *testing.T, c kaasd.Config) {
@@ -309,27 +312,7 @@ func TestParseTLS(t *testing.T) {
 		{name: "AMQP key of another certificate", env: map[string]string{"KAAS_AMQP_URL": "amqps://rabbit:5671/", "KAAS_AMQP_CERT_FILE": cl.CertFile,
 			"KAAS_AMQP_KEY_FILE": ca.Server(t).KeyFile}, wantErr: "private key does not match public key"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			cfg, _, err := parse(tt.args, func(k string) string {
-				if v, ok := tt.env[k]; ok {
-					return v
-				}
-				return aVCD[k]
-			}, &stderr)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, cfg)
-		})
-	}
+	runParseCases(t, tests)
 }
 
 // TestCallOverTLS: `kaasd call` reaches an amqps:// broker with the CA file kaasd uses
@@ -338,12 +321,7 @@ func TestParseTLS(t *testing.T) {
 func TestCallOverTLS(t *testing.T) {
 	plain := vcdexttest.RequireBroker(t)
 	ca, other := tlstest.NewCA(t, "kaas test CA"), tlstest.NewCA(t, "another CA")
-	u, err := url.Parse(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = tlstest.Proxy(t, &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}, MinVersion: tls.VersionTLS12}, u.Host)
-	u.Scheme = "amqps"
+	amqps := tlstest.AMQPS(t, plain, &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}, MinVersion: tls.VersionTLS12})
 	tests := []struct {
 		name, caFile string
 		want         string
@@ -353,7 +331,7 @@ func TestCallOverTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{"KAAS_AMQP_URL": u.String(), "KAAS_AMQP_CA_FILE": tt.caFile}
+			env := map[string]string{"KAAS_AMQP_URL": amqps, "KAAS_AMQP_CA_FILE": tt.caFile}
 			var out, errb bytes.Buffer
 			code := run(t.Context(), []string{"call", "-timeout", "500ms", "-amqp-exchange", "kaas-nobody-home", "/api/cse/3.0/clusters"},
 				func(k string) string { return env[k] }, &out, &errb)
