@@ -276,8 +276,7 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 		jetstream.WithExpectLastSequencePerSubject(expectedSeq))
 	if err == nil {
 		if ack.Duplicate {
-			// Our earlier attempt landed (R3 streams dedupe before the sequence check).
-			return s.recordAt(ctx, ack.Sequence)
+			return s.landed(ctx, subject, ack.Sequence, expectedSeq)
 		}
 		return Record{Seq: ack.Sequence, Subject: subject, MsgID: msgID, Time: env.Time, Raw: data, Envelope: env}, nil
 	}
@@ -292,6 +291,25 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 		return s.decode(last.Sequence, last.Subject, last.Header, last.Data, last.Time)
 	}
 	return Record{}, fmt.Errorf("%w (expected sequence %d): %v", ErrConflict, expectedSeq, err)
+}
+
+// landed answers a retry whose message id a replicated stream found already stored. Such a
+// stream checks the id before the expected sequence (nats-server checks ids before it
+// proposes a message to the replicas), a single-replica one the sequence first, so that a
+// retry whose expectation went stale there is a conflict. landed answers as the latter,
+// so that the store behaves the same on one replica as on three: the stored record while
+// the expectation still holds or the record is still the subject's last, ErrConflict once
+// other events followed it.
+func (s *Store) landed(ctx context.Context, subject string, seq, expectedSeq uint64) (Record, error) {
+	last, err := s.evts.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return Record{}, fmt.Errorf("last event of %s: %w", subject, err)
+	}
+	if last.Sequence != expectedSeq && last.Sequence != seq {
+		return Record{}, fmt.Errorf("%w (expected sequence %d): this append landed as %d, and %d followed it", ErrConflict, expectedSeq,
+			seq, last.Sequence)
+	}
+	return s.recordAt(ctx, seq)
 }
 
 func (s *Store) recordAt(ctx context.Context, seq uint64) (Record, error) {
@@ -404,6 +422,10 @@ func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err
 	return ci.State.LastSeq, ei.State.LastSeq, nil
 }
 
+// scanUnreachable is how many times in a row a scan fetches again when its consumer cannot be
+// reached yet: with a pause growing by 5 ms each time, about 8 s in all.
+const scanUnreachable = 56
+
 // ScanFilter narrows a Scan.
 type ScanFilter = store.ScanFilter
 
@@ -464,6 +486,7 @@ func (s *Store) scan(ctx context.Context, f ScanFilter, fn func(Record, nats.Hea
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", subject, err)
 	}
+	unreachable := 0
 	for {
 		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -489,8 +512,22 @@ func (s *Store) scan(ctx context.Context, f ScanFilter, fn func(Record, nats.Hea
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			// On a cluster, each fetch of an ordered consumer creates a consumer, which may
+			// live on another node than ours; until that node's interest in its pull requests
+			// reaches ours over the routes (a millisecond or so), a pull request finds no
+			// responder. Fetch again from where the scan stands; anything else is an error.
+			if errors.Is(err, nats.ErrNoResponders) && n == 0 && unreachable < scanUnreachable {
+				unreachable++
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Duration(unreachable) * 5 * time.Millisecond):
+				}
+				continue
+			}
 			return fmt.Errorf("scan %s: %w", subject, err)
 		}
+		unreachable = 0
 		if n == 0 {
 			return nil // nothing at or after Since
 		}

@@ -114,9 +114,10 @@ var recordCases = []testCase{
 	// id and the same (now stale) expectation: while its event is the cluster's last, it
 	// gets its record back, and nothing is stored twice. Once other events followed, the
 	// retry is a conflict, as on a single-replica JetStream stream, which checks the
-	// expected sequence before the message id (a replicated one dedupes first and would
-	// return the record): the caller's reload finds its event. Expecting the new last, the
-	// retry is a duplicate within the dedupe window, and returns the first record.
+	// expected sequence before the message id (a replicated one dedupes first, and the
+	// JetStream store then reads the subject's last to answer the same): the caller's
+	// reload finds its event. Expecting the new last, the retry is a duplicate within the
+	// dedupe window, and returns the first record.
 	{"append_retry_returns_the_landed_record", func(h *harness) {
 		e1 := evt(clusterA, 1)
 		r1, err := h.s.Append(h.ctx, e1, 0, "m1")
