@@ -216,6 +216,12 @@ func (c *Cluster) StreamLeader(stream string) int {
 	return c.find(func(s *server.Server) bool { return s.JetStreamIsStreamLeader(account, stream) })
 }
 
+// ConsumerLeader returns the index of the node that leads a consumer's replicas, -1 when no
+// running node does.
+func (c *Cluster) ConsumerLeader(stream, consumer string) int {
+	return c.find(func(s *server.Server) bool { return s.JetStreamIsConsumerLeader(account, stream, consumer) })
+}
+
 // WaitStreamLeader waits until a running node leads the stream and every other running
 // node holds a current replica, and returns the leader's index.
 func (c *Cluster) WaitStreamLeader(stream string) int {
