@@ -20,7 +20,7 @@ var r3Full = flag.Bool("r3-full", false, "run the whole store conformance suite 
 // scans (an ordered consumer that may live on another node), follows, durable consumers,
 // key-value buckets and the dead-letter stream.
 var r3Cases = []string{
-	"append_command_dedupes", "append_expects_the_last_sequence", "concurrent_appends_one_wins",
+	"append_command_dedupes", "concurrent_appends_of_one_request_store_it_once", "append_expects_the_last_sequence", "concurrent_appends_one_wins",
 	"append_retry_returns_the_landed_record", "ends", "scan_filters", "follow_existing_then_new_in_order",
 	"each_durable_gets_every_command", "snapshots", "secrets", "dead_letters",
 }

@@ -252,7 +252,7 @@ func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID st
 	msg := nats.NewMsg(events.CommandSubject(env.ClusterID))
 	msg.Data = data
 	msg.Header.Set(headerType, env.Payload.Type())
-	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.CommandStream))
+	ack, err := s.publish(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.CommandStream))
 	if err != nil {
 		return 0, false, fmt.Errorf("append command %s: %w", env.Payload.Type(), err)
 	}
@@ -272,7 +272,7 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(headerType, env.Payload.Type())
-	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.EventStream),
+	ack, err := s.publish(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.EventStream),
 		jetstream.WithExpectLastSequencePerSubject(expectedSeq))
 	if err == nil {
 		if ack.Duplicate {
@@ -291,6 +291,35 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 		return s.decode(last.Sequence, last.Subject, last.Header, last.Data, last.Time)
 	}
 	return Record{}, fmt.Errorf("%w (expected sequence %d): %v", ErrConflict, expectedSeq, err)
+}
+
+// errMsgIDInProcess is nats-server's JSStreamDuplicateMessageConflict (nats.go names no
+// constant for it): a replicated stream still proposing to its replicas an earlier publish
+// with the same Nats-Msg-Id refuses another until that one is stored.
+const errMsgIDInProcess jetstream.ErrorCode = 10158
+
+// inProcessAttempts bounds how often publish tries while the message id is in process:
+// pauses growing by 5 ms, about 2 s in all, where storing the first takes milliseconds.
+const inProcessAttempts = 28
+
+// publish publishes msg, and again while a replicated stream answers that a publish with
+// the same message id is in process. On one replica a publish is stored or refused at
+// once; on three, a redelivered request can race its first delivery (another kaasd took it
+// over while the first was appending it), and the retry then gets the first's sequence as
+// a duplicate, as on one replica.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	for attempt := 1; ; attempt++ {
+		ack, err := s.js.PublishMsg(ctx, msg, opts...)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errMsgIDInProcess || attempt == inProcessAttempts {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		}
+	}
 }
 
 // landed answers a retry whose message id a replicated stream found already stored. Such a
