@@ -657,8 +657,8 @@ func printTable(w io.Writer, res Results) error {
 				k = c.Throughput
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.InFlight, e, z, k, r.Ratio, r.Sized,
-			r.Relaxed, r.Synced, r.BareSynced)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.InFlight, num(e, 0), num(z, 0), num(k, 0), num(r.Ratio, 2),
+			num(r.Sized, 2), num(r.Relaxed, 2), num(r.Synced, 2), num(r.BareSynced, 2))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -707,12 +707,21 @@ func printR3(w io.Writer, res Results) error {
 		"JetStream R1 pub/s\tJetStream R3 pub/s\tJetStream R3/echo\tJetStream R3/R1\t")
 	for _, r := range res.Ratios {
 		n := r.InFlight
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", n, thr(pathEcho, n), thr(pathKaas, n),
-			thr(pathKaasR3, n), r.Ratio, r.KaasR3, r.KaasR3OnR1, thr(pathJetStream, n), thr(pathJetStreamR3, n), r.BareR3, r.BareR3OnR1)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, num(thr(pathEcho, n), 0), num(thr(pathKaas, n), 0),
+			num(thr(pathKaasR3, n), 0), num(r.Ratio, 2), num(r.KaasR3, 2), num(r.KaasR3OnR1, 2), num(thr(pathJetStream, n), 0),
+			num(thr(pathJetStreamR3, n), 0), num(r.BareR3, 2), num(r.BareR3OnR1, 2))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// num renders a figure with prec decimals, or "-" for a path -paths left out.
+func num(v float64, prec int) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
 }
