@@ -48,6 +48,9 @@ func (s *Store) ConsumeCommands(ctx context.Context, cfg store.ConsumerConfig) (
 type deliveries struct{ it jetstream.MessagesContext }
 
 // heartbeat is how often the server tells a waiting holder that its pull request is alive.
+// Two missed heartbeats make nats.go ask again (a durable consumer) or recreate the consumer
+// on a node that runs (a follow's ordered consumer): on a cluster, the node serving a
+// consumer may stop, and with the default (5 s) the views stood still for 10 s.
 // The iterator asks the server for more only when a Next call begins (or a message or a
 // heartbeat comes in), and does not ask while it is still sending its previous pull
 // request: when the server answers that request first, no request is left, no heartbeat
@@ -150,7 +153,7 @@ func (s *Store) Follow(ctx context.Context, stream string, from uint64, fn func(
 		if !stopped {
 			fn(store.Raw{Seq: md.Sequence.Stream, Time: md.Timestamp, Data: m.Data()})
 		}
-	})
+	}, jetstream.PullHeartbeat(heartbeat)) // on a cluster, the node serving the consumer can stop: two missed heartbeats tell
 	if err != nil {
 		return nil, fmt.Errorf("follow %s: %w", stream, err)
 	}

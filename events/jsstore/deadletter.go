@@ -37,7 +37,7 @@ func (s *Store) DeadLetter(ctx context.Context, cmdSeq uint64, cmd events.Envelo
 	msg := &nats.Msg{Subject: deadLetterSubject(id), Data: raw, Header: nats.Header{}}
 	msg.Header.Set(headerDeadError, reason)
 	msg.Header.Set(headerDeadCommandSeq, strconv.FormatUint(cmdSeq, 10))
-	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID("dlq-"+strconv.FormatUint(cmdSeq, 10)),
+	if _, err := s.publish(ctx, msg, jetstream.WithMsgID("dlq-"+strconv.FormatUint(cmdSeq, 10)),
 		jetstream.WithExpectStream(events.DeadLetterStream)); err != nil {
 		return fmt.Errorf("dead-letter command %d: %w", cmdSeq, err)
 	}

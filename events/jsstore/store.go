@@ -252,7 +252,7 @@ func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID st
 	msg := nats.NewMsg(events.CommandSubject(env.ClusterID))
 	msg.Data = data
 	msg.Header.Set(headerType, env.Payload.Type())
-	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.CommandStream))
+	ack, err := s.publish(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.CommandStream))
 	if err != nil {
 		return 0, false, fmt.Errorf("append command %s: %w", env.Payload.Type(), err)
 	}
@@ -272,12 +272,11 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(headerType, env.Payload.Type())
-	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.EventStream),
+	ack, err := s.publish(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.EventStream),
 		jetstream.WithExpectLastSequencePerSubject(expectedSeq))
 	if err == nil {
 		if ack.Duplicate {
-			// Our earlier attempt landed (R3 streams dedupe before the sequence check).
-			return s.recordAt(ctx, ack.Sequence)
+			return s.landed(ctx, subject, ack.Sequence, expectedSeq)
 		}
 		return Record{Seq: ack.Sequence, Subject: subject, MsgID: msgID, Time: env.Time, Raw: data, Envelope: env}, nil
 	}
@@ -292,6 +291,54 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 		return s.decode(last.Sequence, last.Subject, last.Header, last.Data, last.Time)
 	}
 	return Record{}, fmt.Errorf("%w (expected sequence %d): %v", ErrConflict, expectedSeq, err)
+}
+
+// errMsgIDInProcess is nats-server's JSStreamDuplicateMessageConflict (nats.go names no
+// constant for it): a replicated stream still proposing to its replicas an earlier publish
+// with the same Nats-Msg-Id refuses another until that one is stored.
+const errMsgIDInProcess jetstream.ErrorCode = 10158
+
+// inProcessAttempts bounds how often publish tries while the message id is in process:
+// pauses growing by 5 ms, about 2 s in all, where storing the first takes milliseconds.
+const inProcessAttempts = 28
+
+// publish publishes msg, and again while a replicated stream answers that a publish with
+// the same message id is in process. On one replica a publish is stored or refused at
+// once; on three, a redelivered request can race its first delivery (another kaasd took it
+// over while the first was appending it), and the retry then gets the first's sequence as
+// a duplicate, as on one replica.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	for attempt := 1; ; attempt++ {
+		ack, err := s.js.PublishMsg(ctx, msg, opts...)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errMsgIDInProcess || attempt == inProcessAttempts {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// landed answers a retry whose message id a replicated stream found already stored. Such a
+// stream checks the id before the expected sequence (nats-server checks ids before it
+// proposes a message to the replicas), a single-replica one the sequence first, so that a
+// retry whose expectation went stale there is a conflict. landed answers as the latter,
+// so that the store behaves the same on one replica as on three: the stored record while
+// the expectation still holds or the record is still the subject's last, ErrConflict once
+// other events followed it.
+func (s *Store) landed(ctx context.Context, subject string, seq, expectedSeq uint64) (Record, error) {
+	last, err := s.evts.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		return Record{}, fmt.Errorf("last event of %s: %w", subject, err)
+	}
+	if last.Sequence != expectedSeq && last.Sequence != seq {
+		return Record{}, fmt.Errorf("%w (expected sequence %d): this append landed as %d, and %d followed it", ErrConflict, expectedSeq,
+			seq, last.Sequence)
+	}
+	return s.recordAt(ctx, seq)
 }
 
 func (s *Store) recordAt(ctx context.Context, seq uint64) (Record, error) {
@@ -404,6 +451,10 @@ func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err
 	return ci.State.LastSeq, ei.State.LastSeq, nil
 }
 
+// scanUnreachable is how many times in a row a scan fetches again when its consumer cannot be
+// reached yet: with a pause growing by 5 ms each time, about 8 s in all.
+const scanUnreachable = 56
+
 // ScanFilter narrows a Scan.
 type ScanFilter = store.ScanFilter
 
@@ -464,6 +515,7 @@ func (s *Store) scan(ctx context.Context, f ScanFilter, fn func(Record, nats.Hea
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", subject, err)
 	}
+	unreachable := 0
 	for {
 		batch, err := cons.Fetch(512, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -489,8 +541,22 @@ func (s *Store) scan(ctx context.Context, f ScanFilter, fn func(Record, nats.Hea
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			// On a cluster, each fetch of an ordered consumer creates a consumer, which may
+			// live on another node than ours; until that node's interest in its pull requests
+			// reaches ours over the routes (a millisecond or so), a pull request finds no
+			// responder. Fetch again from where the scan stands; anything else is an error.
+			if errors.Is(err, nats.ErrNoResponders) && n == 0 && unreachable < scanUnreachable {
+				unreachable++
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Duration(unreachable) * 5 * time.Millisecond):
+				}
+				continue
+			}
 			return fmt.Errorf("scan %s: %w", subject, err)
 		}
+		unreachable = 0
 		if n == 0 {
 			return nil // nothing at or after Since
 		}

@@ -1,5 +1,6 @@
-// Package natstest starts a real nats-server with JetStream inside a test: a random port, a
-// temporary store directory, shut down when the test ends.
+// Package natstest starts real nats-servers with JetStream inside a test: one (Start), or a
+// cluster of several routed to each other (StartCluster), on free ports, with temporary
+// store directories, shut down when the test ends.
 package natstest
 
 import (
@@ -33,20 +34,34 @@ func StartWith(t testing.TB, configure func(*server.Options), dir ...string) *Se
 	if len(dir) > 0 {
 		d = dir[0]
 	}
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: d, NoLog: true, NoSigs: true}
+	opts := options(d)
 	if configure != nil {
 		configure(opts)
 	}
+	s := run(t, opts)
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return &Server{Server: s, Dir: d}
+}
+
+// options are a test server's: loopback, a random client port unless the caller sets one,
+// JetStream in dir, quiet, no signal handlers.
+func options(dir string) *server.Options {
+	return &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true}
+}
+
+// run starts a server and waits until it takes connections.
+func run(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10e9) {
-		t.Fatal("nats-server not ready")
+		s.Shutdown()
+		t.Fatalf("nats-server %s not ready", opts.ServerName)
 	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return &Server{Server: s, Dir: d}
+	return s
 }
 
 // Connect opens a connection closed when the test ends, with opts (a server of StartWith

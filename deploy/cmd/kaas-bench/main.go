@@ -27,6 +27,13 @@
 //     kaas's AppendCommand does) of a real encoded CreateCluster command to a file-backed
 //     R1 stream, one subject per message, on an embedded nats-server reached in-process,
 //     as kaasd reaches its own.
+//   - kaas-r3 and jetstream-r3: the same two on three replicas: a NATS cluster of three
+//     nodes in the bench process, routed to each other on loopback, each syncing every write
+//     before it acknowledges it (as kaasd's embedded server does by default), a kaasd
+//     (KAAS_NATS_URL naming the three nodes, KAAS_REPLICAS=3) and bare publishes to a
+//     stream of three replicas. Both reach the cluster over loopback TCP (the R1 paths
+//     connect in-process), to whichever node the client picked, which need not lead the
+//     stream: an append is acknowledged once two of the three nodes have it on disk.
 //
 // Both AMQP paths use the same prefetch (kaasd.Defaults().AMQPPrefetch), the same client
 // ([vcdextclient.Client], which publishes exactly as VCD does), the same request bodies and
@@ -62,6 +69,14 @@
 // and the figure says how much queueing kaas adds when many tenants ask at once. The
 // simulator counts the VCD API calls each create costs, by operation.
 //
+// Then failover (-failover, per phase): two kaasd processes (the real binary, built from
+// this module unless -kaasd names one) on the same three-node cluster and the same AMQP
+// queue, ingress and projector, under a steady load of creates from 16 callers. The same
+// load runs twice: both instances up, then one killed with SIGKILL a third of the way in
+// (RabbitMQ hands its unacknowledged requests to the other, whose command append dedupes
+// any the killed one had stored). It reports each run's longest wait for a reply and its
+// p99, failed and timed-out requests counted at the time they waited.
+//
 // Last, replay speed: a history of -replay events (cluster lifecycles as the executors write
 // them, hash-chained) is written to an embedded JetStream; bare ordered consumers read it
 // (the ceiling: records received, nothing decoded), then the projector rebuilds the views
@@ -73,6 +88,10 @@
 //	-warmup            unmeasured load before each cell (default 500ms)
 //	-levels            in-flight levels, comma separated (default 1,16,64)
 //	-requests          measure the request path (default true)
+//	-paths             request paths to measure, comma separated (default all: echo, echo-sized,
+//	                   kaas, kaas-relaxed, jetstream, jetstream-relaxed, kaas-r3, jetstream-r3)
+//	-failover          load time of each failover run; 0 skips it (default 6s)
+//	-kaasd             kaasd binary the failover runs (default: built from this module)
 //	-provision         concurrent creates of the provisioning measurement; 0 skips it (default 100)
 //	-task-delay        simulated VCD task time (default 2s)
 //	-boot-delay        simulated node boot time (default 5s)
@@ -137,10 +156,14 @@ const (
 	// what syncing before each ack costs.
 	pathKaasRelaxed      = "kaas-relaxed"
 	pathJetStreamRelaxed = "jetstream-relaxed"
+	// The same on a three-node NATS cluster with three replicas of each stream, syncing
+	// before each ack.
+	pathKaasR3      = "kaas-r3"
+	pathJetStreamR3 = "jetstream-r3"
 )
 
 // paths run at each level, in this order.
-var paths = []string{pathEcho, pathEchoSized, pathKaas, pathKaasRelaxed, pathJetStream, pathJetStreamRelaxed}
+var paths = []string{pathEcho, pathEchoSized, pathKaas, pathKaasRelaxed, pathJetStream, pathJetStreamRelaxed, pathKaasR3, pathJetStreamR3}
 
 var pathLabel = map[string]string{
 	pathEcho:             "AMQP echo (ceiling)",
@@ -149,6 +172,8 @@ var pathLabel = map[string]string{
 	pathKaasRelaxed:      "kaas create, 202 (relaxed sync)",
 	pathJetStream:        "JetStream publish (synced)",
 	pathJetStreamRelaxed: "JetStream publish (relaxed sync)",
+	pathKaasR3:           "kaas create, 202 (R3, synced)",
+	pathJetStreamR3:      "JetStream publish (R3, synced)",
 }
 
 // Cell is one measured path at one in-flight level.
@@ -190,6 +215,12 @@ type Ratio struct {
 	Relaxed    float64 `json:"kaas_relaxed_over_echo"`
 	Synced     float64 `json:"kaas_synced_over_relaxed"`
 	BareSynced float64 `json:"jetstream_synced_over_relaxed"`
+	// On three replicas: kaas and bare publishes over the echo, and over the same on one
+	// replica (what the second and third copy cost).
+	KaasR3     float64 `json:"kaas_r3_over_echo"`
+	BareR3     float64 `json:"jetstream_r3_over_echo"`
+	KaasR3OnR1 float64 `json:"kaas_r3_over_r1"`
+	BareR3OnR1 float64 `json:"jetstream_r3_over_r1"`
 }
 
 // Results is what -out writes.
@@ -206,6 +237,8 @@ type Results struct {
 	Ratios     []Ratio   `json:"ratios"`
 	// AimMet is nil when the aim's level was not measured.
 	AimMet *bool `json:"aim_met,omitempty"`
+	// Failover is nil when it was not measured (-failover 0).
+	Failover *Failover `json:"failover,omitempty"`
 	// Provisioning is nil when it was not measured (-provision 0).
 	Provisioning *Provisioning `json:"provisioning,omitempty"`
 	// Replay is nil when it was not measured (-replay 0).
@@ -217,6 +250,9 @@ type options struct {
 	levels           []int
 	out, cpuprofile  string
 	requests         bool
+	paths            []string
+	failover         time.Duration
+	kaasdBin         string
 	prov             provOptions
 	replay           int
 	replayProfile    string
@@ -224,13 +260,16 @@ type options struct {
 
 func main() {
 	var o options
-	var levels string
+	var levels, pathList string
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per cell")
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured load before each cell")
 	flag.StringVar(&levels, "levels", "1,16,64", "in-flight levels, comma separated")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the kaas cell at the highest level to this file")
 	flag.BoolVar(&o.requests, "requests", true, "measure the request path (set false to measure provisioning only)")
+	flag.StringVar(&pathList, "paths", strings.Join(paths, ","), "request paths to measure, comma separated")
+	flag.DurationVar(&o.failover, "failover", 6*time.Second, "load time of each failover run (0 skips it)")
+	flag.StringVar(&o.kaasdBin, "kaasd", "", "kaasd binary the failover runs (default: go build of deploy/cmd/kaasd)")
 	flag.IntVar(&o.prov.clusters, "provision", 100, "concurrent creates of the provisioning measurement (0 skips it)")
 	flag.DurationVar(&o.prov.taskDelay, "task-delay", 2*time.Second, "how long each simulated VCD task takes")
 	flag.DurationVar(&o.prov.bootDelay, "boot-delay", 5*time.Second, "how long each simulated node takes to boot")
@@ -242,6 +281,14 @@ func main() {
 	var err error
 	if o.levels, err = parseLevels(levels); err != nil {
 		fmt.Fprintf(os.Stderr, "kaas-bench: -levels: %v\n", err)
+		os.Exit(2)
+	}
+	if o.paths, err = parsePaths(pathList); err != nil {
+		fmt.Fprintf(os.Stderr, "kaas-bench: -paths: %v\n", err)
+		os.Exit(2)
+	}
+	if o.failover < 0 {
+		fmt.Fprintln(os.Stderr, "kaas-bench: -failover must not be negative")
 		os.Exit(2)
 	}
 	if o.prov.clusters < 0 || o.prov.taskDelay < 0 || o.prov.bootDelay < 0 || o.prov.poll <= 0 || o.prov.workers < 1 {
@@ -275,6 +322,19 @@ func parseLevels(s string) ([]int, error) {
 	return out, nil
 }
 
+// parsePaths returns the paths named, in the order they run.
+func parsePaths(s string) ([]string, error) {
+	var named []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(paths, f) {
+			return nil, fmt.Errorf("%q is not a path (%s)", f, strings.Join(paths, ", "))
+		}
+		named = append(named, f)
+	}
+	return slices.DeleteFunc(slices.Clone(paths), func(p string) bool { return !slices.Contains(named, p) }), nil
+}
+
 // run measures what o asks for, prints the tables and tears down. It returns the exit
 // status.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
@@ -291,6 +351,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			return code
 		}
 		if err := printTable(stdout, res); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.failover > 0 {
+		f, err := runFailover(ctx, url, o, logf)
+		if err != nil {
+			logf("failover: %v", err)
+			return 2
+		}
+		res.Failover = f
+		if err := printFailover(stdout, f); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}
@@ -338,6 +410,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			failed = true
 		}
 	}
+	if f := res.Failover; f != nil {
+		for _, r := range []FailoverRun{f.Steady, f.Killed} {
+			if r.Requests > 0 && float64(r.Errors)/float64(r.Requests) > maxErrorRate {
+				logf("failover: %d of %d requests failed (more than %.0f%%)", r.Errors, r.Requests, maxErrorRate*100)
+				failed = true
+			}
+		}
+	}
 	if p := res.Provisioning; p != nil && p.Phases["CREATE:SUCCEEDED"] != p.Clusters {
 		logf("provisioning: not every create succeeded: %v", p.Phases)
 		failed = true
@@ -351,7 +431,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 // runRequests measures the request path at every level into res. It returns the exit
 // status.
 func runRequests(ctx context.Context, o options, url string, res *Results, logf func(string, ...any)) int {
-	env, err := setup(ctx, url, res.Prefetch, logf)
+	env, err := setup(ctx, url, res.Prefetch, o.paths, logf)
 	if env != nil {
 		defer env.close(logf)
 	}
@@ -365,7 +445,7 @@ func runRequests(ctx context.Context, o options, url string, res *Results, logf 
 	}
 	top := slices.Max(o.levels)
 	for _, n := range o.levels {
-		for _, path := range paths {
+		for _, path := range o.paths {
 			if ctx.Err() != nil {
 				logf("interrupted")
 				return 2
@@ -393,7 +473,7 @@ func runRequests(ctx context.Context, o options, url string, res *Results, logf 
 	}
 	res.Ratios = ratios(res.Cells)
 	for _, r := range res.Ratios {
-		if r.InFlight == aimLevel {
+		if r.InFlight == aimLevel && slices.Contains(o.paths, pathKaas) {
 			met := r.Ratio >= aimRatio
 			res.AimMet = &met
 		}
@@ -522,6 +602,13 @@ func ratios(cells []Cell) []Ratio {
 		if j := at(pathJetStreamRelaxed, e.InFlight); j > 0 {
 			r.BareSynced = at(pathJetStream, e.InFlight) / j
 		}
+		r.KaasR3, r.BareR3 = at(pathKaasR3, e.InFlight)/e.Throughput, at(pathJetStreamR3, e.InFlight)/e.Throughput
+		if k := at(pathKaas, e.InFlight); k > 0 {
+			r.KaasR3OnR1 = at(pathKaasR3, e.InFlight) / k
+		}
+		if j := at(pathJetStream, e.InFlight); j > 0 {
+			r.BareR3OnR1 = at(pathJetStreamR3, e.InFlight) / j
+		}
 		out = append(out, r)
 	}
 	return out
@@ -570,13 +657,16 @@ func printTable(w io.Writer, res Results) error {
 				k = c.Throughput
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.InFlight, e, z, k, r.Ratio, r.Sized,
-			r.Relaxed, r.Synced, r.BareSynced)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.InFlight, num(e, 0), num(z, 0), num(k, 0), num(r.Ratio, 2),
+			num(r.Sized, 2), num(r.Relaxed, 2), num(r.Synced, 2), num(r.BareSynced, 2))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
+	if err := printR3(w, res); err != nil {
+		return err
+	}
 	var at float64
 	for _, r := range res.Ratios {
 		if r.InFlight == aimLevel {
@@ -585,11 +675,53 @@ func printTable(w io.Writer, res Results) error {
 	}
 	switch {
 	case res.AimMet == nil:
-		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: not measured (%d is not in -levels)\n", aimRatio, aimLevel, aimLevel)
+		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: not measured (not in -levels or -paths)\n", aimRatio, aimLevel)
 	case *res.AimMet:
 		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: MET (%.2f)\n", aimRatio, aimLevel, at)
 	default:
 		fmt.Fprintf(w, "aim kaas/echo ≥ %.1f at %d in flight: NOT MET (%.2f)\n", aimRatio, aimLevel, at)
 	}
 	return nil
+}
+
+// printR3 prints the three-replica paths beside the one-replica ones, when they ran.
+func printR3(w io.Writer, res Results) error {
+	thr := func(path string, n int) float64 {
+		for _, c := range res.Cells {
+			if c.Path == path && c.InFlight == n {
+				return c.Throughput
+			}
+		}
+		return 0
+	}
+	measured := false
+	for _, c := range res.Cells {
+		measured = measured || c.Path == pathKaasR3 || c.Path == pathJetStreamR3
+	}
+	if !measured {
+		return nil
+	}
+	fmt.Fprintln(w, "three replicas (a cluster of three nodes, each syncing before it acknowledges):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "in flight\techo req/s\tkaas R1 req/s\tkaas R3 req/s\tkaas R1/echo\tkaas R3/echo\tkaas R3/R1\t"+
+		"JetStream R1 pub/s\tJetStream R3 pub/s\tJetStream R3/echo\tJetStream R3/R1\t")
+	for _, r := range res.Ratios {
+		n := r.InFlight
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n, num(thr(pathEcho, n), 0), num(thr(pathKaas, n), 0),
+			num(thr(pathKaasR3, n), 0), num(r.Ratio, 2), num(r.KaasR3, 2), num(r.KaasR3OnR1, 2), num(thr(pathJetStream, n), 0),
+			num(thr(pathJetStreamR3, n), 0), num(r.BareR3, 2), num(r.BareR3OnR1, 2))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// num renders a figure with prec decimals, or "-" for a path -paths left out.
+func num(v float64, prec int) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
 }

@@ -55,7 +55,7 @@ func runReplay(ctx context.Context, n int, profile string, logf func(string, ...
 	// The history is written relaxed: the replay measures reading it, and a million synced
 	// appends would only make writing it slow.
 	emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(dir, "jetstream"), Name: "kaas-bench-replay",
-		RelaxedSync: relaxedSync})
+		RelaxedSync: relaxedEvery})
 	if err != nil {
 		return nil, err
 	}

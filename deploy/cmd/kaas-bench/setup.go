@@ -11,6 +11,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -65,6 +66,12 @@ type env struct {
 	bare, bareRelaxed bareJetStream
 	command           []byte // an encoded CreateCluster command, the payload of each publish
 
+	// A three-node NATS cluster syncing before each ack, with a kaasd on it whose streams
+	// have three replicas, and bare publishes to a stream of three replicas.
+	cluster *natsCluster
+	kaasR3  kaasInstance
+	bareR3  bareJetStream
+
 	names names
 }
 
@@ -109,9 +116,10 @@ func entity(name string) map[string]any {
 
 func (e *env) createBody() []byte { return []byte(bodyHead + e.names.next() + bodyTail) }
 
-// setup starts the echo server, kaasd and an embedded JetStream, each with a client, and
-// checks that each answers. On error the returned env (if not nil) still needs close.
-func setup(ctx context.Context, url string, prefetch int, logf func(string, ...any)) (*env, error) {
+// setup starts what the measured paths need (the echo servers, kaasd instances, embedded
+// JetStream servers and a NATS cluster), each with a client, and checks that each answers.
+// On error the returned env (if not nil) still needs close.
+func setup(ctx context.Context, url string, prefetch int, measured []string, logf func(string, ...any)) (*env, error) {
 	if err := probeBroker(url); err != nil {
 		return nil, fmt.Errorf("RabbitMQ is not reachable at %s (set KAAS_AMQP_URL, or run `make rabbitmq`): %w", redact(url), err)
 	}
@@ -123,61 +131,80 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	if e.dir, err = os.MkdirTemp("", "kaas-bench-"); err != nil {
 		return nil, err
 	}
-	e.echoExchange, e.echoKey = "kaas-bench-x-echo-"+e.runID, "kaas-bench-q-echo-"+e.runID
-
-	// Echo.
-	logf("starting the AMQP echo server (exchange %s, prefetch %d)", e.echoExchange, prefetch)
-	echoCtx, stop := context.WithCancel(context.Background())
-	e.echoStop, e.echoDone = stop, make(chan error, 1)
-	go func() { e.echoDone <- vcdextclient.RunEcho(echoCtx, url, e.echoExchange, e.echoKey, prefetch) }()
-	if e.echoClient, err = vcdextclient.NewClient(ctx, url, e.echoExchange, e.echoKey); err != nil {
-		return e, fmt.Errorf("echo client: %w", err)
+	want := func(paths ...string) bool {
+		return slices.ContainsFunc(paths, func(p string) bool { return slices.Contains(measured, p) })
 	}
-	// RunEcho declares its queue asynchronously: until then requests are unroutable.
-	if err := e.firstAnswer(ctx, e.echoClient, e.echoDone); err != nil {
-		return e, fmt.Errorf("echo server: %w", err)
+	if want(pathEcho) {
+		if err := e.startEcho(ctx, prefetch, logf); err != nil {
+			return e, err
+		}
 	}
 
 	// kaasd: ingress and projector, no executor; once syncing before each ack, once relaxed.
-	if err := e.kaas.start(ctx, e, "kaas", 0, logf); err != nil {
-		return e, err
+	// The same-size echo learns the size of kaas's answer from the first.
+	if want(pathKaas, pathEchoSized) {
+		if err := e.kaas.start(ctx, e, "kaas", relaxedSync(0), logf); err != nil {
+			return e, err
+		}
 	}
-	if err := e.kaasRelaxed.start(ctx, e, "kaas-relaxed", relaxedSync, logf); err != nil {
-		return e, err
+	if want(pathKaasRelaxed) {
+		if err := e.kaasRelaxed.start(ctx, e, "kaas-relaxed", relaxedSync(relaxedEvery), logf); err != nil {
+			return e, err
+		}
 	}
-
-	// The second echo answers with a body as large as kaas's 202, so that the size of the
-	// answer (which VCD relays) is not counted against kaas's own work.
-	resp, err := e.kaas.client.Do(ctx, vcdextclient.Req{Method: "POST", Path: createPath, Body: e.createBody()})
-	if err != nil {
-		return e, fmt.Errorf("kaasd: %w", err)
-	}
-	e.replySize = len(resp.Body)
-	e.sizedExchange, e.sizedKey = "kaas-bench-x-sized-"+e.runID, "kaas-bench-q-sized-"+e.runID
-	logf("starting the AMQP echo server with %d-byte replies (exchange %s)", e.replySize, e.sizedExchange)
-	sizedCtx, sstop := context.WithCancel(context.Background())
-	e.sizedStop, e.sizedDone = sstop, make(chan error, 1)
-	go func() {
-		e.sizedDone <- vcdextclient.RunEchoSize(sizedCtx, url, e.sizedExchange, e.sizedKey, prefetch, e.replySize)
-	}()
-	if e.sizedClient, err = vcdextclient.NewClient(ctx, url, e.sizedExchange, e.sizedKey); err != nil {
-		return e, fmt.Errorf("sized echo client: %w", err)
-	}
-	if err := e.firstAnswer(ctx, e.sizedClient, e.sizedDone); err != nil {
-		return e, fmt.Errorf("sized echo server: %w", err)
+	if want(pathEchoSized) {
+		if err := e.startSizedEcho(ctx, prefetch, logf); err != nil {
+			return e, err
+		}
 	}
 
-	// Bare JetStream, as kaasd's embedded one runs it and relaxed.
-	if err := e.bare.start(ctx, e.dir, "jetstream", 0, logf); err != nil {
-		return e, err
+	// Three replicas: a cluster of three nodes, kaasd on it and bare publishes to it.
+	if want(pathKaasR3, pathJetStreamR3) {
+		logf("starting a NATS cluster of %d nodes in this process (sync before ack)", clusterNodes)
+		if e.cluster, err = startCluster(filepath.Join(e.dir, "cluster"), "kaas-bench-"+e.runID); err != nil {
+			return e, err
+		}
+		if !e.cluster.SyncAlways() {
+			return e, errors.New("nats cluster: a node does not sync before it acknowledges")
+		}
 	}
-	if err := e.bareRelaxed.start(ctx, e.dir, "jetstream-relaxed", relaxedSync, logf); err != nil {
-		return e, err
+	if want(pathKaasR3) {
+		if err := e.kaasR3.start(ctx, e, "kaas-r3", func(c *kaasd.Config) { c.NATSURL, c.Replicas = e.cluster.URLs(), clusterNodes }, logf); err != nil {
+			return e, err
+		}
 	}
-	if e.command, err = sampleCommand(); err != nil {
-		return e, err
+
+	// Bare JetStream, as kaasd's embedded one runs it and relaxed, and on the cluster.
+	var bares []*bareJetStream
+	if want(pathJetStream) {
+		if err := e.bare.startEmbedded(ctx, e.dir, "jetstream", 0, logf); err != nil {
+			return e, err
+		}
+		bares = append(bares, &e.bare)
 	}
-	for _, b := range []*bareJetStream{&e.bare, &e.bareRelaxed} {
+	if want(pathJetStreamRelaxed) {
+		if err := e.bareRelaxed.startEmbedded(ctx, e.dir, "jetstream-relaxed", relaxedEvery, logf); err != nil {
+			return e, err
+		}
+		bares = append(bares, &e.bareRelaxed)
+	}
+	if want(pathJetStreamR3) {
+		logf("bare JetStream publishes to a stream of %d replicas on the cluster", clusterNodes)
+		nc, err := nats.Connect(e.cluster.URLs(), nats.Name("kaas-bench"))
+		if err != nil {
+			return e, fmt.Errorf("connect to the NATS cluster: %w", err)
+		}
+		if err := e.bareR3.startOn(ctx, nc, clusterNodes); err != nil {
+			return e, err
+		}
+		bares = append(bares, &e.bareR3)
+	}
+	if len(bares) > 0 {
+		if e.command, err = sampleCommand(); err != nil {
+			return e, err
+		}
+	}
+	for _, b := range bares {
 		if err := b.publish(ctx, e.command); err != nil {
 			return e, fmt.Errorf("first publish to %s: %w", benchStream, err)
 		}
@@ -185,8 +212,56 @@ func setup(ctx context.Context, url string, prefetch int, logf func(string, ...a
 	return e, nil
 }
 
-// relaxedSync is how often the relaxed servers sync to disk: nats-server's default.
-const relaxedSync = 2 * time.Minute
+// startEcho starts the echo ceiling and waits for its first answer.
+func (e *env) startEcho(ctx context.Context, prefetch int, logf func(string, ...any)) error {
+	e.echoExchange, e.echoKey = "kaas-bench-x-echo-"+e.runID, "kaas-bench-q-echo-"+e.runID
+	logf("starting the AMQP echo server (exchange %s, prefetch %d)", e.echoExchange, prefetch)
+	echoCtx, stop := context.WithCancel(context.Background())
+	e.echoStop, e.echoDone = stop, make(chan error, 1)
+	go func() { e.echoDone <- vcdextclient.RunEcho(echoCtx, e.url, e.echoExchange, e.echoKey, prefetch) }()
+	var err error
+	if e.echoClient, err = vcdextclient.NewClient(ctx, e.url, e.echoExchange, e.echoKey); err != nil {
+		return fmt.Errorf("echo client: %w", err)
+	}
+	// RunEcho declares its queue asynchronously: until then requests are unroutable.
+	if err := e.firstAnswer(ctx, e.echoClient, e.echoDone); err != nil {
+		return fmt.Errorf("echo server: %w", err)
+	}
+	return nil
+}
+
+// startSizedEcho starts the second echo, which answers with a body as large as kaas's 202,
+// so that the size of the answer (which VCD relays) is not counted against kaas's own work.
+func (e *env) startSizedEcho(ctx context.Context, prefetch int, logf func(string, ...any)) error {
+	resp, err := e.kaas.client.Do(ctx, vcdextclient.Req{Method: "POST", Path: createPath, Body: e.createBody()})
+	if err != nil {
+		return fmt.Errorf("kaasd: %w", err)
+	}
+	e.replySize = len(resp.Body)
+	e.sizedExchange, e.sizedKey = "kaas-bench-x-sized-"+e.runID, "kaas-bench-q-sized-"+e.runID
+	logf("starting the AMQP echo server with %d-byte replies (exchange %s)", e.replySize, e.sizedExchange)
+	sizedCtx, sstop := context.WithCancel(context.Background())
+	e.sizedStop, e.sizedDone = sstop, make(chan error, 1)
+	go func() {
+		e.sizedDone <- vcdextclient.RunEchoSize(sizedCtx, e.url, e.sizedExchange, e.sizedKey, prefetch, e.replySize)
+	}()
+	if e.sizedClient, err = vcdextclient.NewClient(ctx, e.url, e.sizedExchange, e.sizedKey); err != nil {
+		return fmt.Errorf("sized echo client: %w", err)
+	}
+	if err := e.firstAnswer(ctx, e.sizedClient, e.sizedDone); err != nil {
+		return fmt.Errorf("sized echo server: %w", err)
+	}
+	return nil
+}
+
+// relaxedEvery is how often the relaxed servers sync to disk: nats-server's default.
+const relaxedEvery = 2 * time.Minute
+
+// relaxedSync sets a kaasd's embedded JetStream to acknowledge before it syncs, syncing
+// every d (KAAS_NATS_RELAXED_SYNC); 0 keeps the default, a sync before each ack.
+func relaxedSync(d time.Duration) func(*kaasd.Config) {
+	return func(c *kaasd.Config) { c.NATSRelaxedSync = d }
+}
 
 // kaasInstance is one kaasd playing ingress and projector, and a client of its exchange.
 type kaasInstance struct {
@@ -196,13 +271,13 @@ type kaasInstance struct {
 	client        *vcdextclient.Client
 }
 
-// start starts the instance in e's directory; relaxed > 0 lets its JetStream acknowledge
-// before syncing (KAAS_NATS_RELAXED_SYNC).
-func (k *kaasInstance) start(ctx context.Context, e *env, name string, relaxed time.Duration, logf func(string, ...any)) error {
+// start starts the instance in e's directory, its configuration changed by change (where
+// its NATS is and how it syncs).
+func (k *kaasInstance) start(ctx context.Context, e *env, name string, change func(*kaasd.Config), logf func(string, ...any)) error {
 	k.exchange, k.key = "kaas-bench-x-"+name+"-"+e.runID, "kaas-bench-q-"+name+"-"+e.runID
 	cfg := kaasd.Defaults()
 	cfg.DataDir = filepath.Join(e.dir, name)
-	cfg.NATSRelaxedSync = relaxed
+	change(&cfg)
 	cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = e.url, k.exchange, k.key
 	cfg.AdminAddr = "127.0.0.1:0"
 	cfg.Roles = []string{kaasd.RoleIngress, kaasd.RoleProjector}
@@ -210,28 +285,40 @@ func (k *kaasInstance) start(ctx context.Context, e *env, name string, relaxed t
 	if err != nil {
 		return err
 	}
-	logf("starting %s (roles %s, exchange %s, prefetch %d, relaxed sync %v, data %s)", name, strings.Join(cfg.Roles, ","), k.exchange,
-		cfg.AMQPPrefetch, relaxed, cfg.DataDir)
+	nats := "embedded"
+	if cfg.NATSURL != "" {
+		nats = fmt.Sprintf("%s, %d replicas", cfg.NATSURL, cfg.Replicas)
+	}
+	logf("starting %s (roles %s, exchange %s, prefetch %d, NATS %s, relaxed sync %v, data %s)", name, strings.Join(cfg.Roles, ","), k.exchange,
+		cfg.AMQPPrefetch, nats, cfg.NATSRelaxedSync, cfg.DataDir)
 	kctx, kstop := context.WithCancel(context.Background())
 	k.stop = kstop
 	if k.srv, err = kaasd.Start(kctx, cfg, log); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	// A provider enabled the org VDC the creates name (this kaasd runs no executor, so the
-	// command is what the views fold; no VCD is read).
-	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
-		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + e.runID,
-		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme",
-			OrgID: vcdextclient.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
-			Runtimes: []string{events.RuntimeNative}}}
-	if _, _, err := k.srv.Store().AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
-		return fmt.Errorf("%s: enable the org VDC: %w", name, err)
+	if err := enableVDC(ctx, k.srv.Store(), e.runID); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if k.client, err = vcdextclient.NewClient(ctx, e.url, k.exchange, k.key); err != nil {
 		return fmt.Errorf("%s client: %w", name, err)
 	}
 	if err := e.firstAnswer(ctx, k.client, nil); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// enableVDC does what a provider does before tenants create: it enables the org VDC the
+// creates name (the bench's kaasd runs no executor, so the command is what the views fold;
+// no VCD is read).
+func enableVDC(ctx context.Context, st *jsstore.Store, runID string) error {
+	enable := events.Envelope{ID: uuid.NewString(), ClusterID: events.CloudID, OrgID: ingress.SystemOrg, Actor: "kaas-bench",
+		Time: time.Now().UTC(), CorrelationID: "kaas-bench-enable-" + runID,
+		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:" + events.DeriveID("bench", "acme-vdc"), Name: "acme-vdc", OrgName: "acme",
+			OrgID: vcdextclient.DefaultCaller().Org}, // the creates' caller's org: a tenant creates in its own org only
+			Runtimes: []string{events.RuntimeNative}}}
+	if _, _, err := st.AppendCommand(ctx, enable, enable.CorrelationID); err != nil {
+		return fmt.Errorf("enable the org VDC: %w", err)
 	}
 	return nil
 }
@@ -250,31 +337,40 @@ func (k *kaasInstance) close(logf func(string, ...any)) {
 	}
 }
 
-// bareJetStream is an embedded nats-server with a stream shaped like KAAS_COMMANDS: the
-// ceiling of an append.
+// bareJetStream is a stream shaped like KAAS_COMMANDS, on an embedded nats-server of its
+// own or on the cluster: the ceiling of an append.
 type bareJetStream struct {
-	emb *jsstore.Embedded
+	emb *jsstore.Embedded // nil on the cluster
 	nc  *nats.Conn
 	js  jetstream.JetStream
 }
 
-func (b *bareJetStream) start(ctx context.Context, dir, name string, relaxed time.Duration, logf func(string, ...any)) error {
+// startEmbedded starts an embedded nats-server and the stream on it, with one replica.
+func (b *bareJetStream) startEmbedded(ctx context.Context, dir, name string, relaxed time.Duration, logf func(string, ...any)) error {
 	logf("starting an embedded nats-server for the bare JetStream ceiling (%s, relaxed sync %v)", name, relaxed)
 	var err error
 	if b.emb, err = jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(dir, name), Name: "kaas-bench-" + name,
 		RelaxedSync: relaxed}); err != nil {
 		return err
 	}
-	if b.nc, err = b.emb.Connect(nats.Name("kaas-bench")); err != nil {
+	nc, err := b.emb.Connect(nats.Name("kaas-bench"))
+	if err != nil {
 		return fmt.Errorf("connect to the embedded nats-server: %w", err)
 	}
+	return b.startOn(ctx, nc, 1)
+}
+
+// startOn creates the stream with replicas through nc, which b closes.
+func (b *bareJetStream) startOn(ctx context.Context, nc *nats.Conn, replicas int) error {
+	b.nc = nc
+	var err error
 	if b.js, err = jetstream.New(b.nc, jetstream.WithDefaultTimeout(5*time.Second)); err != nil {
 		return err
 	}
 	// The same stream settings as jsstore's KAAS_COMMANDS.
 	if _, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: benchStream, Subjects: []string{benchSubjects}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
-		Replicas: 1, Duplicates: 10 * time.Minute, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true,
+		Replicas: replicas, Duplicates: 10 * time.Minute, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true,
 	}); err != nil {
 		return fmt.Errorf("create stream %s: %w", benchStream, err)
 	}
@@ -358,6 +454,10 @@ func (e *env) do(path string) func(context.Context) error {
 		return func(ctx context.Context) error { return e.bare.publish(ctx, e.command) }
 	case pathJetStreamRelaxed:
 		return func(ctx context.Context) error { return e.bareRelaxed.publish(ctx, e.command) }
+	case pathKaasR3:
+		return func(ctx context.Context) error { return e.create(ctx, e.kaasR3.client) }
+	case pathJetStreamR3:
+		return func(ctx context.Context) error { return e.bareR3.publish(ctx, e.command) }
 	}
 	panic("unknown path " + path)
 }
@@ -403,18 +503,24 @@ func (e *env) close(logf func(string, ...any)) {
 	}
 	e.kaas.close(logf)
 	e.kaasRelaxed.close(logf)
+	e.kaasR3.close(logf)
 	e.bare.close()
 	e.bareRelaxed.close()
+	e.bareR3.close()
+	e.cluster.shutdown()
+	var pairs [][2]string
 	if e.echoExchange != "" {
-		pairs := [][2]string{{e.echoExchange, e.echoKey}}
-		for _, k := range []*kaasInstance{&e.kaas, &e.kaasRelaxed} {
-			if k.exchange != "" {
-				pairs = append(pairs, [2]string{k.exchange, k.key})
-			}
+		pairs = append(pairs, [2]string{e.echoExchange, e.echoKey})
+	}
+	for _, k := range []*kaasInstance{&e.kaas, &e.kaasRelaxed, &e.kaasR3} {
+		if k.exchange != "" {
+			pairs = append(pairs, [2]string{k.exchange, k.key})
 		}
-		if e.sizedExchange != "" {
-			pairs = append(pairs, [2]string{e.sizedExchange, e.sizedKey})
-		}
+	}
+	if e.sizedExchange != "" {
+		pairs = append(pairs, [2]string{e.sizedExchange, e.sizedKey})
+	}
+	if len(pairs) > 0 {
 		deleteTopology(e.url, logf, pairs...)
 	}
 	if e.dir != "" {

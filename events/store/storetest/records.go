@@ -43,6 +43,34 @@ var recordCases = []testCase{
 		}
 	}},
 
+	// A redelivered request can race its first delivery (another instance took it over
+	// while the first was still appending): every append of one message id stores it once
+	// and reports its sequence, the first as stored and the rest as duplicates.
+	{"concurrent_appends_of_one_request_store_it_once", func(h *harness) {
+		const n = 16
+		var wg sync.WaitGroup
+		seqs, dups, errs := make([]uint64, n), make([]bool, n), make([]error, n)
+		for i := range n {
+			wg.Go(func() { seqs[i], dups[i], errs[i] = h.s.AppendCommand(h.ctx, cmd(clusterA, 1), "req-1") })
+		}
+		wg.Wait()
+		stored := 0
+		for i := range n {
+			if errs[i] != nil {
+				h.Fatalf("append %d of the same request: %v", i, errs[i])
+			}
+			if seqs[i] != seqs[0] {
+				h.Errorf("append %d of the same request: sequence %d, another got %d", i, seqs[i], seqs[0])
+			}
+			if !dups[i] {
+				stored++
+			}
+		}
+		if recs, err := h.s.LoadCommands(h.ctx, clusterA, 0); err != nil || len(recs) != 1 || stored != 1 {
+			h.Fatalf("%d appends reported storing it, %d stored (%v)", stored, len(recs), err)
+		}
+	}},
+
 	{"append_refuses_the_wrong_kind", func(h *harness) {
 		if _, _, err := h.s.AppendCommand(h.ctx, evt(clusterA, 1), "m1"); err == nil {
 			h.Error("an event was appended as a command")
@@ -114,9 +142,10 @@ var recordCases = []testCase{
 	// id and the same (now stale) expectation: while its event is the cluster's last, it
 	// gets its record back, and nothing is stored twice. Once other events followed, the
 	// retry is a conflict, as on a single-replica JetStream stream, which checks the
-	// expected sequence before the message id (a replicated one dedupes first and would
-	// return the record): the caller's reload finds its event. Expecting the new last, the
-	// retry is a duplicate within the dedupe window, and returns the first record.
+	// expected sequence before the message id (a replicated one dedupes first, and the
+	// JetStream store then reads the subject's last to answer the same): the caller's
+	// reload finds its event. Expecting the new last, the retry is a duplicate within the
+	// dedupe window, and returns the first record.
 	{"append_retry_returns_the_landed_record", func(h *harness) {
 		e1 := evt(clusterA, 1)
 		r1, err := h.s.Append(h.ctx, e1, 0, "m1")

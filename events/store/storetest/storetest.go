@@ -9,6 +9,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -60,6 +61,7 @@ type Option func(*options)
 
 type options struct {
 	bubble bool
+	only   []string
 }
 
 // ackWait is the consumers' ack wait: the timed cases take a few times it, so it is short,
@@ -72,6 +74,11 @@ const ackWait = time.Second
 // synctest counts as durably blocking).
 func Synctest() Option { return func(o *options) { o.bubble = true } }
 
+// Only runs the named cases alone, for a store whose every case is costly to open (a
+// cluster of servers): a name the suite lacks fails the run, so that a renamed case cannot
+// drop out unseen.
+func Only(names ...string) Option { return func(o *options) { o.only = append(o.only, names...) } }
+
 // Run runs the suite. open returns a new, empty store for one case; it may register its own
 // cleanup on t. The cases run in parallel with each other.
 func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
@@ -82,6 +89,17 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 	var all []testCase
 	for _, cs := range [][]testCase{recordCases, readCases, keepCases, consumeCases} {
 		all = append(all, cs...)
+	}
+	if o.only != nil {
+		var some []testCase
+		for _, name := range o.only {
+			i := slices.IndexFunc(all, func(c testCase) bool { return c.name == name })
+			if i < 0 {
+				t.Fatalf("storetest has no case %q", name)
+			}
+			some = append(some, all[i])
+		}
+		all = some
 	}
 	for _, c := range all {
 		t.Run(c.name, func(t *testing.T) {
