@@ -16,7 +16,7 @@ import (
 // description) and returns it. It keeps one revision per key, on file, with the streams'
 // replicas.
 func (s *Store) KeyValue(ctx context.Context, cfg store.KVConfig) (store.KV, error) {
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := declareBucket(ctx, s.js, jetstream.KeyValueConfig{
 		Bucket: cfg.Bucket, Description: cfg.Description,
 		History: 1, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
 	})
@@ -24,6 +24,31 @@ func (s *Store) KeyValue(ctx context.Context, cfg store.KVConfig) (store.KV, err
 		return nil, fmt.Errorf("declare bucket %s: %w", cfg.Bucket, err)
 	}
 	return bucket{kv}, nil
+}
+
+// declareBucket declares a key-value bucket (creating it, or updating its config) and opens
+// it. nats.go declares every bucket for direct gets, which any replica answers; on several
+// replicas a follower a few milliseconds behind could then answer a Get made right after a
+// write without it, and a compare-and-set built on that read would fail for no reason, or
+// a claim look free that is not. So there a bucket's gets go to its stream's leader.
+// (The streams keep direct gets: their batched loads need them, and an append after a
+// stale load is refused by its expected sequence, then retried.)
+func declareBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil || cfg.Replicas <= 1 {
+		return kv, err
+	}
+	st, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	if sc := st.CachedInfo().Config; sc.AllowDirect {
+		sc.AllowDirect = false
+		if _, err := js.UpdateStream(ctx, sc); err != nil {
+			return nil, err
+		}
+	}
+	return js.KeyValue(ctx, cfg.Bucket)
 }
 
 // bucket is a store.KV on a JetStream key-value bucket.

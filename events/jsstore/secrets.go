@@ -41,7 +41,7 @@ func newSecrets(ctx context.Context, js jetstream.JetStream, cfg Config) (*Secre
 		}
 		aeads = append(aeads, aead)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := declareBucket(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      SecretsBucket,
 		Description: "kaas secrets (kubeconfigs, join commands), sealed with AES-GCM",
 		History:     1,

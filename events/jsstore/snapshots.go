@@ -13,7 +13,7 @@ import (
 const SnapshotBucket = "KAAS_SNAPSHOTS"
 
 func (s *Store) declareSnapshots(ctx context.Context) (err error) {
-	s.snaps, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	s.snaps, err = declareBucket(ctx, s.js, jetstream.KeyValueConfig{
 		Bucket: SnapshotBucket, Description: "kaas: each cluster's folded state at some sequence; a cache, the events are the truth",
 		History: 1, Storage: jetstream.FileStorage, Replicas: s.cfg.Replicas,
 	})

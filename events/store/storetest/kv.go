@@ -13,11 +13,12 @@ import (
 )
 
 // RunKV runs the key-value conformance suite; open returns a new, empty bucket each call.
-func RunKV(t *testing.T, open func(t *testing.T) store.KV) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, kv store.KV)
-	}{
+func RunKV(t *testing.T, open func(t *testing.T) store.KV, opts ...Option) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	tests := []kvCase{
 		{"GetMissing", kvGetMissing},
 		{"PutGet", kvPutGet},
 		{"RevisionsAcrossKeys", kvRevisions},
@@ -32,9 +33,22 @@ func RunKV(t *testing.T, open func(t *testing.T) store.KV) {
 		{"WatchEnds", kvWatchEnds},
 		{"InvalidKey", kvInvalidKey},
 	}
+	for _, name := range o.only {
+		if !slices.ContainsFunc(tests, func(c kvCase) bool { return c.name == name }) {
+			t.Fatalf("storetest has no key-value case %q", name)
+		}
+	}
 	for _, tt := range tests {
+		if o.only != nil && !slices.Contains(o.only, tt.name) {
+			continue
+		}
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
 	}
+}
+
+type kvCase struct {
+	name string
+	run  func(t *testing.T, kv store.KV)
 }
 
 func put(t *testing.T, kv store.KV, key, value string) uint64 {
