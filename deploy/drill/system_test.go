@@ -57,13 +57,23 @@ func startSystem(t *testing.T, ownBroker bool) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "kaas-drill-")
+	// The processes' logs and stores: kept when the test fails, or when KAAS_DRILL_LOGS
+	// names a directory to keep them in.
+	keep := os.Getenv("KAAS_DRILL_LOGS")
+	if keep != "" {
+		if err := os.MkdirAll(keep, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := os.MkdirTemp(keep, "kaas-drill-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Kept when the test fails: the processes' logs say why.
+	if dir, err = filepath.Abs(dir); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || keep != "" {
 			t.Logf("logs kept in %s", dir)
 			return
 		}
@@ -169,8 +179,17 @@ func startSystem(t *testing.T, ownBroker bool) *system {
 		}}
 		s.kaasds = append(s.kaasds, kp)
 	}
-	for i, kp := range s.kaasds {
+	// The first instance declares the streams; the other two then find them. (Three
+	// declaring replicated streams at once on a fresh cluster may time out, exit, and be
+	// restarted: that works too, but slowly.)
+	for _, kp := range s.kaasds {
 		t.Cleanup(kp.close) // before the NATS nodes and vcdsim: cleanups run last first
+	}
+	if err := s.kaasds[0].start(readyWithin); err != nil {
+		t.Fatal(err)
+	}
+	clear(errs)
+	for i, kp := range s.kaasds[1:] {
 		wg.Go(func() { errs[i] = kp.start(readyWithin) })
 	}
 	wg.Wait()
