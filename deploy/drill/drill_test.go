@@ -99,7 +99,7 @@ type row struct {
 	VApps, VMs   int // in VCD, of those clusters
 	Duplicates   int // a second cluster for a name, vApp for a cluster, or VM name
 	Orphans      int // vApps in VCD for no accepted cluster, and 202s without their cluster
-	Failed       int // clusters that ended other than CREATE:SUCCEEDED
+	Failed       int // creates that ended other than CREATE:SUCCEEDED (and were rolled back)
 	Stuck        int // clusters or operations still running when the drill gave up waiting
 	ReplayEqual  int // instances whose replay equals their live views
 	Verified     int // instances that verified the history
@@ -107,6 +107,9 @@ type row struct {
 	LongestWait  time.Duration
 	AllDone      time.Duration
 }
+
+// finalStatuses are an operation's statuses once it has ended.
+var finalStatuses = []string{"SUCCEEDED", "FAILED", "REJECTED", "SUPERSEDED"}
 
 // create is one create's outcome.
 type create struct {
@@ -125,15 +128,38 @@ type create struct {
 type burst struct {
 	creates []create
 	mu      sync.Mutex
+	posted  int
 	answers int
 	done    chan struct{}
 	start   time.Time
+}
+
+// progress says how far the burst is.
+func (b *burst) progress() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return fmt.Sprintf("%d/%d posted, %d answered", b.posted, len(b.creates), b.answers)
 }
 
 func (b *burst) answered() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.answers
+}
+
+// waitUnderWay waits until the burst is well under way: a quarter of the creates answered,
+// or half of them posted (answers come in bunches on a busy machine, and the fault must
+// land while creates are still coming).
+func (b *burst) waitUnderWay() error {
+	n := len(b.creates)
+	return waitFor(5*time.Minute, 5*time.Millisecond, func() error {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.answers < n/4 && b.posted < n/2 {
+			return fmt.Errorf("%d of %d creates posted, %d answered", b.posted, n, b.answers)
+		}
+		return nil
+	})
 }
 
 // waitAnswered waits until k creates are answered.
@@ -151,6 +177,9 @@ func postBurst(s *system, prefix string, n int, pace time.Duration) *burst {
 	var wg sync.WaitGroup
 	for i := range n {
 		time.Sleep(pace) // spreading the burst, not waiting for anything: the faults wait for answers
+		b.mu.Lock()
+		b.posted++
+		b.mu.Unlock()
 		wg.Go(func() {
 			c := s.create(fmt.Sprintf("%s-%03d", prefix, i))
 			b.mu.Lock()
@@ -280,8 +309,20 @@ func runDrill(t *testing.T, s *system, d drill, n int, pace time.Duration, all m
 				}
 			}
 		}
-		if busy > 0 || len(names) < n {
+		if busy > 0 {
 			return fmt.Errorf("%d of %d clusters listed, %d in progress", len(names), n, busy)
+		}
+		// A create that failed leaves no cluster (rollbackOnFailure): done once its
+		// operation ended.
+		for _, c := range b.creates {
+			if names[c.name] || c.operation == "" {
+				continue
+			}
+			code, body, err := s.call(s.tenant, "GET", c.operation, nil)
+			var op cse.Operation
+			if err != nil || code != http.StatusOK || json.Unmarshal(body, &op) != nil || !slices.Contains(finalStatuses, op.Status) {
+				return fmt.Errorf("%d of %d clusters listed; %s's is not, and its operation has not ended: %d %.200s", len(names), n, c.name, code, body)
+			}
 		}
 		return nil
 	})
@@ -314,13 +355,8 @@ func runDrill(t *testing.T, s *system, d drill, n int, pace time.Duration, all m
 			t.Errorf("%d clusters named %s", k, name)
 		}
 	}
-	for _, c := range b.creates {
-		if c.id != "" && clusterOf[c.name] != c.id {
-			r.Orphans++
-			t.Errorf("create %s was answered 202 with cluster %s, which is not there (listed: %q)", c.name, c.id, clusterOf[c.name])
-		}
-	}
-	// Their operations ended.
+	// Their operations ended; a 202 whose cluster is gone failed and was rolled back
+	// (rollbackOnFailure), or was lost.
 	for _, c := range b.creates {
 		if c.operation == "" {
 			continue
@@ -331,10 +367,20 @@ func runDrill(t *testing.T, s *system, d drill, n int, pace time.Duration, all m
 			t.Errorf("operation of %s: %d %v %.200s", c.name, code, err, body)
 			continue
 		}
-		if !slices.Contains([]string{"SUCCEEDED", "FAILED", "REJECTED", "SUPERSEDED"}, op.Status) {
+		if !slices.Contains(finalStatuses, op.Status) {
 			r.Stuck++
 			t.Errorf("operation of %s is %s", c.name, op.Status)
 		}
+		if clusterOf[c.name] == c.id {
+			continue
+		}
+		if op.Status == "FAILED" {
+			r.Failed++
+			t.Errorf("create %s (%s) failed and was rolled back: %s", c.name, c.id, body)
+			continue
+		}
+		r.Orphans++
+		t.Errorf("create %s was answered 202 with cluster %s, which is not there (listed: %q); its operation: %s", c.name, c.id, clusterOf[c.name], body)
 	}
 
 	// VCD: one vApp per cluster, each with its two VMs; nothing for a cluster kaas does not
@@ -432,11 +478,11 @@ func (s *system) exits() int {
 // until the other two have answered all of them, then starts it again.
 func killKaasd(s *system, b *burst) (string, error) {
 	n := len(b.creates)
-	if err := b.waitAnswered(n / 4); err != nil {
+	if err := b.waitUnderWay(); err != nil {
 		return "", err
 	}
 	k := s.kaasds[1]
-	at := b.answered()
+	at := b.progress()
 	k.kill()
 	if err := b.waitAnswered(n); err != nil {
 		return "", fmt.Errorf("with %s killed: %w", k.name, err)
@@ -445,25 +491,25 @@ func killKaasd(s *system, b *burst) (string, error) {
 	if err := k.start(readyWithin); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("killed %s at %d/%d answered; the other two answered the rest; it was ready again %s after its restart",
-		k.name, at, n, time.Since(restart).Round(time.Millisecond)), nil
+	return fmt.Sprintf("killed %s at %s; the other two answered the rest; it was ready again %s after its restart",
+		k.name, at, time.Since(restart).Round(time.Millisecond)), nil
 }
 
 // killNATSNode kills the node that leads KAAS_COMMANDS once a quarter of the creates is
 // answered, and starts it again once another quarter is answered without it.
 func killNATSNode(s *system, b *burst) (string, error) {
 	n := len(b.creates)
-	if err := b.waitAnswered(n / 4); err != nil {
+	if err := b.waitUnderWay(); err != nil {
 		return "", err
 	}
 	node, err := s.streamLeader("KAAS_COMMANDS")
 	if err != nil {
 		return "", err
 	}
-	at := b.answered()
+	at, answered := b.progress(), b.answered()
 	node.kill()
 	down := time.Now()
-	if err := b.waitAnswered(min(n, at+n/4)); err != nil {
+	if err := b.waitAnswered(min(n, answered+n/4)); err != nil {
 		return "", fmt.Errorf("with %s killed: %w", node.name, err)
 	}
 	if err := node.start(time.Minute); err != nil {
@@ -473,8 +519,8 @@ func killNATSNode(s *system, b *burst) (string, error) {
 	if err := waitFor(2*time.Minute, 100*time.Millisecond, node.healthy); err != nil {
 		return "", fmt.Errorf("%s back: %w", node.name, err)
 	}
-	return fmt.Sprintf("killed %s (leader of KAAS_COMMANDS) at %d/%d answered, restarted it %s later; current again %s after",
-		node.name, at, n, gone.Round(time.Millisecond), (time.Since(down) - gone).Round(time.Millisecond)), nil
+	return fmt.Sprintf("killed %s (leader of KAAS_COMMANDS) at %s, restarted it %s later; current again %s after",
+		node.name, at, gone.Round(time.Millisecond), (time.Since(down) - gone).Round(time.Millisecond)), nil
 }
 
 // streamLeader is the NATS node that leads a stream, as the cluster's monitoring says.
@@ -524,29 +570,27 @@ func restartBroker(s *system, b *burst) (string, error) {
 	if s.broker == nil {
 		return "", errors.New("the system runs on the machine's RabbitMQ, which the drills do not restart")
 	}
-	n := len(b.creates)
-	if err := b.waitAnswered(n / 4); err != nil {
+	if err := b.waitUnderWay(); err != nil {
 		return "", err
 	}
-	at := b.answered()
+	at := b.progress()
 	down := time.Now()
 	s.broker.stop()
 	stopped := time.Since(down)
 	if err := s.broker.start(3 * time.Minute); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("stopped RabbitMQ at %d/%d answered (%s to stop), answering again %s after the stop began",
-		at, n, stopped.Round(time.Millisecond), time.Since(down).Round(time.Millisecond)), nil
+	return fmt.Sprintf("stopped RabbitMQ at %s (%s to stop), answering again %s after the stop began",
+		at, stopped.Round(time.Millisecond), time.Since(down).Round(time.Millisecond)), nil
 }
 
 // restartNATS stops all three NATS nodes once a quarter of the creates is answered, and
 // starts them again.
 func restartNATS(s *system, b *burst) (string, error) {
-	n := len(b.creates)
-	if err := b.waitAnswered(n / 4); err != nil {
+	if err := b.waitUnderWay(); err != nil {
 		return "", err
 	}
-	at := b.answered()
+	at := b.progress()
 	down := time.Now()
 	var wg sync.WaitGroup
 	for _, nn := range s.nats {
@@ -565,18 +609,17 @@ func restartNATS(s *system, b *burst) (string, error) {
 	if err := s.natsHealthy(2 * time.Minute); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("stopped the three nodes at %d/%d answered (%s), the cluster was current again %s after the stop began",
-		at, n, stopped.Round(time.Millisecond), time.Since(down).Round(time.Millisecond)), nil
+	return fmt.Sprintf("stopped the three nodes at %s (%s), the cluster was current again %s after the stop began",
+		at, stopped.Round(time.Millisecond), time.Since(down).Round(time.Millisecond)), nil
 }
 
 // rollKaasds restarts every instance in turn, once a quarter of the creates is answered:
 // SIGTERM, wait for it to exit, start it, wait until it is ready, next.
 func rollKaasds(s *system, b *burst) (string, error) {
-	n := len(b.creates)
-	if err := b.waitAnswered(n / 4); err != nil {
+	if err := b.waitUnderWay(); err != nil {
 		return "", err
 	}
-	at := b.answered()
+	at := b.progress()
 	start := time.Now()
 	var took []string
 	for _, k := range s.kaasds {
@@ -587,8 +630,8 @@ func rollKaasds(s *system, b *burst) (string, error) {
 		}
 		took = append(took, fmt.Sprintf("%s %s", k.name, time.Since(t0).Round(time.Millisecond)))
 	}
-	return fmt.Sprintf("restarted the three in turn from %d/%d answered, in %s (%s)",
-		at, n, time.Since(start).Round(time.Millisecond), strings.Join(took, ", ")), nil
+	return fmt.Sprintf("restarted the three in turn from %s, in %s (%s)",
+		at, time.Since(start).Round(time.Millisecond), strings.Join(took, ", ")), nil
 }
 
 // renderTable is the rows as a Markdown table.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -96,7 +97,12 @@ func startSystem(t *testing.T, ownBroker bool) *system {
 	simCfg.AMQPURL = amqpURL
 	simCfg.TaskDelay, simCfg.BootDelay = vcdsim.Duration(30*time.Millisecond), vcdsim.Duration(300*time.Millisecond)
 	simCfg.ExtensionTimeout = vcdsim.Duration(10 * time.Second)
-	if s.sim, err = vcdsim.New(simCfg, nil); err != nil {
+	simLog, err := os.Create(filepath.Join(dir, "vcdsim.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { simLog.Close() })
+	if s.sim, err = vcdsim.New(simCfg, slog.New(slog.NewJSONHandler(simLog, &slog.HandlerOptions{Level: slog.LevelDebug}))); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
