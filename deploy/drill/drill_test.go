@@ -52,9 +52,6 @@ func TestDrills(t *testing.T) {
 	if full {
 		n, pace = 100, 20*time.Millisecond
 	}
-	if testing.Short() && !full {
-		t.Skip("the drills run several processes; -short leaves them out")
-	}
 	var run []drill
 	ownBroker := false
 	for _, d := range drills {
@@ -172,23 +169,28 @@ func (b *burst) waitAnswered(k int) error {
 	})
 }
 
+// postBurst starts posting the burst and returns at once; done is closed once every
+// create is answered.
 func postBurst(s *system, prefix string, n int, pace time.Duration) *burst {
 	b := &burst{creates: make([]create, n), done: make(chan struct{}), start: time.Now()}
-	var wg sync.WaitGroup
-	for i := range n {
-		time.Sleep(pace) // spreading the burst, not waiting for anything: the faults wait for answers
-		b.mu.Lock()
-		b.posted++
-		b.mu.Unlock()
-		wg.Go(func() {
-			c := s.create(fmt.Sprintf("%s-%03d", prefix, i))
+	go func() {
+		var wg sync.WaitGroup
+		for i := range n {
 			b.mu.Lock()
-			b.creates[i] = c
-			b.answers++
+			b.posted++
 			b.mu.Unlock()
-		})
-	}
-	go func() { wg.Wait(); close(b.done) }()
+			wg.Go(func() {
+				c := s.create(fmt.Sprintf("%s-%03d", prefix, i))
+				b.mu.Lock()
+				b.creates[i] = c
+				b.answers++
+				b.mu.Unlock()
+			})
+			time.Sleep(pace) // spreading the burst, not waiting for anything: the faults wait for answers
+		}
+		wg.Wait()
+		close(b.done)
+	}()
 	return b
 }
 
