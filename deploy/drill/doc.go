@@ -6,7 +6,8 @@
 // cluster, VCD has one vApp per cluster and nothing else, no operation is stuck, and every
 // instance's replay equals its live views and verifies the history.
 //
-// The package has tests only. `go test` runs the short form (two drills of 20 creates);
-// KAAS_DRILL=full runs all five with 100 creates each (make drill), and KAAS_DRILL_TABLE
-// names a file for the table of what was done and counted.
+// The package has tests only. `go test` runs the short form (drills a and b, 20 creates
+// each); KAAS_DRILL=full runs all five with 100 creates each (make drill), KAAS_DRILL_TABLE
+// names a file for the table of what was done and counted, and KAAS_DRILL_LOGS a directory
+// to keep the processes' logs in (a failed run keeps them anyway).
 package drill

@@ -94,7 +94,7 @@ type row struct {
 	RetriedWhy   map[string]int
 	Clusters     int // clusters with the drill's names
 	VApps, VMs   int // in VCD, of those clusters
-	Duplicates   int // a second cluster for a name, vApp for a cluster, or VM name
+	Duplicates   int // a second cluster for a name, a second vApp for a cluster, a VM beyond a vApp's two
 	Orphans      int // vApps in VCD for no accepted cluster, and 202s without their cluster
 	Failed       int // creates that ended other than CREATE:SUCCEEDED (and were rolled back)
 	Stuck        int // clusters or operations still running when the drill gave up waiting
@@ -385,17 +385,14 @@ func runDrill(t *testing.T, s *system, d drill, n int, pace time.Duration, all m
 		t.Errorf("create %s was answered 202 with cluster %s, which is not there (listed: %q); its operation: %s", c.name, c.id, clusterOf[c.name], body)
 	}
 
-	// VCD: one vApp per cluster, each with its two VMs; nothing for a cluster kaas does not
-	// have; no VM name twice.
-	vapps, vmNames, nameOf := map[string]int{}, map[string]int{}, map[string]string{}
+	// VCD: one vApp per cluster, each with its two VMs (a third is a node made twice);
+	// nothing for a cluster kaas does not have.
+	vapps, nameOf := map[string]int{}, map[string]string{}
 	for _, c := range list {
 		nameOf[c.ID] = c.Name
 	}
 	for _, a := range s.sim.Inventory().VApps {
 		id := a.Metadata["kaas.cluster.id"]
-		for _, vm := range a.VMs {
-			vmNames[vm.Name]++
-		}
 		if !all[cse.EntityID(id)] {
 			r.Orphans++
 			t.Errorf("vApp %s in VCD belongs to no accepted cluster (%q)", a.Name, id)
@@ -411,13 +408,8 @@ func runDrill(t *testing.T, s *system, d drill, n int, pace time.Duration, all m
 			t.Errorf("cluster %s has %d vApps", id, vapps[id])
 		}
 		if len(a.VMs) != 2 {
+			r.Duplicates += max(0, len(a.VMs)-2)
 			t.Errorf("vApp %s has %d VMs, want 2", a.Name, len(a.VMs))
-		}
-	}
-	for name, k := range vmNames {
-		if k > 1 {
-			r.Duplicates += k - 1
-			t.Errorf("VM name %s %d times", name, k)
 		}
 	}
 

@@ -141,7 +141,7 @@ func (p *proc) launch() error {
 	exited := make(chan struct{})
 	p.cmd, p.exited, p.planned = cmd, exited, false
 	go func() {
-		err := cmd.Wait()
+		_ = cmd.Wait() // the exit status says nothing the log does not
 		logf.Close()
 		p.mu.Lock()
 		restart := !p.planned && !p.closed && p.supervise
@@ -153,7 +153,6 @@ func (p *proc) launch() error {
 		if restart {
 			time.AfterFunc(time.Second, func() { _ = p.launch() }) // RestartSec=1, not a wait for a condition
 		}
-		_ = err
 	}()
 	return nil
 }
