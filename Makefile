@@ -1,7 +1,10 @@
 # kaas: Kubernetes-as-a-Service for VMware Cloud Director.
 #
 #   make run     bring the whole system up on this machine
+#   make run-ha  the same as a provider runs it: three NATS nodes, three kaasd
 #   make test    run every test CI runs (starts RabbitMQ if needed)
+#   make drill   the failure drills in full (kaasd, NATS and RabbitMQ failures during
+#                bursts of creates) and the table of what they counted
 #   make lint    gofmt, go vet, and the package import rules
 #   make bench   measure the request path against the raw AMQP and JetStream ceilings
 #   make fuzz    fuzz the decoders (FUZZTIME per target, default 30s)
@@ -13,7 +16,7 @@ export GOTOOLCHAIN := local
 FUZZTIME ?= 30s
 KAAS_DATA_DIR ?= ./data
 
-.PHONY: run test lint bench fuzz build rabbitmq monitoring units clean
+.PHONY: run run-ha test drill lint bench fuzz build rabbitmq monitoring units clean
 
 rabbitmq:
 	@./deploy/scripts/ensure-rabbitmq.sh
@@ -27,9 +30,21 @@ build:
 run:
 	GO=$(GO) KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./deploy/scripts/run.sh
 
+run-ha:
+	GO=$(GO) KAAS_DATA_DIR=$(KAAS_DATA_DIR) ./deploy/scripts/run-ha.sh
+
 test: rabbitmq lint monitoring
 	@./deploy/scripts/ensure-pyyaml.sh
 	$(GO) test -count=1 -timeout 12m ./...
+
+# All five drills with 100 creates each (make test runs two with 20), then the table of
+# what they did and counted (also in bin/drill.md). Set KAAS_DRILL_LOGS=dir to keep the
+# processes' logs; a failed drill keeps them anyway and says where.
+drill: rabbitmq
+	@mkdir -p bin && rm -f bin/drill.md
+	@status=0; KAAS_DRILL=full KAAS_DRILL_TABLE=$(CURDIR)/bin/drill.md \
+		$(GO) test -count=1 -timeout 60m -v -run '^TestDrills$$' ./deploy/drill/ || status=$$?; \
+		if [ -f bin/drill.md ]; then echo; cat bin/drill.md; fi; exit $$status
 
 # The alert rules, their tests and the example scrape config, checked by promtool.
 monitoring:

@@ -73,6 +73,9 @@ deploy/cmd/vcdsim     deploy/vcdsim |
 # kaasctl speaks the API: the events it shows, CSE's wire types, the recipes it sends.
 deploy/kaasctl        events events/cse events/recipe | deploy/kaasd deploy/kaasd/kaasdtest deploy/vcdsim
 deploy/svc            | 
+# The drills run kaasd and nats-server as processes; their tests set VCD and RabbitMQ up as
+# kaasd install does, in process.
+deploy/drill          | deploy/kaasd deploy/kaasd/kaasdtest deploy/vcdsim events/cse ingress/vcdext/vcdexttest internal/waittest
 deploy                | 
 # The composition root and the binaries wire everything (but no test support, see above),
 # except the executors' in-memory VCD, nor may their tests ("!" binds tests too): kaasd
