@@ -258,6 +258,12 @@ func (a *API) getCluster(c *call) reply {
 }
 
 func unrecorded(err error) reply {
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The store kept trying until the request's time ran out: its last try may have
+		// landed unanswered, so "nothing was changed" would not be sure.
+		return fail(http.StatusServiceUnavailable, cse.MinorDefault,
+			"the request could not be confirmed as recorded in time (the event store is electing a leader or unreachable); try again: %v", err)
+	}
 	return fail(http.StatusServiceUnavailable, cse.MinorDefault, "the request could not be recorded; nothing was changed, try again: %v", err)
 }
 

@@ -339,9 +339,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	if err != nil {
 		return nil, err
 	}
-	if s.store, err = jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, OldSecretsKeys: oldKeys, Replicas: cfg.Replicas,
+	if s.store, err = openStore(ctx, nc, jsstore.Config{SecretsKey: key, OldSecretsKeys: oldKeys, Replicas: cfg.Replicas,
 		CommandMaxAge: cfg.CommandRetention, EventMaxAge: cfg.EventRetention, Mutable: cfg.MutableHistory,
-		AuditMaxAge: cfg.AuditRetention}); err != nil {
+		AuditMaxAge: cfg.AuditRetention}, log); err != nil {
 		return nil, err
 	}
 

@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/events/store"
@@ -85,4 +89,29 @@ func (n nameClaims) Claim(ctx context.Context, key, clusterID string, replace ui
 
 func (n nameClaims) Release(ctx context.Context, key string, rev uint64) error {
 	return n.kv.Delete(ctx, key, rev)
+}
+
+// storeStartWait bounds how long kaasd waits at start for JetStream to declare its streams.
+const storeStartWait = time.Minute
+
+// openStore declares the streams and buckets, again while JetStream does not answer: a NATS
+// cluster started with its kaasd (three at once on a fresh cluster, a rolling restart of
+// both) may still be electing its leaders, and gives up on the declarations in the meantime.
+func openStore(ctx context.Context, nc *nats.Conn, cfg jsstore.Config, log *slog.Logger) (*jsstore.Store, error) {
+	deadline := time.Now().Add(storeStartWait)
+	for {
+		st, err := jsstore.New(ctx, nc, cfg)
+		var apiErr *jetstream.APIError
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.As(err, &apiErr) && apiErr.Code == 503
+		if err == nil || !unanswered || ctx.Err() != nil || time.Now().After(deadline) {
+			return st, err
+		}
+		log.Warn("JetStream did not answer the streams' declarations yet (a NATS cluster electing its leaders?); trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -153,7 +153,10 @@ func (s *Store) declareAudit(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.cfg.Replicas,
 		MaxAge:      s.cfg.AuditMaxAge,
-		Compression: jetstream.S2Compression,
+		// Not compressed: a node killed in a drill came back with its compressed copy of
+		// this stream unreadable (nats-server 2.15.2: "s2: corrupt input" at catch-up),
+		// where the uncompressed streams recovered. Disk is cheaper than an audit gap.
+		Compression: jetstream.NoCompression,
 		Sources:     []*jetstream.StreamSource{{Name: events.CommandStream}, {Name: events.EventStream}},
 		DenyDelete:  !s.cfg.Mutable,
 		DenyPurge:   !s.cfg.Mutable,
@@ -298,26 +301,38 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 // with the same Nats-Msg-Id refuses another until that one is stored.
 const errMsgIDInProcess jetstream.ErrorCode = 10158
 
-// inProcessAttempts bounds how often publish tries while the message id is in process:
-// pauses growing by 5 ms, about 2 s in all, where storing the first takes milliseconds.
-const inProcessAttempts = 28
+// publishAttempt bounds one try of a publish. A replicated stream electing a new leader (its
+// leader's node stopped) answers no publish for a few seconds; the next try, with the same
+// message id, lands once it has one, and a try that had landed unanswered is a duplicate.
+const publishAttempt = 2 * time.Second
 
-// publish publishes msg, and again while a replicated stream answers that a publish with
-// the same message id is in process. On one replica a publish is stored or refused at
-// once; on three, a redelivered request can race its first delivery (another kaasd took it
-// over while the first was appending it), and the retry then gets the first's sequence as
-// a duplicate, as on one replica.
+// publish publishes msg, which carries a message id, until the stream answers or ctx (or,
+// without a deadline, the store's Timeout) runs out: again after a try the stream did not
+// answer in time or had no leader for, and again while a replicated stream answers that a
+// publish with the same message id is in process (a redelivered request racing its first
+// delivery, on another kaasd). Each try after the first is a duplicate if an earlier one
+// landed, so a publish lands once.
 func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if _, has := ctx.Deadline(); !has {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+	}
 	for attempt := 1; ; attempt++ {
-		ack, err := s.js.PublishMsg(ctx, msg, opts...)
+		actx, cancel := context.WithTimeout(ctx, publishAttempt)
+		ack, err := s.js.PublishMsg(actx, msg, opts...)
+		cancel()
 		var apiErr *jetstream.APIError
-		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errMsgIDInProcess || attempt == inProcessAttempts {
+		inProcess := errors.As(err, &apiErr) && apiErr.ErrorCode == errMsgIDInProcess
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout)
+		if err == nil || !(inProcess || unanswered) || ctx.Err() != nil {
 			return ack, err
 		}
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		case <-time.After(min(time.Duration(attempt)*5*time.Millisecond, 250*time.Millisecond)):
 		}
 	}
 }
