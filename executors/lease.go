@@ -1,6 +1,7 @@
 package executors
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -97,7 +98,10 @@ func (l *leases) acquire(ctx context.Context, id string) (h *lease, took bool, e
 		if err != nil {
 			return nil, false, fmt.Errorf("read lease %s: %w", key, err)
 		}
-		if !l.stale(key, e.Revision) {
+		// Ours already: a Create that landed unanswered, or a release that failed. One
+		// worker of this executor holds a cluster at a time, so it is this one's.
+		mine := bytes.Equal(e.Value, l.holder)
+		if !mine && !l.stale(key, e.Revision) {
 			return nil, false, nil
 		}
 		rev, err = l.kv.Update(ctx, key, l.holder, e.Revision)
@@ -106,6 +110,9 @@ func (l *leases) acquire(ctx context.Context, id string) (h *lease, took bool, e
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("take over lease %s: %w", key, err)
+		}
+		if mine {
+			return l.held(key, rev), false, nil
 		}
 		l.log.Warn("took over a cluster's lease its holder stopped renewing", "lease", key, "holder", string(e.Value), "unrenewed_for", l.ttl)
 		return l.held(key, rev), true, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,7 +24,7 @@ func (s *Store) KeyValue(ctx context.Context, cfg store.KVConfig) (store.KV, err
 	if err != nil {
 		return nil, fmt.Errorf("declare bucket %s: %w", cfg.Bucket, err)
 	}
-	return bucket{kv}, nil
+	return bucket{kv: kv, timeout: s.cfg.Timeout}, nil
 }
 
 // declareBucket declares a key-value bucket (creating it, or updating its config) and opens
@@ -52,7 +53,10 @@ func declareBucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.Ke
 }
 
 // bucket is a store.KV on a JetStream key-value bucket.
-type bucket struct{ kv jetstream.KeyValue }
+type bucket struct {
+	kv      jetstream.KeyValue
+	timeout time.Duration // of a call whose context has no deadline
+}
 
 // kvErr maps JetStream's key-value errors onto the store's, keeping JetStream's in the chain.
 func kvErr(err error) error {
@@ -82,18 +86,31 @@ func entry(e jetstream.KeyValueEntry) store.KVEntry {
 	return store.KVEntry{Key: e.Key(), Value: e.Value(), Revision: e.Revision(), Deleted: e.Operation() != jetstream.KeyValuePut}
 }
 
-func (b bucket) Create(ctx context.Context, key string, value []byte) (uint64, error) {
-	rev, err := b.kv.Create(ctx, key, value)
+// The writes try again while a replicated bucket elects its leader (untilAnswered): a
+// conditional write that landed unanswered then fails as having lost, and its caller, which
+// reads the key to see who won, finds its own write.
+
+func (b bucket) Create(ctx context.Context, key string, value []byte) (rev uint64, err error) {
+	err = untilAnswered(ctx, b.timeout, func(ctx context.Context) error {
+		rev, err = b.kv.Create(ctx, key, value)
+		return err
+	})
 	return rev, kvErr(err)
 }
 
-func (b bucket) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
-	rev, err := b.kv.Update(ctx, key, value, rev)
+func (b bucket) Update(ctx context.Context, key string, value []byte, last uint64) (rev uint64, err error) {
+	err = untilAnswered(ctx, b.timeout, func(ctx context.Context) error {
+		rev, err = b.kv.Update(ctx, key, value, last)
+		return err
+	})
 	return rev, kvErr(err)
 }
 
-func (b bucket) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	rev, err := b.kv.Put(ctx, key, value)
+func (b bucket) Put(ctx context.Context, key string, value []byte) (rev uint64, err error) {
+	err = untilAnswered(ctx, b.timeout, func(ctx context.Context) error {
+		rev, err = b.kv.Put(ctx, key, value)
+		return err
+	})
 	return rev, kvErr(err)
 }
 
@@ -102,7 +119,7 @@ func (b bucket) Delete(ctx context.Context, key string, lastRev uint64) error {
 	if lastRev != 0 {
 		opts = append(opts, jetstream.LastRevision(lastRev))
 	}
-	return kvErr(b.kv.Delete(ctx, key, opts...))
+	return kvErr(untilAnswered(ctx, b.timeout, func(ctx context.Context) error { return b.kv.Delete(ctx, key, opts...) }))
 }
 
 func (b bucket) Keys(ctx context.Context, prefix string) ([]string, error) {

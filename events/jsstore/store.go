@@ -301,37 +301,61 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 // with the same Nats-Msg-Id refuses another until that one is stored.
 const errMsgIDInProcess jetstream.ErrorCode = 10158
 
-// publishAttempt bounds one try of a publish. A replicated stream electing a new leader (its
-// leader's node stopped) answers no publish for a few seconds; the next try, with the same
-// message id, lands once it has one, and a try that had landed unanswered is a duplicate.
-const publishAttempt = 2 * time.Second
+// publish publishes msg, which carries a message id, until the stream answers (see
+// untilAnswered), and again while a replicated stream answers that a publish with the same
+// message id is in process (a redelivered request racing its first delivery, on another
+// kaasd). Each try after the first is a duplicate if an earlier one landed, so a publish
+// lands once.
+func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (ack *jetstream.PubAck, err error) {
+	err = untilAnswered(ctx, s.cfg.Timeout, func(ctx context.Context) error {
+		ack, err = s.js.PublishMsg(ctx, msg, opts...)
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == errMsgIDInProcess {
+			return errUnanswered{err}
+		}
+		return err
+	})
+	return ack, err
+}
 
-// publish publishes msg, which carries a message id, until the stream answers or ctx (or,
-// without a deadline, the store's Timeout) runs out: again after a try the stream did not
-// answer in time or had no leader for, and again while a replicated stream answers that a
-// publish with the same message id is in process (a redelivered request racing its first
-// delivery, on another kaasd). Each try after the first is a duplicate if an earlier one
-// landed, so a publish lands once.
-func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+// tryTimeout bounds one try of a write. A replicated stream electing a new leader (its
+// leader's node stopped) answers nothing for a few seconds, and a write sent meanwhile is
+// never answered; the next try lands once it has one.
+const tryTimeout = time.Second
+
+// errUnanswered marks an error that a try of untilAnswered may make again.
+type errUnanswered struct{ error }
+
+func (e errUnanswered) Unwrap() error { return e.error }
+
+// untilAnswered runs try, each time within tryTimeout, again while the server does not
+// answer it (a timeout, no responders, no stream response, or an errUnanswered), until ctx
+// ends or, without a deadline, timeout has passed. Only idempotent writes go through it: a
+// message with its id, a compare-and-set (a try that landed unanswered makes the next one
+// find its own write).
+func untilAnswered(ctx context.Context, timeout time.Duration, try func(ctx context.Context) error) error {
 	if _, has := ctx.Deadline(); !has {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, publishAttempt)
-		ack, err := s.js.PublishMsg(actx, msg, opts...)
+		tctx, cancel := context.WithTimeout(ctx, tryTimeout)
+		err := try(tctx)
 		cancel()
-		var apiErr *jetstream.APIError
-		inProcess := errors.As(err, &apiErr) && apiErr.ErrorCode == errMsgIDInProcess
-		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
-			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout)
-		if err == nil || !(inProcess || unanswered) || ctx.Err() != nil {
-			return ack, err
+		var again errUnanswered
+		if errors.As(err, &again) {
+			err = again.error
+		} else if err == nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return err
 		case <-time.After(min(time.Duration(attempt)*5*time.Millisecond, 250*time.Millisecond)):
 		}
 	}
