@@ -321,7 +321,7 @@ func (s *Store) publish(ctx context.Context, msg *nats.Msg, opts ...jetstream.Pu
 // tryTimeout bounds one try of a write. A replicated stream electing a new leader (its
 // leader's node stopped) answers nothing for a few seconds, and a write sent meanwhile is
 // never answered; the next try lands once it has one.
-const tryTimeout = time.Second
+const tryTimeout = 2 * time.Second
 
 // errUnanswered marks an error that a try of untilAnswered may make again.
 type errUnanswered struct{ error }
