@@ -229,26 +229,10 @@ func (s *system) natsHealthy(within time.Duration) error {
 	})
 }
 
-// login opens a session at VCD and returns its bearer token.
+// login opens a session at VCD and returns its bearer token, as kaasd's tests do.
 func (s *system) login(t *testing.T, userAtOrg, password string) string {
 	t.Helper()
-	path := "/cloudapi/1.0.0/sessions"
-	if strings.HasSuffix(userAtOrg, "@System") {
-		path += "/provider"
-	}
-	req, _ := http.NewRequest(http.MethodPost, s.url+path, nil)
-	req.SetBasicAuth(userAtOrg, password)
-	req.Header.Set("Accept", "application/json;version=37.0")
-	resp, err := s.https.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	tok := resp.Header.Get("X-Vmware-Vcloud-Access-Token")
-	if resp.StatusCode != http.StatusOK || tok == "" {
-		t.Fatalf("login %s: %d", userAtOrg, resp.StatusCode)
-	}
-	return tok
+	return (&kaasdtest.System{URL: s.url, HTTP: s.https}).Login(t, userAtOrg, password)
 }
 
 // call makes one HTTPS call to VCD's API in a session: CSE's API, relayed to kaas over

@@ -12,6 +12,9 @@
 # then vcdsim, then the NATS nodes, and waits for each.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+me="make run-ha"
+# shellcheck source=deploy/scripts/lib.sh
+. deploy/scripts/lib.sh
 
 GO=${GO:-go}
 mkdir -p "${KAAS_DATA_DIR:-./data}/ha" bin
@@ -23,25 +26,6 @@ sim_url=https://$VCDSIM_ADDR
 nodes=(1 2 3)
 nats_urls=nats://127.0.0.1:4231,nats://127.0.0.1:4232,nats://127.0.0.1:4233
 key_file=$base/secrets.key
-
-# in_use reports whether something already listens on host:port.
-in_use() {
-	local host=${1%:*} port=${1##*:}
-	(exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
-}
-
-# fail says what went wrong, shows the end of the log that says why, and exits (the EXIT
-# trap stops what was started).
-fail() {
-	local msg=$1 log=${2:-}
-	echo >&2
-	echo "make run-ha: $msg" >&2
-	if [ -n "$log" ]; then
-		echo "The end of $log:" >&2
-		tail -n 20 "$log" >&2 || true
-	fi
-	exit 1
-}
 
 # wait_http waits until url answers 200, while the process pid runs.
 wait_http() {
@@ -142,36 +126,8 @@ for i in 2 3; do
 	wait_http "kaasd-$i" "http://127.0.0.1:909$i/readyz" "${pid[kaasd-$i]}" "$base/kaasd-$i.log"
 done
 
-# As the provider, enable every org VDC for Kubernetes once kaas has read them from VCD
-# (as make run does).
-export KAAS_CONFIG="$base/provider-session.yaml"
-if ! err=$(printf '%s\n' "$KAAS_VCD_PASSWORD" |
-	bin/kaasctl login "$sim_url" --org System --user "$KAAS_VCD_USER" --password-stdin --insecure 2>&1 >/dev/null); then
-	fail "could not log in to $sim_url as the provider: $err" "$sim_log"
-fi
-vdcs=""
-deadline=$((SECONDS + READY_TIMEOUT))
-while :; do
-	if out=$(bin/kaasctl ovdc list -o wide 2>&1); then
-		vdcs=$(printf '%s\n' "$out" | awk 'NR > 1 {print $NF}')
-		[ -n "$vdcs" ] && break
-		out="kaas lists no org VDC yet"
-	fi
-	if [ "$SECONDS" -ge "$deadline" ]; then
-		fail "could not list the org VDCs within ${READY_TIMEOUT}s: $out" "$base/kaasd-1.log"
-	fi
-	sleep 0.5
-done
-for id in $vdcs; do
-	tries=0
-	until err=$(bin/kaasctl ovdc enable "$id" --wait 2>&1 >/dev/null); do
-		tries=$((tries + 1))
-		[ "$tries" -lt 5 ] || fail "could not enable org VDC $id: $err" "$base/kaasd-1.log"
-		sleep 1
-	done
-	echo "enabled org VDC $id for native Kubernetes"
-done
-unset KAAS_CONFIG
+# As the provider, enable every org VDC for Kubernetes (as make run does).
+enable_vdcs "$sim_url" "$KAAS_VCD_USER" "$KAAS_VCD_PASSWORD" "$base/provider-session.yaml" "$base/kaasd-1.log" "$READY_TIMEOUT"
 
 cat <<MSG
 

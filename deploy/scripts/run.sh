@@ -9,6 +9,9 @@
 # waits for both.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+me="make run"
+# shellcheck source=deploy/scripts/lib.sh
+. deploy/scripts/lib.sh
 
 GO=${GO:-go}
 export KAAS_DATA_DIR=${KAAS_DATA_DIR:-./data}
@@ -29,27 +32,6 @@ local_addr() {
 }
 admin=$(local_addr "$ADMIN_ADDR")
 sim_url=https://$(local_addr "$VCDSIM_ADDR")
-
-# in_use reports whether something already listens on host:port.
-in_use() {
-	local host=${1%:*} port=${1##*:}
-	host=${host#[}
-	host=${host%]}
-	(exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
-}
-
-# fail says what went wrong, shows the end of the log that says why, and exits (the EXIT
-# trap stops what was started).
-fail() {
-	local msg=$1 log=${2:-}
-	echo >&2
-	echo "make run: $msg" >&2
-	if [ -n "$log" ]; then
-		echo "The end of $log:" >&2
-		tail -n 20 "$log" >&2 || true
-	fi
-	exit 1
-}
 
 for a in "$(local_addr "$VCDSIM_ADDR")" "$admin"; do
 	if in_use "$a"; then
@@ -113,37 +95,8 @@ until curl -sf --max-time 2 "http://$admin/readyz" >/dev/null; do
 	sleep 0.2
 done
 
-# As the provider, enable every org VDC for Kubernetes once kaasd has read them from VCD:
-# tenants cannot create clusters in a VDC that is not enabled (as with CSE). kaasd reads
-# them just after it starts, so the list may be empty for a moment.
-export KAAS_CONFIG="$KAAS_DATA_DIR/provider-session.yaml"
-if ! err=$(printf '%s\n' "$KAAS_VCD_PASSWORD" |
-	bin/kaasctl login "$sim_url" --org System --user "$KAAS_VCD_USER" --password-stdin --insecure 2>&1 >/dev/null); then
-	fail "could not log in to $sim_url as the provider: $err" "$sim_log"
-fi
-vdcs=""
-deadline=$((SECONDS + READY_TIMEOUT))
-while :; do
-	if out=$(bin/kaasctl ovdc list -o wide 2>&1); then
-		vdcs=$(printf '%s\n' "$out" | awk 'NR > 1 {print $NF}')
-		[ -n "$vdcs" ] && break
-		out="kaas lists no org VDC yet"
-	fi
-	if [ "$SECONDS" -ge "$deadline" ]; then
-		fail "could not list the org VDCs within ${READY_TIMEOUT}s: $out" "$kaasd_log"
-	fi
-	sleep 0.5
-done
-for id in $vdcs; do
-	tries=0
-	until err=$(bin/kaasctl ovdc enable "$id" --wait 2>&1 >/dev/null); do
-		tries=$((tries + 1))
-		[ "$tries" -lt 5 ] || fail "could not enable org VDC $id: $err" "$kaasd_log"
-		sleep 1
-	done
-	echo "enabled org VDC $id for native Kubernetes"
-done
-unset KAAS_CONFIG
+# As the provider, enable every org VDC for Kubernetes.
+enable_vdcs "$sim_url" "$KAAS_VCD_USER" "$KAAS_VCD_PASSWORD" "$KAAS_DATA_DIR/provider-session.yaml" "$kaasd_log" "$READY_TIMEOUT"
 
 cat <<MSG
 
