@@ -35,6 +35,7 @@ run-ha:
 
 test: rabbitmq lint monitoring
 	@./deploy/scripts/ensure-pyyaml.sh
+	@./deploy/scripts/ensure-systemd-analyze.sh
 	$(GO) test -count=1 -timeout 12m ./...
 
 # All five drills with 100 creates each (make test runs two with 20), then the table of
@@ -54,9 +55,10 @@ monitoring:
 	promtool check config deploy/monitoring/prometheus.yml
 
 # The systemd units (systemd-analyze verify, any warning fails) and the example settings
-# (kaasd accepts them). Part of `go test`, hence of make test; skipped where systemd-analyze
-# is not installed.
+# (kaasd accepts them). Part of `go test`, hence of make test, which installs systemd-analyze
+# when it is missing, as this does.
 units:
+	@./deploy/scripts/ensure-systemd-analyze.sh
 	$(GO) test -count=1 -run '^TestSystemd' -v ./deploy/cmd/kaasd/
 
 lint:
