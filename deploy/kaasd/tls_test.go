@@ -40,12 +40,22 @@ func writeKey(t *testing.T) string {
 	return p
 }
 
-// startNATS starts kaasd with cfg and, when it starts, checks that JetStream answers it.
-func startNATS(t *testing.T, cfg kaasd.Config) error {
+// wantStart starts kaasd with cfg. With wantErr empty it must start, and JetStream answer
+// it; otherwise it must be refused with an error containing wantErr, which it returns.
+func wantStart(t *testing.T, cfg kaasd.Config, wantErr string) error {
 	t.Helper()
 	s, err := kaasd.Start(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
+	if wantErr != "" {
+		if err == nil {
+			s.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("Start = %v, want %q", err, wantErr)
+		}
 		return err
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer s.Close()
 	if _, _, err := s.Store().LastSequences(t.Context()); err != nil {
@@ -129,17 +139,7 @@ func TestNATSTLSAndPassword(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := natsOnly(t, tt.url)
 			tt.set(&cfg)
-			err := startNATS(t, cfg)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Start = %v, want %q", err, tt.wantErr)
-			}
-			if strings.Contains(err.Error(), "horse") {
+			if err := wantStart(t, cfg, tt.wantErr); err != nil && strings.Contains(err.Error(), "horse") {
 				t.Errorf("the error shows the password: %v", err)
 			}
 		})
@@ -185,16 +185,7 @@ func TestNATSCredsFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := natsOnly(t, srv.ClientURL())
 			cfg.NATSCredsFile = tt.creds
-			err := startNATS(t, cfg)
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Start = %v, want %q", err, tt.wantErr)
-			}
+			wantStart(t, cfg, tt.wantErr)
 		})
 	}
 }

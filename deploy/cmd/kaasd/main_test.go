@@ -179,12 +179,7 @@ func TestSecretFiles(t *testing.T) {
 		}
 		return p
 	}
-	tests := []struct {
-		name    string
-		env     map[string]string
-		check   func(t *testing.T, c kaasd.Config)
-		wantErr string
-	}{
+	tests := []parseCase{
 		{name: "VCD password", env: map[string]string{"KAAS_VCD_PASSWORD": "", "KAAS_VCD_PASSWORD_FILE": file("vcd-password", "s3cret\n")},
 			check: func(t *testing.T, c kaasd.Config) {
 				if c.VCDPassword != "s3cret" {
@@ -226,27 +221,7 @@ func TestSecretFiles(t *testing.T) {
 		{name: "every problem at once", env: map[string]string{"KAAS_VCD_TOKEN": "t", "KAAS_VCD_TOKEN_FILE": file("t", "t"),
 			"KAAS_NATS_URL_FILE": filepath.Join(dir, "nope")}, wantErr: "KAAS_VCD_TOKEN and KAAS_VCD_TOKEN_FILE are both set: set one of them\nKAAS_NATS_URL_FILE: open"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			cfg, _, err := parse(nil, func(k string) string {
-				if v, ok := tt.env[k]; ok {
-					return v
-				}
-				return aVCD[k]
-			}, &stderr)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, cfg)
-		})
-	}
+	runParseCases(t, tests)
 }
 
 // TestUsageHidesPasswords: a usage error prints every flag's default, into the service's
