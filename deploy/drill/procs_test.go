@@ -1,6 +1,7 @@
 package drill_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/kaasproject/kaas/internal/gobuild"
 )
 
 // bins are the binaries the drills run as processes, built from this module once per test
@@ -32,16 +34,11 @@ var buildBins = sync.OnceValues(func() (bins, error) {
 		return bins{}, err
 	}
 	binDir = dir
-	goBin, err := exec.LookPath("go")
+	b, err := gobuild.Build(context.Background(), dir, "github.com/kaasproject/kaas/deploy/cmd/kaasd", "github.com/nats-io/nats-server/v2")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return bins{}, err
 	}
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator),
-		"github.com/kaasproject/kaas/deploy/cmd/kaasd", "github.com/nats-io/nats-server/v2")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return bins{}, fmt.Errorf("build kaasd and nats-server: %v\n%s", err, b)
-	}
-	return bins{kaasd: filepath.Join(dir, "kaasd"), nats: filepath.Join(dir, "nats-server")}, nil
+	return bins{kaasd: b[0], nats: b[1]}, nil
 })
 
 func TestMain(m *testing.M) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
+	"github.com/kaasproject/kaas/internal/gobuild"
 )
 
 // buildKaasd compiles the real binary once per test run.
@@ -28,16 +28,11 @@ var buildKaasd = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	goBin, err := exec.LookPath("go")
+	bins, err := gobuild.Build(context.Background(), dir, "github.com/kaasproject/kaas/deploy/cmd/kaasd")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", err
 	}
-	out := filepath.Join(dir, "kaasd")
-	cmd := exec.Command(goBin, "build", "-o", out, "github.com/kaasproject/kaas/deploy/cmd/kaasd")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build kaasd: %v\n%s", err, b)
-	}
-	return out, nil
+	return bins[0], nil
 })
 
 // proc is kaasd running as a separate process, so that it can be SIGKILLed.

@@ -40,6 +40,8 @@ events/natstest       | events/...
 internal/waittest     |
 # A test's own CA and certificates, and a TLS proxy in front of a plain server.
 internal/tlstest      |
+# Builds kaasd and nats-server for tests and the bench that run them as processes.
+internal/gobuild      |
 # Executors record events: the aggregates they plan with, templates and recipes they build
 # from, the store's types (the store itself is an interface of theirs; deploy gives them
 # JetStream's). Never CSE's wire types. Their tests run on the in-memory store (never a
@@ -75,7 +77,7 @@ deploy/kaasctl        events events/cse events/recipe | deploy/kaasd deploy/kaas
 deploy/svc            | 
 # The drills run kaasd and nats-server as processes; their tests set VCD and RabbitMQ up as
 # kaasd install does, in process.
-deploy/drill          | deploy/kaasd deploy/kaasd/kaasdtest deploy/vcdsim events/cse ingress/vcdext/vcdexttest internal/waittest
+deploy/drill          | deploy/kaasd deploy/kaasd/kaasdtest deploy/vcdsim events/cse ingress/vcdext/vcdexttest internal/waittest internal/gobuild
 deploy                | 
 # The composition root and the binaries wire everything (but no test support, see above),
 # except the executors' in-memory VCD, nor may their tests ("!" binds tests too): kaasd

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdextclient"
+	"github.com/kaasproject/kaas/internal/gobuild"
 )
 
 // failoverInFlight is the failover runs' load: callers each sending one create after
@@ -212,16 +212,11 @@ func failoverLoad(ctx context.Context, fe *env, client *vcdextclient.Client, d t
 
 // buildKaasd builds deploy/cmd/kaasd into dir with the go command that runs the bench.
 func buildKaasd(ctx context.Context, dir string) (string, error) {
-	goBin, err := exec.LookPath("go")
+	bins, err := gobuild.Build(ctx, dir, "github.com/kaasproject/kaas/deploy/cmd/kaasd")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("%w (or name a binary with -kaasd)", err)
 	}
-	out := filepath.Join(dir, "kaasd")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/kaasproject/kaas/deploy/cmd/kaasd")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build kaasd (or name a binary with -kaasd): %v\n%s", err, b)
-	}
-	return out, nil
+	return bins[0], nil
 }
 
 // kaasdProc is kaasd running as a process of its own, so that it can be killed as a crash
