@@ -9,9 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,18 +103,7 @@ func startSystem(t *testing.T, ownBroker bool) *system {
 	if s.sim, err = vcdsim.New(simCfg, slog.New(slog.NewJSONHandler(simLog, &slog.HandlerOptions{Level: slog.LevelDebug}))); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ln, err = vcdsim.SelfSignedTLS(ln, "vcdsim"); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: s.sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed at cleanup
-	s.url = "https://" + ln.Addr().String()
-	s.sim.SetBase(s.url)
-	t.Cleanup(func() { _ = srv.Close(); s.sim.Close() })
+	s.url = kaasdtest.Serve(t, s.sim)
 
 	// NATS: the three nodes at once, then a cluster that has elected its meta leader.
 	s.nats = newNATSCluster(t, b.nats, dir)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/events/natstest"
 	"github.com/kaasproject/kaas/events/store"
 	"github.com/kaasproject/kaas/events/store/storetest"
@@ -12,15 +13,7 @@ import (
 // TestKV runs the key-value conformance suite on one nats-server, a new bucket per case.
 func TestKV(t *testing.T) {
 	st, _ := natstest.Store(t)
-	n := 0
-	storetest.RunKV(t, func(t *testing.T) store.KV {
-		n++
-		kv, err := st.KeyValue(t.Context(), store.KVConfig{Bucket: fmt.Sprintf("TEST_%d", n), Description: "conformance"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kv
-	})
+	storetest.RunKV(t, newBuckets(st))
 }
 
 // TestKVR3 runs the reads and conditional writes of the suite (what the ingress's name
@@ -31,13 +24,18 @@ func TestKV(t *testing.T) {
 // moment later, not at once.
 func TestKVR3(t *testing.T) {
 	st, _ := natstest.ClusterStore(t, 3)
+	storetest.RunKV(t, newBuckets(st), storetest.Only("GetMissing", "PutGet", "RevisionsAcrossKeys", "Create", "CreateRace", "Update", "Delete", "InvalidKey"))
+}
+
+// newBuckets opens a new bucket on st for each case.
+func newBuckets(st *jsstore.Store) func(t *testing.T) store.KV {
 	n := 0
-	storetest.RunKV(t, func(t *testing.T) store.KV {
+	return func(t *testing.T) store.KV {
 		n++
 		kv, err := st.KeyValue(t.Context(), store.KVConfig{Bucket: fmt.Sprintf("TEST_%d", n), Description: "conformance"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return kv
-	}, storetest.Only("GetMissing", "PutGet", "RevisionsAcrossKeys", "Create", "CreateRace", "Update", "Delete", "InvalidKey"))
+	}
 }

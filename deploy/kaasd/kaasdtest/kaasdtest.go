@@ -91,9 +91,28 @@ func StartBare(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Served as the binaries serve it, with vcdsim's own self-signed certificate: an ECDSA
-	// key signs a handshake in a fraction of the time httptest's RSA key takes, and
-	// go-vcloud-director opens connections by the hundred.
+	base := Serve(t, sim)
+
+	cfg := kaasd.Defaults()
+	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
+	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = base+"/api", "administrator", "kaas-admin", true
+	cfg.PollInterval = 50 * time.Millisecond
+	// Template builds run in the simulator's only VDC, as make run's do.
+	cfg.Build.Org, cfg.Build.VDC, cfg.Build.Network = "acme", "acme-vdc", "acme-net"
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &System{URL: base, Sim: sim, Config: cfg, HTTP: HTTPClient()}
+}
+
+// Serve serves sim over HTTPS on a loopback port until the test ends, and returns its
+// address (https://127.0.0.1:<port>), which sim then names in its links. It is served as
+// the binaries serve it, with vcdsim's own self-signed certificate: an ECDSA key signs a
+// handshake in a fraction of the time httptest's RSA key takes, and go-vcloud-director
+// opens connections by the hundred.
+func Serve(t testing.TB, sim *vcdsim.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -107,18 +126,7 @@ func StartBare(t testing.TB, simCfg vcdsim.Config, opts ...func(*kaasd.Config)) 
 	base := "https://" + ln.Addr().String()
 	sim.SetBase(base)
 	t.Cleanup(func() { _ = srv.Close(); sim.Close() })
-
-	cfg := kaasd.Defaults()
-	cfg.DataDir, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey = t.TempDir(), amqpURL, exchange, key
-	cfg.AdminAddr = "127.0.0.1:0"
-	cfg.VCDURL, cfg.VCDUser, cfg.VCDPassword, cfg.VCDInsecure = base+"/api", "administrator", "kaas-admin", true
-	cfg.PollInterval = 50 * time.Millisecond
-	// Template builds run in the simulator's only VDC, as make run's do.
-	cfg.Build.Org, cfg.Build.VDC, cfg.Build.Network = "acme", "acme-vdc", "acme-net"
-	for _, o := range opts {
-		o(&cfg)
-	}
-	return &System{URL: base, Sim: sim, Config: cfg, HTTP: HTTPClient()}
+	return base
 }
 
 // HTTPClient is a client that trusts vcdsim's self-signed certificate.
