@@ -677,7 +677,7 @@ func syncCloud(ctx context.Context, store *jsstore.Store, every time.Duration, l
 // Redacted is the configuration as a provider may read it (GET /api/cse/system/config):
 // passwords, tokens and key locations are left out, URLs lose their credentials.
 func (c Config) Redacted() map[string]any {
-	clean := redactURLs
+	clean := RedactURLs
 	return map[string]any{
 		"nats_url": clean(c.NATSURL), "nats_relaxed_sync": c.NATSRelaxedSync.String(), "data_dir": c.DataDir, "amqp_url": clean(c.AMQPURL), "amqp_exchange": c.AMQPExchange,
 		"amqp_routing_key": c.AMQPRoutingKey, "amqp_queue": c.AMQPQueue, "amqp_prefetch": c.AMQPPrefetch,

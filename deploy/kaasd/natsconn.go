@@ -21,7 +21,7 @@ func connectNATS(cfg Config, opts []nats.Option) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(cfg.NATSURL, append(opts, more...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(cfg.NATSURL), explainNATS(err, cfg.NATSCertFile != ""))
+		return nil, fmt.Errorf("connect to NATS at %s: %w", RedactURLs(cfg.NATSURL), explainNATS(err, cfg.NATSCertFile != ""))
 	}
 	return nc, nil
 }
@@ -91,9 +91,9 @@ func explainNATS(err error, withCert bool) error {
 	return err
 }
 
-// redactURLs hides the passwords of a URL, or of a comma-separated list of them (a NATS
+// RedactURLs hides the passwords of a URL, or of a comma-separated list of them (a NATS
 // cluster's servers).
-func redactURLs(raw string) string {
+func RedactURLs(raw string) string {
 	if raw == "" {
 		return ""
 	}

@@ -4,9 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
+
+	"github.com/kaasproject/kaas/deploy/kaasd"
 )
 
 // secretVars are the variables that may hold a secret (a password, a token, a URL with a
@@ -63,13 +64,5 @@ func redactDefault(fs *flag.FlagSet, name string) {
 	if f == nil || f.DefValue == "" {
 		return
 	}
-	urls := strings.Split(f.DefValue, ",") // KAAS_NATS_URL lists a cluster's servers
-	for i, s := range urls {
-		if u, err := url.Parse(strings.TrimSpace(s)); err == nil {
-			urls[i] = u.Redacted()
-		} else {
-			urls[i] = "(set)"
-		}
-	}
-	f.DefValue = strings.Join(urls, ",")
+	f.DefValue = kaasd.RedactURLs(f.DefValue) // KAAS_NATS_URL lists a cluster's servers
 }
