@@ -346,6 +346,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 	}
 
 	reg := svc.NewRegistry(Version)
+	registerStoreMetrics(reg, s.store)
 	admin := svc.NewAdmin(reg)
 	// The admin listener opens before every role has registered its check: until Start has
 	// wired them all, /readyz must not say ready on the checks registered so far (an

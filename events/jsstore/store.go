@@ -45,6 +45,9 @@ type Config struct {
 	// (zero: forever).
 	NoAuditStream bool
 	AuditMaxAge   time.Duration
+	// NoBatching sends every command append on its own instead of grouping the appends
+	// that wait behind one another into atomic batches (batch.go). For measuring.
+	NoBatching bool
 }
 
 func (c *Config) setDefaults() {
@@ -97,6 +100,11 @@ type Store struct {
 	snaps   jetstream.KeyValue
 	secrets *Secrets
 	cfg     Config
+	// cmdBatch groups concurrent command appends into atomic batches; nil when the
+	// server did not keep the stream's allow_atomic (see batch.go).
+	cmdBatch *batcher
+	// evtBatch does the same for event appends, one append per subject in a batch.
+	evtBatch *batcher
 }
 
 // New checks the server, declares the streams and the secrets bucket, and returns the store.
@@ -117,9 +125,13 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		"kaas commands: what tenants and providers asked for, one subject per cluster"); err != nil {
 		return nil, err
 	}
+
 	if s.evts, err = s.declare(ctx, events.EventStream, events.EventSubjects, cfg.EventMaxAge,
 		"kaas events: the source of truth, one subject per cluster"); err != nil {
 		return nil, err
+	}
+	if !cfg.NoBatching {
+		s.cmdBatch, s.evtBatch = s.batcher(s.cmds, false), s.batcher(s.evts, true)
 	}
 	if s.dlq, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: events.DeadLetterStream, Description: "kaas dead letters: commands that could not be carried out, with why",
@@ -163,6 +175,19 @@ func (s *Store) declareAudit(ctx context.Context) error {
 		AllowDirect: true,
 		Metadata:    map[string]string{"kaas.schema": "1"},
 	}
+	if s.cfg.Replicas == 1 {
+		// A copy need not be synced before JetStream acknowledges it: sourcing resumes
+		// after the last message the archive holds, so a tail lost in a crash is copied
+		// again from the streams, which are synced. Syncing it too doubled the fsyncs of
+		// every append on one node (the replicated streams of a cluster take no async mode,
+		// and need none: they sync their log once for many writes).
+		want.PersistMode = jetstream.AsyncPersistMode
+	}
+	if st, err := s.js.Stream(ctx, events.AuditStream); err == nil {
+		// JetStream cannot change a stream's persist mode: an archive declared before
+		// keeps its own.
+		want.PersistMode = st.CachedInfo().Config.PersistMode
+	}
 	if _, err := s.js.CreateOrUpdateStream(ctx, want); err != nil {
 		return fmt.Errorf("declare stream %s: %w", events.AuditStream, err)
 	}
@@ -183,7 +208,9 @@ func (s *Store) declare(ctx context.Context, name, subjects string, maxAge time.
 		DenyDelete:  !s.cfg.Mutable,
 		DenyPurge:   !s.cfg.Mutable,
 		AllowDirect: true,
-		Metadata:    map[string]string{"kaas.schema": "1"},
+		// Appends that queue up behind one another are stored as one batch (batch.go).
+		AllowAtomicPublish: true,
+		Metadata:           map[string]string{"kaas.schema": "1"},
 	}
 	st, err := s.js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
@@ -255,7 +282,14 @@ func (s *Store) AppendCommand(ctx context.Context, env events.Envelope, msgID st
 	msg := nats.NewMsg(events.CommandSubject(env.ClusterID))
 	msg.Data = data
 	msg.Header.Set(headerType, env.Payload.Type())
-	ack, err := s.publish(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.CommandStream))
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, events.CommandStream)
+	var ack *jetstream.PubAck
+	if s.cmdBatch != nil {
+		ack, err = s.cmdBatch.append(ctx, msg)
+	} else {
+		ack, err = s.publish(ctx, msg)
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("append command %s: %w", env.Payload.Type(), err)
 	}
@@ -275,8 +309,15 @@ func (s *Store) Append(ctx context.Context, env events.Envelope, expectedSeq uin
 	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(headerType, env.Payload.Type())
-	ack, err := s.publish(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(events.EventStream),
-		jetstream.WithExpectLastSequencePerSubject(expectedSeq))
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Header.Set(jetstream.ExpectedStreamHeader, events.EventStream)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expectedSeq, 10))
+	var ack *jetstream.PubAck
+	if s.evtBatch != nil {
+		ack, err = s.evtBatch.append(ctx, msg)
+	} else {
+		ack, err = s.publish(ctx, msg)
+	}
 	if err == nil {
 		if ack.Duplicate {
 			return s.landed(ctx, subject, ack.Sequence, expectedSeq)

@@ -97,6 +97,7 @@
 //	-boot-delay        simulated node boot time (default 5s)
 //	-poll              kaasd's poll interval while VCD works (default 500ms)
 //	-executor-workers  kaasd's executor workers (default 8)
+//	-appends           measured time per cell of the executor appends, P3 (default 3s; 0 skips them)
 //	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
 //	-out               also write the results as JSON to this file
 //	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
@@ -194,6 +195,9 @@ type Cell struct {
 	// the cell: the bench shares the machine, and a busy neighbour skews the figures.
 	OtherCores   *float64 `json:"other_processes_cores,omitempty"`
 	ErrorSamples []string `json:"error_samples,omitempty"`
+	// AppendsPerSync is, for kaas's paths, the command appends stored per write to the
+	// stream (a batch, or an append alone) during the cell: jsstore's group commit.
+	AppendsPerSync *float64 `json:"appends_per_sync,omitempty"`
 }
 
 func (c Cell) errorRate() float64 {
@@ -243,6 +247,8 @@ type Results struct {
 	Provisioning *Provisioning `json:"provisioning,omitempty"`
 	// Replay is nil when it was not measured (-replay 0).
 	Replay *Replay `json:"replay,omitempty"`
+	// Appends (P3) is nil when it was not measured (-appends 0).
+	Appends *Appends `json:"appends,omitempty"`
 }
 
 type options struct {
@@ -256,6 +262,7 @@ type options struct {
 	prov             provOptions
 	replay           int
 	replayProfile    string
+	appends          time.Duration
 }
 
 func main() {
@@ -276,6 +283,7 @@ func main() {
 	flag.DurationVar(&o.prov.poll, "poll", 500*time.Millisecond, "kaasd's poll interval (KAAS_POLL_INTERVAL) while VCD works")
 	flag.IntVar(&o.prov.workers, "executor-workers", 8, "kaasd's executor workers (KAAS_EXECUTOR_WORKERS), kaasd's default")
 	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of the views' rebuild to this file")
+	flag.DurationVar(&o.appends, "appends", 3*time.Second, "measured time per cell of the executor appends (P3); 0 skips them")
 	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
 	flag.Parse()
 	var err error
@@ -363,6 +371,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 		res.Failover = f
 		if err := printFailover(stdout, f); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.appends > 0 {
+		a, err := runAppends(ctx, o.levels, o.appends, o.warmup, logf)
+		if err != nil {
+			logf("appends: %v", err)
+			return 2
+		}
+		res.Appends = a
+		if err := printAppends(stdout, a); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}
@@ -455,10 +475,14 @@ func runRequests(ctx context.Context, o options, url string, res *Results, logf 
 				profile = o.cpuprofile
 			}
 			logf("%-9s %3d in flight: warm-up %v, measure %v", path, n, o.warmup, o.duration)
+			b0, batched := env.batchStats(path)
 			c, err := measure(ctx, path, n, o, env.do(path), broker, profile)
 			if err != nil {
 				logf("%v", err)
 				return 2
+			}
+			if b1, _ := env.batchStats(path); batched {
+				c.AppendsPerSync = appendsPerSync(b0, b1)
 			}
 			logf("%-9s %3d in flight: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors of %d",
 				path, n, c.Throughput, c.P50Ms, c.P99Ms, c.Errors, c.Requests)
@@ -618,7 +642,7 @@ func printTable(w io.Writer, res Results) error {
 	fmt.Fprintf(w, "kaas bench: %s, GOMAXPROCS %d, %d CPUs, broker %s, prefetch %d, %s per cell after %s warm-up\n\n",
 		res.GoVersion, res.GOMAXPROCS, res.NumCPU, res.Broker, res.Prefetch, res.Duration, res.Warmup)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "in flight\tpath\treq/s\tp50 ms\tp99 ms\terrors\tCPU µs/req (bench)\tCPU µs/req (broker)\tothers' CPU\t")
+	fmt.Fprintln(tw, "in flight\tpath\treq/s\tp50 ms\tp99 ms\terrors\tCPU µs/req (bench)\tCPU µs/req (broker)\tothers' CPU\tappends/sync\t")
 	busy := false
 	for _, c := range res.Cells {
 		broker, other := "-", "-"
@@ -629,8 +653,12 @@ func printTable(w io.Writer, res Results) error {
 			other = fmt.Sprintf("%.2f", *c.OtherCores)
 			busy = busy || *c.OtherCores > busyCores
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.2f\t%.2f\t%d/%d\t%.0f\t%s\t%s\t\n",
-			c.InFlight, pathLabel[c.Path], c.Throughput, c.P50Ms, c.P99Ms, c.Errors, c.Requests, c.CPUPerReqUs, broker, other)
+		perSync := "-"
+		if c.AppendsPerSync != nil {
+			perSync = fmt.Sprintf("%.1f", *c.AppendsPerSync)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.2f\t%.2f\t%d/%d\t%.0f\t%s\t%s\t%s\t\n",
+			c.InFlight, pathLabel[c.Path], c.Throughput, c.P50Ms, c.P99Ms, c.Errors, c.Requests, c.CPUPerReqUs, broker, other, perSync)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -462,6 +462,34 @@ func (e *env) do(path string) func(context.Context) error {
 	panic("unknown path " + path)
 }
 
+// batchStats is the group-commit counters of the kaasd behind path, if it is one.
+func (e *env) batchStats(path string) (jsstore.BatchStats, bool) {
+	var k *kaasInstance
+	switch path {
+	case pathKaas:
+		k = &e.kaas
+	case pathKaasRelaxed:
+		k = &e.kaasRelaxed
+	case pathKaasR3:
+		k = &e.kaasR3
+	}
+	if k == nil || k.srv == nil {
+		return jsstore.BatchStats{}, false
+	}
+	c, _ := k.srv.Store().BatchStats()
+	return c, true
+}
+
+// appendsPerSync is the command appends per stream write between two readings.
+func appendsPerSync(a, b jsstore.BatchStats) *float64 {
+	writes := (b.Batches - a.Batches) + (b.Alone - a.Alone) + (b.Retried - a.Retried)
+	if writes == 0 {
+		return nil
+	}
+	v := float64((b.Batched-a.Batched)+(b.Alone-a.Alone)+(b.Retried-a.Retried)) / float64(writes)
+	return &v
+}
+
 // sampleCommand is a CreateCluster command as kaas stores it, for a realistic payload size.
 func sampleCommand() ([]byte, error) {
 	ent, err := cse.DecodeEntity([]byte(bodyHead + "b0123abcd-zzzzzzzz" + bodyTail))
