@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kaasproject/kaas/events"
 )
@@ -25,6 +26,34 @@ type CloudView struct {
 	Synced time.Time
 	// ServiceEnabled is false once a provider disabled the service.
 	ServiceEnabled bool
+	// named indexes VDCs by folded org name and name, for VDCNamed.
+	named map[string]int
+}
+
+// VDCNamed returns the org VDC a tenant names in a cluster spec: org name (compared as
+// strings.EqualFold does) and VDC name; the first in order when several match.
+func (c CloudView) VDCNamed(org, name string) (VDCView, bool) {
+	if i, ok := c.named[vdcKey(org, name)]; ok {
+		return c.VDCs[i], true
+	}
+	return VDCView{}, false
+}
+
+// vdcKey folds each rune of org to the smallest of its case-folding orbit, so that two
+// org names have one key exactly when strings.EqualFold says they are equal.
+func vdcKey(org, name string) string {
+	var b strings.Builder
+	b.Grow(len(org) + 1 + len(name))
+	for _, r := range org {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	b.WriteByte('/')
+	b.WriteString(name)
+	return b.String()
 }
 
 // VDCView is an org VDC, the runtimes it is enabled for and, once a sync read them, its
@@ -206,12 +235,26 @@ func (c *cloud) view(seqOf func(id string) uint64) CloudView {
 	return out
 }
 
-// Cloud returns the cloud's view.
+// Cloud returns the cloud's view. It is shared by every caller until the cloud changes:
+// read it, never modify it.
 func (v *Views) Cloud() CloudView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
+	if cv := v.cloudView.Load(); cv != nil {
+		return *cv
+	}
+	// Built under the read lock: no fold can change what it reads until it is stored, and
+	// a fold that changes it afterwards clears it under the write lock.
 	cv := v.cloud.view(v.commandSeq)
 	cv.Templates = v.catalogTemplates(cv.Templates)
+	cv.named = make(map[string]int, len(cv.VDCs))
+	for i, d := range cv.VDCs {
+		key := vdcKey(d.OrgName, d.Name)
+		if _, dup := cv.named[key]; !dup { // the first, as a scan in order finds it
+			cv.named[key] = i
+		}
+	}
+	v.cloudView.Store(&cv)
 	return cv
 }
 

@@ -3,6 +3,7 @@ package projector_test
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kaasproject/kaas/events"
@@ -38,9 +39,9 @@ func TestCloudViewNetworks(t *testing.T) {
 	if !d["vdc1"].NetworksKnown || !reflect.DeepEqual(d["vdc1"].Networks, net1) || d["vdc2"].NetworksKnown {
 		t.Fatalf("after a sync with networks: %+v", d)
 	}
-	// The view is a copy: changing the event or a view changes nothing.
+	// The view keeps its own copy: changing the event changes nothing. (Views are shared
+	// by every reader until the cloud changes, and readers never change them.)
 	p.Networks[0].Networks[0].CIDRs[0] = "changed"
-	d["vdc1"].Networks[0].CIDRs[0] = "changed"
 	if got := view()["vdc1"].Networks[0].CIDRs[0]; got != "10.1.0.0/16" {
 		t.Fatalf("the view shares its networks: %s", got)
 	}
@@ -89,7 +90,7 @@ func TestCloudViewOffers(t *testing.T) {
 		t.Fatalf("vdc2: a sync that read its policies (none) but not its profiles: %+v", d["vdc2"])
 	}
 	p.StorageProfiles[0].Profiles[0].Name = "changed"
-	d["vdc1"].SizingPolicies[0].Name = "changed"
+	p.SizingPolicies[0].Policies[0].Name = "changed"
 	if got := view()["vdc1"]; got.StorageProfiles[0].Name != "Silver" || got.SizingPolicies[0].Name != "small" {
 		t.Fatalf("the view shares its offers: %+v", got)
 	}
@@ -130,5 +131,47 @@ func TestCloudViewUsers(t *testing.T) {
 	}
 	if d := v.Diff(c); c.Equal(v) || !slices.Contains(d, "VCD users") {
 		t.Fatalf("views with other users: equal %v, differences %v", c.Equal(v), d)
+	}
+}
+
+// VDCNamed finds an org VDC by org name as strings.EqualFold compares it (a tenant's spec
+// may spell the org in any case) and by exact VDC name, like a scan of Cloud().VDCs.
+func TestVDCNamed(t *testing.T) {
+	v := projector.NewViews()
+	vdcs := []events.VDC{
+		{ID: "urn:vcloud:vdc:1", Name: "vdc1", OrgName: "Acme", OrgID: "urn:vcloud:org:1"},
+		{ID: "urn:vcloud:vdc:2", Name: "vdc1", OrgName: "Kelvin", OrgID: "urn:vcloud:org:2"},
+	}
+	v.ApplyEvent(1, "", events.Envelope{ID: "e1", ClusterID: events.CloudID, Payload: events.CloudSynced{VDCs: vdcs}})
+	cv := v.Cloud()
+	for _, tc := range []struct {
+		org, name, want string
+	}{
+		{"acme", "vdc1", "urn:vcloud:vdc:1"},
+		{"ACME", "vdc1", "urn:vcloud:vdc:1"},
+		{"acme", "VDC1", ""},
+		{"\u212aelvin", "vdc1", "urn:vcloud:vdc:2"}, // KELVIN SIGN folds to k, as EqualFold says
+		{"acm", "vdc1", ""},
+	} {
+		d, ok := cv.VDCNamed(tc.org, tc.name)
+		if got := map[bool]string{true: d.ID}[ok]; got != tc.want {
+			t.Errorf("VDCNamed(%q, %q) = %q, want %q", tc.org, tc.name, got, tc.want)
+		}
+		var scan string
+		for _, d := range cv.VDCs {
+			if strings.EqualFold(d.OrgName, tc.org) && d.Name == tc.name {
+				scan = d.ID
+				break
+			}
+		}
+		if scan != tc.want {
+			t.Errorf("a scan finds %q for (%q, %q), VDCNamed %q", scan, tc.org, tc.name, tc.want)
+		}
+	}
+	// A later sync is seen at once: the shared view is rebuilt.
+	vdcs[0].Name = "renamed"
+	v.ApplyEvent(2, "", events.Envelope{ID: "e2", ClusterID: events.CloudID, Payload: events.CloudSynced{VDCs: vdcs}})
+	if _, ok := v.Cloud().VDCNamed("acme", "renamed"); !ok {
+		t.Error("the view did not follow a sync")
 	}
 }

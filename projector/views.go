@@ -90,6 +90,9 @@ type Views struct {
 	evtTime   time.Time     // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced when a sequence moves and someone waits
 	watched   atomic.Bool   // someone waits on changed
+	// cloudView is Cloud's answer until the cloud or the templates change (nil: build it
+	// anew). A create reads it several times, and building it copies every org VDC.
+	cloudView atomic.Pointer[CloudView]
 }
 
 // opRecord is one operation as the two folds know it: cmd is written by ApplyCommand only,
@@ -305,6 +308,7 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	c := fromCommand{seq: seq, orgID: env.OrgID, actor: env.Actor, requestID: env.CorrelationID, typ: env.Type, accepted: env.Time}
 	if env.ClusterID == events.CloudID {
 		v.cloud.command(seq, env.Payload)
+		v.cloudView.Store(nil)
 	}
 	switch p := env.Payload.(type) {
 	case events.CreateCluster:
@@ -328,6 +332,7 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 		c.vdc = &vdc
 	}
 	if c.tmpl = templateCommand(env.Payload); c.tmpl != nil {
+		v.cloudView.Store(nil) // a pending deprecation or delete changes the templates offered
 		c.target = templateTarget(c.tmpl.ref)
 		v.tmplCmds[env.ClusterID] = true
 	}
@@ -351,10 +356,12 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	defer v.mu.Unlock()
 	if env.ClusterID == events.CloudID {
 		v.applyCloudEvent(seq, env)
+		v.cloudView.Store(nil)
 		return
 	}
 	if v.templateFold(env) {
 		v.applyTemplateEvent(seq, hash, env)
+		v.cloudView.Store(nil)
 		return
 	}
 	st := v.clusters[env.ClusterID]
@@ -824,6 +831,7 @@ func (v *Views) replaceWith(o *Views) {
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
+	v.cloudView.Store(nil)
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
 	if v.watched.Swap(false) {
 		close(v.changed)

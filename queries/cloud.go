@@ -45,22 +45,16 @@ func ovdc(d projector.VDCView) cse.Ovdc {
 // VDCEnabled reports whether an org VDC, named as a tenant names it in a cluster spec, is
 // enabled for Kubernetes.
 func (q *Queries) VDCEnabled(ctx context.Context, orgName, vdcName string) bool {
-	for _, d := range q.views.Cloud().VDCs {
-		if strings.EqualFold(d.OrgName, orgName) && d.Name == vdcName {
-			return d.Enabled()
-		}
-	}
-	return false
+	d, ok := q.views.Cloud().VDCNamed(orgName, vdcName)
+	return ok && d.Enabled()
 }
 
 // VDCNetworks returns the networks of an org VDC, named as a tenant names it in a cluster
 // spec, as VCD last listed them; known is false when kaas has not read them (no sync since
 // kaas reads networks, or the VDC is not one it knows).
 func (q *Queries) VDCNetworks(ctx context.Context, orgName, vdcName string) (nets []events.Network, known bool) {
-	for _, d := range q.views.Cloud().VDCs {
-		if strings.EqualFold(d.OrgName, orgName) && d.Name == vdcName {
-			return d.Networks, d.NetworksKnown
-		}
+	if d, ok := q.views.Cloud().VDCNamed(orgName, vdcName); ok {
+		return d.Networks, d.NetworksKnown
 	}
 	return nil, false
 }
@@ -69,11 +63,9 @@ func (q *Queries) VDCNetworks(ctx context.Context, orgName, vdcName string) (net
 // VMs (storage profiles, sizing policies) as VCD last listed it; each list is known only
 // once a sync read it.
 func (q *Queries) VDCOffers(ctx context.Context, orgName, vdcName string) cluster.Offers {
-	for _, d := range q.views.Cloud().VDCs {
-		if strings.EqualFold(d.OrgName, orgName) && d.Name == vdcName {
-			return cluster.Offers{StorageProfiles: d.StorageProfiles, StorageProfilesKnown: d.StorageProfilesKnown,
-				SizingPolicies: d.SizingPolicies, SizingPoliciesKnown: d.SizingPoliciesKnown}
-		}
+	if d, ok := q.views.Cloud().VDCNamed(orgName, vdcName); ok {
+		return cluster.Offers{StorageProfiles: d.StorageProfiles, StorageProfilesKnown: d.StorageProfilesKnown,
+			SizingPolicies: d.SizingPolicies, SizingPoliciesKnown: d.SizingPoliciesKnown}
 	}
 	return cluster.Offers{}
 }
