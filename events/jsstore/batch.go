@@ -257,11 +257,15 @@ func (s *Store) BatchStats() (commands, evts BatchStats) {
 	return commands, evts
 }
 
+// batchMsgIDVersion is the first nats-server that dedupes by Nats-Msg-Id inside atomic
+// batches (jetstream.md §1.10); on an older one a redelivered request could be stored twice.
+const batchMsgIDVersion = "2.12.1"
+
 // batcher returns a group commit for st, or nil when the server did not keep the stream's
-// allow_atomic (a server that predates it).
+// allow_atomic or does not dedupe inside batches.
 func (s *Store) batcher(st jetstream.Stream, oneEach bool) *batcher {
 	cfg := st.CachedInfo().Config
-	if !cfg.AllowAtomicPublish {
+	if !cfg.AllowAtomicPublish || !versionAtLeast(s.nc.ConnectedServerVersion(), batchMsgIDVersion) {
 		return nil
 	}
 	return &batcher{nc: s.nc, stream: cfg.Name, oneEach: oneEach, publish: func(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
