@@ -37,7 +37,7 @@ func sharedStreams(cfg Config, store *jsstore.Store) ingress.StreamEnds {
 	if !cfg.shared() {
 		return nil
 	}
-	return store
+	return ingress.CoalesceEnds(store, 5*time.Second)
 }
 
 // instanceName names this process in the leases it holds, for a person reading them.
