@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -170,15 +171,10 @@ func kaasAppender(st *jsstore.Store, lifecycle []events.Payload, run *atomic.Uin
 		seq  uint64
 		hash string
 	}
-	callers := make(chan *caller, 1024)
+	var callers histories[caller]
 	return func(ctx context.Context) error {
-		var c *caller
-		select {
-		case c = <-callers:
-		default:
-			c = &caller{}
-		}
-		defer func() { callers <- c }()
+		c := callers.take()
+		defer callers.give(c)
 		if c.id == "" || c.next == len(lifecycle) {
 			*c = caller{id: "bench-append-" + strconv.FormatUint(run.Add(1), 36)}
 		}
@@ -213,15 +209,10 @@ func bareAppender(js jetstream.JetStream, lifecycle []events.Payload, run *atomi
 		next    int
 		seq     uint64
 	}
-	callers := make(chan *caller, 1024)
+	var callers histories[caller]
 	return func(ctx context.Context) error {
-		var c *caller
-		select {
-		case c = <-callers:
-		default:
-			c = &caller{}
-		}
-		defer func() { callers <- c }()
+		c := callers.take()
+		defer callers.give(c)
 		if c.subject == "" || c.next == len(bodies) {
 			*c = caller{subject: events.EventSubject("bench-bare-" + strconv.FormatUint(run.Add(1), 36))}
 		}
@@ -238,6 +229,30 @@ func bareAppender(js jetstream.JetStream, lifecycle []events.Payload, run *atomi
 		c.next, c.seq = c.next+1, ack.Sequence
 		return nil
 	}
+}
+
+// histories hands each concurrent call a history no other call holds (a new one when
+// all are taken), so that each history's appends follow one another.
+type histories[T any] struct {
+	mu   sync.Mutex
+	free []*T
+}
+
+func (h *histories[T]) take() *T {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := len(h.free); n > 0 {
+		c := h.free[n-1]
+		h.free = h.free[:n-1]
+		return c
+	}
+	return new(T)
+}
+
+func (h *histories[T]) give(c *T) {
+	h.mu.Lock()
+	h.free = append(h.free, c)
+	h.mu.Unlock()
 }
 
 func printAppends(w io.Writer, a *Appends) error {
