@@ -2,12 +2,14 @@ package projector
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"maps"
 	"reflect"
 	"runtime"
@@ -28,12 +30,15 @@ import (
 // them) is rebuilt on load by the functions the fold itself maintains it with (see
 // fromSnapshot), so that an index added to the fold comes along.
 //
-// The bytes are snapshotMagic, then frames: a kind byte, a uvarint length, the payload.
+// The bytes are snapshotMagic, then frames: a kind byte, a uvarint length, the payload, its
+// CRC-32C.
 // The first frame is the meta (JSON), the last one frameEnd with the number of frames
 // before it, so that a truncated snapshot is told from a whole one. The frames between
 // are encoded and decoded on every core: that is most of a snapshot's cost.
 
 const snapshotMagic = "kaas-views-snapshot\n"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // foldVersion is bumped by hand whenever the fold changes what it makes of records without
 // its types changing (those changes the schema fingerprint catches by itself): snapshots of
@@ -91,7 +96,7 @@ var schema = sync.OnceValue(func() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "fold %d\n", foldVersion)
 	seen := map[reflect.Type]bool{}
-	for _, t := range []reflect.Type{reflect.TypeFor[globalsSnap](), reflect.TypeFor[opSnap](), reflect.TypeFor[tmplSnap](),
+	for _, t := range []reflect.Type{reflect.TypeFor[globalsSnap](), reflect.TypeFor[opSnap](), reflect.TypeFor[tmplSnap](), reflect.TypeFor[clusterSnap](),
 		reflect.TypeFor[cluster.State](), reflect.TypeFor[template.State](), reflect.TypeFor[SnapshotMeta]()} {
 		describeType(h, t, seen)
 	}
@@ -174,6 +179,14 @@ type serviceSnap struct {
 	Set     bool       `json:"set,omitzero"`
 	Enabled bool       `json:"enabled,omitzero"`
 	From    originSnap `json:"from,omitzero"`
+}
+
+// clusterSnap is a cluster's state as the binary codec carries it: its exported fields, and
+// its memory beside them.
+type clusterSnap struct {
+	ID     string
+	State  *cluster.State
+	Memory cluster.Memory
 }
 
 type tmplSnap struct {
@@ -341,7 +354,7 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 		{frameGlobals, func() ([]byte, error) {
 			g := globalsSnap{Orgs: setsToLists(v.orgs), Names: setsToLists(v.names), TmplCmds: slices.Sorted(maps.Keys(v.tmplCmds)),
 				Cloud: toCloudSnap(v.cloud), EventTime: v.evtTime}
-			return json.Marshal(g)
+			return appendBin(nil, &g)
 		}},
 		{frameTemplates, func() ([]byte, error) {
 			out := make([]tmplSnap, 0, len(v.templates))
@@ -358,26 +371,28 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 	}
 	for ids := range slices.Chunk(clusterIDs, clustersPerFrame) {
 		jobs = append(jobs, job{frameClusters, func() ([]byte, error) {
-			// Each state as its own package encodes it (unexported memory included), framed
-			// by length: no outer JSON to scan twice.
 			b := binary.AppendUvarint(nil, uint64(len(ids)))
 			for _, id := range ids {
-				st, err := v.clusters[id].MarshalSnapshot()
-				if err != nil {
+				st := v.clusters[id]
+				var err error
+				if b, err = appendBin(b, &clusterSnap{ID: id, State: st, Memory: st.Memory()}); err != nil {
 					return nil, fmt.Errorf("cluster %s: %w", id, err)
 				}
-				b = appendBytes(appendBytes(b, []byte(id)), st)
 			}
 			return b, nil
 		}})
 	}
 	for ids := range slices.Chunk(opIDs, opsPerFrame) {
 		jobs = append(jobs, job{frameOps, func() ([]byte, error) {
-			out := make([]opSnap, len(ids))
-			for i, id := range ids {
-				out[i] = toOpSnap(v.ops[id])
+			b := binary.AppendUvarint(nil, uint64(len(ids)))
+			for _, id := range ids {
+				s := toOpSnap(v.ops[id])
+				var err error
+				if b, err = appendBin(b, &s); err != nil {
+					return nil, fmt.Errorf("operation %s: %w", id, err)
+				}
 			}
-			return json.Marshal(out)
+			return b, nil
 		}})
 	}
 	payloads := make([][]byte, len(jobs))
@@ -396,6 +411,7 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 	for i, p := range payloads {
 		out = append(out, jobs[i].kind)
 		out = appendBytes(out, p)
+		out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(p, castagnoli))
 	}
 	out = append(out, frameEnd)
 	out = appendBytes(out, strconv.AppendInt(nil, int64(len(jobs)), 10))
@@ -452,6 +468,10 @@ func frames(b []byte) ([]frame, error) {
 			}
 			return out, nil
 		}
+		if len(rest) < 4 || binary.LittleEndian.Uint32(rest) != crc32.Checksum(p, castagnoli) {
+			return nil, fmt.Errorf("%w: frame %d fails its checksum", ErrSnapshotCorrupt, len(out))
+		}
+		rest = rest[4:]
 		out = append(out, frame{kind, p})
 	}
 	return nil, fmt.Errorf("%w: cut short after %d frames", ErrSnapshotCorrupt, len(out))
@@ -495,7 +515,10 @@ func decodeSnapshot(b []byte) (*Views, SnapshotMeta, error) {
 		switch f.kind {
 		case frameGlobals:
 			p.globals = new(globalsSnap)
-			return json.Unmarshal(f.payload, p.globals)
+			d := &binDecoder{b: f.payload}
+			if err := readBin(d, p.globals); err != nil || len(d.b) > 0 {
+				return fmt.Errorf("globals frame: %w", cmp.Or(err, errTruncated))
+			}
 		case frameTemplates:
 			if err := json.Unmarshal(f.payload, &p.templates); err != nil {
 				return err
@@ -508,30 +531,34 @@ func decodeSnapshot(b []byte) (*Views, SnapshotMeta, error) {
 				p.tmplState = append(p.tmplState, st)
 			}
 		case frameClusters:
-			n, k := binary.Uvarint(f.payload)
-			if k <= 0 || n > uint64(len(f.payload)) {
-				return errors.New("cluster frame count")
-			}
-			rest := f.payload[k:]
+			d := &binDecoder{b: f.payload}
+			n := d.count()
 			p.ids, p.states = make([]string, 0, n), make([]*cluster.State, 0, n)
 			for range n {
-				id, r, ok := readBytes(rest)
-				if !ok {
-					return errors.New("cluster frame cut short")
+				var c clusterSnap
+				if err := readBin(d, &c); err != nil {
+					return fmt.Errorf("cluster frame: %w", err)
 				}
-				b, r, ok := readBytes(r)
-				if !ok {
-					return errors.New("cluster frame cut short")
+				if c.State == nil {
+					return errors.New("cluster frame: a cluster without a state")
 				}
-				rest = r
-				st, err := cluster.UnmarshalSnapshot(b)
-				if err != nil {
-					return fmt.Errorf("%w: cluster %s: %w", ErrSnapshotSchema, id, err)
-				}
-				p.ids, p.states = append(p.ids, string(id)), append(p.states, st)
+				c.State.Restore(c.Memory)
+				p.ids, p.states = append(p.ids, c.ID), append(p.states, c.State)
+			}
+			if d.err != nil || len(d.b) > 0 {
+				return errors.New("cluster frame: trailing bytes")
 			}
 		case frameOps:
-			return json.Unmarshal(f.payload, &p.ops)
+			d := &binDecoder{b: f.payload}
+			p.ops = make([]opSnap, d.count())
+			for i := range p.ops {
+				if err := readBin(d, &p.ops[i]); err != nil {
+					return fmt.Errorf("operation frame: %w", err)
+				}
+			}
+			if d.err != nil || len(d.b) > 0 {
+				return errors.New("operation frame: trailing bytes")
+			}
 		default:
 			return fmt.Errorf("unknown frame %q", f.kind)
 		}
