@@ -262,6 +262,7 @@ func decodeAndFold(in <-chan store.Raw, stream string, last uint64, hash bool, a
 			}
 			wg.Wait()
 		}
+		v.folding.Lock()
 		for i := range batch {
 			d := out[i]
 			switch {
@@ -275,6 +276,7 @@ func decodeAndFold(in <-chan store.Raw, stream string, last uint64, hash bool, a
 				apply(d.seq, d.hash, d.env)
 			}
 		}
+		v.folding.Unlock()
 	}
 }
 

@@ -406,3 +406,57 @@ func TestSnapshotConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// writes returns the snapshot writes counted with result ok.
+func writes(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "kaas_projector_snapshot_writes_total" {
+			for _, m := range mf.GetMetric() {
+				if label(m, "result") == "ok" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// Projectors of several kaasd share the bucket: one that finds a snapshot as new as its
+// views, written by another, writes none of its own; a start takes the newest.
+func TestSnapshotsShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := fullHistory(t)
+		third := len(s.All) / 3
+		ms, _ := stored(t, s.All[:third])
+		blobs := blobsOf(t, ms)
+		_, regA, _, cancelA, doneA := runProjector(t, ms, blobs, "test")
+		defer func() { cancelA(); <-doneA }()
+		time.Sleep(11 * time.Second) // A's first check: it writes one
+		synctest.Wait()
+		time.Sleep(5 * time.Second)
+		_, regB, _, cancelB, doneB := runProjector(t, ms, blobs, "test") // loads A's
+		defer func() { cancelB(); <-doneB }()
+		if got := loads(t, regB); got[projector.LoadLoaded] != 1 {
+			t.Fatalf("B's loads: %v", got)
+		}
+
+		projectortest.Append(t, ms, nil, s.All[third:])
+		time.Sleep(time.Minute) // both due; A checks first and writes, B then finds it
+		synctest.Wait()
+		if a, b := writes(t, regA), writes(t, regB); a != 2 || b != 0 {
+			t.Fatalf("writes: A %v, B %v", a, b)
+		}
+		ends, err := ms.Ends(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(t, blobs); len(got) != 2 || got[1] != fmt.Sprintf("views-e%020d-c%020d", ends.Events, ends.Commands) {
+			t.Fatalf("snapshots: %v", got)
+		}
+	})
+}

@@ -118,10 +118,13 @@ func recordHash(ctx context.Context, src Source, stream string, seq uint64) (str
 }
 
 // WriteSnapshot copies the views, encodes them, checks that the encoding gives back the
-// same views, and stores them in blobs. The views are read-locked only while copied.
+// same views, and stores them in blobs. Folding pauses while the views are copied; reads
+// go on.
 func WriteSnapshot(ctx context.Context, blobs store.Blobs, src Source, v *Views, build string) (SnapshotInfo, error) {
 	start := time.Now()
+	v.folding.Lock() // the fold waits here, readers do not
 	c := v.Clone()
+	v.folding.Unlock()
 	info := SnapshotInfo{Copy: time.Since(start)}
 	meta := SnapshotMeta{Build: build, Taken: start.UTC()}
 	var err error

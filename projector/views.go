@@ -90,6 +90,10 @@ type Views struct {
 	evtTime   time.Time     // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced when a sequence moves and someone waits
 	watched   atomic.Bool   // someone waits on changed
+	// folding is held by the fold while it applies a batch of records; a snapshot's copy
+	// holds it, so that the fold waits there rather than on mu, where readers would queue
+	// behind it.
+	folding sync.Mutex
 }
 
 // opRecord is one operation as the two folds know it: cmd is written by ApplyCommand only,
