@@ -354,7 +354,9 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 		{frameGlobals, func() ([]byte, error) {
 			g := globalsSnap{Orgs: setsToLists(v.orgs), Names: setsToLists(v.names), TmplCmds: slices.Sorted(maps.Keys(v.tmplCmds)),
 				Cloud: toCloudSnap(v.cloud), EventTime: v.evtTime}
-			return appendBin(nil, &g)
+			e := &binEncoder{}
+			err := writeBin(e, &g)
+			return e.b, err
 		}},
 		{frameTemplates, func() ([]byte, error) {
 			out := make([]tmplSnap, 0, len(v.templates))
@@ -371,28 +373,28 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 	}
 	for ids := range slices.Chunk(clusterIDs, clustersPerFrame) {
 		jobs = append(jobs, job{frameClusters, func() ([]byte, error) {
-			b := binary.AppendUvarint(nil, uint64(len(ids)))
+			e := &binEncoder{}
+			e.uvarint(uint64(len(ids)))
 			for _, id := range ids {
 				st := v.clusters[id]
-				var err error
-				if b, err = appendBin(b, &clusterSnap{ID: id, State: st, Memory: st.Memory()}); err != nil {
+				if err := writeBin(e, &clusterSnap{ID: id, State: st, Memory: st.Memory()}); err != nil {
 					return nil, fmt.Errorf("cluster %s: %w", id, err)
 				}
 			}
-			return b, nil
+			return e.b, nil
 		}})
 	}
 	for ids := range slices.Chunk(opIDs, opsPerFrame) {
 		jobs = append(jobs, job{frameOps, func() ([]byte, error) {
-			b := binary.AppendUvarint(nil, uint64(len(ids)))
+			e := &binEncoder{}
+			e.uvarint(uint64(len(ids)))
 			for _, id := range ids {
 				s := toOpSnap(v.ops[id])
-				var err error
-				if b, err = appendBin(b, &s); err != nil {
+				if err := writeBin(e, &s); err != nil {
 					return nil, fmt.Errorf("operation %s: %w", id, err)
 				}
 			}
-			return b, nil
+			return e.b, nil
 		}})
 	}
 	payloads := make([][]byte, len(jobs))

@@ -19,8 +19,38 @@ import (
 // encoding, and the snapshot is not written.
 
 type binCodec struct {
-	enc func(b []byte, v reflect.Value) []byte
+	enc func(e *binEncoder, v reflect.Value)
 	dec func(d *binDecoder, v reflect.Value)
+}
+
+// binEncoder appends encodings to b. Short strings are written once per encoder and then
+// referred to by their index: ids of orgs, users and commands, phases, versions and step
+// names recur all through a frame, and a decoder that shares them allocates them once.
+type binEncoder struct {
+	b    []byte
+	strs map[string]uint64
+}
+
+// internMax is the longest string shared by index.
+const internMax = 48
+
+func (e *binEncoder) uvarint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
+
+// str writes a string: uvarint(index<<1 | 1) for one written before, else
+// uvarint(len<<1) and its bytes.
+func (e *binEncoder) str(s string) {
+	if len(s) <= internMax && len(s) > 0 {
+		if i, ok := e.strs[s]; ok {
+			e.uvarint(i<<1 | 1)
+			return
+		}
+		if e.strs == nil {
+			e.strs = map[string]uint64{}
+		}
+		e.strs[s] = uint64(len(e.strs))
+	}
+	e.uvarint(uint64(len(s)) << 1)
+	e.b = append(e.b, s...)
 }
 
 var (
@@ -33,8 +63,31 @@ var (
 var errTruncated = errors.New("binary snapshot: cut short or corrupt")
 
 type binDecoder struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	strs []string // the short strings read so far, by index
+}
+
+func (d *binDecoder) str() string {
+	x := d.uvarint()
+	if x&1 == 1 {
+		if x>>1 >= uint64(len(d.strs)) {
+			d.fail(errTruncated)
+			return ""
+		}
+		return d.strs[x>>1]
+	}
+	n := x >> 1
+	if n > uint64(len(d.b)) {
+		d.fail(errTruncated)
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	if n <= internMax && n > 0 {
+		d.strs = append(d.strs, s)
+	}
+	return s
 }
 
 func (d *binDecoder) fail(err error) {
@@ -118,15 +171,16 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 	building[t] = c
 	switch t.Kind() {
 	case reflect.Bool:
-		c.enc = func(b []byte, v reflect.Value) []byte {
+		c.enc = func(e *binEncoder, v reflect.Value) {
 			if v.Bool() {
-				return append(b, 1)
+				e.b = append(e.b, 1)
+			} else {
+				e.b = append(e.b, 0)
 			}
-			return append(b, 0)
 		}
 		c.dec = func(d *binDecoder, v reflect.Value) { v.SetBool(d.uvarint() != 0) }
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		c.enc = func(b []byte, v reflect.Value) []byte { return binary.AppendVarint(b, v.Int()) }
+		c.enc = func(e *binEncoder, v reflect.Value) { e.b = binary.AppendVarint(e.b, v.Int()) }
 		c.dec = func(d *binDecoder, v reflect.Value) {
 			n, k := binary.Varint(d.b)
 			if k <= 0 {
@@ -137,27 +191,26 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 			v.SetInt(n)
 		}
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		c.enc = func(b []byte, v reflect.Value) []byte { return binary.AppendUvarint(b, v.Uint()) }
+		c.enc = func(e *binEncoder, v reflect.Value) { e.uvarint(v.Uint()) }
 		c.dec = func(d *binDecoder, v reflect.Value) { v.SetUint(d.uvarint()) }
 	case reflect.Float32, reflect.Float64:
-		c.enc = func(b []byte, v reflect.Value) []byte { return binary.AppendUvarint(b, math.Float64bits(v.Float())) }
+		c.enc = func(e *binEncoder, v reflect.Value) { e.uvarint(math.Float64bits(v.Float())) }
 		c.dec = func(d *binDecoder, v reflect.Value) { v.SetFloat(math.Float64frombits(d.uvarint())) }
 	case reflect.String:
-		c.enc = func(b []byte, v reflect.Value) []byte {
-			s := v.String()
-			return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-		}
-		c.dec = func(d *binDecoder, v reflect.Value) { v.SetString(string(d.bytes())) }
+		c.enc = func(e *binEncoder, v reflect.Value) { e.str(v.String()) }
+		c.dec = func(d *binDecoder, v reflect.Value) { v.SetString(d.str()) }
 	case reflect.Pointer:
 		elem, err := compileBin(t.Elem(), building)
 		if err != nil {
 			return nil, err
 		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
+		c.enc = func(e *binEncoder, v reflect.Value) {
 			if v.IsNil() {
-				return append(b, 0)
+				e.b = append(e.b, 0)
+				return
 			}
-			return elem.enc(append(b, 1), v.Elem())
+			e.b = append(e.b, 1)
+			elem.enc(e, v.Elem())
 		}
 		c.dec = func(d *binDecoder, v reflect.Value) {
 			if d.uvarint() == 0 {
@@ -172,15 +225,15 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 		if err != nil {
 			return nil, err
 		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
+		c.enc = func(e *binEncoder, v reflect.Value) {
 			if v.IsNil() {
-				return append(b, 0)
+				e.b = append(e.b, 0)
+				return
 			}
-			b = binary.AppendUvarint(b, uint64(v.Len())+1)
+			e.uvarint(uint64(v.Len()) + 1)
 			for i := range v.Len() {
-				b = elem.enc(b, v.Index(i))
+				elem.enc(e, v.Index(i))
 			}
-			return b
 		}
 		c.dec = func(d *binDecoder, v reflect.Value) {
 			n, isNil := d.length()
@@ -198,11 +251,10 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 		if err != nil {
 			return nil, err
 		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
+		c.enc = func(e *binEncoder, v reflect.Value) {
 			for i := range v.Len() {
-				b = elem.enc(b, v.Index(i))
+				elem.enc(e, v.Index(i))
 			}
-			return b
 		}
 		c.dec = func(d *binDecoder, v reflect.Value) {
 			for i := range v.Len() {
@@ -218,15 +270,16 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 		if err != nil {
 			return nil, err
 		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
+		c.enc = func(e *binEncoder, v reflect.Value) {
 			if v.IsNil() {
-				return append(b, 0)
+				e.b = append(e.b, 0)
+				return
 			}
-			b = binary.AppendUvarint(b, uint64(v.Len())+1)
+			e.uvarint(uint64(v.Len()) + 1)
 			for it := v.MapRange(); it.Next(); {
-				b = elem.enc(key.enc(b, it.Key()), it.Value())
+				key.enc(e, it.Key())
+				elem.enc(e, it.Value())
 			}
-			return b
 		}
 		c.dec = func(d *binDecoder, v reflect.Value) {
 			n, isNil := d.length()
@@ -246,12 +299,13 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 		}
 	case reflect.Struct:
 		if t == timeType {
-			c.enc = func(b []byte, v reflect.Value) []byte {
+			c.enc = func(e *binEncoder, v reflect.Value) {
 				p, err := v.Interface().(time.Time).MarshalBinary()
 				if err != nil { // a zone offset no encoding keeps: fails the snapshot's check
 					p = nil
 				}
-				return append(binary.AppendUvarint(b, uint64(len(p))), p...)
+				e.uvarint(uint64(len(p)))
+				e.b = append(e.b, p...)
 			}
 			c.dec = func(d *binDecoder, v reflect.Value) {
 				p := d.bytes()
@@ -283,11 +337,10 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 			}
 			fields = append(fields, field{i, fc})
 		}
-		c.enc = func(b []byte, v reflect.Value) []byte {
+		c.enc = func(e *binEncoder, v reflect.Value) {
 			for _, f := range fields {
-				b = f.c.enc(b, v.Field(f.index))
+				f.c.enc(e, v.Field(f.index))
 			}
-			return b
 		}
 		c.dec = func(d *binDecoder, v reflect.Value) {
 			for _, f := range fields {
@@ -304,13 +357,14 @@ func compileBin(t reflect.Type, building map[reflect.Type]*binCodec) (*binCodec,
 	return c, nil
 }
 
-// appendBin appends v's encoding.
-func appendBin[T any](b []byte, v *T) ([]byte, error) {
+// writeBin appends v's encoding.
+func writeBin[T any](e *binEncoder, v *T) error {
 	c, err := binCodecFor(reflect.TypeFor[T]())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return c.enc(b, reflect.ValueOf(v).Elem()), nil
+	c.enc(e, reflect.ValueOf(v).Elem())
+	return nil
 }
 
 // readBin decodes a T from the start of d.
