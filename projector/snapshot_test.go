@@ -393,11 +393,11 @@ func TestSnapshotConfigValidate(t *testing.T) {
 		ok   bool
 	}{
 		{"defaults", projector.SnapshotConfig{}, true},
-		{"set", projector.SnapshotConfig{Interval: time.Minute, Records: 10, Keep: 3, WriteTimeout: time.Minute}, true},
+		{"set", projector.SnapshotConfig{Interval: time.Minute, Records: 10, Keep: 3, Timeout: time.Minute}, true},
 		{"interval too short", projector.SnapshotConfig{Interval: time.Millisecond}, false},
 		{"negative interval", projector.SnapshotConfig{Interval: -time.Second}, false},
 		{"keep none", projector.SnapshotConfig{Keep: -1}, false},
-		{"negative timeout", projector.SnapshotConfig{WriteTimeout: -time.Second}, false},
+		{"negative timeout", projector.SnapshotConfig{Timeout: -time.Second}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.Validate(); (err == nil) != tc.ok {

@@ -35,8 +35,8 @@ type SnapshotConfig struct {
 	// Build names the kaas build (kaasd's version): snapshots another build wrote are
 	// ignored, since its fold may differ. Empty accepts any build of the same schema.
 	Build string
-	// WriteTimeout bounds one write, the one at shutdown included.
-	WriteTimeout time.Duration
+	// Timeout bounds one write (the one at shutdown included) and the load at start.
+	Timeout time.Duration
 	// Metrics, when set, is where snapshot writes and loads are counted.
 	Metrics *SnapshotMetrics
 }
@@ -53,7 +53,7 @@ func (c *SnapshotConfig) setDefaults() {
 	c.Interval = cmp.Or(c.Interval, DefaultSnapshotInterval)
 	c.Records = cmp.Or(c.Records, DefaultSnapshotRecords)
 	c.Keep = cmp.Or(c.Keep, DefaultSnapshotKeep)
-	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultSnapshotTimeout)
+	c.Timeout = cmp.Or(c.Timeout, DefaultSnapshotTimeout)
 }
 
 // Validate reports every problem with the configuration; zero values take the defaults.
@@ -65,8 +65,8 @@ func (c *SnapshotConfig) Validate() error {
 	if c.Keep < 0 || c.Keep > 100 {
 		errs = append(errs, fmt.Errorf("snapshots kept %d: want 1..100 (0: %d)", c.Keep, DefaultSnapshotKeep))
 	}
-	if c.WriteTimeout < 0 {
-		errs = append(errs, fmt.Errorf("snapshot write timeout %s is negative", c.WriteTimeout))
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("snapshot timeout %s is negative", c.Timeout))
 	}
 	return errors.Join(errs...)
 }
@@ -330,7 +330,7 @@ func (s *snapshotter) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			if s.folded() > 0 {
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.WriteTimeout)
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 				s.write(wctx, "shutdown")
 				cancel()
 			}
@@ -344,7 +344,7 @@ func (s *snapshotter) run(ctx context.Context) {
 				s.known(c, e, at)
 			}
 			if s.due() {
-				wctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+				wctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 				s.write(wctx, "due")
 				cancel()
 			}
@@ -374,7 +374,9 @@ func (p *Projector) startFromSnapshot(ctx context.Context, ends store.Ends) *sna
 		return nil
 	}
 	s := &snapshotter{cfg: p.snaps, src: p.src, views: p.views, log: p.log}
-	v, info, outcome := LoadSnapshot(ctx, p.snaps.Store, p.src, ends, p.snaps.Build, p.log)
+	lctx, cancel := context.WithTimeout(ctx, p.snaps.Timeout)
+	v, info, outcome := LoadSnapshot(lctx, p.snaps.Store, p.src, ends, p.snaps.Build, p.log)
+	cancel()
 	var tail uint64
 	if v != nil {
 		p.views.adopt(v)

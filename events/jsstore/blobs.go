@@ -31,15 +31,21 @@ type blobs struct {
 	timeout time.Duration // of a call whose context has no deadline
 }
 
-func (b blobs) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+// blobTimeout bounds moving a whole blob when the caller's context has no deadline: the
+// store's default for a call (5 s) would cut short a large blob on a busy server, and
+// nats.go applies that default to an object's whole read.
+const blobTimeout = 5 * time.Minute
+
+func (b blobs) ctx(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, b.timeout)
+	return context.WithTimeout(ctx, d)
 }
 
 func (b blobs) Put(ctx context.Context, name string, data []byte) error {
-	// No default timeout: a large blob takes what it takes, and the caller bounds it.
+	ctx, cancel := b.ctx(ctx, blobTimeout)
+	defer cancel()
 	if _, err := b.obs.PutBytes(ctx, name, data); err != nil {
 		return fmt.Errorf("put blob %s: %w", name, err)
 	}
@@ -47,6 +53,8 @@ func (b blobs) Put(ctx context.Context, name string, data []byte) error {
 }
 
 func (b blobs) Get(ctx context.Context, name string) ([]byte, error) {
+	ctx, cancel := b.ctx(ctx, blobTimeout)
+	defer cancel()
 	// The object store checks the digest it stored with the object as it reads it back.
 	data, err := b.obs.GetBytes(ctx, name)
 	switch {
@@ -59,7 +67,7 @@ func (b blobs) Get(ctx context.Context, name string) ([]byte, error) {
 }
 
 func (b blobs) List(ctx context.Context) ([]store.BlobInfo, error) {
-	ctx, cancel := b.ctx(ctx)
+	ctx, cancel := b.ctx(ctx, b.timeout)
 	defer cancel()
 	infos, err := b.obs.List(ctx)
 	switch {
@@ -76,7 +84,7 @@ func (b blobs) List(ctx context.Context) ([]store.BlobInfo, error) {
 }
 
 func (b blobs) Delete(ctx context.Context, name string) error {
-	ctx, cancel := b.ctx(ctx)
+	ctx, cancel := b.ctx(ctx, b.timeout)
 	defer cancel()
 	if err := b.obs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("delete blob %s: %w", name, err)
