@@ -128,41 +128,42 @@ func describeType(w interface{ Write([]byte) (int, error) }, t reflect.Type, see
 	}
 }
 
-// The snapshot's own forms of the folds' unexported records. Every field is omitzero, which
-// keeps a nil slice or map apart from an empty one, as the views' Equal does.
+// The snapshot's own forms of the folds' unexported records, carried by the binary codec
+// (snapshot_codec.go), which keeps a nil slice or map apart from an empty one, as the
+// views' Equal does.
 
 type globalsSnap struct {
-	Orgs      map[string][]string `json:"orgs,omitzero"`  // org → the clusters filed under it
-	Names     map[string][]string `json:"names,omitzero"` // name key → the clusters ever given it
-	TmplCmds  []string            `json:"tmplCmds,omitzero"`
-	Cloud     cloudSnap           `json:"cloud,omitzero"`
-	EventTime time.Time           `json:"eventTime,omitzero"`
+	Orgs      map[string][]string // org → the clusters filed under it
+	Names     map[string][]string // name key → the clusters ever given it
+	TmplCmds  []string
+	Cloud     cloudSnap
+	EventTime time.Time
 }
 
 type cloudSnap struct {
-	Templates   []events.Template                  `json:"templates,omitzero"`
-	VDCs        []events.VDC                       `json:"vdcs,omitzero"`
-	Networks    map[string][]events.Network        `json:"networks,omitzero"`
-	Users       map[string]userSnap                `json:"users,omitzero"`
-	Synced      time.Time                          `json:"synced,omitzero"`
-	SyncSeq     uint64                             `json:"syncSeq,omitzero"`
-	Profiles    map[string][]events.StorageProfile `json:"profiles,omitzero"`
-	Policies    map[string][]events.SizingPolicy   `json:"policies,omitzero"`
-	CmdRuntimes map[string]runtimesSnap            `json:"cmdRuntimes,omitzero"`
-	EvtRuntimes map[string]runtimesSnap            `json:"evtRuntimes,omitzero"`
-	CmdService  serviceSnap                        `json:"cmdService,omitzero"`
-	EvtService  serviceSnap                        `json:"evtService,omitzero"`
+	Templates   []events.Template
+	VDCs        []events.VDC
+	Networks    map[string][]events.Network
+	Users       map[string]userSnap
+	Synced      time.Time
+	SyncSeq     uint64
+	Profiles    map[string][]events.StorageProfile
+	Policies    map[string][]events.SizingPolicy
+	CmdRuntimes map[string]runtimesSnap
+	EvtRuntimes map[string]runtimesSnap
+	CmdService  serviceSnap
+	EvtService  serviceSnap
 }
 
 type userSnap struct {
-	Name  string `json:"name,omitzero"`
-	OrgID string `json:"org,omitzero"`
-	Seq   uint64 `json:"seq,omitzero"`
+	Name  string
+	OrgID string
+	Seq   uint64
 }
 
 type originSnap struct {
-	Seq   uint64 `json:"seq,omitzero"`
-	Cause string `json:"cause,omitzero"`
+	Seq   uint64
+	Cause string
 }
 
 func toOriginSnap(o origin) originSnap { return originSnap{Seq: o.seq, Cause: o.cause} }
@@ -170,15 +171,15 @@ func toOriginSnap(o origin) originSnap { return originSnap{Seq: o.seq, Cause: o.
 func (o originSnap) origin() origin { return origin{seq: o.Seq, cause: o.Cause} }
 
 type runtimesSnap struct {
-	VDC   events.VDC `json:"vdc,omitzero"`
-	Names []string   `json:"names,omitzero"`
-	From  originSnap `json:"from,omitzero"`
+	VDC   events.VDC
+	Names []string
+	From  originSnap
 }
 
 type serviceSnap struct {
-	Set     bool       `json:"set,omitzero"`
-	Enabled bool       `json:"enabled,omitzero"`
-	From    originSnap `json:"from,omitzero"`
+	Set     bool
+	Enabled bool
+	From    originSnap
 }
 
 // clusterSnap is a cluster's state as the binary codec carries it: its exported fields, and
@@ -196,53 +197,53 @@ type tmplSnap struct {
 }
 
 type opSnap struct {
-	ID      string  `json:"id"`
-	Cluster string  `json:"cl,omitzero"`
-	Cmd     cmdSnap `json:"c,omitzero"`
-	Evt     evtSnap `json:"e,omitzero"`
+	ID      string
+	Cluster string
+	Cmd     cmdSnap
+	Evt     evtSnap
 }
 
 // aclSnap keeps a sharing change's ACL apart from no ACL: an ACL of nobody is a nil list.
 type aclSnap struct {
-	Entries []events.ACLEntry `json:"entries,omitzero"`
+	Entries []events.ACLEntry
 }
 
 type cmdSnap struct {
-	Seq       uint64              `json:"seq,omitzero"`
-	OrgID     string              `json:"org,omitzero"`
-	Actor     string              `json:"actor,omitzero"`
-	RequestID string              `json:"req,omitzero"`
-	Type      string              `json:"type,omitzero"`
-	Accepted  time.Time           `json:"at,omitzero"`
-	Spec      *events.ClusterSpec `json:"spec,omitzero"`
-	Target    string              `json:"target,omitzero"`
-	ACL       *aclSnap            `json:"acl,omitzero"`
-	VDC       *events.VDC         `json:"vdc,omitzero"`
-	Tmpl      *tmplCmdSnap        `json:"tmpl,omitzero"`
+	Seq       uint64
+	OrgID     string
+	Actor     string
+	RequestID string
+	Type      string
+	Accepted  time.Time
+	Spec      *events.ClusterSpec
+	Target    string
+	ACL       *aclSnap
+	VDC       *events.VDC
+	Tmpl      *tmplCmdSnap
 }
 
 type tmplCmdSnap struct {
-	Ref        events.TemplateRef `json:"ref,omitzero"`
-	Template   events.Template    `json:"template,omitzero"`
-	Deprecated bool               `json:"deprecated,omitzero"`
+	Ref        events.TemplateRef
+	Template   events.Template
+	Deprecated bool
 }
 
 type evtSnap struct {
-	Seq       uint64          `json:"seq,omitzero"`
-	OrgID     string          `json:"org,omitzero"`
-	Actor     string          `json:"actor,omitzero"`
-	RequestID string          `json:"req,omitzero"`
-	Type      string          `json:"type,omitzero"`
-	ACL       *aclSnap        `json:"acl,omitzero"`
-	VDC       *events.VDC     `json:"vdc,omitzero"`
-	Status    string          `json:"status,omitzero"`
-	Phase     events.Phase    `json:"phase,omitzero"`
-	Step      string          `json:"step,omitzero"`
-	Percent   int             `json:"pct,omitzero"`
-	Started   time.Time       `json:"started,omitzero"`
-	Ended     time.Time       `json:"ended,omitzero"`
-	Failure   *events.Failure `json:"failure,omitzero"`
-	Retrying  *events.Failure `json:"retrying,omitzero"`
+	Seq       uint64
+	OrgID     string
+	Actor     string
+	RequestID string
+	Type      string
+	ACL       *aclSnap
+	VDC       *events.VDC
+	Status    string
+	Phase     events.Phase
+	Step      string
+	Percent   int
+	Started   time.Time
+	Ended     time.Time
+	Failure   *events.Failure
+	Retrying  *events.Failure
 }
 
 func toACLSnap(a *[]events.ACLEntry) *aclSnap {
