@@ -35,7 +35,8 @@ type SnapshotConfig struct {
 	// Build names the kaas build (kaasd's version): snapshots another build wrote are
 	// ignored, since its fold may differ. Empty accepts any build of the same schema.
 	Build string
-	// Timeout bounds one write (the one at shutdown included) and the load at start.
+	// Timeout bounds one write and the load at start; the write at shutdown gets at most
+	// 30 s.
 	Timeout time.Duration
 	// Metrics, when set, is where snapshot writes and loads are counted.
 	Metrics *SnapshotMetrics
@@ -288,6 +289,10 @@ func newestSnapshot(ctx context.Context, blobs store.Blobs) (evt, cmd uint64, at
 	return evt, cmd, at, ok, nil
 }
 
+// shutdownWriteMax bounds the snapshot written at shutdown, whatever Timeout says: a stop
+// must not wait long on a store that is gone (systemd gives kaasd 60 s to stop).
+const shutdownWriteMax = 30 * time.Second
+
 // snapshotter writes the projector's snapshots while it runs.
 type snapshotter struct {
 	cfg   SnapshotConfig
@@ -330,7 +335,7 @@ func (s *snapshotter) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			if s.folded() > 0 {
-				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+				wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(s.cfg.Timeout, shutdownWriteMax))
 				s.write(wctx, "shutdown")
 				cancel()
 			}
