@@ -374,7 +374,7 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 	}
 	for ids := range slices.Chunk(clusterIDs, clustersPerFrame) {
 		jobs = append(jobs, job{frameClusters, func() ([]byte, error) {
-			e := &binEncoder{}
+			e := newBinEncoder(len(ids) * 1024) // about what a cluster takes
 			e.uvarint(uint64(len(ids)))
 			for _, id := range ids {
 				st := v.clusters[id]
@@ -387,7 +387,7 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 	}
 	for ids := range slices.Chunk(opIDs, opsPerFrame) {
 		jobs = append(jobs, job{frameOps, func() ([]byte, error) {
-			e := &binEncoder{}
+			e := newBinEncoder(len(ids) * 256) // about what an operation takes
 			e.uvarint(uint64(len(ids)))
 			for _, id := range ids {
 				s := toOpSnap(v.ops[id])

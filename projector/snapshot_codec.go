@@ -31,6 +31,9 @@ type binEncoder struct {
 	strs map[string]uint64
 }
 
+// newBinEncoder returns an encoder with room for about size bytes.
+func newBinEncoder(size int) *binEncoder { return &binEncoder{b: make([]byte, 0, size)} }
+
 // internMax is the longest string shared by index.
 const internMax = 48
 
@@ -45,7 +48,7 @@ func (e *binEncoder) str(s string) {
 			return
 		}
 		if e.strs == nil {
-			e.strs = map[string]uint64{}
+			e.strs = make(map[string]uint64, 1<<12)
 		}
 		e.strs[s] = uint64(len(e.strs))
 	}
