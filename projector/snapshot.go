@@ -518,7 +518,7 @@ func decodeSnapshot(b []byte) (*Views, SnapshotMeta, error) {
 		switch f.kind {
 		case frameGlobals:
 			p.globals = new(globalsSnap)
-			d := &binDecoder{b: f.payload}
+			d := &binDecoder{b: f.payload, strs: make([]string, 0, 1<<12)}
 			if err := readBin(d, p.globals); err != nil || len(d.b) > 0 {
 				return fmt.Errorf("globals frame: %w", cmp.Or(err, errTruncated))
 			}
@@ -534,7 +534,7 @@ func decodeSnapshot(b []byte) (*Views, SnapshotMeta, error) {
 				p.tmplState = append(p.tmplState, st)
 			}
 		case frameClusters:
-			d := &binDecoder{b: f.payload}
+			d := &binDecoder{b: f.payload, strs: make([]string, 0, 1<<12)}
 			n := d.count()
 			p.ids, p.states = make([]string, 0, n), make([]*cluster.State, 0, n)
 			for range n {
@@ -552,7 +552,7 @@ func decodeSnapshot(b []byte) (*Views, SnapshotMeta, error) {
 				return errors.New("cluster frame: trailing bytes")
 			}
 		case frameOps:
-			d := &binDecoder{b: f.payload}
+			d := &binDecoder{b: f.payload, strs: make([]string, 0, 1<<12)}
 			p.ops = make([]opSnap, d.count())
 			for i := range p.ops {
 				if err := readBin(d, &p.ops[i]); err != nil {
