@@ -8,4 +8,10 @@
 // own 202 sees the change. The fold is built so that the order in which the two streams
 // interleave does not change the result, which is what makes a rebuild equal to the live
 // view.
+//
+// So that a start does not fold the whole history again, the projector writes snapshots of
+// its views to a blob bucket (snapshot.go, snapshots.go) and starts from the newest that
+// fits the streams, folding only the records after it. A snapshot is a cache: one that is
+// missing, corrupt, of another schema or build, or of another history is ignored and the
+// views are rebuilt from sequence 1.
 package projector

@@ -26,13 +26,20 @@ type Source interface {
 // Config tunes a Projector.
 type Config struct {
 	Logger *slog.Logger
+	// Snapshots has the projector start from a snapshot of its views and write them
+	// (snapshots.go); without a store it folds from sequence 1 at every start.
+	Snapshots SnapshotConfig
 }
+
+// Validate reports every problem with the configuration.
+func (c *Config) Validate() error { return c.Snapshots.Validate() }
 
 // Projector keeps Views up to date with the streams.
 type Projector struct {
 	src   Source
 	log   *slog.Logger
 	views *Views
+	snaps SnapshotConfig
 
 	mu     sync.Mutex
 	caught bool // reached the streams' ends as they were at start
@@ -50,7 +57,8 @@ func New(src Source, cfg Config) *Projector {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Projector{src: src, log: cfg.Logger, views: NewViews()}
+	cfg.Snapshots.setDefaults()
+	return &Projector{src: src, log: cfg.Logger, views: NewViews(), snaps: cfg.Snapshots}
 }
 
 // Views returns the live views.
@@ -72,10 +80,15 @@ func (p *Projector) Ready() error {
 
 // Run follows both streams until ctx ends.
 func (p *Projector) Run(ctx context.Context) error {
-	cmdEnd, evtEnd, err := lastSeqs(ctx, p.src)
-	if err != nil {
-		return err
+	if err := p.snaps.Validate(); err != nil {
+		return fmt.Errorf("projector: %w", err)
 	}
+	ends, err := p.src.Ends(ctx)
+	if err != nil {
+		return fmt.Errorf("projector: %w", err)
+	}
+	cmdEnd, evtEnd := ends.Commands, ends.Events
+	snaps := p.startFromSnapshot(ctx, ends)
 	p.swap.Lock()
 	stop, err := follow(ctx, p.src, p.views, p.log, 0, 0)
 	p.runCtx, p.stopFollow = ctx, stop
@@ -100,6 +113,10 @@ func (p *Projector) Run(ctx context.Context) error {
 	p.mu.Unlock()
 	c, e := p.views.Seqs()
 	p.log.Info("projector caught up", "commands_seq", c, "events_seq", e, "took", time.Since(start))
+	if snaps != nil {
+		snaps.run(ctx) // until ctx ends, with a last snapshot then
+		return nil
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -245,6 +262,7 @@ func decodeAndFold(in <-chan store.Raw, stream string, last uint64, hash bool, a
 			}
 			wg.Wait()
 		}
+		v.folding.Lock()
 		for i := range batch {
 			d := out[i]
 			switch {
@@ -258,6 +276,7 @@ func decodeAndFold(in <-chan store.Raw, stream string, last uint64, hash bool, a
 				apply(d.seq, d.hash, d.env)
 			}
 		}
+		v.folding.Unlock()
 	}
 }
 

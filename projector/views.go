@@ -93,6 +93,10 @@ type Views struct {
 	// cloudView is Cloud's answer until the cloud or the templates change (nil: build it
 	// anew). A create reads it several times, and building it copies every org VDC.
 	cloudView atomic.Pointer[CloudView]
+	// folding is held by the fold while it applies a batch of records; a snapshot's copy
+	// holds it, so that the fold waits there rather than on mu, where readers would queue
+	// behind it.
+	folding sync.Mutex
 }
 
 // opRecord is one operation as the two folds know it: cmd is written by ApplyCommand only,

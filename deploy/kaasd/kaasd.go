@@ -138,6 +138,14 @@ type Config struct {
 	// SnapshotEvery is how many events a cluster gains between snapshots (see
 	// executors.Config).
 	SnapshotEvery int
+	// NoViewSnapshots stops the projector writing snapshots of its views (KAAS_VIEW_SNAPSHOTS
+	// bucket) and starting from them: every start then folds the views from sequence 1.
+	// ViewSnapshotInterval is the most time between snapshots while records are folded,
+	// ViewSnapshotRecords how many records folded make one due sooner (see
+	// projector.SnapshotConfig; 0: the defaults).
+	NoViewSnapshots      bool
+	ViewSnapshotInterval time.Duration
+	ViewSnapshotRecords  uint64
 	// VCDPublicURL is VCD's address as tenants reach it (https://vcd.example.com): the VCD
 	// task hrefs kaas answers with start with it. Default: VCDURL without /api.
 	VCDPublicURL string
@@ -241,6 +249,10 @@ func (c *Config) Validate() error {
 		if err := amqpCfg.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("KAAS_AMQP_*: %w", err))
 		}
+	}
+	snaps := c.viewSnapshots(nil, nil)
+	if err := snaps.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("KAAS_VIEW_SNAPSHOT_*: %w", err))
 	}
 	if c.AdminAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
@@ -387,7 +399,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (s *Server, err er
 
 	var proj *projector.Projector
 	if cfg.has(RoleProjector) {
-		proj = projector.New(s.store, projector.Config{Logger: log})
+		pcfg := projector.Config{Logger: log}
+		var blobs store.Blobs
+		if !cfg.NoViewSnapshots {
+			if blobs, err = s.store.Blobs(ctx, store.BlobConfig{Bucket: ViewSnapshotsBucket,
+				Description: "kaas projector: snapshots of the views, a cache of the events' fold"}); err != nil {
+				return nil, err
+			}
+		}
+		pcfg.Snapshots = cfg.viewSnapshots(blobs, projector.NewSnapshotMetrics(reg))
+		proj = projector.New(s.store, pcfg)
 		s.views = proj.Views()
 		reg.MustRegister(projector.NewCollector(s.views, s.store))
 		admin.AddCheck("projector", proj.Ready)
@@ -693,6 +714,7 @@ func (c Config) Redacted() map[string]any {
 		"vcd_public_url": c.VCDPublicURL, "mirror_resync": c.MirrorResync.String(), "mirror_workers": c.MirrorWorkers, "task_wait": c.TaskWait.String(),
 		"rights_refresh": c.RightsRefresh.String(), "right_ids_override": len(c.RightIDs),
 		"build_org": c.Build.Org, "build_vdc": c.Build.VDC, "build_network": c.Build.Network,
+		"view_snapshots": !c.NoViewSnapshots, "view_snapshot_interval": c.ViewSnapshotInterval.String(), "view_snapshot_records": c.ViewSnapshotRecords,
 		"build_storage_profile": c.Build.StorageProfile, "build_timeout": c.Build.Timeout.String(), "ova_dir": c.Build.OVADir,
 	}
 }

@@ -34,7 +34,8 @@ type Store struct {
 	snapshots map[string][]byte
 	secrets   map[string][]byte
 	consumers map[string]*consumer
-	buckets   map[string]*bucket // key-value buckets by name (kv.go)
+	buckets   map[string]*bucket     // key-value buckets by name (kv.go)
+	blobs     map[string]*blobBucket // blob buckets by name (blobs.go)
 }
 
 type entry struct {

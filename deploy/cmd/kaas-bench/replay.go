@@ -41,12 +41,14 @@ type Replay struct {
 	AimMet         bool    `json:"aim_met"`
 	// MBytes is the event stream's size on disk.
 	MBytes float64 `json:"event_stream_mb"`
+	// Startup is kaasd's start on the same history (startup.go); nil when not measured.
+	Startup *Startup `json:"startup,omitempty"`
 }
 
 // runReplay writes a history of about n events (real cluster lifecycles, hash-chained, as
 // the executors write them) to an embedded JetStream, then times a bare read of it and a
 // rebuild of the views from it, in the same run.
-func runReplay(ctx context.Context, n int, profile string, logf func(string, ...any)) (*Replay, error) {
+func runReplay(ctx context.Context, n int, profile string, startup bool, logf func(string, ...any)) (*Replay, error) {
 	dir, err := os.MkdirTemp("", "kaas-bench-replay-")
 	if err != nil {
 		return nil, err
@@ -123,6 +125,11 @@ func runReplay(ctx context.Context, n int, profile string, logf func(string, ...
 	r.BareRate, r.RebuildRate = total/r.BareSeconds, total/r.RebuildSeconds
 	r.Ratio = r.RebuildRate / r.BareRate
 	r.AimMet = r.Ratio >= replayAim
+	if startup {
+		if r.Startup, err = runStartup(ctx, dir, emb, nc, store, views, logf); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 

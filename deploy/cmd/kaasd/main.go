@@ -148,6 +148,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 		fs.IntVar(p, name, def, usage+" ("+env_+")")
 		return nil
 	}
+	viewRecords := int(cfg.ViewSnapshotRecords)
 	if err := errors.Join(
 		intVar(&cfg.AMQPPrefetch, "amqp-prefetch", "KAAS_AMQP_PREFETCH", "requests in flight per consumer"),
 		intVar(&cfg.ExecutorWorkers, "executor-workers", "KAAS_EXECUTOR_WORKERS", "commands run at once (0: default)"),
@@ -156,6 +157,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 			"failed deliveries in a row after which a command goes to the dead-letter queue (0: 30)"),
 		intVar(&cfg.SnapshotEvery, "snapshot-every", "KAAS_SNAPSHOT_EVERY",
 			"events a cluster gains between snapshots of its state (0: 200)"),
+		intVar(&viewRecords, "view-snapshot-records", "KAAS_VIEW_SNAPSHOT_RECORDS",
+			"records (commands and events) the projector folds before a snapshot of its views is due sooner than the interval (0: 200000)"),
 		intVar(&cfg.MirrorWorkers, "mirror-workers", "KAAS_MIRROR_WORKERS", "clusters and operations the VCD mirror makes match at once (0: 4)"),
 	); err != nil {
 		return cfg, "", err
@@ -194,6 +197,10 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	fs.StringVar(&mirrorResync, "mirror-resync", mirrorResync, "how often every cluster's entity in VCD is read again and put back if changed behind kaas's back; 0: 10m, negative: never (KAAS_MIRROR_RESYNC)")
 	taskWait := env("KAAS_TASK_WAIT", "0s")
 	fs.StringVar(&taskWait, "task-wait", taskWait, "how long the answer to a change waits for its VCD task before it names kaas's operation instead; 0: 5s, negative: no wait (KAAS_TASK_WAIT)")
+	fs.BoolVar(&cfg.NoViewSnapshots, "no-view-snapshots", env("KAAS_VIEW_SNAPSHOTS", "true") == "false",
+		"never write or start from snapshots of the projector's views: every start folds them from sequence 1 (KAAS_VIEW_SNAPSHOTS=false)")
+	viewInterval := env("KAAS_VIEW_SNAPSHOT_INTERVAL", "0s")
+	fs.StringVar(&viewInterval, "view-snapshot-interval", viewInterval, "most time between snapshots of the projector's views while it folds records; 0: 10m (KAAS_VIEW_SNAPSHOT_INTERVAL)")
 	ackWait := env("KAAS_EXECUTOR_ACK_WAIT", "0s")
 	fs.StringVar(&ackWait, "executor-ack-wait", ackWait, "how soon a command held by a dead executor runs elsewhere; 0: 10s (KAAS_EXECUTOR_ACK_WAIT)")
 	if err := fs.Parse(args); err != nil {
@@ -235,6 +242,13 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (kaasd.C
 	if cfg.CloudSyncInterval, err = time.ParseDuration(cloudSync); err != nil {
 		return cfg, "", fmt.Errorf("cloud sync interval %q: %w", cloudSync, err)
 	}
+	if cfg.ViewSnapshotInterval, err = time.ParseDuration(viewInterval); err != nil {
+		return cfg, "", fmt.Errorf("view snapshot interval %q: %w", viewInterval, err)
+	}
+	if viewRecords < 0 {
+		return cfg, "", fmt.Errorf("KAAS_VIEW_SNAPSHOT_RECORDS must not be negative, not %d", viewRecords)
+	}
+	cfg.ViewSnapshotRecords = uint64(viewRecords)
 	if cfg.AckWait, err = time.ParseDuration(ackWait); err != nil {
 		return cfg, "", fmt.Errorf("executor ack wait %q: %w", ackWait, err)
 	}
