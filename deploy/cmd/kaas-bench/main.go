@@ -98,6 +98,9 @@
 //	-poll              kaasd's poll interval while VCD works (default 500ms)
 //	-executor-workers  kaasd's executor workers (default 8)
 //	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
+//	-fleet             fleets (cluster counts over 1,000 orgs) whose reads are measured; "" or 0 skips it
+//	                   (default 100,10000,100000)
+//	-fleet-cpuprofile  write a CPU profile of each kaas read of -fleet to <this>-<read>-<clusters>.pprof
 //	-out               also write the results as JSON to this file
 //	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
 //
@@ -243,6 +246,8 @@ type Results struct {
 	Provisioning *Provisioning `json:"provisioning,omitempty"`
 	// Replay is nil when it was not measured (-replay 0).
 	Replay *Replay `json:"replay,omitempty"`
+	// Fleet is nil when it was not measured (-fleet 0).
+	Fleet *Fleet `json:"fleet,omitempty"`
 }
 
 type options struct {
@@ -256,6 +261,7 @@ type options struct {
 	prov             provOptions
 	replay           int
 	replayProfile    string
+	fleet            string
 }
 
 func main() {
@@ -277,6 +283,7 @@ func main() {
 	flag.IntVar(&o.prov.workers, "executor-workers", 8, "kaasd's executor workers (KAAS_EXECUTOR_WORKERS), kaasd's default")
 	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of the views' rebuild to this file")
 	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
+	flag.StringVar(&o.fleet, "fleet", "100,10000,100000", "fleets (cluster counts over 1,000 orgs) whose reads are measured (\"\" or 0 skips it)")
 	flag.Parse()
 	var err error
 	if o.levels, err = parseLevels(levels); err != nil {
@@ -391,6 +398,16 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 		res.Replay = r
 		if err := printReplay(stdout, r); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if f, err := runFleet(ctx, url, o, logf); err != nil {
+		logf("fleet: %v", err)
+		return 2
+	} else if f != nil {
+		res.Fleet = f
+		if err := printFleet(stdout, f); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}
