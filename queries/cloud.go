@@ -79,10 +79,10 @@ func (q *Queries) VDCOffers(ctx context.Context, orgName, vdcName string) cluste
 }
 
 // ServiceEnabled reports whether the service takes requests.
-func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.Cloud().ServiceEnabled }
+func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.ServiceEnabled() }
 
 // CloudSynced reports whether VCD's templates and VDCs were read at least once.
-func (q *Queries) CloudSynced(ctx context.Context) bool { return !q.views.Cloud().Synced.IsZero() }
+func (q *Queries) CloudSynced(ctx context.Context) bool { return q.views.CloudSynced() }
 
 // OrgID returns the URN of the org of that name, as VCD listed it with its VDCs.
 func (q *Queries) OrgID(ctx context.Context, orgName string) string {
