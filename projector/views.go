@@ -80,6 +80,10 @@ type Views struct {
 	ops       map[string]*opRecord
 	byCluster map[string][]*opRecord     // cluster id → its operations, in opOrder
 	names     map[string]map[string]bool // org/vdc/lower(name) → cluster ids ever given that name
+	// The cluster lists in order, kept by the folds (listing.go): a page costs the page.
+	listed    map[string]listing  // cluster id → its orgs, and its name while it exists
+	byName    *ordered            // every existing cluster filed under an org, by name then id
+	orgByName map[string]*ordered // org id → its existing clusters, by name then id
 	cloud     *cloud
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
@@ -216,6 +220,7 @@ func orderSeq(s uint64) uint64 {
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
 		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{}),
+		listed: map[string]listing{}, byName: &ordered{}, orgByName: map[string]*ordered{},
 		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
@@ -270,7 +275,10 @@ func (v *Views) index(org, clusterID string) {
 	if v.orgs[org] == nil {
 		v.orgs[org] = map[string]bool{}
 	}
-	v.orgs[org][clusterID] = true
+	if !v.orgs[org][clusterID] {
+		v.orgs[org][clusterID] = true
+		v.fileUnder(org, clusterID)
+	}
 }
 
 func nameKey(org, vdc, name string) string { return org + "/" + vdc + "/" + strings.ToLower(name) }
@@ -339,7 +347,14 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	case r.cmd.seq == seq && r.clusterID == env.ClusterID:
 		r.cmd = c
 	default: // its events came first (and the command says which cluster), or it was stored twice
+		was := r.clusterID
 		v.rekey(r, func() { r.cmd, r.clusterID = c, env.ClusterID })
+		if was != env.ClusterID {
+			v.relist(was)
+		}
+	}
+	if env.ClusterID != events.CloudID {
+		v.relist(env.ClusterID)
 	}
 	v.advance(&v.cmdSeq, seq)
 }
@@ -372,8 +387,12 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 		v.name(env.OrgID, c.Spec, env.ClusterID)
 	}
 
+	defer v.relist(env.ClusterID)
 	if env.CausationID != "" {
 		r := v.named(seq, env)
+		if r.clusterID != env.ClusterID {
+			defer v.relist(r.clusterID) // its command named another cluster, whose pending work this changes
+		}
 		o := &r.evt
 		switch p := env.Payload.(type) {
 		case events.CommandRejected:
@@ -388,7 +407,9 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 			o.acl = &acl
 		case events.ClusterDeletionStarted:
 			if p.Superseded != "" {
-				prev := &v.op(p.Superseded, env.ClusterID).evt
+				sup := v.op(p.Superseded, env.ClusterID)
+				defer v.relist(sup.clusterID)
+				prev := &sup.evt
 				prev.status, prev.ended = OpSuperseded, env.Time
 				if prev.phase != "" {
 					prev.phase = events.MakePhase(prev.phase.Op(), events.StatusFailed)
@@ -554,13 +575,27 @@ func (v *Views) Cluster(id string) (ClusterView, bool) {
 	return v.clusterLocked(id)
 }
 
-func (v *Views) clusterLocked(id string) (ClusterView, bool) {
+func (v *Views) clusterLocked(id string) (ClusterView, bool) { return v.viewLocked(id, true) }
+
+// peekLocked is the cluster's view as the views hold it, without copying its state or
+// merging its current operation: for deciding, under the lock, whether to list it.
+func (v *Views) peekLocked(id string) ClusterView {
+	cv, _ := v.viewLocked(id, false)
+	return cv
+}
+
+// viewLocked builds a cluster's view: a copy of everything when deep, else the state as
+// held and no Current.
+func (v *Views) viewLocked(id string, deep bool) (ClusterView, bool) {
 	cv := ClusterView{ID: id}
 	if v.isTemplate(id) {
 		return cv, false // a template revision's aggregate is no cluster
 	}
 	if st := v.clusters[id]; st != nil {
-		cv.State = st.Clone()
+		cv.State = st
+		if deep {
+			cv.State = st.Clone()
+		}
 	}
 	// The list is in opOrder and every choice below breaks ties by it: what a reader sees
 	// does not depend on the order records were folded in.
@@ -585,7 +620,7 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 		a := slices.Clone(*acl.acl())
 		cv.PendingACL = &a
 	}
-	if last != nil {
+	if last != nil && deep {
 		o := last.operation()
 		cv.Current = &o
 	}
@@ -593,29 +628,23 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 }
 
 // OrgClusters returns the clusters of an org (every org when org is empty) that exist,
-// sorted by name then id.
+// sorted by name then id. A cluster is filed under the org it was created in only, but
+// should its create and its events ever disagree, it is still listed once in every org's.
 func (v *Views) OrgClusters(org string) []ClusterView {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	var out []ClusterView
-	add := func(ids map[string]bool) {
-		for id := range ids {
-			if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
-				out = append(out, cv)
-			}
-		}
+	out, _ := v.ClusterPage(org, 0, math.MaxInt, nil)
+	return out
+}
+
+// Spec returns the spec the cluster is shown with: its state's once it exists, else its
+// pending create's.
+func (c ClusterView) Spec() events.ClusterSpec {
+	if c.State != nil && c.State.Exists {
+		return c.State.Spec
 	}
-	if org != "" {
-		add(v.orgs[org])
-	} else {
-		for _, ids := range v.orgs {
-			add(ids)
-		}
+	if o := c.PendingCreate(); o != nil {
+		return *o.Spec
 	}
-	slices.SortFunc(out, func(a, b ClusterView) int { return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.ID, b.ID)) })
-	// A cluster is filed under the org it was created in only, but should its create and
-	// its events ever disagree, it is still listed once.
-	return slices.CompactFunc(out, func(a, b ClusterView) bool { return a.ID == b.ID })
+	return events.ClusterSpec{}
 }
 
 // Name returns the cluster's name.
@@ -650,7 +679,7 @@ func (v *Views) Equal(o *Views) bool {
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
 		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
 		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users) &&
-		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds)
+		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds) && listsEqual(v, o)
 }
 
 // sameOrder compares the per-cluster operation lists by id (the records are compared with
@@ -732,6 +761,7 @@ func (v *Views) Clone() *Views {
 		c.templates[id] = &tmplFold{st: f.st.Clone(), op: f.op}
 	}
 	c.tmplCmds = maps.Clone(v.tmplCmds)
+	c.relistAll() // from what was copied: a clone checks the live lists
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
 	return c
 }
@@ -765,6 +795,9 @@ func (v *Views) Diff(o *Views) []string {
 	}
 	if !sameOrder(v.byCluster, o.byCluster) {
 		out = append(out, "operations by cluster")
+	}
+	if !listsEqual(v, o) {
+		out = append(out, "cluster lists")
 	}
 	if !reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) {
 		out = append(out, "cloud (templates, org VDCs, service state)")
@@ -823,6 +856,7 @@ func (v *Views) replaceWith(o *Views) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
+	v.listed, v.byName, v.orgByName = c.listed, c.byName, c.orgByName
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
 	if v.watched.Swap(false) {
