@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,8 @@ const (
 	fleetSamples = 32
 )
 
-var fleetProfile = flag.String("fleet-cpuprofile", "", "write a CPU profile of each kaas read of -fleet to <this>-<read>-<clusters>.pprof")
+var fleetProfile = flag.String("fleet-cpuprofile", "", "write a CPU profile of each kaas read of -fleet to <this>-<read>-<clusters>.pprof, "+
+	"and a heap profile at each fleet size to <this>-heap-<clusters>.pprof")
 
 // Fleet is the reads-over-a-big-fleet measurement (-fleet).
 type Fleet struct {
@@ -270,6 +272,11 @@ func runFleet(ctx context.Context, url string, o options, logf func(string, ...a
 		}
 		sz.CatchUpSeconds = time.Since(start).Seconds()
 		sz.RSSMB, sz.HeapMB = memoryMB()
+		if *fleetProfile != "" {
+			if err := writeHeapProfile(fmt.Sprintf("%s-heap-%d.pprof", *fleetProfile, n)); err != nil {
+				return nil, err
+			}
+		}
 		logf("fleet: %d clusters: %d commands and %d events; seeded in %.1fs, folded %.1fs later; RSS %.0f MB, heap in use %.0f MB",
 			n, sz.Commands, sz.Events, sz.SeedSeconds, sz.CatchUpSeconds, sz.RSSMB, sz.HeapMB)
 		res.Sizes = append(res.Sizes, sz)
@@ -444,6 +451,16 @@ func memoryMB() (rss, heap float64) {
 		}
 	}
 	return rss, heap
+}
+
+// writeHeapProfile writes what the heap holds now, to see what the views keep per cluster.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 func printFleet(w io.Writer, f *Fleet) error {

@@ -100,7 +100,8 @@
 //	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
 //	-fleet             fleets (cluster counts over 1,000 orgs) whose reads are measured; "" or 0 skips it
 //	                   (default 100,10000,100000)
-//	-fleet-cpuprofile  write a CPU profile of each kaas read of -fleet to <this>-<read>-<clusters>.pprof
+//	-fleet-cpuprofile  write a CPU profile of each kaas read of -fleet to <this>-<read>-<clusters>.pprof,
+//	                   and a heap profile at each fleet size to <this>-heap-<clusters>.pprof
 //	-out               also write the results as JSON to this file
 //	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
 //
