@@ -28,6 +28,10 @@ func (h *Reader) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, 
 	if f.Commands {
 		sf.Stream, kind = events.CommandStream, "command"
 	}
+	if ext, ok := h.src.(Extent); ok && !f.Cursor && f.ClusterID == "" && f.OrgID == "" && f.Actor == "" && len(f.Types) == 0 &&
+		f.Since.IsZero() && f.Until.IsZero() {
+		return h.auditByPosition(ctx, ext, sf.Stream, kind, f.NewestFirst, page, size)
+	}
 	// Oldest first, the page is matches [from, from+size). Newest first it is matches
 	// [total-page*size, total-(page-1)*size), reversed: a ring keeps the last page*size
 	// matches, since the total is known only at the end.
@@ -85,6 +89,56 @@ func (h *Reader) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, 
 	res := cse.AuditResult{Records: make([]cse.Event, 0, len(kept)), Total: total}
 	if f.Cursor {
 		res.Total = -1
+	}
+	for _, r := range kept {
+		ent, err := entry(r, kind)
+		if err != nil {
+			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+		}
+		res.Records = append(res.Records, ent)
+	}
+	return res, nil
+}
+
+// Extent is what a Source may also tell of a stream: its first sequence and how many
+// records it holds. The streams deny deletes and purges (retention drops the oldest only),
+// so the n-th record is at first+n: an audit that filters nothing finds its page there
+// instead of reading the history up to it.
+type Extent interface {
+	Extent(ctx context.Context, stream string) (first, count uint64, err error)
+}
+
+// auditByPosition answers an audit that filters nothing: the page's records are read from
+// their position on, and the total is the stream's count. The pages are those Audit's scan
+// would cut, deep newest-first pages (past maxNewestFirst) coming out empty alike.
+func (h *Reader) auditByPosition(ctx context.Context, ext Extent, stream, kind string, newestFirst bool, page, size int) (cse.AuditResult, error) {
+	first, count, err := ext.Extent(ctx, stream)
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	total := int(min(count, math.MaxInt))
+	lo, hi := total, total // the page is records [lo, hi) oldest first; none by default
+	switch {
+	case !newestFirst && page-1 <= (total-1)/size:
+		lo = (page - 1) * size
+		hi = min(lo+size, total)
+	case newestFirst && page <= maxNewestFirst/size && page-1 <= (total-1)/size:
+		lo, hi = max(total-page*size, 0), total-(page-1)*size
+	}
+	res := cse.AuditResult{Records: make([]cse.Event, 0, hi-lo), Total: total}
+	if lo >= hi {
+		return res, nil
+	}
+	kept := make([]Record, 0, hi-lo)
+	err = h.src.Scan(ctx, Filter{Stream: stream, After: first - 1 + uint64(lo)}, func(r Record) bool {
+		kept = append(kept, r)
+		return len(kept) < hi-lo
+	})
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	if newestFirst {
+		slices.Reverse(kept)
 	}
 	for _, r := range kept {
 		ent, err := entry(r, kind)

@@ -2,6 +2,7 @@ package kaasd
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/history"
@@ -29,4 +30,18 @@ func (h historySource) Scan(ctx context.Context, f history.Filter, fn func(histo
 
 func record(r jsstore.Record) history.Record {
 	return history.Record{Seq: r.Seq, Time: r.Time, Raw: r.Raw, Envelope: r.Envelope}
+}
+
+// Extent tells an audit that filters nothing where its page is (history.Extent): the
+// stream's first sequence and how many records it holds.
+func (h historySource) Extent(ctx context.Context, stream string) (first, count uint64, err error) {
+	st, err := h.store.JetStream().Stream(ctx, stream)
+	if err != nil {
+		return 0, 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return info.State.FirstSeq, info.State.Msgs, nil
 }
