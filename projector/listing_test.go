@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/projector"
@@ -155,5 +156,35 @@ func TestDeletedClusterLeavesTheLists(t *testing.T) {
 	// Views that missed the delete's end list it still: the lists are part of Equal.
 	if v, done := projector.NewViews(), s.Views(); func() bool { feed(v, s.All[:len(s.All)-1]); return v.Equal(done) }() {
 		t.Error("views listing a deleted cluster equal those that do not")
+	}
+}
+
+// TestFoldsShareStrings checks that clusters folded from decoded records (each bringing its
+// own copy of every string) hold one copy of what they share: org, owner, template.
+func TestFoldsShareStrings(t *testing.T) {
+	s := newStream(t)
+	a, b := s.Create("a", orgA, alice), s.Create("b", orgA, alice)
+	s.Run(a)
+	s.Run(b)
+	v := projector.NewViews()
+	for _, r := range s.All {
+		raw, err := events.Marshal(r.Env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Env, err = events.Unmarshal(raw); err != nil {
+			t.Fatal(err)
+		}
+		feed(v, []record{r})
+	}
+	x, _ := v.Cluster(a.ClusterID)
+	y, _ := v.Cluster(b.ClusterID)
+	same := func(p, q string) bool { return p == q && unsafe.StringData(p) == unsafe.StringData(q) }
+	if !same(x.State.OrgID, y.State.OrgID) || !same(x.State.Owner, y.State.Owner) || !same(x.State.Spec.VDC, y.State.Spec.VDC) ||
+		!same(x.State.Template.Name, y.State.Template.Name) || !same(x.State.Template.KubernetesVersion, y.State.Template.KubernetesVersion) {
+		t.Error("two clusters of one org and template keep copies of what they share")
+	}
+	if !v.Equal(s.Views()) {
+		t.Error("views folded from decoded records differ from the same records never encoded")
 	}
 }

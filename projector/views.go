@@ -78,13 +78,14 @@ type Views struct {
 	clusters  map[string]*cluster.State
 	orgs      map[string]map[string]bool // org id → ids of the clusters created in it
 	ops       map[string]*opRecord
-	byCluster map[string][]*opRecord     // cluster id → its operations, in opOrder
-	names     map[string]map[string]bool // org/vdc/lower(name) → cluster ids ever given that name
+	byCluster map[string][]*opRecord // cluster id → its operations, in opOrder
+	names     map[string][]string    // org/vdc/lower(name) → cluster ids ever given that name, sorted (usually one: no map each)
 	// The cluster lists in order, kept by the folds (listing.go): a page costs the page.
 	listed    map[string]listing  // cluster id → its orgs, and its name while it exists
 	byName    *ordered            // every existing cluster filed under an org, by name then id
 	orgByName map[string]*ordered // org id → its existing clusters, by name then id
 	cloud     *cloud
+	strs      strs // strings many records carry, one copy each (intern.go)
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
 	templates map[string]*tmplFold
@@ -219,8 +220,8 @@ func orderSeq(s uint64) uint64 {
 // NewViews returns empty views.
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
-		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{}),
-		listed: map[string]listing{}, byName: &ordered{}, orgByName: map[string]*ordered{},
+		byCluster: map[string][]*opRecord{}, names: map[string][]string{}, cloud: newCloud(), changed: make(chan struct{}),
+		listed: map[string]listing{}, byName: &ordered{}, orgByName: map[string]*ordered{}, strs: strs{},
 		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
@@ -285,10 +286,10 @@ func nameKey(org, vdc, name string) string { return org + "/" + vdc + "/" + stri
 
 func (v *Views) name(org string, s events.ClusterSpec, clusterID string) {
 	k := nameKey(org, s.VDC, s.Name)
-	if v.names[k] == nil {
-		v.names[k] = map[string]bool{}
+	ids := v.names[k]
+	if i, found := slices.BinarySearch(ids, clusterID); !found {
+		v.names[k] = slices.Insert(ids, i, clusterID)
 	}
-	v.names[k][clusterID] = true
 }
 
 // Named returns the existing clusters of an org VDC with that name (compared without case,
@@ -297,7 +298,7 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []ClusterView
-	for id := range v.names[nameKey(org, vdc, name)] {
+	for _, id := range v.names[nameKey(org, vdc, name)] {
 		if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
 			out = append(out, cv)
 		}
@@ -310,6 +311,9 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if env.ClusterID != events.CloudID {
+		env = v.interned(env)
+	}
 	c := fromCommand{seq: seq, orgID: env.OrgID, actor: env.Actor, requestID: env.CorrelationID, typ: env.Type, accepted: env.Time}
 	if env.ClusterID == events.CloudID {
 		v.cloud.command(seq, env.Payload)
@@ -372,6 +376,7 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 		v.applyTemplateEvent(seq, hash, env)
 		return
 	}
+	env = v.interned(env)
 	st := v.clusters[env.ClusterID]
 	if st == nil {
 		st = &cluster.State{}
@@ -754,7 +759,7 @@ func (v *Views) Clone() *Views {
 		c.byCluster[id] = cl
 	}
 	for k, ids := range v.names {
-		c.names[k] = maps.Clone(ids)
+		c.names[k] = slices.Clone(ids)
 	}
 	c.cloud = v.cloud.clone()
 	for id, f := range v.templates {
