@@ -295,7 +295,7 @@ func runFleet(ctx context.Context, url string, o options, logf func(string, ...a
 			echoN++
 			ex, q := fmt.Sprintf("kaas-bench-x-fleet-echo-%s-%d", runID, echoN), fmt.Sprintf("kaas-bench-q-fleet-echo-%s-%d", runID, echoN)
 			topology = append(topology, [2]string{ex, q})
-			c, err := fleetCell(ctx, url, o, rd, n, client, ex, q, broker, logf)
+			c, err := fleetCell(ctx, url, o, rd, n, client, key, ex, q, broker, logf)
 			if err != nil {
 				return nil, err
 			}
@@ -330,7 +330,7 @@ func runFleet(ctx context.Context, url string, o options, logf func(string, ...a
 }
 
 // fleetCell sizes an echo after kaas's answers to the read, then measures kaas and the echo.
-func fleetCell(ctx context.Context, url string, o options, rd fleetRead, n int, kaas *vcdextclient.Client, ex, q string, broker int,
+func fleetCell(ctx context.Context, url string, o options, rd fleetRead, n int, kaas *vcdextclient.Client, kaasQ, ex, q string, broker int,
 	logf func(string, ...any)) (FleetCell, error) {
 	total := 0
 	for range fleetSamples {
@@ -373,6 +373,11 @@ func fleetCell(ctx context.Context, url string, o options, rd fleetRead, n int, 
 		profile = fmt.Sprintf("%s-%s-%d.pprof", *fleetProfile, strings.NewReplacer(": ", "-", " ", "-").Replace(rd.name), n)
 	}
 	label := fmt.Sprintf("fleet %d, %s", n, rd.name)
+	// Requests a slower cell left queued (their callers gave up) would be served during this
+	// one: wait until kaasd's queue is empty.
+	if left, err := drain(ctx, url, kaasQ, time.Minute); err != nil || left > 0 {
+		logf("%s: kaasd's queue still holds %d requests of the cell before (%v): this cell is skewed", label, left, err)
+	}
 	logf("%s: kaas, then an echo of %d-byte replies; %d in flight", label, c.ReplyBytes, aimLevel)
 	if c.Kaas, err = measure(ctx, "kaas "+rd.name, aimLevel, o, func(ctx context.Context) error {
 		_, err := fleetDo(ctx, kaas, rd.req(n))
@@ -399,6 +404,28 @@ func fleetCell(ctx context.Context, url string, o options, rd fleetRead, n int, 
 		logf("  error: %s", s)
 	}
 	return c, nil
+}
+
+// drain waits, for at most d, until queue holds no message, and returns how many it holds.
+func drain(ctx context.Context, url, queue string, d time.Duration) (int, error) {
+	conn, err := dial(url)
+	if err != nil {
+		return -1, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(d)
+	for {
+		ch, err := conn.Channel()
+		if err != nil {
+			return -1, err
+		}
+		st, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		_ = ch.Close()
+		if err != nil || st.Messages == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return st.Messages, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // fleetDo sends one read and wants its 200; it returns the size of the answer's body.
@@ -476,13 +503,22 @@ func printFleet(w io.Writer, f *Fleet) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clusters\tread\treply bytes\tkaas req/s\tkaas p99 ms\terrors\techo req/s\tkaas/echo\taim\t")
+	fmt.Fprintln(tw, "clusters\tread\treply bytes\tkaas req/s\tkaas p99 ms\terrors\techo req/s\tkaas/echo\taim\tothers' CPU\t")
+	busy := false
 	for _, c := range f.Cells {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.1f\t%d/%d\t%.0f\t%.2f\t%s\t\n", c.Clusters, c.Read, c.ReplyBytes, c.Kaas.Throughput, c.Kaas.P99Ms,
-			c.Kaas.Errors, c.Kaas.Requests, c.Echo.Throughput, c.Ratio, met(c.AimMet))
+		other := "-"
+		if c.Kaas.OtherCores != nil && c.Echo.OtherCores != nil {
+			o := max(*c.Kaas.OtherCores, *c.Echo.OtherCores)
+			other, busy = fmt.Sprintf("%.2f", o), busy || o > busyCores
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.1f\t%d/%d\t%.0f\t%.2f\t%s\t%s\t\n", c.Clusters, c.Read, c.ReplyBytes, c.Kaas.Throughput, c.Kaas.P99Ms,
+			c.Kaas.Errors, c.Kaas.Requests, c.Echo.Throughput, c.Ratio, met(c.AimMet), other)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if busy {
+		fmt.Fprintf(w, "\nWARNING: other processes used more than %.2f cores during some cells (others' CPU, the more of kaas's and the echo's): those figures are skewed.\n", busyCores)
 	}
 	fmt.Fprintf(w, "\naim: each read ≥ %.1f × its same-size echo\n", fleetAim)
 	for _, fl := range f.Flat {

@@ -82,6 +82,13 @@
 // (the ceiling: records received, nothing decoded), then the projector rebuilds the views
 // from it (decode and fold), and the rates are compared. The aim is at least 0.5.
 //
+// Then reads over a fleet (-fleet, fleet.go): one kaasd's store is seeded with completed
+// creates of clusters over 1,000 orgs, written straight into the streams, growing to each
+// size; at each, tenants' reads (a page of their org's clusters, one cluster) and, at the
+// biggest, providers' lists and audit pages are measured at 64 in flight beside an echo
+// whose reply is as large as kaas's, with the process's memory. Aims: each read ≥ 0.9 of its
+// echo, the biggest fleet's reads ≥ 0.9 of the smallest's, and RSS ≤ 500 MB.
+//
 // Flags:
 //
 //	-duration          measured time per cell (default 3s)
