@@ -32,6 +32,10 @@ func (h *Reader) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, 
 		f.Since.IsZero() && f.Until.IsZero() {
 		return h.auditByPosition(ctx, ext, sf.Stream, kind, f.NewestFirst, page, size)
 	}
+	if g, ok := h.src.(Getter); ok && f.OrgID != "" && !f.Cursor && f.ClusterID == "" && f.Actor == "" && len(f.Types) == 0 &&
+		f.Since.IsZero() && f.Until.IsZero() {
+		return h.auditOfOrg(ctx, g, sf.Stream, kind, f.OrgID, f.NewestFirst, page, size)
+	}
 	// Oldest first, the page is matches [from, from+size). Newest first it is matches
 	// [total-page*size, total-(page-1)*size), reversed: a ring keeps the last page*size
 	// matches, since the total is known only at the end.
@@ -117,14 +121,7 @@ func (h *Reader) auditByPosition(ctx context.Context, ext Extent, stream, kind s
 		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
 	}
 	total := int(min(count, math.MaxInt))
-	lo, hi := total, total // the page is records [lo, hi) oldest first; none by default
-	switch {
-	case !newestFirst && page-1 <= (total-1)/size:
-		lo = (page - 1) * size
-		hi = min(lo+size, total)
-	case newestFirst && page <= maxNewestFirst/size && page-1 <= (total-1)/size:
-		lo, hi = max(total-page*size, 0), total-(page-1)*size
-	}
+	lo, hi := pageBounds(total, newestFirst, page, size)
 	res := cse.AuditResult{Records: make([]cse.Event, 0, hi-lo), Total: total}
 	if lo >= hi {
 		return res, nil
@@ -141,6 +138,53 @@ func (h *Reader) auditByPosition(ctx context.Context, ext Extent, stream, kind s
 		slices.Reverse(kept)
 	}
 	for _, r := range kept {
+		ent, err := entry(r, kind)
+		if err != nil {
+			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+		}
+		res.Records = append(res.Records, ent)
+	}
+	return res, nil
+}
+
+// pageBounds returns the records [lo, hi) of a list of total, oldest first, that a page of
+// size holds, the pages Audit's scan cuts: newest first, page 1 is the newest records,
+// and pages past maxNewestFirst come out empty.
+func pageBounds(total int, newestFirst bool, page, size int) (lo, hi int) {
+	switch {
+	case !newestFirst && page-1 <= (total-1)/size:
+		lo = (page - 1) * size
+		return lo, min(lo+size, total)
+	case newestFirst && page <= maxNewestFirst/size && page-1 <= (total-1)/size:
+		return max(total-page*size, 0), total - (page-1)*size
+	}
+	return total, total
+}
+
+// Getter is what a Source may also do: read a stream's records by sequence.
+type Getter interface {
+	Get(ctx context.Context, stream string, seqs []uint64) ([]Record, error)
+}
+
+// auditOfOrg answers an audit filtered by org only from the views' index of each org's
+// records: the page's records are read by sequence, and the total is the index's count
+// (of what the views have folded).
+func (h *Reader) auditOfOrg(ctx context.Context, g Getter, stream, kind, org string, newestFirst bool, page, size int) (cse.AuditResult, error) {
+	_, total := h.views.OrgRecords(stream, org, 0, 0)
+	lo, hi := pageBounds(total, newestFirst, page, size)
+	seqs, _ := h.views.OrgRecords(stream, org, lo, hi)
+	res := cse.AuditResult{Records: make([]cse.Event, 0, len(seqs)), Total: total}
+	if len(seqs) == 0 {
+		return res, nil
+	}
+	recs, err := g.Get(ctx, stream, seqs)
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	if newestFirst {
+		slices.Reverse(recs)
+	}
+	for _, r := range recs {
 		ent, err := entry(r, kind)
 		if err != nil {
 			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)

@@ -143,29 +143,50 @@ func (s extentSource) Extent(ctx context.Context, stream string) (first, count u
 	return 1, e.Events, err
 }
 
-// TestAuditByPosition checks that an audit that filters nothing, found by position, cuts
-// every page as the scan of the whole history does.
+// Get reads records by sequence, as deploy's JetStream source does with direct gets.
+func (s extentSource) Get(ctx context.Context, stream string, seqs []uint64) ([]history.Record, error) {
+	var out []history.Record
+	for _, seq := range seqs {
+		err := s.Scan(ctx, history.Filter{Stream: stream, After: seq - 1}, func(r history.Record) bool {
+			out = append(out, r)
+			return false
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// TestAuditByPosition checks that an audit that filters nothing, found by position, and one
+// of an org, found through the views' index, cut every page as the scan of the whole
+// history does.
 func TestAuditByPosition(t *testing.T) {
 	scanned, ms, _, _ := setup(t)
-	views := projector.NewViews()
-	positioned := history.New(views, extentSource{source{ms}}, queries.New(views, nil))
 	ctx := t.Context()
+	views, err := projector.Rebuild(ctx, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	positioned := history.New(views, extentSource{source{ms}}, queries.New(views, nil))
 	ends, _ := ms.Ends(ctx)
 	for _, size := range []int{1, 3, 25} {
 		for _, commands := range []bool{false, true} {
 			for _, newest := range []bool{false, true} {
 				for page := 1; page <= int(ends.Events)/size+2; page++ {
-					q := cse.AuditQuery{Commands: commands, NewestFirst: newest, Page: page, PageSize: size}
-					want, err := scanned.Audit(ctx, q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, err := positioned.Audit(ctx, q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !reflect.DeepEqual(got, want) {
-						t.Fatalf("%+v:\n got %+v\nwant %+v", q, got, want)
+					for _, org := range []string{"", projectortest.OrgA, projectortest.OrgB, "urn:vcloud:org:none"} {
+						q := cse.AuditQuery{Commands: commands, NewestFirst: newest, Page: page, PageSize: size, OrgID: org}
+						want, err := scanned.Audit(ctx, q)
+						if err != nil {
+							t.Fatal(err)
+						}
+						got, err := positioned.Audit(ctx, q)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !reflect.DeepEqual(got, want) {
+							t.Fatalf("%+v:\n got %+v\nwant %+v", q, got, want)
+						}
 					}
 				}
 			}

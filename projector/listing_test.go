@@ -188,3 +188,31 @@ func TestFoldsShareStrings(t *testing.T) {
 		t.Error("views folded from decoded records differ from the same records never encoded")
 	}
 }
+
+func TestOrgRecords(t *testing.T) {
+	s := fleet(t)
+	v := s.Views()
+	want := map[string]map[bool][]uint64{}
+	for _, r := range s.All {
+		if want[r.Env.OrgID] == nil {
+			want[r.Env.OrgID] = map[bool][]uint64{}
+		}
+		want[r.Env.OrgID][r.Command] = append(want[r.Env.OrgID][r.Command], r.Seq)
+	}
+	stream := map[bool]string{true: events.CommandStream, false: events.EventStream}
+	for _, org := range []string{orgA, orgB, "urn:vcloud:org:none"} {
+		for _, cmds := range []bool{true, false} {
+			all := want[org][cmds]
+			for _, b := range []struct{ from, to int }{{0, 0}, {0, 1}, {0, 25}, {3, 7}, {len(all) - 1, len(all) + 5}, {len(all), len(all) + 1}, {-1, 2}} {
+				got, total := v.OrgRecords(stream[cmds], org, b.from, b.to)
+				w := all[min(max(b.from, 0), len(all)):min(max(b.to, 0), len(all))]
+				if !slices.Equal(got, w) || total != len(all) || (len(w) == 0) != (got == nil) {
+					t.Errorf("%s, commands %v, [%d, %d): %v (%d), want %v (%d)", org, cmds, b.from, b.to, got, total, w, len(all))
+				}
+			}
+		}
+	}
+	if c := v.Clone(); !c.Equal(v) {
+		t.Errorf("a copy differs: %v", v.Diff(c))
+	}
+}

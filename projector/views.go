@@ -86,6 +86,8 @@ type Views struct {
 	orgByName map[string]*ordered // org id → its existing clusters, by name then id
 	cloud     *cloud
 	strs      strs // strings many records carry, one copy each (intern.go)
+	// The audit's index (audit.go): org id → stream sequences of its events, its commands.
+	auditEvts, auditCmds map[string][]uint64
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
 	templates map[string]*tmplFold
@@ -222,6 +224,7 @@ func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
 		byCluster: map[string][]*opRecord{}, names: map[string][]string{}, cloud: newCloud(), changed: make(chan struct{}),
 		listed: map[string]listing{}, byName: &ordered{}, orgByName: map[string]*ordered{}, strs: strs{},
+		auditEvts: map[string][]uint64{}, auditCmds: map[string][]uint64{},
 		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
@@ -311,6 +314,7 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	noteOrg(v.auditCmds, env.OrgID, seq)
 	if env.ClusterID != events.CloudID {
 		env = v.interned(env)
 	}
@@ -368,6 +372,7 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	noteOrg(v.auditEvts, env.OrgID, seq)
 	if env.ClusterID == events.CloudID {
 		v.applyCloudEvent(seq, env)
 		return
@@ -684,7 +689,8 @@ func (v *Views) Equal(o *Views) bool {
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
 		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
 		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users) &&
-		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds) && listsEqual(v, o)
+		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds) && listsEqual(v, o) &&
+		indexEqual(v.auditEvts, o.auditEvts) && indexEqual(v.auditCmds, o.auditCmds)
 }
 
 // sameOrder compares the per-cluster operation lists by id (the records are compared with
@@ -767,6 +773,7 @@ func (v *Views) Clone() *Views {
 	}
 	c.tmplCmds = maps.Clone(v.tmplCmds)
 	c.relistAll() // from what was copied: a clone checks the live lists
+	c.auditEvts, c.auditCmds = cloneIndex(v.auditEvts), cloneIndex(v.auditCmds)
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
 	return c
 }
@@ -803,6 +810,9 @@ func (v *Views) Diff(o *Views) []string {
 	}
 	if !listsEqual(v, o) {
 		out = append(out, "cluster lists")
+	}
+	if !indexEqual(v.auditEvts, o.auditEvts) || !indexEqual(v.auditCmds, o.auditCmds) {
+		out = append(out, "audit index of orgs")
 	}
 	if !reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) {
 		out = append(out, "cloud (templates, org VDCs, service state)")
@@ -862,6 +872,7 @@ func (v *Views) replaceWith(o *Views) {
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
 	v.listed, v.byName, v.orgByName = c.listed, c.byName, c.orgByName
+	v.auditEvts, v.auditCmds = c.auditEvts, c.auditCmds
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
 	if v.watched.Swap(false) {
