@@ -142,6 +142,10 @@ var fleetReads = []fleetRead{
 		i := 1 + mrand.IntN(n)
 		return vcdextclient.Req{Path: "/api/cse/3.0/cluster/" + benchClusterID(i), Caller: tenantOf(i)}
 	}},
+	{name: "tenant: a cluster's events page", wide: true, req: func(n int) vcdextclient.Req {
+		i := 1 + mrand.IntN(n)
+		return vcdextclient.Req{Path: "/api/cse/3.0/cluster/" + benchClusterID(i) + "/events", Query: pageQuery(1), Caller: tenantOf(i)}
+	}},
 	{name: "provider: clusters page", wide: true, req: func(n int) vcdextclient.Req {
 		return vcdextclient.Req{Path: "/api/cse/3.0/clusters", Query: pageQuery(1 + mrand.IntN(pages(n))), Caller: providerCaller()}
 	}},
