@@ -126,11 +126,19 @@ func (h *Reader) auditByPosition(ctx context.Context, ext Extent, stream, kind s
 	if lo >= hi {
 		return res, nil
 	}
-	kept := make([]Record, 0, hi-lo)
-	err = h.src.Scan(ctx, Filter{Stream: stream, After: first - 1 + uint64(lo)}, func(r Record) bool {
-		kept = append(kept, r)
-		return len(kept) < hi-lo
-	})
+	var kept []Record
+	if g, ok := h.src.(Getter); ok { // the page's records by sequence: no consumer to create
+		seqs := make([]uint64, hi-lo)
+		for i := range seqs {
+			seqs[i] = first + uint64(lo+i)
+		}
+		kept, err = g.Get(ctx, stream, seqs)
+	} else {
+		err = h.src.Scan(ctx, Filter{Stream: stream, After: first - 1 + uint64(lo)}, func(r Record) bool {
+			kept = append(kept, r)
+			return len(kept) < hi-lo
+		})
+	}
 	if err != nil {
 		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
 	}

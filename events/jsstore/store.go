@@ -477,6 +477,53 @@ func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSe
 	}
 }
 
+// stream returns the handle of the command or event stream.
+func (s *Store) stream(name string) (jetstream.Stream, error) {
+	switch name {
+	case events.EventStream:
+		return s.evts, nil
+	case events.CommandStream:
+		return s.cmds, nil
+	}
+	return nil, fmt.Errorf("no stream %q", name)
+}
+
+// Extent returns the first sequence of the command or event stream and how many records it
+// holds: the streams deny deletes, so the n-th record is at first+n.
+func (s *Store) Extent(ctx context.Context, stream string) (first, count uint64, err error) {
+	st, err := s.stream(stream)
+	if err != nil {
+		return 0, 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return info.State.FirstSeq, info.State.Msgs, nil
+}
+
+// RecordsAt returns the records of the command or event stream at these sequences, read
+// with a direct get each (no consumer: a page of the audit reads its records only).
+func (s *Store) RecordsAt(ctx context.Context, stream string, seqs []uint64) ([]Record, error) {
+	st, err := s.stream(stream)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(seqs))
+	for _, seq := range seqs {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			return nil, fmt.Errorf("read %s #%d: %w", stream, seq, err)
+		}
+		rec, err := s.decode(m.Sequence, m.Subject, m.Header, m.Data, m.Time)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
 // LastSequences returns the last sequence of the command and event streams.
 func (s *Store) LastSequences(ctx context.Context) (commands, events uint64, err error) {
 	ci, err := s.cmds.Info(ctx)

@@ -343,6 +343,11 @@ func runFleet(ctx context.Context, url string, o options, logf func(string, ...a
 // fleetCell sizes an echo after kaas's answers to the read, then measures kaas and the echo.
 func fleetCell(ctx context.Context, url string, o options, rd fleetRead, n int, kaas *vcdextclient.Client, kaasQ, ex, q string, broker int,
 	logf func(string, ...any)) (FleetCell, error) {
+	// Requests a slower cell left queued (their callers gave up) would be served during this
+	// one: wait until kaasd's queue is empty.
+	if left, err := drain(ctx, url, kaasQ, time.Minute); err != nil || left > 0 {
+		logf("fleet %d, %s: kaasd's queue still holds %d requests of the cell before (%v): this cell is skewed", n, rd.name, left, err)
+	}
 	total := 0
 	for range fleetSamples {
 		b, err := fleetDo(ctx, kaas, rd.req(n))
@@ -381,20 +386,26 @@ func fleetCell(ctx context.Context, url string, o options, rd fleetRead, n int, 
 
 	var profile string
 	if *fleetProfile != "" {
-		profile = fmt.Sprintf("%s-%s-%d.pprof", *fleetProfile, strings.NewReplacer(": ", "-", " ", "-").Replace(rd.name), n)
+		profile = fmt.Sprintf("%s-%s-%d.pprof", *fleetProfile, strings.NewReplacer(": ", "-", "'", "", " ", "-").Replace(rd.name), n)
+		// What the cell allocates is the difference of the heap profiles around it
+		// (go tool pprof -sample_index=alloc_space -base <before> <after>).
+		if err := writeHeapProfile(strings.TrimSuffix(profile, ".pprof") + "-allocs-before.pprof"); err != nil {
+			return c, err
+		}
 	}
 	label := fmt.Sprintf("fleet %d, %s", n, rd.name)
-	// Requests a slower cell left queued (their callers gave up) would be served during this
-	// one: wait until kaasd's queue is empty.
-	if left, err := drain(ctx, url, kaasQ, time.Minute); err != nil || left > 0 {
-		logf("%s: kaasd's queue still holds %d requests of the cell before (%v): this cell is skewed", label, left, err)
-	}
+
 	logf("%s: kaas, then an echo of %d-byte replies; %d in flight", label, c.ReplyBytes, aimLevel)
 	if c.Kaas, err = measure(ctx, "kaas "+rd.name, aimLevel, o, func(ctx context.Context) error {
 		_, err := fleetDo(ctx, kaas, rd.req(n))
 		return err
 	}, broker, profile); err != nil {
 		return c, err
+	}
+	if profile != "" {
+		if err := writeHeapProfile(strings.TrimSuffix(profile, ".pprof") + "-allocs-after.pprof"); err != nil {
+			return c, err
+		}
 	}
 	if c.Echo, err = measure(ctx, "echo "+rd.name, aimLevel, o, func(ctx context.Context) error {
 		resp, err := echo.Do(ctx, rd.req(n))
