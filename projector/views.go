@@ -94,6 +94,7 @@ type Views struct {
 	tmplCmds  map[string]bool
 	cmdSeq    uint64
 	evtSeq    uint64
+	swaps     uint64        // how often replaceWith gave the views other contents
 	evtTime   time.Time     // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced when a sequence moves and someone waits
 	watched   atomic.Bool   // someone waits on changed
@@ -478,6 +479,15 @@ func (v *Views) EventTime() time.Time {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.evtTime
+}
+
+// Version says what the views hold: the sequences reached, and how often they were
+// replaced by a rebuild (which may fold the same records differently). While it stays the
+// same, so does every answer read from the views.
+func (v *Views) Version() (commands, evts, swaps uint64) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.cmdSeq, v.evtSeq, v.swaps
 }
 
 // Seqs returns the command and event stream sequences the views have reached.
@@ -875,6 +885,7 @@ func (v *Views) replaceWith(o *Views) {
 	v.auditEvts, v.auditCmds = c.auditEvts, c.auditCmds
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
+	v.swaps++
 	if v.watched.Swap(false) {
 		close(v.changed)
 		v.changed = make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
@@ -14,12 +15,50 @@ import (
 // VDCs returns the org VDCs the principal may see: its org's, or every org's for a provider.
 func (q *Queries) VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc {
 	out := []cse.Ovdc{}
-	for _, d := range q.views.Cloud().VDCs {
+	for _, d := range q.vdcs() {
 		if p.Provider || d.OrgID == p.Org {
-			out = append(out, ovdc(d))
+			out = append(out, d.Ovdc)
 		}
 	}
 	return out
+}
+
+// orgVDC is an org VDC as the lists show it, with its org.
+type orgVDC struct {
+	cse.Ovdc
+	OrgID string
+}
+
+// vdcCache is the org VDCs as last rendered, and the views' version they were read at:
+// while it stays, so do they.
+// Building them clones and sorts every org VDC, which a provider's page of a thousand
+// would otherwise do on every request.
+type vdcCache struct {
+	mu                sync.Mutex
+	cmds, evts, swaps uint64
+	ok                bool
+	list              []orgVDC
+}
+
+// vdcs returns every org VDC, rendered, in the views' order; callers must not change it.
+func (q *Queries) vdcs() []orgVDC {
+	c := &q.vdcCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cmds, evts, swaps := q.views.Version()
+	if c.ok && c.cmds == cmds && c.evts == evts && c.swaps == swaps {
+		return c.list
+	}
+	all := q.views.Cloud().VDCs
+	list := make([]orgVDC, len(all))
+	for i, d := range all {
+		list[i] = orgVDC{ovdc(d), d.OrgID}
+	}
+	// Kept only if nothing was folded meanwhile: then list is what the views say at that version.
+	if again, evtsAgain, swapsAgain := q.views.Version(); again == cmds && evtsAgain == evts && swapsAgain == swaps {
+		c.cmds, c.evts, c.swaps, c.ok, c.list = cmds, evts, swaps, true, list
+	}
+	return list
 }
 
 // VDC returns one org VDC the principal may see, named by its URN or, as CSE's routes

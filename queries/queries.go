@@ -19,9 +19,10 @@ var ErrNotFound = cluster.ErrNotFound
 
 // Queries answers reads.
 type Queries struct {
-	views   *projector.Views
-	secrets SecretReader
-	links   Links
+	views    *projector.Views
+	secrets  SecretReader
+	links    Links
+	vdcCache vdcCache
 }
 
 // Links are the VCD mirror's links between kaas's ids and VCD's (package mirror keeps them;
