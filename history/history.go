@@ -84,7 +84,13 @@ func (h *Reader) History(ctx context.Context, p cluster.Principal, id string) ([
 	if cv.State == nil {
 		return out, nil // accepted, nothing recorded yet
 	}
-	recs, err := h.src.Load(ctx, id, 0)
+	// From the cluster's first event: a search for its subject from the stream's start
+	// reads the index of every block before it.
+	var after uint64
+	if first, ok := h.views.FirstEventSeq(id); ok {
+		after = first - 1
+	}
+	recs, err := h.src.Load(ctx, id, after)
 	if err != nil {
 		return nil, fmt.Errorf("history of cluster %s: %w", id, err)
 	}

@@ -51,3 +51,12 @@ func cloneIndex(idx map[string][]uint64) map[string][]uint64 {
 func indexEqual(a, b map[string][]uint64) bool {
 	return maps.EqualFunc(a, b, func(x, y []uint64) bool { return slices.Equal(x, y) })
 }
+
+// FirstEventSeq returns the event stream sequence of a cluster's first event, so that its
+// history is read from there rather than searched for from the stream's start.
+func (v *Views) FirstEventSeq(clusterID string) (uint64, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	seq, ok := v.firstEvt[clusterID]
+	return seq, ok
+}

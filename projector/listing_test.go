@@ -216,3 +216,23 @@ func TestOrgRecords(t *testing.T) {
 		t.Errorf("a copy differs: %v", v.Diff(c))
 	}
 }
+
+func TestFirstEventSeq(t *testing.T) {
+	s := fleet(t)
+	v := s.Views()
+	first := map[string]uint64{}
+	for _, r := range s.All {
+		if _, seen := first[r.Env.ClusterID]; !r.Command && !seen {
+			first[r.Env.ClusterID] = r.Seq
+		}
+	}
+	for _, id := range s.ClusterIDs() {
+		got, ok := v.FirstEventSeq(id)
+		if want, has := first[id]; got != want || ok != has {
+			t.Errorf("cluster %s: first event %d (%v), want %d (%v)", id, got, ok, want, has)
+		}
+	}
+	if _, ok := v.FirstEventSeq(clusterID("a-pending")); ok {
+		t.Error("a cluster with no event has a first one")
+	}
+}

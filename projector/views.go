@@ -88,6 +88,7 @@ type Views struct {
 	strs      strs // strings many records carry, one copy each (intern.go)
 	// The audit's index (audit.go): org id → stream sequences of its events, its commands.
 	auditEvts, auditCmds map[string][]uint64
+	firstEvt             map[string]uint64 // cluster id → the sequence of its first event
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
 	templates map[string]*tmplFold
@@ -225,7 +226,7 @@ func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
 		byCluster: map[string][]*opRecord{}, names: map[string][]string{}, cloud: newCloud(), changed: make(chan struct{}),
 		listed: map[string]listing{}, byName: &ordered{}, orgByName: map[string]*ordered{}, strs: strs{},
-		auditEvts: map[string][]uint64{}, auditCmds: map[string][]uint64{},
+		auditEvts: map[string][]uint64{}, auditCmds: map[string][]uint64{}, firstEvt: map[string]uint64{},
 		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
@@ -387,6 +388,7 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	if st == nil {
 		st = &cluster.State{}
 		v.clusters[env.ClusterID] = st
+		v.firstEvt[env.ClusterID] = seq
 	}
 	var before string
 	if st.Op != nil {
@@ -700,7 +702,7 @@ func (v *Views) Equal(o *Views) bool {
 		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
 		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users) &&
 		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds) && listsEqual(v, o) &&
-		indexEqual(v.auditEvts, o.auditEvts) && indexEqual(v.auditCmds, o.auditCmds)
+		indexEqual(v.auditEvts, o.auditEvts) && indexEqual(v.auditCmds, o.auditCmds) && maps.Equal(v.firstEvt, o.firstEvt)
 }
 
 // sameOrder compares the per-cluster operation lists by id (the records are compared with
@@ -783,7 +785,7 @@ func (v *Views) Clone() *Views {
 	}
 	c.tmplCmds = maps.Clone(v.tmplCmds)
 	c.relistAll() // from what was copied: a clone checks the live lists
-	c.auditEvts, c.auditCmds = cloneIndex(v.auditEvts), cloneIndex(v.auditCmds)
+	c.auditEvts, c.auditCmds, c.firstEvt = cloneIndex(v.auditEvts), cloneIndex(v.auditCmds), maps.Clone(v.firstEvt)
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
 	return c
 }
@@ -823,6 +825,9 @@ func (v *Views) Diff(o *Views) []string {
 	}
 	if !indexEqual(v.auditEvts, o.auditEvts) || !indexEqual(v.auditCmds, o.auditCmds) {
 		out = append(out, "audit index of orgs")
+	}
+	if !maps.Equal(v.firstEvt, o.firstEvt) {
+		out = append(out, "clusters' first events")
 	}
 	if !reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) {
 		out = append(out, "cloud (templates, org VDCs, service state)")
@@ -882,7 +887,7 @@ func (v *Views) replaceWith(o *Views) {
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
 	v.listed, v.byName, v.orgByName = c.listed, c.byName, c.orgByName
-	v.auditEvts, v.auditCmds = c.auditEvts, c.auditCmds
+	v.auditEvts, v.auditCmds, v.firstEvt = c.auditEvts, c.auditCmds, c.firstEvt
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
 	v.swaps++
