@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,19 +15,17 @@ import (
 
 // VDCs returns the org VDCs the principal may see: its org's, or every org's for a provider.
 func (q *Queries) VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc {
+	all, orgs := q.vdcs()
+	if p.Provider {
+		return slices.Clone(all)
+	}
 	out := []cse.Ovdc{}
-	for _, d := range q.vdcs() {
-		if p.Provider || d.OrgID == p.Org {
-			out = append(out, d.Ovdc)
+	for i, d := range all {
+		if orgs[i] == p.Org {
+			out = append(out, d)
 		}
 	}
 	return out
-}
-
-// orgVDC is an org VDC as the lists show it, with its org.
-type orgVDC struct {
-	cse.Ovdc
-	OrgID string
 }
 
 // vdcCache is the org VDCs as last rendered, and the views' version they were read at:
@@ -37,28 +36,30 @@ type vdcCache struct {
 	mu                sync.Mutex
 	cmds, evts, swaps uint64
 	ok                bool
-	list              []orgVDC
+	list              []cse.Ovdc // never nil
+	orgs              []string   // the org of each of list
 }
 
-// vdcs returns every org VDC, rendered, in the views' order; callers must not change it.
-func (q *Queries) vdcs() []orgVDC {
+// vdcs returns every org VDC, rendered, in the views' order, and the org of each; callers
+// must not change them.
+func (q *Queries) vdcs() ([]cse.Ovdc, []string) {
 	c := &q.vdcCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cmds, evts, swaps := q.views.Version()
 	if c.ok && c.cmds == cmds && c.evts == evts && c.swaps == swaps {
-		return c.list
+		return c.list, c.orgs
 	}
 	all := q.views.Cloud().VDCs
-	list := make([]orgVDC, len(all))
+	list, orgs := make([]cse.Ovdc, len(all)), make([]string, len(all))
 	for i, d := range all {
-		list[i] = orgVDC{ovdc(d), d.OrgID}
+		list[i], orgs[i] = ovdc(d), d.OrgID
 	}
 	// Kept only if nothing was folded meanwhile: then list is what the views say at that version.
 	if again, evtsAgain, swapsAgain := q.views.Version(); again == cmds && evtsAgain == evts && swapsAgain == swaps {
-		c.cmds, c.evts, c.swaps, c.ok, c.list = cmds, evts, swaps, true, list
+		c.cmds, c.evts, c.swaps, c.ok, c.list, c.orgs = cmds, evts, swaps, true, list, orgs
 	}
-	return list
+	return list, orgs
 }
 
 // VDC returns one org VDC the principal may see, named by its URN or, as CSE's routes

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -56,6 +57,7 @@ type Fleet struct {
 	MemoryClusters int     `json:"memory_clusters"`
 	RSSMB          float64 `json:"rss_mb"`
 	HeapMB         float64 `json:"heap_inuse_mb"`
+	LiveMB         float64 `json:"heap_live_mb"`
 	MemoryAimMet   bool    `json:"memory_aim_met"`
 }
 
@@ -70,6 +72,8 @@ type FleetSize struct {
 	CatchUpSeconds float64 `json:"catch_up_s"`
 	RSSMB          float64 `json:"rss_mb"`
 	HeapMB         float64 `json:"heap_inuse_mb"`
+	// LiveMB is what the heap's live objects take, without the free space between them.
+	LiveMB float64 `json:"heap_live_mb"`
 }
 
 // FleetCell is one read at one fleet size, beside an echo whose reply is as large.
@@ -284,17 +288,17 @@ func runFleet(ctx context.Context, url string, o options, logf func(string, ...a
 			return nil, fmt.Errorf("fleet: views catching up: %w", err)
 		}
 		sz.CatchUpSeconds = time.Since(start).Seconds()
-		sz.RSSMB, sz.HeapMB = memoryMB()
+		sz.RSSMB, sz.HeapMB, sz.LiveMB = memoryMB()
 		if *fleetProfile != "" {
 			if err := writeHeapProfile(fmt.Sprintf("%s-heap-%d.pprof", *fleetProfile, n)); err != nil {
 				return nil, err
 			}
 		}
-		logf("fleet: %d clusters: %d commands and %d events; seeded in %.1fs, folded %.1fs later; RSS %.0f MB, heap in use %.0f MB",
-			n, sz.Commands, sz.Events, sz.SeedSeconds, sz.CatchUpSeconds, sz.RSSMB, sz.HeapMB)
+		logf("fleet: %d clusters: %d commands and %d events; seeded in %.1fs, folded %.1fs later; RSS %.0f MB, heap in use %.0f MB, live %.0f MB",
+			n, sz.Commands, sz.Events, sz.SeedSeconds, sz.CatchUpSeconds, sz.RSSMB, sz.HeapMB, sz.LiveMB)
 		res.Sizes = append(res.Sizes, sz)
 		if si == len(sizes)-1 {
-			res.MemoryClusters, res.RSSMB, res.HeapMB = n, sz.RSSMB, sz.HeapMB
+			res.MemoryClusters, res.RSSMB, res.HeapMB, res.LiveMB = n, sz.RSSMB, sz.HeapMB, sz.LiveMB
 			res.MemoryAimMet = sz.RSSMB <= fleetMemAimMB
 		}
 
@@ -490,16 +494,20 @@ func firstOK(ctx context.Context, c *vcdextclient.Client) error {
 	}
 }
 
-// memoryMB returns the process's resident memory (VmRSS) and Go heap in use, after a GC
-// that also returns what is free to the system.
-func memoryMB() (rss, heap float64) {
+// memoryMB returns the process's resident memory (VmRSS), the Go heap in use (its spans)
+// and the live objects in it, after a GC that also returns what is free to the system.
+func memoryMB() (rss, heap, live float64) {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heap = float64(ms.HeapInuse) / 1e6
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	if metrics.Read(sample); sample[0].Value.Kind() == metrics.KindUint64 {
+		live = float64(sample[0].Value.Uint64()) / 1e6
+	}
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return 0, heap
+		return 0, heap, live
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -509,7 +517,7 @@ func memoryMB() (rss, heap float64) {
 			rss = kb * 1024 / 1e6
 		}
 	}
-	return rss, heap
+	return rss, heap, live
 }
 
 // writeHeapProfile writes what the heap holds now, to see what the views keep per cluster.
@@ -526,9 +534,10 @@ func printFleet(w io.Writer, f *Fleet) error {
 	fmt.Fprintf(w, "\nreads over a fleet: clusters over %d orgs, seeded as completed creates; %d in flight, each read beside an AMQP echo whose reply is as large as kaas's\n\n",
 		f.Orgs, f.InFlight)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "clusters\tcommands\tevents\tseed s\tcatch-up s\tRSS MB\theap in use MB\t")
+	fmt.Fprintln(tw, "clusters\tcommands\tevents\tseed s\tcatch-up s\tRSS MB\theap in use MB\tlive objects MB\t")
 	for _, s := range f.Sizes {
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.0f\t%.0f\t\n", s.Clusters, s.Commands, s.Events, s.SeedSeconds, s.CatchUpSeconds, s.RSSMB, s.HeapMB)
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t\n", s.Clusters, s.Commands, s.Events, s.SeedSeconds, s.CatchUpSeconds,
+			s.RSSMB, s.HeapMB, s.LiveMB)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -557,8 +566,8 @@ func printFleet(w io.Writer, f *Fleet) error {
 		fmt.Fprintf(w, "flat: %s, %d/%d clusters: throughput %.2f, kaas/echo %.2f; aim %s ≥ %.1f: %s\n", fl.Read, fl.Big, fl.Small, fl.Ratio,
 			fl.RatioOfFit, fl.Basis, fleetFlatAim, met(fl.AimMet))
 	}
-	fmt.Fprintf(w, "memory at %d clusters: RSS %.0f MB (Go heap in use %.0f MB); aim RSS ≤ %d MB: %s\n", f.MemoryClusters, f.RSSMB, f.HeapMB,
-		fleetMemAimMB, met(f.MemoryAimMet))
+	fmt.Fprintf(w, "memory at %d clusters: RSS %.0f MB (Go heap in use %.0f MB, its live objects %.0f MB); aim RSS ≤ %d MB: %s\n",
+		f.MemoryClusters, f.RSSMB, f.HeapMB, f.LiveMB, fleetMemAimMB, met(f.MemoryAimMet))
 	return nil
 }
 
