@@ -147,6 +147,17 @@ func (s extentOnly) Extent(ctx context.Context, stream string) (first, count uin
 	return 1, e.Events, err
 }
 
+// LoadRange loads a cluster's events up to lastSeq, as deploy's source does.
+func (s extentSource) LoadRange(ctx context.Context, id string, after, lastSeq uint64) ([]history.Record, error) {
+	recs, err := s.Load(ctx, id, after)
+	for i, r := range recs {
+		if r.Seq > lastSeq {
+			return recs[:i], err
+		}
+	}
+	return recs, err
+}
+
 // Get reads records by sequence, as deploy's JetStream source does with direct gets.
 func (s extentSource) Get(ctx context.Context, stream string, seqs []uint64) ([]history.Record, error) {
 	var out []history.Record
@@ -166,7 +177,7 @@ func (s extentSource) Get(ctx context.Context, stream string, seqs []uint64) ([]
 // of an org, found through the views' index, cut every page as the scan of the whole
 // history does.
 func TestAuditByPosition(t *testing.T) {
-	scanned, ms, _, _ := setup(t)
+	scanned, ms, alpha, bravo := setup(t)
 	ctx := t.Context()
 	views, err := projector.Rebuild(ctx, ms)
 	if err != nil {
@@ -175,6 +186,17 @@ func TestAuditByPosition(t *testing.T) {
 	positioned := history.New(views, extentSource{extentOnly{source{ms}}}, queries.New(views, nil))
 	scannedFrom := history.New(views, extentOnly{source{ms}}, queries.New(views, nil))
 	ends, _ := ms.Ends(ctx)
+	// A cluster's history, loaded from its first event to its last, is the same too.
+	for _, id := range []string{alpha, bravo} {
+		want, err := scanned.History(ctx, provider, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := positioned.History(ctx, provider, id)
+		if err != nil || !reflect.DeepEqual(got, want) || len(got) == 0 {
+			t.Fatalf("history of %s: %d events (%v), want %d", id, len(got), err, len(want))
+		}
+	}
 	for _, size := range []int{1, 3, 25} {
 		for _, commands := range []bool{false, true} {
 			for _, newest := range []bool{false, true} {
@@ -205,3 +227,6 @@ func TestAuditByPosition(t *testing.T) {
 		t.Fatalf("deep newest page: %+v", got)
 	}
 }
+
+// provider is a System org user: it reads every cluster's history.
+var provider = cluster.Principal{User: "urn:vcloud:user:root", Org: "urn:vcloud:org:system", Provider: true}

@@ -48,3 +48,16 @@ func (h historySource) Get(ctx context.Context, stream string, seqs []uint64) ([
 	}
 	return out, nil
 }
+
+// LoadRange loads a cluster's events up to its last (history.Ranger).
+func (h historySource) LoadRange(ctx context.Context, clusterID string, afterSeq, lastSeq uint64) ([]history.Record, error) {
+	recs, err := h.store.LoadRange(ctx, clusterID, afterSeq, lastSeq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]history.Record, len(recs))
+	for i, r := range recs {
+		out[i] = record(r)
+	}
+	return out, nil
+}

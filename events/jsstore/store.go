@@ -422,6 +422,44 @@ func (s *Store) LoadCommands(ctx context.Context, clusterID string, afterSeq uin
 
 const batchSize = 256
 
+// LoadRange returns a cluster's events after afterSeq up to lastSeq, its last one (as the
+// views know it), in order. Unlike Load, which asks in batches and so has the server count
+// what remains of the subject to the stream's end (a read of every block's index after the
+// cluster's events), it asks for one event at a time and stops at lastSeq.
+func (s *Store) LoadRange(ctx context.Context, clusterID string, afterSeq, lastSeq uint64) ([]Record, error) {
+	subject := events.EventSubject(clusterID)
+	var out []Record
+	for next := afterSeq + 1; next <= lastSeq; {
+		req := fmt.Sprintf(`{"seq":%d,"next_by_subj":%q}`, next, subject)
+		m, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+events.EventStream, []byte(req))
+		if err != nil {
+			return nil, fmt.Errorf("load %s after %d: %w", subject, next-1, err)
+		}
+		switch m.Header.Get("Status") {
+		case "404":
+			return out, nil
+		case "":
+		default:
+			return nil, fmt.Errorf("load %s: status %s %s", subject, m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: bad sequence header: %w", subject, err)
+		}
+		if seq > lastSeq {
+			return out, nil
+		}
+		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+		rec, err := s.decode(seq, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+		next = seq + 1
+	}
+	return out, nil
+}
+
 func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSeq uint64) ([]Record, error) {
 	if _, has := ctx.Deadline(); !has {
 		var cancel context.CancelFunc
