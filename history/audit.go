@@ -28,6 +28,14 @@ func (h *Reader) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, 
 	if f.Commands {
 		sf.Stream, kind = events.CommandStream, "command"
 	}
+	if ext, ok := h.src.(Extent); ok && !f.Cursor && f.ClusterID == "" && f.OrgID == "" && f.Actor == "" && len(f.Types) == 0 &&
+		f.Since.IsZero() && f.Until.IsZero() {
+		return h.auditByPosition(ctx, ext, sf.Stream, kind, f.NewestFirst, page, size)
+	}
+	if g, ok := h.src.(Getter); ok && f.OrgID != "" && !f.Cursor && f.ClusterID == "" && f.Actor == "" && len(f.Types) == 0 &&
+		f.Since.IsZero() && f.Until.IsZero() {
+		return h.auditOfOrg(ctx, g, sf.Stream, kind, f.OrgID, f.NewestFirst, page, size)
+	}
 	// Oldest first, the page is matches [from, from+size). Newest first it is matches
 	// [total-page*size, total-(page-1)*size), reversed: a ring keeps the last page*size
 	// matches, since the total is known only at the end.
@@ -87,6 +95,104 @@ func (h *Reader) Audit(ctx context.Context, f cse.AuditQuery) (cse.AuditResult, 
 		res.Total = -1
 	}
 	for _, r := range kept {
+		ent, err := entry(r, kind)
+		if err != nil {
+			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+		}
+		res.Records = append(res.Records, ent)
+	}
+	return res, nil
+}
+
+// Extent is what a Source may also tell of a stream: its first sequence and how many
+// records it holds. The streams deny deletes and purges (retention drops the oldest only),
+// so the n-th record is at first+n: an audit that filters nothing finds its page there
+// instead of reading the history up to it.
+type Extent interface {
+	Extent(ctx context.Context, stream string) (first, count uint64, err error)
+}
+
+// auditByPosition answers an audit that filters nothing: the page's records are read from
+// their position on, and the total is the stream's count. The pages are those Audit's scan
+// would cut, deep newest-first pages (past maxNewestFirst) coming out empty alike.
+func (h *Reader) auditByPosition(ctx context.Context, ext Extent, stream, kind string, newestFirst bool, page, size int) (cse.AuditResult, error) {
+	first, count, err := ext.Extent(ctx, stream)
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	total := int(min(count, math.MaxInt))
+	lo, hi := pageBounds(total, newestFirst, page, size)
+	res := cse.AuditResult{Records: make([]cse.Event, 0, hi-lo), Total: total}
+	if lo >= hi {
+		return res, nil
+	}
+	var kept []Record
+	if g, ok := h.src.(Getter); ok { // the page's records by sequence: no consumer to create
+		seqs := make([]uint64, hi-lo)
+		for i := range seqs {
+			seqs[i] = first + uint64(lo+i)
+		}
+		kept, err = g.Get(ctx, stream, seqs)
+	} else {
+		err = h.src.Scan(ctx, Filter{Stream: stream, After: first - 1 + uint64(lo)}, func(r Record) bool {
+			kept = append(kept, r)
+			return len(kept) < hi-lo
+		})
+	}
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	if newestFirst {
+		slices.Reverse(kept)
+	}
+	for _, r := range kept {
+		ent, err := entry(r, kind)
+		if err != nil {
+			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+		}
+		res.Records = append(res.Records, ent)
+	}
+	return res, nil
+}
+
+// pageBounds returns the records [lo, hi) of a list of total, oldest first, that a page of
+// size holds, the pages Audit's scan cuts: newest first, page 1 is the newest records,
+// and pages past maxNewestFirst come out empty.
+func pageBounds(total int, newestFirst bool, page, size int) (lo, hi int) {
+	switch {
+	case !newestFirst && page-1 <= (total-1)/size:
+		lo = (page - 1) * size
+		return lo, min(lo+size, total)
+	case newestFirst && page <= maxNewestFirst/size && page-1 <= (total-1)/size:
+		return max(total-page*size, 0), total - (page-1)*size
+	}
+	return total, total
+}
+
+// Getter is what a Source may also do: read a stream's records by sequence.
+type Getter interface {
+	Get(ctx context.Context, stream string, seqs []uint64) ([]Record, error)
+}
+
+// auditOfOrg answers an audit filtered by org only from the views' index of each org's
+// records: the page's records are read by sequence, and the total is the index's count
+// (of what the views have folded).
+func (h *Reader) auditOfOrg(ctx context.Context, g Getter, stream, kind, org string, newestFirst bool, page, size int) (cse.AuditResult, error) {
+	_, total := h.views.OrgRecords(stream, org, 0, 0)
+	lo, hi := pageBounds(total, newestFirst, page, size)
+	seqs, _ := h.views.OrgRecords(stream, org, lo, hi)
+	res := cse.AuditResult{Records: make([]cse.Event, 0, len(seqs)), Total: total}
+	if len(seqs) == 0 {
+		return res, nil
+	}
+	recs, err := g.Get(ctx, stream, seqs)
+	if err != nil {
+		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	if newestFirst {
+		slices.Reverse(recs)
+	}
+	for _, r := range recs {
 		ent, err := entry(r, kind)
 		if err != nil {
 			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)

@@ -26,6 +26,12 @@ type Source interface {
 	Scan(ctx context.Context, f Filter, fn func(Record) bool) error
 }
 
+// Ranger is what a Source may also do: load a cluster's events up to a sequence known to
+// be its last, without looking past it.
+type Ranger interface {
+	LoadRange(ctx context.Context, clusterID string, afterSeq, lastSeq uint64) ([]Record, error)
+}
+
 // Renderer renders a cluster view as the API shows a cluster (package queries does).
 type Renderer interface {
 	Entity(cv projector.ClusterView) cse.DefEntity
@@ -84,7 +90,19 @@ func (h *Reader) History(ctx context.Context, p cluster.Principal, id string) ([
 	if cv.State == nil {
 		return out, nil // accepted, nothing recorded yet
 	}
-	recs, err := h.src.Load(ctx, id, 0)
+	// From the cluster's first event to its last: a search for its subject from the
+	// stream's start, or on to its end, reads the index of every block on the way.
+	var after uint64
+	if first, ok := h.views.FirstEventSeq(id); ok {
+		after = first - 1
+	}
+	var recs []Record
+	var err error
+	if r, ok := h.src.(Ranger); ok && cv.State.Seq > 0 {
+		recs, err = r.LoadRange(ctx, id, after, cv.State.Seq)
+	} else {
+		recs, err = h.src.Load(ctx, id, after)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("history of cluster %s: %w", id, err)
 	}

@@ -3,6 +3,7 @@ package history_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -130,3 +131,102 @@ func TestAuditAndVerify(t *testing.T) {
 		t.Fatalf("verify: %+v %v", v, err)
 	}
 }
+
+// extentSource is source with history.Extent and history.Getter, as deploy's JetStream
+// source has them; extentOnly has Extent only.
+type (
+	extentSource struct{ extentOnly }
+	extentOnly   struct{ source }
+)
+
+func (s extentOnly) Extent(ctx context.Context, stream string) (first, count uint64, err error) {
+	e, err := s.ms.Ends(ctx)
+	if stream == events.CommandStream {
+		return 1, e.Commands, err
+	}
+	return 1, e.Events, err
+}
+
+// LoadRange loads a cluster's events up to lastSeq, as deploy's source does.
+func (s extentSource) LoadRange(ctx context.Context, id string, after, lastSeq uint64) ([]history.Record, error) {
+	recs, err := s.Load(ctx, id, after)
+	for i, r := range recs {
+		if r.Seq > lastSeq {
+			return recs[:i], err
+		}
+	}
+	return recs, err
+}
+
+// Get reads records by sequence, as deploy's JetStream source does with direct gets.
+func (s extentSource) Get(ctx context.Context, stream string, seqs []uint64) ([]history.Record, error) {
+	var out []history.Record
+	for _, seq := range seqs {
+		err := s.Scan(ctx, history.Filter{Stream: stream, After: seq - 1}, func(r history.Record) bool {
+			out = append(out, r)
+			return false
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// TestAuditByPosition checks that an audit that filters nothing, found by position, and one
+// of an org, found through the views' index, cut every page as the scan of the whole
+// history does.
+func TestAuditByPosition(t *testing.T) {
+	scanned, ms, alpha, bravo := setup(t)
+	ctx := t.Context()
+	views, err := projector.Rebuild(ctx, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	positioned := history.New(views, extentSource{extentOnly{source{ms}}}, queries.New(views, nil))
+	scannedFrom := history.New(views, extentOnly{source{ms}}, queries.New(views, nil))
+	ends, _ := ms.Ends(ctx)
+	// A cluster's history, loaded from its first event to its last, is the same too.
+	for _, id := range []string{alpha, bravo} {
+		want, err := scanned.History(ctx, provider, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := positioned.History(ctx, provider, id)
+		if err != nil || !reflect.DeepEqual(got, want) || len(got) == 0 {
+			t.Fatalf("history of %s: %d events (%v), want %d", id, len(got), err, len(want))
+		}
+	}
+	for _, size := range []int{1, 3, 25} {
+		for _, commands := range []bool{false, true} {
+			for _, newest := range []bool{false, true} {
+				for page := 1; page <= int(ends.Events)/size+2; page++ {
+					for _, org := range []string{"", projectortest.OrgA, projectortest.OrgB, "urn:vcloud:org:none"} {
+						q := cse.AuditQuery{Commands: commands, NewestFirst: newest, Page: page, PageSize: size, OrgID: org}
+						want, err := scanned.Audit(ctx, q)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, r := range []*history.Reader{positioned, scannedFrom} {
+							got, err := r.Audit(ctx, q)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if !reflect.DeepEqual(got, want) {
+								t.Fatalf("%+v:\n got %+v\nwant %+v", q, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	// Past the pages kept newest first, both come out empty.
+	q := cse.AuditQuery{NewestFirst: true, Page: 1 << 20, PageSize: 1}
+	if got, _ := positioned.Audit(ctx, q); len(got.Records) != 0 || got.Total != int(ends.Events) {
+		t.Fatalf("deep newest page: %+v", got)
+	}
+}
+
+// provider is a System org user: it reads every cluster's history.
+var provider = cluster.Principal{User: "urn:vcloud:user:root", Org: "urn:vcloud:org:system", Provider: true}

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -21,6 +21,10 @@ type ClusterReader interface {
 	Cluster(ctx context.Context, p cluster.Principal, id string) (cse.DefEntity, error)
 	// Clusters returns the clusters the principal may see, sorted by name.
 	Clusters(ctx context.Context, p cluster.Principal) []cse.DefEntity
+	// ClustersPage returns the page-th page (from 1) of size of the clusters the principal
+	// may see, sorted by name, narrowed to those shown in the org and org VDC of these names
+	// when given, and how many there are in all.
+	ClustersPage(ctx context.Context, p cluster.Principal, orgName, vdc string, page, size int) ([]cse.DefEntity, int)
 	// Snapshot returns what the ingress checks a change against, with the principal's
 	// level on the cluster; it does not exist for a principal who may not see it.
 	Snapshot(ctx context.Context, p cluster.Principal, id string) cluster.Snapshot
@@ -392,33 +396,26 @@ func (a *API) forceDelete(c *call) reply {
 }
 
 func (a *API) listClusters(c *call) reply {
-	a.sync(c, "org/"+c.caller.Org)
-	all := filterClusters(a.clusters.Clusters(c.ctx, c.p), c.r.URL.Query())
 	q := c.r.URL.Query()
 	if !q.Has("page") && !q.Has("pageSize") {
-		return ok(http.StatusOK, all) // CSE's GET clusters answers a bare list
+		a.sync(c, "org/"+c.caller.Org)
+		// CSE's GET clusters answers a bare list.
+		all, _ := a.clusters.ClustersPage(c.ctx, c.p, q.Get("org_name"), q.Get("ovdc_name"), 1, math.MaxInt)
+		return ok(http.StatusOK, all)
 	}
-	return paged(a, c, all)
+	return a.pageClusters(c)
 }
 
+// pageClusters answers a page of the clusters the caller may see, as CSE's list filters
+// (org_name, ovdc_name) narrow them: only the page is rendered.
 func (a *API) pageClusters(c *call) reply {
+	p, bad := a.pageParams(c) // before reading: a bad page costs nothing
+	if bad != nil {
+		return *bad
+	}
 	a.sync(c, "org/"+c.caller.Org)
-	return paged(a, c, filterClusters(a.clusters.Clusters(c.ctx, c.p), c.r.URL.Query()))
-}
-
-// filterClusters applies CSE's list filters, org_name and ovdc_name.
-func filterClusters(all []cse.DefEntity, q url.Values) []cse.DefEntity {
-	org, vdc := q.Get("org_name"), q.Get("ovdc_name")
-	if org == "" && vdc == "" {
-		return all
-	}
-	out := []cse.DefEntity{}
-	for _, d := range all {
-		if (org == "" || d.Entity.Metadata.OrgName == org) && (vdc == "" || d.Entity.Metadata.VirtualDataCenterName == vdc) {
-			out = append(out, d)
-		}
-	}
-	return out
+	vals, total := a.clusters.ClustersPage(c.ctx, c.p, p.Filters.Get("org_name"), p.Filters.Get("ovdc_name"), p.Page, p.PageSize)
+	return ok(http.StatusOK, cse.PageOf(vals, total, p))
 }
 
 // pageParams reads CSE's page and pageSize, and what a page's links repeat.

@@ -199,17 +199,23 @@ func (c *cloud) runtimesOf(id string, seqOf func(string) uint64) (runtimes, bool
 	return cr, okC
 }
 
-// view merges the folds; seqOf gives a folded command's stream sequence, 0 for one not
-// folded.
-func (c *cloud) view(seqOf func(id string) uint64) CloudView {
-	out := CloudView{Templates: slices.Clone(c.templates), Synced: c.synced, ServiceEnabled: true}
+// serviceEnabled is whether the service takes requests: what the newest command or event
+// said, enabled when none did.
+func (c *cloud) serviceEnabled(seqOf func(id string) uint64) bool {
 	cs, es := c.cmdService, c.evtService
 	switch {
 	case es.set && (!cs.set || eventWins(cs.from, es.from, seqOf)):
-		out.ServiceEnabled = es.enabled
+		return es.enabled
 	case cs.set:
-		out.ServiceEnabled = cs.enabled
+		return cs.enabled
 	}
+	return true
+}
+
+// view merges the folds; seqOf gives a folded command's stream sequence, 0 for one not
+// folded.
+func (c *cloud) view(seqOf func(id string) uint64) CloudView {
+	out := CloudView{Templates: slices.Clone(c.templates), Synced: c.synced, ServiceEnabled: c.serviceEnabled(seqOf)}
 	seen := map[string]bool{}
 	for _, d := range c.vdcs {
 		seen[d.ID] = true
@@ -256,6 +262,21 @@ func (v *Views) Cloud() CloudView {
 	}
 	v.cloudView.Store(&cv)
 	return cv
+}
+
+// ServiceEnabled reports whether the service takes requests, as Cloud().ServiceEnabled
+// does without building the rest of the view: every request asks.
+func (v *Views) ServiceEnabled() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.cloud.serviceEnabled(v.commandSeq)
+}
+
+// CloudSynced reports whether a sync read VCD at least once, as !Cloud().Synced.IsZero().
+func (v *Views) CloudSynced() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return !v.cloud.synced.IsZero()
 }
 
 // User returns what a sync said of a VCD user, by URN: a lookup in memory, for the names

@@ -134,10 +134,14 @@ func describeType(w interface{ Write([]byte) (int, error) }, t reflect.Type, see
 
 type globalsSnap struct {
 	Orgs      map[string][]string // org → the clusters filed under it
-	Names     map[string][]string // name key → the clusters ever given it
+	Names     map[string][]string // name key → the clusters ever given it, sorted
 	TmplCmds  []string
 	Cloud     cloudSnap
 	EventTime time.Time
+	// The audit's indexes: no fold state tells them again (org → sequences of its
+	// commands and events; cluster → its first event).
+	AuditEvts, AuditCmds map[string][]uint64
+	FirstEvt             map[string]uint64
 }
 
 type cloudSnap struct {
@@ -353,8 +357,9 @@ func encodeSnapshot(v *Views, meta SnapshotMeta) ([]byte, SnapshotMeta, error) {
 	jobs := []job{
 		{frameMeta, func() ([]byte, error) { return json.Marshal(meta) }},
 		{frameGlobals, func() ([]byte, error) {
-			g := globalsSnap{Orgs: setsToLists(v.orgs), Names: setsToLists(v.names), TmplCmds: slices.Sorted(maps.Keys(v.tmplCmds)),
-				Cloud: toCloudSnap(v.cloud), EventTime: v.evtTime}
+			g := globalsSnap{Orgs: setsToLists(v.orgs), Names: v.names, TmplCmds: slices.Sorted(maps.Keys(v.tmplCmds)),
+				Cloud: toCloudSnap(v.cloud), EventTime: v.evtTime,
+				AuditEvts: v.auditEvts, AuditCmds: v.auditCmds, FirstEvt: v.firstEvt}
 			e := &binEncoder{}
 			err := writeBin(e, &g)
 			return e.b, err
@@ -614,17 +619,22 @@ func (v *Views) fromSnapshot(g *globalsSnap) {
 		}
 	}
 	for k, ids := range g.Names {
-		set := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			set[id] = true
-		}
-		v.names[k] = set
+		v.names[k] = ids
 	}
+	for org, seqs := range g.AuditEvts {
+		v.auditEvts[org] = seqs
+	}
+	for org, seqs := range g.AuditCmds {
+		v.auditCmds[org] = seqs
+	}
+	maps.Copy(v.firstEvt, g.FirstEvt)
 	for _, id := range g.TmplCmds {
 		v.tmplCmds[id] = true
 	}
 	v.cloud = g.Cloud.cloud()
 	v.evtTime = g.EventTime
+	// The ordered cluster lists follow from the orgs, names and clusters restored above.
+	v.relistAll()
 }
 
 // adopt makes o's contents v's, in place, so that everyone holding v reads them: o must be
@@ -634,7 +644,10 @@ func (v *Views) adopt(o *Views) {
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = o.clusters, o.orgs, o.ops, o.byCluster, o.names, o.cloud
 	v.templates, v.tmplCmds = o.templates, o.tmplCmds
+	v.listed, v.byName, v.orgByName = o.listed, o.byName, o.orgByName
+	v.auditEvts, v.auditCmds, v.firstEvt = o.auditEvts, o.auditCmds, o.firstEvt
 	v.cloudView.Store(nil)
+	v.swaps++ // caches keyed by Version are stale
 	v.cmdSeq, v.evtSeq, v.evtTime = o.cmdSeq, o.evtSeq, o.evtTime
 	if v.watched.Swap(false) {
 		close(v.changed)

@@ -78,15 +78,24 @@ type Views struct {
 	clusters  map[string]*cluster.State
 	orgs      map[string]map[string]bool // org id → ids of the clusters created in it
 	ops       map[string]*opRecord
-	byCluster map[string][]*opRecord     // cluster id → its operations, in opOrder
-	names     map[string]map[string]bool // org/vdc/lower(name) → cluster ids ever given that name
+	byCluster map[string][]*opRecord // cluster id → its operations, in opOrder
+	names     map[string][]string    // org/vdc/lower(name) → cluster ids ever given that name, sorted (usually one: no map each)
+	// The cluster lists in order, kept by the folds (listing.go): a page costs the page.
+	listed    map[string]listing  // cluster id → its orgs, and its name while it exists
+	byName    *ordered            // every existing cluster filed under an org, by name then id
+	orgByName map[string]*ordered // org id → its existing clusters, by name then id
 	cloud     *cloud
+	strs      strs // strings many records carry, one copy each (intern.go)
+	// The audit's index (audit.go): org id → stream sequences of its events, its commands.
+	auditEvts, auditCmds map[string][]uint64
+	firstEvt             map[string]uint64 // cluster id → the sequence of its first event
 	// Template revisions are aggregates beside the clusters: templates is their events'
 	// fold, tmplCmds the aggregates template commands named (each written by one fold).
 	templates map[string]*tmplFold
 	tmplCmds  map[string]bool
 	cmdSeq    uint64
 	evtSeq    uint64
+	swaps     uint64        // how often replaceWith gave the views other contents
 	evtTime   time.Time     // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced when a sequence moves and someone waits
 	watched   atomic.Bool   // someone waits on changed
@@ -222,7 +231,9 @@ func orderSeq(s uint64) uint64 {
 // NewViews returns empty views.
 func NewViews() *Views {
 	return &Views{clusters: map[string]*cluster.State{}, orgs: map[string]map[string]bool{}, ops: map[string]*opRecord{},
-		byCluster: map[string][]*opRecord{}, names: map[string]map[string]bool{}, cloud: newCloud(), changed: make(chan struct{}),
+		byCluster: map[string][]*opRecord{}, names: map[string][]string{}, cloud: newCloud(), changed: make(chan struct{}),
+		listed: map[string]listing{}, byName: &ordered{}, orgByName: map[string]*ordered{}, strs: strs{},
+		auditEvts: map[string][]uint64{}, auditCmds: map[string][]uint64{}, firstEvt: map[string]uint64{},
 		templates: map[string]*tmplFold{}, tmplCmds: map[string]bool{}}
 }
 
@@ -277,17 +288,20 @@ func (v *Views) index(org, clusterID string) {
 	if v.orgs[org] == nil {
 		v.orgs[org] = map[string]bool{}
 	}
-	v.orgs[org][clusterID] = true
+	if !v.orgs[org][clusterID] {
+		v.orgs[org][clusterID] = true
+		v.fileUnder(org, clusterID)
+	}
 }
 
 func nameKey(org, vdc, name string) string { return org + "/" + vdc + "/" + strings.ToLower(name) }
 
 func (v *Views) name(org string, s events.ClusterSpec, clusterID string) {
 	k := nameKey(org, s.VDC, s.Name)
-	if v.names[k] == nil {
-		v.names[k] = map[string]bool{}
+	ids := v.names[k]
+	if i, found := slices.BinarySearch(ids, clusterID); !found {
+		v.names[k] = slices.Insert(ids, i, clusterID)
 	}
-	v.names[k][clusterID] = true
 }
 
 // Named returns the existing clusters of an org VDC with that name (compared without case,
@@ -296,7 +310,7 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	var out []ClusterView
-	for id := range v.names[nameKey(org, vdc, name)] {
+	for _, id := range v.names[nameKey(org, vdc, name)] {
 		if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
 			out = append(out, cv)
 		}
@@ -309,6 +323,10 @@ func (v *Views) Named(org, vdc, name string) []ClusterView {
 func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	noteOrg(v.auditCmds, env.OrgID, seq)
+	if env.ClusterID != events.CloudID {
+		env = v.interned(env)
+	}
 	c := fromCommand{seq: seq, orgID: env.OrgID, actor: env.Actor, requestID: env.CorrelationID, typ: env.Type, accepted: env.Time}
 	if env.ClusterID == events.CloudID {
 		v.cloud.command(seq, env.Payload)
@@ -348,7 +366,14 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	case r.cmd.seq == seq && r.clusterID == env.ClusterID:
 		r.cmd = c
 	default: // its events came first (and the command says which cluster), or it was stored twice
+		was := r.clusterID
 		v.rekey(r, func() { r.cmd, r.clusterID = c, env.ClusterID })
+		if was != env.ClusterID {
+			v.relist(was)
+		}
+	}
+	if env.ClusterID != events.CloudID {
+		v.relist(env.ClusterID)
 	}
 	v.advance(&v.cmdSeq, seq)
 }
@@ -358,6 +383,7 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	noteOrg(v.auditEvts, env.OrgID, seq)
 	if env.ClusterID == events.CloudID {
 		v.applyCloudEvent(seq, env)
 		v.cloudView.Store(nil)
@@ -368,10 +394,12 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 		v.cloudView.Store(nil)
 		return
 	}
+	env = v.interned(env)
 	st := v.clusters[env.ClusterID]
 	if st == nil {
 		st = &cluster.State{}
 		v.clusters[env.ClusterID] = st
+		v.firstEvt[env.ClusterID] = seq
 	}
 	var before string
 	if st.Op != nil {
@@ -383,8 +411,12 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 		v.name(env.OrgID, c.Spec, env.ClusterID)
 	}
 
+	defer v.relist(env.ClusterID)
 	if env.CausationID != "" {
 		r := v.named(seq, env)
+		if r.clusterID != env.ClusterID {
+			defer v.relist(r.clusterID) // its command named another cluster, whose pending work this changes
+		}
 		o := &r.evt
 		switch p := env.Payload.(type) {
 		case events.CommandRejected:
@@ -399,7 +431,9 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 			o.acl = &acl
 		case events.ClusterDeletionStarted:
 			if p.Superseded != "" {
-				prev := &v.op(p.Superseded, env.ClusterID).evt
+				sup := v.op(p.Superseded, env.ClusterID)
+				defer v.relist(sup.clusterID)
+				prev := &sup.evt
 				prev.status, prev.ended = OpSuperseded, env.Time
 				if prev.phase != "" {
 					prev.phase = events.MakePhase(prev.phase.Op(), events.StatusFailed)
@@ -458,6 +492,15 @@ func (v *Views) EventTime() time.Time {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.evtTime
+}
+
+// Version says what the views hold: the sequences reached, and how often they were
+// replaced by a rebuild (which may fold the same records differently). While it stays the
+// same, so does every answer read from the views.
+func (v *Views) Version() (commands, evts, swaps uint64) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.cmdSeq, v.evtSeq, v.swaps
 }
 
 // Seqs returns the command and event stream sequences the views have reached.
@@ -565,13 +608,27 @@ func (v *Views) Cluster(id string) (ClusterView, bool) {
 	return v.clusterLocked(id)
 }
 
-func (v *Views) clusterLocked(id string) (ClusterView, bool) {
+func (v *Views) clusterLocked(id string) (ClusterView, bool) { return v.viewLocked(id, true) }
+
+// peekLocked is the cluster's view as the views hold it, without copying its state or
+// merging its current operation: for deciding, under the lock, whether to list it.
+func (v *Views) peekLocked(id string) ClusterView {
+	cv, _ := v.viewLocked(id, false)
+	return cv
+}
+
+// viewLocked builds a cluster's view: a copy of everything when deep, else the state as
+// held and no Current.
+func (v *Views) viewLocked(id string, deep bool) (ClusterView, bool) {
 	cv := ClusterView{ID: id}
 	if v.isTemplate(id) {
 		return cv, false // a template revision's aggregate is no cluster
 	}
 	if st := v.clusters[id]; st != nil {
-		cv.State = st.Clone()
+		cv.State = st
+		if deep {
+			cv.State = st.Clone()
+		}
 	}
 	// The list is in opOrder and every choice below breaks ties by it: what a reader sees
 	// does not depend on the order records were folded in.
@@ -596,7 +653,7 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 		a := slices.Clone(*acl.acl())
 		cv.PendingACL = &a
 	}
-	if last != nil {
+	if last != nil && deep {
 		o := last.operation()
 		cv.Current = &o
 	}
@@ -604,29 +661,23 @@ func (v *Views) clusterLocked(id string) (ClusterView, bool) {
 }
 
 // OrgClusters returns the clusters of an org (every org when org is empty) that exist,
-// sorted by name then id.
+// sorted by name then id. A cluster is filed under the org it was created in only, but
+// should its create and its events ever disagree, it is still listed once in every org's.
 func (v *Views) OrgClusters(org string) []ClusterView {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	var out []ClusterView
-	add := func(ids map[string]bool) {
-		for id := range ids {
-			if cv, ok := v.clusterLocked(id); ok && cv.Exists() {
-				out = append(out, cv)
-			}
-		}
+	out, _ := v.ClusterPage(org, 0, math.MaxInt, nil)
+	return out
+}
+
+// Spec returns the spec the cluster is shown with: its state's once it exists, else its
+// pending create's.
+func (c ClusterView) Spec() events.ClusterSpec {
+	if c.State != nil && c.State.Exists {
+		return c.State.Spec
 	}
-	if org != "" {
-		add(v.orgs[org])
-	} else {
-		for _, ids := range v.orgs {
-			add(ids)
-		}
+	if o := c.PendingCreate(); o != nil {
+		return *o.Spec
 	}
-	slices.SortFunc(out, func(a, b ClusterView) int { return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.ID, b.ID)) })
-	// A cluster is filed under the org it was created in only, but should its create and
-	// its events ever disagree, it is still listed once.
-	return slices.CompactFunc(out, func(a, b ClusterView) bool { return a.ID == b.ID })
+	return events.ClusterSpec{}
 }
 
 // Name returns the cluster's name.
@@ -661,7 +712,8 @@ func (v *Views) Equal(o *Views) bool {
 	return v.cmdSeq == o.cmdSeq && v.evtSeq == o.evtSeq && reflect.DeepEqual(v.clusters, o.clusters) &&
 		reflect.DeepEqual(v.ops, o.ops) && reflect.DeepEqual(v.orgs, o.orgs) && reflect.DeepEqual(v.names, o.names) && sameOrder(v.byCluster, o.byCluster) &&
 		reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) && maps.Equal(v.cloud.users, o.cloud.users) &&
-		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds)
+		reflect.DeepEqual(v.templates, o.templates) && maps.Equal(v.tmplCmds, o.tmplCmds) && listsEqual(v, o) &&
+		indexEqual(v.auditEvts, o.auditEvts) && indexEqual(v.auditCmds, o.auditCmds) && maps.Equal(v.firstEvt, o.firstEvt)
 }
 
 // sameOrder compares the per-cluster operation lists by id (the records are compared with
@@ -736,13 +788,15 @@ func (v *Views) Clone() *Views {
 		c.byCluster[id] = cl
 	}
 	for k, ids := range v.names {
-		c.names[k] = maps.Clone(ids)
+		c.names[k] = slices.Clone(ids)
 	}
 	c.cloud = v.cloud.clone()
 	for id, f := range v.templates {
 		c.templates[id] = &tmplFold{st: f.st.Clone(), op: f.op}
 	}
 	c.tmplCmds = maps.Clone(v.tmplCmds)
+	c.relistAll() // from what was copied: a clone checks the live lists
+	c.auditEvts, c.auditCmds, c.firstEvt = cloneIndex(v.auditEvts), cloneIndex(v.auditCmds), maps.Clone(v.firstEvt)
 	c.cmdSeq, c.evtSeq, c.evtTime = v.cmdSeq, v.evtSeq, v.evtTime
 	return c
 }
@@ -776,6 +830,15 @@ func (v *Views) Diff(o *Views) []string {
 	}
 	if !sameOrder(v.byCluster, o.byCluster) {
 		out = append(out, "operations by cluster")
+	}
+	if !listsEqual(v, o) {
+		out = append(out, "cluster lists")
+	}
+	if !indexEqual(v.auditEvts, o.auditEvts) || !indexEqual(v.auditCmds, o.auditCmds) {
+		out = append(out, "audit index of orgs")
+	}
+	if !maps.Equal(v.firstEvt, o.firstEvt) {
+		out = append(out, "clusters' first events")
 	}
 	if !reflect.DeepEqual(v.cloud.view(v.commandSeq), o.cloud.view(o.commandSeq)) {
 		out = append(out, "cloud (templates, org VDCs, service state)")
@@ -834,9 +897,12 @@ func (v *Views) replaceWith(o *Views) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.clusters, v.orgs, v.ops, v.byCluster, v.names, v.cloud = c.clusters, c.orgs, c.ops, c.byCluster, c.names, c.cloud
+	v.listed, v.byName, v.orgByName = c.listed, c.byName, c.orgByName
+	v.auditEvts, v.auditCmds, v.firstEvt = c.auditEvts, c.auditCmds, c.firstEvt
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
 	v.cloudView.Store(nil)
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
+	v.swaps++
 	if v.watched.Swap(false) {
 		close(v.changed)
 		v.changed = make(chan struct{})

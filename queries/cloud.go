@@ -3,7 +3,9 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
@@ -13,13 +15,51 @@ import (
 
 // VDCs returns the org VDCs the principal may see: its org's, or every org's for a provider.
 func (q *Queries) VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc {
+	all, orgs := q.vdcs()
+	if p.Provider {
+		return slices.Clone(all)
+	}
 	out := []cse.Ovdc{}
-	for _, d := range q.views.Cloud().VDCs {
-		if p.Provider || d.OrgID == p.Org {
-			out = append(out, ovdc(d))
+	for i, d := range all {
+		if orgs[i] == p.Org {
+			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// vdcCache is the org VDCs as last rendered, and the views' version they were read at:
+// while it stays, so do they.
+// Building them clones and sorts every org VDC, which a provider's page of a thousand
+// would otherwise do on every request.
+type vdcCache struct {
+	mu                sync.Mutex
+	cmds, evts, swaps uint64
+	ok                bool
+	list              []cse.Ovdc // never nil
+	orgs              []string   // the org of each of list
+}
+
+// vdcs returns every org VDC, rendered, in the views' order, and the org of each; callers
+// must not change them.
+func (q *Queries) vdcs() ([]cse.Ovdc, []string) {
+	c := &q.vdcCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cmds, evts, swaps := q.views.Version()
+	if c.ok && c.cmds == cmds && c.evts == evts && c.swaps == swaps {
+		return c.list, c.orgs
+	}
+	all := q.views.Cloud().VDCs
+	list, orgs := make([]cse.Ovdc, len(all)), make([]string, len(all))
+	for i, d := range all {
+		list[i], orgs[i] = ovdc(d), d.OrgID
+	}
+	// Kept only if nothing was folded meanwhile: then list is what the views say at that version.
+	if again, evtsAgain, swapsAgain := q.views.Version(); again == cmds && evtsAgain == evts && swapsAgain == swaps {
+		c.cmds, c.evts, c.swaps, c.ok, c.list, c.orgs = cmds, evts, swaps, true, list, orgs
+	}
+	return list, orgs
 }
 
 // VDC returns one org VDC the principal may see, named by its URN or, as CSE's routes
@@ -71,10 +111,10 @@ func (q *Queries) VDCOffers(ctx context.Context, orgName, vdcName string) cluste
 }
 
 // ServiceEnabled reports whether the service takes requests.
-func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.Cloud().ServiceEnabled }
+func (q *Queries) ServiceEnabled(ctx context.Context) bool { return q.views.ServiceEnabled() }
 
 // CloudSynced reports whether VCD's templates and VDCs were read at least once.
-func (q *Queries) CloudSynced(ctx context.Context) bool { return !q.views.Cloud().Synced.IsZero() }
+func (q *Queries) CloudSynced(ctx context.Context) bool { return q.views.CloudSynced() }
 
 // OrgID returns the URN of the org of that name, as VCD listed it with its VDCs.
 func (q *Queries) OrgID(ctx context.Context, orgName string) string {

@@ -2,9 +2,11 @@ package queries_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kaasproject/kaas/events"
+	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/projector"
 	"github.com/kaasproject/kaas/queries"
 )
@@ -61,5 +63,38 @@ func TestVDCOffers(t *testing.T) {
 	}
 	if o := q.VDCOffers(ctx, "acme", "VDC1"); o.StorageProfilesKnown || o.SizingPoliciesKnown {
 		t.Fatalf("a VDC named otherwise: %+v", o)
+	}
+}
+
+// VDCs are read again once the views fold anything: the list a provider pages through
+// follows every change, and each principal sees its org's only.
+func TestVDCsFollowTheViews(t *testing.T) {
+	v := projector.NewViews()
+	q := queries.New(v, nil)
+	ctx := t.Context()
+	names := func(p cluster.Principal) string {
+		var out []string
+		for _, d := range q.VDCs(ctx, p) {
+			out = append(out, d.Name+"="+strings.Join(d.K8sRuntime, "+"))
+		}
+		return strings.Join(out, ",")
+	}
+	v.ApplyEvent(1, "", events.Envelope{ID: "sync", ClusterID: events.CloudID, Type: events.TypeCloudSynced, Time: t0,
+		Payload: events.CloudSynced{VDCs: []events.VDC{{ID: "urn:vcloud:vdc:1", Name: "vdc1", OrgName: "acme", OrgID: orgA},
+			{ID: "urn:vcloud:vdc:2", Name: "vdc2", OrgName: "beta", OrgID: orgB}}}})
+	if got := names(provider); got != "vdc1=,vdc2=" {
+		t.Fatalf("after the sync: %s", got)
+	}
+	if got := names(provider); got != "vdc1=,vdc2=" { // as read before, nothing folded since
+		t.Fatalf("read again: %s", got)
+	}
+	v.ApplyCommand(1, events.Envelope{ID: "enable", ClusterID: events.CloudID, OrgID: orgA, Type: events.TypeSetVDCRuntimes, Time: t0,
+		Payload: events.SetVDCRuntimes{VDC: events.VDC{ID: "urn:vcloud:vdc:1", Name: "vdc1", OrgName: "acme", OrgID: orgA},
+			Runtimes: []string{events.RuntimeNative}}})
+	if got := names(provider); got != "vdc1=native,vdc2=" {
+		t.Errorf("after enabling vdc1: %s", got)
+	}
+	if got := names(admin(orgB)); got != "vdc2=" {
+		t.Errorf("orgB's: %s", got)
 	}
 }

@@ -3,6 +3,7 @@ package queries
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -18,9 +19,10 @@ var ErrNotFound = cluster.ErrNotFound
 
 // Queries answers reads.
 type Queries struct {
-	views   *projector.Views
-	secrets SecretReader
-	links   Links
+	views    *projector.Views
+	secrets  SecretReader
+	links    Links
+	vdcCache vdcCache
 }
 
 // Links are the VCD mirror's links between kaas's ids and VCD's (package mirror keeps them;
@@ -201,18 +203,41 @@ func kaasError(f *events.Failure) *cse.KaasError {
 // Clusters returns the clusters the principal may see, sorted by name (CSE's order): a
 // provider's are every org's.
 func (q *Queries) Clusters(ctx context.Context, p cluster.Principal) []cse.DefEntity {
+	out, _ := q.ClustersPage(ctx, p, "", "", 1, math.MaxInt)
+	return out
+}
+
+// ClustersPage returns one page of what Clusters returns, narrowed to the clusters of the
+// org and org VDC of these names when given (CSE's org_name and ovdc_name filters, which
+// match the names the clusters are shown with), and how many match in all. Only the page is
+// rendered; when the principal sees every cluster of its org (or of every org) and nothing
+// narrows the list, only the page is read too.
+func (q *Queries) ClustersPage(ctx context.Context, p cluster.Principal, orgName, vdc string, page, size int) ([]cse.DefEntity, int) {
 	org := p.Org
 	if p.Provider {
 		org = ""
 	}
-	cvs := q.views.OrgClusters(org)
-	out := make([]cse.DefEntity, 0, len(cvs))
-	for _, cv := range cvs {
-		if p.SeesAll() || cv.Level(p) > cluster.LevelNone {
-			out = append(out, q.render(cv))
+	var keep func(projector.ClusterView) bool
+	if seesAll := p.SeesAll(); !seesAll || orgName != "" || vdc != "" {
+		keep = func(cv projector.ClusterView) bool {
+			if !seesAll && cv.Level(p) == cluster.LevelNone {
+				return false
+			}
+			s := cv.Spec()
+			return (orgName == "" || s.OrgName == orgName) && (vdc == "" || s.VDC == vdc)
 		}
 	}
-	return out
+	size = max(size, 1)
+	from := math.MaxInt // a page past any list; never multiply a huge page number
+	if page >= 1 && page-1 <= math.MaxInt/size {
+		from = (page - 1) * size
+	}
+	cvs, total := q.views.ClusterPage(org, from, size, keep)
+	out := make([]cse.DefEntity, 0, len(cvs))
+	for _, cv := range cvs {
+		out = append(out, q.render(cv))
+	}
+	return out, total
 }
 
 // ACL returns the users a cluster the principal may see is shared with.

@@ -30,3 +30,34 @@ func (h historySource) Scan(ctx context.Context, f history.Filter, fn func(histo
 func record(r jsstore.Record) history.Record {
 	return history.Record{Seq: r.Seq, Time: r.Time, Raw: r.Raw, Envelope: r.Envelope}
 }
+
+// Extent tells an audit that filters nothing where its page is (history.Extent).
+func (h historySource) Extent(ctx context.Context, stream string) (first, count uint64, err error) {
+	return h.store.Extent(ctx, stream)
+}
+
+// Get reads records of a stream by sequence (history.Getter), with direct gets.
+func (h historySource) Get(ctx context.Context, stream string, seqs []uint64) ([]history.Record, error) {
+	recs, err := h.store.RecordsAt(ctx, stream, seqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]history.Record, len(recs))
+	for i, r := range recs {
+		out[i] = record(r)
+	}
+	return out, nil
+}
+
+// LoadRange loads a cluster's events up to its last (history.Ranger).
+func (h historySource) LoadRange(ctx context.Context, clusterID string, afterSeq, lastSeq uint64) ([]history.Record, error) {
+	recs, err := h.store.LoadRange(ctx, clusterID, afterSeq, lastSeq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]history.Record, len(recs))
+	for i, r := range recs {
+		out[i] = record(r)
+	}
+	return out, nil
+}

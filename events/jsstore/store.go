@@ -463,6 +463,44 @@ func (s *Store) LoadCommands(ctx context.Context, clusterID string, afterSeq uin
 
 const batchSize = 256
 
+// LoadRange returns a cluster's events after afterSeq up to lastSeq, its last one (as the
+// views know it), in order. Unlike Load, which asks in batches and so has the server count
+// what remains of the subject to the stream's end (a read of every block's index after the
+// cluster's events), it asks for one event at a time and stops at lastSeq.
+func (s *Store) LoadRange(ctx context.Context, clusterID string, afterSeq, lastSeq uint64) ([]Record, error) {
+	subject := events.EventSubject(clusterID)
+	var out []Record
+	for next := afterSeq + 1; next <= lastSeq; {
+		req := fmt.Sprintf(`{"seq":%d,"next_by_subj":%q}`, next, subject)
+		m, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+events.EventStream, []byte(req))
+		if err != nil {
+			return nil, fmt.Errorf("load %s after %d: %w", subject, next-1, err)
+		}
+		switch m.Header.Get("Status") {
+		case "404":
+			return out, nil
+		case "":
+		default:
+			return nil, fmt.Errorf("load %s: status %s %s", subject, m.Header.Get("Status"), m.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: bad sequence header: %w", subject, err)
+		}
+		if seq > lastSeq {
+			return out, nil
+		}
+		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+		rec, err := s.decode(seq, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+		next = seq + 1
+	}
+	return out, nil
+}
+
 func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSeq uint64) ([]Record, error) {
 	if _, has := ctx.Deadline(); !has {
 		var cancel context.CancelFunc
@@ -516,6 +554,53 @@ func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSe
 			return out, nil
 		}
 	}
+}
+
+// stream returns the handle of the command or event stream.
+func (s *Store) stream(name string) (jetstream.Stream, error) {
+	switch name {
+	case events.EventStream:
+		return s.evts, nil
+	case events.CommandStream:
+		return s.cmds, nil
+	}
+	return nil, fmt.Errorf("no stream %q", name)
+}
+
+// Extent returns the first sequence of the command or event stream and how many records it
+// holds: the streams deny deletes, so the n-th record is at first+n.
+func (s *Store) Extent(ctx context.Context, stream string) (first, count uint64, err error) {
+	st, err := s.stream(stream)
+	if err != nil {
+		return 0, 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("stream %s: %w", stream, err)
+	}
+	return info.State.FirstSeq, info.State.Msgs, nil
+}
+
+// RecordsAt returns the records of the command or event stream at these sequences, read
+// with a direct get each (no consumer: a page of the audit reads its records only).
+func (s *Store) RecordsAt(ctx context.Context, stream string, seqs []uint64) ([]Record, error) {
+	st, err := s.stream(stream)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(seqs))
+	for _, seq := range seqs {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			return nil, fmt.Errorf("read %s #%d: %w", stream, seq, err)
+		}
+		rec, err := s.decode(m.Sequence, m.Subject, m.Header, m.Data, m.Time)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // LastSequences returns the last sequence of the command and event streams.

@@ -176,6 +176,47 @@ func TestLoadAcrossBatches(t *testing.T) {
 	}
 }
 
+// LoadRange reads what Load reads, up to the sequence given as the cluster's last.
+func TestLoadRange(t *testing.T) {
+	st, _ := natstest.Store(t)
+	ctx := t.Context()
+	seqs := map[string]uint64{}
+	for i := range 30 {
+		c := fmt.Sprintf("c%d", i%3)
+		r, err := st.Append(ctx, ev(c, events.NodeStarted{Name: fmt.Sprint(i)}, i), seqs[c], fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs[c] = r.Seq
+	}
+	all, err := st.Load(ctx, "c1", 0)
+	if err != nil || len(all) != 10 {
+		t.Fatalf("load: %d %v", len(all), err)
+	}
+	for _, tt := range []struct {
+		name        string
+		after, last uint64
+		want        []jsstore.Record
+	}{
+		{"all", 0, seqs["c1"], all},
+		{"from the third", all[1].Seq, seqs["c1"], all[2:]},
+		{"up to the fifth", 0, all[4].Seq, all[:5]},
+		{"between two of its events", all[0].Seq, all[1].Seq + 1, all[1:2]},
+		{"past the stream's end", 0, seqs["c1"] + 100, all},
+		{"none", seqs["c1"], seqs["c1"], nil},
+	} {
+		got, err := st.LoadRange(ctx, "c1", tt.after, tt.last)
+		if err != nil || len(got) != len(tt.want) {
+			t.Fatalf("%s: %d records (%v), want %d", tt.name, len(got), err, len(tt.want))
+		}
+		for i := range got {
+			if got[i].Seq != tt.want[i].Seq || string(got[i].Raw) != string(tt.want[i].Raw) {
+				t.Fatalf("%s: record %d is #%d, want #%d", tt.name, i, got[i].Seq, tt.want[i].Seq)
+			}
+		}
+	}
+}
+
 func TestSecrets(t *testing.T) {
 	st, srv := natstest.Store(t)
 	ctx := t.Context()

@@ -85,6 +85,13 @@
 // with snapshots off and on, beside one on an empty history: start to /readyz ready from the
 // snapshot aims at 10 s or less.
 //
+// Then reads over a fleet (-fleet, fleet.go): one kaasd's store is seeded with completed
+// creates of clusters over 1,000 orgs, written straight into the streams, growing to each
+// size; at each, tenants' reads (a page of their org's clusters, one cluster) and, at the
+// biggest, providers' lists and audit pages are measured at 64 in flight beside an echo
+// whose reply is as large as kaas's, with the process's memory. Aims: each read ≥ 0.9 of its
+// echo, the biggest fleet's reads ≥ 0.9 of the smallest's, and RSS ≤ 500 MB.
+//
 // Flags:
 //
 //	-duration          measured time per cell (default 3s)
@@ -103,6 +110,10 @@
 //	-appends           measured time per cell of the executor appends, P3 (default 3s; 0 skips them)
 //	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
 //	-startup           also time kaasd's start on the replay's history, with and without a snapshot of the views (default true)
+//	-fleet             fleets (cluster counts over 1,000 orgs) whose reads are measured; "" or 0 skips it
+//	                   (default 100,10000,100000)
+//	-fleet-cpuprofile  write a CPU profile of each kaas read of -fleet to <this>-<read>-<clusters>.pprof,
+//	                   and a heap profile at each fleet size to <this>-heap-<clusters>.pprof
 //	-out               also write the results as JSON to this file
 //	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
 //
@@ -253,6 +264,8 @@ type Results struct {
 	Replay *Replay `json:"replay,omitempty"`
 	// Appends (P3) is nil when it was not measured (-appends 0).
 	Appends *Appends `json:"appends,omitempty"`
+	// Fleet is nil when it was not measured (-fleet 0).
+	Fleet *Fleet `json:"fleet,omitempty"`
 }
 
 type options struct {
@@ -268,6 +281,7 @@ type options struct {
 	replayProfile    string
 	appends          time.Duration
 	startup          bool
+	fleet            string
 }
 
 func main() {
@@ -291,6 +305,7 @@ func main() {
 	flag.DurationVar(&o.appends, "appends", 3*time.Second, "measured time per cell of the executor appends (P3); 0 skips them")
 	flag.BoolVar(&o.startup, "startup", true, "also time kaasd's start on the replay's history, with and without a snapshot of the views")
 	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
+	flag.StringVar(&o.fleet, "fleet", "100,10000,100000", "fleets (cluster counts over 1,000 orgs) whose reads are measured (\"\" or 0 skips it)")
 	flag.Parse()
 	var err error
 	if o.levels, err = parseLevels(levels); err != nil {
@@ -417,6 +432,16 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 		res.Replay = r
 		if err := errors.Join(printReplay(stdout, r), printStartup(stdout, r.Startup)); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if f, err := runFleet(ctx, url, o, logf); err != nil {
+		logf("fleet: %v", err)
+		return 2
+	} else if f != nil {
+		res.Fleet = f
+		if err := printFleet(stdout, f); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}

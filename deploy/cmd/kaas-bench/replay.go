@@ -137,86 +137,121 @@ func runReplay(ctx context.Context, n int, profile string, startup bool, logf fu
 // scale up, as a flawless executor records them (clustertest), each event chained to the
 // previous one of its cluster by hash. It returns the number of clusters.
 func writeHistory(ctx context.Context, js jetstream.JetStream, n int) (int, error) {
-	t0 := time.Now().UTC().Add(-24 * time.Hour)
-	written, clusters := 0, 0
-	var pending []jetstream.PubAckFuture
-	flush := func() error {
+	w := newLifecycles(js, 50, 500, events.ScaleWorkers{Workers: 3})
+	for w.events < n {
+		if err := w.next(ctx); err != nil {
+			return w.clusters, err
+		}
+	}
+	return w.clusters, w.flush(ctx)
+}
+
+// lifecycles writes the commands and events of one cluster after another straight into the
+// streams, as ingress and a flawless executor write them: the replay's history and the
+// fleet's seed. Cluster i (from 1) is in org i%orgs, created (and changed) by user i%users;
+// users is a multiple of orgs, so that each user is of one org.
+type lifecycles struct {
+	js          jetstream.JetStream
+	orgs, users int
+	// after are the commands each cluster gets once its create has run to its end.
+	after            []events.Payload
+	t0               time.Time
+	pending          []jetstream.PubAckFuture
+	clusters, events int
+}
+
+func newLifecycles(js jetstream.JetStream, orgs, users int, after ...events.Payload) *lifecycles {
+	return &lifecycles{js: js, orgs: orgs, users: users, after: after, t0: time.Now().UTC().Add(-24 * time.Hour)}
+}
+
+// benchClusterID, benchOrg and benchUser are cluster i's id, its org's URN and the URN of
+// user u.
+func benchClusterID(i int) string { return events.DeriveID("bench-cluster", fmt.Sprint(i)) }
+func benchOrg(o int) string       { return "urn:vcloud:org:" + events.DeriveID("bench-org", fmt.Sprint(o)) }
+func benchUser(u int) string {
+	return "urn:vcloud:user:" + events.DeriveID("bench-user", fmt.Sprint(u))
+}
+
+// flush waits until every record published so far is stored.
+func (w *lifecycles) flush(ctx context.Context) error {
+	select {
+	case <-w.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, f := range w.pending {
 		select {
-		case <-js.PublishAsyncComplete():
-		case <-ctx.Done():
-			return ctx.Err()
+		case err := <-f.Err():
+			return fmt.Errorf("history: write: %w", err)
+		default:
 		}
-		for _, f := range pending {
-			select {
-			case err := <-f.Err():
-				return fmt.Errorf("replay: write: %w", err)
-			default:
-			}
-		}
-		pending = pending[:0]
-		return nil
 	}
-	publish := func(subject string, env events.Envelope) (string, error) {
-		b, err := events.Marshal(env)
-		if err != nil {
+	w.pending = w.pending[:0]
+	return nil
+}
+
+// publish publishes one record without waiting for it, and returns its hash.
+func (w *lifecycles) publish(ctx context.Context, subject string, env events.Envelope) (string, error) {
+	b, err := events.Marshal(env)
+	if err != nil {
+		return "", err
+	}
+	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: b})
+	if err != nil {
+		return "", err
+	}
+	w.pending = append(w.pending, f)
+	if len(w.pending) >= 4000 {
+		if err := w.flush(ctx); err != nil {
 			return "", err
 		}
-		f, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: b})
+	}
+	return events.Hash(b), nil
+}
+
+// next writes the next cluster's lifecycle: its create to its end, then each of after.
+func (w *lifecycles) next(ctx context.Context) error {
+	w.clusters++
+	i := w.clusters
+	id, org, actor := benchClusterID(i), benchOrg(i%w.orgs), benchUser(i%w.users)
+	spec := events.ClusterSpec{Name: fmt.Sprintf("c%d", i), OrgName: fmt.Sprintf("org%d", i%w.orgs), VDC: "vdc", Network: "net",
+		Template:     events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
+		ControlPlane: events.NodePool{Count: 1}, Workers: events.NodePool{Count: 2}, RollbackOnFailure: true}
+	st := &cluster.State{}
+	var prev string
+	seq := uint64(0)
+	at := w.t0.Add(time.Duration(i) * time.Second)
+	for n, cmd := range append([]events.Payload{events.CreateCluster{Spec: spec}}, w.after...) {
+		cmdID := events.DeriveID("bench-command", fmt.Sprint(i, "/", n))
+		if _, err := w.publish(ctx, events.CommandSubject(id), events.Envelope{ID: cmdID, ClusterID: id, OrgID: org, Actor: actor, Time: at,
+			CorrelationID: cmdID, Payload: cmd}); err != nil {
+			return err
+		}
+		first, err := cluster.Decide(st, events.Envelope{ID: cmdID, ClusterID: id, Payload: cmd})
 		if err != nil {
-			return "", err
+			return fmt.Errorf("history: %w", err)
 		}
-		pending = append(pending, f)
-		if len(pending) >= 4000 {
-			if err := flush(); err != nil {
-				return "", err
-			}
-		}
-		return events.Hash(b), nil
-	}
-	for written < n {
-		clusters++
-		id := events.DeriveID("bench-cluster", fmt.Sprint(clusters))
-		org := "urn:vcloud:org:" + events.DeriveID("bench-org", fmt.Sprint(clusters%50))
-		actor := "urn:vcloud:user:" + events.DeriveID("bench-user", fmt.Sprint(clusters%500))
-		spec := events.ClusterSpec{Name: fmt.Sprintf("c%d", clusters), OrgName: "org", VDC: "vdc", Network: "net",
-			Template:     events.TemplateRef{Name: "ubuntu-22.04_k8s-1.29_antrea-1.14", Revision: 1},
-			ControlPlane: events.NodePool{Count: 1}, Workers: events.NodePool{Count: 2}, RollbackOnFailure: true}
-		st := &cluster.State{}
-		var prev string
-		seq := uint64(0)
-		at := t0.Add(time.Duration(clusters) * time.Second)
-		for i, cmd := range []events.Payload{events.CreateCluster{Spec: spec}, events.ScaleWorkers{Workers: 3}} {
-			cmdID := events.DeriveID("bench-command", fmt.Sprint(clusters, "/", i))
-			if _, err := publish(events.CommandSubject(id), events.Envelope{ID: cmdID, ClusterID: id, OrgID: org, Actor: actor, Time: at,
-				CorrelationID: cmdID, Payload: cmd}); err != nil {
-				return clusters, err
-			}
-			first, err := cluster.Decide(st, events.Envelope{ID: cmdID, ClusterID: id, Payload: cmd})
-			if err != nil {
-				return clusters, fmt.Errorf("replay: history: %w", err)
-			}
-			next := []events.Payload{first}
-			for len(next) > 0 {
-				for _, p := range next {
-					seq++
-					env := events.Envelope{ID: events.DeriveID("bench-event", fmt.Sprint(id, "/", seq)), ClusterID: id, OrgID: org, Actor: actor,
-						Time: at.Add(time.Duration(seq) * time.Millisecond), CausationID: cmdID, CorrelationID: cmdID, PrevHash: prev, Payload: p}
-					h, err := publish(events.EventSubject(id), env)
-					if err != nil {
-						return clusters, err
-					}
-					st.Apply(env, seq, h)
-					prev = h
-					written++
+		next := []events.Payload{first}
+		for len(next) > 0 {
+			for _, p := range next {
+				seq++
+				env := events.Envelope{ID: events.DeriveID("bench-event", fmt.Sprint(id, "/", seq)), ClusterID: id, OrgID: org, Actor: actor,
+					Time: at.Add(time.Duration(seq) * time.Millisecond), CausationID: cmdID, CorrelationID: cmdID, PrevHash: prev, Payload: p}
+				h, err := w.publish(ctx, events.EventSubject(id), env)
+				if err != nil {
+					return err
 				}
-				next = nil
-				if step := cluster.Plan(st); step.Kind != cluster.StepNone {
-					next = flawless.Outcome(st, step)
-				}
+				st.Apply(env, seq, h)
+				prev = h
+				w.events++
+			}
+			next = nil
+			if step := cluster.Plan(st); step.Kind != cluster.StepNone {
+				next = flawless.Outcome(st, step)
 			}
 		}
 	}
-	return clusters, flush()
+	return nil
 }
 
 // bareRead receives every record of both streams with an ordered consumer per stream, as
