@@ -204,11 +204,6 @@ func runFleet(ctx context.Context, url string, o options, logf func(string, ...a
 	if err := probeBroker(url); err != nil {
 		return nil, fmt.Errorf("RabbitMQ is not reachable at %s: %w", redact(url), err)
 	}
-	if os.Getenv("GOGC") == "" {
-		// As deployed: kaasd's main collects at twice the live heap over it (GOGC 200), and
-		// a fleet's views are most of the heap this process marks.
-		defer debug.SetGCPercent(debug.SetGCPercent(200))
-	}
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	runID := hex.EncodeToString(id)
