@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,27 +60,13 @@ type AppendCell struct {
 //     each to a subject of its own in the same stream, awaiting each ack: the ceiling of
 //     an optimistic-concurrency append on this stream.
 func runAppends(ctx context.Context, levels []int, d, warmup time.Duration, logf func(string, ...any)) (*Appends, error) {
-	dir, err := os.MkdirTemp("", "kaas-bench-appends-")
+	// Synced, as kaasd's embedded server is by default, with the archive kaasd declares.
+	bs, err := openBenchStore(ctx, "appends", 0, true)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(dir, "jetstream"), Name: "kaas-bench-appends"})
-	if err != nil {
-		return nil, err
-	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect(nats.Name("kaas-bench-appends"))
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	st, err := jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key})
-	if err != nil {
-		return nil, err
-	}
+	defer bs.close()
+	st := bs.store
 	lifecycle, err := createLifecycle()
 	if err != nil {
 		return nil, err

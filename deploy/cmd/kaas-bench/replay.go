@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"sync"
 	"text/tabwriter"
@@ -18,7 +16,6 @@ import (
 	"github.com/kaasproject/kaas/events"
 	"github.com/kaasproject/kaas/events/cluster"
 	"github.com/kaasproject/kaas/events/cluster/flawless"
-	"github.com/kaasproject/kaas/events/jsstore"
 	"github.com/kaasproject/kaas/projector"
 )
 
@@ -49,30 +46,14 @@ type Replay struct {
 // the executors write them) to an embedded JetStream, then times a bare read of it and a
 // rebuild of the views from it, in the same run.
 func runReplay(ctx context.Context, n int, profile string, startup bool, logf func(string, ...any)) (*Replay, error) {
-	dir, err := os.MkdirTemp("", "kaas-bench-replay-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	// The history is written relaxed: the replay measures reading it, and a million synced
 	// appends would only make writing it slow.
-	emb, err := jsstore.StartEmbedded(jsstore.EmbeddedConfig{StoreDir: filepath.Join(dir, "jetstream"), Name: "kaas-bench-replay",
-		RelaxedSync: relaxedEvery})
+	bs, err := openBenchStore(ctx, "replay", relaxedEvery, false)
 	if err != nil {
 		return nil, err
 	}
-	defer emb.Shutdown()
-	nc, err := emb.Connect(nats.Name("kaas-bench-replay"))
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	store, err := jsstore.New(ctx, nc, jsstore.Config{SecretsKey: key, NoAuditStream: true})
-	if err != nil {
-		return nil, err
-	}
+	defer bs.close()
+	dir, emb, nc, store := bs.dir, bs.emb, bs.nc, bs.store
 	js := store.JetStream()
 
 	logf("replay: writing a history of about %d events", n)
