@@ -142,10 +142,15 @@ func (h *Reader) auditByPosition(ctx context.Context, ext Extent, stream, kind s
 	if err != nil {
 		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
 	}
+	return pageOf(res, kept, kind, newestFirst)
+}
+
+// pageOf adds recs, oldest first, to res's records in the page's order.
+func pageOf(res cse.AuditResult, recs []Record, kind string, newestFirst bool) (cse.AuditResult, error) {
 	if newestFirst {
-		slices.Reverse(kept)
+		slices.Reverse(recs)
 	}
-	for _, r := range kept {
+	for _, r := range recs {
 		ent, err := entry(r, kind)
 		if err != nil {
 			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
@@ -189,15 +194,5 @@ func (h *Reader) auditOfOrg(ctx context.Context, g Getter, stream, kind, org str
 	if err != nil {
 		return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
 	}
-	if newestFirst {
-		slices.Reverse(recs)
-	}
-	for _, r := range recs {
-		ent, err := entry(r, kind)
-		if err != nil {
-			return cse.AuditResult{}, fmt.Errorf("audit: %w", err)
-		}
-		res.Records = append(res.Records, ent)
-	}
-	return res, nil
+	return pageOf(res, recs, kind, newestFirst)
 }

@@ -12,15 +12,7 @@ import (
 type historySource struct{ store *jsstore.Store }
 
 func (h historySource) Load(ctx context.Context, clusterID string, afterSeq uint64) ([]history.Record, error) {
-	recs, err := h.store.Load(ctx, clusterID, afterSeq)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]history.Record, len(recs))
-	for i, r := range recs {
-		out[i] = record(r)
-	}
-	return out, nil
+	return records(h.store.Load(ctx, clusterID, afterSeq))
 }
 
 func (h historySource) Scan(ctx context.Context, f history.Filter, fn func(history.Record) bool) error {
@@ -38,7 +30,11 @@ func (h historySource) Extent(ctx context.Context, stream string) (first, count 
 
 // Get reads records of a stream by sequence (history.Getter), with direct gets.
 func (h historySource) Get(ctx context.Context, stream string, seqs []uint64) ([]history.Record, error) {
-	recs, err := h.store.RecordsAt(ctx, stream, seqs)
+	return records(h.store.RecordsAt(ctx, stream, seqs))
+}
+
+// records converts what a store read returned, passing its error on.
+func records(recs []jsstore.Record, err error) ([]history.Record, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -51,13 +47,5 @@ func (h historySource) Get(ctx context.Context, stream string, seqs []uint64) ([
 
 // LoadRange loads a cluster's events up to its last (history.Ranger).
 func (h historySource) LoadRange(ctx context.Context, clusterID string, afterSeq, lastSeq uint64) ([]history.Record, error) {
-	recs, err := h.store.LoadRange(ctx, clusterID, afterSeq, lastSeq)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]history.Record, len(recs))
-	for i, r := range recs {
-		out[i] = record(r)
-	}
-	return out, nil
+	return records(h.store.LoadRange(ctx, clusterID, afterSeq, lastSeq))
 }

@@ -483,20 +483,15 @@ func (s *Store) LoadRange(ctx context.Context, clusterID string, afterSeq, lastS
 		default:
 			return nil, fmt.Errorf("load %s: status %s %s", subject, m.Header.Get("Status"), m.Header.Get("Description"))
 		}
-		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: bad sequence header: %w", subject, err)
-		}
-		if seq > lastSeq {
-			return out, nil
-		}
-		t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-		rec, err := s.decode(seq, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, t)
+		rec, err := s.directRecord(subject, m)
 		if err != nil {
 			return nil, err
 		}
+		if rec.Seq > lastSeq {
+			return out, nil
+		}
 		out = append(out, rec)
-		next = seq + 1
+		next = rec.Seq + 1
 	}
 	return out, nil
 }
@@ -538,22 +533,27 @@ func (s *Store) loadSubject(ctx context.Context, stream, subject string, afterSe
 			default:
 				return nil, fmt.Errorf("load %s: status %s %s", subject, m.Header.Get("Status"), m.Header.Get("Description"))
 			}
-			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("load %s: bad sequence header: %w", subject, err)
-			}
-			t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
-			rec, err := s.decode(seq, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, t)
+			rec, err := s.directRecord(subject, m)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, rec)
-			next = seq + 1
+			next = rec.Seq + 1
 		}
 		if pending == 0 {
 			return out, nil
 		}
 	}
+}
+
+// directRecord decodes a record a direct get returned for subject.
+func (s *Store) directRecord(subject string, m *nats.Msg) (Record, error) {
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return Record{}, fmt.Errorf("load %s: bad sequence header: %w", subject, err)
+	}
+	t, _ := time.Parse(time.RFC3339Nano, m.Header.Get(jetstream.TimeStampHeaer))
+	return s.decode(seq, m.Header.Get(jetstream.SubjectHeader), m.Header, m.Data, t)
 }
 
 // stream returns the handle of the command or event stream.
