@@ -97,6 +97,8 @@
 //	-boot-delay        simulated node boot time (default 5s)
 //	-poll              kaasd's poll interval while VCD works (default 500ms)
 //	-executor-workers  kaasd's executor workers (default 8)
+//	-ready             measure one create's time to a ready cluster against its floor (default true)
+//	-provision-cpuprofile  write a CPU profile of that timed create to this file
 //	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
 //	-out               also write the results as JSON to this file
 //	-cpuprofile        write a CPU profile of the kaas cell at the highest level to this file
@@ -243,6 +245,8 @@ type Results struct {
 	Provisioning *Provisioning `json:"provisioning,omitempty"`
 	// Replay is nil when it was not measured (-replay 0).
 	Replay *Replay `json:"replay,omitempty"`
+	// Ready is nil when it was not measured (-ready=false).
+	Ready *Ready `json:"ready,omitempty"`
 }
 
 type options struct {
@@ -256,6 +260,7 @@ type options struct {
 	prov             provOptions
 	replay           int
 	replayProfile    string
+	ready            bool
 }
 
 func main() {
@@ -276,6 +281,7 @@ func main() {
 	flag.DurationVar(&o.prov.poll, "poll", 500*time.Millisecond, "kaasd's poll interval (KAAS_POLL_INTERVAL) while VCD works")
 	flag.IntVar(&o.prov.workers, "executor-workers", 8, "kaasd's executor workers (KAAS_EXECUTOR_WORKERS), kaasd's default")
 	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of the views' rebuild to this file")
+	flag.BoolVar(&o.ready, "ready", true, "measure one create's time to a ready cluster against the floor VCD's task and boot times allow")
 	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
 	flag.Parse()
 	var err error
@@ -379,6 +385,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 		res.Provisioning = p
 		if err := printProvision(stdout, p); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.ready {
+		r, err := runReady(ctx, url, o.prov, logf)
+		if err != nil {
+			logf("ready: %v", err)
+			return 2
+		}
+		res.Ready = r
+		if err := printReady(stdout, r); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}
