@@ -15,8 +15,9 @@ import (
 	"github.com/kaasproject/kaas/executors"
 )
 
-// EnsureVApp implements executors.VCD: the vApp, composed empty, then attached to the
-// network, then tagged, one task at a time.
+// EnsureVApp implements executors.VCD: the vApp, composed empty on the network, then
+// tagged, one task at a time. A vApp composed without the network (by an earlier kaas)
+// gets it attached before it is tagged.
 func (c *Client) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executors.Status, error) {
 	key := "vapp:" + spec.ClusterID
 	if running, err := c.pending(ctx, key); running || err != nil {
@@ -32,16 +33,22 @@ func (c *Client) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (execu
 	}
 	if vapp == nil {
 		// A missing network fails the create before anything is made.
-		if _, err := orgNetwork(vdc, spec); err != nil {
+		net, err := orgNetwork(vdc, spec)
+		if err != nil {
 			return executors.Status{}, err
 		}
 		// govcd's CreateRawVApp waits for the compose task; the same request is sent here
-		// without waiting. The description marks the vApp as this cluster's from the start.
+		// without waiting. The description marks the vApp as this cluster's from the start,
+		// and the network comes with the compose (bridged to the org VDC network, as
+		// AddOrgNetworkAsync attaches it), which saves a task of its own.
 		var created types.VApp
 		_, err = call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
 			return vc.Client.ExecuteRequest(vdc.Vdc.HREF+"/action/composeVApp", http.MethodPost, types.MimeComposeVappParams,
 				"compose vApp: %s", &types.ComposeVAppParams{Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
-					Name: spec.Name, Description: description(spec.ClusterID)}, &created)
+					Name: spec.Name, Description: description(spec.ClusterID),
+					InstantiationParams: &types.InstantiationParams{NetworkConfigSection: &types.NetworkConfigSection{
+						Info:          "Configuration parameters for logical networks",
+						NetworkConfig: []types.VAppNetworkConfiguration{vappNetwork(net.OrgVDCNetwork)}}}}, &created)
 		})
 		if err != nil {
 			return executors.Status{}, classify(err)
@@ -77,6 +84,13 @@ func orgNetwork(vdc *govcd.Vdc, spec executors.VAppSpec) (*govcd.OrgVDCNetwork, 
 			fmt.Sprintf("network %q does not exist in VDC %q", spec.Network, spec.VDC), "", "")
 	}
 	return net, classify(err)
+}
+
+// vappNetwork is the vApp network bridged to an org VDC network, as govcd's
+// AddOrgNetworkAsync makes it.
+func vappNetwork(net *types.OrgVDCNetwork) types.VAppNetworkConfiguration {
+	return types.VAppNetworkConfiguration{NetworkName: net.Name,
+		Configuration: &types.NetworkConfiguration{FenceMode: types.FenceModeBridged, ParentNetwork: &types.Reference{HREF: net.HREF}}}
 }
 
 func hasNetwork(vapp *govcd.VApp, name string) bool {
