@@ -44,7 +44,10 @@ type Executor struct {
 	users map[string]events.User
 	// uploads are the builds (by command id) whose base image this process saw uploading.
 	uploads map[string]bool
-	leases  *leases // nil: this executor is alone
+	// prepared are the nodes (cluster id/name) whose VMs were made while their control
+	// plane booted (prepareNodes): hints, so that later polls do not ask VCD again.
+	prepared map[string]bool
+	leases   *leases // nil: this executor is alone
 }
 
 // New returns an executor. Run starts it.
@@ -57,7 +60,8 @@ func New(cfg Config, store Store, vcd VCD) (*Executor, error) {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
 	e := &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]aggregate{}, errs: map[string]int{},
-		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{}}
+		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{},
+		prepared: map[string]bool{}}
 	if cfg.Leases != nil {
 		e.leases = newLeases(cfg.Leases, cfg.Instance, cfg.LeaseTTL, cfg.Logger)
 	}

@@ -524,6 +524,20 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 		if err := v.save(); err != nil {
 			return executors.Status{}, err
 		}
+	} else if now.Before(m.ReadyAt) {
+		return executors.Status{ID: m.ID}, nil
+	} else if missing(m.GuestInfo, spec.GuestInfo) || missing(m.Metadata, spec.Metadata) {
+		// A VM made before its user data was known (while its control plane booted) gets
+		// what it lacks, as VCD's reconfigure would, in a task's time.
+		maps.Copy(m.GuestInfo, spec.GuestInfo)
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		maps.Copy(m.Metadata, spec.Metadata)
+		m.ReadyAt = now.Add(v.cfg.TaskDelay)
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
 	}
 	return executors.Status{ID: m.ID, Done: !now.Before(m.ReadyAt)}, nil
 }
@@ -792,6 +806,16 @@ func (v *VCD) SetErrorRate(r float64) {
 }
 
 // guestInfo is a new VM's guestinfo: what kaas set, in a map its guest can write to.
+// missing reports whether have lacks any of want's keys or values.
+func missing(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
 func guestInfo(set map[string]string) map[string]string {
 	gi := maps.Clone(set)
 	if gi == nil {
