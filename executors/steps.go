@@ -138,6 +138,9 @@ func (e *Executor) provisionNodes(ctx context.Context, st *cluster.State, s clus
 	}
 	waiting := map[string]bool{} // roles with an earlier node not made yet
 	for _, n := range s.News {
+		if err := e.refused(st.ID + "/" + n.Name); err != nil {
+			return progress(out...), err
+		}
 		spec, err := e.vmSpec(ctx, st, n, true)
 		if err != nil {
 			return progress(out...), err
@@ -182,11 +185,49 @@ func (e *Executor) prepareNodes(ctx context.Context, st *cluster.State, news []c
 			return
 		}
 		res, err := e.vcd.EnsureVM(ctx, spec)
+		if retry, _ := classify(err); err != nil && !retry {
+			// VCD refused (a task that failed is reported once): ProvisionNodes fails
+			// with it, as it would have had it asked.
+			e.setRefused(key, err)
+		}
 		switch {
 		case err != nil || res.ID == "":
 			return
 		case res.Done:
 			e.setPrepared(key)
+		}
+	}
+}
+
+// tooEarly reports whether a node's bootstrap cannot be done yet, so that its guestinfo
+// is not read: every node of its role seen booting so far was still at it longer after
+// its power-on than this one is now, by a poll interval to spare.
+func (e *Executor) tooEarly(n *cluster.Node) bool {
+	e.mu.Lock()
+	least, ok := e.boots[n.Role]
+	e.mu.Unlock()
+	return ok && time.Since(n.StartedAt) < least-e.cfg.PollInterval
+}
+
+// sawBoot notes a read of a node's bootstrap. Once it is done, the last read that found
+// it still booting says how long, at least, a bootstrap of its role takes: a bound kaas's
+// own polling cannot stretch, as the first read that finds it done could be late.
+func (e *Executor) sawBoot(st *cluster.State, n *cluster.Node, done bool) {
+	key := st.ID + "/" + n.Name
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !done {
+		if len(e.booting) > 100_000 {
+			clear(e.booting) // hints
+		}
+		e.booting[key] = time.Now()
+		return
+	}
+	last, ok := e.booting[key]
+	delete(e.booting, key)
+	if took := last.Sub(n.StartedAt); ok && took > 0 {
+		if have, known := e.boots[n.Role]; !known || took < have {
+			e.boots[n.Role] = took
 		}
 	}
 }
@@ -208,6 +249,25 @@ func (e *Executor) tagged(ctx context.Context, st *cluster.State, n *cluster.Nod
 	}
 	e.setPrepared(key)
 	return true, nil
+}
+
+// setRefused keeps what VCD answered when it refused to make a node's VM ahead of time;
+// refused hands it over, once. Lost in a restart, it only costs asking VCD again.
+func (e *Executor) setRefused(key string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.refusals) > 100_000 {
+		clear(e.refusals)
+	}
+	e.refusals[key] = err
+}
+
+func (e *Executor) refused(key string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.refusals[key]
+	delete(e.refusals, key)
+	return err
 }
 
 func (e *Executor) isPrepared(key string) bool {
@@ -265,12 +325,16 @@ type nodeBoot struct {
 
 // readBoot reads one node's bootstrap progress.
 func (e *Executor) readBoot(ctx context.Context, st *cluster.State, n *cluster.Node) (nodeBoot, error) {
+	if e.tooEarly(n) {
+		return nodeBoot{}, nil
+	}
 	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
 	if err != nil {
 		return skippable(ctx, nodeBoot{}, err)
 	}
 	b := nodeBoot{read: true}
 	done, err := bootDone(gi, n)
+	e.sawBoot(st, n, done)
 	switch {
 	case err != nil:
 		return b, err
@@ -393,6 +457,11 @@ func bootDone(gi map[string]string, n *cluster.Node) (bool, error) {
 // a crash leaves them only in VCD.
 func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
 	n := s.Node
+	if e.tooEarly(n) {
+		_, _ = e.tagged(ctx, st, n)
+		e.prepareNodes(ctx, st, s.News)
+		return stepResult{}, nil
+	}
 	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
 	if err != nil {
 		return stepResult{}, err
@@ -401,6 +470,7 @@ func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s c
 	if err != nil {
 		return stepResult{}, err
 	}
+	e.sawBoot(st, n, done)
 	if !done {
 		if time.Since(n.StartedAt) > e.cfg.BootTimeout {
 			return stepResult{timeout: e.bootTimeout(n)}, nil

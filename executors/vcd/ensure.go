@@ -146,12 +146,53 @@ func (c *Client) vapp(ctx context.Context, ref executors.VAppRef) (*govcd.VApp, 
 	return vapp, nil
 }
 
-func (c *Client) findVM(vapp *govcd.VApp, name string) (*govcd.VM, error) {
-	vm, err := vapp.GetVMByName(name, false)
+// findVM finds a node's VM in its vApp, and remembers where it is.
+func (c *Client) findVM(vapp *govcd.VApp, ref executors.VMRef) (*govcd.VM, error) {
+	vm, err := vapp.GetVMByName(ref.Name, false)
 	if notFound(err) {
 		return nil, nil
 	}
-	return vm, classify(err)
+	if err != nil {
+		return nil, classify(err)
+	}
+	c.mu.Lock()
+	if len(c.vms) > 100_000 {
+		clear(c.vms) // hints, like vapps
+	}
+	c.vms[vmKey(ref)] = vm.VM.HREF
+	c.mu.Unlock()
+	return vm, nil
+}
+
+func vmKey(ref executors.VMRef) string { return ref.VApp.ClusterID + "/" + ref.Name }
+
+// knownVM reads a node's VM by the href an earlier lookup found, one read where its vApp
+// and then the VM would be two. It returns nil when none is known, or when the VM there
+// is gone or is no longer the node's: of another name, or in another vApp than the
+// cluster's (the caller then looks it up in the vApp).
+func (c *Client) knownVM(ctx context.Context, ref executors.VMRef) (*govcd.VM, error) {
+	c.mu.Lock()
+	href, vappHREF := c.vms[vmKey(ref)], c.vapps[ref.VApp.ClusterID]
+	c.mu.Unlock()
+	if href == "" || vappHREF == "" {
+		return nil, nil
+	}
+	vm, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.VM, error) { return vc.Client.GetVMByHref(href) })
+	switch {
+	case notFound(err):
+	case err != nil:
+		return nil, classify(err)
+	case vm.VM.Name == ref.Name && slices.ContainsFunc(vm.VM.Link, func(l *types.Link) bool { return l.Rel == "up" && l.HREF == vappHREF }):
+		return vm, nil
+	}
+	c.forgetVM(ref)
+	return nil, nil
+}
+
+func (c *Client) forgetVM(ref executors.VMRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.vms, vmKey(ref))
 }
 
 // EnsureVM implements executors.VCD: the VM added from the template on the storage profile
@@ -163,19 +204,24 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 	if running, err := c.pending(ctx, key); running || err != nil {
 		return executors.Status{}, err
 	}
-	vapp, err := c.vapp(ctx, spec.VApp)
-	if err != nil {
-		return executors.Status{}, err
-	}
-	vm, err := c.findVM(vapp, spec.Name)
+	vm, err := c.knownVM(ctx, spec.VMRef)
 	if err != nil {
 		return executors.Status{}, err
 	}
 	if vm == nil {
-		if busy(vapp.VApp.Tasks) {
-			return executors.Status{}, nil
+		vapp, err := c.vapp(ctx, spec.VApp)
+		if err != nil {
+			return executors.Status{}, err
 		}
-		return executors.Status{}, c.addVM(ctx, key, vapp, spec)
+		if vm, err = c.findVM(vapp, spec.VMRef); err != nil {
+			return executors.Status{}, err
+		}
+		if vm == nil {
+			if busy(vapp.VApp.Tasks) {
+				return executors.Status{}, nil
+			}
+			return executors.Status{}, c.addVM(ctx, key, vapp, spec)
+		}
 	}
 	if busy(vm.VM.Tasks) {
 		return executors.Status{ID: vm.VM.ID}, nil
@@ -312,16 +358,17 @@ func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, v
 	return nil
 }
 
-func (c *Client) vmOf(ctx context.Context, ref executors.VMRef) (*govcd.VApp, *govcd.VM, error) {
+// vmOf finds a node's VM: where it was last found, else in its vApp. It is nil when the
+// vApp has no such VM.
+func (c *Client) vmOf(ctx context.Context, ref executors.VMRef) (*govcd.VM, error) {
+	if vm, err := c.knownVM(ctx, ref); vm != nil || err != nil {
+		return vm, err
+	}
 	vapp, err := c.vapp(ctx, ref.VApp)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	vm, err := c.findVM(vapp, ref.Name)
-	if err != nil {
-		return vapp, nil, err
-	}
-	return vapp, vm, nil
+	return c.findVM(vapp, ref)
 }
 
 // PowerOn implements executors.VCD.
@@ -330,7 +377,7 @@ func (c *Client) PowerOn(ctx context.Context, ref executors.VMRef) (executors.St
 	if running, err := c.pending(ctx, key); running || err != nil {
 		return executors.Status{}, err
 	}
-	_, vm, err := c.vmOf(ctx, ref)
+	vm, err := c.vmOf(ctx, ref)
 	if err != nil {
 		return executors.Status{}, err
 	}
@@ -355,24 +402,42 @@ func (c *Client) PowerOn(ctx context.Context, ref executors.VMRef) (executors.St
 // It is what a boot's polls call, so it costs two reads: the vApp (whose children name
 // each VM's href) and the VM's virtual hardware.
 func (c *Client) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]string, error) {
-	vapp, err := c.vapp(ctx, ref.VApp)
-	if err != nil {
-		return nil, err
-	}
-	var href string
-	if vapp.VApp.Children != nil {
-		for _, child := range vapp.VApp.Children.VM {
-			if child != nil && child.Name == ref.Name {
-				href = child.HREF
-			}
+	c.mu.Lock()
+	href := c.vms[vmKey(ref)]
+	c.mu.Unlock()
+	var all map[string]string
+	var err error
+	if href != "" {
+		// Where the VM was found before: one read, not two. A VM gone from there is
+		// looked up again in its vApp.
+		if all, err = c.extraConfigOf(ctx, href); notFound(err) {
+			c.forgetVM(ref)
+			href, all, err = "", nil, nil
+		} else if err != nil {
+			return nil, err
 		}
 	}
 	if href == "" {
-		return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
-	}
-	all, err := c.extraConfigOf(ctx, href)
-	if err != nil {
-		return nil, err
+		vapp, err := c.vapp(ctx, ref.VApp)
+		if err != nil {
+			return nil, err
+		}
+		if vapp.VApp.Children != nil {
+			for _, child := range vapp.VApp.Children.VM {
+				if child != nil && child.Name == ref.Name {
+					href = child.HREF
+				}
+			}
+		}
+		if href == "" {
+			return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+		}
+		if all, err = c.extraConfigOf(ctx, href); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.vms[vmKey(ref)] = href
+		c.mu.Unlock()
 	}
 	out := map[string]string{}
 	for k, v := range all {
@@ -389,7 +454,7 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	if running, err := c.pending(ctx, key); running || err != nil {
 		return executors.Status{}, err
 	}
-	_, vm, err := c.vmOf(ctx, ref)
+	vm, err := c.vmOf(ctx, ref)
 	if err != nil {
 		return executors.Status{}, err
 	}
@@ -450,12 +515,13 @@ func (c *Client) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.S
 	}
 	var vm *govcd.VM
 	if vapp != nil {
-		if vm, err = c.findVM(vapp, ref.Name); err != nil {
+		if vm, err = c.findVM(vapp, ref); err != nil {
 			return executors.Status{}, err
 		}
 	}
 	if vm == nil {
 		c.forget(key)
+		c.forgetVM(ref)
 		return executors.Status{Done: true}, nil
 	}
 	if busy(vm.VM.Tasks) {
