@@ -69,6 +69,13 @@
 // and the figure says how much queueing kaas adds when many tenants ask at once. The
 // simulator counts the VCD API calls each create costs, by operation.
 //
+// Then time to a ready cluster (-ready): on a simulator and kaasd of their own, one create
+// (after one to warm up) from its POST until the tenant sees CREATE:SUCCEEDED, against the
+// floor the simulator's task and boot times allow: the shortest chain of VCD tasks and boots
+// that can make such a cluster (ready.go's createFloor), printed link by link. The aim is
+// at most 1.5 × the floor. It prints the create's VCD calls by operation, how many start
+// work and how many only read or poll, and the timeline of its VCD tasks.
+//
 // Then failover (-failover, per phase): two kaasd processes (the real binary, built from
 // this module unless -kaasd names one) on the same three-node cluster and the same AMQP
 // queue, ingress and projector, under a steady load of creates from 16 callers. The same
