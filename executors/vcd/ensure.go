@@ -6,7 +6,9 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -229,7 +231,7 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 	if started, err := c.reconfigure(ctx, key, vm, spec); started || err != nil {
 		return executors.Status{ID: vm.VM.ID}, err
 	}
-	have, err := c.extraConfig(ctx, vm)
+	have, hw, err := c.extraConfig(ctx, vm)
 	if err != nil {
 		return executors.Status{ID: vm.VM.ID}, err
 	}
@@ -240,14 +242,14 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 		}
 	}
 	if len(missing) > 0 {
-		return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
+		return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, hw, missing)
 	}
 	done, err := c.ensureMetadata(key, vm.GetMetadata, vm.MergeMetadataWithMetadataValuesAsync, spec.Metadata)
 	return executors.Status{ID: vm.VM.ID, Done: done}, err
 }
 
 func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec executors.VMSpec) error {
-	it, err := c.sourceItem(ctx, spec)
+	it, err := c.source(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -276,10 +278,50 @@ func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec e
 			types.MimeRecomposeVappParams, "add VM: %s", params, vc.Client.GetSpecificApiVersionOnCondition(">=37.1", "37.1"))
 	})
 	if err != nil {
+		// The template may have gone since it was read: the next add reads it again.
+		c.forgetSource(spec)
 		return classify(err)
 	}
 	c.remember(key, task)
 	return nil
+}
+
+// source is the catalog item a VM is made from (sourceItem), read once for the VMs a
+// create adds in a row: a template revision's item does not change (a new revision is a
+// new item), and one that is deleted meanwhile fails the recompose, which forgets it.
+func (c *Client) source(ctx context.Context, spec executors.VMSpec) (*item, error) {
+	key := spec.VApp.Org + "/" + spec.Template.Name + "/" + strconv.Itoa(spec.Template.Revision)
+	c.mu.Lock()
+	cached, ok := c.sources[key]
+	c.mu.Unlock()
+	if ok && time.Since(cached.at) < sourceFor {
+		return cached.it, nil
+	}
+	it, err := c.sourceItem(ctx, spec)
+	if err != nil || spec.Template.Revision == 0 {
+		return it, err // a base image (a build's) may be uploaded again under its name
+	}
+	c.mu.Lock()
+	if len(c.sources) > 1000 {
+		clear(c.sources)
+	}
+	c.sources[key] = cachedItem{it: it, at: time.Now()}
+	c.mu.Unlock()
+	return it, nil
+}
+
+// sourceFor bounds how long a template's item is used without reading it again.
+const sourceFor = time.Minute
+
+type cachedItem struct {
+	it *item
+	at time.Time
+}
+
+func (c *Client) forgetSource(spec executors.VMSpec) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.sources, spec.VApp.Org+"/"+spec.Template.Name+"/"+strconv.Itoa(spec.Template.Revision))
 }
 
 // sourceItem is the catalog item a VM is made from: a template revision, or, for a
@@ -305,14 +347,27 @@ func (c *Client) sourceItem(ctx context.Context, spec executors.VMSpec) (*item, 
 	return it, nil
 }
 
-// extraConfig reads a VM's guestinfo (its VMX extra configuration).
-func (c *Client) extraConfig(ctx context.Context, vm *govcd.VM) (map[string]string, error) {
-	return c.extraConfigOf(ctx, vm.VM.HREF)
+// extraConfig reads a VM's guestinfo (its VMX extra configuration), and the virtual
+// hardware section it is in, which a write of guestinfo sends back.
+func (c *Client) extraConfig(ctx context.Context, vm *govcd.VM) (map[string]string, *types.ResponseVirtualHardwareSection, error) {
+	hw, err := c.hardwareSection(ctx, vm.VM.HREF)
+	if err != nil {
+		return nil, nil, err
+	}
+	return extraConfigIn(hw), hw, nil
 }
 
 // extraConfigOf reads the extra configuration of the VM at href, as govcd's
 // VM.GetExtraConfig does.
 func (c *Client) extraConfigOf(ctx context.Context, href string) (map[string]string, error) {
+	hw, err := c.hardwareSection(ctx, href)
+	if err != nil {
+		return nil, err
+	}
+	return extraConfigIn(hw), nil
+}
+
+func (c *Client) hardwareSection(ctx context.Context, href string) (*types.ResponseVirtualHardwareSection, error) {
 	var hw types.ResponseVirtualHardwareSection
 	if _, err := call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
 		return vc.Client.ExecuteRequest(href+"/virtualHardwareSection/", http.MethodGet, types.MimeVirtualHardwareSection,
@@ -320,25 +375,23 @@ func (c *Client) extraConfigOf(ctx context.Context, href string) (map[string]str
 	}); err != nil {
 		return nil, classify(err)
 	}
+	return &hw, nil
+}
+
+func extraConfigIn(hw *types.ResponseVirtualHardwareSection) map[string]string {
 	out := make(map[string]string, len(hw.ExtraConfigs))
 	for _, it := range hw.ExtraConfigs {
 		if it != nil {
 			out[it.Key] = it.Value
 		}
 	}
-	return out, nil
+	return out
 }
 
 // setExtraConfig writes guestinfo keys without waiting for the task (govcd's
-// UpdateExtraConfig sends the same request, then polls).
-func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, values map[string]string) error {
-	var current types.ResponseVirtualHardwareSection
-	if _, err := call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
-		return vc.Client.ExecuteRequest(vm.VM.HREF+"/virtualHardwareSection/", http.MethodGet, types.MimeVirtualHardwareSection,
-			"read virtual hardware: %s", nil, &current)
-	}); err != nil {
-		return classify(err)
-	}
+// UpdateExtraConfig sends the same request, then polls), with the rest of the virtual
+// hardware section as current (just read) has it.
+func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, current *types.ResponseVirtualHardwareSection, values map[string]string) error {
 	req := &types.RequestVirtualHardwareSection{
 		Info: "Virtual hardware requirements", Ovf: types.XMLNamespaceOVF, Rasd: types.XMLNamespaceRASD, Vssd: types.XMLNamespaceVSSD,
 		Ns2: types.XMLNamespaceVCloud, Ns3: types.XMLNamespaceVCloud, Ns4: types.XMLNamespaceVCloud, Ns5: types.XMLNamespaceVCloud,
@@ -464,7 +517,7 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	if busy(vm.VM.Tasks) {
 		return executors.Status{ID: vm.VM.ID}, nil
 	}
-	have, err := c.extraConfig(ctx, vm)
+	have, hw, err := c.extraConfig(ctx, vm)
 	if err != nil {
 		return executors.Status{}, err
 	}
@@ -477,7 +530,7 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	if len(missing) == 0 {
 		return executors.Status{ID: vm.VM.ID, Done: true}, nil
 	}
-	return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
+	return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, hw, missing)
 }
 
 // ownVApp finds the cluster's vApp for a delete: nil when none of the cluster's can be

@@ -102,6 +102,8 @@ type Client struct {
 	// vms is each cluster node's VM href, once found (by cluster id and VM name): reads
 	// of a VM go straight to it instead of through its vApp.
 	vms map[string]string
+	// sources are the template items VMs were made from lately (source).
+	sources map[string]cachedItem
 	// orgs and vdcs cache lookups that rarely change: every step would otherwise list the
 	// orgs and query the VDC again. A cached VDC is only an href; each use reads it afresh.
 	orgs map[string]cachedOrg
@@ -130,7 +132,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, tasks: map[string]taskRef{}, shortest: map[string]time.Duration{}, vms: map[string]string{},
-		orgs: map[string]cachedOrg{}, vdcs: map[string]string{},
+		sources: map[string]cachedItem{},
+		orgs:    map[string]cachedOrg{}, vdcs: map[string]string{},
 		vapps: map[string]string{}, uploads: map[string]*upload{}}
 	if _, err := c.client(ctx, true); err != nil {
 		return nil, err
