@@ -105,6 +105,9 @@ func (e *Executor) createNode(ctx context.Context, st *cluster.State, s cluster.
 
 func (e *Executor) startNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
 	res, err := e.vcd.PowerOn(ctx, vmRef(st, s.Node.Name))
+	if err == nil && !res.Done {
+		e.prepareNodes(ctx, st, s.News) // a control plane's: see cluster.Step.News
+	}
 	return whenDone(res, err, events.NodeStarted{Name: s.Node.Name})
 }
 

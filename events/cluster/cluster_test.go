@@ -121,18 +121,20 @@ func names(st Step) []string {
 }
 
 // A create's workers and NFS nodes are planned together: their VMs may be made while the
-// control plane boots (AwaitControlPlane names them), then one step makes and powers them
-// on, each powered on once recorded made.
+// control plane powers on and boots (its StartNode and AwaitControlPlane name them), then
+// one step makes and powers them on, each powered on once recorded made.
 func TestCreateProvisionsNodesAtOnce(t *testing.T) {
 	sp := spec()
 	sp.NFS = events.NodePool{Count: 1}
 	h := newHistory().add(events.ClusterCreationStarted{Spec: sp})
-	run(h, 4) // up to the control plane's boot
+	run(h, 3) // up to the control plane's power-on
 	w0, w1, nfs := NodeName(cid, events.RoleWorker, 0), NodeName(cid, events.RoleWorker, 1), NodeName(cid, events.RoleNFS, 0)
 	for _, tc := range []struct {
 		then Step // what the history so far plans
 		add  []events.Payload
 	}{
+		{Step{Kind: StepStartNode, News: []NewNode{{Name: w0}, {Name: w1}, {Name: nfs}}},
+			[]events.Payload{events.NodeStarted{Name: NodeName(cid, events.RoleControlPlane, 0)}}},
 		{Step{Kind: StepAwaitControlPlane, News: []NewNode{{Name: w0}, {Name: w1}, {Name: nfs}}},
 			[]events.Payload{events.ControlPlaneInitialized{Node: NodeName(cid, events.RoleControlPlane, 0), KubeconfigRef: "k", JoinCommandRef: "j"}}},
 		{Step{Kind: StepProvisionNodes, News: []NewNode{{Name: w0}, {Name: w1}, {Name: nfs}}},

@@ -36,9 +36,9 @@ type Step struct {
 	Template events.TemplateRef // ResolveTemplate
 	Node     *Node              // StartNode, AwaitControlPlane, RequestUpgrade, AwaitUpgrade, DeleteNode
 	New      NewNode            // CreateNode
-	// News are the nodes ProvisionNodes creates or, for AwaitControlPlane, those whose VMs
-	// may be made (without their user data, which needs the join command) while the
-	// control plane boots; in ordinal order within each role.
+	// News are the nodes ProvisionNodes creates or, for the control plane's StartNode and
+	// AwaitControlPlane, those whose VMs may be made (without their user data, which needs
+	// the join command) meanwhile; in ordinal order within each role.
 	News    []NewNode
 	Nodes   []*Node        // AwaitNodes; ProvisionNodes: the created nodes it powers on
 	Version string         // RequestUpgrade, AwaitUpgrade: target Kubernetes version
@@ -103,17 +103,17 @@ func (s *State) planCreate() Step {
 		return st
 	}
 	cp := s.NodesOf(events.RoleControlPlane)[0]
+	// While the control plane powers on and boots, the other nodes' VMs may be made, but
+	// only when a failure rolls back (deleting the vApp and all in it): a create that
+	// keeps what failed for the tenant to look at keeps nothing kaas did not record.
+	var prepare []NewNode
+	if s.Spec.RollbackOnFailure {
+		prepare = s.missingNodes()
+	}
 	if !cp.Started {
-		return Step{Kind: StepStartNode, Node: cp}
+		return Step{Kind: StepStartNode, Node: cp, News: prepare}
 	}
 	if !s.ControlPlane.Initialized() {
-		// The other nodes' VMs may be made meanwhile, but only when a failure rolls back
-		// (deleting the vApp and all in it): a create that keeps what failed for the
-		// tenant to look at keeps nothing kaas did not record.
-		var prepare []NewNode
-		if s.Spec.RollbackOnFailure {
-			prepare = s.missingNodes()
-		}
 		return Step{Kind: StepAwaitControlPlane, Node: cp, News: prepare}
 	}
 	// The workers and NFS nodes are made and powered on all at once: VCD works on
