@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,10 +84,35 @@ func (e *Executor) resolveTemplate(ctx context.Context, st *cluster.State, s clu
 	return progress(events.TemplateResolved{Template: t}), nil
 }
 
+// vappSpec is the cluster's vApp, tagged.
+func vappSpec(st *cluster.State) VAppSpec {
+	return VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
+		MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}}
+}
+
+// createVApp makes the vApp on its network. It is tagged later (vappTagged), once its
+// VMs are in: a tag is a task of its own on the vApp, which VCD runs one at a time, and
+// until then the vApp is known as the cluster's by the description it is made with.
 func (e *Executor) createVApp(ctx context.Context, st *cluster.State, _ cluster.Step) (stepResult, error) {
-	res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
-		MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}})
+	spec := vappSpec(st)
+	spec.Metadata = nil
+	res, err := e.vcd.EnsureVApp(ctx, spec)
 	return whenDone(res, err, events.VAppCreated{VAppID: res.ID, Name: st.Spec.Name})
+}
+
+// vappTagged puts kaas's metadata on the cluster's vApp, if it lacks it; it reports
+// whether the vApp has it. Once it has, that is remembered (a hint, like prepared).
+func (e *Executor) vappTagged(ctx context.Context, st *cluster.State) (bool, error) {
+	key := st.ID + "#tagged"
+	if e.isPrepared(key) {
+		return true, nil
+	}
+	res, err := e.vcd.EnsureVApp(ctx, vappSpec(st))
+	if err != nil || !res.Done {
+		return false, err
+	}
+	e.setPrepared(key)
+	return true, nil
 }
 
 func (e *Executor) createNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
@@ -178,6 +204,12 @@ func (e *Executor) provisionNodes(ctx context.Context, st *cluster.State, s clus
 // nothing is recorded, a failure is left for ProvisionNodes to meet, and the VMs are found
 // by name then. Those done are remembered, so that later polls do not ask again.
 func (e *Executor) prepareNodes(ctx context.Context, st *cluster.State, news []cluster.NewNode) {
+	defer func() {
+		// Once the VMs are in, the vApp is free for its tag.
+		if !slices.ContainsFunc(news, func(n cluster.NewNode) bool { return !e.isPrepared(st.ID + "/" + n.Name) }) {
+			_, _ = e.vappTagged(ctx, st)
+		}
+	}()
 	for _, n := range news {
 		key := st.ID + "/" + n.Name
 		if e.isPrepared(key) {
@@ -293,6 +325,13 @@ func (e *Executor) setPrepared(key string) {
 // retries, when no node could be read, so that nodes that are fine are not held back and a
 // long wait is not cut short by scattered errors.
 func (e *Executor) awaitNodes(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	// No node of a create is recorded ready before the vApp is tagged: it was tagged long
+	// before, as nodes take longer to boot than a tag takes, unless a restart forgot that.
+	if st.Op != nil && st.Op.Op == events.OpCreate {
+		if ok, err := e.vappTagged(ctx, st); err != nil || !ok {
+			return stepResult{}, err
+		}
+	}
 	var out []events.Payload
 	var skipped error
 	read := 0

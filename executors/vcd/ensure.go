@@ -107,6 +107,9 @@ func hasNetwork(vapp *govcd.VApp, name string) bool {
 // entry at a time costs a task each) and reports whether all are there.
 func (c *Client) ensureMetadata(key string, get func() (*types.Metadata, error),
 	merge func(map[string]types.MetadataValue) (govcd.Task, error), want map[string]string) (bool, error) {
+	if len(want) == 0 {
+		return true, nil
+	}
 	md, err := get()
 	if err != nil {
 		return false, classify(err)
