@@ -44,6 +44,17 @@ type Executor struct {
 	users map[string]events.User
 	// uploads are the builds (by command id) whose base image this process saw uploading.
 	uploads map[string]bool
+	// prepared are the nodes (cluster id/name) whose VMs were made while their control
+	// plane booted (prepareNodes): hints, so that later polls do not ask VCD again.
+	prepared map[string]bool
+	// refusals are VCD's refusals to make a node ahead (prepareNodes), kept for
+	// ProvisionNodes to fail with.
+	refusals map[string]error
+	// boots is, by node role, the shortest over the nodes seen of how long after its
+	// power-on a node was last read still booting; booting is when each node booting now
+	// (cluster id/name) was last read so (sawBoot).
+	boots   map[string]time.Duration
+	booting map[string]time.Time
 	leases  *leases // nil: this executor is alone
 }
 
@@ -57,7 +68,8 @@ func New(cfg Config, store Store, vcd VCD) (*Executor, error) {
 		vcd = instrumentedVCD{VCD: vcd, m: cfg.Metrics.vcd}
 	}
 	e := &Executor{cfg: cfg, store: store, vcd: vcd, states: map[string]aggregate{}, errs: map[string]int{},
-		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{}}
+		snaps: map[string]int{}, polled: map[string]retryState{}, users: map[string]events.User{}, uploads: map[string]bool{},
+		prepared: map[string]bool{}, refusals: map[string]error{}, boots: map[string]time.Duration{}, booting: map[string]time.Time{}}
 	if cfg.Leases != nil {
 		e.leases = newLeases(cfg.Leases, cfg.Instance, cfg.LeaseTTL, cfg.Logger)
 	}

@@ -69,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.appended.WithLabelValues(e)
 	}
 	for _, s := range []cluster.StepKind{cluster.StepResolveTemplate, cluster.StepCreateVApp, cluster.StepCreateNode, cluster.StepStartNode,
-		cluster.StepAwaitControlPlane, cluster.StepAwaitNodes, cluster.StepRequestUpgrade, cluster.StepAwaitUpgrade,
+		cluster.StepAwaitControlPlane, cluster.StepAwaitNodes, cluster.StepProvisionNodes, cluster.StepRequestUpgrade, cluster.StepAwaitUpgrade,
 		cluster.StepDeleteNode, cluster.StepDeleteVApp, cluster.StepRecord, cluster.StepFail} {
 		m.stepTime.WithLabelValues(string(s))
 	}

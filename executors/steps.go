@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ var clusterSteps = map[cluster.StepKind]clusterStep{
 	cluster.StepStartNode:         (*Executor).startNode,
 	cluster.StepAwaitControlPlane: (*Executor).awaitControlPlane,
 	cluster.StepAwaitNodes:        (*Executor).awaitNodes,
+	cluster.StepProvisionNodes:    (*Executor).provisionNodes,
 	cluster.StepRequestUpgrade:    (*Executor).requestUpgrade,
 	cluster.StepAwaitUpgrade:      (*Executor).awaitUpgrade,
 	cluster.StepDeleteNode:        (*Executor).deleteNode,
@@ -82,16 +84,46 @@ func (e *Executor) resolveTemplate(ctx context.Context, st *cluster.State, s clu
 	return progress(events.TemplateResolved{Template: t}), nil
 }
 
+// vappSpec is the cluster's vApp, tagged.
+func vappSpec(st *cluster.State) VAppSpec {
+	return VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
+		MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}}
+}
+
+// createVApp makes the vApp on its network. It is tagged later (vappTagged), once its
+// VMs are in: a tag is a task of its own on the vApp, which VCD runs one at a time, and
+// until then the vApp is known as the cluster's by the description it is made with.
 func (e *Executor) createVApp(ctx context.Context, st *cluster.State, _ cluster.Step) (stepResult, error) {
-	res, err := e.vcd.EnsureVApp(ctx, VAppSpec{VAppRef: vappRef(st), Network: st.Spec.Network, Metadata: map[string]string{
-		MetaClusterID: st.ID, MetaOrgID: st.OrgID, MetaTemplate: fmt.Sprintf("%s/%d", st.Template.Name, st.Template.Revision)}})
+	spec := vappSpec(st)
+	spec.Metadata = nil
+	res, err := e.vcd.EnsureVApp(ctx, spec)
 	return whenDone(res, err, events.VAppCreated{VAppID: res.ID, Name: st.Spec.Name})
 }
 
+// vappTagged puts kaas's metadata on the cluster's vApp, if it lacks it; it reports
+// whether the vApp has it. Once it has, that is remembered (a hint, like prepared).
+func (e *Executor) vappTagged(ctx context.Context, st *cluster.State) (bool, error) {
+	key := st.ID + "#tagged"
+	if e.isPrepared(key) {
+		return true, nil
+	}
+	res, err := e.vcd.EnsureVApp(ctx, vappSpec(st))
+	if err != nil || !res.Done {
+		return false, err
+	}
+	e.setPrepared(key)
+	return true, nil
+}
+
 func (e *Executor) createNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
-	spec, err := e.vmSpec(ctx, st, s.New)
+	spec, err := e.vmSpec(ctx, st, s.New, true)
 	if err != nil {
 		return stepResult{}, err
+	}
+	if s.New.Role == events.RoleControlPlane {
+		// Tagging is a task of its own on the VM: the control plane is tagged while it
+		// boots (awaitControlPlane), not before it is powered on.
+		spec.Metadata = nil
 	}
 	res, err := e.vcd.EnsureVM(ctx, spec)
 	return whenDone(res, err, events.NodeCreated{Name: s.New.Name, Role: s.New.Role, Ordinal: s.New.Ordinal, VMID: res.ID})
@@ -99,7 +131,193 @@ func (e *Executor) createNode(ctx context.Context, st *cluster.State, s cluster.
 
 func (e *Executor) startNode(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
 	res, err := e.vcd.PowerOn(ctx, vmRef(st, s.Node.Name))
+	if err == nil && !res.Done {
+		e.prepareNodes(ctx, st, s.News) // a control plane's: see cluster.Step.News
+	}
 	return whenDone(res, err, events.NodeStarted{Name: s.Node.Name})
+}
+
+// provisionNodes makes and powers on a create's workers and NFS nodes all at once: each
+// call only starts or checks VCD's work on one VM, so one pass moves every node on, and
+// VCD runs their tasks in parallel (adding VMs to the vApp one at a time). Like
+// awaitNodes, a node VCD is busy with for a while is skipped this time, and the step fails
+// only when no node could be asked.
+//
+// The new nodes are recorded in ordinal order within each role: a node made before an
+// earlier one waits to be recorded until that one is. The next ordinal is then never past
+// a VM that exists but is not recorded, so that a crash finds every VM this step made by
+// the name the plan gives it again.
+func (e *Executor) provisionNodes(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	var out []events.Payload
+	var skipped error
+	asked := 0
+	for _, n := range s.Nodes {
+		res, err := e.vcd.PowerOn(ctx, vmRef(st, n.Name))
+		if err != nil {
+			if retry, _ := classify(err); !retry || ctx.Err() != nil {
+				return progress(out...), err
+			}
+			skipped = err
+			continue
+		}
+		asked++
+		if res.Done {
+			out = append(out, events.NodeStarted{Name: n.Name})
+		}
+	}
+	waiting := map[string]bool{} // roles with an earlier node not made yet
+	for _, n := range s.News {
+		if err := e.refused(st.ID + "/" + n.Name); err != nil {
+			return progress(out...), err
+		}
+		spec, err := e.vmSpec(ctx, st, n, true)
+		if err != nil {
+			return progress(out...), err
+		}
+		res, err := e.vcd.EnsureVM(ctx, spec)
+		if err != nil {
+			if retry, _ := classify(err); !retry || ctx.Err() != nil {
+				return progress(out...), err
+			}
+			skipped, waiting[n.Role] = err, true
+			continue
+		}
+		asked++
+		if !res.Done || waiting[n.Role] {
+			waiting[n.Role] = true
+			continue
+		}
+		out = append(out, events.NodeCreated{Name: n.Name, Role: n.Role, Ordinal: n.Ordinal, VMID: res.ID})
+	}
+	if asked == 0 && skipped != nil {
+		return progress(out...), skipped
+	}
+	return progress(out...), nil
+}
+
+// prepareNodes makes the VMs of nodes the control plane's join command is not needed for
+// yet, while it boots: each from its template, sized, tagged and powered off, without user
+// data, which ProvisionNodes writes once the join command is known (real guests read it at
+// first boot, so nothing is powered on before). VCD adds VMs to a vApp one at a time: the
+// nodes are asked for in order, and the first whose VM is not in the vApp yet ends the
+// pass (one whose VM is there but still being tagged does not). It is only a head start:
+// nothing is recorded, a failure is left for ProvisionNodes to meet, and the VMs are found
+// by name then. Those done are remembered, so that later polls do not ask again.
+func (e *Executor) prepareNodes(ctx context.Context, st *cluster.State, news []cluster.NewNode) {
+	defer func() {
+		// Once the VMs are in, the vApp is free for its tag.
+		if !slices.ContainsFunc(news, func(n cluster.NewNode) bool { return !e.isPrepared(st.ID + "/" + n.Name) }) {
+			_, _ = e.vappTagged(ctx, st)
+		}
+	}()
+	for _, n := range news {
+		key := st.ID + "/" + n.Name
+		if e.isPrepared(key) {
+			continue
+		}
+		spec, err := e.vmSpec(ctx, st, n, false)
+		if err != nil {
+			return
+		}
+		res, err := e.vcd.EnsureVM(ctx, spec)
+		if retry, _ := classify(err); err != nil && !retry {
+			// VCD refused (a task that failed is reported once): ProvisionNodes fails
+			// with it, as it would have had it asked.
+			e.setRefused(key, err)
+		}
+		switch {
+		case err != nil || res.ID == "":
+			return
+		case res.Done:
+			e.setPrepared(key)
+		}
+	}
+}
+
+// tooEarly reports whether a node's bootstrap cannot be done yet, so that its guestinfo
+// is not read: every node of its role seen booting so far was still at it longer after
+// its power-on than this one is now, by a poll interval to spare.
+func (e *Executor) tooEarly(n *cluster.Node) bool {
+	e.mu.Lock()
+	least, ok := e.boots[n.Role]
+	e.mu.Unlock()
+	return ok && time.Since(n.StartedAt) < least-e.cfg.PollInterval
+}
+
+// sawBoot notes a read of a node's bootstrap. Once it is done, the last read that found
+// it still booting says how long, at least, a bootstrap of its role takes: a bound kaas's
+// own polling cannot stretch, as the first read that finds it done could be late.
+func (e *Executor) sawBoot(st *cluster.State, n *cluster.Node, done bool) {
+	key := st.ID + "/" + n.Name
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !done {
+		if len(e.booting) > 100_000 {
+			clear(e.booting) // hints
+		}
+		e.booting[key] = time.Now()
+		return
+	}
+	last, ok := e.booting[key]
+	delete(e.booting, key)
+	if took := last.Sub(n.StartedAt); ok && took > 0 {
+		if have, known := e.boots[n.Role]; !known || took < have {
+			e.boots[n.Role] = took
+		}
+	}
+}
+
+// tagged puts kaas's metadata on a node's VM, if it lacks it; it reports whether the VM
+// has it. Once it has, that is remembered (a hint, like prepared).
+func (e *Executor) tagged(ctx context.Context, st *cluster.State, n *cluster.Node) (bool, error) {
+	key := st.ID + "/" + n.Name + "#tagged"
+	if e.isPrepared(key) {
+		return true, nil
+	}
+	spec, err := e.vmSpec(ctx, st, cluster.NewNode{Name: n.Name, Role: n.Role, Ordinal: n.Ordinal}, false)
+	if err != nil {
+		return false, err
+	}
+	res, err := e.vcd.EnsureVM(ctx, spec)
+	if err != nil || !res.Done {
+		return false, err
+	}
+	e.setPrepared(key)
+	return true, nil
+}
+
+// setRefused keeps what VCD answered when it refused to make a node's VM ahead of time;
+// refused hands it over, once. Lost in a restart, it only costs asking VCD again.
+func (e *Executor) setRefused(key string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.refusals) > 100_000 {
+		clear(e.refusals)
+	}
+	e.refusals[key] = err
+}
+
+func (e *Executor) refused(key string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	err := e.refusals[key]
+	delete(e.refusals, key)
+	return err
+}
+
+func (e *Executor) isPrepared(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.prepared[key]
+}
+
+func (e *Executor) setPrepared(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.prepared) > 100_000 {
+		clear(e.prepared) // hints: forgetting one costs a few reads
+	}
+	e.prepared[key] = true
 }
 
 // awaitNodes reads every waiting worker and NFS node each time. A read VCD fails for a
@@ -107,6 +325,13 @@ func (e *Executor) startNode(ctx context.Context, st *cluster.State, s cluster.S
 // retries, when no node could be read, so that nodes that are fine are not held back and a
 // long wait is not cut short by scattered errors.
 func (e *Executor) awaitNodes(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
+	// No node of a create is recorded ready before the vApp is tagged: it was tagged long
+	// before, as nodes take longer to boot than a tag takes, unless a restart forgot that.
+	if st.Op != nil && st.Op.Op == events.OpCreate {
+		if ok, err := e.vappTagged(ctx, st); err != nil || !ok {
+			return stepResult{}, err
+		}
+	}
 	var out []events.Payload
 	var skipped error
 	read := 0
@@ -142,12 +367,16 @@ type nodeBoot struct {
 
 // readBoot reads one node's bootstrap progress.
 func (e *Executor) readBoot(ctx context.Context, st *cluster.State, n *cluster.Node) (nodeBoot, error) {
+	if e.tooEarly(n) {
+		return nodeBoot{}, nil
+	}
 	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
 	if err != nil {
 		return skippable(ctx, nodeBoot{}, err)
 	}
 	b := nodeBoot{read: true}
 	done, err := bootDone(gi, n)
+	e.sawBoot(st, n, done)
 	switch {
 	case err != nil:
 		return b, err
@@ -270,6 +499,11 @@ func bootDone(gi map[string]string, n *cluster.Node) (bool, error) {
 // a crash leaves them only in VCD.
 func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s cluster.Step) (stepResult, error) {
 	n := s.Node
+	if e.tooEarly(n) {
+		_, _ = e.tagged(ctx, st, n)
+		e.prepareNodes(ctx, st, s.News)
+		return stepResult{}, nil
+	}
 	gi, err := e.vcd.GuestInfo(ctx, vmRef(st, n.Name))
 	if err != nil {
 		return stepResult{}, err
@@ -278,11 +512,17 @@ func (e *Executor) awaitControlPlane(ctx context.Context, st *cluster.State, s c
 	if err != nil {
 		return stepResult{}, err
 	}
+	e.sawBoot(st, n, done)
 	if !done {
 		if time.Since(n.StartedAt) > e.cfg.BootTimeout {
 			return stepResult{timeout: e.bootTimeout(n)}, nil
 		}
+		_, _ = e.tagged(ctx, st, n) // tried again below once it is done, and then it counts
+		e.prepareNodes(ctx, st, s.News)
 		return stepResult{}, nil
+	}
+	if ok, err := e.tagged(ctx, st, n); err != nil || !ok {
+		return stepResult{}, err
 	}
 	if err := e.storeSecrets(ctx, st, n, gi); err != nil {
 		return stepResult{}, err
@@ -351,10 +591,19 @@ func (e *Executor) wipe(ctx context.Context, st *cluster.State, n *cluster.Node,
 	return err == nil && res.Done, err
 }
 
-// vmSpec builds a node's VM, bootstrap included.
-func (e *Executor) vmSpec(ctx context.Context, st *cluster.State, n cluster.NewNode) (VMSpec, error) {
+// vmSpec builds a node's VM, its bootstrap (user data) included when userData is set.
+func (e *Executor) vmSpec(ctx context.Context, st *cluster.State, n cluster.NewNode, userData bool) (VMSpec, error) {
 	pool := map[string]events.NodePool{events.RoleControlPlane: st.Spec.ControlPlane, events.RoleWorker: st.Spec.Workers,
 		events.RoleNFS: st.Spec.NFS}[n.Role]
+	sizing := sizingOf(pool, st.Template.Rules)
+	spec := VMSpec{
+		VMRef: vmRef(st, n.Name), Role: n.Role, Template: st.Template, Network: st.Spec.Network,
+		SizingClass: sizing.SizingPolicy, StorageProfile: pool.StorageProfile, CPU: sizing.CPU, MemoryMB: sizing.MemoryMB,
+		Metadata: map[string]string{MetaClusterID: st.ID, MetaNodeRole: n.Role, MetaOrgID: st.OrgID},
+	}
+	if !userData {
+		return spec, nil
+	}
 	p := bootstrap.Params{ClusterName: st.Spec.Name, ClusterID: st.ID, NodeName: n.Name, KubernetesVersion: st.Template.KubernetesVersion,
 		CNI: st.Template.CNI.Name, CNIVersion: st.Template.CNI.Version, SSHKey: st.Spec.SSHKey}
 	if len(st.Spec.PodCIDRs) > 0 {
@@ -372,20 +621,15 @@ func (e *Executor) vmSpec(ctx context.Context, st *cluster.State, n cluster.NewN
 	}
 	// Render checks what it is given (the stored join command again) and says what is
 	// wrong without quoting it.
-	userData, err := bootstrap.Render(n.Role, p)
+	ud, err := bootstrap.Render(n.Role, p)
 	if err != nil {
 		return VMSpec{}, Terminal(events.CodeInternal, fmt.Sprintf("node %s: %v", n.Name, err), "", "")
 	}
-	sizing := sizingOf(pool, st.Template.Rules)
-	return VMSpec{
-		VMRef: vmRef(st, n.Name), Role: n.Role, Template: st.Template, Network: st.Spec.Network,
-		SizingClass: sizing.SizingPolicy, StorageProfile: pool.StorageProfile, CPU: sizing.CPU, MemoryMB: sizing.MemoryMB,
-		GuestInfo: map[string]string{
-			GuestUserData:         base64.StdEncoding.EncodeToString([]byte(userData)),
-			GuestUserDataEncoding: "base64",
-		},
-		Metadata: map[string]string{MetaClusterID: st.ID, MetaNodeRole: n.Role, MetaOrgID: st.OrgID},
-	}, nil
+	spec.GuestInfo = map[string]string{
+		GuestUserData:         base64.StdEncoding.EncodeToString([]byte(ud)),
+		GuestUserDataEncoding: "base64",
+	}
+	return spec, nil
 }
 
 // sizingOf is how big a pool's VMs are: the pool's own sizing class, CPUs and memory when

@@ -327,6 +327,16 @@ func clusterStep(s cluster.Step) string {
 			names[i] = n.Name
 		}
 		return string(s.Kind) + " " + strings.Join(names, ",")
+	case s.Kind == cluster.StepProvisionNodes:
+		// The nodes to power on, then those to make (+).
+		var names []string
+		for _, n := range s.Nodes {
+			names = append(names, n.Name)
+		}
+		for _, n := range s.News {
+			names = append(names, "+"+n.Name)
+		}
+		return string(s.Kind) + " " + strings.Join(names, ",")
 	case s.Kind == cluster.StepRequestUpgrade || s.Kind == cluster.StepAwaitUpgrade:
 		return s.String() + " " + s.Version
 	case s.Kind == cluster.StepFail:

@@ -20,7 +20,8 @@ import (
 )
 
 // guestReports is a VCD whose control plane guests report join instead of their own join
-// command (when join is set), and which keeps the specs of the VMs kaas creates.
+// command (when join is set), and which keeps the specs of the VMs kaas creates: those that
+// carry user data (a VM is also asked for without, to be made or tagged ahead of it).
 type guestReports struct {
 	executors.VCD
 	join  string
@@ -38,7 +39,9 @@ func (g *guestReports) GuestInfo(ctx context.Context, ref executors.VMRef) (map[
 
 func (g *guestReports) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.Status, error) {
 	g.mu.Lock()
-	g.specs[spec.Name] = spec
+	if spec.GuestInfo[executors.GuestUserData] != "" {
+		g.specs[spec.Name] = spec
+	}
 	g.mu.Unlock()
 	return g.VCD.EnsureVM(ctx, spec)
 }

@@ -131,7 +131,9 @@ func TestDeleteConverges(t *testing.T) {
 	poweredOn := func(prefix string) func(a *vcdsim.VAppInfo) bool {
 		return func(a *vcdsim.VAppInfo) bool { vm := role(a, prefix); return vm != nil && vm.Status == 4 }
 	}
-	hold := vcdsim.Duration(1500 * time.Millisecond)
+	// Long enough that the create's 202, which can come after its first VCD task on two
+	// busy cores, still finds the held step running.
+	hold := vcdsim.Duration(3 * time.Second)
 	missing := func(s *events.ClusterSpec) { s.Template.Name = "no-such-template" }
 	otherRevision := func(s *events.ClusterSpec) { s.Template.Revision = 2 }
 
@@ -144,7 +146,7 @@ func TestDeleteConverges(t *testing.T) {
 		{name: "cpadd", faults: []vcdsim.Targeted{{Op: "recompose", Role: events.RoleControlPlane, FailStatus: 400, Count: 1}},
 			step: "CreateNode", code: events.CodeVCDError, kept: 0},
 		{name: "workeradd", faults: []vcdsim.Targeted{{Op: "recompose", Role: events.RoleWorker, FailStatus: 400, Count: 1}},
-			step: "CreateNode", code: events.CodeVCDError, kept: 1},
+			step: "ProvisionNodes", code: events.CodeVCDError, kept: 1},
 		{name: "poweron", faults: []vcdsim.Targeted{{Op: "vappDeploy", Role: events.RoleControlPlane, FailStatus: 400, Count: 1}},
 			step: "StartNode", code: events.CodeVCDError, kept: 1},
 		{name: "broken", template: "ubuntu-22.04_k8s-1.30_broken", step: "AwaitControlPlane", code: events.CodeBootstrapFailed, kept: 1},

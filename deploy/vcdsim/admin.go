@@ -202,3 +202,27 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": "unknown simulator endpoint " + r.URL.Path})
 	}
 }
+
+// TaskInfo is one task VCD ran, for a timeline of what a client asked for and when.
+type TaskInfo struct {
+	Op        string    `json:"op"`        // VCD's operation name (vdcComposeVapp, vappDeploy, …)
+	Operation string    `json:"operation"` // what it did, as VCD words it (Adding VM mstr-…)
+	Owner     string    `json:"owner"`     // the name of the vApp or VM it ran on
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+}
+
+// Tasks lists the tasks of VCD's own (not those extensions write) started at or after
+// since, oldest first.
+func (s *Server) Tasks(since time.Time) []TaskInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []TaskInfo
+	for _, t := range s.tasks {
+		if t.state == "" && !t.start.Before(since) {
+			out = append(out, TaskInfo{Op: t.op, Operation: t.operation, Owner: t.ownerName, Start: t.start, End: t.end})
+		}
+	}
+	slices.SortFunc(out, func(a, b TaskInfo) int { return a.Start.Compare(b.Start) })
+	return out
+}

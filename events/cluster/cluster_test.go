@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,13 @@ func run(h *history, max int) []string {
 			h.add(events.NodeCreated{Name: st.New.Name, Role: st.New.Role, Ordinal: st.New.Ordinal, VMID: "vm-" + st.New.Name})
 		case StepStartNode:
 			h.add(events.NodeStarted{Name: st.Node.Name})
+		case StepProvisionNodes:
+			for _, n := range st.Nodes {
+				h.add(events.NodeStarted{Name: n.Name})
+			}
+			for _, n := range st.News {
+				h.add(events.NodeCreated{Name: n.Name, Role: n.Role, Ordinal: n.Ordinal, VMID: "vm-" + n.Name})
+			}
 		case StepAwaitControlPlane:
 			h.add(events.ControlPlaneInitialized{Node: st.Node.Name, IP: "10.0.0.10", Endpoint: "https://10.0.0.10:6443", KubeconfigRef: "k", JoinCommandRef: "j"})
 		case StepAwaitNodes:
@@ -100,6 +108,85 @@ func run(h *history, max int) []string {
 	return append(steps, "... did not finish")
 }
 
+// names lists the nodes a step makes (+name) and those it powers on.
+func names(st Step) []string {
+	var out []string
+	for _, n := range st.News {
+		out = append(out, "+"+n.Name)
+	}
+	for _, n := range st.Nodes {
+		out = append(out, n.Name)
+	}
+	return out
+}
+
+// A create's workers and NFS nodes are planned together: their VMs may be made while the
+// control plane powers on and boots (its StartNode and AwaitControlPlane name them), then
+// one step makes and powers them on, each powered on once recorded made.
+func TestCreateProvisionsNodesAtOnce(t *testing.T) {
+	sp := spec()
+	sp.NFS = events.NodePool{Count: 1}
+	h := newHistory().add(events.ClusterCreationStarted{Spec: sp})
+	run(h, 3) // up to the control plane's power-on
+	w0, w1, nfs := NodeName(cid, events.RoleWorker, 0), NodeName(cid, events.RoleWorker, 1), NodeName(cid, events.RoleNFS, 0)
+	for _, tc := range []struct {
+		then Step // what the history so far plans
+		add  []events.Payload
+	}{
+		{Step{Kind: StepStartNode, News: []NewNode{{Name: w0}, {Name: w1}, {Name: nfs}}},
+			[]events.Payload{events.NodeStarted{Name: NodeName(cid, events.RoleControlPlane, 0)}}},
+		{Step{Kind: StepAwaitControlPlane, News: []NewNode{{Name: w0}, {Name: w1}, {Name: nfs}}},
+			[]events.Payload{events.ControlPlaneInitialized{Node: NodeName(cid, events.RoleControlPlane, 0), KubeconfigRef: "k", JoinCommandRef: "j"}}},
+		{Step{Kind: StepProvisionNodes, News: []NewNode{{Name: w0}, {Name: w1}, {Name: nfs}}},
+			[]events.Payload{events.NodeCreated{Name: w0, Role: events.RoleWorker, Ordinal: 0}}},
+		{Step{Kind: StepProvisionNodes, News: []NewNode{{Name: w1}, {Name: nfs}}, Nodes: []*Node{{Name: w0}}},
+			[]events.Payload{events.NodeStarted{Name: w0}, events.NodeCreated{Name: w1, Role: events.RoleWorker, Ordinal: 1},
+				events.NodeCreated{Name: nfs, Role: events.RoleNFS, Ordinal: 0}}},
+		{Step{Kind: StepProvisionNodes, Nodes: []*Node{{Name: w1}, {Name: nfs}}},
+			[]events.Payload{events.NodeStarted{Name: w1}, events.NodeStarted{Name: nfs}}},
+		{Step{Kind: StepAwaitNodes, Nodes: []*Node{{Name: w0}, {Name: w1}, {Name: nfs}}}, nil},
+	} {
+		got := Plan(h.s)
+		if got.Kind != tc.then.Kind || !slices.Equal(names(got), names(tc.then)) {
+			t.Fatalf("planned %s %q, want %s %q", got.Kind, names(got), tc.then.Kind, names(tc.then))
+		}
+		for _, ev := range tc.add {
+			h.add(ev)
+		}
+	}
+}
+
+// A create that keeps what failed has no VMs made ahead of being recorded.
+func TestNoPreparedNodesWithoutRollback(t *testing.T) {
+	sp := spec()
+	sp.RollbackOnFailure = false
+	h := newHistory().add(events.ClusterCreationStarted{Spec: sp})
+	run(h, 4)
+	if st := Plan(h.s); st.Kind != StepAwaitControlPlane || len(st.News) != 0 {
+		t.Fatalf("planned %s preparing %q, want %s preparing nothing", st.Kind, names(st), StepAwaitControlPlane)
+	}
+}
+
+// A large create's nodes come provisionBatch at a time.
+func TestProvisionNodesBatch(t *testing.T) {
+	sp := spec()
+	sp.Workers.Count = provisionBatch + 3
+	h := newHistory().add(events.ClusterCreationStarted{Spec: sp})
+	run(h, 5)
+	st := Plan(h.s)
+	if st.Kind != StepProvisionNodes || len(st.News) != provisionBatch || st.News[provisionBatch-1].Ordinal != provisionBatch-1 {
+		t.Fatalf("planned %s with %d new nodes, want %s with %d", st.Kind, len(st.News), StepProvisionNodes, provisionBatch)
+	}
+	for _, n := range st.News {
+		h.add(events.NodeCreated{Name: n.Name, Role: n.Role, Ordinal: n.Ordinal})
+	}
+	st = Plan(h.s)
+	if len(st.News) != 3 || st.News[0].Ordinal != provisionBatch || len(st.Nodes) != provisionBatch {
+		t.Fatalf("then planned %d new nodes from ordinal %d and %d to power on, want 3 from %d and %d",
+			len(st.News), st.News[0].Ordinal, len(st.Nodes), provisionBatch, provisionBatch)
+	}
+}
+
 func created() *history {
 	h := newHistory().add(events.ClusterCreationStarted{Spec: spec()})
 	run(h, 100)
@@ -112,12 +199,13 @@ func TestCreateRunsToSucceeded(t *testing.T) {
 		t.Fatalf("after start: phase %s busy %v", h.s.Phase, h.s.Busy())
 	}
 	steps := run(h, 100)
-	cp, w0, w1 := NodeName(cid, events.RoleControlPlane, 0), NodeName(cid, events.RoleWorker, 0), NodeName(cid, events.RoleWorker, 1)
+	cp := NodeName(cid, events.RoleControlPlane, 0)
 	want := []string{"ResolveTemplate", "CreateVApp", "CreateNode " + cp, "StartNode " + cp, "AwaitControlPlane " + cp,
-		"CreateNode " + w0, "StartNode " + w0, "CreateNode " + w1, "StartNode " + w1, "AwaitNodes", "Record ClusterCreated"}
+		"ProvisionNodes", "ProvisionNodes", "AwaitNodes", "Record ClusterCreated"}
 	if strings.Join(steps, "|") != strings.Join(want, "|") {
 		t.Fatalf("steps:\n got %q\nwant %q", steps, want)
 	}
+
 	if h.s.Phase != events.PhaseCreateSucceeded || h.s.Busy() || len(h.s.Nodes) != 3 {
 		t.Fatalf("end: phase %s busy %v nodes %d", h.s.Phase, h.s.Busy(), len(h.s.Nodes))
 	}

@@ -21,6 +21,7 @@ const (
 	StepStartNode         StepKind = "StartNode"         // power a node on
 	StepAwaitControlPlane StepKind = "AwaitControlPlane" // read the control plane's bootstrap progress
 	StepAwaitNodes        StepKind = "AwaitNodes"        // read the workers' and NFS nodes' progress
+	StepProvisionNodes    StepKind = "ProvisionNodes"    // create and power on a create's workers and NFS nodes, all at once
 	StepRequestUpgrade    StepKind = "RequestUpgrade"    // tell a node to upgrade in place
 	StepAwaitUpgrade      StepKind = "AwaitUpgrade"      // read a node's upgrade progress
 	StepDeleteNode        StepKind = "DeleteNode"        // find and delete a node's VM
@@ -35,10 +36,14 @@ type Step struct {
 	Template events.TemplateRef // ResolveTemplate
 	Node     *Node              // StartNode, AwaitControlPlane, RequestUpgrade, AwaitUpgrade, DeleteNode
 	New      NewNode            // CreateNode
-	Nodes    []*Node            // AwaitNodes
-	Version  string             // RequestUpgrade, AwaitUpgrade: target Kubernetes version
-	Event    events.Payload     // Record
-	Failure  events.Failure     // Fail
+	// News are the nodes ProvisionNodes creates or, for the control plane's StartNode and
+	// AwaitControlPlane, those whose VMs may be made (without their user data, which needs
+	// the join command) meanwhile; in ordinal order within each role.
+	News    []NewNode
+	Nodes   []*Node        // AwaitNodes; ProvisionNodes: the created nodes it powers on
+	Version string         // RequestUpgrade, AwaitUpgrade: target Kubernetes version
+	Event   events.Payload // Record
+	Failure events.Failure // Fail
 }
 
 // NewNode is a node about to be created.
@@ -98,22 +103,24 @@ func (s *State) planCreate() Step {
 		return st
 	}
 	cp := s.NodesOf(events.RoleControlPlane)[0]
+	// While the control plane powers on and boots, the other nodes' VMs may be made, but
+	// only when a failure rolls back (deleting the vApp and all in it): a create that
+	// keeps what failed for the tenant to look at keeps nothing kaas did not record.
+	var prepare []NewNode
+	if s.Spec.RollbackOnFailure {
+		prepare = s.missingNodes()
+	}
 	if !cp.Started {
-		return Step{Kind: StepStartNode, Node: cp}
+		return Step{Kind: StepStartNode, Node: cp, News: prepare}
 	}
 	if !s.ControlPlane.Initialized() {
-		return Step{Kind: StepAwaitControlPlane, Node: cp}
+		return Step{Kind: StepAwaitControlPlane, Node: cp, News: prepare}
 	}
-	// Each worker and NFS node is powered on as soon as it exists, so that it boots while
-	// the next one is made, and none is waited on before all are made.
-	if st, ok := s.startNodes(); ok {
-		return st
-	}
-	if st, ok := s.growPool(events.RoleWorker, s.Spec.Workers.Count); ok {
-		return st
-	}
-	if st, ok := s.growPool(events.RoleNFS, s.Spec.NFS.Count); ok {
-		return st
+	// The workers and NFS nodes are made and powered on all at once: VCD works on
+	// different VMs in parallel, and each is powered on as soon as it exists, so that it
+	// boots while the others are made. None is waited on before all are made.
+	if news, start := s.missingNodes(), s.unstarted(); len(news) > 0 || len(start) > 0 {
+		return Step{Kind: StepProvisionNodes, News: news, Nodes: start}
 	}
 	if st, ok := s.bootNodes(); ok {
 		return st
@@ -199,6 +206,38 @@ func (s *State) growPool(role string, want int) (Step, bool) {
 	}
 	ord := s.nextOrdinal[role]
 	return Step{Kind: StepCreateNode, New: NewNode{Name: NodeName(s.ID, role, ord), Role: role, Ordinal: ord}}, true
+}
+
+// provisionBatch bounds the nodes one ProvisionNodes step makes: VCD adds one VM to a
+// vApp at a time, so a few in the pipeline keep it busy, and each costs reads per poll.
+const provisionBatch = 8
+
+// missingNodes are the create's workers, then its NFS nodes, not made yet (at most
+// provisionBatch), named by the ordinals they will be recorded with.
+func (s *State) missingNodes() []NewNode {
+	var out []NewNode
+	for _, pool := range []struct {
+		role string
+		want int
+	}{{events.RoleWorker, s.Spec.Workers.Count}, {events.RoleNFS, s.Spec.NFS.Count}} {
+		have := len(s.NodesOf(pool.role))
+		for j := 0; have+j < pool.want && len(out) < provisionBatch; j++ {
+			ord := s.nextOrdinal[pool.role] + j
+			out = append(out, NewNode{Name: NodeName(s.ID, pool.role, ord), Role: pool.role, Ordinal: ord})
+		}
+	}
+	return out
+}
+
+// unstarted are the created nodes, other than the control plane, not yet powered on.
+func (s *State) unstarted() []*Node {
+	var out []*Node
+	for _, n := range s.Nodes {
+		if n.Role != events.RoleControlPlane && !n.Started {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // startNodes starts the first created node (other than the control plane) not yet

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vmware/go-vcloud-director/v2/govcd"
 	"github.com/vmware/go-vcloud-director/v2/types/v56"
@@ -15,8 +17,9 @@ import (
 	"github.com/kaasproject/kaas/executors"
 )
 
-// EnsureVApp implements executors.VCD: the vApp, composed empty, then attached to the
-// network, then tagged, one task at a time.
+// EnsureVApp implements executors.VCD: the vApp, composed empty on the network, then
+// tagged, one task at a time. A vApp composed without the network (by an earlier kaas)
+// gets it attached before it is tagged.
 func (c *Client) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executors.Status, error) {
 	key := "vapp:" + spec.ClusterID
 	if running, err := c.pending(ctx, key); running || err != nil {
@@ -32,16 +35,22 @@ func (c *Client) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (execu
 	}
 	if vapp == nil {
 		// A missing network fails the create before anything is made.
-		if _, err := orgNetwork(vdc, spec); err != nil {
+		net, err := orgNetwork(vdc, spec)
+		if err != nil {
 			return executors.Status{}, err
 		}
 		// govcd's CreateRawVApp waits for the compose task; the same request is sent here
-		// without waiting. The description marks the vApp as this cluster's from the start.
+		// without waiting. The description marks the vApp as this cluster's from the start,
+		// and the network comes with the compose (bridged to the org VDC network, as
+		// AddOrgNetworkAsync attaches it), which saves a task of its own.
 		var created types.VApp
 		_, err = call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
 			return vc.Client.ExecuteRequest(vdc.Vdc.HREF+"/action/composeVApp", http.MethodPost, types.MimeComposeVappParams,
 				"compose vApp: %s", &types.ComposeVAppParams{Ovf: types.XMLNamespaceOVF, Xsi: types.XMLNamespaceXSI, Xmlns: types.XMLNamespaceVCloud,
-					Name: spec.Name, Description: description(spec.ClusterID)}, &created)
+					Name: spec.Name, Description: description(spec.ClusterID),
+					InstantiationParams: &types.InstantiationParams{NetworkConfigSection: &types.NetworkConfigSection{
+						Info:          "Configuration parameters for logical networks",
+						NetworkConfig: []types.VAppNetworkConfiguration{vappNetwork(net.OrgVDCNetwork)}}}}, &created)
 		})
 		if err != nil {
 			return executors.Status{}, classify(err)
@@ -79,6 +88,13 @@ func orgNetwork(vdc *govcd.Vdc, spec executors.VAppSpec) (*govcd.OrgVDCNetwork, 
 	return net, classify(err)
 }
 
+// vappNetwork is the vApp network bridged to an org VDC network, as govcd's
+// AddOrgNetworkAsync makes it.
+func vappNetwork(net *types.OrgVDCNetwork) types.VAppNetworkConfiguration {
+	return types.VAppNetworkConfiguration{NetworkName: net.Name,
+		Configuration: &types.NetworkConfiguration{FenceMode: types.FenceModeBridged, ParentNetwork: &types.Reference{HREF: net.HREF}}}
+}
+
 func hasNetwork(vapp *govcd.VApp, name string) bool {
 	s := vapp.VApp.NetworkConfigSection
 	if s == nil {
@@ -91,6 +107,9 @@ func hasNetwork(vapp *govcd.VApp, name string) bool {
 // entry at a time costs a task each) and reports whether all are there.
 func (c *Client) ensureMetadata(key string, get func() (*types.Metadata, error),
 	merge func(map[string]types.MetadataValue) (govcd.Task, error), want map[string]string) (bool, error) {
+	if len(want) == 0 {
+		return true, nil
+	}
 	md, err := get()
 	if err != nil {
 		return false, classify(err)
@@ -132,12 +151,53 @@ func (c *Client) vapp(ctx context.Context, ref executors.VAppRef) (*govcd.VApp, 
 	return vapp, nil
 }
 
-func (c *Client) findVM(vapp *govcd.VApp, name string) (*govcd.VM, error) {
-	vm, err := vapp.GetVMByName(name, false)
+// findVM finds a node's VM in its vApp, and remembers where it is.
+func (c *Client) findVM(vapp *govcd.VApp, ref executors.VMRef) (*govcd.VM, error) {
+	vm, err := vapp.GetVMByName(ref.Name, false)
 	if notFound(err) {
 		return nil, nil
 	}
-	return vm, classify(err)
+	if err != nil {
+		return nil, classify(err)
+	}
+	c.mu.Lock()
+	if len(c.vms) > 100_000 {
+		clear(c.vms) // hints, like vapps
+	}
+	c.vms[vmKey(ref)] = vm.VM.HREF
+	c.mu.Unlock()
+	return vm, nil
+}
+
+func vmKey(ref executors.VMRef) string { return ref.VApp.ClusterID + "/" + ref.Name }
+
+// knownVM reads a node's VM by the href an earlier lookup found, one read where its vApp
+// and then the VM would be two. It returns nil when none is known, or when the VM there
+// is gone or is no longer the node's: of another name, or in another vApp than the
+// cluster's (the caller then looks it up in the vApp).
+func (c *Client) knownVM(ctx context.Context, ref executors.VMRef) (*govcd.VM, error) {
+	c.mu.Lock()
+	href, vappHREF := c.vms[vmKey(ref)], c.vapps[ref.VApp.ClusterID]
+	c.mu.Unlock()
+	if href == "" || vappHREF == "" {
+		return nil, nil
+	}
+	vm, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.VM, error) { return vc.Client.GetVMByHref(href) })
+	switch {
+	case notFound(err):
+	case err != nil:
+		return nil, classify(err)
+	case vm.VM.Name == ref.Name && slices.ContainsFunc(vm.VM.Link, func(l *types.Link) bool { return l.Rel == "up" && l.HREF == vappHREF }):
+		return vm, nil
+	}
+	c.forgetVM(ref)
+	return nil, nil
+}
+
+func (c *Client) forgetVM(ref executors.VMRef) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.vms, vmKey(ref))
 }
 
 // EnsureVM implements executors.VCD: the VM added from the template on the storage profile
@@ -149,19 +209,24 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 	if running, err := c.pending(ctx, key); running || err != nil {
 		return executors.Status{}, err
 	}
-	vapp, err := c.vapp(ctx, spec.VApp)
-	if err != nil {
-		return executors.Status{}, err
-	}
-	vm, err := c.findVM(vapp, spec.Name)
+	vm, err := c.knownVM(ctx, spec.VMRef)
 	if err != nil {
 		return executors.Status{}, err
 	}
 	if vm == nil {
-		if busy(vapp.VApp.Tasks) {
-			return executors.Status{}, nil
+		vapp, err := c.vapp(ctx, spec.VApp)
+		if err != nil {
+			return executors.Status{}, err
 		}
-		return executors.Status{}, c.addVM(ctx, key, vapp, spec)
+		if vm, err = c.findVM(vapp, spec.VMRef); err != nil {
+			return executors.Status{}, err
+		}
+		if vm == nil {
+			if busy(vapp.VApp.Tasks) {
+				return executors.Status{}, nil
+			}
+			return executors.Status{}, c.addVM(ctx, key, vapp, spec)
+		}
 	}
 	if busy(vm.VM.Tasks) {
 		return executors.Status{ID: vm.VM.ID}, nil
@@ -169,7 +234,7 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 	if started, err := c.reconfigure(ctx, key, vm, spec); started || err != nil {
 		return executors.Status{ID: vm.VM.ID}, err
 	}
-	have, err := c.extraConfig(ctx, vm)
+	have, hw, err := c.extraConfig(ctx, vm)
 	if err != nil {
 		return executors.Status{ID: vm.VM.ID}, err
 	}
@@ -180,14 +245,14 @@ func (c *Client) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors
 		}
 	}
 	if len(missing) > 0 {
-		return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
+		return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, hw, missing)
 	}
 	done, err := c.ensureMetadata(key, vm.GetMetadata, vm.MergeMetadataWithMetadataValuesAsync, spec.Metadata)
 	return executors.Status{ID: vm.VM.ID, Done: done}, err
 }
 
 func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec executors.VMSpec) error {
-	it, err := c.sourceItem(ctx, spec)
+	it, err := c.source(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -216,10 +281,50 @@ func (c *Client) addVM(ctx context.Context, key string, vapp *govcd.VApp, spec e
 			types.MimeRecomposeVappParams, "add VM: %s", params, vc.Client.GetSpecificApiVersionOnCondition(">=37.1", "37.1"))
 	})
 	if err != nil {
+		// The template may have gone since it was read: the next add reads it again.
+		c.forgetSource(spec)
 		return classify(err)
 	}
 	c.remember(key, task)
 	return nil
+}
+
+// source is the catalog item a VM is made from (sourceItem), read once for the VMs a
+// create adds in a row: a template revision's item does not change (a new revision is a
+// new item), and one that is deleted meanwhile fails the recompose, which forgets it.
+func (c *Client) source(ctx context.Context, spec executors.VMSpec) (*item, error) {
+	key := spec.VApp.Org + "/" + spec.Template.Name + "/" + strconv.Itoa(spec.Template.Revision)
+	c.mu.Lock()
+	cached, ok := c.sources[key]
+	c.mu.Unlock()
+	if ok && time.Since(cached.at) < sourceFor {
+		return cached.it, nil
+	}
+	it, err := c.sourceItem(ctx, spec)
+	if err != nil || spec.Template.Revision == 0 {
+		return it, err // a base image (a build's) may be uploaded again under its name
+	}
+	c.mu.Lock()
+	if len(c.sources) > 1000 {
+		clear(c.sources)
+	}
+	c.sources[key] = cachedItem{it: it, at: time.Now()}
+	c.mu.Unlock()
+	return it, nil
+}
+
+// sourceFor bounds how long a template's item is used without reading it again.
+const sourceFor = time.Minute
+
+type cachedItem struct {
+	it *item
+	at time.Time
+}
+
+func (c *Client) forgetSource(spec executors.VMSpec) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.sources, spec.VApp.Org+"/"+spec.Template.Name+"/"+strconv.Itoa(spec.Template.Revision))
 }
 
 // sourceItem is the catalog item a VM is made from: a template revision, or, for a
@@ -245,14 +350,27 @@ func (c *Client) sourceItem(ctx context.Context, spec executors.VMSpec) (*item, 
 	return it, nil
 }
 
-// extraConfig reads a VM's guestinfo (its VMX extra configuration).
-func (c *Client) extraConfig(ctx context.Context, vm *govcd.VM) (map[string]string, error) {
-	return c.extraConfigOf(ctx, vm.VM.HREF)
+// extraConfig reads a VM's guestinfo (its VMX extra configuration), and the virtual
+// hardware section it is in, which a write of guestinfo sends back.
+func (c *Client) extraConfig(ctx context.Context, vm *govcd.VM) (map[string]string, *types.ResponseVirtualHardwareSection, error) {
+	hw, err := c.hardwareSection(ctx, vm.VM.HREF)
+	if err != nil {
+		return nil, nil, err
+	}
+	return extraConfigIn(hw), hw, nil
 }
 
 // extraConfigOf reads the extra configuration of the VM at href, as govcd's
 // VM.GetExtraConfig does.
 func (c *Client) extraConfigOf(ctx context.Context, href string) (map[string]string, error) {
+	hw, err := c.hardwareSection(ctx, href)
+	if err != nil {
+		return nil, err
+	}
+	return extraConfigIn(hw), nil
+}
+
+func (c *Client) hardwareSection(ctx context.Context, href string) (*types.ResponseVirtualHardwareSection, error) {
 	var hw types.ResponseVirtualHardwareSection
 	if _, err := call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
 		return vc.Client.ExecuteRequest(href+"/virtualHardwareSection/", http.MethodGet, types.MimeVirtualHardwareSection,
@@ -260,25 +378,23 @@ func (c *Client) extraConfigOf(ctx context.Context, href string) (map[string]str
 	}); err != nil {
 		return nil, classify(err)
 	}
+	return &hw, nil
+}
+
+func extraConfigIn(hw *types.ResponseVirtualHardwareSection) map[string]string {
 	out := make(map[string]string, len(hw.ExtraConfigs))
 	for _, it := range hw.ExtraConfigs {
 		if it != nil {
 			out[it.Key] = it.Value
 		}
 	}
-	return out, nil
+	return out
 }
 
 // setExtraConfig writes guestinfo keys without waiting for the task (govcd's
-// UpdateExtraConfig sends the same request, then polls).
-func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, values map[string]string) error {
-	var current types.ResponseVirtualHardwareSection
-	if _, err := call(ctx, c, func(vc *govcd.VCDClient) (*http.Response, error) {
-		return vc.Client.ExecuteRequest(vm.VM.HREF+"/virtualHardwareSection/", http.MethodGet, types.MimeVirtualHardwareSection,
-			"read virtual hardware: %s", nil, &current)
-	}); err != nil {
-		return classify(err)
-	}
+// UpdateExtraConfig sends the same request, then polls), with the rest of the virtual
+// hardware section as current (just read) has it.
+func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, current *types.ResponseVirtualHardwareSection, values map[string]string) error {
 	req := &types.RequestVirtualHardwareSection{
 		Info: "Virtual hardware requirements", Ovf: types.XMLNamespaceOVF, Rasd: types.XMLNamespaceRASD, Vssd: types.XMLNamespaceVSSD,
 		Ns2: types.XMLNamespaceVCloud, Ns3: types.XMLNamespaceVCloud, Ns4: types.XMLNamespaceVCloud, Ns5: types.XMLNamespaceVCloud,
@@ -298,16 +414,17 @@ func (c *Client) setExtraConfig(ctx context.Context, key string, vm *govcd.VM, v
 	return nil
 }
 
-func (c *Client) vmOf(ctx context.Context, ref executors.VMRef) (*govcd.VApp, *govcd.VM, error) {
+// vmOf finds a node's VM: where it was last found, else in its vApp. It is nil when the
+// vApp has no such VM.
+func (c *Client) vmOf(ctx context.Context, ref executors.VMRef) (*govcd.VM, error) {
+	if vm, err := c.knownVM(ctx, ref); vm != nil || err != nil {
+		return vm, err
+	}
 	vapp, err := c.vapp(ctx, ref.VApp)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	vm, err := c.findVM(vapp, ref.Name)
-	if err != nil {
-		return vapp, nil, err
-	}
-	return vapp, vm, nil
+	return c.findVM(vapp, ref)
 }
 
 // PowerOn implements executors.VCD.
@@ -316,7 +433,7 @@ func (c *Client) PowerOn(ctx context.Context, ref executors.VMRef) (executors.St
 	if running, err := c.pending(ctx, key); running || err != nil {
 		return executors.Status{}, err
 	}
-	_, vm, err := c.vmOf(ctx, ref)
+	vm, err := c.vmOf(ctx, ref)
 	if err != nil {
 		return executors.Status{}, err
 	}
@@ -341,24 +458,42 @@ func (c *Client) PowerOn(ctx context.Context, ref executors.VMRef) (executors.St
 // It is what a boot's polls call, so it costs two reads: the vApp (whose children name
 // each VM's href) and the VM's virtual hardware.
 func (c *Client) GuestInfo(ctx context.Context, ref executors.VMRef) (map[string]string, error) {
-	vapp, err := c.vapp(ctx, ref.VApp)
-	if err != nil {
-		return nil, err
-	}
-	var href string
-	if vapp.VApp.Children != nil {
-		for _, child := range vapp.VApp.Children.VM {
-			if child != nil && child.Name == ref.Name {
-				href = child.HREF
-			}
+	c.mu.Lock()
+	href := c.vms[vmKey(ref)]
+	c.mu.Unlock()
+	var all map[string]string
+	var err error
+	if href != "" {
+		// Where the VM was found before: one read, not two. A VM gone from there is
+		// looked up again in its vApp.
+		if all, err = c.extraConfigOf(ctx, href); notFound(err) {
+			c.forgetVM(ref)
+			href, all, err = "", nil, nil
+		} else if err != nil {
+			return nil, err
 		}
 	}
 	if href == "" {
-		return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
-	}
-	all, err := c.extraConfigOf(ctx, href)
-	if err != nil {
-		return nil, err
+		vapp, err := c.vapp(ctx, ref.VApp)
+		if err != nil {
+			return nil, err
+		}
+		if vapp.VApp.Children != nil {
+			for _, child := range vapp.VApp.Children.VM {
+				if child != nil && child.Name == ref.Name {
+					href = child.HREF
+				}
+			}
+		}
+		if href == "" {
+			return nil, executors.Terminal(events.CodeInternal, fmt.Sprintf("VM %q is gone", ref.Name), "", "")
+		}
+		if all, err = c.extraConfigOf(ctx, href); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.vms[vmKey(ref)] = href
+		c.mu.Unlock()
 	}
 	out := map[string]string{}
 	for k, v := range all {
@@ -375,7 +510,7 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	if running, err := c.pending(ctx, key); running || err != nil {
 		return executors.Status{}, err
 	}
-	_, vm, err := c.vmOf(ctx, ref)
+	vm, err := c.vmOf(ctx, ref)
 	if err != nil {
 		return executors.Status{}, err
 	}
@@ -385,7 +520,7 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	if busy(vm.VM.Tasks) {
 		return executors.Status{ID: vm.VM.ID}, nil
 	}
-	have, err := c.extraConfig(ctx, vm)
+	have, hw, err := c.extraConfig(ctx, vm)
 	if err != nil {
 		return executors.Status{}, err
 	}
@@ -398,7 +533,7 @@ func (c *Client) SetGuestInfo(ctx context.Context, ref executors.VMRef, values m
 	if len(missing) == 0 {
 		return executors.Status{ID: vm.VM.ID, Done: true}, nil
 	}
-	return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, missing)
+	return executors.Status{ID: vm.VM.ID}, c.setExtraConfig(ctx, key, vm, hw, missing)
 }
 
 // ownVApp finds the cluster's vApp for a delete: nil when none of the cluster's can be
@@ -436,12 +571,13 @@ func (c *Client) DeleteVM(ctx context.Context, ref executors.VMRef) (executors.S
 	}
 	var vm *govcd.VM
 	if vapp != nil {
-		if vm, err = c.findVM(vapp, ref.Name); err != nil {
+		if vm, err = c.findVM(vapp, ref); err != nil {
 			return executors.Status{}, err
 		}
 	}
 	if vm == nil {
 		c.forget(key)
+		c.forgetVM(ref)
 		return executors.Status{Done: true}, nil
 	}
 	if busy(vm.VM.Tasks) {

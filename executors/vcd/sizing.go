@@ -224,7 +224,7 @@ func resized(cur *types.VmSpecSection, cpu, memoryMB int) (*types.VmSpecSection,
 // its Vm document. It is not part of executors.VCD; the conformance suite uses it against
 // a real VCD.
 func (c *Client) Hardware(ctx context.Context, ref executors.VMRef) (executors.VMHardware, error) {
-	_, vm, err := c.vmOf(ctx, ref)
+	vm, err := c.vmOf(ctx, ref)
 	if err != nil {
 		return executors.VMHardware{}, err
 	}

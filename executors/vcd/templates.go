@@ -408,7 +408,7 @@ func (c *Client) PowerOff(ctx context.Context, ref executors.VMRef) (executors.S
 	if running {
 		return executors.Status{}, nil
 	}
-	_, vm, err := c.vmOf(ctx, ref)
+	vm, err := c.vmOf(ctx, ref)
 	if err != nil {
 		return executors.Status{}, err
 	}

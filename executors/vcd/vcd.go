@@ -95,7 +95,15 @@ type Client struct {
 
 	mu    sync.Mutex
 	vc    *govcd.VCDClient
-	tasks map[string]string // the task each object's last change runs in, by object and change
+	tasks map[string]taskRef // the task each object's last change runs in, by object and change
+	// shortest is the shortest time VCD took for a task of each operation (vappDeploy, …):
+	// a task started less than that ago is still running, and is not asked about.
+	shortest map[string]time.Duration
+	// vms is each cluster node's VM href, once found (by cluster id and VM name): reads
+	// of a VM go straight to it instead of through its vApp.
+	vms map[string]string
+	// sources are the template items VMs were made from lately (source).
+	sources map[string]cachedItem
 	// orgs and vdcs cache lookups that rarely change: every step would otherwise list the
 	// orgs and query the VDC again. A cached VDC is only an href; each use reads it afresh.
 	orgs map[string]cachedOrg
@@ -123,7 +131,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, tasks: map[string]string{}, orgs: map[string]cachedOrg{}, vdcs: map[string]string{},
+	c := &Client{cfg: cfg, tasks: map[string]taskRef{}, shortest: map[string]time.Duration{}, vms: map[string]string{},
+		sources: map[string]cachedItem{},
+		orgs:    map[string]cachedOrg{}, vdcs: map[string]string{},
 		vapps: map[string]string{}, uploads: map[string]*upload{}}
 	if _, err := c.client(ctx, true); err != nil {
 		return nil, err
@@ -454,12 +464,17 @@ func (c *Client) forgetVApp(clusterID string) {
 // there is none).
 func (c *Client) pending(ctx context.Context, key string) (bool, error) {
 	c.mu.Lock()
-	href := c.tasks[key]
+	ref, ok := c.tasks[key]
+	least := c.shortest[ref.op]
 	c.mu.Unlock()
-	if href == "" {
+	if !ok {
 		return false, nil
 	}
-	task, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Task, error) { return vc.Client.GetTaskByHREF(href) })
+	if least > 0 && time.Since(ref.started) < least {
+		// No task of this operation ever ended this soon: it still runs.
+		return true, nil
+	}
+	task, err := call(ctx, c, func(vc *govcd.VCDClient) (*govcd.Task, error) { return vc.Client.GetTaskByHREF(ref.href) })
 	if notFound(err) {
 		c.forget(key)
 		return false, nil
@@ -479,8 +494,34 @@ func (c *Client) pending(ctx context.Context, key string) (bool, error) {
 		}
 		return false, classify(fmt.Errorf("%s: API Error: %d: %s (%s)", task.Task.Operation, taskMajor(task), msg, code))
 	}
+	c.learn(task)
 	c.forget(key)
 	return false, nil
+}
+
+// taskRef is a task kaas started: where to read it, its operation, and when kaas started
+// it (by kaas's clock, which VCD's start and end times are not compared with).
+type taskRef struct {
+	href, op string
+	started  time.Time
+}
+
+// learn notes how long a task that succeeded took, by VCD's own start and end times.
+func (c *Client) learn(t *govcd.Task) {
+	start, err1 := time.Parse(time.RFC3339Nano, t.Task.StartTime)
+	end, err2 := time.Parse(time.RFC3339Nano, t.Task.EndTime)
+	took := end.Sub(start)
+	if err1 != nil || err2 != nil || took <= 0 || t.Task.OperationName == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have, ok := c.shortest[t.Task.OperationName]; !ok || took < have {
+		if len(c.shortest) > 1000 {
+			clear(c.shortest) // operations are a short list; this only bounds a surprise
+		}
+		c.shortest[t.Task.OperationName] = took
+	}
 }
 
 func taskMajor(t *govcd.Task) int {
@@ -499,7 +540,7 @@ func (c *Client) remember(key string, t govcd.Task) {
 	if len(c.tasks) > 100_000 {
 		clear(c.tasks) // a cache of hints; the objects themselves are the truth
 	}
-	c.tasks[key] = t.Task.HREF
+	c.tasks[key] = taskRef{href: t.Task.HREF, op: t.Task.OperationName, started: time.Now()}
 }
 
 func (c *Client) forget(key string) {

@@ -198,15 +198,18 @@ type state struct {
 
 // VApp is a simulated vApp.
 type VApp struct {
-	ID        string            `json:"id"`
-	Org       string            `json:"org"`
-	VDC       string            `json:"vdc"`
-	Name      string            `json:"name"`
-	Network   string            `json:"network"`
-	Metadata  map[string]string `json:"metadata"`
-	ReadyAt   time.Time         `json:"readyAt"`
-	DeletedAt time.Time         `json:"deletedAt,omitzero"`
-	VMs       map[string]*VM    `json:"vms"`
+	ID       string            `json:"id"`
+	Org      string            `json:"org"`
+	VDC      string            `json:"vdc"`
+	Name     string            `json:"name"`
+	Network  string            `json:"network"`
+	Metadata map[string]string `json:"metadata"`
+	// ClusterID marks the vApp as the cluster's from its creation, as kaas's description
+	// does in VCD, before any metadata is written.
+	ClusterID string         `json:"clusterId,omitempty"`
+	ReadyAt   time.Time      `json:"readyAt"`
+	DeletedAt time.Time      `json:"deletedAt,omitzero"`
+	VMs       map[string]*VM `json:"vms"`
 	// JoinCommand is what the control plane handed out, to check workers against.
 	JoinCommand string `json:"joinCommand,omitempty"`
 }
@@ -436,7 +439,7 @@ func (v *VCD) ownVApp(ref executors.VAppRef) *VApp {
 func (v *VCD) findVApp(ref executors.VAppRef) (*VApp, error) {
 	for _, a := range v.st.VApps {
 		if a.Org == ref.Org && a.VDC == ref.VDC && a.Name == ref.Name {
-			if a.Metadata[executors.MetaClusterID] != ref.ClusterID {
+			if a.ClusterID != ref.ClusterID && a.Metadata[executors.MetaClusterID] != ref.ClusterID {
 				return nil, executors.Terminal(events.CodeNameConflict,
 					fmt.Sprintf("a vApp named %q already exists in VDC %q and is not this cluster's", ref.Name, ref.VDC), "DUPLICATE_NAME", "")
 			}
@@ -469,8 +472,19 @@ func (v *VCD) EnsureVApp(ctx context.Context, spec executors.VAppSpec) (executor
 			return executors.Status{}, executors.Terminal(events.CodeNetworkNotFound, fmt.Sprintf("network %q does not exist in VDC %q", spec.Network, spec.VDC), "", "")
 		}
 		a = &VApp{ID: "urn:vcloud:vapp:" + uuid.NewString(), Org: spec.Org, VDC: spec.VDC, Name: spec.Name, Network: spec.Network,
-			Metadata: maps.Clone(spec.Metadata), ReadyAt: now.Add(v.cfg.TaskDelay), VMs: map[string]*VM{}}
+			Metadata: maps.Clone(spec.Metadata), ClusterID: spec.ClusterID, ReadyAt: now.Add(v.cfg.TaskDelay), VMs: map[string]*VM{}}
+		if a.Metadata == nil {
+			a.Metadata = map[string]string{}
+		}
 		v.st.VApps[a.ID] = a
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
+	} else if !now.Before(a.ReadyAt) && missing(a.Metadata, spec.Metadata) {
+		// Tagged after it was made, as kaas tags a cluster's vApp once its VMs are in:
+		// a task's time.
+		maps.Copy(a.Metadata, spec.Metadata)
+		a.ReadyAt = now.Add(v.cfg.TaskDelay)
 		if err := v.save(); err != nil {
 			return executors.Status{}, err
 		}
@@ -521,6 +535,20 @@ func (v *VCD) EnsureVM(ctx context.Context, spec executors.VMSpec) (executors.St
 			IP: v.address(a.Org, a.VDC, a.Network, v.st.NextIP), SizingPolicy: hw.SizingPolicy, StorageProfile: hw.StorageProfile,
 			CPU: hw.CPU, MemoryMB: hw.MemoryMB, Image: image}
 		a.VMs[m.Name] = m
+		if err := v.save(); err != nil {
+			return executors.Status{}, err
+		}
+	} else if now.Before(m.ReadyAt) {
+		return executors.Status{ID: m.ID}, nil
+	} else if missing(m.GuestInfo, spec.GuestInfo) || missing(m.Metadata, spec.Metadata) {
+		// A VM made before its user data was known (while its control plane booted) gets
+		// what it lacks, as VCD's reconfigure would, in a task's time.
+		maps.Copy(m.GuestInfo, spec.GuestInfo)
+		if m.Metadata == nil {
+			m.Metadata = map[string]string{}
+		}
+		maps.Copy(m.Metadata, spec.Metadata)
+		m.ReadyAt = now.Add(v.cfg.TaskDelay)
 		if err := v.save(); err != nil {
 			return executors.Status{}, err
 		}
@@ -771,7 +799,7 @@ func (v *VCD) VApps() []VAppInfo {
 	var out []VAppInfo
 	now := time.Now()
 	for _, a := range v.st.VApps {
-		info := VAppInfo{ID: a.ID, Org: a.Org, VDC: a.VDC, Name: a.Name, ClusterID: a.Metadata[executors.MetaClusterID]}
+		info := VAppInfo{ID: a.ID, Org: a.Org, VDC: a.VDC, Name: a.Name, ClusterID: cmp.Or(a.Metadata[executors.MetaClusterID], a.ClusterID)}
 		for _, m := range a.VMs {
 			info.VMs = append(info.VMs, VMInfo{Name: m.Name, Role: m.Role, IP: m.IP, Status: m.GuestInfo[executors.GuestStatus],
 				PoweredOn: m.poweredOn(now),
@@ -792,6 +820,16 @@ func (v *VCD) SetErrorRate(r float64) {
 }
 
 // guestInfo is a new VM's guestinfo: what kaas set, in a map its guest can write to.
+// missing reports whether have lacks any of want's keys or values.
+func missing(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
 func guestInfo(set map[string]string) map[string]string {
 	gi := maps.Clone(set)
 	if gi == nil {

@@ -358,6 +358,13 @@ func Run(t *testing.T, tg Target) {
 		}
 		spec := vmSpec(worker, events.RoleWorker, join)
 		spec.CPU, spec.MemoryMB = 3, 3072
+		// The VM is made first without its user data, as kaas makes workers while their
+		// control plane boots; the second EnsureVM writes what it lacks.
+		bare := spec
+		bare.GuestInfo = nil
+		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, bare) }); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := wait(ctx, tg, func() (executors.Status, error) { return v.EnsureVM(ctx, spec) }); err != nil {
 			t.Fatal(err)
 		}

@@ -72,6 +72,13 @@
 // and the figure says how much queueing kaas adds when many tenants ask at once. The
 // simulator counts the VCD API calls each create costs, by operation.
 //
+// Then time to a ready cluster (-ready): on a simulator and kaasd of their own, one create
+// (after one to warm up) from its POST until the tenant sees CREATE:SUCCEEDED, against the
+// floor the simulator's task and boot times allow: the shortest chain of VCD tasks and boots
+// that can make such a cluster (ready.go's createFloor), printed link by link. The aim is
+// at most 1.5 × the floor. It prints the create's VCD calls by operation, how many start
+// work and how many only read or poll, and the timeline of its VCD tasks.
+//
 // Then failover (-failover, per phase): two kaasd processes (the real binary, built from
 // this module unless -kaasd names one) on the same three-node cluster and the same AMQP
 // queue, ingress and projector, under a steady load of creates from 16 callers. The same
@@ -111,6 +118,8 @@
 //	-poll              kaasd's poll interval while VCD works (default 500ms)
 //	-executor-workers  kaasd's executor workers (default 8)
 //	-appends           measured time per cell of the executor appends, P3 (default 3s; 0 skips them)
+//	-ready             measure one create's time to a ready cluster against its floor (default true)
+//	-provision-cpuprofile  write a CPU profile of that timed create to this file
 //	-replay            events in the history the replay measurement rebuilds from; 0 skips it (default 1000000)
 //	-startup           also time kaasd's start on the replay's history, with and without a snapshot of the views (default true)
 //	-fleet             fleets (cluster counts over 1,000 orgs) whose reads are measured; "" or 0 skips it
@@ -270,6 +279,8 @@ type Results struct {
 	Appends *Appends `json:"appends,omitempty"`
 	// Fleet is nil when it was not measured (-fleet 0).
 	Fleet *Fleet `json:"fleet,omitempty"`
+	// Ready is nil when it was not measured (-ready=false).
+	Ready *Ready `json:"ready,omitempty"`
 }
 
 type options struct {
@@ -286,6 +297,7 @@ type options struct {
 	appends          time.Duration
 	startup          bool
 	fleet            string
+	ready            bool
 }
 
 func main() {
@@ -308,6 +320,7 @@ func main() {
 	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of the views' rebuild to this file")
 	flag.DurationVar(&o.appends, "appends", 3*time.Second, "measured time per cell of the executor appends (P3); 0 skips them")
 	flag.BoolVar(&o.startup, "startup", true, "also time kaasd's start on the replay's history, with and without a snapshot of the views")
+	flag.BoolVar(&o.ready, "ready", true, "measure one create's time to a ready cluster against the floor VCD's task and boot times allow")
 	flag.IntVar(&o.replay, "replay", 1_000_000, "events in the history the replay measurement rebuilds the views from (0 skips it)")
 	flag.StringVar(&o.fleet, "fleet", "100,10000,100000", "fleets (cluster counts over 1,000 orgs) whose reads are measured (\"\" or 0 skips it)")
 	flag.Parse()
@@ -429,6 +442,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		}
 		res.Provisioning = p
 		if err := printProvision(stdout, p); err != nil {
+			logf("write table: %v", err)
+			return 2
+		}
+	}
+	if o.ready {
+		r, err := runReady(ctx, url, o.prov, logf)
+		if err != nil {
+			logf("ready: %v", err)
+			return 2
+		}
+		res.Ready = r
+		if err := printReady(stdout, r); err != nil {
 			logf("write table: %v", err)
 			return 2
 		}

@@ -29,6 +29,15 @@ func Outcome(st *cluster.State, step cluster.Step) []events.Payload {
 		return []events.Payload{events.NodeCreated{Name: step.New.Name, Role: step.New.Role, Ordinal: step.New.Ordinal, VMID: "urn:vcloud:vm:" + step.New.Name}}
 	case cluster.StepStartNode:
 		return []events.Payload{events.NodeStarted{Name: step.Node.Name}}
+	case cluster.StepProvisionNodes:
+		var out []events.Payload
+		for _, n := range step.Nodes {
+			out = append(out, events.NodeStarted{Name: n.Name})
+		}
+		for _, n := range step.News {
+			out = append(out, events.NodeCreated{Name: n.Name, Role: n.Role, Ordinal: n.Ordinal, VMID: "urn:vcloud:vm:" + n.Name})
+		}
+		return out
 	case cluster.StepAwaitControlPlane:
 		return []events.Payload{events.ControlPlaneInitialized{Node: step.Node.Name, IP: "10.0.0.10", Endpoint: "https://10.0.0.10:6443",
 			KubeconfigRef: "kubeconfig/" + st.ID, JoinCommandRef: "join/" + st.ID}}
