@@ -68,14 +68,18 @@ lint:
 	@./deploy/scripts/check-imports.sh
 	@./deploy/scripts/lint-shell.sh
 
+# The figures also go to bin/bench.json, with CPU profiles of the request path's create at 64
+# in flight (bin/bench-create.pprof) and of one create's provisioning (bin/bench-provision.pprof).
 bench: rabbitmq
-	$(GO) run ./deploy/cmd/kaas-bench
+	@mkdir -p bin
+	$(GO) run ./deploy/cmd/kaas-bench -out bin/bench.json -cpuprofile bin/bench-create.pprof -provision-cpuprofile bin/bench-provision.pprof
 
 fuzz:
 	$(GO) test ./events/ -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./events/cse/ -run '^$$' -fuzz '^FuzzDecodeEntity$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzDecodeFastPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./projector/ -run '^$$' -fuzz '^FuzzBinDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/vcdext/ -run '^$$' -fuzz '^FuzzFindRepeatedKey$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingress/ -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./events/recipe/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
