@@ -6,7 +6,8 @@
 #   make drill   the failure drills in full (kaasd, NATS and RabbitMQ failures during
 #                bursts of creates) and the table of what they counted
 #   make lint    gofmt, go vet, and the package import rules
-#   make bench   measure the request path against the raw AMQP and JetStream ceilings
+#   make bench   measure P1-P7 (request path, fleet reads, appends, provisioning, time to a
+#                ready cluster, memory and start-up) against their ceilings; bin/bench.json
 #   make fuzz    fuzz the decoders (FUZZTIME per target, default 30s)
 #   make monitoring  check the alert rules and their tests with promtool
 #   make units   check the systemd units in deploy/systemd with systemd-analyze verify
