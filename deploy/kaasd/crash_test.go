@@ -86,6 +86,36 @@ func (p *proc) stop() {
 	_ = p.cmd.Wait()
 }
 
+// startKillable runs the kaasd binary against a simulated VCD of cloud, as startLogged's
+// kaasd (no mirror into VCD, answers that name kaas's operation at once), with an ack wait
+// short enough that commands a killed process held come back soon.
+func startKillable(t *testing.T, cloud vcdsim.Config) (*proc, *kaasdtest.System) {
+	t.Helper()
+	bin, err := buildKaasd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := kaasdtest.StartBare(t, cloud)
+	cfg := sys.Config
+	dir := t.TempDir()
+	logf, err := os.Create(filepath.Join(dir, "kaasd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	admin := freePort(t)
+	p := &proc{t: t, bin: bin, admin: admin, log: logf, env: []string{
+		"KAAS_DATA_DIR=" + filepath.Join(dir, "data"), "KAAS_AMQP_URL=" + cfg.AMQPURL, "KAAS_AMQP_EXCHANGE=" + cfg.AMQPExchange,
+		"KAAS_AMQP_ROUTING_KEY=" + cfg.AMQPRoutingKey, "KAAS_ADMIN_ADDR=" + admin,
+		"KAAS_VCD_URL=" + cfg.VCDURL, "KAAS_VCD_USER=" + cfg.VCDUser, "KAAS_VCD_PASSWORD=" + cfg.VCDPassword, "KAAS_VCD_INSECURE=true",
+		"KAAS_ROLES=ingress,executor,projector", "KAAS_TASK_WAIT=-1s",
+		"KAAS_POLL_INTERVAL=50ms", "KAAS_LOG_LEVEL=info", "KAAS_EXECUTOR_ACK_WAIT=2s",
+	}}
+	p.start()
+	t.Cleanup(p.stop)
+	return p, sys
+}
+
 // TestCrashDuringBurst kills kaasd with SIGKILL in the middle of a burst of 100 creates and
 // again while they provision. Every request must end with a 202, every accepted cluster
 // must exist exactly once and reach CREATE:SUCCEEDED, and VCD must hold exactly one vApp
@@ -94,34 +124,10 @@ func (p *proc) stop() {
 // VCD is vcdsim in this test's process, so it lives on, its tasks running, while kaasd is
 // killed, as a real VCD does.
 func TestCrashDuringBurst(t *testing.T) {
-	bin, err := buildKaasd()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cloud := testCloud()
 	cloud.TaskDelay, cloud.BootDelay = vcdsim.Duration(30*time.Millisecond), vcdsim.Duration(300*time.Millisecond)
-	sys := kaasdtest.StartBare(t, cloud)
+	p, sys := startKillable(t, cloud)
 	cfg := sys.Config
-	dir := t.TempDir()
-	logf, err := os.Create(filepath.Join(dir, "kaasd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	admin := freePort(t)
-	p := &proc{t: t, bin: bin, admin: admin, log: logf, env: []string{
-		"KAAS_DATA_DIR=" + filepath.Join(dir, "data"), "KAAS_AMQP_URL=" + cfg.AMQPURL, "KAAS_AMQP_EXCHANGE=" + cfg.AMQPExchange,
-		"KAAS_AMQP_ROUTING_KEY=" + cfg.AMQPRoutingKey, "KAAS_ADMIN_ADDR=" + admin,
-		"KAAS_VCD_URL=" + cfg.VCDURL, "KAAS_VCD_USER=" + cfg.VCDUser, "KAAS_VCD_PASSWORD=" + cfg.VCDPassword, "KAAS_VCD_INSECURE=true",
-		// As startLogged's kaasd: no mirror into VCD, and answers that name kaas's operation
-		// at once.
-		"KAAS_ROLES=ingress,executor,projector", "KAAS_TASK_WAIT=-1s",
-		"KAAS_POLL_INTERVAL=50ms", "KAAS_LOG_LEVEL=info",
-		// Commands the killed process held come back after the ack wait: keep it short here.
-		"KAAS_EXECUTOR_ACK_WAIT=2s",
-	}}
-	p.start()
-	t.Cleanup(p.stop)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,32 +20,12 @@ import (
 // reach CREATE:SUCCEEDED with exactly its control plane and workers in VCD, each powered on
 // and bootstrapped: the VMs made ahead are found and used, none is made twice.
 func TestCrashWhileNodesProvision(t *testing.T) {
-	bin, err := buildKaasd()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cloud := testCloud()
 	// Boots long enough that the workers of a cluster are made while its control plane
 	// boots, and tasks short enough that the test is quick.
 	cloud.TaskDelay, cloud.BootDelay = vcdsim.Duration(60*time.Millisecond), vcdsim.Duration(1200*time.Millisecond)
-	sys := kaasdtest.StartBare(t, cloud)
+	p, sys := startKillable(t, cloud)
 	cfg := sys.Config
-	dir := t.TempDir()
-	logf, err := os.Create(filepath.Join(dir, "kaasd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	admin := freePort(t)
-	p := &proc{t: t, bin: bin, admin: admin, log: logf, env: []string{
-		"KAAS_DATA_DIR=" + filepath.Join(dir, "data"), "KAAS_AMQP_URL=" + cfg.AMQPURL, "KAAS_AMQP_EXCHANGE=" + cfg.AMQPExchange,
-		"KAAS_AMQP_ROUTING_KEY=" + cfg.AMQPRoutingKey, "KAAS_ADMIN_ADDR=" + admin,
-		"KAAS_VCD_URL=" + cfg.VCDURL, "KAAS_VCD_USER=" + cfg.VCDUser, "KAAS_VCD_PASSWORD=" + cfg.VCDPassword, "KAAS_VCD_INSECURE=true",
-		"KAAS_ROLES=ingress,executor,projector", "KAAS_TASK_WAIT=-1s",
-		"KAAS_POLL_INTERVAL=50ms", "KAAS_LOG_LEVEL=info", "KAAS_EXECUTOR_ACK_WAIT=2s",
-	}}
-	p.start()
-	t.Cleanup(p.stop)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
