@@ -89,7 +89,7 @@ func (p *proc) stop() {
 // startKillable runs the kaasd binary against a simulated VCD of cloud, as startLogged's
 // kaasd (no mirror into VCD, answers that name kaas's operation at once), with an ack wait
 // short enough that commands a killed process held come back soon.
-func startKillable(t *testing.T, cloud vcdsim.Config) (*proc, *kaasdtest.System) {
+func startKillable(t *testing.T, cloud vcdsim.Config) (*proc, *kaasdtest.System, *vcdexttest.Client) {
 	t.Helper()
 	bin, err := buildKaasd()
 	if err != nil {
@@ -113,7 +113,13 @@ func startKillable(t *testing.T, cloud vcdsim.Config) (*proc, *kaasdtest.System)
 	}}
 	p.start()
 	t.Cleanup(p.stop)
-	return p, sys
+	client, err := vcdexttest.NewClient(t.Context(), cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	kaasdtest.EnableVDCs(t, providerDo(t, client))
+	return p, sys, client
 }
 
 // TestCrashDuringBurst kills kaasd with SIGKILL in the middle of a burst of 100 creates and
@@ -126,17 +132,9 @@ func startKillable(t *testing.T, cloud vcdsim.Config) (*proc, *kaasdtest.System)
 func TestCrashDuringBurst(t *testing.T) {
 	cloud := testCloud()
 	cloud.TaskDelay, cloud.BootDelay = vcdsim.Duration(30*time.Millisecond), vcdsim.Duration(300*time.Millisecond)
-	p, sys := startKillable(t, cloud)
-	cfg := sys.Config
-
+	p, sys, client := startKillable(t, cloud)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	client, err := vcdexttest.NewClient(ctx, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	kaasdtest.EnableVDCs(t, providerDo(t, client))
 
 	const n = 100
 	type result struct {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaasproject/kaas/deploy/kaasd/kaasdtest"
 	"github.com/kaasproject/kaas/deploy/vcdsim"
 	"github.com/kaasproject/kaas/events/cse"
 	"github.com/kaasproject/kaas/ingress/vcdext/vcdexttest"
@@ -24,17 +23,9 @@ func TestCrashWhileNodesProvision(t *testing.T) {
 	// Boots long enough that the workers of a cluster are made while its control plane
 	// boots, and tasks short enough that the test is quick.
 	cloud.TaskDelay, cloud.BootDelay = vcdsim.Duration(60*time.Millisecond), vcdsim.Duration(1200*time.Millisecond)
-	p, sys := startKillable(t, cloud)
-	cfg := sys.Config
-
+	p, sys, client := startKillable(t, cloud)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	client, err := vcdexttest.NewClient(ctx, cfg.AMQPURL, cfg.AMQPExchange, cfg.AMQPRoutingKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	kaasdtest.EnableVDCs(t, providerDo(t, client))
 
 	const n, workers = 8, 3
 	for i := range n {
