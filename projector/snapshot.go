@@ -646,8 +646,7 @@ func (v *Views) adopt(o *Views) {
 	v.templates, v.tmplCmds = o.templates, o.tmplCmds
 	v.listed, v.byName, v.orgByName = o.listed, o.byName, o.orgByName
 	v.auditEvts, v.auditCmds, v.firstEvt = o.auditEvts, o.auditCmds, o.firstEvt
-	v.cloudView.Store(nil)
-	v.swaps++ // caches keyed by Version are stale
+	v.cloudChanged()
 	v.cmdSeq, v.evtSeq, v.evtTime = o.cmdSeq, o.evtSeq, o.evtTime
 	if v.watched.Swap(false) {
 		close(v.changed)

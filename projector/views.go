@@ -95,13 +95,13 @@ type Views struct {
 	tmplCmds  map[string]bool
 	cmdSeq    uint64
 	evtSeq    uint64
-	swaps     uint64        // how often replaceWith gave the views other contents
 	evtTime   time.Time     // of the last event folded, for the lag
 	changed   chan struct{} // closed and replaced when a sequence moves and someone waits
 	watched   atomic.Bool   // someone waits on changed
 	// cloudView is Cloud's answer until the cloud or the templates change (nil: build it
 	// anew). A create reads it several times, and building it copies every org VDC.
 	cloudView atomic.Pointer[CloudView]
+	cloudGen  atomic.Uint64 // moves with every change of cloudView (CloudVersion)
 	// folding is held by the fold while it applies a batch of records; a snapshot's copy
 	// holds it, so that the fold waits there rather than on mu, where readers would queue
 	// behind it.
@@ -330,7 +330,7 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 	c := fromCommand{seq: seq, orgID: env.OrgID, actor: env.Actor, requestID: env.CorrelationID, typ: env.Type, accepted: env.Time}
 	if env.ClusterID == events.CloudID {
 		v.cloud.command(seq, env.Payload)
-		v.cloudView.Store(nil)
+		v.cloudChanged()
 	}
 	switch p := env.Payload.(type) {
 	case events.CreateCluster:
@@ -354,7 +354,7 @@ func (v *Views) ApplyCommand(seq uint64, env events.Envelope) {
 		c.vdc = &vdc
 	}
 	if c.tmpl = templateCommand(env.Payload); c.tmpl != nil {
-		v.cloudView.Store(nil) // a pending deprecation or delete changes the templates offered
+		v.cloudChanged() // a pending deprecation or delete changes the templates offered
 		c.target = templateTarget(c.tmpl.ref)
 		v.tmplCmds[env.ClusterID] = true
 	}
@@ -386,12 +386,12 @@ func (v *Views) ApplyEvent(seq uint64, hash string, env events.Envelope) {
 	noteOrg(v.auditEvts, env.OrgID, seq)
 	if env.ClusterID == events.CloudID {
 		v.applyCloudEvent(seq, env)
-		v.cloudView.Store(nil)
+		v.cloudChanged()
 		return
 	}
 	if v.templateFold(env) {
 		v.applyTemplateEvent(seq, hash, env)
-		v.cloudView.Store(nil)
+		v.cloudChanged()
 		return
 	}
 	env = v.interned(env)
@@ -494,13 +494,14 @@ func (v *Views) EventTime() time.Time {
 	return v.evtTime
 }
 
-// Version says what the views hold: the sequences reached, and how often they were
-// replaced by a rebuild (which may fold the same records differently). While it stays the
-// same, so does every answer read from the views.
-func (v *Views) Version() (commands, evts, swaps uint64) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.cmdSeq, v.evtSeq, v.swaps
+// CloudVersion changes whenever Cloud's answer may: a cache of something made from it is
+// current while the version it was made at is.
+func (v *Views) CloudVersion() uint64 { return v.cloudGen.Load() }
+
+// cloudChanged drops Cloud's shared answer after a fold changed what it is made of.
+func (v *Views) cloudChanged() {
+	v.cloudView.Store(nil)
+	v.cloudGen.Add(1)
 }
 
 // Seqs returns the command and event stream sequences the views have reached.
@@ -900,9 +901,8 @@ func (v *Views) replaceWith(o *Views) {
 	v.listed, v.byName, v.orgByName = c.listed, c.byName, c.orgByName
 	v.auditEvts, v.auditCmds, v.firstEvt = c.auditEvts, c.auditCmds, c.firstEvt
 	v.templates, v.tmplCmds = c.templates, c.tmplCmds
-	v.cloudView.Store(nil)
+	v.cloudChanged()
 	v.cmdSeq, v.evtSeq, v.evtTime = c.cmdSeq, c.evtSeq, c.evtTime
-	v.swaps++
 	if v.watched.Swap(false) {
 		close(v.changed)
 		v.changed = make(chan struct{})

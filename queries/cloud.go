@@ -28,16 +28,15 @@ func (q *Queries) VDCs(ctx context.Context, p cluster.Principal) []cse.Ovdc {
 	return out
 }
 
-// vdcCache is the org VDCs as last rendered, and the views' version they were read at:
-// while it stays, so do they.
-// Building them clones and sorts every org VDC, which a provider's page of a thousand
-// would otherwise do on every request.
+// vdcCache is the org VDCs as last rendered, and the version of the views' cloud they
+// were made from: while it stays, so do they. Rendering every org VDC on each provider's
+// page of a thousand would otherwise be most of the request.
 type vdcCache struct {
-	mu                sync.Mutex
-	cmds, evts, swaps uint64
-	ok                bool
-	list              []cse.Ovdc // never nil
-	orgs              []string   // the org of each of list
+	mu      sync.Mutex
+	version uint64
+	ok      bool
+	list    []cse.Ovdc // never nil
+	orgs    []string   // the org of each of list
 }
 
 // vdcs returns every org VDC, rendered, in the views' order, and the org of each; callers
@@ -46,8 +45,8 @@ func (q *Queries) vdcs() ([]cse.Ovdc, []string) {
 	c := &q.vdcCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cmds, evts, swaps := q.views.Version()
-	if c.ok && c.cmds == cmds && c.evts == evts && c.swaps == swaps {
+	version := q.views.CloudVersion()
+	if c.ok && c.version == version {
 		return c.list, c.orgs
 	}
 	all := q.views.Cloud().VDCs
@@ -55,9 +54,9 @@ func (q *Queries) vdcs() ([]cse.Ovdc, []string) {
 	for i, d := range all {
 		list[i], orgs[i] = ovdc(d), d.OrgID
 	}
-	// Kept only if nothing was folded meanwhile: then list is what the views say at that version.
-	if again, evtsAgain, swapsAgain := q.views.Version(); again == cmds && evtsAgain == evts && swapsAgain == swaps {
-		c.cmds, c.evts, c.swaps, c.ok, c.list, c.orgs = cmds, evts, swaps, true, list, orgs
+	// Kept only if the cloud did not change meanwhile: then list is what it was at version.
+	if q.views.CloudVersion() == version {
+		c.version, c.ok, c.list, c.orgs = version, true, list, orgs
 	}
 	return list, orgs
 }
