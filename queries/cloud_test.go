@@ -66,7 +66,7 @@ func TestVDCOffers(t *testing.T) {
 	}
 }
 
-// VDCs are read again once the views fold anything: the list a provider pages through
+// VDCs are read again once the views fold a change to the cloud: the list a provider pages through
 // follows every change, and each principal sees its org's only.
 func TestVDCsFollowTheViews(t *testing.T) {
 	v := projector.NewViews()
