@@ -45,9 +45,6 @@ type Config struct {
 	// (zero: forever).
 	NoAuditStream bool
 	AuditMaxAge   time.Duration
-	// NoBatching sends every command append on its own instead of grouping the appends
-	// that wait behind one another into atomic batches (batch.go). For measuring.
-	NoBatching bool
 }
 
 func (c *Config) setDefaults() {
@@ -130,9 +127,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		"kaas events: the source of truth, one subject per cluster"); err != nil {
 		return nil, err
 	}
-	if !cfg.NoBatching {
-		s.cmdBatch, s.evtBatch = s.batcher(s.cmds, false), s.batcher(s.evts, true)
-	}
+	s.cmdBatch, s.evtBatch = s.batcher(s.cmds, false), s.batcher(s.evts, true)
 	if s.dlq, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: events.DeadLetterStream, Description: "kaas dead letters: commands that could not be carried out, with why",
 		Subjects: []string{events.DeadLetterSubjects}, Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
